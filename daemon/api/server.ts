@@ -1,0 +1,217 @@
+import { chmodSync, unlinkSync } from 'node:fs';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type Lifecycle, type Logger, ErrorCodes, errorMessage, isWaveosError } from '../core/index.js';
+import type { ApiResult, Authorizer, Route } from './types.js';
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ApiServerDeps {
+  socketPath: string;
+  routes: readonly Route[];
+  authorize: Authorizer;
+  log: Logger;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+function json(status: number, body: unknown): ApiResponse {
+  return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function errorBody(status: number, code: string, message: string, details?: unknown): ApiResponse {
+  return json(status, { error: { code, message, ...(details === undefined ? {} : { details }) } });
+}
+
+/** Exit-code classes of WaveOS errors as HTTP statuses, decided here at the edge only. */
+function statusOf(code: keyof typeof ErrorCodes): number {
+  if (code === 'WAVEOS_E_NOT_FOUND') return 404;
+  const exit = ErrorCodes[code];
+  return exit === 2 ? 400 : exit === 4 ? 403 : exit === 5 ? 422 : 500;
+}
+
+export interface InjectRequest {
+  method: string;
+  url: string;
+  headers?: Record<string, string | undefined>;
+  body?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * The request pipeline without a socket: route, authorize, parse, handle. Tests call it directly
+ * (like fastify's inject); the server below feeds it real requests.
+ */
+export async function dispatch(
+  deps: Pick<ApiServerDeps, 'routes' | 'authorize' | 'log'>,
+  req: InjectRequest,
+): Promise<ApiResponse | { stream: AsyncIterable<string> }> {
+  let url: URL;
+  try {
+    url = new URL(req.url, 'http://waveos');
+  } catch {
+    return errorBody(400, 'WAVEOS_E_BAD_REQUEST', 'malformed request URL');
+  }
+  const candidates = deps.routes.filter((r) => r.path === url.pathname);
+  if (candidates.length === 0) return errorBody(404, 'WAVEOS_E_NOT_FOUND', `no such endpoint: ${url.pathname}`);
+  const route = candidates.find((r) => r.method === req.method);
+  if (!route)
+    return errorBody(405, 'WAVEOS_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname} (allowed: ${candidates.map((r) => r.method).join(', ')})`);
+
+  const auth = req.headers?.authorization;
+  const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
+  const decision = deps.authorize({ token, action: route.action, need: route.role });
+  if (!decision.allowed || !decision.principal) {
+    return errorBody(decision.principal ? 403 : 401, 'WAVEOS_E_PERMISSION', decision.reason ?? 'permission denied');
+  }
+
+  const rawQuery = Object.fromEntries(url.searchParams.entries());
+  let query: unknown = rawQuery;
+  if (route.query) {
+    const r = route.query.safeParse(rawQuery);
+    if (!r.success)
+      return errorBody(
+        400,
+        'WAVEOS_E_BAD_REQUEST',
+        'invalid query parameters',
+        r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
+    query = r.data;
+  }
+  let body: unknown;
+  if (route.body) {
+    let parsed: unknown;
+    try {
+      parsed = req.body ? JSON.parse(req.body) : {};
+    } catch {
+      return errorBody(400, 'WAVEOS_E_BAD_REQUEST', 'the request body is not valid JSON');
+    }
+    const r = route.body.safeParse(parsed);
+    if (!r.success)
+      return errorBody(
+        400,
+        'WAVEOS_E_BAD_REQUEST',
+        'invalid request body',
+        r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+      );
+    body = r.data;
+  }
+  let result: ApiResult;
+  try {
+    result = await route.handle({ query, body, principal: decision.principal, signal: req.signal ?? new AbortController().signal });
+  } catch (e) {
+    if (isWaveosError(e)) return errorBody(statusOf(e.code), e.code, e.message, e.problems.length ? e.problems : undefined);
+    deps.log.error({ err: errorMessage(e), action: route.action }, 'API handler failed');
+    return errorBody(500, 'WAVEOS_E_RUNTIME', `internal error: ${errorMessage(e)}`);
+  }
+  if (result.kind === 'stream') return { stream: result.lines };
+  return json(result.status ?? 200, result.body);
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY_BYTES) {
+        reject(new Error('too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined));
+    req.on('error', reject);
+  });
+}
+
+/** HTTP over the control socket (CONTRACT.md `run/waveos/waveos.sock`), 0600 until group access is configured. */
+export class ApiServer implements Lifecycle {
+  readonly name = 'api';
+  private server: Server | undefined;
+  private readonly open = new Set<ServerResponse>();
+
+  constructor(private readonly deps: ApiServerDeps) {}
+
+  async start(): Promise<void> {
+    const { socketPath } = this.deps;
+    try {
+      // A socket file left by a killed daemon would make listen fail; the pid file already proved we are alone.
+      unlinkSync(socketPath);
+    } catch {
+      // none was left
+    }
+    const server = createServer((req, res) => void this.onRequest(req, res));
+    server.maxHeadersCount = 50;
+    server.headersTimeout = 5_000;
+    server.requestTimeout = 10_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(socketPath, 0o600);
+    this.server = server;
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    let body: string | undefined;
+    try {
+      body = await readBody(req);
+    } catch {
+      this.send(res, errorBody(413, 'WAVEOS_E_BAD_REQUEST', `request body over ${MAX_BODY_BYTES} bytes`));
+      return;
+    }
+    const out = await dispatch(this.deps, {
+      method: req.method ?? 'GET',
+      url: req.url ?? '/',
+      headers: req.headers as Record<string, string>,
+      body,
+      signal: abort.signal,
+    });
+    if ('stream' in out) {
+      this.open.add(res);
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      try {
+        for await (const line of out.stream) {
+          if (abort.signal.aborted) break;
+          res.write(line);
+        }
+      } catch (e) {
+        this.deps.log.warn({ err: errorMessage(e) }, 'API stream ended with an error');
+      } finally {
+        this.open.delete(res);
+        res.end();
+      }
+      return;
+    }
+    this.send(res, out);
+  }
+
+  private send(res: ServerResponse, r: ApiResponse): void {
+    res.writeHead(r.status, r.headers);
+    res.end(r.body);
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    for (const res of this.open) res.end();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    try {
+      unlinkSync(this.deps.socketPath);
+    } catch {
+      // already gone
+    }
+  }
+}

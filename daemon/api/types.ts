@@ -1,0 +1,53 @@
+import type { z } from 'zod';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function roleAllows(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+/** Who is asking, once the authorizer has decided. */
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+export interface ApiRequest<Q = unknown, B = unknown> {
+  query: Q;
+  body: B;
+  principal: Principal;
+  /** Aborted when the client goes away (for streams). */
+  signal: AbortSignal;
+}
+
+export type ApiResult =
+  | { kind: 'json'; status?: number; body: unknown }
+  /** Newline-delimited JSON, written as the iterable yields, until it ends or the client leaves. */
+  | { kind: 'stream'; lines: AsyncIterable<string> };
+
+export interface Route<Q = unknown, B = unknown> {
+  method: 'GET' | 'POST' | 'DELETE';
+  path: string;
+  /** The action name the authorizer and the audit log see, e.g. `status.read`. */
+  action: string;
+  /** The least role that may call it. */
+  role: Role;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  handle(req: ApiRequest<Q, B>): Promise<ApiResult> | ApiResult;
+}
+
+export interface AuthDecision {
+  allowed: boolean;
+  principal: Principal | null;
+  /** Why it was denied, for the client and the audit log. */
+  reason?: string;
+}
+
+/** Decides whether a request may run; the security module supplies the real one (tokens, audit). */
+export type Authorizer = (req: { token: string | undefined; action: string; need: Role; target?: string }) => AuthDecision;
+
+export function defineRoute<Q, B>(r: Route<Q, B>): Route {
+  return r as unknown as Route;
+}

@@ -1,0 +1,120 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock, ensureLayout, pathsFor, silentLogger, type Paths } from '../core/index.js';
+import { Journal } from '../journal/index.js';
+import { ArtifactExporter, METRICS_CSV_HEADER } from './index.js';
+
+let root: string;
+let paths: Paths;
+const clock = new FakeClock();
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'artifacts-'));
+  paths = pathsFor(root);
+  ensureLayout(paths);
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function journal(runId: string): Journal {
+  return Journal.openWriter(paths.db, { clock, runId, bootId: 'b', batchDelayMs: 1000 });
+}
+
+function exporter(j: Journal, runId: string, keepRuns = 20, maxBytes = 1e9): ArtifactExporter {
+  mkdirSync(join(paths.artifactsDir, runId), { recursive: true });
+  return new ArtifactExporter({ journal: j, paths, log: silentLogger(), runId, flushIntervalMs: 60_000, keepRuns, maxBytes });
+}
+
+function lines(runId: string, file = 'events.jsonl'): string[] {
+  return readFileSync(join(paths.artifactsDir, runId, file), 'utf8')
+    .split('\n')
+    .filter(Boolean);
+}
+
+describe('ArtifactExporter', () => {
+  it('writes each event once, as the journal holds it, and resumes from its cursor', () => {
+    const j = journal('r1');
+    const x = exporter(j, 'r1');
+    j.append({ kind: 'a', source: 's', reason: 'first', data: { n: 1 } });
+    expect(x.exportNow()).toEqual({ events: 1, samples: 0 });
+    j.append({ kind: 'b', source: 's', reason: 'second' });
+    expect(x.exportNow()).toEqual({ events: 1, samples: 0 });
+    expect(x.exportNow()).toEqual({ events: 0, samples: 0 });
+    const out = lines('r1').map((l) => JSON.parse(l));
+    expect(out).toEqual(j.events());
+    j.close();
+  });
+
+  it('writes metrics.csv with the contract header', () => {
+    const j = journal('r1');
+    const x = exporter(j, 'r1');
+    j.appendSamples([{ ts_ms: Date.UTC(2026, 0, 1), name: 'cpu_usage', value: 0.25, unit: 'ratio', labels: { core: 'all', b: 'x,y' } }]);
+    x.exportNow();
+    j.appendSamples([{ ts_ms: Date.UTC(2026, 0, 1, 0, 0, 1), name: 'mem_available', value: 1024, unit: 'bytes', labels: {} }]);
+    x.exportNow();
+    const text = readFileSync(join(paths.artifactsDir, 'r1', 'metrics.csv'), 'utf8');
+    expect(text).toBe(
+      `${METRICS_CSV_HEADER}2026-01-01T00:00:00.000Z,cpu_usage,0.25,ratio,"b=x,y;core=all"\n2026-01-01T00:00:01.000Z,mem_available,1024,bytes,\n`,
+    );
+    j.close();
+  });
+
+  it('after a crash, cuts lines written past the committed cursor and exports them again exactly once', () => {
+    const j1 = journal('r1');
+    const x1 = exporter(j1, 'r1');
+    j1.append({ kind: 'a', source: 's', reason: 'r' });
+    x1.exportNow();
+    j1.append({ kind: 'b', source: 's', reason: 'r' });
+    j1.flush();
+    // The crash: a duplicate of a line and a torn half line reached the file, the cursor did not move.
+    appendFileSync(join(paths.artifactsDir, 'r1', 'events.jsonl'), `${lines('r1')[0]}\n{"v":1,"se`);
+    j1.close();
+
+    const j2 = journal('r2');
+    const x2 = exporter(j2, 'r2');
+    const r = x2.recover('r1');
+    expect(r.events).toBe(1);
+    expect(r.trimmedBytes).toBeGreaterThan(0);
+    expect(lines('r1').map((l) => JSON.parse(l).kind)).toEqual(['a', 'b']);
+    x2.exportNow();
+    expect(lines('r2').map((l) => JSON.parse(l).kind)).toEqual(['artifacts.trimmed']);
+    j2.close();
+  });
+
+  it('a previous run whose files were never committed is rewritten from the journal', () => {
+    const j1 = journal('r1');
+    j1.append({ kind: 'a', source: 's', reason: 'r' });
+    j1.close();
+    mkdirSync(join(paths.artifactsDir, 'r1'), { recursive: true });
+    writeFileSync(join(paths.artifactsDir, 'r1', 'events.jsonl'), 'garbage line\n');
+    const j2 = journal('r2');
+    exporter(j2, 'r2').recover('r1');
+    expect(lines('r1').map((l) => JSON.parse(l).kind)).toEqual(['a']);
+    j2.close();
+  });
+
+  it('prunes the oldest runs beyond keep_runs, never the current one, and says so', () => {
+    for (const r of ['r1', 'r2', 'r3']) mkdirSync(join(paths.artifactsDir, r), { recursive: true });
+    const j = journal('r4');
+    const x = exporter(j, 'r4', 2);
+    expect(x.prune()).toEqual(['r1', 'r2']);
+    expect(readdirSync(paths.artifactsDir).sort()).toEqual(['r3', 'r4']);
+    expect(x.prune()).toEqual([]);
+    j.flush();
+    expect(j.events({ kindPrefix: 'artifacts.pruned' })[0]?.data).toMatchObject({ removed: ['r1', 'r2'], keep_runs: 2 });
+    j.close();
+  });
+
+  it('prunes by size too', () => {
+    for (const r of ['r1', 'r2']) {
+      mkdirSync(join(paths.artifactsDir, r), { recursive: true });
+      writeFileSync(join(paths.artifactsDir, r, 'events.jsonl'), 'x'.repeat(1000));
+    }
+    const j = journal('r3');
+    const x = exporter(j, 'r3', 100, 1500);
+    expect(x.prune()).toEqual(['r1']);
+    expect(existsSync(join(paths.artifactsDir, 'r2'))).toBe(true);
+    j.close();
+  });
+});

@@ -1,0 +1,225 @@
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Lifecycle, type Logger, type Paths, errorMessage, trimTornTail } from '../core/index.js';
+import { type Journal, canonicalBody, eventLine } from '../journal/index.js';
+import { canonicalJson } from '../core/index.js';
+import { METRICS_CSV_HEADER, sampleRow } from './csv.js';
+import { runDir } from './run-meta.js';
+
+const CURSOR_KEY = 'artifacts.cursor';
+const CHUNK = 5_000;
+
+/**
+ * Where export stands: the last event seq and metric id written out, and the size each file had when the
+ * cursor was committed. A file longer than its recorded size holds lines written before a crash whose
+ * cursor never committed: start-up cuts it back to the recorded size and exports those lines again.
+ */
+interface Cursor {
+  events_seq: number;
+  metrics_id: number;
+  files: Record<string, number>;
+}
+
+export interface ExporterDeps {
+  journal: Journal;
+  paths: Paths;
+  log: Logger;
+  runId: string;
+  flushIntervalMs: number;
+  keepRuns: number;
+  maxBytes: number;
+}
+
+export interface ExportResult {
+  events: number;
+  samples: number;
+}
+
+function appendAndSync(file: string, text: string): number {
+  const fd = openSync(file, 'a', 0o640);
+  try {
+    const buf = Buffer.from(text);
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+function dirSize(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir)) {
+    const st = lstatSync(join(dir, name));
+    total += st.isDirectory() ? dirSize(join(dir, name)) : st.size;
+  }
+  return total;
+}
+
+export class ArtifactExporter implements Lifecycle {
+  readonly name = 'artifacts';
+  private timer: NodeJS.Timeout | undefined;
+  private cursor: Cursor;
+
+  constructor(private readonly deps: ExporterDeps) {
+    this.cursor = deps.journal.getState<Cursor>(CURSOR_KEY) ?? { events_seq: 0, metrics_id: 0, files: {} };
+  }
+
+  /**
+   * Crash-only repair, run before anything new is exported: cut every file back to the size its committed
+   * cursor recorded (so no line appears twice and no torn line survives), trim torn tails of files the
+   * cursor does not know, and export what the previous run committed but never wrote out.
+   */
+  recover(previousRunId: string | undefined): ExportResult & { trimmedBytes: number } {
+    let trimmed = 0;
+    const files = { ...this.cursor.files };
+    // The previous run's files may have been written without a committed cursor at all: their recorded size is 0.
+    if (previousRunId) for (const f of ['events.jsonl', 'metrics.csv']) files[`${previousRunId}/${f}`] ??= 0;
+    for (const [rel, size] of Object.entries(files)) {
+      const file = join(this.deps.paths.artifactsDir, rel);
+      if (!existsSync(file)) continue;
+      const actual = fileSize(file);
+      if (actual > size) {
+        const fd = openSync(file, 'r+');
+        try {
+          ftruncateSync(fd, size);
+          fsyncSync(fd);
+        } finally {
+          closeSync(fd);
+        }
+        trimmed += actual - size;
+      } else if (actual < size) {
+        // Shorter than recorded: something outside WaveOS cut it; keep whole lines only.
+        trimmed += trimTornTail(file);
+      }
+    }
+    const result = this.exportPending(previousRunId ?? this.deps.runId);
+    // Files of earlier runs are complete now; only the current run's stay in the cursor.
+    this.cursor.files = Object.fromEntries(Object.entries(this.cursor.files).filter(([rel]) => rel.startsWith(`${this.deps.runId}/`)));
+    this.deps.journal.setState(CURSOR_KEY, this.cursor);
+    if (trimmed > 0) {
+      this.deps.journal.append({
+        kind: 'artifacts.trimmed',
+        severity: 'notice',
+        source: 'artifacts',
+        reason: `cut ${trimmed} bytes of artifact lines written after the last committed export (a crash or power loss interrupted it); they are exported again from the journal`,
+        data: { bytes: trimmed },
+      });
+    }
+    return { ...result, trimmedBytes: trimmed };
+  }
+
+  start(): void {
+    this.exportNow();
+    this.timer = setInterval(() => this.exportNow(), this.deps.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.exportNow();
+  }
+
+  /** One export pass; failures are logged and retried next pass (the journal still holds everything). */
+  exportNow(): ExportResult {
+    try {
+      const r = this.exportPending(this.deps.runId);
+      this.prune();
+      return r;
+    } catch (e) {
+      this.deps.log.error({ err: errorMessage(e) }, 'artifact export failed; will retry');
+      return { events: 0, samples: 0 };
+    }
+  }
+
+  private exportPending(metricsRunId: string): ExportResult {
+    const { journal, paths } = this.deps;
+    journal.flush();
+    const grown: Record<string, number> = {};
+    let events = 0;
+    let samples = 0;
+    for (;;) {
+      const batch = journal.events({ afterSeq: this.cursor.events_seq, limit: CHUNK });
+      if (batch.length === 0) break;
+      const byRun = new Map<string, string[]>();
+      for (const e of batch) {
+        const { prev_hash, hash, ...body } = e;
+        const lines = byRun.get(e.run_id) ?? [];
+        lines.push(eventLine(canonicalBody(body, canonicalJson(e.data)), prev_hash, hash));
+        byRun.set(e.run_id, lines);
+      }
+      for (const [runId, lines] of byRun) {
+        const dir = runDir(paths, runId);
+        // A run whose folder was pruned keeps its events in the journal only.
+        if (!existsSync(dir)) {
+          if (runId !== this.deps.runId) continue;
+          mkdirSync(dir, { recursive: true, mode: 0o750 });
+        }
+        const rel = `${runId}/events.jsonl`;
+        grown[rel] = appendAndSync(join(dir, 'events.jsonl'), lines.join(''));
+      }
+      events += batch.length;
+      this.cursor.events_seq = (batch[batch.length - 1] as { seq: number }).seq;
+    }
+    for (;;) {
+      const rows = journal.samples(this.cursor.metrics_id, CHUNK);
+      if (rows.length === 0) break;
+      const dir = runDir(paths, metricsRunId);
+      mkdirSync(dir, { recursive: true, mode: 0o750 });
+      const file = join(dir, 'metrics.csv');
+      const header = fileSize(file) === 0 ? METRICS_CSV_HEADER : '';
+      grown[`${metricsRunId}/metrics.csv`] = appendAndSync(file, header + rows.map(sampleRow).join(''));
+      samples += rows.length;
+      this.cursor.metrics_id = (rows[rows.length - 1] as { id: number }).id;
+    }
+    if (events > 0 || samples > 0) {
+      Object.assign(this.cursor.files, grown);
+      // The files are fsynced; only now does the cursor move past what they hold.
+      journal.setState(CURSOR_KEY, this.cursor);
+    }
+    return { events, samples };
+  }
+
+  /** Keeps at most keep_runs run folders and max_bytes in all, oldest first; never the current run. */
+  prune(): string[] {
+    const { paths, runId, keepRuns, maxBytes } = this.deps;
+    const runs = readdirSync(paths.artifactsDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+    const sizes = new Map(runs.map((r) => [r, dirSize(join(paths.artifactsDir, r))]));
+    let total = [...sizes.values()].reduce((a, b) => a + b, 0);
+    let count = runs.length;
+    const removed: string[] = [];
+    for (const r of runs) {
+      if (count <= keepRuns && total <= maxBytes) break;
+      if (r === runId) continue;
+      rmSync(join(paths.artifactsDir, r), { recursive: true, force: true });
+      removed.push(r);
+      total -= sizes.get(r) ?? 0;
+      count--;
+      delete this.cursor.files[`${r}/events.jsonl`];
+      delete this.cursor.files[`${r}/metrics.csv`];
+    }
+    if (removed.length > 0) {
+      this.deps.journal.append({
+        kind: 'artifacts.pruned',
+        severity: 'info',
+        source: 'artifacts',
+        reason: `removed ${removed.length} old run folder${removed.length === 1 ? '' : 's'} to stay within ${keepRuns} runs and ${maxBytes} bytes`,
+        data: { removed, kept_runs: count, total_bytes: total, keep_runs: keepRuns, max_bytes: maxBytes },
+      });
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,1 @@
+export { type CleanStopMarker, CURRENT_RUN_KEY, type RunRecord, currentRun, previousRunEnding, readMarker } from './previous-run.js';

@@ -1,0 +1,16 @@
+import type { ClientResponse } from '../api/index.js';
+import { WaveosError } from '../core/index.js';
+
+interface ErrorBody {
+  error?: { code?: string; message?: string };
+}
+
+/** Turns a non-2xx answer from the daemon into the matching typed error (and so the right exit code). */
+export function checkResponse(r: ClientResponse): unknown {
+  if (r.status >= 200 && r.status < 300) return r.body;
+  const err = (r.body as ErrorBody | null)?.error;
+  const message = err?.message ?? `the daemon answered HTTP ${r.status}`;
+  if (r.status === 401 || r.status === 403) throw new WaveosError('WAVEOS_E_PERMISSION', `permission denied: ${message}`);
+  if (r.status === 400 || r.status === 404 || r.status === 405 || r.status === 413) throw new WaveosError('WAVEOS_E_USAGE', message);
+  throw new WaveosError('WAVEOS_E_RUNTIME', message);
+}

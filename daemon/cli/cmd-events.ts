@@ -1,0 +1,88 @@
+import { existsSync } from 'node:fs';
+import { apiCall, apiStream } from '../api/index.js';
+import { WaveosError, isWaveosError, parseDuration } from '../core/index.js';
+import { type JournalEvent, JournalReader } from '../journal/index.js';
+import { checkResponse } from './api-errors.js';
+import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
+
+const USAGE = 'waveos events [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json] [--root DIR]';
+
+/** `--since 10m` means ten minutes ago; `--since 2026-11-22T01:00:00Z` is a point in time. */
+export function parseSince(text: string, nowMs: number): string {
+  const ms = parseDuration(text);
+  if (ms !== undefined) return new Date(nowMs - ms).toISOString();
+  const t = Date.parse(text);
+  if (!Number.isNaN(t) && /^\d{4}-\d{2}-\d{2}/.test(text)) return new Date(t).toISOString();
+  throw new WaveosError('WAVEOS_E_USAGE', `--since: expected a duration such as 10m or 2h, or a time such as 2026-11-22T01:00:00Z, got "${text}"`);
+}
+
+export function formatEvent(e: JournalEvent): string {
+  const data = Object.keys(e.data).length ? `  ${JSON.stringify(e.data)}` : '';
+  return `${e.ts}  #${e.seq}  ${e.severity.padEnd(8)} ${e.kind}  [${e.source}] ${e.reason}${data}`;
+}
+
+function isUnreachable(e: unknown): boolean {
+  return isWaveosError(e) && e.code === 'WAVEOS_E_DAEMON_UNREACHABLE';
+}
+
+export async function eventsCommand(argv: string[], io: Output, signal?: AbortSignal): Promise<number> {
+  const { values } = parseFlags(argv, { since: { type: 'string' }, kind: { type: 'string' }, follow: { type: 'boolean' }, limit: { type: 'string' } }, USAGE);
+  const paths = rootPaths(values.root);
+  const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+    throw new WaveosError('WAVEOS_E_USAGE', `--limit: expected a whole number above 0, got "${values.limit}"`);
+  const q = new URLSearchParams();
+  if (since) q.set('since', since);
+  if (values.kind) q.set('kind', values.kind);
+  if (limit) q.set('limit', String(limit));
+  const print = (e: JournalEvent, last: boolean, first: boolean): void => {
+    if (values.json && !values.follow) io.out(`${first ? '[' : ''}${JSON.stringify(e)}${last ? ']' : ','}`);
+    else io.out(values.json ? JSON.stringify(e) : formatEvent(e));
+  };
+  const opts = clientOptions(paths, values['token-file']);
+  try {
+    if (values.follow) {
+      q.set('follow', '1');
+      const status = await apiStream(opts, `/v1/events?${q}`, (line) => print(JSON.parse(line) as JournalEvent, false, false), signal);
+      if (status >= 300) checkResponse({ status, body: null });
+      return 0;
+    }
+    const body = checkResponse(await apiCall(opts, 'GET', `/v1/events?${q}`)) as { events: JournalEvent[] };
+    emitAll(body.events, values.json === true, print, io);
+    return 0;
+  } catch (e) {
+    // Reading history needs no daemon: fall back to the journal file itself.
+    if (!isUnreachable(e) || !existsSync(paths.db)) throw e;
+  }
+  const reader = JournalReader.openReadOnly(paths.db);
+  try {
+    if (!values.follow) {
+      emitAll(reader.events({ sinceTs: since, kindPrefix: values.kind, limit }), values.json === true, print, io);
+      return 0;
+    }
+    let last = 0;
+    for (const e of reader.iterateEvents({ sinceTs: since, kindPrefix: values.kind })) {
+      print(e, false, false);
+      last = e.seq;
+    }
+    while (!signal?.aborted) {
+      await new Promise((r) => setTimeout(r, 500));
+      for (const e of reader.iterateEvents({ afterSeq: last, kindPrefix: values.kind })) {
+        print(e, false, false);
+        last = e.seq;
+      }
+    }
+    return 0;
+  } finally {
+    reader.close();
+  }
+}
+
+function emitAll(events: JournalEvent[], json: boolean, print: (e: JournalEvent, last: boolean, first: boolean) => void, io: Output): void {
+  if (json && events.length === 0) {
+    io.out('[]');
+    return;
+  }
+  events.forEach((e, i) => print(e, i === events.length - 1, i === 0));
+}

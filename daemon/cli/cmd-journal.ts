@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import { WaveosError } from '../core/index.js';
+import { JournalReader, verifyJournal } from '../journal/index.js';
+import { type Output, parseFlags, rootPaths } from './context.js';
+
+const USAGE = 'waveos journal verify [--root DIR] [--json]';
+
+export function journalCommand(argv: string[], io: Output): number {
+  const { values, positionals } = parseFlags(argv, {}, USAGE);
+  if (positionals[0] !== 'verify' || positionals.length !== 1) throw new WaveosError('WAVEOS_E_USAGE', `usage: ${USAGE}`);
+  const paths = rootPaths(values.root);
+  if (!existsSync(paths.db)) throw new WaveosError('WAVEOS_E_NOT_FOUND', `no journal at ${paths.db} (wrong --root?)`);
+  const reader = JournalReader.openReadOnly(paths.db);
+  try {
+    const report = verifyJournal(reader);
+    if (values.json) io.out(JSON.stringify({ file: paths.db, ...report }));
+    if (!report.ok) {
+      const b = report.broken as { seq: number; problem: string };
+      throw new WaveosError(
+        'WAVEOS_E_JOURNAL_CHAIN',
+        `${paths.db}: the hash chain breaks at seq ${b.seq}: ${b.problem} (${report.events} events before it verified)`,
+      );
+    }
+    if (!values.json)
+      io.out(`${paths.db}: ${report.events} events, seq ${report.firstSeq ?? 0}..${report.lastSeq ?? 0}, hash chain intact (head ${report.head.slice(0, 16)})`);
+    return 0;
+  } finally {
+    reader.close();
+  }
+}

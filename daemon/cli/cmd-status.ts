@@ -1,0 +1,43 @@
+import { apiCall } from '../api/index.js';
+import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
+import { checkResponse } from './api-errors.js';
+
+const USAGE = 'waveos status [--json] [--root DIR]';
+
+interface StatusDoc {
+  run_id: string;
+  device_id: string;
+  mode: string;
+  health_score: number | null;
+  uptime_s: number;
+  versions: { waveos: string; policy: string | null };
+  previous_run: { ended: string; reset_reason: string } | null;
+  root: string;
+  journal?: { last_seq: number };
+  services: { name: string; state: string }[];
+}
+
+export async function statusCommand(argv: string[], io: Output): Promise<number> {
+  const { values } = parseFlags(argv, {}, USAGE);
+  const paths = rootPaths(values.root);
+  const body = checkResponse(await apiCall(clientOptions(paths, values['token-file']), 'GET', '/v1/status')) as StatusDoc;
+  if (values.json) {
+    io.out(JSON.stringify(body));
+    return 0;
+  }
+  const prev = body.previous_run ? `${body.previous_run.ended} (${body.previous_run.reset_reason})` : 'none recorded';
+  io.out(
+    [
+      `device      ${body.device_id}`,
+      `run         ${body.run_id}, up ${body.uptime_s} s`,
+      `mode        ${body.mode}`,
+      `health      ${body.health_score ?? 'not computed yet'}`,
+      `waveos      ${body.versions.waveos}${body.versions.policy ? `, policy ${body.versions.policy}` : ''}`,
+      `previous    ${prev}`,
+      `services    ${body.services.length === 0 ? 'none supervised' : body.services.map((s) => `${s.name}:${s.state}`).join(' ')}`,
+      `journal     last seq ${body.journal?.last_seq ?? '?'}`,
+      `root        ${body.root}`,
+    ].join('\n'),
+  );
+  return 0;
+}

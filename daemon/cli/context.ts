@@ -1,0 +1,48 @@
+import { readFileSync } from 'node:fs';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import type { ClientOptions } from '../api/index.js';
+import { type Paths, WaveosError, pathsFor, resolveRoot } from '../core/index.js';
+
+/** Flags every command takes (CONTRACT.md "Global"). */
+export const GLOBAL_OPTIONS = {
+  root: { type: 'string' },
+  json: { type: 'boolean' },
+  'token-file': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const stdio: Output = {
+  out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+/** Parses one command's flags strictly: an unknown or malformed flag is a usage error (exit 2). */
+export function parseFlags<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, usage: string) {
+  try {
+    return parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new WaveosError('WAVEOS_E_USAGE', `${(e as Error).message}\nusage: ${usage}`);
+  }
+}
+
+export function rootPaths(flag: string | undefined): Paths {
+  return pathsFor(resolveRoot(flag));
+}
+
+/** The API token: WAVEOS_TOKEN, else the file named by --token-file. */
+export function clientOptions(paths: Paths, tokenFile: string | undefined, env: NodeJS.ProcessEnv = process.env): ClientOptions {
+  let token = env.WAVEOS_TOKEN?.trim() || undefined;
+  if (tokenFile) {
+    try {
+      token = readFileSync(tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new WaveosError('WAVEOS_E_USAGE', `${tokenFile}: cannot read the token file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+  return { socketPath: paths.socket, token };
+}

@@ -1,0 +1,62 @@
+import { ExitCode, formatProblem, isWaveosError } from '../core/index.js';
+import { type Output, stdio } from './context.js';
+
+const HELP = `waveos — the WaveOS overlay control plane
+
+  waveos run        [--config FILE] [--root DIR] [--profile dev|prod] [--log-format json|pretty]
+  waveos status     [--json]
+  waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
+  waveos config     validate FILE | schema [--out FILE]          (offline)
+  waveos journal    verify [--root DIR]                          (offline)
+
+Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
+Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
+4 permission denied, 5 verification failed.`;
+
+/** Runs one command and returns its exit code; `undefined` means the command keeps the process alive. */
+export async function main(argv: string[], io: Output = stdio): Promise<number | undefined> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'run':
+        return await (await import('./cmd-run.js')).runCommand(rest);
+      case 'status':
+        return await (await import('./cmd-status.js')).statusCommand(rest, io);
+      case 'events': {
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        return await (await import('./cmd-events.js')).eventsCommand(rest, io, abort.signal);
+      }
+      case 'config':
+        return (await import('./cmd-config.js')).configCommand(rest, io);
+      case 'journal':
+        return (await import('./cmd-journal.js')).journalCommand(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(HELP);
+        return cmd === undefined ? ExitCode.usage : ExitCode.ok;
+      default:
+        io.err(`waveos: unknown command "${cmd}"\n\n${HELP}`);
+        return ExitCode.usage;
+    }
+  } catch (e) {
+    if (isWaveosError(e)) {
+      io.err(`waveos: ${e.message}`);
+      for (const p of e.problems) io.err(`  ${formatProblem(p)}`);
+      io.err(`  (${e.code})`);
+      return e.exitCode;
+    }
+    io.err(`waveos: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return ExitCode.runtime;
+  }
+}
+
+// Only when run as the program, not when a test imports main().
+if (process.argv[1] && import.meta.url.endsWith('/cli/main.js') && process.env.WAVEOS_CLI_NO_AUTORUN !== '1') {
+  const code = await main(process.argv.slice(2));
+  if (code !== undefined) {
+    process.exitCode = code;
+  }
+}

@@ -1,0 +1,153 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { type InputProblem, WaveosError, canonicalJson, defaultDeviceId } from '../core/index.js';
+import { effectiveConfig } from './defaults.js';
+import { type Migration, migrate } from './migrate.js';
+import { CONFIG_SCHEMA_VERSION, type Config, type ConfigFile, type Profile, configFileSchema } from './schema.js';
+
+export interface LoadedConfig {
+  config: Config;
+  /** sha256 of the effective config's canonical JSON: a change between runs is config drift. */
+  hash: string;
+  /** The file read, or undefined when the profile's built-in defaults are in force. */
+  file: string | undefined;
+  migrations: readonly Migration[];
+}
+
+type Path = readonly PropertyKey[];
+
+function located(doc: Document, lc: LineCounter, file: string, path: Path, message: string, key?: string): InputProblem {
+  const dotted = [...path, ...(key === undefined ? [] : [key])].map(String).join('.');
+  let offset: number | undefined;
+  // The deepest node that exists along the path marks the place; a missing key points at its parent.
+  for (let n = path.length; n >= 0 && offset === undefined; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
+    if (key !== undefined && n === path.length && isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key);
+      if (pair && isNode(pair.key)) offset = (pair.key as Node).range?.[0];
+    }
+    if (offset === undefined && isNode(node)) offset = (node as Node).range?.[0];
+  }
+  const pos = offset === undefined ? undefined : lc.linePos(offset);
+  return { file, line: pos?.line, column: pos?.col, path: dotted || undefined, message };
+}
+
+function zodProblems(doc: Document, lc: LineCounter, file: string, error: z.ZodError, allowedTop: string[]): InputProblem[] {
+  const out: InputProblem[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const allowed = issue.path.length === 0 ? ` (expected one of: ${allowedTop.join(', ')})` : '';
+        out.push(located(doc, lc, file, issue.path, `unknown key "${key}"${allowed}`, key));
+      }
+    } else {
+      out.push(located(doc, lc, file, issue.path, issue.message));
+    }
+  }
+  return out;
+}
+
+function invalid(file: string, problems: InputProblem[]): WaveosError {
+  const n = problems.length;
+  return new WaveosError('WAVEOS_E_CONFIG_INVALID', `${file}: ${n} problem${n === 1 ? '' : 's'} in the config`, { problems });
+}
+
+export interface ParsedConfigFile {
+  file: ConfigFile;
+  migrations: Migration[];
+}
+
+/** Parses and validates config text; every problem is located by file, line, column and key path. */
+export function parseConfigText(text: string, file: string): ParsedConfigFile {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => {
+      const pos = lc.linePos(e.pos[0]);
+      return { file, line: pos.line, column: pos.col, message: `YAML syntax error: ${e.message.split('\n')[0]}` };
+    });
+    throw new WaveosError('WAVEOS_E_CONFIG_SYNTAX', `${file}: YAML syntax error`, { problems });
+  }
+  let raw: unknown;
+  try {
+    // Aliases are resolved here: an unknown alias or an alias bomb fails now, not in the schema.
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    throw new WaveosError('WAVEOS_E_CONFIG_SYNTAX', `${file}: YAML error`, {
+      problems: [{ file, line: 1, column: 1, message: `YAML error: ${e instanceof Error ? e.message : String(e)}` }],
+    });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw invalid(file, [{ file, line: 1, column: 1, message: 'expected a mapping of keys to values at the top level' }]);
+  }
+  const obj = raw as Record<string, unknown>;
+  const version = obj.schema_version;
+  if (version === undefined) {
+    throw invalid(file, [located(doc, lc, file, [], `schema_version is missing (expected schema_version: ${CONFIG_SCHEMA_VERSION})`)]);
+  }
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
+    throw invalid(file, [
+      located(doc, lc, file, ['schema_version'], `expected a whole number such as ${CONFIG_SCHEMA_VERSION}, got ${JSON.stringify(version)}`),
+    ]);
+  }
+  if (version > CONFIG_SCHEMA_VERSION) {
+    throw new WaveosError('WAVEOS_E_CONFIG_VERSION', `${file}: schema_version ${version} is newer than this WaveOS understands`, {
+      problems: [
+        located(
+          doc,
+          lc,
+          file,
+          ['schema_version'],
+          `schema_version ${version} is newer than this WaveOS supports (${CONFIG_SCHEMA_VERSION}); upgrade WaveOS or write the config for schema_version ${CONFIG_SCHEMA_VERSION}`,
+        ),
+      ],
+    });
+  }
+  const { doc: current, applied } = migrate(obj, version);
+  const result = configFileSchema.safeParse(current);
+  if (!result.success) {
+    throw invalid(file, zodProblems(doc, lc, file, result.error, Object.keys(configFileSchema.shape)));
+  }
+  return { file: result.data, migrations: applied };
+}
+
+export function configHash(config: Config): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex');
+}
+
+export function readConfigFile(file: string): ParsedConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code);
+    throw new WaveosError('WAVEOS_E_CONFIG_MISSING', `${file}: cannot read the config: ${why}`, {
+      problems: [{ file, message: `cannot read the config: ${why} (expected a YAML file with schema_version: ${CONFIG_SCHEMA_VERSION})` }],
+      cause: e,
+    });
+  }
+  return parseConfigText(text, file);
+}
+
+export interface LoadOptions {
+  /** The file named with --config; it must exist. */
+  explicitFile?: string;
+  /** The default location; used only when it exists. */
+  defaultFile: string;
+  /** --profile; wins over the file's `profile:`. */
+  profile?: Profile;
+  fileExists(path: string): boolean;
+}
+
+/** Loads the effective config: the named file, else the default file if present, else built-in defaults. */
+export function loadConfig(opts: LoadOptions): LoadedConfig {
+  const file = opts.explicitFile ?? (opts.fileExists(opts.defaultFile) ? opts.defaultFile : undefined);
+  const parsed = file === undefined ? undefined : readConfigFile(file);
+  const profile = opts.profile ?? parsed?.file.profile ?? 'dev';
+  const config = effectiveConfig(parsed?.file, profile, defaultDeviceId(hostname()));
+  return { config, hash: configHash(config), file, migrations: parsed?.migrations ?? [] };
+}

@@ -1,0 +1,38 @@
+const UNITS_MS: Record<string, number> = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+};
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+
+/** Parses "500ms", "5s", "1.5m", "2h", "30d" into milliseconds; undefined when it is not a duration. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION_RE.exec(text.trim());
+  if (!m) return undefined;
+  const unit = UNITS_MS[m[2] as string] as number;
+  return Math.round(Number(m[1]) * unit);
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1_000,
+  mb: 1_000_000,
+  gb: 1_000_000_000,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?$/i;
+
+/** Parses "512KiB", "256MiB", "1GB", "4096" into bytes; undefined when it is not a size. */
+export function parseSize(text: string): number | undefined {
+  const m = SIZE_RE.exec(text.trim());
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[(m[2] ?? 'b').toLowerCase()];
+  if (unit === undefined) return undefined;
+  return Math.floor(Number(m[1]) * unit);
+}

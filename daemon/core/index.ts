@@ -1,0 +1,21 @@
+export { writeFileAtomic, fsyncDir, unlinkDurable } from './atomic-file.js';
+export { type Clock, FakeClock, systemClock, isoUtc } from './clock.js';
+export { parseDuration, parseSize } from './duration.js';
+export {
+  ErrorCodes,
+  type ErrorCode,
+  ExitCode,
+  type InputProblem,
+  WaveosError,
+  errorMessage,
+  formatProblem,
+  isWaveosError,
+} from './errors.js';
+export { type BuildStamp, readBuildStamp } from './build-info.js';
+export { canonicalJson } from './canonical-json.js';
+export { trimTornTail } from './growing-file.js';
+export { claimPidFile, processStartTime } from './pid-file.js';
+export { defaultDeviceId, newRunId, readBootId } from './ids.js';
+export { type Lifecycle, ModuleRunner } from './lifecycle.js';
+export { type Logger, type LogFormat, createLogger, silentLogger } from './logger.js';
+export { type Paths, ensureLayout, pathsFor, resolveRoot } from './paths.js';

@@ -1,0 +1,70 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** Every path WaveOS uses, derived from one root (CONTRACT.md, "Paths under the root"). */
+export interface Paths {
+  readonly root: string;
+  readonly etcDir: string;
+  readonly configFile: string;
+  readonly policiesDir: string;
+  readonly keysDir: string;
+  readonly libDir: string;
+  readonly db: string;
+  readonly artifactsDir: string;
+  readonly artifactsLatest: string;
+  readonly slotsDir: string;
+  readonly inboxDir: string;
+  readonly evidenceDir: string;
+  readonly deviceKey: string;
+  readonly cleanStopMarker: string;
+  readonly logDir: string;
+  readonly spoolDir: string;
+  readonly auditLog: string;
+  readonly runDir: string;
+  readonly socket: string;
+  readonly pidFile: string;
+}
+
+/** The root comes from `--root`, then `WAVEOS_ROOT`, then `/`. */
+export function resolveRoot(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(flag ?? env.WAVEOS_ROOT ?? '/');
+}
+
+export function pathsFor(rootDir: string): Paths {
+  const root = resolve(rootDir);
+  const etcDir = join(root, 'etc/waveos');
+  const libDir = join(root, 'var/lib/waveos');
+  const logDir = join(root, 'var/log/waveos');
+  const runDir = join(root, 'run/waveos');
+  const artifactsDir = join(libDir, 'artifacts');
+  return {
+    root,
+    etcDir,
+    configFile: join(etcDir, 'waveos.yaml'),
+    policiesDir: join(etcDir, 'policies.d'),
+    keysDir: join(etcDir, 'keys'),
+    libDir,
+    db: join(libDir, 'waveos.db'),
+    artifactsDir,
+    artifactsLatest: join(artifactsDir, 'latest'),
+    slotsDir: join(libDir, 'slots'),
+    inboxDir: join(libDir, 'inbox'),
+    evidenceDir: join(libDir, 'evidence'),
+    deviceKey: join(libDir, 'device.key'),
+    cleanStopMarker: join(libDir, 'clean-stop.json'),
+    logDir,
+    spoolDir: join(logDir, 'spool'),
+    auditLog: join(logDir, 'audit.jsonl'),
+    runDir,
+    socket: join(runDir, 'waveos.sock'),
+    pidFile: join(runDir, 'waveos.pid'),
+  };
+}
+
+/** Creates the directories the daemon writes to; state directories are private to the daemon's user. */
+export function ensureLayout(p: Paths): void {
+  for (const dir of [p.libDir, p.artifactsDir, p.slotsDir, p.inboxDir, p.evidenceDir, p.spoolDir, p.runDir]) {
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+  }
+  mkdirSync(p.etcDir, { recursive: true, mode: 0o755 });
+}

@@ -1,0 +1,22 @@
+export {
+  type EventInput,
+  type JournalEvent,
+  type Severity,
+  GENESIS_HASH,
+  SEVERITIES,
+  canonicalBody,
+  chainHash,
+  eventLine,
+} from './event.js';
+export {
+  type EventQuery,
+  type Intent,
+  type IntentStatus,
+  Journal,
+  type JournalOptions,
+  JournalReader,
+  type MetricSample,
+  type StoredSample,
+} from './journal.js';
+export { SCHEMA_VERSION } from './schema.js';
+export { type ChainBreak, type ChainReport, verifyChain, verifyJournal } from './verify.js';

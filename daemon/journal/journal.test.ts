@@ -1,0 +1,168 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../core/index.js';
+import { GENESIS_HASH, Journal, JournalReader, verifyChain, verifyJournal } from './index.js';
+
+let dir: string;
+let db: string;
+const clock = new FakeClock();
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'journal-'));
+  db = join(dir, 'waveos.db');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function open(runId = 'run-a', batchMax = 256): Journal {
+  return Journal.openWriter(db, { clock, runId, bootId: 'boot-1', batchMax, batchDelayMs: 1_000 });
+}
+
+describe('Journal', () => {
+  it('numbers and chains events, and commits a group in one transaction', () => {
+    const j = open();
+    const commitsBefore = j.commitCount;
+    const evs = Array.from({ length: 100 }, (_, i) => j.append({ kind: 'test.tick', source: 'test', reason: `tick ${i}`, data: { i } }));
+    expect(evs.map((e) => e.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(evs[0]?.prev_hash).toBe(GENESIS_HASH);
+    expect(evs[1]?.prev_hash).toBe(evs[0]?.hash);
+    expect(j.pendingCount).toBe(100);
+    j.flush();
+    expect(j.commitCount - commitsBefore).toBe(1);
+    expect(j.pendingCount).toBe(0);
+    expect(verifyJournal(j)).toMatchObject({ ok: true, events: 100, firstSeq: 1, lastSeq: 100 });
+    j.close();
+  });
+
+  it('commits when a batch fills, without waiting for the timer', () => {
+    const j = open('run-a', 10);
+    for (let i = 0; i < 25; i++) j.append({ kind: 'x', source: 't', reason: 'r' });
+    expect(j.pendingCount).toBe(5);
+    j.close();
+  });
+
+  it('appendDurable is committed when it returns, with everything queued before it', () => {
+    const j = open();
+    j.append({ kind: 'a', source: 't', reason: 'r' });
+    j.appendDurable({ kind: 'b', source: 't', reason: 'r' });
+    const reader = JournalReader.openReadOnly(db);
+    expect(reader.events().map((e) => e.kind)).toEqual(['a', 'b']);
+    reader.close();
+    j.close();
+  });
+
+  it('continues seq and chain after reopening, across runs', () => {
+    const a = open('run-a');
+    a.append({ kind: 'a', source: 't', reason: 'r' });
+    a.close();
+    const b = open('run-b');
+    const e = b.appendDurable({ kind: 'b', source: 't', reason: 'r' });
+    expect(e.seq).toBe(2);
+    expect(verifyJournal(b).ok).toBe(true);
+    expect(b.lastEventOfRun('run-a')?.kind).toBe('a');
+    b.close();
+  });
+
+  it('filters by kind prefix and time', () => {
+    const j = open();
+    j.append({ kind: 'service.restart', source: 't', reason: 'r' });
+    clock.advance(10_000);
+    j.append({ kind: 'service.stop', source: 't', reason: 'r' });
+    j.append({ kind: 'services', source: 't', reason: 'r' });
+    j.append({ kind: 'daemon.start', source: 't', reason: 'r' });
+    j.flush();
+    expect(j.events({ kindPrefix: 'service.' }).map((e) => e.kind)).toEqual(['service.restart', 'service.stop']);
+    expect(j.events({ kindPrefix: 'service' })).toHaveLength(3);
+    expect(j.events({ sinceTs: new Date(clock.now()).toISOString() })).toHaveLength(3);
+    j.close();
+  });
+
+  it('keeps data keys canonical, so a reader can recompute each hash', () => {
+    const j = open();
+    j.appendDurable({ kind: 'k', source: 's', reason: 'r', data: { z: 1, a: { y: 2, b: [3, { d: 4, c: 5 }] } } });
+    const [e] = j.events();
+    expect(verifyChain([e as never]).ok).toBe(true);
+    j.close();
+  });
+
+  it('records intents before and outcomes after, and resolves interrupted ones on the next run', () => {
+    const a = open('run-a');
+    const done = a.beginIntent({ action: 'service.restart', target: 'app', reason: 'crash loop', requestedBy: 'policy' });
+    a.finishIntent(done, 'succeeded', 'restarted app', { pid: 42 });
+    a.beginIntent({ action: 'service.stop', target: 'db', reason: 'operator asked', requestedBy: 'operator:local' });
+    // run-a dies here; run-b starts.
+    const b = open('run-b');
+    const resolved = b.resolveInterruptedIntents();
+    expect(resolved.map((i) => i.action)).toEqual(['service.stop']);
+    expect(b.intents().map((i) => i.status)).toEqual(['succeeded', 'interrupted']);
+    expect(b.events().map((e) => e.kind)).toEqual(['action.requested', 'action.succeeded', 'action.requested', 'action.interrupted']);
+    expect(b.resolveInterruptedIntents()).toEqual([]);
+    a.close();
+    b.close();
+  });
+
+  it('stores state values durably', () => {
+    const j = open();
+    j.setState('mode', 'safe');
+    j.setStates({ a: { x: 1 }, b: [1, 2] });
+    const r = JournalReader.openReadOnly(db);
+    expect(r.getState('mode')).toBe('safe');
+    expect(r.getState('a')).toEqual({ x: 1 });
+    expect(r.getState('missing')).toBeUndefined();
+    r.close();
+    j.close();
+  });
+
+  it('stores metric samples in order', () => {
+    const j = open();
+    j.appendSamples([
+      { ts_ms: 1, name: 'cpu', value: 0.5, unit: 'ratio', labels: { core: '0' } },
+      { ts_ms: 2, name: 'mem', value: 100, unit: 'bytes', labels: {} },
+    ]);
+    const s = j.samples(0, 10);
+    expect(s.map((x) => x.name)).toEqual(['cpu', 'mem']);
+    expect(s[0]?.labels).toEqual({ core: '0' });
+    expect(j.samples(s[0]?.id as number, 10)).toHaveLength(1);
+    j.close();
+  });
+});
+
+describe('verifyJournal', () => {
+  function tamper(sql: string): void {
+    const d = new Database(db);
+    d.prepare(sql).run();
+    d.close();
+  }
+
+  function filled(): void {
+    const j = open();
+    for (let i = 0; i < 10; i++) j.append({ kind: 'k', source: 's', reason: `r${i}`, data: { i } });
+    j.close();
+  }
+
+  it.each([
+    ['a changed reason', "UPDATE events SET reason = 'forged' WHERE seq = 4", 4, /changed after it was written/],
+    ['changed data', `UPDATE events SET data = '{"i":99}' WHERE seq = 5`, 5, /changed after it was written/],
+    ['a deleted row', 'DELETE FROM events WHERE seq = 6', 7, /seq 6\.\.6 missing/],
+    ['a relinked prev_hash', "UPDATE events SET prev_hash = 'ab' WHERE seq = 8", 8, /prev_hash/],
+    ['broken JSON data', "UPDATE events SET data = '{' WHERE seq = 2", 2, /not valid JSON/],
+    ['an unknown severity', "UPDATE events SET severity = 'meh' WHERE seq = 9", 9, /severity/],
+  ])('names the first broken seq after %s', (_name, sql, seq, problem) => {
+    filled();
+    tamper(sql);
+    const r = JournalReader.openReadOnly(db);
+    const report = verifyJournal(r);
+    r.close();
+    expect(report.ok).toBe(false);
+    expect(report.broken?.seq).toBe(seq);
+    expect(report.broken?.problem).toMatch(problem);
+  });
+
+  it('an intact journal verifies', () => {
+    filled();
+    const r = JournalReader.openReadOnly(db);
+    expect(verifyJournal(r)).toMatchObject({ ok: true, events: 10 });
+    r.close();
+  });
+});

@@ -1,0 +1,72 @@
+import type Database from 'better-sqlite3';
+
+/** Numbered, append-only: a migration once shipped is never edited, only followed by another. */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    ts TEXT NOT NULL,
+    mono_ms INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    boot_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    data TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  );
+  CREATE INDEX events_kind ON events(kind);
+  CREATE INDEX events_ts ON events(ts);
+  CREATE TABLE state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_ts TEXT NOT NULL
+  );
+  CREATE TABLE intents (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    params TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'interrupted')),
+    outcome TEXT,
+    intent_seq INTEGER NOT NULL,
+    outcome_seq INTEGER,
+    created_ts TEXT NOT NULL,
+    finished_ts TEXT
+  );
+  CREATE INDEX intents_pending ON intents(status) WHERE status = 'pending';
+  CREATE TABLE metrics (
+    id INTEGER PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    unit TEXT NOT NULL,
+    labels TEXT NOT NULL
+  );
+  CREATE INDEX metrics_name_ts ON metrics(name, ts_ms);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Applies the migrations the file has not seen yet, each in its own transaction. */
+export function migrateSchema(db: Database.Database): number[] {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`journal schema version ${current} is newer than this WaveOS understands (${MIGRATIONS.length})`);
+  }
+  const applied: number[] = [];
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v] as string);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+    applied.push(v + 1);
+  }
+  return applied;
+}
