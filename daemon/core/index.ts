@@ -17,5 +17,6 @@ export { trimTornTail } from './growing-file.js';
 export { claimPidFile, processStartTime } from './pid-file.js';
 export { defaultDeviceId, newRunId, readBootId } from './ids.js';
 export { type Lifecycle, ModuleRunner } from './lifecycle.js';
+export type { LogSink } from './log-sink.js';
 export { type Logger, type LogFormat, createLogger, silentLogger } from './logger.js';
 export { type Paths, ensureLayout, pathsFor, resolveRoot } from './paths.js';
