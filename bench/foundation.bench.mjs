@@ -1,0 +1,127 @@
+// Foundation figures: journal group commit against raw SQLite inserts, and daemon start-up time.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
+import { median } from './lib.mjs';
+
+const { Journal } = await import('../dist/journal/index.js');
+const { systemClock } = await import('../dist/core/index.js');
+
+// --- journal appends with group commit vs raw better-sqlite3 inserts of the same rows -----------------
+function benchJournal(n, batch) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-journal-'));
+  try {
+    const j = Journal.openWriter(join(dir, 'j.db'), { clock: systemClock, runId: 'bench', bootId: 'bench', batchMax: batch, batchDelayMs: 1000 });
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) j.append({ kind: 'bench.tick', source: 'bench', reason: 'a benchmark event', data: { i, load: 0.5 } });
+    j.flush();
+    const ms = performance.now() - t0;
+    const stored = j.events({ afterSeq: 0 });
+    j.close();
+
+    // The raw baseline: the same table, the same rows (hashes and JSON precomputed), the same batch size and sync mode.
+    const db = new Database(join(dir, 'j.db'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('DELETE FROM events');
+    const ins = db.prepare(
+      'INSERT INTO events (seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
+    );
+    const prepared = stored.map((e) => [
+      e.seq,
+      e.ts,
+      e.mono_ms,
+      e.run_id,
+      e.boot_id,
+      e.kind,
+      e.severity,
+      e.source,
+      e.reason,
+      JSON.stringify(e.data),
+      e.prev_hash,
+      e.hash,
+    ]);
+    const tx = db.transaction((chunk) => {
+      for (const r of chunk) ins.run(...r);
+    });
+    const t1 = performance.now();
+    for (let i = 0; i < prepared.length; i += batch) tx(prepared.slice(i, i + batch));
+    const rawMs = performance.now() - t1;
+    db.close();
+    return { ours: (n / ms) * 1000, raw: (n / rawMs) * 1000 };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// --- start-up: exec to `status` answering on the socket, vs a bare `node -e` -------------------------
+function statusAnswers(socketPath) {
+  return new Promise((resolve) => {
+    const req = request({ socketPath, path: '/v1/status', method: 'GET', timeout: 200 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
+    req.end();
+  });
+}
+
+async function startupOnce() {
+  const root = mkdtempSync(join(tmpdir(), 'bench-start-'));
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['bin/waveos.js', 'run', '--root', root, '--log-format', 'json'], { stdio: 'ignore' });
+  const socketPath = join(root, 'run/waveos/waveos.sock');
+  let ms = Number.NaN;
+  for (let i = 0; i < 2000; i++) {
+    if (await statusAnswers(socketPath)) {
+      ms = performance.now() - t0;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  child.kill('SIGTERM');
+  await new Promise((r) => child.on('exit', r));
+  rmSync(root, { recursive: true, force: true });
+  return ms;
+}
+
+function bareNodeOnce() {
+  const t0 = performance.now();
+  spawnSync(process.execPath, ['-e', '0']);
+  return performance.now() - t0;
+}
+
+export async function run(row) {
+  const N = Number(process.env.BENCH_EVENTS ?? 100_000);
+  const jr = [];
+  for (let i = 0; i < 3; i++) jr.push(benchJournal(N, 256));
+  const ours = median(jr.map((r) => r.ours));
+  const raw = median(jr.map((r) => r.raw));
+  row(
+    `journal appends (${N} events, batch 256, fsync per batch)`,
+    Math.round(ours),
+    'events/s',
+    Math.round(raw),
+    'raw inserts/s',
+    ours / raw,
+    'ratio ≥ 0.7 and ≥ 20,000/s',
+  );
+
+  const starts = [];
+  const bare = [];
+  for (let i = 0; i < 7; i++) {
+    starts.push(await startupOnce());
+    bare.push(bareNodeOnce());
+  }
+  const st = median(starts);
+  const bn = median(bare);
+  row('start-up: exec → status answers', Math.round(st), 'ms', Math.round(bn), 'ms bare node -e', st / bn, 'under 400 ms');
+}
