@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
 import { type InputProblem, WaveosError, canonicalJson, defaultDeviceId } from '../core/index.js';
 import { effectiveConfig } from './defaults.js';
@@ -19,8 +21,12 @@ export interface LoadedConfig {
 
 type Path = readonly PropertyKey[];
 
+// yaml is loaded only when a config file is actually read: the built-in defaults need no parser.
+const yamlLib = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
+
 function located(doc: Document, lc: LineCounter, file: string, path: Path, message: string, key?: string): InputProblem {
   const dotted = [...path, ...(key === undefined ? [] : [key])].map(String).join('.');
+  const { isMap, isNode, isPair, isScalar } = yamlLib();
   let offset: number | undefined;
   // The deepest node that exists along the path marks the place; a missing key points at its parent.
   for (let n = path.length; n >= 0 && offset === undefined; n--) {
@@ -62,6 +68,7 @@ export interface ParsedConfigFile {
 
 /** Parses and validates config text; every problem is located by file, line, column and key path. */
 export function parseConfigText(text: string, file: string): ParsedConfigFile {
+  const { LineCounter, parseDocument } = yamlLib();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {

@@ -1,8 +1,9 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeClock, WaveosError, claimPidFile, newRunId, parseDuration, parseSize, pathsFor, trimTornTail, writeFileAtomic } from './index.js';
+import { FakeClock, WaveosError, canonicalJson, claimPidFile, newRunId, parseDuration, parseSize, pathsFor, trimTornTail, writeFileAtomic } from './index.js';
 
 let dir: string;
 beforeEach(() => {
@@ -95,5 +96,29 @@ describe('claimPidFile', () => {
     const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
     writeFileSync(f, JSON.stringify({ pid: parent, start_time: start }));
     expect(() => claimPidFile(f)).toThrow(WaveosError);
+  });
+});
+
+describe('canonicalJson', () => {
+  const reversed = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(reversed);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)]));
+    return v;
+  };
+
+  it('is valid JSON of the same value, independent of key insertion order', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const out = canonicalJson(v);
+        expect(JSON.parse(out)).toEqual(JSON.parse(JSON.stringify(v) ?? 'null'));
+        expect(canonicalJson(reversed(v))).toBe(out);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('sorts keys at every depth and honours toJSON', () => {
+    expect(canonicalJson({ b: 1, a: { d: [1, { z: 1, y: undefined }], c: new Date(0) } })).toBe('{"a":{"c":"1970-01-01T00:00:00.000Z","d":[1,{"z":1}]},"b":1}');
+    expect(canonicalJson([undefined, () => 1])).toBe('[null,null]');
   });
 });

@@ -1,5 +1,10 @@
-import { type Logger as PinoLogger, pino } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type { Logger as PinoLogger, pino as PinoFactory } from 'pino';
+import type PrettyFactory from 'pino-pretty';
+
+// Loaded on first use: commands that never log (status, events) should not pay for pino at start.
+const load = createRequire(import.meta.url);
+const pinoLib = (): typeof PinoFactory => (load('pino') as { pino: typeof PinoFactory }).pino;
 
 export type Logger = PinoLogger;
 export type LogFormat = 'json' | 'pretty';
@@ -31,7 +36,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     base: { pid: process.pid },
     redact: { paths: [...DEFAULT_REDACT, ...(opts.redact ?? [])], censor: '[redacted]' },
   };
+  const pino = pinoLib();
   if (opts.format === 'pretty') {
+    const pretty = load('pino-pretty') as typeof PrettyFactory;
     return pino(base, pretty({ sync: true, destination: opts.destination ?? 1, colorize: false }));
   }
   if (opts.destination) return pino(base, opts.destination);
@@ -40,5 +47,5 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
 
 /** A logger that drops everything, for unit tests and offline commands. */
 export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
+  return pinoLib()({ level: 'silent' });
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../core/index.js';
 
 export const SEVERITIES = ['info', 'notice', 'warning', 'error', 'critical'] as const;
@@ -54,7 +54,7 @@ export function canonicalBody(e: EventBody, dataJson = canonicalJson(e.data)): s
 
 /** hash = sha256(prev_hash + canonical body), hex. */
 export function chainHash(prevHash: string, body: string): string {
-  return createHash('sha256').update(prevHash).update(body).digest('hex');
+  return hash('sha256', prevHash + body, 'hex');
 }
 
 /** The events.jsonl line of an event: its canonical body with the chain fields appended. */

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Clock, WaveosError, canonicalJson, errorMessage, isoUtc } from '../core/index.js';
-import { type EventBody, type EventInput, GENESIS_HASH, type JournalEvent, type Severity, canonicalBody, chainHash } from './event.js';
+import { type EventInput, GENESIS_HASH, type JournalEvent, type Severity, chainHash } from './event.js';
 import { migrateSchema } from './schema.js';
 
 export interface JournalOptions {
@@ -69,11 +69,13 @@ interface EventRow {
 }
 
 interface PendingEvent {
-  body: EventBody;
+  event: JournalEvent;
   dataJson: string;
-  prevHash: string;
-  hash: string;
 }
+
+/** Rows per multi-row INSERT: one statement per 64 events costs far less than 64 statement runs. */
+const ROWS_PER_INSERT = 64;
+const EVENT_COLUMNS = '(seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash)';
 
 export function rowToEvent(r: EventRow): JournalEvent {
   return {
@@ -91,6 +93,22 @@ export function rowToEvent(r: EventRow): JournalEvent {
     prev_hash: r.prev_hash,
     hash: r.hash,
   };
+}
+
+function fillRow(params: unknown[], at: number, p: PendingEvent): void {
+  const e = p.event;
+  params[at] = e.seq;
+  params[at + 1] = e.ts;
+  params[at + 2] = e.mono_ms;
+  params[at + 3] = e.run_id;
+  params[at + 4] = e.boot_id;
+  params[at + 5] = e.kind;
+  params[at + 6] = e.severity;
+  params[at + 7] = e.source;
+  params[at + 8] = e.reason;
+  params[at + 9] = p.dataJson;
+  params[at + 10] = e.prev_hash;
+  params[at + 11] = e.hash;
 }
 
 function openDb(path: string, readonly: boolean): Database.Database {
@@ -208,11 +226,18 @@ export class Journal extends JournalReader {
   private seq: number;
   private head: string;
   private readonly insertEvent: Database.Statement;
+  private readonly insertEvents: Database.Statement;
+  /** JSON of the few distinct kinds and sources, serialized once each. */
+  private readonly jsonCache = new Map<string, string>();
   private readonly putState: Database.Statement;
   private readonly insertSample: Database.Statement;
   /** Listeners that see each event once it is durable (the API's --follow, the exporter). */
   private readonly listeners = new Set<(e: JournalEvent[]) => void>();
   private commits = 0;
+  /** `,"run_id":…,"boot_id":…` is the same for every event of this run: serialize it once. */
+  private readonly idsJson: string;
+  private lastTsMs = Number.NaN;
+  private lastTs = '';
 
   private constructor(db: Database.Database, opts: JournalOptions) {
     super(db);
@@ -229,9 +254,9 @@ export class Journal extends JournalReader {
     const last = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
     this.seq = last?.seq ?? 0;
     this.head = last?.hash ?? GENESIS_HASH;
-    this.insertEvent = db.prepare(
-      'INSERT INTO events (seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)',
-    );
+    this.idsJson = `,"run_id":${JSON.stringify(opts.runId)},"boot_id":${JSON.stringify(opts.bootId)}`;
+    this.insertEvent = db.prepare(`INSERT INTO events ${EVENT_COLUMNS} VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`);
+    this.insertEvents = db.prepare(`INSERT INTO events ${EVENT_COLUMNS} VALUES ${Array(ROWS_PER_INSERT).fill('(?,?,?,?,?,?,?,?,?,?,?,?)').join(',')}`);
     this.putState = db.prepare(
       'INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts',
     );
@@ -282,25 +307,53 @@ export class Journal extends JournalReader {
 
   private chain(input: EventInput): JournalEvent {
     const data = input.data ?? {};
-    const body: EventBody = {
+    const now = this.clock.now();
+    // Many events share a millisecond under load; format the timestamp once per millisecond.
+    if (now !== this.lastTsMs) {
+      this.lastTsMs = now;
+      this.lastTs = isoUtc(now);
+    }
+    const seq = this.seq + 1;
+    const kind = input.kind;
+    const source = input.source;
+    const severity = input.severity ?? 'info';
+    const dataJson = canonicalJson(data);
+    const mono = this.clock.monoMs();
+    // The same text as canonicalBody(event, dataJson), built with the run's ids serialized once.
+    const text =
+      `{"v":1,"seq":${seq},"ts":"${this.lastTs}","mono_ms":${mono}${this.idsJson}` +
+      `,"kind":${this.json(kind)},"severity":"${severity}"` +
+      `,"source":${this.json(source)},"reason":${JSON.stringify(input.reason)},"data":${dataJson}}`;
+    const prevHash = this.head;
+    const hash = chainHash(prevHash, text);
+    const event: JournalEvent = {
       v: 1,
-      seq: this.seq + 1,
-      ts: isoUtc(this.clock.now()),
-      mono_ms: this.clock.monoMs(),
+      seq,
+      ts: this.lastTs,
+      mono_ms: mono,
       run_id: this.runId,
       boot_id: this.bootId,
-      kind: input.kind,
-      severity: input.severity ?? 'info',
-      source: input.source,
+      kind,
+      severity,
+      source,
       reason: input.reason,
       data,
+      prev_hash: prevHash,
+      hash,
     };
-    const dataJson = canonicalJson(data);
-    const hash = chainHash(this.head, canonicalBody(body, dataJson));
-    this.pending.push({ body, dataJson, prevHash: this.head, hash });
-    this.seq = body.seq;
+    this.pending.push({ event, dataJson });
+    this.seq = seq;
     this.head = hash;
-    return { ...body, prev_hash: this.pending[this.pending.length - 1]?.prevHash ?? GENESIS_HASH, hash };
+    return event;
+  }
+
+  private json(s: string): string {
+    let j = this.jsonCache.get(s);
+    if (j === undefined) {
+      j = JSON.stringify(s);
+      if (this.jsonCache.size < 1024) this.jsonCache.set(s, j);
+    }
+    return j;
   }
 
   private backgroundFlush(): void {
@@ -313,9 +366,18 @@ export class Journal extends JournalReader {
 
   private readonly writeBatch = (batch: PendingEvent[], extra?: () => void): void => {
     this.db.transaction(() => {
-      for (const p of batch) {
-        const b = p.body;
-        this.insertEvent.run(b.seq, b.ts, b.mono_ms, b.run_id, b.boot_id, b.kind, b.severity, b.source, b.reason, p.dataJson, p.prevHash, p.hash);
+      let i = 0;
+      if (batch.length >= ROWS_PER_INSERT) {
+        const params: unknown[] = new Array(ROWS_PER_INSERT * 12);
+        for (; i + ROWS_PER_INSERT <= batch.length; i += ROWS_PER_INSERT) {
+          for (let r = 0; r < ROWS_PER_INSERT; r++) fillRow(params, r * 12, batch[i + r] as PendingEvent);
+          this.insertEvents.run(params);
+        }
+      }
+      const one: unknown[] = new Array(12);
+      for (; i < batch.length; i++) {
+        fillRow(one, 0, batch[i] as PendingEvent);
+        this.insertEvent.run(one);
       }
       extra?.();
     })();
@@ -333,12 +395,14 @@ export class Journal extends JournalReader {
     try {
       this.writeBatch(batch, extra);
     } catch (e) {
-      // Nothing of the batch is stored: the in-memory chain is now ahead of the file, so stop here.
+      // Nothing of the batch is stored. Put it back in front, so seq and chain stay continuous if a
+      // later commit succeeds (a full disk may free up); the caller decides whether to go on.
+      this.pending = batch.concat(this.pending);
       throw new WaveosError('WAVEOS_E_RUNTIME', `journal commit failed: ${errorMessage(e)}`, { cause: e });
     }
     this.commits++;
     if (batch.length > 0 && this.listeners.size > 0) {
-      const events = batch.map((p) => ({ ...p.body, prev_hash: p.prevHash, hash: p.hash }));
+      const events = batch.map((p) => p.event);
       for (const l of this.listeners) {
         try {
           l(events);
