@@ -1,5 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { ApiServer, coreRoutes, localSocketAuthorizer } from './api/index.js';
+import { ApiServer, type Route, coreRoutes, discoveryRoute, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -22,6 +22,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { AuditLog, TokenStore, tokenAuthorizer } from './security/index.js';
 
 export interface RunOptions {
   root: string;
@@ -176,10 +177,13 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     journal: { last_seq: journal.lastSeq() },
   });
 
+  const tokens = new TokenStore(paths.tokensFile, clock);
+  const routes: Route[] = [...coreRoutes({ journal, status }), ...tokenRoutes({ store: tokens, journal })];
+  routes.push(discoveryRoute(() => routes));
   const api = new ApiServer({
     socketPath: paths.socket,
-    routes: coreRoutes({ journal, status }),
-    authorize: localSocketAuthorizer(config.profile),
+    routes,
+    authorize: tokenAuthorizer({ store: tokens, audit: new AuditLog(paths.auditLog, clock), profile: config.profile }),
     log: log.child({ module: 'api' }),
   });
   const runner = new ModuleRunner(log);

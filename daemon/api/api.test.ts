@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
 import { Journal, type JournalEvent } from '../journal/index.js';
-import { ApiServer, type ApiResponse, apiCall, apiStream, coreRoutes, dispatch, localSocketAuthorizer } from './index.js';
+import { ApiServer, type ApiResponse, type Authorizer, apiCall, apiStream, coreRoutes, dispatch } from './index.js';
 
 let dir: string;
 let journal: Journal;
@@ -18,12 +18,20 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function deps(profile: 'dev' | 'prod' = 'dev') {
-  return { routes: coreRoutes({ journal, status: () => ({ run_id: 'r', mode: 'normal' }) }), authorize: localSocketAuthorizer(profile), log: silentLogger() };
+/** The unit layer's stand-in: token "good" is a viewer, no token is admin, anything else is unknown. */
+const testAuthorizer: Authorizer = ({ token }) =>
+  token === undefined
+    ? { allowed: true, principal: { name: 'local', role: 'admin' } }
+    : token === 'good'
+      ? { allowed: true, principal: { name: 'good', role: 'viewer' } }
+      : { allowed: false, principal: null, reason: 'unknown token' };
+
+function deps() {
+  return { routes: coreRoutes({ journal, status: () => ({ run_id: 'r', mode: 'normal' }) }), authorize: testAuthorizer, log: silentLogger() };
 }
 
-async function call(method: string, url: string, headers: Record<string, string> = {}, profile: 'dev' | 'prod' = 'dev'): Promise<ApiResponse> {
-  const r = await dispatch(deps(profile), { method, url, headers });
+async function call(method: string, url: string, headers: Record<string, string> = {}): Promise<ApiResponse> {
+  const r = await dispatch(deps(), { method, url, headers });
   if ('stream' in r) throw new Error('unexpected stream');
   return r;
 }
@@ -47,8 +55,10 @@ describe('dispatch', () => {
     expect((await call('GET', '/v1/events?extra=1')).status).toBe(400);
   });
 
-  it('denies an unknown token in every profile', async () => {
-    for (const p of ['dev', 'prod'] as const) expect((await call('GET', '/v1/status', { authorization: 'Bearer nope' }, p)).status).toBe(401);
+  it('asks the authorizer before anything else, and passes on its denial', async () => {
+    expect((await call('GET', '/v1/status', { authorization: 'Bearer nope' })).status).toBe(401);
+    expect((await call('GET', '/v1/status', { authorization: 'Bearer good' })).status).toBe(200);
+    expect((await call('GET', '/v1/events?limit=lots', { authorization: 'Bearer nope' })).status).toBe(401);
   });
 
   it('filters events by kind and seq', async () => {

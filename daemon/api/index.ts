@@ -1,6 +1,6 @@
-export { localSocketAuthorizer } from './authorize.js';
 export { type ClientOptions, type ClientResponse, apiCall, apiStream } from './client.js';
-export { type CoreRouteDeps, coreRoutes, eventsQuery } from './routes.js';
+export { type CoreRouteDeps, coreRoutes, discoveryRoute, eventsQuery } from './routes.js';
+export { tokenRoutes } from './token-routes.js';
 export { ApiServer, type ApiServerDeps, type ApiResponse, dispatch } from './server.js';
 export {
   type ApiRequest,

@@ -87,3 +87,14 @@ export function coreRoutes(deps: CoreRouteDeps): Route[] {
     }),
   ];
 }
+
+/** `GET /v1/routes`: what this daemon serves and which role each action needs (for scripts and the RBAC tests). */
+export function discoveryRoute(all: () => readonly Route[]): Route {
+  return defineRoute({
+    method: 'GET',
+    path: '/v1/routes',
+    action: 'routes.read',
+    role: 'viewer',
+    handle: () => ({ kind: 'json', body: { routes: all().map((r) => ({ method: r.method, path: r.path, action: r.action, role: r.role })) } }),
+  });
+}

@@ -61,14 +61,29 @@ export async function dispatch(
   if (!route)
     return errorBody(405, 'WAVEOS_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname} (allowed: ${candidates.map((r) => r.method).join(', ')})`);
 
+  const rawQuery = Object.fromEntries(url.searchParams.entries());
+  let rawBody: unknown;
+  if (route.body && req.body) {
+    try {
+      rawBody = JSON.parse(req.body);
+    } catch {
+      rawBody = undefined;
+    }
+  }
+  let target: string | undefined;
+  try {
+    const t = route.target?.({ query: rawQuery, body: rawBody });
+    target = typeof t === 'string' ? t.slice(0, 200) : undefined;
+  } catch {
+    target = undefined;
+  }
   const auth = req.headers?.authorization;
-  const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : undefined;
-  const decision = deps.authorize({ token, action: route.action, need: route.role });
+  const token = auth === undefined ? undefined : auth.startsWith('Bearer ') ? auth.slice(7).trim() : auth;
+  const decision = deps.authorize({ token, action: route.action, need: route.role, target });
   if (!decision.allowed || !decision.principal) {
     return errorBody(decision.principal ? 403 : 401, 'WAVEOS_E_PERMISSION', decision.reason ?? 'permission denied');
   }
 
-  const rawQuery = Object.fromEntries(url.searchParams.entries());
   let query: unknown = rawQuery;
   if (route.query) {
     const r = route.query.safeParse(rawQuery);
@@ -83,13 +98,8 @@ export async function dispatch(
   }
   let body: unknown;
   if (route.body) {
-    let parsed: unknown;
-    try {
-      parsed = req.body ? JSON.parse(req.body) : {};
-    } catch {
-      return errorBody(400, 'WAVEOS_E_BAD_REQUEST', 'the request body is not valid JSON');
-    }
-    const r = route.body.safeParse(parsed);
+    if (req.body && rawBody === undefined) return errorBody(400, 'WAVEOS_E_BAD_REQUEST', 'the request body is not valid JSON');
+    const r = route.body.safeParse(req.body ? rawBody : {});
     if (!r.success)
       return errorBody(
         400,

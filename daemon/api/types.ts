@@ -33,6 +33,8 @@ export interface Route<Q = unknown, B = unknown> {
   action: string;
   /** The least role that may call it. */
   role: Role;
+  /** What the request acts on, for the audit log (a service name, a token name), read from the raw input. */
+  target?: (raw: { query: Record<string, string>; body: unknown }) => string | undefined;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   handle(req: ApiRequest<Q, B>): Promise<ApiResult> | ApiResult;

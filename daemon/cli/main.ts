@@ -7,6 +7,7 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos status     [--json]
   waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
   waveos config     validate FILE | schema [--out FILE]          (offline)
+  waveos token      create NAME --role viewer|operator|admin | list | revoke NAME  [--offline]
   waveos journal    verify [--root DIR]                          (offline)
 
 Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
@@ -31,6 +32,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':
         return (await import('./cmd-journal.js')).journalCommand(rest, io);
+      case 'token':
+        return await (await import('./cmd-token.js')).tokenCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -17,6 +17,7 @@ export interface Paths {
   readonly evidenceDir: string;
   readonly deviceKey: string;
   readonly cleanStopMarker: string;
+  readonly tokensFile: string;
   readonly logDir: string;
   readonly spoolDir: string;
   readonly auditLog: string;
@@ -52,6 +53,7 @@ export function pathsFor(rootDir: string): Paths {
     evidenceDir: join(libDir, 'evidence'),
     deviceKey: join(libDir, 'device.key'),
     cleanStopMarker: join(libDir, 'clean-stop.json'),
+    tokensFile: join(libDir, 'tokens.json'),
     logDir,
     spoolDir: join(logDir, 'spool'),
     auditLog: join(logDir, 'audit.jsonl'),

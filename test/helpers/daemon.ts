@@ -65,14 +65,14 @@ export class DaemonProcess {
   }
 
   /** Waits until `waveos status --json` answers; fails early if the daemon exits. */
-  async ready(ms = 20_000): Promise<Record<string, unknown>> {
+  async ready(ms = 20_000, env: NodeJS.ProcessEnv = {}): Promise<Record<string, unknown>> {
     let exited = false;
     void this.exit.then(() => (exited = true));
     return waitFor(
       'waveos status to answer',
       () => {
         if (exited) throw new Error(`daemon exited during start:\n${this.output}`);
-        const r = cli(['status', '--json', '--root', this.root]);
+        const r = cli(['status', '--json', '--root', this.root], env);
         return r.code === 0 ? (JSON.parse(r.stdout) as Record<string, unknown>) : undefined;
       },
       ms,

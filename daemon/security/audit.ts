@@ -1,0 +1,34 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { type Clock, isoUtc } from '../core/index.js';
+
+export interface AuditRecord {
+  decision: 'allow' | 'deny';
+  /** The token's name; `local` for a token-less request on the socket; null for an unknown token. */
+  token: string | null;
+  role: string | null;
+  action: string;
+  target: string | null;
+  reason: string;
+}
+
+/** Append-only `audit.jsonl`: one line per authorization decision, fsynced, never holding a token. */
+export class AuditLog {
+  constructor(
+    private readonly file: string,
+    private readonly clock: Clock,
+  ) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o750 });
+  }
+
+  append(r: AuditRecord): void {
+    const line = `${JSON.stringify({ ts: isoUtc(this.clock.now()), ...r })}\n`;
+    const fd = openSync(this.file, 'a', 0o640);
+    try {
+      writeSync(fd, line);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

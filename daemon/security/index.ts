@@ -1,0 +1,3 @@
+export { type AuditRecord, AuditLog } from './audit.js';
+export { type AuthRequest, type AuthResult, tokenAuthorizer } from './authorizer.js';
+export { TOKEN_ROLES, type TokenInfo, type TokenRole, TokenStore } from './tokens.js';

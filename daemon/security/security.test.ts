@@ -1,0 +1,89 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../core/index.js';
+import { AuditLog, TokenStore, tokenAuthorizer } from './index.js';
+
+let dir: string;
+const clock = new FakeClock();
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'security-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('TokenStore', () => {
+  it('stores only hashes, 0600, and checks tokens by role', () => {
+    const file = join(dir, 'tokens.json');
+    const store = new TokenStore(file, clock);
+    const t = store.create('ops', 'operator');
+    expect(t).toMatch(/^wos_[A-Za-z0-9_-]{43}$/);
+    expect(readFileSync(file, 'utf8')).not.toContain(t);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(store.check(t)).toEqual({ ok: true, name: 'ops', role: 'operator' });
+    expect(store.check(`${t}x`)).toMatchObject({ ok: false, reason: 'unknown token' });
+    expect(() => store.create('ops', 'admin')).toThrow(/already exists/);
+    expect(() => store.create('bad name', 'admin')).toThrow(/expected 1-64/);
+  });
+
+  it('revokes by name, keeps it listed, and a second store instance sees changes', () => {
+    const file = join(dir, 'tokens.json');
+    const a = new TokenStore(file, clock);
+    const b = new TokenStore(file, clock);
+    const t = a.create('viewer1', 'viewer');
+    expect(b.check(t).ok).toBe(true);
+    expect(a.revoke('viewer1')).toBe(true);
+    expect(a.revoke('viewer1')).toBe(false);
+    expect(b.check(t)).toMatchObject({ ok: false, name: 'viewer1', reason: expect.stringMatching(/revoked/) });
+    expect(b.list()).toEqual([expect.objectContaining({ name: 'viewer1', role: 'viewer', revoked_at: expect.any(String) })]);
+  });
+
+  it('a malformed store file denies every token with a located message', () => {
+    const file = join(dir, 'tokens.json');
+    writeFileSync(file, '{"version":1,"tokens":[{"name":"x"}]}');
+    expect(() => new TokenStore(file, clock).check('wos_x')).toThrow(/malformed at tokens\.0/);
+  });
+});
+
+describe('tokenAuthorizer', () => {
+  function setup(profile: 'dev' | 'prod') {
+    const store = new TokenStore(join(dir, 'tokens.json'), clock);
+    const auditFile = join(dir, 'audit.jsonl');
+    const authorize = tokenAuthorizer({ store, audit: new AuditLog(auditFile, clock), profile });
+    const audit = () =>
+      readFileSync(auditFile, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    return { store, authorize, audit };
+  }
+
+  it('allows by role order and audits every decision without the token', () => {
+    const { store, authorize, audit } = setup('prod');
+    const op = store.create('op', 'operator');
+    expect(authorize({ token: op, action: 'service.restart', need: 'operator', target: 'app' }).allowed).toBe(true);
+    expect(authorize({ token: op, action: 'status.read', need: 'viewer' }).allowed).toBe(true);
+    const denied = authorize({ token: op, action: 'bundle.install', need: 'admin' });
+    expect(denied).toMatchObject({ allowed: false, principal: { name: 'op', role: 'operator' } });
+    const lines = audit();
+    expect(lines.map((l) => l.decision)).toEqual(['allow', 'allow', 'deny']);
+    expect(lines[0]).toMatchObject({ token: 'op', role: 'operator', action: 'service.restart', target: 'app' });
+    expect(JSON.stringify(lines)).not.toContain(op);
+  });
+
+  it('denies token-less requests in prod and treats them as admin in dev', () => {
+    expect(setup('prod').authorize({ token: undefined, action: 'status.read', need: 'viewer' }).allowed).toBe(false);
+    expect(setup('dev').authorize({ token: undefined, action: 'token.create', need: 'admin' }).allowed).toBe(true);
+  });
+
+  it('denies unknown, revoked and malformed tokens in every profile', () => {
+    for (const profile of ['dev', 'prod'] as const) {
+      const { store, authorize } = setup(profile);
+      const t = store.create(`gone-${profile}`, 'admin');
+      store.revoke(`gone-${profile}`);
+      for (const token of [t, 'wos_unknown', '', 'Basic abc', '\u0000']) {
+        expect(authorize({ token, action: 'status.read', need: 'viewer' }).allowed).toBe(false);
+      }
+    }
+  });
+});
