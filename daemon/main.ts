@@ -22,7 +22,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
-import { AuditLog, TokenStore, tokenAuthorizer } from './security/index.js';
+import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
 
 export interface RunOptions {
   root: string;
@@ -54,6 +54,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const paths = pathsFor(opts.root);
   const clock = opts.clock ?? systemClock;
   const env = opts.env ?? process.env;
+  // Secrets are read before anything is written: one that cannot be read is a config error (exit 2).
+  const secrets = resolveSecrets(config.secrets, env);
   const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact });
   log.info(
     { profile: config.profile, config_file: loaded.file ?? null },
@@ -182,6 +184,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   routes.push(discoveryRoute(() => routes));
   const api = new ApiServer({
     socketPath: paths.socket,
+    socketGroup: config.api.socket_group ?? undefined,
     routes,
     authorize: tokenAuthorizer({ store: tokens, audit: new AuditLog(paths.auditLog, clock), profile: config.profile }),
     log: log.child({ module: 'api' }),
@@ -234,6 +237,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   await runner.start([exporter, api]);
+  log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(
     {
       run_id: runId,

@@ -1,12 +1,14 @@
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, unlinkSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { type Lifecycle, type Logger, ErrorCodes, errorMessage, isWaveosError } from '../core/index.js';
+import { type Lifecycle, type Logger, ErrorCodes, WaveosError, errorMessage, isWaveosError } from '../core/index.js';
 import type { ApiResult, Authorizer, Route } from './types.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
 export interface ApiServerDeps {
   socketPath: string;
+  /** A group allowed to use the socket: it becomes 0660 and owned by that group. */
+  socketGroup?: string;
   routes: readonly Route[];
   authorize: Authorizer;
   log: Logger;
@@ -139,6 +141,14 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
   });
 }
 
+function groupId(name: string): number {
+  for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
+    const [g, , gid] = line.split(':');
+    if (g === name && gid !== undefined) return Number(gid);
+  }
+  throw new WaveosError('WAVEOS_E_CONFIG_INVALID', `api.socket_group: no group named "${name}" in /etc/group`);
+}
+
 /** HTTP over the control socket (CONTRACT.md `run/waveos/waveos.sock`), 0600 until group access is configured. */
 export class ApiServer implements Lifecycle {
   readonly name = 'api';
@@ -166,7 +176,12 @@ export class ApiServer implements Lifecycle {
         resolve();
       });
     });
-    chmodSync(socketPath, 0o600);
+    if (this.deps.socketGroup) {
+      chownSync(socketPath, -1, groupId(this.deps.socketGroup));
+      chmodSync(socketPath, 0o660);
+    } else {
+      chmodSync(socketPath, 0o600);
+    }
     this.server = server;
   }
 

@@ -46,5 +46,7 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       keep_runs: file?.artifacts?.keep_runs ?? 20,
       max_bytes: file?.artifacts?.max_bytes ?? 256 * 1024 * 1024,
     },
+    api: { socket_group: file?.api?.socket_group ?? null },
+    secrets: { ...(file?.secrets ?? {}) },
   });
 }

@@ -8,4 +8,4 @@ export {
   readConfigFile,
 } from './load.js';
 export { MIGRATIONS, type Migration } from './migrate.js';
-export { CONFIG_SCHEMA_VERSION, type Config, PROFILES, type Profile, RESTART_REQUIRED } from './schema.js';
+export { CONFIG_SCHEMA_VERSION, type Config, PROFILES, type Profile, RESTART_REQUIRED, type SecretSource } from './schema.js';

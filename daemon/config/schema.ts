@@ -58,6 +58,23 @@ export const artifactsSchema = z.strictObject({
   max_bytes: sizeSchema.optional(),
 });
 
+/**
+ * Where a secret comes from. The config names the source, never the value, so the config, its hash, the
+ * journal and evidence packs never hold a secret.
+ */
+export const secretSourceSchema = z.union([
+  z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name') }),
+  z.strictObject({ file: z.string().min(1) }),
+  /** A systemd credential (LoadCredential=), read from $CREDENTIALS_DIRECTORY. */
+  z.strictObject({ credential: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'expected a credential name') }),
+]);
+export type SecretSource = z.infer<typeof secretSourceSchema>;
+
+export const apiSchema = z.strictObject({
+  /** A group whose members may use the control socket (it becomes 0660 and that group's). */
+  socket_group: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a group name').optional(),
+});
+
 /** The config file as written by an operator (schema_version 2). */
 export const configFileSchema = z.strictObject({
   schema_version: z.literal(CONFIG_SCHEMA_VERSION),
@@ -67,6 +84,8 @@ export const configFileSchema = z.strictObject({
   log: logSchema.optional(),
   journal: journalSchema.optional(),
   artifacts: artifactsSchema.optional(),
+  api: apiSchema.optional(),
+  secrets: z.record(z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'expected a lowercase secret name'), secretSourceSchema).optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -79,6 +98,8 @@ export interface Config {
   readonly log: { readonly level: string; readonly format: 'json' | 'pretty'; readonly redact: readonly string[] };
   readonly journal: { readonly batch_max: number; readonly batch_delay_ms: number };
   readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number };
+  readonly api: { readonly socket_group: string | null };
+  readonly secrets: Readonly<Record<string, SecretSource>>;
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */

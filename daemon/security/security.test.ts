@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../core/index.js';
-import { AuditLog, TokenStore, tokenAuthorizer } from './index.js';
+import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './index.js';
 
 let dir: string;
 const clock = new FakeClock();
@@ -84,6 +84,26 @@ describe('tokenAuthorizer', () => {
       for (const token of [t, 'wos_unknown', '', 'Basic abc', '\u0000']) {
         expect(authorize({ token, action: 'status.read', need: 'viewer' }).allowed).toBe(false);
       }
+    }
+  });
+});
+
+describe('resolveSecrets', () => {
+  it('reads env, file and systemd credentials, and never prints a value', () => {
+    writeFileSync(join(dir, 'pw'), 'from-file-secret\n');
+    writeFileSync(join(dir, 'cred'), 'from-credential');
+    const s = resolveSecrets({ a: { env: 'WAVEOS_TEST_SECRET' }, b: { file: join(dir, 'pw') }, c: { credential: 'cred' } }, { WAVEOS_TEST_SECRET: 'from-env-secret', CREDENTIALS_DIRECTORY: dir });
+    expect([s.get('a'), s.get('b'), s.get('c')]).toEqual(['from-env-secret', 'from-file-secret', 'from-credential']);
+    expect(JSON.stringify({ s })).toBe('{"s":{"a":"[redacted]","b":"[redacted]","c":"[redacted]"}}');
+    expect(() => s.get('zzz')).toThrow(/not declared/);
+  });
+
+  it('names every secret that cannot be read', () => {
+    try {
+      resolveSecrets({ x: { env: 'NOPE_NOT_SET' }, y: { file: join(dir, 'missing') }, z: { credential: 'q' } }, {});
+      expect.unreachable();
+    } catch (e) {
+      expect((e as { problems: { path: string }[] }).problems.map((p) => p.path)).toEqual(['secrets.x', 'secrets.y', 'secrets.z']);
     }
   });
 });

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Boots a real systemd (Debian bookworm in systemd-nspawn), installs WaveOS with scripts/install.sh and
+# checks the unit the way a board runs it. Needs root; installs systemd-container and debootstrap from
+# apt when missing; caches the base image under /var/cache/waveos-systemd-test.
+#   npm run test:systemd
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cache=/var/cache/waveos-systemd-test
+base=$cache/rootfs-bookworm
+work=$(mktemp -d -t waveos-systemd.XXXXXX)
+rootfs=$work/rootfs
+nspawn_pid=
+pass=0
+fail=0
+say() { printf '%s\n' "$*"; }
+ok() { say "ok   $*"; pass=$((pass + 1)); }
+bad() { say "FAIL $*"; fail=$((fail + 1)); }
+cleanup() {
+  if [[ -n $nspawn_pid ]]; then kill "$nspawn_pid" 2>/dev/null || true; sleep 1; kill -9 "$nspawn_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+[[ $(id -u) == 0 ]] || { say "systemd test: needs root"; exit 1; }
+if ! command -v systemd-nspawn >/dev/null || ! command -v debootstrap >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container debootstrap >/dev/null
+fi
+if [[ ! -x $base/lib/systemd/systemd ]]; then
+  say "systemd test: building the base image (once, about a minute)"
+  rm -rf "$base.tmp" && mkdir -p "$cache"
+  mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  mirror=${mirror:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)}
+  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps bookworm "$base.tmp" "$mirror" >/dev/null
+  mv "$base.tmp" "$base"
+fi
+[[ -f $here/dist/cli/main.js ]] || (cd "$here" && npm run build --silent)
+
+cp -a "$base" "$rootfs"
+install -m 0755 "$(command -v node)" "$rootfs/usr/local/bin/node"
+"$here/scripts/install.sh" --root "$rootfs" >/dev/null
+# A short watchdog keeps the SIGSTOP check quick; everything else is the shipped unit.
+install -d "$rootfs/etc/systemd/system/waveos.service.d"
+printf '[Service]\nWatchdogSec=4s\nRestartSec=1s\n' > "$rootfs/etc/systemd/system/waveos.service.d/test.conf"
+ln -sf /lib/systemd/system/waveos.service "$rootfs/etc/systemd/system/multi-user.target.wants/waveos.service"
+
+setsid timeout 900 systemd-nspawn -D "$rootfs" --boot --console=pipe --register=no --keep-unit </dev/null >"$work/console.log" 2>&1 &
+nspawn_pid=$!
+pid1=
+for _ in $(seq 1 100); do
+  pid1=$(pgrep -P "$nspawn_pid" -x systemd 2>/dev/null | head -n1 || true)
+  [[ -z $pid1 ]] && pid1=$(ps -o pid= --ppid "$(pgrep -P "$nspawn_pid" | head -n1)" 2>/dev/null | head -n1 | tr -d ' ' || true)
+  [[ -n $pid1 ]] && nsenter -t "$pid1" -a true 2>/dev/null && break
+  sleep 0.2
+done
+[[ -n $pid1 ]] || { say "systemd test: the container did not boot"; tail -n 20 "$work/console.log"; exit 1; }
+in() { nsenter -t "$pid1" -a "$@"; }
+in systemctl is-system-running --wait >/dev/null 2>&1 || true
+prop() { in systemctl show -p "$1" --value waveos.service; }
+wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
+  local t=$1 what=$2; shift 2
+  for _ in $(seq 1 $((t * 5))); do "$@" && return 0; sleep 0.2; done
+  say "     (waited ${t} s for $what)"; return 1
+}
+active() { [[ $(prop ActiveState) == active ]]; }
+
+# 1. Reaches active only after READY=1 (Type=notify), with WaveOS's STATUS= line.
+if wait_for 60 "active" active; then ok "waveos.service active (Type=notify, READY=1 received)"; else bad "waveos.service never became active: $(prop ActiveState)/$(prop SubState)"; in journalctl -u waveos -n 20 --no-pager || true; fi
+status_text=$(prop StatusText)
+[[ -n $status_text ]] && ok "systemctl status shows STATUS=: $status_text" || bad "no STATUS= text"
+main=$(prop MainPID)
+user=$(in ps -o user= -p "$main" | tr -d ' ')
+[[ $user == waveos ]] && ok "runs as user waveos (pid $main)" || bad "runs as '$user', not waveos"
+in sh -c 'WAVEOS_ROOT=/ waveos events --kind daemon.start --json' >/dev/null 2>&1 && ok "waveos events reads the journal inside the container" || bad "waveos events failed inside the container"
+
+# 2. A stalled daemon (SIGSTOP) stops petting the watchdog: systemd kills it and restarts it.
+restarts=$(prop NRestarts)
+in sh -c "kill -STOP $main"
+if wait_for 30 "watchdog restart" bash -c "[[ \$(nsenter -t $pid1 -a systemctl show -p NRestarts --value waveos.service) -gt $restarts ]]"; then
+  ok "SIGSTOP'd daemon killed by the watchdog and restarted (NRestarts $restarts -> $(prop NRestarts))"
+else
+  bad "no watchdog restart after SIGSTOP (result $(prop Result))"
+fi
+wait_for 60 "active after watchdog restart" active || true
+in journalctl -u waveos --no-pager 2>/dev/null | grep -qi watchdog && ok "journal records the watchdog timeout" || bad "no watchdog line in the journal"
+
+# 3. kill -9 is followed by a restart and start-up recovery.
+main=$(prop MainPID)
+restarts=$(prop NRestarts)
+in sh -c "kill -9 $main"
+if wait_for 30 "restart after kill -9" bash -c "[[ \$(nsenter -t $pid1 -a systemctl show -p NRestarts --value waveos.service) -gt $restarts ]] && [[ \$(nsenter -t $pid1 -a systemctl show -p ActiveState --value waveos.service) == active ]]"; then
+  ok "kill -9 followed by a restart (NRestarts $(prop NRestarts))"
+else
+  bad "no restart after kill -9"
+fi
+prev=$(in sh -c 'cat /var/lib/waveos/artifacts/latest/run_meta.json' 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).previous_run.ended)}catch{console.log("?")}})')
+[[ $prev == power-loss-or-kill ]] && ok "the new run recorded the previous one as $prev" || bad "run_meta previous_run.ended is '$prev'"
+in sh -c 'waveos journal verify --root /' >/dev/null 2>&1 && ok "journal verify passes after the kills" || bad "journal verify failed"
+
+# 4. systemctl stop is clean within the timeout.
+SECONDS=0
+in systemctl stop waveos.service
+took=$SECONDS
+result=$(prop Result)
+[[ $result == success && $took -le 10 ]] && ok "systemctl stop clean in ${took} s (Result=$result)" || bad "stop took ${took} s, Result=$result"
+in test -f /var/lib/waveos/clean-stop.json && ok "clean-stop marker written" || bad "no clean-stop marker after systemctl stop"
+
+say "systemd: $pass passed, $fail failed"
+((fail == 0))
