@@ -22,6 +22,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { Telemetry, metricsRoutes } from './telemetry/index.js';
 
 export interface RunOptions {
   root: string;
@@ -159,12 +160,16 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  const telemetry = new Telemetry({ journal, config: config.telemetry, clock, log: log.child({ module: 'telemetry' }), paths });
+  telemetry.registerQueue('journal.batch', () => journal.pendingCount);
+
   const status = (): Record<string, unknown> => ({
     run_id: runId,
     boot_id: bootId,
     device_id: config.device.device_id,
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
-    health_score: null,
+    health_score: telemetry.health().score,
+    health: telemetry.health(),
     versions: { waveos: build.version, policy: null, bundles: {} },
     services: [],
     previous_run: previous,
@@ -174,11 +179,12 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     root: paths.root,
     pid: process.pid,
     journal: { last_seq: journal.lastSeq() },
+    telemetry: { prometheus: telemetry.prometheusUrl, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
   });
 
   const api = new ApiServer({
     socketPath: paths.socket,
-    routes: coreRoutes({ journal, status }),
+    routes: [...coreRoutes({ journal, status }), ...metricsRoutes(telemetry)],
     authorize: localSocketAuthorizer(config.profile),
     log: log.child({ module: 'api' }),
   });
@@ -229,7 +235,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api]);
+  await runner.start([exporter, api, telemetry]);
   log.info(
     {
       run_id: runId,
