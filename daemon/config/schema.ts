@@ -96,6 +96,8 @@ export const telemetrySchema = z.strictObject({
   /** Disk quota for the metric history (raw samples and aggregates) in the journal. */
   quota: sizeSchema.optional(),
   max_series: z.number().int().min(10).max(1_000_000).optional(),
+  /** Sampling step of the event-loop delay histogram; each step wakes the process once. */
+  loop_delay_resolution: durationSchema.optional(),
   /** Recent points kept in memory per series for the policy engine's windows. */
   window_points: z.number().int().min(0).max(100_000).optional(),
   prometheus: z
@@ -137,6 +139,7 @@ export interface TelemetryConfig {
   readonly quota_bytes: number;
   readonly max_series: number;
   readonly window_points: number;
+  readonly loop_delay_resolution_ms: number;
   readonly prometheus: { readonly enabled: boolean; readonly host: string; readonly port: number };
   readonly health: {
     readonly window_ms: number;

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type IntervalHistogram, PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import type { Clock } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 import { MonotonicCounters } from './counters.js';
@@ -21,7 +22,8 @@ import {
   parseProcStat,
   parseStatusRss,
 } from './parsers.js';
-import type { Registry } from './registry.js';
+import type { ProcFiles } from './procfs.js';
+import type { Labels, Registry } from './registry.js';
 
 /** What the supervisor tells telemetry about each service (the `service list` shape). */
 export interface ServiceInfo {
@@ -40,6 +42,8 @@ export interface CollectorEnv {
   /** `/proc` and `/sys`: tests point them at fixtures. */
   procDir: string;
   sysDir: string;
+  /** Open descriptors of the files read every sample. */
+  files: ProcFiles;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux ABI WaveOS runs on). */
@@ -66,8 +70,9 @@ function unavailable(env: CollectorEnv, collector: string, what: string, error: 
 
 export function cpuCollector(env: CollectorEnv): () => void {
   let prev = new Map<string, CpuTimes>();
+  const labelCache = new Map<string, Labels>();
   return () => {
-    const cur = parseProcStat(read(join(env.procDir, 'stat')));
+    const cur = parseProcStat(env.files.read(join(env.procDir, 'stat')));
     if (cur.length === 0) throw new Error(`${env.procDir}/stat has no cpu lines`);
     const next = new Map<string, CpuTimes>();
     for (const t of cur) {
@@ -75,8 +80,10 @@ export function cpuCollector(env: CollectorEnv): () => void {
       const p = prev.get(t.cpu);
       const s = p && cpuShares(p, t);
       if (s) {
-        env.registry.set(METRICS.cpu_usage_ratio.name, { cpu: t.cpu }, s.busy);
-        env.registry.set(METRICS.cpu_iowait_ratio.name, { cpu: t.cpu }, s.iowait);
+        let l = labelCache.get(t.cpu);
+        if (!l) labelCache.set(t.cpu, (l = Object.freeze({ cpu: t.cpu })));
+        env.registry.set(METRICS.cpu_usage_ratio.name, l, s.busy);
+        env.registry.set(METRICS.cpu_iowait_ratio.name, l, s.iowait);
       }
     }
     // A core taken offline stops being reported.
@@ -90,16 +97,18 @@ export function cpuCollector(env: CollectorEnv): () => void {
   };
 }
 
+const PERIODS = (['1m', '5m', '15m'] as const).map((name) => ({ name, labels: Object.freeze({ period: name }) }));
+
 export function loadCollector(env: CollectorEnv): () => void {
   return () => {
-    const l = parseLoadavg(read(join(env.procDir, 'loadavg')));
-    for (const period of ['1m', '5m', '15m'] as const) env.registry.set(METRICS.load_average.name, { period }, l[period]);
+    const l = parseLoadavg(env.files.read(join(env.procDir, 'loadavg')));
+    for (const period of PERIODS) env.registry.set(METRICS.load_average.name, period.labels, l[period.name]);
   };
 }
 
 export function memoryCollector(env: CollectorEnv): () => void {
   return () => {
-    const m = parseMeminfo(read(join(env.procDir, 'meminfo')));
+    const m = parseMeminfo(env.files.read(join(env.procDir, 'meminfo')));
     const r = env.registry;
     r.set(METRICS.memory_total_bytes.name, {}, m.total_bytes);
     r.set(METRICS.memory_available_bytes.name, {}, m.available_bytes);
@@ -112,12 +121,13 @@ export function memoryCollector(env: CollectorEnv): () => void {
 /** PSI exists from Linux 4.20 with CONFIG_PSI, and can be off at boot (psi=0: reads fail with EOPNOTSUPP). */
 export function pressureCollector(env: CollectorEnv): () => void {
   let resources: string[] | undefined;
+  const labelCache = new Map<string, Labels>();
   return () => {
     if (resources === undefined) {
       resources = [];
       for (const res of ['cpu', 'memory', 'io']) {
         try {
-          read(join(env.procDir, 'pressure', res));
+          env.files.read(join(env.procDir, 'pressure', res));
           resources.push(res);
         } catch (e) {
           if (errno(e) !== 'ENOENT' && errno(e) !== 'EOPNOTSUPP') throw e;
@@ -126,17 +136,24 @@ export function pressureCollector(env: CollectorEnv): () => void {
       if (resources.length === 0) unavailable(env, 'pressure', `${env.procDir}/pressure`, 'no PSI in this kernel, or booted with psi=0');
     }
     for (const res of resources) {
-      for (const p of parsePressure(read(join(env.procDir, 'pressure', res)))) {
-        env.registry.set(METRICS.pressure_avg10_ratio.name, { resource: res, kind: p.kind }, p.avg10 / 100);
-        env.registry.set(METRICS.pressure_stall_seconds_total.name, { resource: res, kind: p.kind }, p.total_us / 1e6);
+      for (const p of parsePressure(env.files.read(join(env.procDir, 'pressure', res)))) {
+        const k = `${res}/${p.kind}`;
+        let l = labelCache.get(k);
+        if (!l) labelCache.set(k, (l = Object.freeze({ resource: res, kind: p.kind })));
+        env.registry.set(METRICS.pressure_avg10_ratio.name, l, p.avg10 / 100);
+        env.registry.set(METRICS.pressure_stall_seconds_total.name, l, p.total_us / 1e6);
       }
     }
   };
 }
 
+const Q50 = Object.freeze({ quantile: '0.5' });
+const Q99 = Object.freeze({ quantile: '0.99' });
+
 /** The daemon's own health. Returns the sampler and a stop function for its observers. */
-export function selfCollector(env: CollectorEnv, procDir: string): { collect: () => void; stop: () => void } {
-  const loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 });
+export function selfCollector(env: CollectorEnv, procDir: string, loopResolutionMs: number): { collect: () => void; stop: () => void } {
+  // The histogram samples on a timer of its own: a coarser resolution wakes the process less often.
+  const loop: IntervalHistogram = monitorEventLoopDelay({ resolution: loopResolutionMs });
   loop.enable();
   let gcMs = 0;
   const gc = new PerformanceObserver((list) => {
@@ -146,13 +163,14 @@ export function selfCollector(env: CollectorEnv, procDir: string): { collect: ()
   return {
     collect: () => {
       const r = env.registry;
-      const mem = process.memoryUsage();
-      r.set(METRICS.daemon_rss_bytes.name, {}, mem.rss);
-      r.set(METRICS.daemon_heap_used_bytes.name, {}, mem.heapUsed);
-      r.set(METRICS.daemon_heap_total_bytes.name, {}, mem.heapTotal);
+      // Cheaper than process.memoryUsage(), which also walks external and array-buffer memory.
+      const heap = getHeapStatistics();
+      r.set(METRICS.daemon_rss_bytes.name, {}, process.memoryUsage.rss());
+      r.set(METRICS.daemon_heap_used_bytes.name, {}, heap.used_heap_size);
+      r.set(METRICS.daemon_heap_total_bytes.name, {}, heap.total_heap_size);
       if (loop.count > 0) {
-        r.set(METRICS.daemon_event_loop_lag_seconds.name, { quantile: '0.5' }, loop.percentile(50) / 1e9);
-        r.set(METRICS.daemon_event_loop_lag_seconds.name, { quantile: '0.99' }, loop.percentile(99) / 1e9);
+        r.set(METRICS.daemon_event_loop_lag_seconds.name, Q50, loop.percentile(50) / 1e9);
+        r.set(METRICS.daemon_event_loop_lag_seconds.name, Q99, loop.percentile(99) / 1e9);
       }
       loop.reset();
       // The directory listing holds one descriptor of its own while it is read.
@@ -201,13 +219,15 @@ export function filesystemCollector(env: CollectorEnv, volumes: readonly FsVolum
 export function diskstatsCollector(env: CollectorEnv): () => void {
   const counters = new MonotonicCounters();
   const known = new Set<string>();
+  const labelCache = new Map<string, Labels>();
   return () => {
     const r = env.registry;
     const now = new Set<string>();
-    for (const d of parseDiskstats(read(join(env.procDir, 'diskstats')))) {
+    for (const d of parseDiskstats(env.files.read(join(env.procDir, 'diskstats')))) {
       if (!isInterestingDisk(d.device)) continue;
       now.add(d.device);
-      const l = { device: d.device };
+      let l = labelCache.get(d.device);
+      if (!l) labelCache.set(d.device, (l = Object.freeze({ device: d.device })));
       r.set(METRICS.disk_reads_total.name, l, counters.update(`${d.device}/r`, d.reads));
       r.set(METRICS.disk_writes_total.name, l, counters.update(`${d.device}/w`, d.writes));
       r.set(METRICS.disk_read_bytes_total.name, l, counters.update(`${d.device}/rb`, d.read_bytes));
@@ -219,6 +239,7 @@ export function diskstatsCollector(env: CollectorEnv): () => void {
       for (const m of [METRICS.disk_reads_total, METRICS.disk_writes_total, METRICS.disk_read_bytes_total, METRICS.disk_written_bytes_total, METRICS.disk_io_seconds_total])
         r.remove(m.name, { device: dev });
       counters.retain((k) => !k.startsWith(`${dev}/`));
+      labelCache.delete(dev);
     }
     known.clear();
     for (const d of now) known.add(d);
@@ -240,16 +261,19 @@ const NET_FIELDS = [
 export function netCollector(env: CollectorEnv): () => void {
   const counters = new MonotonicCounters();
   const known = new Set<string>();
+  // The same label object every time, so the registry finds the series by identity.
+  const labelCache = new Map<string, Labels>();
   return () => {
     const r = env.registry;
     const now = new Set<string>();
-    for (const d of parseNetDev(read(join(env.procDir, 'net/dev')))) {
+    for (const d of parseNetDev(env.files.read(join(env.procDir, 'net/dev')))) {
       now.add(d.iface);
-      const l = { interface: d.iface };
+      let l = labelCache.get(d.iface);
+      if (!l) labelCache.set(d.iface, (l = Object.freeze({ interface: d.iface })));
       for (const [field, metric] of NET_FIELDS) r.set(metric, l, counters.update(`${d.iface}/${field}`, d[field]));
       let state = 'unknown';
       try {
-        state = read(join(env.sysDir, 'class/net', d.iface, 'operstate')).trim();
+        state = env.files.read(join(env.sysDir, 'class/net', d.iface, 'operstate')).trim();
       } catch {
         // gone between the two reads, or no sysfs: report it as not up
       }
@@ -260,6 +284,8 @@ export function netCollector(env: CollectorEnv): () => void {
       for (const [, metric] of NET_FIELDS) r.remove(metric, { interface: iface });
       r.remove(METRICS.net_up.name, { interface: iface });
       counters.retain((k) => !k.startsWith(`${iface}/`));
+      env.files.forgetUnder(join(env.sysDir, 'class/net', iface) + '/');
+      labelCache.delete(iface);
     }
     known.clear();
     for (const i of now) known.add(i);
@@ -316,7 +342,11 @@ export function temperatureCollector(env: CollectorEnv): () => void {
     const now = env.clock.monoMs();
     if (now - discoveredAt >= 60_000) {
       const found = discoverTemperatureSensors(env.sysDir);
-      for (const s of sensors) if (!found.some((f) => f.sensor === s.sensor)) env.registry.remove(METRICS.temperature_celsius.name, { sensor: s.sensor });
+      for (const s of sensors) {
+        if (found.some((f) => f.sensor === s.sensor)) continue;
+        env.registry.remove(METRICS.temperature_celsius.name, { sensor: s.sensor });
+        env.files.forget(s.file);
+      }
       sensors = found;
       discoveredAt = now;
       if (sensors.length === 0 && !said) {
@@ -325,7 +355,12 @@ export function temperatureCollector(env: CollectorEnv): () => void {
       }
     }
     for (const s of sensors) {
-      const t = readTrim(s.file);
+      let t: string | undefined;
+      try {
+        t = env.files.read(s.file).trim();
+      } catch {
+        t = undefined;
+      }
       // A sensor that cannot be read right now (some report EAGAIN or ENODATA) is skipped this round.
       if (t === undefined) continue;
       env.registry.set(METRICS.temperature_celsius.name, { sensor: s.sensor }, parseMilliCelsius(t));

@@ -21,6 +21,7 @@ import {
   parseProcStat,
   parseStatusRss,
 } from './index.js';
+import { ProcFiles } from './procfs.js';
 import { Registry } from './registry.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');
@@ -143,9 +144,12 @@ describe('collectors on fixture trees', () => {
     events = [];
     const registry = new Registry({ clock, maxSeries: 1000, windowPoints: 10 });
     for (const d of Object.values(METRICS)) registry.define(d);
-    env = { registry, clock, emit: (e) => events.push(e), procDir: join(dir, 'proc'), sysDir: join(dir, 'sys') };
+    env = { registry, clock, emit: (e) => events.push(e), procDir: join(dir, 'proc'), sysDir: join(dir, 'sys'), files: new ProcFiles() };
   });
-  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    env.files.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const put = (rel: string, fixture: string): void => writeFileSync(join(dir, rel), fx(fixture));
 
   it('net: wraparound gives a monotonic total; interfaces appearing and disappearing add and drop series', () => {

@@ -108,10 +108,23 @@ export class Registry {
     return [...this.metrics.values()].map((m) => m.def);
   }
 
+  /** Keys of label objects the collectors reuse from sample to sample: computed once per object. */
+  private readonly keys = new WeakMap<Labels, string>();
+
+  private keyOf(labels: Labels): string {
+    let k = this.keys.get(labels);
+    if (k === undefined) {
+      k = labelKey(labels);
+      // Only frozen objects can be trusted not to change behind the cache.
+      if (Object.isFrozen(labels)) this.keys.set(labels, k);
+    }
+    return k;
+  }
+
   private seriesFor(name: string, labels: Labels): { m: Metric; s: Series } | undefined {
     const m = this.metrics.get(name);
     if (!m) throw new Error(`metric ${name} is not defined`);
-    const key = labelKey(labels);
+    const key = this.keyOf(labels);
     let s = m.series.get(key);
     if (!s) {
       if (this.count >= this.opts.maxSeries) {

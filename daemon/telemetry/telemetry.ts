@@ -21,6 +21,7 @@ import { EventRates, type HealthInputs, type HealthReport, type HealthWeights, h
 import { History } from './history.js';
 import { type HistoryAnswer, readHistory } from './history-query.js';
 import { METRICS } from './metrics.js';
+import { ProcFiles } from './procfs.js';
 import { type PrometheusServer, startPrometheus } from './prometheus.js';
 import { type Labels, type Point, Registry } from './registry.js';
 import { type CollectorStatus, CollectorScheduler } from './scheduler.js';
@@ -71,6 +72,7 @@ export class Telemetry implements Lifecycle {
   private nextMaintain: number;
   private prom: PrometheusServer | undefined;
   private lastHealth: HealthReport | null = null;
+  private readonly files = new ProcFiles();
   private readonly restartMarks = new Map<string, { mono: number; restarts: number }[]>();
 
   constructor(private readonly deps: TelemetryDeps) {
@@ -140,7 +142,14 @@ export class Telemetry implements Lifecycle {
   }
 
   private env(): CollectorEnv {
-    return { registry: this.registry, clock: this.deps.clock, emit: (e) => this.emit(e), procDir: this.deps.procDir ?? '/proc', sysDir: this.deps.sysDir ?? '/sys' };
+    return {
+      registry: this.registry,
+      clock: this.deps.clock,
+      emit: (e) => this.emit(e),
+      procDir: this.deps.procDir ?? '/proc',
+      sysDir: this.deps.sysDir ?? '/sys',
+      files: this.files,
+    };
   }
 
   private addCollectors(): void {
@@ -155,7 +164,7 @@ export class Telemetry implements Lifecycle {
     add('memory', memoryCollector(env));
     add('pressure', pressureCollector(env));
     if (c.self.enabled) {
-      const self = selfCollector(env, env.procDir);
+      const self = selfCollector(env, env.procDir, this.deps.config.loop_delay_resolution_ms);
       this.stops.push(self.stop);
       add('self', self.collect);
     }
@@ -337,6 +346,7 @@ export class Telemetry implements Lifecycle {
     this.timer = undefined;
     await this.running;
     for (const s of this.stops.splice(0)) s();
+    this.files.close();
     try {
       this.history.capture(this.registry.drainUpdated());
       this.history.flush(true);
