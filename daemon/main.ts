@@ -23,6 +23,7 @@ import {
 } from './core/index.js';
 import { Journal } from './journal/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
+import { Telemetry, metricsRoutes } from './telemetry/index.js';
 
 export interface RunOptions {
   root: string;
@@ -162,12 +163,16 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  const telemetry = new Telemetry({ journal, config: config.telemetry, clock, log: log.child({ module: 'telemetry' }), paths });
+  telemetry.registerQueue('journal.batch', () => journal.pendingCount);
+
   const status = (): Record<string, unknown> => ({
     run_id: runId,
     boot_id: bootId,
     device_id: config.device.device_id,
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
-    health_score: null,
+    health_score: telemetry.health().score,
+    health: telemetry.health(),
     versions: { waveos: build.version, policy: null, bundles: {} },
     services: [],
     previous_run: previous,
@@ -177,10 +182,11 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     root: paths.root,
     pid: process.pid,
     journal: { last_seq: journal.lastSeq() },
+    telemetry: { prometheus: telemetry.prometheusUrl, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
   });
 
   const tokens = new TokenStore(paths.tokensFile, clock);
-  const routes: Route[] = [...coreRoutes({ journal, status }), ...tokenRoutes({ store: tokens, journal })];
+  const routes: Route[] = [...coreRoutes({ journal, status }), ...tokenRoutes({ store: tokens, journal }), ...metricsRoutes(telemetry)];
   routes.push(discoveryRoute(() => routes));
   const api = new ApiServer({
     socketPath: paths.socket,
@@ -236,7 +242,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api]);
+  await runner.start([exporter, api, telemetry]);
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(
     {

@@ -174,7 +174,7 @@ describe('the command without a daemon', () => {
     const d = start(root);
     await d.ready();
     expect((await d.kill('SIGTERM')).code).toBe(0);
-    const r = cli(['events', '--json', '--root', root]);
+    const r = cli(['events', '--json', '--kind', 'daemon.', '--root', root]);
     expect(r.code).toBe(0);
     const kinds = (JSON.parse(r.stdout) as { kind: string }[]).map((e) => e.kind);
     expect(kinds).toEqual(['daemon.start', 'daemon.stop']);

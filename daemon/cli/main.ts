@@ -6,6 +6,7 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos run        [--config FILE] [--root DIR] [--profile dev|prod] [--log-format json|pretty]
   waveos status     [--json]
   waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
+  waveos metrics    [--json] [--since DURATION|TIME] [--name METRIC] [--limit N]
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos token      create NAME --role viewer|operator|admin | list | revoke NAME  [--offline]
   waveos journal    verify [--root DIR]                          (offline)
@@ -28,6 +29,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         process.once('SIGINT', () => abort.abort());
         return await (await import('./cmd-events.js')).eventsCommand(rest, io, abort.signal);
       }
+      case 'metrics':
+        return await (await import('./cmd-metrics.js')).metricsCommand(rest, io);
       case 'config':
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':

@@ -1,15 +1,68 @@
-import type { Config, ConfigFile, Profile } from './schema.js';
-import { CONFIG_SCHEMA_VERSION } from './schema.js';
+import type { Config, ConfigFile, Profile, TelemetryConfig } from './schema.js';
+import { CONFIG_SCHEMA_VERSION, TELEMETRY_COLLECTORS } from './schema.js';
 
 interface ProfileDefaults {
   environment: string;
   log_format: 'json' | 'pretty';
   flush_interval_ms: number;
+  sample_interval_ms: number;
+  prometheus_enabled: boolean;
+}
+
+/** The Prometheus endpoint's default port (off by default in prod). */
+export const PROMETHEUS_DEFAULT_PORT = 9469;
+
+/** Lays the file's `telemetry:` section over the defaults (docs/telemetry.md explains each). */
+function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefaults): TelemetryConfig {
+  const sample = t.sample_interval ?? d.sample_interval_ms;
+  const timeout = t.collector_timeout ?? 2_000;
+  const w = t.health?.weights;
+  const weight = (x: { points?: number; max?: number } | undefined, points: number, max: number) => ({ points: x?.points ?? points, max: x?.max ?? max });
+  return {
+    sample_interval_ms: sample,
+    flush_interval_ms: t.flush_interval ?? Math.max(sample, d.flush_interval_ms),
+    collector_timeout_ms: timeout,
+    unchanged_every_ms: t.unchanged_every ?? 0,
+    max_backoff_ms: t.max_backoff ?? 60_000,
+    raw_retention_ms: t.raw_retention ?? 24 * 3_600_000,
+    aggregate_retention_ms: t.aggregate_retention ?? 30 * 24 * 3_600_000,
+    quota_bytes: t.quota ?? 128 * 1024 * 1024,
+    max_series: t.max_series ?? 2_000,
+    window_points: t.window_points ?? 300,
+    loop_delay_resolution_ms: Math.max(1, t.loop_delay_resolution ?? 100),
+    prometheus: {
+      enabled: t.prometheus?.enabled ?? d.prometheus_enabled,
+      host: t.prometheus?.host ?? '127.0.0.1',
+      port: t.prometheus?.port ?? PROMETHEUS_DEFAULT_PORT,
+    },
+    health: {
+      window_ms: t.health?.window ?? 600_000,
+      weights: {
+        service_restart: weight(w?.service_restart, 5, 25),
+        service_failed: weight(w?.service_failed, 20, 40),
+        budget_violation: weight(w?.budget_violation, 5, 20),
+        breaker_trip: weight(w?.breaker_trip, 15, 30),
+        error_event_rate: weight(w?.error_event_rate, 2, 20),
+        disk_headroom: { points: w?.disk_headroom?.points ?? 30, below: w?.disk_headroom?.below ?? 0.1 },
+        collector_failure: weight(w?.collector_failure, 5, 15),
+      },
+    },
+    collectors: Object.fromEntries(
+      TELEMETRY_COLLECTORS.map((name) => {
+        const c = t.collectors?.[name];
+        const o = typeof c === 'object' ? c : {};
+        // The health score needs a few seconds of inputs, not every tick.
+        const interval = o.interval ?? (name === 'health' ? Math.max(sample, 5_000) : sample);
+        return [name, { enabled: typeof c === 'boolean' ? c : (o.enabled ?? true), interval_ms: interval, timeout_ms: o.timeout ?? Math.min(timeout, Math.max(interval, 100)) }];
+      }),
+    ) as TelemetryConfig['collectors'],
+    gpu: { enabled: t.gpu?.enabled ?? false, command: t.gpu?.command ?? 'nvidia-smi', interval_ms: t.gpu?.interval ?? Math.max(sample, 10_000) },
+  };
 }
 
 const PROFILE_DEFAULTS: Record<Profile, ProfileDefaults> = {
-  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000 },
-  prod: { environment: 'production', log_format: 'json', flush_interval_ms: 60_000 },
+  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000, sample_interval_ms: 1_000, prometheus_enabled: true },
+  prod: { environment: 'production', log_format: 'json', flush_interval_ms: 60_000, sample_interval_ms: 10_000, prometheus_enabled: false },
 };
 
 function deepFreeze<T>(o: T): T {
@@ -48,5 +101,6 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
     },
     api: { socket_group: file?.api?.socket_group ?? null },
     secrets: { ...(file?.secrets ?? {}) },
+    telemetry: telemetryConfig(file?.telemetry ?? {}, d),
   });
 }

@@ -9,3 +9,5 @@ export {
 } from './load.js';
 export { MIGRATIONS, type Migration } from './migrate.js';
 export { CONFIG_SCHEMA_VERSION, type Config, PROFILES, type Profile, RESTART_REQUIRED, type SecretSource } from './schema.js';
+export { TELEMETRY_COLLECTORS, type TelemetryCollector, type TelemetryConfig } from './schema.js';
+export { PROMETHEUS_DEFAULT_PORT } from './defaults.js';

@@ -75,6 +75,105 @@ export const apiSchema = z.strictObject({
   socket_group: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a group name').optional(),
 });
 
+export const TELEMETRY_COLLECTORS = [
+  'cpu',
+  'load',
+  'memory',
+  'pressure',
+  'self',
+  'services',
+  'filesystem',
+  'diskstats',
+  'net',
+  'temperature',
+  'queues',
+  'events',
+  'health',
+] as const;
+export type TelemetryCollector = (typeof TELEMETRY_COLLECTORS)[number];
+
+const collectorToggle = z.union([
+  z.boolean(),
+  z.strictObject({ enabled: z.boolean().optional(), interval: durationSchema.optional(), timeout: durationSchema.optional() }),
+]);
+const healthWeight = z.strictObject({ points: z.number().min(0).max(100).optional(), max: z.number().min(0).max(100).optional() });
+
+export const telemetrySchema = z.strictObject({
+  /** How often collectors sample (each may override its own). */
+  sample_interval: durationSchema.optional(),
+  /** How often buffered samples are written to the journal. */
+  flush_interval: durationSchema.optional(),
+  collector_timeout: durationSchema.optional(),
+  /** A series whose value has not changed is written to the history at most this often ("0s": every sample). */
+  unchanged_every: durationSchema.optional(),
+  /** Longest wait between retries of a failing collector. */
+  max_backoff: durationSchema.optional(),
+  raw_retention: durationSchema.optional(),
+  aggregate_retention: durationSchema.optional(),
+  /** Disk quota for the metric history (raw samples and aggregates) in the journal. */
+  quota: sizeSchema.optional(),
+  max_series: z.number().int().min(10).max(1_000_000).optional(),
+  /** Sampling step of the event-loop delay histogram; each step wakes the process once. */
+  loop_delay_resolution: durationSchema.optional(),
+  /** Recent points kept in memory per series for the policy engine's windows. */
+  window_points: z.number().int().min(0).max(100_000).optional(),
+  prometheus: z
+    .strictObject({ enabled: z.boolean().optional(), host: z.string().min(1).optional(), port: z.number().int().min(0).max(65_535).optional() })
+    .optional(),
+  health: z
+    .strictObject({
+      window: durationSchema.optional(),
+      weights: z
+        .strictObject({
+          service_restart: healthWeight.optional(),
+          service_failed: healthWeight.optional(),
+          budget_violation: healthWeight.optional(),
+          breaker_trip: healthWeight.optional(),
+          error_event_rate: healthWeight.optional(),
+          disk_headroom: z.strictObject({ points: z.number().min(0).max(100).optional(), below: z.number().min(0).max(1).optional() }).optional(),
+          collector_failure: healthWeight.optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+  collectors: z.strictObject(Object.fromEntries(TELEMETRY_COLLECTORS.map((c) => [c, collectorToggle.optional()])) as Record<TelemetryCollector, z.ZodOptional<typeof collectorToggle>>).optional(),
+  gpu: z.strictObject({ enabled: z.boolean().optional(), command: z.string().min(1).optional(), interval: durationSchema.optional() }).optional(),
+});
+
+export interface TelemetryWeight {
+  readonly points: number;
+  readonly max: number;
+}
+
+export interface TelemetryConfig {
+  readonly sample_interval_ms: number;
+  readonly flush_interval_ms: number;
+  readonly collector_timeout_ms: number;
+  readonly unchanged_every_ms: number;
+  readonly max_backoff_ms: number;
+  readonly raw_retention_ms: number;
+  readonly aggregate_retention_ms: number;
+  readonly quota_bytes: number;
+  readonly max_series: number;
+  readonly window_points: number;
+  readonly loop_delay_resolution_ms: number;
+  readonly prometheus: { readonly enabled: boolean; readonly host: string; readonly port: number };
+  readonly health: {
+    readonly window_ms: number;
+    readonly weights: {
+      readonly service_restart: TelemetryWeight;
+      readonly service_failed: TelemetryWeight;
+      readonly budget_violation: TelemetryWeight;
+      readonly breaker_trip: TelemetryWeight;
+      readonly error_event_rate: TelemetryWeight;
+      readonly disk_headroom: { readonly points: number; readonly below: number };
+      readonly collector_failure: TelemetryWeight;
+    };
+  };
+  readonly collectors: Readonly<Record<TelemetryCollector, { readonly enabled: boolean; readonly interval_ms: number; readonly timeout_ms: number }>>;
+  readonly gpu: { readonly enabled: boolean; readonly command: string; readonly interval_ms: number };
+}
+
 /** The config file as written by an operator (schema_version 2). */
 export const configFileSchema = z.strictObject({
   schema_version: z.literal(CONFIG_SCHEMA_VERSION),
@@ -86,6 +185,7 @@ export const configFileSchema = z.strictObject({
   artifacts: artifactsSchema.optional(),
   api: apiSchema.optional(),
   secrets: z.record(z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'expected a lowercase secret name'), secretSourceSchema).optional(),
+  telemetry: telemetrySchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -100,7 +200,8 @@ export interface Config {
   readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number };
   readonly api: { readonly socket_group: string | null };
   readonly secrets: Readonly<Record<string, SecretSource>>;
+  readonly telemetry: TelemetryConfig;
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */
-export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log'] as const;
+export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log', 'telemetry'] as const;

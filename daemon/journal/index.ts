@@ -15,7 +15,10 @@ export {
   Journal,
   type JournalOptions,
   JournalReader,
+  type MetricAggregate,
   type MetricSample,
+  type MetricsFootprint,
+  type MetricsQuery,
   type StoredSample,
 } from './journal.js';
 export { SCHEMA_VERSION } from './schema.js';

@@ -37,6 +37,39 @@ export interface StoredSample extends MetricSample {
   id: number;
 }
 
+/** One series over one minute: what retention keeps after the raw samples are gone. */
+export interface MetricAggregate {
+  minute_ms: number;
+  name: string;
+  unit: string;
+  labels: Record<string, string>;
+  min: number;
+  avg: number;
+  max: number;
+  last: number;
+  count: number;
+}
+
+export interface MetricsQuery {
+  sinceMs: number;
+  untilMs?: number;
+  name?: string;
+  limit: number;
+}
+
+/** Size of the metrics history, estimated cheaply (row-id ranges times the average row size). */
+export interface MetricsFootprint {
+  raw_rows: number;
+  raw_oldest_ms: number | null;
+  aggregate_rows: number;
+  aggregate_oldest_ms: number | null;
+  bytes: number;
+}
+
+/** Bytes a row costs beyond its text: record header, integers, real, and its index entries. */
+const RAW_ROW_OVERHEAD = 48;
+const AGG_ROW_OVERHEAD = 96;
+
 export type IntentStatus = 'pending' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface Intent {
@@ -191,6 +224,60 @@ export class JournalReader {
       labels: string;
     })[];
     return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
+  }
+
+  /** Raw samples at or after `sinceMs`, oldest first. */
+  samplesSince(q: MetricsQuery): MetricSample[] {
+    const until = q.untilMs ?? Number.MAX_SAFE_INTEGER;
+    const rows = (
+      q.name
+        ? this.db.prepare('SELECT ts_ms, name, value, unit, labels FROM metrics WHERE name = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms, id LIMIT ?').all(q.name, q.sinceMs, until, q.limit)
+        : // Rows go in in time order: scan by id from the first one in range (no index on ts alone).
+          this.db
+            .prepare(
+              'SELECT ts_ms, name, value, unit, labels FROM metrics WHERE id >= (SELECT id FROM metrics WHERE ts_ms >= ? ORDER BY id LIMIT 1) AND ts_ms < ? ORDER BY id LIMIT ?',
+            )
+            .all(q.sinceMs, until, q.limit)
+    ) as (Omit<MetricSample, 'labels'> & { labels: string })[];
+    return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
+  }
+
+  /** One-minute aggregates of minutes starting at or after `sinceMs`, oldest first. */
+  aggregatesSince(q: MetricsQuery): MetricAggregate[] {
+    const until = q.untilMs ?? Number.MAX_SAFE_INTEGER;
+    const rows = (
+      q.name
+        ? this.db
+            .prepare('SELECT minute_ms, name, unit, labels, min, avg, max, last, count FROM metrics_1m WHERE name = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms LIMIT ?')
+            .all(q.name, q.sinceMs, until, q.limit)
+        : this.db
+            .prepare('SELECT minute_ms, name, unit, labels, min, avg, max, last, count FROM metrics_1m WHERE minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms, id LIMIT ?')
+            .all(q.sinceMs, until, q.limit)
+    ) as (Omit<MetricAggregate, 'labels'> & { labels: string })[];
+    return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
+  }
+
+  metricsFootprint(): MetricsFootprint {
+    const raw = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics').get() as { lo: number | null; hi: number | null };
+    const agg = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics_1m').get() as { lo: number | null; hi: number | null };
+    const rawRows = raw.lo === null || raw.hi === null ? 0 : raw.hi - raw.lo + 1;
+    const aggRows = agg.lo === null || agg.hi === null ? 0 : agg.hi - agg.lo + 1;
+    const rawText = rawRows
+      ? ((this.db.prepare('SELECT avg(2 * length(name) + length(unit) + length(labels)) AS b FROM (SELECT name, unit, labels FROM metrics ORDER BY id DESC LIMIT 200)').get() as { b: number }).b ?? 0)
+      : 0;
+    const aggText = aggRows
+      ? ((this.db.prepare('SELECT avg(2 * (length(name) + length(labels)) + length(unit)) AS b FROM (SELECT name, unit, labels FROM metrics_1m ORDER BY id DESC LIMIT 200)').get() as { b: number })
+          .b ?? 0)
+      : 0;
+    const rawOldest = rawRows ? (this.db.prepare('SELECT ts_ms FROM metrics WHERE id = ?').get(raw.lo) as { ts_ms: number } | undefined) : undefined;
+    const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
+    return {
+      raw_rows: rawRows,
+      raw_oldest_ms: rawOldest?.ts_ms ?? null,
+      aggregate_rows: aggRows,
+      aggregate_oldest_ms: aggOldest?.minute_ms ?? null,
+      bytes: Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD) + aggRows * (aggText + AGG_ROW_OVERHEAD)),
+    };
   }
 
   intents(status?: IntentStatus): Intent[] {
@@ -448,6 +535,66 @@ export class Journal extends JournalReader {
     } finally {
       this.db.pragma('synchronous = FULL');
     }
+  }
+
+  /** One-minute aggregates; a minute written twice (a restart mid-minute) is merged, not duplicated. */
+  appendAggregates(rows: readonly MetricAggregate[]): void {
+    if (rows.length === 0) return;
+    const ins = this.db.prepare(
+      `INSERT INTO metrics_1m (minute_ms, name, unit, labels, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?,?,?)
+       ON CONFLICT (name, labels, minute_ms) DO UPDATE SET
+         min = min(metrics_1m.min, excluded.min), max = max(metrics_1m.max, excluded.max),
+         avg = (metrics_1m.avg * metrics_1m.count + excluded.avg * excluded.count) / (metrics_1m.count + excluded.count),
+         last = excluded.last, count = metrics_1m.count + excluded.count`,
+    );
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(() => {
+        for (const r of rows) ins.run(r.minute_ms, r.name, r.unit, canonicalJson(r.labels), r.min, r.avg, r.max, r.last, r.count);
+      })();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  /**
+   * Deletes raw samples older than `rawBeforeMs` and aggregates older than `aggregatesBeforeMs`, at most
+   * `maxRows` of each per call so that one call never holds the writer for long. Returns what went.
+   */
+  pruneMetrics(rawBeforeMs: number, aggregatesBeforeMs: number, maxRows: number): { raw: number; aggregates: number } {
+    const firstKept = (table: 'metrics' | 'metrics_1m', col: 'ts_ms' | 'minute_ms', before: number): number | null => {
+      const r = this.db.prepare(`SELECT id FROM ${table} WHERE ${col} >= ? ORDER BY id LIMIT 1`).get(before) as { id: number } | undefined;
+      if (r) return r.id;
+      const all = this.db.prepare(`SELECT max(id) AS id FROM ${table}`).get() as { id: number | null };
+      return all.id === null ? null : all.id + 1;
+    };
+    return this.deleteOldest(firstKept('metrics', 'ts_ms', rawBeforeMs), firstKept('metrics_1m', 'minute_ms', aggregatesBeforeMs), maxRows);
+  }
+
+  /** Deletes the oldest `rows` raw samples (or aggregates): how the disk quota is kept. */
+  trimOldestMetrics(table: 'raw' | 'aggregates', rows: number): number {
+    const t = table === 'raw' ? 'metrics' : 'metrics_1m';
+    const lo = (this.db.prepare(`SELECT min(id) AS id FROM ${t}`).get() as { id: number | null }).id;
+    if (lo === null || rows <= 0) return 0;
+    const r = table === 'raw' ? this.deleteOldest(lo + rows, null, rows) : this.deleteOldest(null, lo + rows, rows);
+    return table === 'raw' ? r.raw : r.aggregates;
+  }
+
+  private deleteOldest(rawBeforeId: number | null, aggBeforeId: number | null, maxRows: number): { raw: number; aggregates: number } {
+    let raw = 0;
+    let aggregates = 0;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(() => {
+        if (rawBeforeId !== null)
+          raw = this.db.prepare('DELETE FROM metrics WHERE id < min(?, (SELECT min(id) FROM metrics) + ?)').run(rawBeforeId, maxRows).changes;
+        if (aggBeforeId !== null)
+          aggregates = this.db.prepare('DELETE FROM metrics_1m WHERE id < min(?, (SELECT min(id) FROM metrics_1m) + ?)').run(aggBeforeId, maxRows).changes;
+      })();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+    return { raw, aggregates };
   }
 
   /**

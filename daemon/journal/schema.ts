@@ -50,6 +50,23 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX metrics_name_ts ON metrics(name, ts_ms);
   `,
+  // 2: one-minute aggregates of metric samples, kept longer than the raw rows (telemetry retention).
+  `
+  CREATE TABLE metrics_1m (
+    id INTEGER PRIMARY KEY,
+    minute_ms INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    min REAL NOT NULL,
+    avg REAL NOT NULL,
+    max REAL NOT NULL,
+    last REAL NOT NULL,
+    count INTEGER NOT NULL,
+    UNIQUE (name, labels, minute_ms)
+  );
+  CREATE INDEX metrics_1m_minute ON metrics_1m(minute_ms);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,87 @@
+import { existsSync } from 'node:fs';
+import { apiCall } from '../api/index.js';
+import { WaveosError, isWaveosError } from '../core/index.js';
+import { JournalReader } from '../journal/index.js';
+import { type HistoryAnswer, readHistory } from '../telemetry/index.js';
+import { checkResponse } from './api-errors.js';
+import { parseSince } from './cmd-events.js';
+import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
+
+const USAGE = 'waveos metrics [--json] [--since DURATION|TIME] [--name METRIC] [--limit N] [--root DIR]';
+
+interface MetricRow {
+  name: string;
+  value: number;
+  unit: string;
+  labels: Record<string, string>;
+}
+
+function labelText(labels: Record<string, string>): string {
+  const keys = Object.keys(labels).sort();
+  return keys.length ? `{${keys.map((k) => `${k}="${labels[k]}"`).join(',')}}` : '';
+}
+
+function num(v: number): string {
+  return Number.isInteger(v) ? String(v) : v.toPrecision(4).replace(/\.?0+$/, '');
+}
+
+/** Per series: how many points, min, avg, max and the last value, over raw samples and minute aggregates. */
+function summarize(h: HistoryAnswer): string[] {
+  const by = new Map<string, { unit: string; n: number; min: number; max: number; sum: number; last: number }>();
+  const add = (key: string, unit: string, n: number, min: number, max: number, sum: number, last: number): void => {
+    const s = by.get(key);
+    if (!s) by.set(key, { unit, n, min, max, sum, last });
+    else {
+      s.n += n;
+      s.min = Math.min(s.min, min);
+      s.max = Math.max(s.max, max);
+      s.sum += sum;
+      s.last = last;
+    }
+  };
+  for (const a of h.aggregates) add(`${a.name}${labelText(a.labels)}`, a.unit, a.count, a.min, a.max, a.avg * a.count, a.last);
+  for (const s of h.samples) add(`${s.name}${labelText(s.labels)}`, s.unit, 1, s.value, s.value, s.value, s.value);
+  const lines = [
+    `history since ${h.since}${h.raw_from ? ` (raw samples from ${h.raw_from}, one-minute aggregates before)` : ' (no raw samples stored)'}${h.truncated ? ', truncated: narrow it with --name or --limit' : ''}`,
+  ];
+  for (const [k, s] of [...by.entries()].sort(([a], [b]) => a.localeCompare(b)))
+    lines.push(`${k}  n=${s.n} min=${num(s.min)} avg=${num(s.sum / s.n)} max=${num(s.max)} last=${num(s.last)} ${s.unit}`);
+  return lines;
+}
+
+export async function metricsCommand(argv: string[], io: Output): Promise<number> {
+  const { values } = parseFlags(argv, { since: { type: 'string' }, name: { type: 'string' }, limit: { type: 'string' } }, USAGE);
+  const paths = rootPaths(values.root);
+  const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new WaveosError('WAVEOS_E_USAGE', `--limit: expected a whole number above 0, got "${values.limit}"`);
+  if (values.name !== undefined && !/^[a-z_][a-z0-9_]*$/.test(values.name))
+    throw new WaveosError('WAVEOS_E_USAGE', `--name: expected a metric name such as cpu_usage_ratio, got "${values.name}"`);
+  const q = new URLSearchParams();
+  if (since) q.set('since', since);
+  if (values.name) q.set('name', values.name);
+  if (limit) q.set('limit', String(limit));
+  let body: { metrics: MetricRow[]; history?: HistoryAnswer };
+  try {
+    body = checkResponse(await apiCall(clientOptions(paths, values['token-file']), 'GET', `/v1/metrics${q.size ? `?${q}` : ''}`)) as typeof body;
+  } catch (e) {
+    // History needs no daemon: read the journal file itself. Current values do.
+    if (!since || !isWaveosError(e) || e.code !== 'WAVEOS_E_DAEMON_UNREACHABLE' || !existsSync(paths.db)) throw e;
+    const reader = JournalReader.openReadOnly(paths.db);
+    try {
+      body = { metrics: [], history: readHistory(reader, { sinceMs: Date.parse(since), name: values.name, limit: limit ?? 100_000 }) };
+    } finally {
+      reader.close();
+    }
+  }
+  if (values.json) {
+    io.out(JSON.stringify(body));
+    return 0;
+  }
+  if (body.history) {
+    io.out(summarize(body.history).join('\n'));
+    return 0;
+  }
+  io.out(body.metrics.map((m) => `${m.name}${labelText(m.labels)} ${num(m.value)} ${m.unit}`).join('\n') || 'no metrics sampled yet');
+  return 0;
+}

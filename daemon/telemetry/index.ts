@@ -1,0 +1,12 @@
+export { type CollectorEnv, type ServiceInfo, discoverTemperatureSensors, processGroupMembers } from './collectors.js';
+export { MonotonicCounters, counterDelta } from './counters.js';
+export { type Deduction, EventRates, type HealthInputs, type HealthReport, type HealthWeights, healthScore } from './health.js';
+export { History, type HistoryOptions } from './history.js';
+export { type HistoryAnswer, type HistoryQuery, readHistory } from './history-query.js';
+export { METRICS, type MetricName } from './metrics.js';
+export * from './parsers.js';
+export { PROM_PREFIX, buildExposition, startPrometheus } from './prometheus.js';
+export { type Labels, type MetricDef, type MetricType, type Point, Registry, type RegistryOptions, type SeriesValue } from './registry.js';
+export { metricsQuery, metricsRoutes } from './routes.js';
+export { type Collector, type CollectorStatus, CollectorScheduler } from './scheduler.js';
+export { type MetricRow, Telemetry, type TelemetryDeps } from './telemetry.js';
