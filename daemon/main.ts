@@ -1,5 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { ApiServer, coreRoutes, localSocketAuthorizer } from './api/index.js';
+import { ApiServer, controlRoutes, coreRoutes, localSocketAuthorizer } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -22,6 +22,8 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
+import { FileLogSink, Supervisor } from './services/index.js';
 
 export interface RunOptions {
   root: string;
@@ -63,6 +65,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   for (const m of loaded.migrations) log.warn({ from: m.from, to: m.to }, `config migrated in memory from schema_version ${m.from} to ${m.to}: ${m.describe}`);
 
   ensureLayout(paths);
+  // Type=notify: a NOTIFY_SOCKET that cannot be written is a start-up error, never a warning.
+  const notifier = new SdNotifier(env);
+  notifier.send('STATUS=WaveOS starting: recovering');
   claimPidFile(paths.pidFile);
 
   const startedMono = clock.monoMs();
@@ -84,6 +89,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const prevRecord = currentRun(journal);
   const marker = readMarker(paths.cleanStopMarker);
   const previous = previousRunEnding(journal, prevRecord, marker, bootId);
+  const resetReason = previous ? captureResetReason({ previous, journal, bootId, sysfs: config.recovery.sysfs, env }) : null;
+  if (previous && resetReason) Object.assign(previous, { reset_reason: resetReason.summary, reset_cause: resetReason.cause, reset_evidence: resetReason.evidence });
 
   const exporter = new ArtifactExporter({
     journal,
@@ -159,6 +166,45 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  if (previous && resetReason) {
+    journal.append({
+      kind: 'boot.reset_reason',
+      severity: resetReason.cause.startsWith('clean-stop') ? 'info' : 'warning',
+      source: 'recovery',
+      reason: `the previous run ${previous.run_id} ended: ${resetReason.summary}`,
+      data: { run_id: previous.run_id, cause: resetReason.cause, board_rebooted: resetReason.board_rebooted, ...resetReason.evidence },
+    });
+  }
+
+  // Children do not inherit the daemon's own service-manager hand-offs.
+  const childEnv = { ...env };
+  for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'WAVEOS_TEST_STALL_FILE']) delete childEnv[k];
+  const supervisor = new Supervisor({
+    specs: config.services,
+    journal,
+    clock,
+    log: log.child({ module: 'services' }),
+    sink: new FileLogSink(paths),
+    root: paths.root,
+    runId,
+    env: childEnv,
+  });
+  const executor = new ActionExecutor({ journal, log: log.child({ module: 'executor' }) });
+  const recovery = new Recovery({ executor, supervisor, journal, clock, log: log.child({ module: 'recovery' }), config: config.recovery, root: paths.root });
+  const mainLoop = new MainLoop({
+    log: log.child({ module: 'main-loop' }),
+    notifier,
+    hardware: config.recovery.watchdog.device ? new HardwareWatchdog(config.recovery.watchdog.device) : undefined,
+    tickMs: config.recovery.watchdog.tick_ms,
+    stallFile: env.WAVEOS_TEST_STALL_FILE,
+    summary: () => {
+      const list = supervisor.list();
+      const up = list.filter((s) => s.state === 'running').length;
+      const failed = list.filter((s) => s.state === 'failed').length;
+      return `mode ${recovery.mode()}; ${up}/${list.length} services running${failed ? `, ${failed} failed` : ''}; journal seq ${journal.lastSeq()}`;
+    },
+  });
+
   const status = (): Record<string, unknown> => ({
     run_id: runId,
     boot_id: bootId,
@@ -166,7 +212,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
     health_score: null,
     versions: { waveos: build.version, policy: null, bundles: {} },
-    services: [],
+    services: supervisor.list(),
     previous_run: previous,
     uptime_s: Math.round((clock.monoMs() - startedMono) / 1000),
     started_at: startedAt,
@@ -178,7 +224,10 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
 
   const api = new ApiServer({
     socketPath: paths.socket,
-    routes: coreRoutes({ journal, status }),
+    routes: [
+      ...coreRoutes({ journal, status }),
+      ...controlRoutes({ services: supervisor, mode: () => recovery.mode(), run: (req) => executor.run(req) }),
+    ],
     authorize: localSocketAuthorizer(config.profile),
     log: log.child({ module: 'api' }),
   });
@@ -229,7 +278,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api]);
+  await runner.start([exporter, supervisor, executor, recovery, api, mainLoop]);
+  mainLoop.ready();
   log.info(
     {
       run_id: runId,

@@ -6,6 +6,8 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos run        [--config FILE] [--root DIR] [--profile dev|prod] [--log-format json|pretty]
   waveos status     [--json]
   waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
+  waveos service    list [--json] | start NAME | stop NAME | restart NAME [--reason TEXT]
+  waveos mode       [get] | set MODE --reason TEXT
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos journal    verify [--root DIR]                          (offline)
 
@@ -27,6 +29,10 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         process.once('SIGINT', () => abort.abort());
         return await (await import('./cmd-events.js')).eventsCommand(rest, io, abort.signal);
       }
+      case 'service':
+        return await (await import('./cmd-service.js')).serviceCommand(rest, io);
+      case 'mode':
+        return await (await import('./cmd-mode.js')).modeCommand(rest, io);
       case 'config':
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':

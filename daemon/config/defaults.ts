@@ -1,5 +1,7 @@
 import type { Config, ConfigFile, Profile } from './schema.js';
 import { CONFIG_SCHEMA_VERSION } from './schema.js';
+import { devRebootCommand, devServices } from './dev-services.js';
+import { recoveryConfig, serviceSpec } from './services-schema.js';
 
 interface ProfileDefaults {
   environment: string;
@@ -46,5 +48,8 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       keep_runs: file?.artifacts?.keep_runs ?? 20,
       max_bytes: file?.artifacts?.max_bytes ?? 256 * 1024 * 1024,
     },
+    // The dev profile supervises the example services when the config names none.
+    services: (file?.services ?? (profile === 'dev' ? devServices() : [])).map(serviceSpec),
+    recovery: recoveryConfig(file?.recovery, { reboot_command: profile === 'dev' ? devRebootCommand() : ['systemctl', 'reboot'] }),
   });
 }

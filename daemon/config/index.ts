@@ -9,3 +9,15 @@ export {
 } from './load.js';
 export { MIGRATIONS, type Migration } from './migrate.js';
 export { CONFIG_SCHEMA_VERSION, type Config, PROFILES, type Profile, RESTART_REQUIRED } from './schema.js';
+export {
+  HEALTH_KINDS,
+  type HealthSpec,
+  MODES,
+  type Mode,
+  type RecoveryConfig,
+  type ServiceSpec,
+  recoveryConfig,
+  serviceSchema,
+  serviceSpec,
+} from './services-schema.js';
+export { examplesDir } from './dev-services.js';

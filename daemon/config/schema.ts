@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../core/index.js';
+import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema } from './services-schema.js';
 
 export const CONFIG_SCHEMA_VERSION = 2;
 export const PROFILES = ['dev', 'prod'] as const;
@@ -67,6 +68,8 @@ export const configFileSchema = z.strictObject({
   log: logSchema.optional(),
   journal: journalSchema.optional(),
   artifacts: artifactsSchema.optional(),
+  services: servicesSchema.optional(),
+  recovery: recoverySchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -79,6 +82,8 @@ export interface Config {
   readonly log: { readonly level: string; readonly format: 'json' | 'pretty'; readonly redact: readonly string[] };
   readonly journal: { readonly batch_max: number; readonly batch_delay_ms: number };
   readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number };
+  readonly services: readonly ServiceSpec[];
+  readonly recovery: RecoveryConfig;
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */
