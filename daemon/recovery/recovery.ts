@@ -410,7 +410,7 @@ export class Recovery implements Lifecycle {
       severity: 'critical',
       source: req.source,
       reason: `controlled reboot requested (${d.recent + 1} of ${d.max} allowed within ${secs(d.window_ms)}): ${req.reason}`,
-      data: { service, recent: d.recent + 1, max: d.max, window_ms: d.window_ms, command: argv },
+      data: { service, recent: d.recent + 1, max: d.max, window_ms: d.window_ms, failures_in_window: req.params?.failures_in_window ?? null, command: argv },
     });
     const [cmd, ...args] = argv as [string, ...string[]];
     const result = await new Promise<{ code: number | null; signal: string | null; error?: string }>((resolve) => {
