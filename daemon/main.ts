@@ -67,7 +67,12 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   ensureLayout(paths);
   // Type=notify: a NOTIFY_SOCKET that cannot be written is a start-up error, never a warning.
   const notifier = new SdNotifier(env);
-  notifier.send('STATUS=WaveOS starting: recovering');
+  try {
+    notifier.send('STATUS=WaveOS starting: recovering');
+  } catch (e) {
+    notifier.close();
+    throw e;
+  }
   claimPidFile(paths.pidFile);
 
   const startedMono = clock.monoMs();
