@@ -137,6 +137,7 @@ export class Supervisor implements Lifecycle {
   private readonly entries = new Map<string, Entry>();
   private readonly exitListeners = new Set<Listener<ExitInfo>>();
   private readonly unhealthyListeners = new Set<Listener<UnhealthyInfo>>();
+  private readonly startListeners = new Set<Listener<{ name: string; pid: number }>>();
   private children: Record<string, ChildRecord>;
   private holds: Record<string, Hold>;
   private shuttingDown = false;
@@ -190,6 +191,12 @@ export class Supervisor implements Lifecycle {
   onExit(fn: Listener<ExitInfo>): () => void {
     this.exitListeners.add(fn);
     return () => this.exitListeners.delete(fn);
+  }
+
+  /** Called the moment a child is running (its exec succeeded), before anything is recorded. */
+  onStart(fn: Listener<{ name: string; pid: number }>): () => void {
+    this.startListeners.add(fn);
+    return () => this.startListeners.delete(fn);
   }
 
   onUnhealthy(fn: Listener<UnhealthyInfo>): () => void {
@@ -282,6 +289,7 @@ export class Supervisor implements Lifecycle {
       e.lastExit = { code: null, signal: null };
       throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: ${errorMessage(err)}`, { cause: err });
     });
+    for (const l of this.startListeners) l({ name, pid });
     if (proc.stdout) this.deps.sink.attach(name, proc.stdout, 'stdout');
     if (proc.stderr) this.deps.sink.attach(name, proc.stderr, 'stderr');
     const startedMono = this.deps.clock.monoMs();
@@ -323,12 +331,9 @@ export class Supervisor implements Lifecycle {
     if (e.state !== 'failed') e.state = 'stopped';
     // Leftovers of the group (a grandchild the service forked) must not outlive it.
     if (!info.expected) killGroup(r.pid, 'SIGKILL');
+    // Not written back at once: a stale record is harmless (the next start checks pid and start time),
+    // and skipping the commit keeps an fsync out of the exit-to-restart path.
     delete this.children[e.spec.name];
-    try {
-      this.deps.journal.setState(CHILDREN_KEY, this.children);
-    } catch (err) {
-      this.deps.log.error({ err: errorMessage(err) }, 'cannot record a child exit');
-    }
     if (!info.expected) {
       this.deps.journal.append({
         kind: 'service.exited',
