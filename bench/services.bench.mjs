@@ -52,7 +52,7 @@ async function supervised(n) {
   const executor = new ActionExecutor({ journal, log });
   const config = { ...recoveryConfig(undefined, { reboot_command: ['true'] }), backoff_initial_ms: 0, jitter: 0, crash_loop: { exits: 1e9, window_ms: 1 } };
   const recovery = new Recovery({ executor, supervisor, journal, clock: systemClock, log, config, root: pathsFor(dir).root });
-  const ac = new AbortController();
+  const ac = new globalThis.AbortController();
   await supervisor.start(ac.signal);
   executor.start(ac.signal);
   await recovery.start(ac.signal);

@@ -1,8 +1,9 @@
 import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type * as UnixDgram from 'unix-dgram';
 import { type Lifecycle, type Logger, WaveosError, errorMessage } from '../core/index.js';
 
-type DgramModule = typeof import('unix-dgram');
+type DgramModule = typeof UnixDgram;
 
 /**
  * sd_notify over the unix datagram socket systemd names in NOTIFY_SOCKET (Node's dgram has no unix

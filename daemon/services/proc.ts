@@ -72,3 +72,19 @@ export function resolveId(kind: 'user' | 'group', v: string | number): number | 
   }
   return undefined;
 }
+
+const PAGE = 4096;
+const TICKS = 100;
+
+/** Resident memory and CPU time (user + system) of one process, from /proc; undefined once it is gone. */
+export function procUsage(pid: number): { rss_bytes: number; cpu_s: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(rest[11]) + Number(rest[12])) / TICKS;
+    const rss = Number(rest[21]) * PAGE;
+    return Number.isFinite(cpu) && Number.isFinite(rss) ? { rss_bytes: rss, cpu_s: Math.round(cpu * 100) / 100 } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -4,7 +4,7 @@ import { type Clock, type Lifecycle, type LogSink, type Logger, WaveosError, err
 import type { Journal } from '../journal/index.js';
 import { type HealthResult, checkHealth } from './health.js';
 import { type ChildRecord, reapOrphans, waitGroupGone } from './orphans.js';
-import { killGroup, processStartTime, resolveId } from './proc.js';
+import { killGroup, processStartTime, procUsage, resolveId } from './proc.js';
 
 export type ServiceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'failed';
 
@@ -19,6 +19,9 @@ export interface ServiceFigures {
   critical: boolean;
   /** Why it is held stopped or failed, when it is. */
   held: string | null;
+  /** Of the main process, from /proc; null when not running. */
+  rss_bytes: number | null;
+  cpu_s: number | null;
 }
 
 export interface ExitInfo {
@@ -233,16 +236,21 @@ export class Supervisor implements Lifecycle {
 
   list(): ServiceFigures[] {
     const now = this.deps.clock.monoMs();
-    return [...this.entries.values()].map((e) => ({
-      name: e.spec.name,
-      pid: e.running?.pid ?? null,
-      state: e.state,
-      restarts: e.restarts,
-      uptime_s: e.running ? Math.round((now - e.running.startedMono) / 1000) : 0,
-      last_exit: e.lastExit,
-      critical: e.spec.critical,
-      held: this.holds[e.spec.name]?.reason ?? null,
-    }));
+    return [...this.entries.values()].map((e) => {
+      const usage = e.running ? procUsage(e.running.pid) : undefined;
+      return {
+        name: e.spec.name,
+        pid: e.running?.pid ?? null,
+        state: e.state,
+        restarts: e.restarts,
+        uptime_s: e.running ? Math.round((now - e.running.startedMono) / 1000) : 0,
+        last_exit: e.lastExit,
+        critical: e.spec.critical,
+        held: this.holds[e.spec.name]?.reason ?? null,
+        rss_bytes: usage?.rss_bytes ?? null,
+        cpu_s: usage?.cpu_s ?? null,
+      };
+    });
   }
 
   /** Shown while the ladder waits to restart a service. */
