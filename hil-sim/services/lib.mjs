@@ -56,4 +56,14 @@ export async function common(f) {
   // A closed stdout (the supervisor went away) must not turn into a crash loop of EPIPE errors.
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
+  // An example left behind by a killed supervisor lingers long enough for the next start to find and stop
+  // it (what the orphan tests check), then leaves on its own so test machines do not collect them.
+  const parent = process.ppid;
+  const orphanExitMs = num(f['orphan-exit-s'], 30) * 1000;
+  let orphanedAt;
+  setInterval(() => {
+    if (process.ppid === parent) return;
+    orphanedAt ??= Date.now();
+    if (Date.now() - orphanedAt >= orphanExitMs) process.exit(0);
+  }, 1000).unref();
 }
