@@ -40,9 +40,18 @@ export function seedOf(f) {
   return num(f.seed, num(process.env.WAVEOS_SEED, 1));
 }
 
+const made = new Set();
+/** Touches the heartbeat file; its folder is made once, so a root removed under a leftover is not re-created. */
 export function heartbeat(file) {
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${Date.now()}\n`);
+  if (!made.has(file)) {
+    mkdirSync(dirname(file), { recursive: true });
+    made.add(file);
+  }
+  try {
+    writeFileSync(file, `${Date.now()}\n`);
+  } catch {
+    // the folder is gone: the health check will say so
+  }
 }
 
 /** Common behaviours every example supports: --ignore-term (for stop escalation), --spawn-child (a grandchild in the group). */
