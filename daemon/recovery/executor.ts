@@ -66,12 +66,15 @@ export class ActionExecutor implements Lifecycle {
     signal.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
 
-  stop(): Promise<void> {
+  /**
+   * Aborts: queued actions are refused, the running one sees its signal. Waits briefly for it, not for long:
+   * the supervisor, stopped next, ends whatever a slow action was waiting for, within the stop budget.
+   */
+  async stop(): Promise<void> {
     this.abort.abort();
-    return this.tail.then(
-      () => undefined,
-      () => undefined,
-    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.tail.catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, 200)))]);
+    clearTimeout(timer);
   }
 
   /** Queues an action; resolves with its outcome once it ran, rejects (after journaling the failure) when it failed. */
