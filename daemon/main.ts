@@ -1,5 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { ApiServer, type Route, coreRoutes, discoveryRoute, tokenRoutes } from './api/index.js';
+import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -22,7 +22,9 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
+import { FileLogSink, Supervisor } from './services/index.js';
 import { Telemetry, metricsRoutes } from './telemetry/index.js';
 
 export interface RunOptions {
@@ -67,6 +69,14 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   for (const m of loaded.migrations) log.warn({ from: m.from, to: m.to }, `config migrated in memory from schema_version ${m.from} to ${m.to}: ${m.describe}`);
 
   ensureLayout(paths);
+  // Type=notify: a NOTIFY_SOCKET that cannot be written is a start-up error, never a warning.
+  const notifier = new SdNotifier(env);
+  try {
+    notifier.send('STATUS=WaveOS starting: recovering');
+  } catch (e) {
+    notifier.close();
+    throw e;
+  }
   claimPidFile(paths.pidFile);
 
   const startedMono = clock.monoMs();
@@ -88,6 +98,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const prevRecord = currentRun(journal);
   const marker = readMarker(paths.cleanStopMarker);
   const previous = previousRunEnding(journal, prevRecord, marker, bootId);
+  const resetReason = previous ? captureResetReason({ previous, journal, bootId, sysfs: config.recovery.sysfs, env }) : null;
+  if (previous && resetReason) Object.assign(previous, { reset_reason: resetReason.summary, reset_cause: resetReason.cause, reset_evidence: resetReason.evidence });
 
   const exporter = new ArtifactExporter({
     journal,
@@ -163,7 +175,45 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
-  const telemetry = new Telemetry({ journal, config: config.telemetry, clock, log: log.child({ module: 'telemetry' }), paths });
+  if (previous && resetReason) {
+    journal.append({
+      kind: 'boot.reset_reason',
+      severity: resetReason.cause.startsWith('clean-stop') ? 'info' : 'warning',
+      source: 'recovery',
+      reason: `the previous run ${previous.run_id} ended: ${resetReason.summary}`,
+      data: { run_id: previous.run_id, cause: resetReason.cause, board_rebooted: resetReason.board_rebooted, ...resetReason.evidence },
+    });
+  }
+
+  // Children do not inherit the daemon's own service-manager hand-offs.
+  const childEnv = { ...env };
+  for (const k of ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'WAVEOS_TEST_STALL_FILE']) delete childEnv[k];
+  const supervisor = new Supervisor({
+    specs: config.services,
+    journal,
+    clock,
+    log: log.child({ module: 'services' }),
+    sink: new FileLogSink(paths),
+    root: paths.root,
+    runId,
+    env: childEnv,
+  });
+  const executor = new ActionExecutor({ journal, log: log.child({ module: 'executor' }) });
+  const recovery = new Recovery({ executor, supervisor, journal, clock, log: log.child({ module: 'recovery' }), config: config.recovery, root: paths.root });
+  const mainLoop = new MainLoop({
+    log: log.child({ module: 'main-loop' }),
+    notifier,
+    hardware: config.recovery.watchdog.device ? new HardwareWatchdog(config.recovery.watchdog.device) : undefined,
+    tickMs: config.recovery.watchdog.tick_ms,
+    stallFile: env.WAVEOS_TEST_STALL_FILE,
+    summary: () => {
+      const list = supervisor.list();
+      const up = list.filter((s) => s.state === 'running').length;
+      const failed = list.filter((s) => s.state === 'failed').length;
+      return `mode ${recovery.mode()}; ${up}/${list.length} services running${failed ? `, ${failed} failed` : ''}; journal seq ${journal.lastSeq()}`;
+    },
+  });
+  const telemetry = new Telemetry({ journal, config: config.telemetry, clock, log: log.child({ module: 'telemetry' }), paths, services: () => supervisor.list() });
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);
 
   const status = (): Record<string, unknown> => ({
@@ -174,7 +224,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     health_score: telemetry.health().score,
     health: telemetry.health(),
     versions: { waveos: build.version, policy: null, bundles: {} },
-    services: [],
+    services: supervisor.list(),
     previous_run: previous,
     uptime_s: Math.round((clock.monoMs() - startedMono) / 1000),
     started_at: startedAt,
@@ -186,7 +236,12 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
 
   const tokens = new TokenStore(paths.tokensFile, clock);
-  const routes: Route[] = [...coreRoutes({ journal, status }), ...tokenRoutes({ store: tokens, journal }), ...metricsRoutes(telemetry)];
+  const routes: Route[] = [
+    ...coreRoutes({ journal, status }),
+    ...tokenRoutes({ store: tokens, journal }),
+    ...metricsRoutes(telemetry),
+    ...controlRoutes({ services: supervisor, mode: () => recovery.mode(), run: (req) => executor.run(req) }),
+  ];
   routes.push(discoveryRoute(() => routes));
   const api = new ApiServer({
     socketPath: paths.socket,
@@ -242,7 +297,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api, telemetry]);
+  await runner.start([exporter, supervisor, executor, recovery, telemetry, api, mainLoop]);
+  mainLoop.ready();
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(
     {

@@ -14,3 +14,4 @@ export {
   defineRoute,
   roleAllows,
 } from './types.js';
+export { type ControlRouteDeps, controlRoutes } from './control-routes.js';

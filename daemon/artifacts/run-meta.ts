@@ -17,6 +17,10 @@ export interface PreviousRun {
   reset_reason: string;
   /** The last event that run committed. */
   last_seq: number;
+  /** Classified cause (recovery's reset-reason capture), e.g. requested-reboot, watchdog-reset, daemon-killed. */
+  reset_cause?: string;
+  /** What the cause was read from: marker, boot id, watchdog bootstatus, pstore, journaled reboot requests. */
+  reset_evidence?: Record<string, unknown>;
 }
 
 export interface BuildInfo {

@@ -11,7 +11,7 @@ export function checkResponse(r: ClientResponse): unknown {
   const err = (r.body as ErrorBody | null)?.error;
   const message = err?.message ?? `the daemon answered HTTP ${r.status}`;
   if (r.status === 401 || r.status === 403) throw new WaveosError('WAVEOS_E_PERMISSION', `permission denied: ${message}`);
-  if (r.status === 404) throw new WaveosError('WAVEOS_E_NOT_FOUND', message);
-  if (r.status === 400 || r.status === 405 || r.status === 413) throw new WaveosError('WAVEOS_E_USAGE', message);
+  // An unknown name (service, token, pack) is invalid input to the command: exit 2.
+  if (r.status === 400 || r.status === 404 || r.status === 405 || r.status === 413) throw new WaveosError('WAVEOS_E_USAGE', message);
   throw new WaveosError('WAVEOS_E_RUNTIME', message);
 }

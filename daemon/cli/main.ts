@@ -7,6 +7,8 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos status     [--json]
   waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
   waveos metrics    [--json] [--since DURATION|TIME] [--name METRIC] [--limit N]
+  waveos service    list [--json] | start NAME | stop NAME | restart NAME [--reason TEXT]
+  waveos mode       [get] | set MODE --reason TEXT
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos token      create NAME --role viewer|operator|admin | list | revoke NAME  [--offline]
   waveos journal    verify [--root DIR]                          (offline)
@@ -31,6 +33,10 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
       }
       case 'metrics':
         return await (await import('./cmd-metrics.js')).metricsCommand(rest, io);
+      case 'service':
+        return await (await import('./cmd-service.js')).serviceCommand(rest, io);
+      case 'mode':
+        return await (await import('./cmd-mode.js')).modeCommand(rest, io);
       case 'config':
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':

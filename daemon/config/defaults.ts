@@ -1,5 +1,7 @@
 import type { Config, ConfigFile, Profile, TelemetryConfig } from './schema.js';
 import { CONFIG_SCHEMA_VERSION, TELEMETRY_COLLECTORS } from './schema.js';
+import { devRebootCommand, devServices } from './dev-services.js';
+import { recoveryConfig, serviceSpec } from './services-schema.js';
 
 interface ProfileDefaults {
   environment: string;
@@ -102,5 +104,8 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
     api: { socket_group: file?.api?.socket_group ?? null },
     secrets: { ...(file?.secrets ?? {}) },
     telemetry: telemetryConfig(file?.telemetry ?? {}, d),
+    // The dev profile supervises the example services when the config names none.
+    services: (file?.services ?? (profile === 'dev' ? devServices() : [])).map(serviceSpec),
+    recovery: recoveryConfig(file?.recovery, { reboot_command: profile === 'dev' ? devRebootCommand() : ['systemctl', 'reboot'] }),
   });
 }

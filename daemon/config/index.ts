@@ -11,3 +11,15 @@ export { MIGRATIONS, type Migration } from './migrate.js';
 export { CONFIG_SCHEMA_VERSION, type Config, PROFILES, type Profile, RESTART_REQUIRED, type SecretSource } from './schema.js';
 export { TELEMETRY_COLLECTORS, type TelemetryCollector, type TelemetryConfig } from './schema.js';
 export { PROMETHEUS_DEFAULT_PORT } from './defaults.js';
+export {
+  HEALTH_KINDS,
+  type HealthSpec,
+  MODES,
+  type Mode,
+  type RecoveryConfig,
+  type ServiceSpec,
+  recoveryConfig,
+  serviceSchema,
+  serviceSpec,
+} from './services-schema.js';
+export { examplesDir } from './dev-services.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration, parseSize } from '../core/index.js';
+import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema } from './services-schema.js';
 
 export const CONFIG_SCHEMA_VERSION = 2;
 export const PROFILES = ['dev', 'prod'] as const;
@@ -186,6 +187,8 @@ export const configFileSchema = z.strictObject({
   api: apiSchema.optional(),
   secrets: z.record(z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'expected a lowercase secret name'), secretSourceSchema).optional(),
   telemetry: telemetrySchema.optional(),
+  services: servicesSchema.optional(),
+  recovery: recoverySchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -201,6 +204,8 @@ export interface Config {
   readonly api: { readonly socket_group: string | null };
   readonly secrets: Readonly<Record<string, SecretSource>>;
   readonly telemetry: TelemetryConfig;
+  readonly services: readonly ServiceSpec[];
+  readonly recovery: RecoveryConfig;
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */

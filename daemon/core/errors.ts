@@ -28,6 +28,8 @@ export const ErrorCodes = {
   WAVEOS_E_ROOT: ExitCode.runtime,
   WAVEOS_E_NOT_FOUND: ExitCode.runtime,
   WAVEOS_E_RUNTIME: ExitCode.runtime,
+  WAVEOS_E_NOTIFY: ExitCode.runtime,
+  WAVEOS_E_REBOOT_GUARD: ExitCode.runtime,
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;
 

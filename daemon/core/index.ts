@@ -20,3 +20,4 @@ export { type Lifecycle, ModuleRunner } from './lifecycle.js';
 export type { LogSink } from './log-sink.js';
 export { type Logger, type LogFormat, createLogger, silentLogger } from './logger.js';
 export { type Paths, ensureLayout, pathsFor, resolveRoot } from './paths.js';
+export { spoolCurrentLog } from './paths.js';

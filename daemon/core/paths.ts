@@ -70,3 +70,8 @@ export function ensureLayout(p: Paths): void {
   }
   mkdirSync(p.etcDir, { recursive: true, mode: 0o755 });
 }
+
+/** The file a log source's current output goes to under the spool (the spooler rotates it). */
+export function spoolCurrentLog(p: Paths, source: string): string {
+  return join(p.spoolDir, source, 'current.log');
+}

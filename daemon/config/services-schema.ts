@@ -1,0 +1,213 @@
+import { z } from 'zod';
+import { parseDuration } from '../core/index.js';
+
+/** Modes the daemon can be in; the policy engine may decide transitions between them. */
+export const MODES = ['normal', 'degraded', 'safe'] as const;
+export type Mode = (typeof MODES)[number];
+
+/** A duration as text ("5s") or a non-negative number of seconds; negative values are refused with a located message. */
+const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v) || v < 0) {
+      ctx.addIssue({ code: 'custom', message: `expected a non-negative number of seconds or a duration such as 5s, got ${v}` });
+      return z.NEVER;
+    }
+    return Math.round(v * 1000);
+  }
+  const ms = parseDuration(v);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `expected a non-negative duration such as 500ms, 5s or 1m, got "${v}"` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const signalName = z.string().regex(/^SIG[A-Z0-9]+$/, 'expected a signal name such as SIGTERM or SIGINT');
+const serviceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected 1-64 letters, digits, "_", "." or "-"');
+
+const healthCommon = {
+  /** How often the check runs. */
+  interval: duration.optional(),
+  /** Consecutive failed checks before the service counts as hung. */
+  failures: z.number().int().min(1).max(100).optional(),
+  /** Checks do not count until the service has run this long. */
+  start_grace: duration.optional(),
+};
+
+export const HEALTH_KINDS = ['process', 'exec', 'tcp', 'http', 'heartbeat'] as const;
+
+const healthVariants = {
+  process: z.strictObject({ kind: z.literal('process') }),
+  exec: z.strictObject({
+    kind: z.literal('exec'),
+    command: z.string().min(1, 'expected the health command to run'),
+    args: z.array(z.string()).optional(),
+    timeout: duration.optional(),
+    ...healthCommon,
+  }),
+  tcp: z.strictObject({
+    kind: z.literal('tcp'),
+    host: z.string().min(1).optional(),
+    port: z.number().int().min(1).max(65535),
+    timeout: duration.optional(),
+    ...healthCommon,
+  }),
+  http: z.strictObject({
+    kind: z.literal('http'),
+    url: z.url({ protocol: /^https?$/ }),
+    expect_status: z.number().int().min(100).max(599).optional(),
+    timeout: duration.optional(),
+    ...healthCommon,
+  }),
+  heartbeat: z.strictObject({
+    kind: z.literal('heartbeat'),
+    file: z.string().min(1),
+    max_age: duration,
+    ...healthCommon,
+  }),
+};
+
+/** Unknown kinds get one clear message instead of a union's list of mismatches. */
+export const healthSchema = z
+  .looseObject({ kind: z.string() })
+  .superRefine((v, ctx) => {
+    if (!(HEALTH_KINDS as readonly string[]).includes(v.kind)) {
+      ctx.addIssue({ code: 'custom', path: ['kind'], message: `unknown health check kind "${v.kind}" (expected one of: ${HEALTH_KINDS.join(', ')})` });
+    }
+  })
+  .pipe(z.discriminatedUnion('kind', [healthVariants.process, healthVariants.exec, healthVariants.tcp, healthVariants.http, healthVariants.heartbeat]));
+
+export const serviceSchema = z.strictObject({
+  name: serviceName,
+  command: z.string({ error: (i) => (i.input === undefined ? 'command is missing (expected the program to run)' : 'expected the program to run as text') }).min(1, 'command is empty'),
+  args: z.array(z.string()).optional(),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'), z.string()).optional(),
+  cwd: z.string().min(1).optional(),
+  user: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+  group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
+  stop_signal: signalName.optional(),
+  stop_timeout: duration.optional(),
+  critical: z.boolean().optional(),
+  modes: z.array(z.enum(MODES)).min(1).optional(),
+  health: healthSchema.optional(),
+});
+export type ServiceFile = z.output<typeof serviceSchema>;
+
+export const servicesSchema = z.array(serviceSchema).superRefine((list, ctx) => {
+  const seen = new Set<string>();
+  list.forEach((s, i) => {
+    if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `service "${s.name}" is declared twice` });
+    seen.add(s.name);
+  });
+});
+
+export const recoverySchema = z.strictObject({
+  /** First restart delay after a crash; it doubles (backoff_factor) with each further crash. */
+  backoff_initial: duration.optional(),
+  backoff_max: duration.optional(),
+  backoff_factor: z.number().min(1).max(10).optional(),
+  /** Random spread of each delay, as a fraction (0.2 = ±20 %). */
+  jitter: z.number().min(0).max(1).optional(),
+  /** A run at least this long resets the backoff and the escalation. */
+  healthy_reset: duration.optional(),
+  crash_loop: z.strictObject({ exits: z.number().int().min(2).max(1000).optional(), window: duration.optional() }).optional(),
+  reboot_guard: z.strictObject({ max: z.number().int().min(0).max(100).optional(), window: duration.optional() }).optional(),
+  /** The command that reboots the board (argv). */
+  reboot_command: z.array(z.string().min(1)).min(1).optional(),
+  watchdog: z
+    .strictObject({
+      /** A hardware watchdog device to pet from the main loop, e.g. /dev/watchdog. */
+      device: z.string().min(1).optional(),
+      /** Main-loop period. */
+      tick: duration.optional(),
+    })
+    .optional(),
+  /** Where sysfs is mounted (watchdog bootstatus, pstore); tests point it at a fake tree. */
+  sysfs: z.string().min(1).optional(),
+});
+export type RecoveryFile = z.output<typeof recoverySchema>;
+
+export type HealthSpec =
+  | { kind: 'process' }
+  | { kind: 'exec'; command: string; args: string[]; timeout_ms: number; interval_ms: number; failures: number; start_grace_ms: number }
+  | { kind: 'tcp'; host: string; port: number; timeout_ms: number; interval_ms: number; failures: number; start_grace_ms: number }
+  | { kind: 'http'; url: string; expect_status: number; timeout_ms: number; interval_ms: number; failures: number; start_grace_ms: number }
+  | { kind: 'heartbeat'; file: string; max_age_ms: number; interval_ms: number; failures: number; start_grace_ms: number };
+
+/** One supervised service with every default filled in. */
+export interface ServiceSpec {
+  readonly name: string;
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string | null;
+  readonly user: string | number | null;
+  readonly group: string | number | null;
+  readonly stop_signal: string;
+  readonly stop_timeout_ms: number;
+  readonly critical: boolean;
+  readonly modes: readonly Mode[];
+  readonly health: HealthSpec;
+}
+
+export interface RecoveryConfig {
+  readonly backoff_initial_ms: number;
+  readonly backoff_max_ms: number;
+  readonly backoff_factor: number;
+  readonly jitter: number;
+  readonly healthy_reset_ms: number;
+  readonly crash_loop: { readonly exits: number; readonly window_ms: number };
+  readonly reboot_guard: { readonly max: number; readonly window_ms: number };
+  readonly reboot_command: readonly string[];
+  readonly watchdog: { readonly device: string | null; readonly tick_ms: number };
+  readonly sysfs: string;
+}
+
+function healthSpec(h: ServiceFile['health']): HealthSpec {
+  if (!h || h.kind === 'process') return { kind: 'process' };
+  const common = { interval_ms: h.interval ?? 5_000, failures: h.failures ?? 3, start_grace_ms: h.start_grace ?? 2_000 };
+  switch (h.kind) {
+    case 'exec':
+      return { kind: 'exec', command: h.command, args: h.args ?? [], timeout_ms: h.timeout ?? 2_000, ...common };
+    case 'tcp':
+      return { kind: 'tcp', host: h.host ?? '127.0.0.1', port: h.port, timeout_ms: h.timeout ?? 2_000, ...common };
+    case 'http':
+      return { kind: 'http', url: h.url, expect_status: h.expect_status ?? 200, timeout_ms: h.timeout ?? 2_000, ...common };
+    case 'heartbeat':
+      return { kind: 'heartbeat', file: h.file, max_age_ms: h.max_age, ...common };
+  }
+}
+
+export function serviceSpec(s: ServiceFile): ServiceSpec {
+  const critical = s.critical ?? false;
+  return {
+    name: s.name,
+    command: s.command,
+    args: [...(s.args ?? [])],
+    env: { ...(s.env ?? {}) },
+    cwd: s.cwd ?? null,
+    user: s.user ?? null,
+    group: s.group ?? null,
+    stop_signal: s.stop_signal ?? 'SIGTERM',
+    stop_timeout_ms: s.stop_timeout ?? 10_000,
+    critical,
+    // Non-critical services are shed in degraded and safe modes unless they say otherwise.
+    modes: s.modes ? [...s.modes] : critical ? [...MODES] : ['normal'],
+    health: healthSpec(s.health),
+  };
+}
+
+export function recoveryConfig(r: RecoveryFile | undefined, defaults: { reboot_command: readonly string[] }): RecoveryConfig {
+  return {
+    backoff_initial_ms: r?.backoff_initial ?? 1_000,
+    backoff_max_ms: r?.backoff_max ?? 60_000,
+    backoff_factor: r?.backoff_factor ?? 2,
+    jitter: r?.jitter ?? 0.2,
+    healthy_reset_ms: r?.healthy_reset ?? 60_000,
+    crash_loop: { exits: r?.crash_loop?.exits ?? 5, window_ms: r?.crash_loop?.window ?? 60_000 },
+    reboot_guard: { max: r?.reboot_guard?.max ?? 3, window_ms: r?.reboot_guard?.window ?? 3_600_000 },
+    reboot_command: [...(r?.reboot_command ?? defaults.reboot_command)],
+    watchdog: { device: r?.watchdog?.device ?? null, tick_ms: r?.watchdog?.tick ?? 1_000 },
+    sysfs: r?.sysfs ?? '/sys',
+  };
+}

@@ -1,0 +1,432 @@
+import { spawn } from 'node:child_process';
+import { MODES, type Mode, type RecoveryConfig } from '../config/index.js';
+import { type Clock, type Lifecycle, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
+import type { Journal } from '../journal/index.js';
+import type { ExitInfo, Supervisor, UnhealthyInfo } from '../services/index.js';
+import type { ActionExecutor, ActionOutcome, ActionRequest } from './executor.js';
+import { type LadderState, type Step, initialLadder, planAfterFailure } from './ladder.js';
+import { REBOOTS_KEY, type RebootRecord, decideReboot, pruneReboots } from './reboot-guard.js';
+
+export const MODE_KEY = 'mode.current';
+export const DEGRADED_FEATURES_KEY = 'features.degraded';
+
+/**
+ * Decides whether a mode change may happen; the policy engine supplies the real one. `true` allows it;
+ * a string refuses it and says why.
+ */
+export type ModeTransitionHook = (from: Mode, to: Mode, req: ActionRequest) => true | string;
+
+export const allowAllModes: ModeTransitionHook = () => true;
+
+export interface RecoveryDeps {
+  executor: ActionExecutor;
+  supervisor: Supervisor;
+  journal: Journal;
+  clock: Clock;
+  log: Logger;
+  config: RecoveryConfig;
+  /** `{root}` in the reboot command stands for it. */
+  root: string;
+  /** Uniform in [0, 1): the jitter's source; tests pass a fixed one. */
+  random?: () => number;
+  allowTransition?: ModeTransitionHook;
+}
+
+function isMode(v: unknown): v is Mode {
+  return typeof v === 'string' && (MODES as readonly string[]).includes(v);
+}
+
+function secs(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}
+
+/**
+ * The recovery side of supervision: registers the built-in actions with the executor, keeps each service on
+ * its escalation ladder (restart with backoff → degrade → guarded reboot → failed, needs operator), and
+ * holds the device's mode.
+ */
+export class Recovery implements Lifecycle {
+  readonly name = 'recovery';
+  private readonly ladders = new Map<string, LadderState>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private hook: ModeTransitionHook;
+  private stopped = false;
+
+  constructor(private readonly deps: RecoveryDeps) {
+    this.hook = deps.allowTransition ?? allowAllModes;
+    const ex = deps.executor;
+    this.unsubscribe.push(
+      ex.register('service.start', (r) => this.serviceStart(r)),
+      ex.register('service.stop', (r) => this.serviceStop(r)),
+      ex.register('service.restart', (r) => this.serviceRestart(r)),
+      ex.register('mode.set', (r) => this.modeSet(r)),
+      ex.register('feature.degrade', (r) => this.featureDegrade(r)),
+      ex.register('board.reboot', (r) => this.boardReboot(r)),
+    );
+  }
+
+  /** The policy engine installs its transition rules here. */
+  setModeHook(hook: ModeTransitionHook): void {
+    this.hook = hook;
+  }
+
+  mode(): Mode {
+    const m = this.deps.journal.getState<string>(MODE_KEY);
+    return isMode(m) ? m : 'normal';
+  }
+
+  /** Start-up: every service that runs in the current mode and is not held is started, through the executor. */
+  async start(): Promise<void> {
+    const sup = this.deps.supervisor;
+    this.unsubscribe.push(
+      sup.onExit((i) => this.onFailure(i.name, i, undefined)),
+      sup.onUnhealthy((i) => this.onFailure(i.name, undefined, i)),
+    );
+    const mode = this.mode();
+    for (const name of sup.names()) {
+      const hold = sup.hold(name);
+      if (hold || !sup.runsIn(name, mode)) {
+        this.deps.journal.append({
+          kind: 'service.not_started',
+          source: 'recovery',
+          reason: hold ? `${name} is not started: ${hold.reason} (since ${hold.since})` : `${name} is not started: it does not run in mode ${mode}`,
+          data: { service: name, mode, hold: hold?.kind ?? null },
+        });
+        continue;
+      }
+      await this.deps.executor
+        .run({ action: 'service.start', target: name, reason: `start-up: ${name} runs in mode ${mode}`, source: 'recovery' })
+        .catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'service did not start'));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  private cancelTimer(name: string): void {
+    const t = this.timers.get(name);
+    if (t) clearTimeout(t);
+    this.timers.delete(name);
+  }
+
+  // --- the ladder ------------------------------------------------------------------------------------
+
+  private onFailure(name: string, exit: ExitInfo | undefined, sick: UnhealthyInfo | undefined): void {
+    if (this.stopped || exit?.expected) return;
+    void this.climb(name, exit, sick).catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'recovery ladder step failed'));
+  }
+
+  private async climb(name: string, exit: ExitInfo | undefined, sick: UnhealthyInfo | undefined): Promise<void> {
+    const { clock, config } = this.deps;
+    const now = clock.monoMs();
+    const uptime_ms = exit?.uptime_ms ?? 0;
+    const plan = planAfterFailure(this.ladders.get(name) ?? initialLadder(), { at: now, uptime_ms }, config, (this.deps.random ?? Math.random)());
+    this.ladders.set(name, plan.state);
+    const what = exit
+      ? `${name} exited ${exit.signal ? `on ${exit.signal}` : `with code ${exit.code}`} after ${secs(exit.uptime_ms)}`
+      : `${name} failed its health check: ${sick?.detail ?? 'no answer'}`;
+    if (sick) {
+      // A hung process is stopped now; the restart follows on the ladder's schedule.
+      await this.deps.executor.run({
+        action: 'service.stop',
+        target: name,
+        reason: `${what}; stopping the hung process before restarting it`,
+        source: 'recovery',
+        params: { failures: sick.failures, value: sick.value ?? null },
+      });
+    }
+    for (const step of plan.steps) {
+      if (this.stopped) return;
+      if (!(await this.perform(name, step, what, exit, sick))) return;
+    }
+  }
+
+  /** Performs one planned step; false ends the ladder for this failure. */
+  private async perform(name: string, step: Step, what: string, exit: ExitInfo | undefined, sick: UnhealthyInfo | undefined): Promise<boolean> {
+    const { supervisor: sup, journal, config } = this.deps;
+    const loop = (s: { failures_in_window: number; window_ms: number }): string =>
+      `crash loop: ${s.failures_in_window} failures of ${name} within ${secs(s.window_ms)} (limit ${config.crash_loop.exits})`;
+    switch (step.kind) {
+      case 'degrade': {
+        const mode = this.mode();
+        if (mode !== 'normal') {
+          journal.append({
+            kind: 'recovery.degrade',
+            severity: 'warning',
+            source: 'recovery',
+            reason: `${loop(step)}; the device is already in mode ${mode}, so the next crash loop asks for a reboot`,
+            data: { service: name, mode, failures_in_window: step.failures_in_window, window_ms: step.window_ms, level: 1 },
+          });
+          return true;
+        }
+        journal.append({
+          kind: 'recovery.degrade',
+          severity: 'error',
+          source: 'recovery',
+          reason: `${loop(step)}; escalating from restarts to degraded mode (non-critical services stop)`,
+          data: { service: name, mode_from: mode, mode_to: 'degraded', failures_in_window: step.failures_in_window, window_ms: step.window_ms, level: 1 },
+        });
+        await this.deps.executor
+          .run({
+            action: 'mode.set',
+            params: { mode: 'degraded' },
+            reason: `${loop(step)}: ${what}`,
+            source: 'recovery',
+          })
+          .catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'degrade refused'));
+        return true;
+      }
+      case 'reboot': {
+        try {
+          await this.deps.executor.run({
+            action: 'board.reboot',
+            target: name,
+            params: { service: name, failures_in_window: step.failures_in_window, window_ms: step.window_ms },
+            reason: `${loop(step)} persists in mode ${this.mode()}; asking for a controlled reboot as the last resort: ${what}`,
+            source: 'recovery',
+          });
+          return true;
+        } catch (e) {
+          const hold = { kind: 'failed' as const, reason: `failed — needs operator: ${errorMessage(e)}`, since: isoUtc(this.deps.clock.now()) };
+          sup.setHold(name, hold);
+          this.cancelTimer(name);
+          journal.appendDurable({
+            kind: 'service.failed',
+            severity: 'critical',
+            source: 'recovery',
+            reason: `${name} marked failed — needs operator: ${loop(step)} continues and no reboot is allowed (${errorMessage(e)}); it stays stopped until an operator runs "waveos service start ${name}"`,
+            data: { service: name, failures_in_window: step.failures_in_window, window_ms: step.window_ms, needs_operator: true },
+          });
+          if (sup.isRunning(name))
+            await this.deps.executor.run({ action: 'service.stop', target: name, reason: `${name} failed — needs operator`, source: 'recovery' }).catch(() => undefined);
+          return false;
+        }
+      }
+      case 'restart': {
+        if (sup.hold(name)) return false;
+        const mode = this.mode();
+        if (!sup.runsIn(name, mode)) {
+          journal.append({
+            kind: 'service.not_restarted',
+            source: 'recovery',
+            reason: `${what}; not restarted: it does not run in mode ${mode}`,
+            data: { service: name, mode },
+          });
+          return false;
+        }
+        sup.markBackoff(name);
+        journal.append({
+          kind: 'service.backoff',
+          severity: step.attempt > 1 ? 'warning' : 'notice',
+          source: 'recovery',
+          reason: `${what}; restart ${step.attempt} in ${secs(step.delay_ms)}${step.reset ? ' (backoff reset after a healthy run)' : ''} (${step.failures_in_window} failure${step.failures_in_window === 1 ? '' : 's'} within ${secs(config.crash_loop.window_ms)})`,
+          data: {
+            service: name,
+            delay_ms: step.delay_ms,
+            attempt: step.attempt,
+            failures_in_window: step.failures_in_window,
+            window_ms: config.crash_loop.window_ms,
+            code: exit?.code ?? null,
+            signal: exit?.signal ?? null,
+            uptime_ms: exit?.uptime_ms ?? null,
+            health_failures: sick?.failures ?? null,
+            reset: step.reset,
+          },
+        });
+        this.cancelTimer(name);
+        const fire = (): void => {
+          this.timers.delete(name);
+          if (this.stopped || sup.hold(name) || sup.isRunning(name)) return;
+          void this.deps.executor
+            .run({
+              action: 'service.restart',
+              target: name,
+              params: { attempt: step.attempt, delay_ms: step.delay_ms },
+              reason: `restart ${step.attempt} after ${secs(step.delay_ms)} of backoff: ${what}`,
+              source: 'recovery',
+            })
+            .catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'restart failed'));
+        };
+        if (step.delay_ms === 0) fire();
+        else {
+          const t = setTimeout(fire, step.delay_ms);
+          this.timers.set(name, t);
+        }
+        return true;
+      }
+    }
+  }
+
+  // --- the actions -----------------------------------------------------------------------------------
+
+  private target(req: ActionRequest): string {
+    if (!req.target) throw new WaveosError('WAVEOS_E_BAD_REQUEST', `${req.action} needs a service name`);
+    this.deps.supervisor.spec(req.target);
+    return req.target;
+  }
+
+  private isOperator(req: ActionRequest): boolean {
+    return req.source.startsWith('operator:');
+  }
+
+  private async serviceStart(req: ActionRequest): Promise<ActionOutcome> {
+    const name = this.target(req);
+    const sup = this.deps.supervisor;
+    const hold = sup.hold(name);
+    if (hold && !this.isOperator(req)) return { reason: `${name} not started: ${hold.reason}`, data: { service: name, started: false, hold: hold.kind } };
+    if (hold) {
+      sup.setHold(name, undefined);
+      this.ladders.delete(name);
+    }
+    this.cancelTimer(name);
+    const r = await sup.startService(name, { reason: req.reason, source: req.source });
+    return {
+      reason: r.already_running ? `${name} already runs as pid ${r.pid}; not started twice` : `${name} started as pid ${r.pid}${hold ? ` (cleared: ${hold.reason})` : ''}`,
+      data: { service: name, pid: r.pid, already_running: r.already_running, restarts: r.restarts, cleared_hold: hold?.kind ?? null },
+    };
+  }
+
+  private async serviceStop(req: ActionRequest): Promise<ActionOutcome> {
+    const name = this.target(req);
+    const sup = this.deps.supervisor;
+    this.cancelTimer(name);
+    if (this.isOperator(req)) sup.setHold(name, { kind: 'operator', reason: `stopped by ${req.source}`, since: isoUtc(this.deps.clock.now()) });
+    const r = await sup.stopService(name, { reason: req.reason, source: req.source });
+    return {
+      reason: r.was_running
+        ? `${name} (pid ${r.pid}) stopped${r.escalated_to_sigkill ? ' with SIGKILL after the stop timeout' : ` on ${r.signal}`} in ${r.waited_ms} ms`
+        : `${name} was not running`,
+      data: { ...r },
+    };
+  }
+
+  private async serviceRestart(req: ActionRequest): Promise<ActionOutcome> {
+    const name = this.target(req);
+    const sup = this.deps.supervisor;
+    const hold = sup.hold(name);
+    if (hold && !this.isOperator(req)) return { reason: `${name} not restarted: ${hold.reason}`, data: { service: name, restarted: false, hold: hold.kind } };
+    if (hold) {
+      sup.setHold(name, undefined);
+      this.ladders.delete(name);
+    }
+    this.cancelTimer(name);
+    const stopped = await sup.stopService(name, { reason: req.reason, source: req.source });
+    const started = await sup.startService(name, { reason: req.reason, source: req.source });
+    this.deps.journal.append({
+      kind: 'service.restart',
+      source: req.source,
+      reason: `${name} restarted (pid ${stopped.pid ?? 'none'} → ${started.pid}): ${req.reason}`,
+      data: { service: name, old_pid: stopped.pid, pid: started.pid, restarts: started.restarts, stop_waited_ms: stopped.waited_ms, escalated_to_sigkill: stopped.escalated_to_sigkill },
+    });
+    return {
+      reason: `${name} restarted as pid ${started.pid}${stopped.was_running ? ` (pid ${stopped.pid} stopped in ${stopped.waited_ms} ms)` : ''}`,
+      data: { service: name, old_pid: stopped.pid, pid: started.pid, restarts: started.restarts, stop_waited_ms: stopped.waited_ms },
+    };
+  }
+
+  private async modeSet(req: ActionRequest): Promise<ActionOutcome> {
+    const to = req.params?.mode;
+    if (!isMode(to)) throw new WaveosError('WAVEOS_E_BAD_REQUEST', `mode.set: expected a mode (${MODES.join(', ')}), got ${JSON.stringify(to)}`);
+    const from = this.mode();
+    const verdict = this.hook(from, to, req);
+    if (verdict !== true) throw new WaveosError('WAVEOS_E_PERMISSION', `mode change ${from} → ${to} refused: ${verdict}`);
+    const { journal, supervisor: sup } = this.deps;
+    if (from !== to) {
+      journal.setState(MODE_KEY, to);
+      journal.appendDurable({
+        kind: 'mode.changed',
+        severity: to === 'normal' ? 'notice' : 'warning',
+        source: req.source,
+        reason: `mode ${from} → ${to}: ${req.reason}`,
+        data: { from, to },
+      });
+    }
+    // Reconcile: what does not run in the new mode stops, what does (and is not held) starts.
+    const stopped: string[] = [];
+    const started: string[] = [];
+    for (const name of sup.names()) {
+      if (!sup.runsIn(name, to)) {
+        this.cancelTimer(name);
+        if (sup.isRunning(name)) {
+          await sup.stopService(name, { reason: `it does not run in mode ${to}`, source: req.source });
+          stopped.push(name);
+        }
+      } else if (!sup.isRunning(name) && !sup.hold(name) && !this.timers.has(name)) {
+        await sup.startService(name, { reason: `it runs in mode ${to}`, source: req.source });
+        started.push(name);
+      }
+    }
+    return {
+      reason: from === to ? `mode stays ${to}` : `mode ${from} → ${to}; stopped ${stopped.length} service(s), started ${started.length}`,
+      data: { from, to, stopped, started },
+    };
+  }
+
+  private featureDegrade(req: ActionRequest): ActionOutcome {
+    const feature = req.target ?? (typeof req.params?.feature === 'string' ? req.params.feature : undefined);
+    if (!feature) throw new WaveosError('WAVEOS_E_BAD_REQUEST', 'feature.degrade needs a feature name');
+    const { journal } = this.deps;
+    const current = { ...(journal.getState<Record<string, string>>(DEGRADED_FEATURES_KEY) ?? {}) };
+    const restore = req.params?.restore === true;
+    if (restore) delete current[feature];
+    else current[feature] = isoUtc(this.deps.clock.now());
+    journal.setState(DEGRADED_FEATURES_KEY, current);
+    journal.append({
+      kind: restore ? 'feature.restored' : 'feature.degraded',
+      severity: restore ? 'notice' : 'warning',
+      source: req.source,
+      reason: `${feature} ${restore ? 'restored' : 'degraded'}: ${req.reason}`,
+      data: { feature, degraded: Object.keys(current) },
+    });
+    return { reason: `${feature} ${restore ? 'restored' : 'degraded'}`, data: { feature, degraded: Object.keys(current).length } };
+  }
+
+  private async boardReboot(req: ActionRequest): Promise<ActionOutcome> {
+    const { journal, clock, config } = this.deps;
+    const now = clock.now();
+    const history = journal.getState<RebootRecord[]>(REBOOTS_KEY) ?? [];
+    const d = decideReboot(history, now, config.reboot_guard.max, config.reboot_guard.window_ms);
+    const service = typeof req.params?.service === 'string' ? req.params.service : (req.target ?? null);
+    if (!d.allowed) {
+      journal.appendDurable({
+        kind: 'recovery.reboot_refused',
+        severity: 'critical',
+        source: req.source,
+        reason: `reboot refused by the reboot guard: ${d.recent} reboots were already asked for within ${secs(d.window_ms)} (limit ${d.max}): ${req.reason}`,
+        data: { service, recent: d.recent, max: d.max, window_ms: d.window_ms },
+      });
+      throw new WaveosError('WAVEOS_E_REBOOT_GUARD', `the reboot guard allows ${d.max} reboots within ${secs(d.window_ms)} and ${d.recent} were already asked for`);
+    }
+    const argv = config.reboot_command.map((a) => a.split('{root}').join(this.deps.root));
+    // Recorded durably before the command runs: the next boot reads it as the reset reason.
+    journal.setState(REBOOTS_KEY, [...pruneReboots(history, now, Math.max(d.window_ms, 86_400_000)), { at: now, service, reason: req.reason }]);
+    journal.appendDurable({
+      kind: 'recovery.reboot_requested',
+      severity: 'critical',
+      source: req.source,
+      reason: `controlled reboot requested (${d.recent + 1} of ${d.max} allowed within ${secs(d.window_ms)}): ${req.reason}`,
+      data: { service, recent: d.recent + 1, max: d.max, window_ms: d.window_ms, failures_in_window: req.params?.failures_in_window ?? null, command: argv },
+    });
+    const [cmd, ...args] = argv as [string, ...string[]];
+    const result = await new Promise<{ code: number | null; signal: string | null; error?: string }>((resolve) => {
+      const c = spawn(cmd, args, { stdio: 'ignore' });
+      const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
+      c.on('error', (e) => {
+        clearTimeout(timer);
+        resolve({ code: null, signal: null, error: e.message });
+      });
+      c.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    });
+    if (result.error !== undefined || result.code !== 0)
+      throw new WaveosError('WAVEOS_E_RUNTIME', `the reboot command ${argv.join(' ')} failed: ${result.error ?? `exit ${result.code ?? result.signal}`}`);
+    return { reason: `reboot command ran: ${argv.join(' ')}`, data: { service, code: result.code, recent: d.recent + 1, max: d.max } };
+  }
+}

@@ -1,0 +1,16 @@
+export { FileLogSink } from './file-log-sink.js';
+export { type HealthResult, checkHealth } from './health.js';
+export { type ChildRecord, type ReapResult, reapOrphans } from './orphans.js';
+export {
+  type Because,
+  CHILDREN_KEY,
+  type ExitInfo,
+  HOLDS_KEY,
+  type Hold,
+  type ServiceFigures,
+  type ServiceState,
+  type StopResult,
+  Supervisor,
+  type SupervisorDeps,
+  type UnhealthyInfo,
+} from './supervisor.js';

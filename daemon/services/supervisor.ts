@@ -1,0 +1,459 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Mode, ServiceSpec } from '../config/index.js';
+import { type Clock, type Lifecycle, type LogSink, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
+import type { Journal } from '../journal/index.js';
+import { type HealthResult, checkHealth } from './health.js';
+import { type ChildRecord, reapOrphans, waitGroupGone } from './orphans.js';
+import { killGroup, processStartTime, procUsage, resolveId } from './proc.js';
+
+export type ServiceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'failed';
+
+/** The per-service figures the status document, the CLI and telemetry read. */
+export interface ServiceFigures {
+  name: string;
+  pid: number | null;
+  state: ServiceState;
+  restarts: number;
+  uptime_s: number;
+  last_exit: { code: number | null; signal: string | null } | null;
+  critical: boolean;
+  /** Why it is held stopped or failed, when it is. */
+  held: string | null;
+  /** Of the main process, from /proc; null when not running. */
+  rss_bytes: number | null;
+  cpu_s: number | null;
+}
+
+export interface ExitInfo {
+  name: string;
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  uptime_ms: number;
+  /** True when the supervisor itself stopped it. */
+  expected: boolean;
+}
+
+export interface UnhealthyInfo {
+  name: string;
+  pid: number;
+  failures: number;
+  detail: string;
+  value: number | undefined;
+}
+
+export interface StopResult {
+  name: string;
+  was_running: boolean;
+  pid: number | null;
+  signal: string;
+  waited_ms: number;
+  escalated_to_sigkill: boolean;
+  code: number | null;
+  exit_signal: string | null;
+}
+
+/** Who asked, in words, for the events the supervisor writes. */
+export interface Because {
+  reason: string;
+  source: string;
+}
+
+/** A hold keeps a service from being started by the ladder or a mode change until an operator starts it. */
+export interface Hold {
+  kind: 'operator' | 'failed';
+  reason: string;
+  since: string;
+}
+
+export const CHILDREN_KEY = 'services.children';
+export const HOLDS_KEY = 'services.holds';
+
+export interface SupervisorDeps {
+  specs: readonly ServiceSpec[];
+  journal: Journal;
+  clock: Clock;
+  log: Logger;
+  sink: LogSink;
+  /** The daemon's root: `{root}` in a service's args, env, cwd and health paths stands for it. */
+  root: string;
+  runId: string;
+  /** The environment children inherit (the service's own env is laid over it). */
+  env?: NodeJS.ProcessEnv;
+  /** Orphans from a previous run get this long between SIGTERM and SIGKILL. */
+  orphanStopTimeoutMs?: number;
+  /** On daemon stop, each child gets at most this long between its stop signal and SIGKILL. */
+  shutdownBudgetMs?: number;
+}
+
+interface Running {
+  proc: ChildProcess;
+  pid: number;
+  startedMono: number;
+  expectedStop: boolean;
+  exited: Promise<ExitInfo>;
+  healthTimer: NodeJS.Timeout | undefined;
+  healthFailures: number;
+  checking: boolean;
+}
+
+interface Entry {
+  spec: ServiceSpec;
+  state: ServiceState;
+  running: Running | undefined;
+  restarts: number;
+  starts: number;
+  lastExit: { code: number | null; signal: string | null } | null;
+}
+
+type Listener<T> = (info: T) => void;
+
+function expand(text: string, root: string): string {
+  return text.split('{root}').join(root);
+}
+
+function expandSpec(s: ServiceSpec, root: string): ServiceSpec {
+  const h = s.health;
+  const health =
+    h.kind === 'heartbeat'
+      ? { ...h, file: expand(h.file, root) }
+      : h.kind === 'exec'
+        ? { ...h, command: expand(h.command, root), args: h.args.map((a) => expand(a, root)) }
+        : h;
+  return {
+    ...s,
+    command: expand(s.command, root),
+    args: s.args.map((a) => expand(a, root)),
+    env: Object.fromEntries(Object.entries(s.env).map(([k, v]) => [k, expand(v, root)])),
+    cwd: s.cwd === null ? null : expand(s.cwd, root),
+    health,
+  };
+}
+
+/**
+ * Runs the configured services as children, each in its own process group, and reports what they do.
+ * It decides nothing: exits and failed health checks go to listeners (the recovery ladder), and every
+ * start or stop it performs is asked for by the action executor.
+ */
+export class Supervisor implements Lifecycle {
+  readonly name = 'services';
+  private readonly entries = new Map<string, Entry>();
+  private readonly exitListeners = new Set<Listener<ExitInfo>>();
+  private readonly unhealthyListeners = new Set<Listener<UnhealthyInfo>>();
+  private readonly startListeners = new Set<Listener<{ name: string; pid: number }>>();
+  private children: Record<string, ChildRecord>;
+  private holds: Record<string, Hold>;
+  private shuttingDown = false;
+
+  constructor(private readonly deps: SupervisorDeps) {
+    for (const s of deps.specs) {
+      this.entries.set(s.name, { spec: expandSpec(s, deps.root), state: 'stopped', running: undefined, restarts: 0, starts: 0, lastExit: null });
+    }
+    this.children = { ...(deps.journal.getState<Record<string, ChildRecord>>(CHILDREN_KEY) ?? {}) };
+    this.holds = { ...(deps.journal.getState<Record<string, Hold>>(HOLDS_KEY) ?? {}) };
+    for (const [name, h] of Object.entries(this.holds)) {
+      const e = this.entries.get(name);
+      if (e && h.kind === 'failed') e.state = 'failed';
+    }
+  }
+
+  /** Start-up recovery: stop whatever a previous run left running before anything new starts. */
+  async start(): Promise<void> {
+    const records = this.children;
+    if (Object.keys(records).length === 0) return;
+    const results = await reapOrphans(records, this.deps.orphanStopTimeoutMs ?? 3_000);
+    for (const r of results) {
+      const rec = records[r.name] as ChildRecord;
+      if (r.stopped) {
+        this.deps.journal.append({
+          kind: 'service.orphan_stopped',
+          severity: 'warning',
+          source: 'services',
+          reason: `${r.name} (pid ${r.pid}) was still running from run ${rec.run_id}, which ended without stopping it; stopped its process group ${r.escalated ? 'with SIGKILL after SIGTERM was ignored' : 'with SIGTERM'} so that it is started fresh, never twice`,
+          data: { service: r.name, pid: r.pid, found: r.found, escalated_to_sigkill: r.escalated, waited_ms: r.waited_ms, previous_run_id: rec.run_id },
+        });
+      } else {
+        this.deps.log.debug({ service: r.name, pid: r.pid, found: r.found }, 'recorded child of a previous run is gone');
+      }
+    }
+    this.children = {};
+    this.deps.journal.setState(CHILDREN_KEY, this.children);
+  }
+
+  /** Daemon stop: every child gets its stop signal at once, then SIGKILL within the shutdown budget. */
+  async stop(): Promise<void> {
+    this.shuttingDown = true;
+    const budget = this.deps.shutdownBudgetMs ?? 1_000;
+    await Promise.all(
+      [...this.entries.values()]
+        .filter((e) => e.running)
+        .map((e) => this.stopService(e.spec.name, { reason: 'WaveOS is stopping', source: 'daemon' }, Math.min(budget, e.spec.stop_timeout_ms)).catch(() => undefined)),
+    );
+  }
+
+  onExit(fn: Listener<ExitInfo>): () => void {
+    this.exitListeners.add(fn);
+    return () => this.exitListeners.delete(fn);
+  }
+
+  /** Called the moment a child is running (its exec succeeded), before anything is recorded. */
+  onStart(fn: Listener<{ name: string; pid: number }>): () => void {
+    this.startListeners.add(fn);
+    return () => this.startListeners.delete(fn);
+  }
+
+  onUnhealthy(fn: Listener<UnhealthyInfo>): () => void {
+    this.unhealthyListeners.add(fn);
+    return () => this.unhealthyListeners.delete(fn);
+  }
+
+  names(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  spec(name: string): ServiceSpec {
+    return this.entry(name).spec;
+  }
+
+  private entry(name: string): Entry {
+    const e = this.entries.get(name);
+    if (!e) throw new WaveosError('WAVEOS_E_NOT_FOUND', `no service named "${name}" (configured: ${this.names().join(', ') || 'none'})`);
+    return e;
+  }
+
+  isRunning(name: string): boolean {
+    return this.entry(name).running !== undefined;
+  }
+
+  hold(name: string): Hold | undefined {
+    return this.holds[name];
+  }
+
+  /** Whether the service should run in `mode`, leaving holds aside. */
+  runsIn(name: string, mode: Mode): boolean {
+    return this.entry(name).spec.modes.includes(mode);
+  }
+
+  list(): ServiceFigures[] {
+    const now = this.deps.clock.monoMs();
+    return [...this.entries.values()].map((e) => {
+      const usage = e.running ? procUsage(e.running.pid) : undefined;
+      return {
+        name: e.spec.name,
+        pid: e.running?.pid ?? null,
+        state: e.state,
+        restarts: e.restarts,
+        uptime_s: e.running ? Math.round((now - e.running.startedMono) / 1000) : 0,
+        last_exit: e.lastExit,
+        critical: e.spec.critical,
+        held: this.holds[e.spec.name]?.reason ?? null,
+        rss_bytes: usage?.rss_bytes ?? null,
+        cpu_s: usage?.cpu_s ?? null,
+      };
+    });
+  }
+
+  /** Shown while the ladder waits to restart a service. */
+  markBackoff(name: string): void {
+    const e = this.entry(name);
+    if (!e.running && e.state !== 'failed') e.state = 'backoff';
+  }
+
+  setHold(name: string, hold: Hold | undefined): void {
+    const e = this.entry(name);
+    if (hold) this.holds[name] = hold;
+    else delete this.holds[name];
+    if (hold?.kind === 'failed') e.state = 'failed';
+    else if (!e.running && (e.state === 'failed' || e.state === 'backoff')) e.state = 'stopped';
+    this.deps.journal.setState(HOLDS_KEY, this.holds);
+  }
+
+  /** Starts a service in its own process group; a running service is left as it is (never two copies). */
+  async startService(name: string, why: Because): Promise<{ pid: number; already_running: boolean; restarts: number }> {
+    const e = this.entry(name);
+    if (e.running) return { pid: e.running.pid, already_running: true, restarts: e.restarts };
+    if (this.shuttingDown) throw new WaveosError('WAVEOS_E_RUNTIME', `not starting ${name}: WaveOS is stopping`);
+    const s = e.spec;
+    e.state = 'starting';
+    const uid = s.user === null ? undefined : resolveId('user', s.user);
+    const gid = s.group === null ? undefined : resolveId('group', s.group);
+    if ((s.user !== null && uid === undefined) || (s.group !== null && gid === undefined)) {
+      e.state = 'stopped';
+      throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: unknown ${uid === undefined && s.user !== null ? `user "${s.user}"` : `group "${String(s.group)}"`}`);
+    }
+    const proc = spawn(s.command, [...s.args], {
+      cwd: s.cwd ?? undefined,
+      env: { ...(this.deps.env ?? process.env), ...s.env, WAVEOS_SERVICE: name },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      uid,
+      gid,
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      proc.once('spawn', () => resolve(proc.pid as number));
+      proc.once('error', reject);
+    }).catch((err: unknown) => {
+      e.state = 'stopped';
+      e.lastExit = { code: null, signal: null };
+      throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: ${errorMessage(err)}`, { cause: err });
+    });
+    for (const l of this.startListeners) l({ name, pid });
+    if (proc.stdout) this.deps.sink.attach(name, proc.stdout, 'stdout');
+    if (proc.stderr) this.deps.sink.attach(name, proc.stderr, 'stderr');
+    const startedMono = this.deps.clock.monoMs();
+    const running: Running = {
+      proc,
+      pid,
+      startedMono,
+      expectedStop: false,
+      exited: new Promise<ExitInfo>((resolve) => {
+        proc.once('exit', (code, signal) => {
+          resolve({ name, pid, code, signal, uptime_ms: this.deps.clock.monoMs() - startedMono, expected: running.expectedStop });
+        });
+      }),
+      healthTimer: undefined,
+      healthFailures: 0,
+      checking: false,
+    };
+    e.running = running;
+    e.state = 'running';
+    if (e.starts > 0) e.restarts++;
+    e.starts++;
+    void running.exited.then((info) => this.exited(e, running, info));
+    this.children[name] = { pid, start_time: processStartTime(pid) ?? '', run_id: this.deps.runId, started_at: isoUtc(this.deps.clock.now()) };
+    this.deps.journal.setState(CHILDREN_KEY, this.children);
+    this.deps.journal.append({
+      kind: 'service.started',
+      source: why.source,
+      reason: `${name} started as pid ${pid}: ${why.reason}`,
+      data: { service: name, pid, restarts: e.restarts, command: s.command, args: [...s.args] },
+    });
+    this.scheduleHealth(e, running);
+    return { pid, already_running: false, restarts: e.restarts };
+  }
+
+  private exited(e: Entry, r: Running, info: ExitInfo): void {
+    if (r.healthTimer) clearInterval(r.healthTimer);
+    if (e.running === r) e.running = undefined;
+    e.lastExit = { code: info.code, signal: info.signal };
+    if (e.state !== 'failed') e.state = 'stopped';
+    // Leftovers of the group (a grandchild the service forked) must not outlive it.
+    if (!info.expected) killGroup(r.pid, 'SIGKILL');
+    // Not written back at once: a stale record is harmless (the next start checks pid and start time),
+    // and skipping the commit keeps an fsync out of the exit-to-restart path.
+    delete this.children[e.spec.name];
+    if (!info.expected) {
+      this.deps.journal.append({
+        kind: 'service.exited',
+        severity: 'warning',
+        source: 'services',
+        reason: `${info.name} (pid ${info.pid}) exited on its own ${info.signal ? `on ${info.signal}` : `with code ${info.code}`} after ${(info.uptime_ms / 1000).toFixed(1)} s`,
+        data: { service: info.name, pid: info.pid, code: info.code, signal: info.signal, uptime_ms: info.uptime_ms, restarts: e.restarts },
+      });
+    }
+    if (this.shuttingDown) return;
+    for (const l of this.exitListeners) {
+      try {
+        l(info);
+      } catch (err) {
+        this.deps.log.error({ err: errorMessage(err) }, 'service exit listener failed');
+      }
+    }
+  }
+
+  /**
+   * Stops a service: its stop signal to the whole process group, then SIGKILL to the group when it has
+   * not gone within the stop timeout.
+   */
+  async stopService(name: string, why: Because, timeoutMs?: number): Promise<StopResult> {
+    const e = this.entry(name);
+    const s = e.spec;
+    const r = e.running;
+    if (!r) {
+      if (e.state === 'backoff') e.state = 'stopped';
+      return { name, was_running: false, pid: null, signal: s.stop_signal, waited_ms: 0, escalated_to_sigkill: false, code: null, exit_signal: null };
+    }
+    const limit = timeoutMs ?? s.stop_timeout_ms;
+    r.expectedStop = true;
+    e.state = 'stopping';
+    if (r.healthTimer) clearInterval(r.healthTimer);
+    const t0 = this.deps.clock.monoMs();
+    killGroup(r.pid, s.stop_signal as NodeJS.Signals);
+    const deadline = Date.now() + limit;
+    let escalated = false;
+    const timer = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), limit).unref());
+    let info = await Promise.race([r.exited, timer]);
+    // The leader has gone; what else its group still runs gets the rest of the same time limit.
+    if (info !== 'timeout' && !(await waitGroupGone(r.pid, Math.max(0, deadline - Date.now())))) info = 'timeout';
+    if (info === 'timeout') {
+      escalated = true;
+      killGroup(r.pid, 'SIGKILL');
+      info = await r.exited;
+      await waitGroupGone(r.pid, 2_000);
+    }
+    const waited = this.deps.clock.monoMs() - t0;
+    if (e.state === 'stopping') e.state = 'stopped';
+    this.deps.journal.append({
+      kind: 'service.stopped',
+      severity: escalated ? 'warning' : 'info',
+      source: why.source,
+      reason: escalated
+        ? `${name} (pid ${r.pid}) did not stop within ${limit} ms of ${s.stop_signal}; its process group was killed with SIGKILL: ${why.reason}`
+        : `${name} (pid ${r.pid}) stopped on ${s.stop_signal} after ${waited} ms: ${why.reason}`,
+      data: {
+        service: name,
+        pid: r.pid,
+        signal: s.stop_signal,
+        stop_timeout_ms: limit,
+        waited_ms: waited,
+        escalated_to_sigkill: escalated,
+        code: info.code,
+        exit_signal: info.signal,
+      },
+    });
+    return { name, was_running: true, pid: r.pid, signal: s.stop_signal, waited_ms: waited, escalated_to_sigkill: escalated, code: info.code, exit_signal: info.signal };
+  }
+
+  private scheduleHealth(e: Entry, r: Running): void {
+    const h = e.spec.health;
+    if (h.kind === 'process') return;
+    r.healthTimer = setInterval(() => void this.runCheck(e, r), h.interval_ms);
+    r.healthTimer.unref();
+  }
+
+  private async runCheck(e: Entry, r: Running): Promise<void> {
+    const h = e.spec.health;
+    if (h.kind === 'process' || r.checking || e.running !== r || r.expectedStop) return;
+    if (this.deps.clock.monoMs() - r.startedMono < h.start_grace_ms) return;
+    r.checking = true;
+    let result: HealthResult;
+    try {
+      result = await checkHealth(h, this.deps.clock.now());
+    } finally {
+      r.checking = false;
+    }
+    if (e.running !== r || r.expectedStop) return;
+    if (result.ok) {
+      r.healthFailures = 0;
+      return;
+    }
+    r.healthFailures++;
+    if (r.healthFailures < h.failures) return;
+    r.healthFailures = 0;
+    const info: UnhealthyInfo = { name: e.spec.name, pid: r.pid, failures: h.failures, detail: result.detail, value: result.value };
+    this.deps.journal.append({
+      kind: 'service.unhealthy',
+      severity: 'warning',
+      source: 'services',
+      reason: `${e.spec.name} (pid ${r.pid}) failed its ${h.kind} health check ${h.failures} times in a row: ${result.detail}`,
+      data: { service: e.spec.name, pid: r.pid, check: h.kind, failures: h.failures, interval_ms: h.interval_ms, detail: result.detail, value: result.value ?? null },
+    });
+    for (const l of this.unhealthyListeners) {
+      try {
+        l(info);
+      } catch (err) {
+        this.deps.log.error({ err: errorMessage(err) }, 'service health listener failed');
+      }
+    }
+  }
+}
