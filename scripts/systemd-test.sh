@@ -107,5 +107,5 @@ result=$(prop Result)
 [[ $result == success && $took -le 10 ]] && ok "systemctl stop clean in ${took} s (Result=$result)" || bad "stop took ${took} s, Result=$result"
 inside test -f /var/lib/waveos/clean-stop.json && ok "clean-stop marker written" || bad "no clean-stop marker after systemctl stop"
 
-say "systemd: $pass passed, $fail failed"
+say "real-systemd checks: $pass ok, $fail failing"
 ((fail == 0))
