@@ -276,6 +276,8 @@ export class PolicyEngine {
     const f = this.flows.get(flow);
     if (!f) return { allowed: true, limited: false, flow, key };
     const t = this.nowT();
+    // Timers due before this call fire first, so decisions stay in time order.
+    this.advanceTo(t);
     const bucketKey = f.rule.per_key ? key : '*';
     const b = this.bucket(f, bucketKey, t);
     const allowed = b.take(t, cost);

@@ -102,7 +102,9 @@ export function parsePolicyText(text: string, file: string): ParsedPolicyFile {
     if (r.kind === 'breaker' && r.mode === undefined && r.actions === undefined) {
       problems.push(locate(['rules', i], 'a breaker needs a mode to enter or actions to take when it opens'));
     }
-    if (r.kind === 'rate_limit' && r.burst !== undefined && r.burst < 1) problems.push(locate(['rules', i, 'burst'], 'burst must be at least 1'));
+    if ((r.kind === 'threshold' || r.kind === 'budget') && r.repeat && !r.cooldown) {
+      problems.push(locate(['rules', i, 'repeat'], 'repeat needs a cooldown (how often to fire again while the condition holds)'));
+    }
   });
   if (problems.length > 0) throw invalidPolicy(file, problems);
   return {

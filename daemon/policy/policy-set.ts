@@ -63,13 +63,13 @@ export function buildPolicySet(files: readonly ParsedPolicyFile[]): PolicySet {
   }
   const modeFiles = sorted.filter((f) => f.spec.modes !== undefined);
   for (const f of modeFiles.slice(1)) {
-    problems.push(f.locate(['modes'], `modes are already defined in ${modeFiles[0]?.file}; only one policy file may define the mode graph`));
+    problems.push(f.locate([], `modes are already defined in ${modeFiles[0]?.file}; only one policy file may define the mode graph`, 'modes'));
   }
   const modeFile = modeFiles[0];
   const modes = modeFile?.spec.modes ?? BUILTIN_MODES;
   if (modeFile) {
     for (const m of REQUIRED_MODES) {
-      if (!(m in modes)) problems.push(modeFile.locate(['modes'], `mode "${m}" is missing (every policy defines at least ${REQUIRED_MODES.join(', ')})`));
+      if (!(m in modes)) problems.push(modeFile.locate([], `mode "${m}" is missing (every policy defines at least ${REQUIRED_MODES.join(', ')})`, 'modes'));
     }
     for (const [name, spec] of Object.entries(modes)) {
       spec.transitions.forEach((t, i) => {
