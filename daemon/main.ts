@@ -1,4 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ApiServer, coreRoutes, localSocketAuthorizer } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
@@ -22,6 +23,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { PolicyRuntime, bundledPoliciesDir } from './policy-runtime/index.js';
 
 export interface RunOptions {
   root: string;
@@ -96,6 +98,33 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   const recovered = exporter.recover(prevRecord?.run_id);
 
+  // The policy runtime; its policy is loaded once this run is recorded (below), and run_meta follows its version.
+  const policy = new PolicyRuntime({
+    clock,
+    log: log.child({ module: 'policy' }),
+    dirs: [...(config.policy.examples ? [bundledPoliciesDir()] : []), ...config.policy.extra_dirs.map((d) => resolve(paths.root, d)), paths.policiesDir],
+    createDirs: [paths.policiesDir],
+    tickIntervalMs: config.policy.tick_interval_ms,
+    webhook: config.policy.webhook,
+    emit: (e) => journal.append(e),
+    // Until the recovery executor is wired here, a decided action is journaled, not performed.
+    execute: (d) => {
+      journal.append({
+        kind: 'policy.decision',
+        severity: d.severity,
+        source: `policy:${d.rule_id}`,
+        reason: d.reason,
+        data: { ...d.data, policy_version: d.policy_version, decision_seq: d.seq },
+      });
+    },
+    state: { get: (k) => journal.getState(k), set: (k, v) => journal.setState(k, v) },
+    initialMode: journal.getState<string>(MODE_KEY),
+    onPolicyChange: (set) => {
+      meta.policy_version = set.version;
+      writeRunMeta(paths, meta);
+    },
+  });
+
   const build = readBuildStamp();
   const startedAt = isoUtc(clock.now());
   const meta: RunMeta = {
@@ -159,13 +188,17 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  policy.load();
+  journal.onCommit((events) => policy.observeJournalEvents(events));
+
   const status = (): Record<string, unknown> => ({
     run_id: runId,
     boot_id: bootId,
     device_id: config.device.device_id,
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
     health_score: null,
-    versions: { waveos: build.version, policy: null, bundles: {} },
+    versions: { waveos: build.version, policy: policy.version, bundles: {} },
+    policy: policy.snapshot(),
     services: [],
     previous_run: previous,
     uptime_s: Math.round((clock.monoMs() - startedMono) / 1000),
@@ -229,7 +262,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api]);
+  await runner.start([exporter, policy, api]);
   log.info(
     {
       run_id: runId,

@@ -46,5 +46,18 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       keep_runs: file?.artifacts?.keep_runs ?? 20,
       max_bytes: file?.artifacts?.max_bytes ?? 256 * 1024 * 1024,
     },
+    policy: {
+      tick_interval_ms: file?.policy?.tick_interval ?? 1_000,
+      extra_dirs: [...(file?.policy?.extra_dirs ?? [])],
+      examples: file?.policy?.examples ?? profile === 'dev',
+      webhook: {
+        url: file?.policy?.webhook?.url ?? null,
+        timeout_ms: file?.policy?.webhook?.timeout ?? 5_000,
+        retries: file?.policy?.webhook?.retries ?? 3,
+        backoff_ms: file?.policy?.webhook?.backoff ?? 1_000,
+        max_backoff_ms: file?.policy?.webhook?.max_backoff ?? 30_000,
+        queue_max: file?.policy?.webhook?.queue_max ?? 100,
+      },
+    },
   });
 }

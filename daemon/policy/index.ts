@@ -20,4 +20,4 @@ export {
 } from './schema.js';
 export { SimClock, type SimulationResult, Simulator, simulate } from './simulate.js';
 export { TokenBucket } from './token-bucket.js';
-export type { Action, AdmitResult, Decision, Observation, PolicySample, RuleKind, TransitionCheck } from './types.js';
+export { type Action, type AdmitResult, type Decision, type Observation, type PolicySample, type RuleKind, type TransitionCheck, observationFromEvent } from './types.js';

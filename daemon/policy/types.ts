@@ -72,3 +72,13 @@ export interface TransitionCheck {
   allowed: boolean;
   reason: string;
 }
+
+/** What a journal event looks like to the engine: kind, time, and its data's scalar fields as labels. */
+export function observationFromEvent(e: { kind: string; ts: string; source?: string; data?: Readonly<Record<string, unknown>> }): Observation {
+  const labels: Record<string, string> = {};
+  if (e.source !== undefined) labels.source = e.source;
+  for (const [k, v] of Object.entries(e.data ?? {})) {
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') labels[k] = String(v);
+  }
+  return { type: 'event', ts_ms: Date.parse(e.ts), kind: e.kind, labels };
+}
