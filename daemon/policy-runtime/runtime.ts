@@ -259,6 +259,11 @@ export class PolicyRuntime implements Lifecycle {
 
   // ---- the seams other modules use -----------------------------------------------------------------------
 
+  /** Moves policy time to now (the interval does this; the daemon's main loop may too). */
+  tick(): void {
+    this.safely('tick', () => this.handle(this.engine.tick()));
+  }
+
   /** Telemetry's sample batches (journal MetricSample shape). */
   observe(samples: readonly PolicySample[]): void {
     this.safely('observe', () => this.handle(this.engine.observe(samples)));

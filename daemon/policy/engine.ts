@@ -176,7 +176,8 @@ export class PolicyEngine {
   private pending: Decision[] = [];
   private seq = 0;
   private offset: number | undefined;
-  private lastT = Number.NEGATIVE_INFINITY;
+  /** The latest sample time evaluated: sample time never goes back, whatever the wall clock does. */
+  private lastSampleT = Number.NEGATIVE_INFINITY;
   private capsSettled = false;
 
   constructor(opts: EngineOptions) {
@@ -200,21 +201,25 @@ export class PolicyEngine {
 
   // ---- time ---------------------------------------------------------------------------------------------
 
-  /** Policy time of a sample: its wall time on the monotonic scale, never later than now, never going back. */
+  /**
+   * Policy time of a sample: its wall time on the monotonic scale, never later than now, never before the
+   * previous sample. Ticks do not move it: a batch delivered late is evaluated at the times it was taken.
+   */
   private timeOf(tsMs: number): number {
     const mono = this.clock.monoMs();
     const off = mono - this.clock.now();
     if (this.offset === undefined || Math.abs(off - this.offset) > WALL_JUMP_MS) this.offset = off;
     let t = Number.isFinite(tsMs) ? tsMs + this.offset : mono;
     if (t > mono) t = mono;
-    if (t < this.lastT) t = this.lastT;
+    if (t < this.lastSampleT) t = this.lastSampleT;
+    this.lastSampleT = t;
     return t;
   }
 
   private nowT(): number {
     const mono = this.clock.monoMs();
     if (this.offset === undefined) this.offset = mono - this.clock.now();
-    return Math.max(mono, this.lastT);
+    return Math.max(mono, this.lastSampleT);
   }
 
   private wallOf(t: number): number {
@@ -651,7 +656,6 @@ export class PolicyEngine {
       if (!next || due > t) break;
       this.breakerTimer(next, due);
     }
-    if (t > this.lastT) this.lastT = t;
   }
 
   private breakerTimer(b: Breaker, at: number): void {
