@@ -23,7 +23,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
-import { PolicyRuntime, bundledPoliciesDir } from './policy-runtime/index.js';
+import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
 
 export interface RunOptions {
   root: string;
@@ -114,7 +114,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
         severity: d.severity,
         source: `policy:${d.rule_id}`,
         reason: d.reason,
-        data: { ...d.data, policy_version: d.policy_version, decision_seq: d.seq },
+        data: decisionData(d),
       });
     },
     state: { get: (k) => journal.getState(k), set: (k, v) => journal.setState(k, v) },

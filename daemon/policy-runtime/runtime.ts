@@ -324,7 +324,7 @@ export class PolicyRuntime implements Lifecycle {
           severity: a.severity,
           source: `policy:${d.rule_id}`,
           reason: a.message ? `${d.reason} — ${a.message}` : d.reason,
-          data: { ...d.data, policy_version: d.policy_version, decision_seq: d.seq },
+          data: decisionData(d),
         });
         continue;
       }
@@ -334,7 +334,7 @@ export class PolicyRuntime implements Lifecycle {
           severity: d.severity,
           source: `policy:${d.rule_id}`,
           reason: this.webhook ? d.reason : `${d.reason}; no webhook URL is configured (policy.webhook.url), so nothing is sent`,
-          data: { ...d.data, policy_version: d.policy_version, decision_seq: d.seq },
+          data: decisionData(d),
         });
         this.webhook?.send(
           {
@@ -373,6 +373,11 @@ export class PolicyRuntime implements Lifecycle {
       this.deps.log.error({ err: errorMessage(e), stack: e instanceof Error ? e.stack : undefined }, `policy ${what} failed`);
     }
   }
+}
+
+/** The decision's numbers plus what identifies it: the policy version, its seq, and the sample time it is about. */
+export function decisionData(d: Decision): Record<string, unknown> {
+  return { ...d.data, policy_version: d.policy_version, decision_seq: d.seq, decision_ts: new Date(d.ts_ms).toISOString() };
 }
 
 function isPolicyFile(path: string): boolean {
