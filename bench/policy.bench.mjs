@@ -29,7 +29,7 @@ function rulesYaml() {
   for (let i = 0; i < 50; i++) lines.push(`  - { id: r${n++}, kind: cap, service: svc-${String(i).padStart(2, '0')}, nice: 5 }`);
   for (let i = 0; i < 30; i++) lines.push(`  - { id: r${n++}, kind: rate_limit, flow: flow${i}, limit: 10, per: 1m }`);
   for (let i = 0; i < 20; i++)
-    lines.push(`  - { id: r${n++}, kind: breaker, trigger: { metric: m${i % METRICS}, op: ">", value: 99.5 }, threshold: 5, window: 1m, open_for: 1m, probe: 30s }`);
+    lines.push(`  - { id: r${n++}, kind: breaker, trigger: { metric: m${i % METRICS}, op: ">", value: 99.5 }, threshold: 5, window: 1m, open_for: 1m, probe: 30s, actions: [{ type: webhook }] }`);
   if (n !== 1000) throw new Error(`expected 1000 rules, made ${n}`);
   return lines.join('\n') + '\n';
 }

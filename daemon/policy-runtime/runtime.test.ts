@@ -86,7 +86,7 @@ describe('policy runtime', () => {
     writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1, 10));
     const { rt, events, sample, clock } = runtime(dir);
     rt.load();
-    rt.start(new AbortController().signal);
+    rt.start();
     // Give the watcher its first scan; it reports nothing that was there before.
     await new Promise((r) => setTimeout(r, 200));
     writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(2, 50));
@@ -109,7 +109,7 @@ describe('policy runtime', () => {
     writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1));
     const { rt, events, sample, clock, state } = runtime(dir);
     rt.load();
-    rt.start(new AbortController().signal);
+    rt.start();
     await new Promise((r) => setTimeout(r, 200));
     const hot = () => events.filter((e) => e.kind === 'test.hot').length;
     sample('temp', 11);
@@ -150,7 +150,7 @@ describe('policy runtime', () => {
     const { rt, clock, executed } = runtime(a, { dirs: [a, b] });
     rt.load();
     expect(rt.version).toBe('x@b,y@1');
-    rt.start(new AbortController().signal);
+    rt.start();
     rt.observeJournalEvents([{ kind: 'boom', ts: new Date(clock.now()).toISOString(), source: 'test', data: {} }]);
     expect(rt.mode).toBe('safe');
     clock.advance(2_500);
