@@ -172,6 +172,8 @@ export class PolicyEngine {
   private caps: (CapRuleSpec & { source: string })[] = [];
   private activeCaps = new Map<string, { spec: string; service: string }>();
   private series = new Map<string, SeriesEntry>();
+  /** The same entries by name, then label key: no new key string to hash per sample. */
+  private seriesByName = new Map<string, Map<string, SeriesEntry>>();
   private readonly labelKeys = new WeakMap<object, string>();
   private pending: Decision[] = [];
   private seq = 0;
@@ -368,6 +370,7 @@ export class PolicyEngine {
     this.flows = new Map();
     this.caps = [];
     this.series = new Map();
+    this.seriesByName = new Map();
     for (const r of this.policy.rules) {
       switch (r.kind) {
         case 'threshold':
@@ -509,8 +512,17 @@ export class PolicyEngine {
     const labels = s.labels ?? {};
     const name = String(s.name);
     if (!this.watchesByMetric.has(name) && !this.breakersByMetric.has(name)) return;
-    const key = `${name}\u0000${this.labelKey(labels)}`;
-    const e = this.seriesEntry(key, name, labels);
+    let byLabels = this.seriesByName.get(name);
+    if (byLabels === undefined) {
+      byLabels = new Map();
+      this.seriesByName.set(name, byLabels);
+    }
+    const lk = this.labelKey(labels);
+    let e = byLabels.get(lk);
+    if (e === undefined) {
+      e = this.seriesEntry(`${name}\u0000${lk}`, name, labels);
+      byLabels.set(lk, e);
+    }
     const v = typeof s.value === 'number' ? s.value : Number(s.value);
     for (let i = 0; i < e.watches.length; i++) this.evaluateWatch(e.watches[i] as Watch, e.states[i] as SeriesState, s, v, t);
     for (const b of e.breakers) {
