@@ -125,3 +125,11 @@ describe('metrics.csv', () => {
     expect(problems(() => parseMetricsCsv('a,b\n', 'h.csv'))[0]).toMatch(/h\.csv:1:1: expected the header/);
   });
 });
+
+describe('docs/policy.schema.json', () => {
+  it('is the schema this code generates (npm run policy-schema)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const committed = JSON.parse(readFileSync(new URL('../../docs/policy.schema.json', import.meta.url), 'utf8')) as unknown;
+    expect(committed).toEqual(policyJsonSchema());
+  });
+});
