@@ -1,4 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
@@ -22,6 +23,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
 import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
 import { FileLogSink, Supervisor } from './services/index.js';
@@ -111,6 +113,33 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     maxBytes: config.artifacts.max_bytes,
   });
   const recovered = exporter.recover(prevRecord?.run_id);
+
+  // The policy runtime; its policy is loaded once this run is recorded (below), and run_meta follows its version.
+  const policy = new PolicyRuntime({
+    clock,
+    log: log.child({ module: 'policy' }),
+    dirs: [...(config.policy.examples ? [bundledPoliciesDir()] : []), ...config.policy.extra_dirs.map((d) => resolve(paths.root, d)), paths.policiesDir],
+    createDirs: [paths.policiesDir],
+    tickIntervalMs: config.policy.tick_interval_ms,
+    webhook: config.policy.webhook,
+    emit: (e) => journal.append(e),
+    // Until the recovery executor is wired here, a decided action is journaled, not performed.
+    execute: (d) => {
+      journal.append({
+        kind: 'policy.decision',
+        severity: d.severity,
+        source: `policy:${d.rule_id}`,
+        reason: d.reason,
+        data: decisionData(d),
+      });
+    },
+    state: { get: (k) => journal.getState(k), set: (k, v) => journal.setState(k, v) },
+    initialMode: journal.getState<string>(MODE_KEY),
+    onPolicyChange: (set) => {
+      meta.policy_version = set.version;
+      writeRunMeta(paths, meta);
+    },
+  });
 
   const build = readBuildStamp();
   const startedAt = isoUtc(clock.now());
@@ -215,6 +244,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   const telemetry = new Telemetry({ journal, config: config.telemetry, clock, log: log.child({ module: 'telemetry' }), paths, services: () => supervisor.list() });
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);
+  policy.load();
+  journal.onCommit((events) => policy.observeJournalEvents(events));
 
   const status = (): Record<string, unknown> => ({
     run_id: runId,
@@ -223,7 +254,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
     health_score: telemetry.health().score,
     health: telemetry.health(),
-    versions: { waveos: build.version, policy: null, bundles: {} },
+    versions: { waveos: build.version, policy: policy.version, bundles: {} },
+    policy: policy.snapshot(),
     services: supervisor.list(),
     previous_run: previous,
     uptime_s: Math.round((clock.monoMs() - startedMono) / 1000),
@@ -297,7 +329,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, supervisor, executor, recovery, telemetry, api, mainLoop]);
+  await runner.start([exporter, supervisor, executor, recovery, telemetry, policy, api, mainLoop]);
   mainLoop.ready();
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(

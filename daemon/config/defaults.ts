@@ -107,5 +107,18 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
     // The dev profile supervises the example services when the config names none.
     services: (file?.services ?? (profile === 'dev' ? devServices() : [])).map(serviceSpec),
     recovery: recoveryConfig(file?.recovery, { reboot_command: profile === 'dev' ? devRebootCommand() : ['systemctl', 'reboot'] }),
+    policy: {
+      tick_interval_ms: file?.policy?.tick_interval ?? 1_000,
+      extra_dirs: [...(file?.policy?.extra_dirs ?? [])],
+      examples: file?.policy?.examples ?? profile === 'dev',
+      webhook: {
+        url: file?.policy?.webhook?.url ?? null,
+        timeout_ms: file?.policy?.webhook?.timeout ?? 5_000,
+        retries: file?.policy?.webhook?.retries ?? 3,
+        backoff_ms: file?.policy?.webhook?.backoff ?? 1_000,
+        max_backoff_ms: file?.policy?.webhook?.max_backoff ?? 30_000,
+        queue_max: file?.policy?.webhook?.queue_max ?? 100,
+      },
+    },
   });
 }

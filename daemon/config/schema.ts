@@ -175,6 +175,25 @@ export interface TelemetryConfig {
   readonly gpu: { readonly enabled: boolean; readonly command: string; readonly interval_ms: number };
 }
 
+export const policySchema = z.strictObject({
+  /** How often breakers and other timers are evaluated when no sample arrives. */
+  tick_interval: durationSchema.optional(),
+  /** More policy folders, read after the repo's examples and before etc/waveos/policies.d (relative to the root). */
+  extra_dirs: z.array(z.string().min(1)).optional(),
+  /** Load the repo's example and default policies from policies/ (default: on in dev, off in prod). */
+  examples: z.boolean().optional(),
+  webhook: z
+    .strictObject({
+      url: z.url({ protocol: /^https?$/ }).optional().describe('where webhook actions POST their JSON'),
+      timeout: durationSchema.optional(),
+      retries: z.number().int().min(0).max(10).optional(),
+      backoff: durationSchema.optional(),
+      max_backoff: durationSchema.optional(),
+      queue_max: z.number().int().min(1).max(10_000).optional(),
+    })
+    .optional(),
+});
+
 /** The config file as written by an operator (schema_version 2). */
 export const configFileSchema = z.strictObject({
   schema_version: z.literal(CONFIG_SCHEMA_VERSION),
@@ -189,6 +208,7 @@ export const configFileSchema = z.strictObject({
   telemetry: telemetrySchema.optional(),
   services: servicesSchema.optional(),
   recovery: recoverySchema.optional(),
+  policy: policySchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -206,6 +226,19 @@ export interface Config {
   readonly telemetry: TelemetryConfig;
   readonly services: readonly ServiceSpec[];
   readonly recovery: RecoveryConfig;
+  readonly policy: {
+    readonly tick_interval_ms: number;
+    readonly extra_dirs: readonly string[];
+    readonly examples: boolean;
+    readonly webhook: {
+      readonly url: string | null;
+      readonly timeout_ms: number;
+      readonly retries: number;
+      readonly backoff_ms: number;
+      readonly max_backoff_ms: number;
+      readonly queue_max: number;
+    };
+  };
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */
