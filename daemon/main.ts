@@ -1,5 +1,6 @@
-import { existsSync, unlinkSync } from 'node:fs';
-import { ApiServer, coreRoutes, localSocketAuthorizer } from './api/index.js';
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiServer, coreRoutes, evidenceRoutes, localSocketAuthorizer } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -22,6 +23,8 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { EvidenceService, loadOrCreateDeviceKey, systemFacts } from './evidence/index.js';
+import cron from 'node-cron';
 
 export interface RunOptions {
   root: string;
@@ -159,6 +162,38 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  const deviceKey = loadOrCreateDeviceKey(paths.deviceKey, paths.devicePub, config.device.device_id, clock.now());
+  if (deviceKey.created) {
+    journal.appendDurable({
+      kind: deviceKey.quarantined ? 'evidence.key_replaced' : 'evidence.key_created',
+      severity: deviceKey.quarantined ? 'error' : 'notice',
+      source: 'evidence',
+      reason: deviceKey.quarantined
+        ? `the device key could not be read (${deviceKey.problem}); it was moved to ${deviceKey.quarantined} and a new key ${deviceKey.key.keyId} made: enrol the new public key`
+        : `created the device signing key ${deviceKey.key.keyId}; its public half is ${paths.devicePub}`,
+      data: { key_id: deviceKey.key.keyId, public_key: deviceKey.key.publicKeyB64, quarantined: deviceKey.quarantined ?? null },
+    });
+  }
+  const waveosInfo = { version: build.version, git_commit: build.git_commit, git_dirty: build.git_dirty, built_at: build.built_at, node_version: process.version };
+  const evidence = new EvidenceService({
+    journal,
+    paths,
+    clock,
+    log: log.child({ module: 'evidence' }),
+    bootId,
+    key: deviceKey.key,
+    device: { ...config.device },
+    waveos: waveosInfo,
+    runId,
+    config,
+    configFile: loaded.file,
+    policyFiles: () => listPolicyFiles(paths.policiesDir),
+    env,
+    systemFacts: () => systemFacts(env, { waveos: build.version }),
+    settings: config.evidence,
+    scheduler: (expr, fn) => cron.schedule(expr, fn, { name: 'evidence', noOverlap: true }),
+  });
+
   const status = (): Record<string, unknown> => ({
     run_id: runId,
     boot_id: bootId,
@@ -174,11 +209,22 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     root: paths.root,
     pid: process.pid,
     journal: { last_seq: journal.lastSeq() },
+    device_public_key: deviceKey.key.publicKeyB64,
+    device_key_id: deviceKey.key.keyId,
   });
 
   const api = new ApiServer({
     socketPath: paths.socket,
-    routes: coreRoutes({ journal, status }),
+    routes: [
+      ...coreRoutes({ journal, status }),
+      ...evidenceRoutes({
+        exportNow: (r) => evidence.exportNow(r),
+        list: () => evidence.list(),
+        packPath: (n) => evidence.packPath(n),
+        publicKey: evidence.publicKey,
+        keyId: evidence.keyId,
+      }),
+    ],
     authorize: localSocketAuthorizer(config.profile),
     log: log.child({ module: 'api' }),
   });
@@ -229,7 +275,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api]);
+  await runner.start([exporter, evidence, api]);
   log.info(
     {
       run_id: runId,
@@ -241,4 +287,15 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
     `WaveOS ${build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );
+}
+
+function listPolicyFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((n) => /\.ya?ml$/.test(n))
+      .sort()
+      .map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
 }

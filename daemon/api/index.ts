@@ -1,5 +1,6 @@
 export { localSocketAuthorizer } from './authorize.js';
-export { type ClientOptions, type ClientResponse, apiCall, apiStream } from './client.js';
+export { type ClientOptions, type ClientResponse, apiCall, apiDownload, apiStream } from './client.js';
+export { type EvidenceRouteDeps, evidenceRoutes } from './evidence-routes.js';
 export { type CoreRouteDeps, coreRoutes, eventsQuery } from './routes.js';
 export { ApiServer, type ApiServerDeps, type ApiResponse, dispatch } from './server.js';
 export {

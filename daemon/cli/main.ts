@@ -8,6 +8,8 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos journal    verify [--root DIR]                          (offline)
+  waveos evidence   export [--since D] [--until T] [--reason TEXT] [--out FILE] | list
+  waveos evidence   verify FILE [--keys DIR] | pubkey [--out FILE]  (offline)
 
 Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
@@ -31,6 +33,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':
         return (await import('./cmd-journal.js')).journalCommand(rest, io);
+      case 'evidence':
+        return await (await import('./cmd-evidence.js')).evidenceCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

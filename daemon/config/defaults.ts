@@ -5,11 +5,12 @@ interface ProfileDefaults {
   environment: string;
   log_format: 'json' | 'pretty';
   flush_interval_ms: number;
+  evidence_schedule: string | null;
 }
 
 const PROFILE_DEFAULTS: Record<Profile, ProfileDefaults> = {
-  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000 },
-  prod: { environment: 'production', log_format: 'json', flush_interval_ms: 60_000 },
+  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000, evidence_schedule: null },
+  prod: { environment: 'production', log_format: 'json', flush_interval_ms: 60_000, evidence_schedule: '0 3 * * *' },
 };
 
 function deepFreeze<T>(o: T): T {
@@ -45,6 +46,16 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       flush_interval_ms: file?.artifacts?.flush_interval ?? d.flush_interval_ms,
       keep_runs: file?.artifacts?.keep_runs ?? 20,
       max_bytes: file?.artifacts?.max_bytes ?? 256 * 1024 * 1024,
+    },
+    evidence: {
+      schedule: file?.evidence?.schedule === 'off' ? null : (file?.evidence?.schedule ?? d.evidence_schedule),
+      keep: file?.evidence?.keep ?? 20,
+      max_bytes: file?.evidence?.max_bytes ?? 512 * 1024 * 1024,
+      incident_max: file?.evidence?.incident_max ?? 3,
+      incident_per_ms: file?.evidence?.incident_per ?? 3_600_000,
+      window_before_ms: file?.evidence?.window_before ?? 15 * 60_000,
+      window_after_ms: file?.evidence?.window_after ?? 60_000,
+      default_window_ms: file?.evidence?.default_window ?? 24 * 3_600_000,
     },
   });
 }

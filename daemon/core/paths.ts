@@ -16,6 +16,7 @@ export interface Paths {
   readonly inboxDir: string;
   readonly evidenceDir: string;
   readonly deviceKey: string;
+  readonly devicePub: string;
   readonly cleanStopMarker: string;
   readonly logDir: string;
   readonly spoolDir: string;
@@ -51,6 +52,7 @@ export function pathsFor(rootDir: string): Paths {
     inboxDir: join(libDir, 'inbox'),
     evidenceDir: join(libDir, 'evidence'),
     deviceKey: join(libDir, 'device.key'),
+    devicePub: join(libDir, 'device.pub'),
     cleanStopMarker: join(libDir, 'clean-stop.json'),
     logDir,
     spoolDir: join(logDir, 'spool'),

@@ -16,6 +16,7 @@ export {
   type JournalOptions,
   JournalReader,
   type MetricSample,
+  type RawSample,
   type StoredSample,
 } from './journal.js';
 export { SCHEMA_VERSION } from './schema.js';

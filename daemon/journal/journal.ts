@@ -37,6 +37,16 @@ export interface StoredSample extends MetricSample {
   id: number;
 }
 
+/** A stored sample with its labels still as the canonical JSON text they are stored as. */
+export interface RawSample {
+  id: number;
+  ts_ms: number;
+  name: string;
+  value: number;
+  unit: string;
+  labels: string;
+}
+
 export type IntentStatus = 'pending' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface Intent {
@@ -173,6 +183,26 @@ export class JournalReader {
       labels: string;
     })[];
     return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
+  }
+
+  /**
+   * The seq range of the events stamped inside [sinceTs, untilTs]: from the first at or after `sinceTs` to
+   * the last at or before `untilTs`. Everything between is part of it (a contiguous stretch of the chain,
+   * even where the wall clock jumped), or undefined when no event falls inside.
+   */
+  seqWindow(sinceTs: string, untilTs: string): { first: number; last: number } | undefined {
+    const r = this.db
+      .prepare('SELECT (SELECT min(seq) FROM events WHERE ts >= ?) AS first, (SELECT max(seq) FROM events WHERE ts <= ?) AS last')
+      .get(sinceTs, untilTs) as { first: number | null; last: number | null };
+    if (r.first === null || r.last === null || r.first > r.last) return undefined;
+    return { first: r.first, last: r.last };
+  }
+
+  /** Samples stamped inside [sinceMs, untilMs] after `afterId`, in id order, a page at a time. */
+  samplesInWindow(afterId: number, sinceMs: number, untilMs: number, limit: number): RawSample[] {
+    return this.db
+      .prepare('SELECT id, ts_ms, name, value, unit, labels FROM metrics WHERE id > ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY id LIMIT ?')
+      .all(afterId, sinceMs, untilMs, limit) as RawSample[];
   }
 
   intents(status?: IntentStatus): Intent[] {
