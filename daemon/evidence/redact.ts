@@ -17,12 +17,12 @@ export function isSecretName(name: string): boolean {
 export class Redactor {
   private readonly literals: string[];
   private readonly patterns: { re: RegExp; to: string }[] = [
+    { re: /\b(Bearer|Basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{6,}/g, to: `$1 ${REDACTED}` },
     // key=value, key: value, "key": "value" where the key names a secret
     {
       re: /((?:[A-Za-z0-9]+[_.-])*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?|authorization|cookie|client[_-]?secret)"?\s*[:=]\s*"?)(?!\[REDACTED\])([^\s"',;&}]+)/gi,
       to: `$1${REDACTED}`,
     },
-    { re: /\b(Bearer|Basic)\s+(?!\[REDACTED\])[A-Za-z0-9._~+/=-]{6,}/g, to: `$1 ${REDACTED}` },
     { re: /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]+:)[^\s@/]+@/gi, to: `$1${REDACTED}@` },
     { re: /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g, to: REDACTED },
     { re: /-----BEGIN [A-Z ]*PRIVATE KEY-----[^-]*(-----END [A-Z ]*PRIVATE KEY-----)?/g, to: REDACTED },
