@@ -173,7 +173,12 @@ describe('evidence packs from a running daemon', () => {
       return ev.find((e) => e.data.name === summary.name);
     });
     expect(cli(['evidence', 'list', '--root', root]).stdout).toContain(summary.name);
+  });
 
+  it('makes `waveos evidence verify` exit 5 naming the file when any file, the manifest or the signature changed', async () => {
+    expect(pack, 'the export test ran first').not.toBe('');
+    const out = pack;
+    const keys = join(root, 'trusted');
     // Any change is caught and named, exit 5.
     const edits: [string, (dir: string) => void][] = [
       ['events.jsonl', (x) => writeFileSync(join(x, 'events.jsonl'), readFileSync(join(x, 'events.jsonl'), 'utf8').replace('"severity":"warning"', '"severity":"info"'))],

@@ -30,7 +30,13 @@ export async function evidenceCommand(argv: string[], io: Output): Promise<numbe
       const now = Date.now();
       const body: Record<string, unknown> = { reason: values.reason ?? 'on demand' };
       if (values.since !== undefined) body.since = parseSince(values.since, now);
-      if (values.until !== undefined) body.until = parseSince(values.until, now);
+      if (values.until !== undefined) {
+        try {
+          body.until = parseSince(values.until, now);
+        } catch (e) {
+          throw usage(`--until: ${(e as Error).message.replace(/^--since: /, '')}`);
+        }
+      }
       if (values.reason !== undefined && !values.reason.trim()) throw usage('--reason: expected some words, got nothing');
       const opts = { ...clientOptions(paths, values['token-file']), timeoutMs: 300_000 };
       const out = checkResponse(await apiCall(opts, 'POST', '/v1/evidence/export', body)) as PackSummary;

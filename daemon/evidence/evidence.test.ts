@@ -397,3 +397,26 @@ describe('evidence routes', () => {
     j.close();
   });
 });
+
+describe('SampleRowFormatter', () => {
+  it('writes exactly the rows sampleRow writes', async () => {
+    const fc = (await import('fast-check')).default;
+    const { sampleRow } = await import('../artifacts/index.js');
+    const { canonicalJson } = await import('../core/index.js');
+    const { SampleRowFormatter } = await import('./csv-rows.js');
+    const f = new SampleRowFormatter();
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4_000_000_000_000 }),
+        fc.string(),
+        fc.double({ noNaN: true }),
+        fc.string(),
+        fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9_]{0,15}$/), fc.string()),
+        (ts_ms, name, value, unit, labels) => {
+          const raw = { id: 1, ts_ms, name, value, unit, labels: canonicalJson(labels) };
+          expect(f.row(raw)).toBe(sampleRow({ ...raw, labels }));
+        },
+      ),
+    );
+  });
+});

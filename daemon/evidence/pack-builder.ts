@@ -7,16 +7,20 @@ import { pipeline } from 'node:stream/promises';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
-import { METRICS_CSV_HEADER, type RunMeta, readRunMeta, sampleRow } from '../artifacts/index.js';
+import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
 import { type Paths, canonicalJson, fsyncDir, isoUtc } from '../core/index.js';
-import { type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine, verifyChain } from '../journal/index.js';
+import { type JournalEvent, type JournalReader, type RawSample, canonicalBody, chainHash, eventLine } from '../journal/index.js';
+import { SampleRowFormatter } from './csv-rows.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
 import { Redactor, secretLiterals } from './redact.js';
 import { type ReportData, type ReportEvent, type ReportSeries, writeReport } from './report.js';
 
 const EVENT_PAGE = 2_000;
-const SAMPLE_PAGE = 10_000;
+/** Text is handed to the file in pieces this small so it dies young (cheap to collect) instead of piling up. */
+const WRITE_CHUNK = 32 * 1024;
+/** Sample ids scanned per query: bounds how long one query holds the loop. */
+const SAMPLE_ID_RANGE = 20_000;
 const CHART_BUCKETS = 600;
 const MAX_CHART_SERIES = 200;
 const REPORT_IMPORTANT_EVENTS = 5_000;
@@ -38,7 +42,7 @@ export interface PackSource {
   policyFiles: () => string[];
   env: NodeJS.ProcessEnv;
   systemFacts: () => Promise<Record<string, unknown>>;
-  /** The gzip level of the pack (1 fastest .. 9 smallest). */
+  /** The gzip level of the pack (1 fastest .. 9 smallest); 1 by default: on a board CPU is scarcer than bytes. */
   gzipLevel?: number;
 }
 
@@ -227,17 +231,33 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
         const page = src.journal.events({ afterSeq: after, limit: Math.min(EVENT_PAGE, range.last - after) });
         if (page.length === 0) break;
         anchor ??= { prevHash: (page[0] as JournalEvent).prev_hash, seq: (page[0] as JournalEvent).seq - 1 };
-        if (chainOk) {
-          const r = verifyChain(page, { prevHash: lastHash ?? anchor.prevHash, seq: after });
-          if (!r.ok) {
-            chainOk = false;
-            chainProblem = `seq ${r.broken?.seq}: ${r.broken?.problem}`;
-          }
-        }
         let text = '';
         for (const e of page) {
           const { prev_hash, hash, ...body } = e;
-          text += eventLine(canonicalBody(body, canonicalJson(e.data)), prev_hash, hash);
+          const canonical = canonicalBody(body, canonicalJson(e.data));
+          // The chain check of verifyChain, on the body already made for the line.
+          if (chainOk) {
+            const expectSeq = lastHash === null ? anchor.seq + 1 : after + 1;
+            const prev = lastHash ?? anchor.prevHash;
+            const problem =
+              e.seq !== expectSeq
+                ? `seq ${expectSeq} missing`
+                : prev_hash !== prev
+                  ? 'prev_hash does not match the hash of the event before it'
+                  : chainHash(prev, canonical) !== hash
+                    ? "hash does not match the event's content: the event was changed after it was written"
+                    : undefined;
+            if (problem) {
+              chainOk = false;
+              chainProblem = `seq ${e.seq}: ${problem}`;
+            }
+          }
+          after = e.seq;
+          text += eventLine(canonical, prev_hash, hash);
+          if (text.length >= WRITE_CHUNK) {
+            await events.write(text);
+            text = '';
+          }
           runs.add(e.run_id);
           severityCounts[e.severity] = (severityCounts[e.severity] ?? 0) + 1;
           kindCounts.set(e.kind, (kindCounts.get(e.kind) ?? 0) + 1);
@@ -254,7 +274,6 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
           lastHash = hash;
         }
         eventCount += page.length;
-        after = (page[page.length - 1] as JournalEvent).seq;
         await events.write(text);
         await yieldLoop();
       }
@@ -268,20 +287,20 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
     const bucketMs = Math.max(1_000, Math.ceil((req.untilMs - req.sinceMs + 1) / CHART_BUCKETS));
     const nBuckets = Math.max(1, Math.ceil((req.untilMs - req.sinceMs + 1) / bucketMs));
     const series = new Map<string, SeriesAcc>();
-    const labelCache = new Map<string, Record<string, string>>();
+    const rows = new SampleRowFormatter();
     let samples = 0;
     let chartDropped = 0;
-    for (let after = 0; ; ) {
-      const page: RawSample[] = src.journal.samplesInWindow(after, req.sinceMs, req.untilMs, SAMPLE_PAGE);
-      if (page.length === 0) break;
+    const lastId = src.journal.lastSampleId();
+    for (let after = 0; after < lastId; after += SAMPLE_ID_RANGE) {
+      const page: RawSample[] = src.journal.samplesInWindow(after, Math.min(lastId, after + SAMPLE_ID_RANGE), req.sinceMs, req.untilMs);
+      if (page.length === 0) continue;
       let text = '';
       for (const s of page) {
-        let labels = labelCache.get(s.labels);
-        if (!labels) {
-          labels = JSON.parse(s.labels) as Record<string, string>;
-          labelCache.set(s.labels, labels);
+        text += rows.row(s);
+        if (text.length >= WRITE_CHUNK) {
+          await metrics.write(text);
+          text = '';
         }
-        text += sampleRow({ id: s.id, ts_ms: s.ts_ms, name: s.name, value: s.value, unit: s.unit, labels });
         const key = `${s.name}\u0000${s.labels}`;
         let acc = series.get(key);
         if (!acc) {
@@ -298,7 +317,6 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
         if (s.value > (acc.max[b] as number)) acc.max[b] = s.value;
       }
       samples += page.length;
-      after = (page[page.length - 1] as RawSample).id;
       await metrics.write(text);
       await yieldLoop();
     }
@@ -395,7 +413,7 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
     const chartSeries: ReportSeries[] = [...series.values()].map((a) => ({
       name: a.name,
       unit: a.unit,
-      labels: a.labels === '{}' ? '' : Object.entries(labelCache.get(a.labels) ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+      labels: Object.entries(JSON.parse(a.labels) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(','),
       avg: Array.from(a.sum, (s, i) => ((a.count[i] as number) > 0 ? Number((s / (a.count[i] as number)).toPrecision(6)) : null)),
       max: Array.from(a.max, (m) => (Number.isFinite(m) ? Number(m.toPrecision(6)) : null)),
     }));
@@ -473,7 +491,7 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
     const order = [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.path)];
     const out = hashing();
     await pipeline(
-      createTar({ cwd: staging, gzip: { level: src.gzipLevel ?? 6 }, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true }, order),
+      createTar({ cwd: staging, gzip: { level: src.gzipLevel ?? 1 }, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true, maxReadSize: 1 << 20 }, order),
       out.t,
       createWriteStream(partial, { mode: 0o640 }),
     );

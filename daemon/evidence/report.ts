@@ -99,7 +99,7 @@ th,td { text-align:left; padding:5px 8px; border-bottom:1px solid var(--line); v
 th { color:var(--mute); font-weight:600; background:#fafbfc; position:sticky; top:0; }
 td.ts { white-space:nowrap; font-family:ui-monospace,Menlo,monospace; font-size:12px; }
 td.kind { font-family:ui-monospace,Menlo,monospace; font-size:12px; white-space:nowrap; }
-td.data { font-family:ui-monospace,Menlo,monospace; font-size:11px; color:var(--mute); max-width:420px; overflow-wrap:anywhere; }
+td.data { font-family:ui-monospace,Menlo,monospace; font-size:11px; color:var(--mute); min-width:260px; max-width:480px; overflow-wrap:anywhere; }
 .sev { display:inline-block; min-width:64px; text-align:center; border-radius:4px; padding:1px 6px; color:#fff; font-size:12px; }
 .sev.info { background:var(--info); } .sev.notice { background:var(--notice); } .sev.warning { background:var(--warning); }
 .sev.error { background:var(--error); } .sev.critical { background:var(--critical); }
@@ -133,6 +133,10 @@ const APP = String.raw`
     return e;
   }
   function $(id) { return document.getElementById(id); }
+  function dataCell(d) {
+    if (d === '{}') return el('td', { cls: 'data' });
+    return el('td', { cls: 'data', title: d, text: d.length > 160 ? d.slice(0, 160) + '…' : d });
+  }
   function fmtTs(ts) { return ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z'); }
   function sevRank(s) { var i = SEV.indexOf(s); return i < 0 ? 0 : i; }
   function table(head, rows) {
@@ -249,7 +253,7 @@ const APP = String.raw`
         el('td', { cls: 'ts', text: fmtTs(e.ts) }), el('td', { text: '#' + e.seq, cls: 'ts' }),
         el('td', null, [el('span', { cls: 'sev ' + e.severity, text: e.severity })]),
         el('td', { cls: 'kind' }, [e.kind, e.hl ? el('span', { cls: 'tag ' + e.hl, text: e.hl }) : null]),
-        el('td', { text: e.source }), el('td', { text: e.reason }), el('td', { cls: 'data', text: e.data === '{}' ? '' : e.data })]));
+        el('td', { text: e.source }), el('td', { text: e.reason }), dataCell(e.data)]));
     });
     $('timeline-count').textContent = 'Showing ' + Math.min(shown.length, LIMIT) + ' of ' + shown.length + ' matching events' + (shown.length > LIMIT ? ' (the newest)' : '') +
       '; this page holds ' + D.events.length + ' of the ' + v.events + ' events of the window' + (D.events_omitted ? ' (the oldest routine ones are left out; events.jsonl has all)' : '') + '.';
@@ -260,7 +264,7 @@ const APP = String.raw`
   // Bundles
   if (D.bundles.length === 0) $('bundles').appendChild(el('p', { cls: 'muted', text: 'No bundle was ever installed on this device (bundles.json is empty).' }));
   else $('bundles').appendChild(table(['time', 'state', 'reason', 'data'], D.bundles.map(function (b) {
-    return el('tr', null, [el('td', { cls: 'ts', text: fmtTs(b.ts) }), el('td', { cls: 'kind', text: b.kind }), el('td', { text: b.reason }), el('td', { cls: 'data', text: b.data })]);
+    return el('tr', null, [el('td', { cls: 'ts', text: fmtTs(b.ts) }), el('td', { cls: 'kind', text: b.kind }), el('td', { text: b.reason }), dataCell(b.data)]);
   })));
 
   // Contents

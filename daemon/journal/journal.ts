@@ -198,11 +198,20 @@ export class JournalReader {
     return { first: r.first, last: r.last };
   }
 
-  /** Samples stamped inside [sinceMs, untilMs] after `afterId`, in id order, a page at a time. */
-  samplesInWindow(afterId: number, sinceMs: number, untilMs: number, limit: number): RawSample[] {
+  /** The id of the newest stored sample (0 when none). */
+  lastSampleId(): number {
+    const r = this.db.prepare('SELECT max(id) AS id FROM metrics').get() as { id: number | null };
+    return r.id ?? 0;
+  }
+
+  /**
+   * Samples stamped inside [sinceMs, untilMs] with ids in (afterId, toId], in id order. Callers walk the
+   * table in id ranges so each query scans a bounded stretch (there is no index on time alone).
+   */
+  samplesInWindow(afterId: number, toId: number, sinceMs: number, untilMs: number): RawSample[] {
     return this.db
-      .prepare('SELECT id, ts_ms, name, value, unit, labels FROM metrics WHERE id > ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY id LIMIT ?')
-      .all(afterId, sinceMs, untilMs, limit) as RawSample[];
+      .prepare('SELECT id, ts_ms, name, value, unit, labels FROM metrics WHERE id > ? AND id <= ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY id')
+      .all(afterId, toId, sinceMs, untilMs) as RawSample[];
   }
 
   intents(status?: IntentStatus): Intent[] {
