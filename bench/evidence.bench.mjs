@@ -71,7 +71,7 @@ async function child() {
     systemFacts: () => Promise.resolve({ bench: true }),
   };
   const settle = async () => {
-    global.gc?.();
+    globalThis.gc?.();
     await new Promise((r) => setTimeout(r, 200));
   };
   await settle();

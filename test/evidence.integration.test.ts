@@ -7,8 +7,8 @@ import { create as createTar, extract as extractTar, list as listTar } from 'tar
 import { afterAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, REPO, cli, readJsonl, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
 
-const { Journal } = (await import('../dist/journal/index.js')) as typeof import('../daemon/journal/index.js');
-const { systemClock } = (await import('../dist/core/index.js')) as typeof import('../daemon/core/index.js');
+import { systemClock } from '../daemon/core/index.js';
+import { Journal } from '../daemon/journal/index.js';
 
 const CANARY_ENV = 'canary-env-7Hq2Lx9Vw3Zr';
 const CANARY_POLICY = 'canary-policy-Jd8Kp2Qs5Tm';
@@ -203,7 +203,7 @@ describe('evidence packs from a running daemon', () => {
   });
 
   const noBrowser = browserUnavailable();
-  if (noBrowser) console.warn(`report.html browser check skipped: ${noBrowser}`);
+  if (noBrowser) process.stderr.write(`report.html browser check skipped: ${noBrowser}\n`);
 
   it.skipIf(noBrowser !== undefined)('report.html renders its charts and timeline in headless Chromium without console errors', async () => {
     expect(unpacked, 'the export test ran first').not.toBe('');

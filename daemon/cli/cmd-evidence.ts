@@ -108,8 +108,10 @@ export async function evidenceCommand(argv: string[], io: Output): Promise<numbe
       else io.out(text.trimEnd());
       return 0;
     }
+    case undefined:
+      throw usage('a subcommand is needed');
     default:
-      throw usage(sub === undefined ? 'a subcommand is needed' : `unknown subcommand "${sub}"`);
+      throw usage(`unknown subcommand "${sub}"`);
   }
 }
 

@@ -490,8 +490,10 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
     // --- the archive -----------------------------------------------------------------------------------------------
     const order = [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.path)];
     const out = hashing();
+    // Node's own gzip stream compresses on the thread pool, off the main loop (tar's built-in one is synchronous).
     await pipeline(
-      createTar({ cwd: staging, gzip: { level: src.gzipLevel ?? 1 }, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true, maxReadSize: 1 << 20 }, order),
+      createTar({ cwd: staging, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true, maxReadSize: 256 * 1024 }, order),
+      createGzip({ level: src.gzipLevel ?? 1 }),
       out.t,
       createWriteStream(partial, { mode: 0o640 }),
     );

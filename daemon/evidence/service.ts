@@ -138,7 +138,7 @@ export class EvidenceService implements Lifecycle {
       this.cron = this.deps.scheduler(schedule, () => void this.scheduledExport());
     }
     const pending = this.deps.journal.getState<PendingIncident>(PENDING_KEY);
-    if (pending) this.armPending(pending);
+    if (pending) void this.armPending(pending);
   }
 
   stop(): void {
