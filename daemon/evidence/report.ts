@@ -227,7 +227,9 @@ const APP = String.raw`
       data.push(ss[0].max);
     }
     var width = Math.max(320, holder.clientWidth || 560);
-    plots.push(new uPlot({ width: width, height: 220, series: series, scales: { x: { time: true } }, axes: [{}, { size: 56 }], plugins: [markerPlugin()] }, data, holder));
+    // Times in UTC, like the timeline and the files: the engineer's laptop is rarely in the device's zone.
+    plots.push(new uPlot({ width: width, height: 220, series: series, scales: { x: { time: true } }, axes: [{}, { size: 56 }], plugins: [markerPlugin()],
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), 'Etc/UTC'); } }, data, holder));
   });
   window.addEventListener('resize', function () { plots.forEach(function (p) { var w = p.root.parentNode.clientWidth; if (w) p.setSize({ width: w, height: 220 }); }); });
   if (D.markers.length) $('marker-legend').textContent = 'Dashed lines mark ' + D.markers.length + ' events: amber = policy decision, blue = recovery action, red = error, brown = warning.';
@@ -284,7 +286,7 @@ const BODY = `
 <section id="incident" hidden><h2>Incident</h2><div id="incident-body"></div></section>
 <section><h2>Summary</h2><div class="grid" id="summary"></div></section>
 <section><h2>Runs in this window and how the runs before them ended</h2><div id="runs"></div></section>
-<section><h2>Metrics</h2><div class="charts" id="charts"></div><div class="legend-markers" id="marker-legend"></div></section>
+<section><h2>Metrics <span class="muted" style="font-weight:400;font-size:13px">(times in UTC)</span></h2><div class="charts" id="charts"></div><div class="legend-markers" id="marker-legend"></div></section>
 <section><h2>Timeline</h2>
 <div class="controls">
 <label>Severity at least <select id="f-sev"><option value="info">info</option><option value="notice">notice</option><option value="warning">warning</option><option value="error">error</option><option value="critical">critical</option></select></label>
