@@ -1,6 +1,7 @@
-import { existsSync, unlinkSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, tokenRoutes } from './api/index.js';
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import cron from 'node-cron';
+import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -23,6 +24,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { EvidenceService, loadOrCreateDeviceKey, systemFacts } from './evidence/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
 import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
@@ -246,6 +248,37 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);
   policy.load();
   journal.onCommit((events) => policy.observeJournalEvents(events));
+  const deviceKey = loadOrCreateDeviceKey(paths.deviceKey, paths.devicePub, config.device.device_id, clock.now());
+  if (deviceKey.created) {
+    journal.appendDurable({
+      kind: deviceKey.quarantined ? 'evidence.key_replaced' : 'evidence.key_created',
+      severity: deviceKey.quarantined ? 'error' : 'notice',
+      source: 'evidence',
+      reason: deviceKey.quarantined
+        ? `the device key could not be read (${deviceKey.problem}); it was moved to ${deviceKey.quarantined} and a new key ${deviceKey.key.keyId} made: enrol the new public key`
+        : `created the device signing key ${deviceKey.key.keyId}; its public half is ${paths.devicePub}`,
+      data: { key_id: deviceKey.key.keyId, public_key: deviceKey.key.publicKeyB64, quarantined: deviceKey.quarantined ?? null },
+    });
+  }
+  const waveosInfo = { version: build.version, git_commit: build.git_commit, git_dirty: build.git_dirty, built_at: build.built_at, node_version: process.version };
+  const evidence = new EvidenceService({
+    journal,
+    paths,
+    clock,
+    log: log.child({ module: 'evidence' }),
+    bootId,
+    key: deviceKey.key,
+    device: { ...config.device },
+    waveos: waveosInfo,
+    runId,
+    config,
+    configFile: loaded.file,
+    policyFiles: () => listPolicyFiles(paths.policiesDir),
+    env,
+    systemFacts: () => systemFacts(env, { waveos: build.version }),
+    settings: config.evidence,
+    scheduler: (expr, fn) => cron.schedule(expr, fn, { name: 'evidence', noOverlap: true }),
+  });
 
   const status = (): Record<string, unknown> => ({
     run_id: runId,
@@ -265,6 +298,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     pid: process.pid,
     journal: { last_seq: journal.lastSeq() },
     telemetry: { prometheus: telemetry.prometheusUrl, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
+    device_public_key: deviceKey.key.publicKeyB64,
+    device_key_id: deviceKey.key.keyId,
   });
 
   const tokens = new TokenStore(paths.tokensFile, clock);
@@ -273,6 +308,13 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     ...tokenRoutes({ store: tokens, journal }),
     ...metricsRoutes(telemetry),
     ...controlRoutes({ services: supervisor, mode: () => recovery.mode(), run: (req) => executor.run(req) }),
+    ...evidenceRoutes({
+      exportNow: (r) => evidence.exportNow(r),
+      list: () => evidence.list(),
+      packPath: (n) => evidence.packPath(n),
+      publicKey: evidence.publicKey,
+      keyId: evidence.keyId,
+    }),
   ];
   routes.push(discoveryRoute(() => routes));
   const api = new ApiServer({
@@ -329,7 +371,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, supervisor, executor, recovery, telemetry, policy, api, mainLoop]);
+  await runner.start([exporter, supervisor, executor, recovery, telemetry, policy, evidence, api, mainLoop]);
   mainLoop.ready();
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(
@@ -343,4 +385,15 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
     `WaveOS ${build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );
+}
+
+function listPolicyFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((n) => /\.ya?ml$/.test(n))
+      .sort()
+      .map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
 }

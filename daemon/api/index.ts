@@ -1,4 +1,5 @@
-export { type ClientOptions, type ClientResponse, apiCall, apiStream } from './client.js';
+export { type ClientOptions, type ClientResponse, apiCall, apiDownload, apiStream } from './client.js';
+export { type EvidenceRouteDeps, evidenceRoutes } from './evidence-routes.js';
 export { type CoreRouteDeps, coreRoutes, discoveryRoute, eventsQuery } from './routes.js';
 export { tokenRoutes } from './token-routes.js';
 export { ApiServer, type ApiServerDeps, type ApiResponse, dispatch } from './server.js';

@@ -13,6 +13,8 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos token      create NAME --role viewer|operator|admin | list | revoke NAME  [--offline]
   waveos journal    verify [--root DIR]                          (offline)
   waveos policy     validate FILE... | simulate FILE... --metrics CSV [--events JSONL] [--mode M] | schema [--out FILE]   (offline)
+  waveos evidence   export [--since D] [--until T] [--reason TEXT] [--out FILE] | list
+  waveos evidence   verify FILE [--keys DIR] | pubkey [--out FILE]  (offline)
 
 Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
@@ -46,6 +48,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return await (await import('./cmd-token.js')).tokenCommand(rest, io);
       case 'policy':
         return (await import('./cmd-policy.js')).policyCommand(rest, io);
+      case 'evidence':
+        return await (await import('./cmd-evidence.js')).evidenceCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

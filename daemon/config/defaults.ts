@@ -9,6 +9,7 @@ interface ProfileDefaults {
   flush_interval_ms: number;
   sample_interval_ms: number;
   prometheus_enabled: boolean;
+  evidence_schedule: string | null;
 }
 
 /** The Prometheus endpoint's default port (off by default in prod). */
@@ -63,8 +64,15 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
 }
 
 const PROFILE_DEFAULTS: Record<Profile, ProfileDefaults> = {
-  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000, sample_interval_ms: 1_000, prometheus_enabled: true },
-  prod: { environment: 'production', log_format: 'json', flush_interval_ms: 60_000, sample_interval_ms: 10_000, prometheus_enabled: false },
+  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000, sample_interval_ms: 1_000, prometheus_enabled: true, evidence_schedule: null },
+  prod: {
+    environment: 'production',
+    log_format: 'json',
+    flush_interval_ms: 60_000,
+    sample_interval_ms: 10_000,
+    prometheus_enabled: false,
+    evidence_schedule: '0 3 * * *',
+  },
 };
 
 function deepFreeze<T>(o: T): T {
@@ -119,6 +127,16 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
         max_backoff_ms: file?.policy?.webhook?.max_backoff ?? 30_000,
         queue_max: file?.policy?.webhook?.queue_max ?? 100,
       },
+    },
+    evidence: {
+      schedule: file?.evidence?.schedule === 'off' ? null : (file?.evidence?.schedule ?? d.evidence_schedule),
+      keep: file?.evidence?.keep ?? 20,
+      max_bytes: file?.evidence?.max_bytes ?? 512 * 1024 * 1024,
+      incident_max: file?.evidence?.incident_max ?? 3,
+      incident_per_ms: file?.evidence?.incident_per ?? 3_600_000,
+      window_before_ms: file?.evidence?.window_before ?? 15 * 60_000,
+      window_after_ms: file?.evidence?.window_after ?? 60_000,
+      default_window_ms: file?.evidence?.default_window ?? 24 * 3_600_000,
     },
   });
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { validate as validateCron } from 'node-cron';
 import { parseDuration, parseSize } from '../core/index.js';
 import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema } from './services-schema.js';
 
@@ -194,6 +195,26 @@ export const policySchema = z.strictObject({
     .optional(),
 });
 
+export const evidenceSchema = z.strictObject({
+  /** A node-cron expression (`0 3 * * *` = daily at 03:00) or `off`. */
+  schedule: z
+    .string()
+    .refine((s) => s === 'off' || validateCron(s), 'expected a cron expression such as "0 3 * * *" (daily at 03:00), or "off"')
+    .optional(),
+  /** Most packs kept in var/lib/waveos/evidence/; the oldest go first. */
+  keep: z.number().int().min(1).max(10_000).optional(),
+  /** Most bytes all packs may take together. */
+  max_bytes: sizeSchema.optional(),
+  /** Incident exports allowed per `incident_per`; more are suppressed (and counted in an event). */
+  incident_max: z.number().int().min(0).max(1_000).optional(),
+  incident_per: durationSchema.optional(),
+  /** How much history before an incident its pack holds, and how long after it the export waits. */
+  window_before: durationSchema.optional(),
+  window_after: durationSchema.optional(),
+  /** The window of on-demand and scheduled exports when none is given. */
+  default_window: durationSchema.optional(),
+});
+
 /** The config file as written by an operator (schema_version 2). */
 export const configFileSchema = z.strictObject({
   schema_version: z.literal(CONFIG_SCHEMA_VERSION),
@@ -209,6 +230,7 @@ export const configFileSchema = z.strictObject({
   services: servicesSchema.optional(),
   recovery: recoverySchema.optional(),
   policy: policySchema.optional(),
+  evidence: evidenceSchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -239,7 +261,17 @@ export interface Config {
       readonly queue_max: number;
     };
   };
+  readonly evidence: {
+    readonly schedule: string | null;
+    readonly keep: number;
+    readonly max_bytes: number;
+    readonly incident_max: number;
+    readonly incident_per_ms: number;
+    readonly window_before_ms: number;
+    readonly window_after_ms: number;
+    readonly default_window_ms: number;
+  };
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */
-export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log', 'telemetry'] as const;
+export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log', 'telemetry', 'services', 'recovery', 'evidence', 'api', 'secrets'] as const;

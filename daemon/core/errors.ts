@@ -26,6 +26,7 @@ export const ErrorCodes = {
   WAVEOS_E_DAEMON_UNREACHABLE: ExitCode.unreachable,
   WAVEOS_E_PERMISSION: ExitCode.denied,
   WAVEOS_E_JOURNAL_CHAIN: ExitCode.verification,
+  WAVEOS_E_EVIDENCE_VERIFY: ExitCode.verification,
   WAVEOS_E_JOURNAL_OPEN: ExitCode.runtime,
   WAVEOS_E_ALREADY_RUNNING: ExitCode.runtime,
   WAVEOS_E_ROOT: ExitCode.runtime,

@@ -16,6 +16,7 @@ export interface Paths {
   readonly inboxDir: string;
   readonly evidenceDir: string;
   readonly deviceKey: string;
+  readonly devicePub: string;
   readonly cleanStopMarker: string;
   readonly tokensFile: string;
   readonly logDir: string;
@@ -52,6 +53,7 @@ export function pathsFor(rootDir: string): Paths {
     inboxDir: join(libDir, 'inbox'),
     evidenceDir: join(libDir, 'evidence'),
     deviceKey: join(libDir, 'device.key'),
+    devicePub: join(libDir, 'device.pub'),
     cleanStopMarker: join(libDir, 'clean-stop.json'),
     tokensFile: join(libDir, 'tokens.json'),
     logDir,

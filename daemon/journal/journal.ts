@@ -70,6 +70,16 @@ export interface MetricsFootprint {
 const RAW_ROW_OVERHEAD = 48;
 const AGG_ROW_OVERHEAD = 96;
 
+/** A stored sample with its labels still as the canonical JSON text they are stored as. */
+export interface RawSample {
+  id: number;
+  ts_ms: number;
+  name: string;
+  value: number;
+  unit: string;
+  labels: string;
+}
+
 export type IntentStatus = 'pending' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface Intent {
@@ -278,6 +288,35 @@ export class JournalReader {
       aggregate_oldest_ms: aggOldest?.minute_ms ?? null,
       bytes: Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD) + aggRows * (aggText + AGG_ROW_OVERHEAD)),
     };
+  }
+
+  /**
+   * The seq range of the events stamped inside [sinceTs, untilTs]: from the first at or after `sinceTs` to
+   * the last at or before `untilTs`. Everything between is part of it (a contiguous stretch of the chain,
+   * even where the wall clock jumped), or undefined when no event falls inside.
+   */
+  seqWindow(sinceTs: string, untilTs: string): { first: number; last: number } | undefined {
+    const r = this.db
+      .prepare('SELECT (SELECT min(seq) FROM events WHERE ts >= ?) AS first, (SELECT max(seq) FROM events WHERE ts <= ?) AS last')
+      .get(sinceTs, untilTs) as { first: number | null; last: number | null };
+    if (r.first === null || r.last === null || r.first > r.last) return undefined;
+    return { first: r.first, last: r.last };
+  }
+
+  /** The id of the newest stored sample (0 when none). */
+  lastSampleId(): number {
+    const r = this.db.prepare('SELECT max(id) AS id FROM metrics').get() as { id: number | null };
+    return r.id ?? 0;
+  }
+
+  /**
+   * Samples stamped inside [sinceMs, untilMs] with ids in (afterId, toId], in id order. Callers walk the
+   * table in id ranges so each query scans a bounded stretch (there is no index on time alone).
+   */
+  samplesInWindow(afterId: number, toId: number, sinceMs: number, untilMs: number): RawSample[] {
+    return this.db
+      .prepare('SELECT id, ts_ms, name, value, unit, labels FROM metrics WHERE id > ? AND id <= ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY id')
+      .all(afterId, toId, sinceMs, untilMs) as RawSample[];
   }
 
   intents(status?: IntentStatus): Intent[] {
