@@ -160,6 +160,13 @@ describe('History', () => {
     expect(aggs[0]?.avg).toBeCloseTo(29.5);
   });
 
+  it('merges a minute written twice (a restart mid-minute) instead of duplicating it', () => {
+    const row = { minute_ms: 60_000, name: 'm', unit: 'count', labels: { a: '1' } };
+    journal.appendAggregates([{ ...row, min: 1, avg: 2, max: 3, last: 3, count: 2 }]);
+    journal.appendAggregates([{ ...row, min: 0, avg: 5, max: 9, last: 7, count: 2 }]);
+    expect(journal.aggregatesSince({ sinceMs: 0, limit: 10 })).toEqual([{ ...row, min: 0, avg: 3.5, max: 9, last: 7, count: 4 }]);
+  });
+
   it('skips unchanged values but writes them at least every unchanged_every', () => {
     const h = new History({ journal, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9, unchangedEveryMs: 10_000 });
     feed(h, registry(), 30, () => 0.5);
