@@ -179,7 +179,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     root: paths.root,
     pid: process.pid,
     journal: { last_seq: journal.lastSeq() },
-    telemetry: { prometheus: telemetry.prometheusUrl, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
+    telemetry: { prometheus: telemetry.prometheusUrl, prometheus_error: telemetry.prometheusError, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
   });
 
   const api = new ApiServer({

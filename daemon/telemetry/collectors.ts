@@ -44,6 +44,8 @@ export interface CollectorEnv {
   sysDir: string;
   /** Open descriptors of the files read every sample. */
   files: ProcFiles;
+  /** Facts about this system worth a log line but not an event (nothing happened, nothing was done). */
+  note(msg: string, data: Record<string, unknown>): void;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux ABI WaveOS runs on). */
@@ -59,13 +61,7 @@ function errno(e: unknown): string | undefined {
 
 /** Says once that a source does not exist on this system: not a failure, just nothing to sample. */
 function unavailable(env: CollectorEnv, collector: string, what: string, error: string): void {
-  env.emit({
-    kind: 'telemetry.collector_unavailable',
-    severity: 'info',
-    source: 'telemetry',
-    reason: `collector ${collector}: ${what} is not available on this system (${error}); it exports no series`,
-    data: { collector, what, error },
-  });
+  env.note(`collector ${collector}: ${what} is not available on this system (${error}); it exports no series`, { collector, what, error });
 }
 
 export function cpuCollector(env: CollectorEnv): () => void {
