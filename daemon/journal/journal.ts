@@ -63,6 +63,8 @@ export interface MetricsFootprint {
   raw_oldest_ms: number | null;
   aggregate_rows: number;
   aggregate_oldest_ms: number | null;
+  raw_bytes: number;
+  aggregate_bytes: number;
   bytes: number;
 }
 
@@ -253,12 +255,16 @@ export class JournalReader {
       : 0;
     const rawOldest = rawRows ? (this.db.prepare('SELECT ts_ms FROM metrics WHERE id = ?').get(raw.lo) as { ts_ms: number } | undefined) : undefined;
     const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
+    const rawBytes = Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD));
+    const aggBytes = Math.round(aggRows * (aggText + AGG_ROW_OVERHEAD));
     return {
       raw_rows: rawRows,
       raw_oldest_ms: rawOldest?.ts_ms ?? null,
       aggregate_rows: aggRows,
       aggregate_oldest_ms: aggOldest?.minute_ms ?? null,
-      bytes: Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD) + aggRows * (aggText + AGG_ROW_OVERHEAD)),
+      raw_bytes: rawBytes,
+      aggregate_bytes: aggBytes,
+      bytes: rawBytes + aggBytes,
     };
   }
 

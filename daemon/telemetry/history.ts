@@ -155,8 +155,10 @@ export class History {
     let quotaRaw = 0;
     let quotaAgg = 0;
     for (let i = 0; i < 50 && fp.bytes > this.o.quotaBytes; i++) {
-      // Raw rows go first (their minutes live on as aggregates), then the oldest aggregates.
-      if (fp.raw_rows > 0) quotaRaw += j.trimOldestMetrics('raw', Math.max(1_000, Math.ceil(fp.raw_rows / 10)));
+      // Raw rows and aggregates are each sure of half the quota: over it, the one using more than its half
+      // loses its oldest rows (raw first when both do: their minutes live on as aggregates).
+      const trimRaw = fp.raw_rows > 0 && (fp.raw_bytes > this.o.quotaBytes / 2 || fp.aggregate_rows === 0);
+      if (trimRaw) quotaRaw += j.trimOldestMetrics('raw', Math.max(1_000, Math.ceil(fp.raw_rows / 10)));
       else if (fp.aggregate_rows > 0) quotaAgg += j.trimOldestMetrics('aggregates', Math.max(1_000, Math.ceil(fp.aggregate_rows / 10)));
       else break;
       fp = j.metricsFootprint();
