@@ -158,6 +158,8 @@ describe('collectors on fixture trees', () => {
     collect();
     expect(rx('eth0')).toBe(4294967000);
     expect(env.registry.current(METRICS.net_up.name, { interface: 'eth0' })).toBe(1);
+    // loopback says "unknown"; its IFF_UP flag says it is up
+    expect(env.registry.current(METRICS.net_up.name, { interface: 'lo' })).toBe(1);
     put('proc/net/dev', 'proc-net-dev-wrap-b.txt');
     collect();
     expect(rx('eth0')).toBe(4294967000 + 296 + 704);
