@@ -540,6 +540,22 @@ export class Journal extends JournalReader {
   }
 
   /**
+   * Like `appendSamples`, for callers that keep each series' labels as canonical JSON already (the
+   * telemetry registry does, once per series): no per-row serialization.
+   */
+  appendSamplesJson(samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[]): void {
+    if (samples.length === 0) return;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(() => {
+        for (const s of samples) this.insertSample.run(s.ts_ms, s.name, s.value, s.unit, s.labels_json);
+      })();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
+  }
+
+  /**
    * Records an action before it runs: the intent row and an `action.requested` event in one durable commit.
    * Start-up marks intents that never got an outcome as interrupted.
    */

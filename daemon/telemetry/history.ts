@@ -1,5 +1,5 @@
 import { type Clock, type Logger, errorMessage } from '../core/index.js';
-import type { EventInput, Journal, MetricAggregate, MetricSample } from '../journal/index.js';
+import type { EventInput, Journal, MetricAggregate } from '../journal/index.js';
 import type { SeriesValue } from './registry.js';
 
 export interface HistoryOptions {
@@ -37,7 +37,7 @@ const QUOTA_EVENT_EVERY_MS = 3_600_000;
  * retention periods and the disk quota.
  */
 export class History {
-  private buffer: MetricSample[] = [];
+  private buffer: { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[] = [];
   private aggs = new Map<string, Agg>();
   private minute = -1;
   private finished: MetricAggregate[] = [];
@@ -68,7 +68,7 @@ export class History {
           w.ts = v.ts_ms;
         } else this.written.set(v.key, { value: v.value, ts: v.ts_ms });
       }
-      this.buffer.push({ ts_ms: v.ts_ms, name: v.name, value: v.value, unit: v.unit, labels });
+      this.buffer.push({ ts_ms: v.ts_ms, name: v.name, value: v.value, unit: v.unit, labels_json: v.labels_json });
     }
     if (this.buffer.length > max) {
       this.dropped += this.buffer.length - max;
@@ -116,7 +116,7 @@ export class History {
     }
     if (this.buffer.length === 0 && this.finished.length === 0) return;
     try {
-      this.o.journal.appendSamples(this.buffer);
+      this.o.journal.appendSamplesJson(this.buffer);
       this.buffer = [];
       this.o.journal.appendAggregates(this.finished);
       this.finished = [];
