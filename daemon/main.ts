@@ -297,7 +297,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     root: paths.root,
     pid: process.pid,
     journal: { last_seq: journal.lastSeq() },
-    telemetry: { prometheus: telemetry.prometheusUrl, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
+    telemetry: { prometheus: telemetry.prometheusUrl, prometheus_error: telemetry.prometheusError, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
     device_public_key: deviceKey.key.publicKeyB64,
     device_key_id: deviceKey.key.keyId,
   });

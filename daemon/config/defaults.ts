@@ -15,6 +15,12 @@ interface ProfileDefaults {
 /** The Prometheus endpoint's default port (off by default in prod). */
 export const PROMETHEUS_DEFAULT_PORT = 9469;
 
+/**
+ * Collectors whose figures move slowly sample at most this often: the kernel updates loadavg every 5 s,
+ * filesystem usage changes slowly, and error rates and the health score are per-minute figures.
+ */
+const SLOW_COLLECTORS: Partial<Record<string, number>> = { load: 5_000, filesystem: 10_000, events: 5_000, health: 5_000 };
+
 /** Lays the file's `telemetry:` section over the defaults (docs/telemetry.md explains each). */
 function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefaults): TelemetryConfig {
   const sample = t.sample_interval ?? d.sample_interval_ms;
@@ -23,7 +29,8 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
   const weight = (x: { points?: number; max?: number } | undefined, points: number, max: number) => ({ points: x?.points ?? points, max: x?.max ?? max });
   return {
     sample_interval_ms: sample,
-    flush_interval_ms: t.flush_interval ?? Math.max(sample, d.flush_interval_ms),
+    // Fewer, larger transactions cost less CPU than many small ones; a crash loses at most this much.
+    flush_interval_ms: t.flush_interval ?? Math.min(Math.max(sample * 10, 10_000), 60_000),
     collector_timeout_ms: timeout,
     unchanged_every_ms: t.unchanged_every ?? 0,
     max_backoff_ms: t.max_backoff ?? 60_000,
@@ -32,7 +39,7 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
     quota_bytes: t.quota ?? 128 * 1024 * 1024,
     max_series: t.max_series ?? 2_000,
     window_points: t.window_points ?? 300,
-    loop_delay_resolution_ms: Math.max(1, t.loop_delay_resolution ?? 100),
+    loop_delay_resolution_ms: Math.max(1, t.loop_delay_resolution ?? 200),
     prometheus: {
       enabled: t.prometheus?.enabled ?? d.prometheus_enabled,
       host: t.prometheus?.host ?? '127.0.0.1',
@@ -54,8 +61,7 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
       TELEMETRY_COLLECTORS.map((name) => {
         const c = t.collectors?.[name];
         const o = typeof c === 'object' ? c : {};
-        // The health score needs a few seconds of inputs, not every tick.
-        const interval = o.interval ?? (name === 'health' ? Math.max(sample, 5_000) : sample);
+        const interval = o.interval ?? Math.max(sample, SLOW_COLLECTORS[name] ?? 0);
         return [name, { enabled: typeof c === 'boolean' ? c : (o.enabled ?? true), interval_ms: interval, timeout_ms: o.timeout ?? Math.min(timeout, Math.max(interval, 100)) }];
       }),
     ) as TelemetryConfig['collectors'],

@@ -63,6 +63,8 @@ export interface MetricsFootprint {
   raw_oldest_ms: number | null;
   aggregate_rows: number;
   aggregate_oldest_ms: number | null;
+  raw_bytes: number;
+  aggregate_bytes: number;
   bytes: number;
 }
 
@@ -281,12 +283,16 @@ export class JournalReader {
       : 0;
     const rawOldest = rawRows ? (this.db.prepare('SELECT ts_ms FROM metrics WHERE id = ?').get(raw.lo) as { ts_ms: number } | undefined) : undefined;
     const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
+    const rawBytes = Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD));
+    const aggBytes = Math.round(aggRows * (aggText + AGG_ROW_OVERHEAD));
     return {
       raw_rows: rawRows,
       raw_oldest_ms: rawOldest?.ts_ms ?? null,
       aggregate_rows: aggRows,
       aggregate_oldest_ms: aggOldest?.minute_ms ?? null,
-      bytes: Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD) + aggRows * (aggText + AGG_ROW_OVERHEAD)),
+      raw_bytes: rawBytes,
+      aggregate_bytes: aggBytes,
+      bytes: rawBytes + aggBytes,
     };
   }
 
@@ -634,6 +640,22 @@ export class Journal extends JournalReader {
       this.db.pragma('synchronous = FULL');
     }
     return { raw, aggregates };
+  }
+
+  /**
+   * Like `appendSamples`, for callers that keep each series' labels as canonical JSON already (the
+   * telemetry registry does, once per series): no per-row serialization.
+   */
+  appendSamplesJson(samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[]): void {
+    if (samples.length === 0) return;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(() => {
+        for (const s of samples) this.insertSample.run(s.ts_ms, s.name, s.value, s.unit, s.labels_json);
+      })();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /**
