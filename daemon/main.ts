@@ -1,5 +1,5 @@
 import { existsSync, unlinkSync } from 'node:fs';
-import { ApiServer, coreRoutes, localSocketAuthorizer } from './api/index.js';
+import { ApiServer, coreRoutes, localSocketAuthorizer, logsRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -22,6 +22,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { createSpooler, readSpool, teeLogDestination } from './spooler/index.js';
 
 export interface RunOptions {
   root: string;
@@ -53,7 +54,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const paths = pathsFor(opts.root);
   const clock = opts.clock ?? systemClock;
   const env = opts.env ?? process.env;
-  const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact });
+  // The daemon's own log goes to stdout as before and, through the spooler, to the spool as source `waveos`.
+  const selfLog = teeLogDestination();
+  const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact, destination: selfLog.destination });
   log.info(
     { profile: config.profile, config_file: loaded.file ?? null },
     loaded.file
@@ -159,6 +162,17 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  // The LogSink for supervised services' stdout/stderr, and the run/waveos/log.sock ingestion socket.
+  const spooler = createSpooler({
+    clock,
+    log: log.child({ module: 'spooler' }),
+    spoolDir: paths.spoolDir,
+    socketPath: paths.logSocket,
+    settings: config.spooler,
+    events: journal,
+  });
+  spooler.attach('waveos', selfLog.copy, 'stdout');
+
   const status = (): Record<string, unknown> => ({
     run_id: runId,
     boot_id: bootId,
@@ -178,7 +192,10 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
 
   const api = new ApiServer({
     socketPath: paths.socket,
-    routes: coreRoutes({ journal, status }),
+    routes: [
+      ...coreRoutes({ journal, status }),
+      ...logsRoutes({ readLogs: (q) => readSpool(paths.spoolDir, q.source, q), flush: () => spooler.drain() }),
+    ],
     authorize: localSocketAuthorizer(config.profile),
     log: log.child({ module: 'api' }),
   });
@@ -229,7 +246,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api]);
+  await runner.start([exporter, spooler, api]);
   log.info(
     {
       run_id: runId,

@@ -14,3 +14,4 @@ export {
   defineRoute,
   roleAllows,
 } from './types.js';
+export { type LogsQuery, type LogsRouteDeps, logsQuery, logsRoutes } from './logs-routes.js';

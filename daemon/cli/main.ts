@@ -6,6 +6,7 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos run        [--config FILE] [--root DIR] [--profile dev|prod] [--log-format json|pretty]
   waveos status     [--json]
   waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
+  waveos logs       SOURCE [--since DURATION|TIME] [--follow] [--grep TEXT] [--json]
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos journal    verify [--root DIR]                          (offline)
 
@@ -26,6 +27,11 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         const abort = new AbortController();
         process.once('SIGINT', () => abort.abort());
         return await (await import('./cmd-events.js')).eventsCommand(rest, io, abort.signal);
+      }
+      case 'logs': {
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        return await (await import('./cmd-logs.js')).logsCommand(rest, io, abort.signal);
       }
       case 'config':
         return (await import('./cmd-config.js')).configCommand(rest, io);

@@ -1,5 +1,6 @@
 import type { Config, ConfigFile, Profile } from './schema.js';
 import { CONFIG_SCHEMA_VERSION } from './schema.js';
+import { proxyConfig, spoolerConfig } from './section-defaults.js';
 
 interface ProfileDefaults {
   environment: string;
@@ -46,5 +47,7 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       keep_runs: file?.artifacts?.keep_runs ?? 20,
       max_bytes: file?.artifacts?.max_bytes ?? 256 * 1024 * 1024,
     },
+    spooler: spoolerConfig(file?.spooler, profile),
+    proxy: proxyConfig(file?.proxy),
   });
 }

@@ -9,3 +9,5 @@ export {
 } from './load.js';
 export { MIGRATIONS, type Migration } from './migrate.js';
 export { CONFIG_SCHEMA_VERSION, type Config, PROFILES, type Profile, RESTART_REQUIRED } from './schema.js';
+export { DEFAULT_SPOOL_REDACT } from './section-defaults.js';
+export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolerConfig } from './schema.js';
