@@ -1,5 +1,5 @@
-import { createReadStream, existsSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -39,11 +39,17 @@ export function listSources(spoolDir: string): string[] {
 /** Complete lines from `start` (decompressed bytes), and how many bytes they took. */
 async function* linesOf(path: string, gz: boolean, start: number, acc: { bytes: number }, wholeTail: boolean): AsyncGenerator<string> {
   let input: Readable;
+  let fh: FileHandle;
   try {
-    input = gz ? createReadStream(path).pipe(createGunzip()) : createReadStream(path, { start });
-  } catch {
+    fh = await open(path, 'r');
+  } catch (e) {
+    // compressed meanwhile: the plain file went once its .gz was complete
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' && !gz && !path.endsWith('current.log')) {
+      yield* linesOf(`${path}.gz`, true, start, acc, wholeTail);
+    }
     return;
   }
+  input = gz ? fh.createReadStream().pipe(createGunzip()) : fh.createReadStream({ start });
   let skip = gz ? start : 0;
   let carry: Buffer = Buffer.alloc(0);
   try {
