@@ -243,6 +243,14 @@ export class SourceLog {
 
   private written(): void {
     this.writing = false;
+    // a batch that crossed the size limit closes the file now, so that files stay near rotate_bytes
+    if (this.fileBytes >= this.host.rotateBytes) {
+      try {
+        this.rotate();
+      } catch (e) {
+        this.host.writeFailed(this.name, e as NodeJS.ErrnoException);
+      }
+    }
     if (this.pendingBytes >= this.host.batchBytes) this.flush();
     if (!this.writing) {
       for (const w of this.idleWaiters.splice(0)) w();

@@ -67,7 +67,7 @@ function until(what: string, fn: () => boolean, ms = 10_000): Promise<void> {
 
 /** A real child process that writes `n` numbered lines as fast as it can. */
 function flooder(n: number, width = 20): ReturnType<typeof spawn> {
-  const code = `let s='';for(let i=1;i<=${n};i++){s+='line '+String(i).padStart(${width},'0')+'\\n';if(s.length>65536){process.stdout.write(s);s='';}}process.stdout.write(s);`;
+  const code = `(async()=>{let s='';for(let i=1;i<=${n};i++){s+='line '+String(i).padStart(${width},'0')+'\\n';if(s.length>65536){if(!process.stdout.write(s))await new Promise(r=>process.stdout.once('drain',r));s='';}}process.stdout.write(s);})()`;
   return spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'ignore'] });
 }
 

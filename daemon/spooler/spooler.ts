@@ -89,6 +89,8 @@ export class Spooler implements Lifecycle, LogSink {
   private freeAtFailure: number | null = null;
   private compressingPath: string | undefined;
   private compressedAway = false;
+  private retained: Record<string, { files: number; bytes: number }> = {};
+  private lastRetentionReport = Number.NEGATIVE_INFINITY;
   private lastFree: number | null = null;
   private readonly compressQueue: string[] = [];
   private compressing = false;
@@ -445,13 +447,28 @@ export class Spooler implements Lifecycle, LogSink {
       }
     });
     if (removed > 0) {
-      this.event({
-        kind: 'spool.retention',
-        source: 'spooler',
-        reason: `deleted ${removed} rotated file${removed === 1 ? '' : 's'} of ${source} (${fmt(bytes)} bytes) beyond the retention of ${this.settings.keep_files} files or ${Math.round(this.settings.max_age_ms / 3_600_000)} h`,
-        data: { source, files: removed, bytes },
-      });
+      // steady-state retention deletes a file per rotation: counted here, reported once per report interval
+      const r = (this.retained[source] ??= { files: 0, bytes: 0 });
+      r.files += removed;
+      r.bytes += bytes;
     }
+  }
+
+  private reportRetention(): void {
+    const now = this.deps.clock.monoMs();
+    if (now - this.lastRetentionReport < this.settings.report_interval_ms) return;
+    const entries = Object.entries(this.retained);
+    if (entries.length === 0) return;
+    this.lastRetentionReport = now;
+    this.retained = {};
+    const files = entries.reduce((a, [, r]) => a + r.files, 0);
+    const bytes = entries.reduce((a, [, r]) => a + r.bytes, 0);
+    this.event({
+      kind: 'spool.retention',
+      source: 'spooler',
+      reason: `deleted ${fmt(files)} rotated file${files === 1 ? '' : 's'} (${fmt(bytes)} bytes) beyond the retention of ${this.settings.keep_files} files or ${Math.round(this.settings.max_age_ms / 3_600_000)} h per source`,
+      data: { files, bytes, by_source: Object.fromEntries(entries) },
+    });
   }
 
   private remove(path: string, size: number): boolean {
@@ -590,6 +607,7 @@ export class Spooler implements Lifecycle, LogSink {
         if (s.firstLineMono !== undefined && now - s.firstLineMono >= this.settings.rotate_age_ms) s.rotate();
       }
       this.reportSuppressed(false);
+      this.reportRetention();
       if (this.settings.fsync === 'interval' && now - this.lastFsyncMono >= this.settings.fsync_interval_ms) {
         this.lastFsyncMono = now;
         for (const s of this.sources.values()) s.fsyncIfDirty();
