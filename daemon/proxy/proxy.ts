@@ -195,11 +195,13 @@ export class UplinkProxy implements Lifecycle {
     if (!route.methods.includes(method))
       return this.refuse(res, 405, `route ${route.name} allows ${route.methods.join(', ')}, not ${method}`, route, { allow: route.methods.join(', ') }, { method });
     const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > route.max_body_bytes)
-      return this.refuse(res, 413, `body of ${declared} bytes is over route ${route.name}'s limit of ${route.max_body_bytes}`, route, { connection: 'close' }, { bytes: declared });
+    if (Number.isFinite(declared) && declared > route.max_body_bytes) {
+      // read and discard what the client sends, so it hears the answer instead of a reset connection
+      req.resume();
+      return this.refuse(res, 413, `body of ${declared} bytes is over route ${route.name}'s limit of ${route.max_body_bytes}`, route, {}, { bytes: declared });
+    }
     const body = await readBody(req, route.max_body_bytes);
-    if (body === undefined)
-      return this.refuse(res, 413, `body is over route ${route.name}'s limit of ${route.max_body_bytes} bytes`, route, { connection: 'close' }, {});
+    if (body === undefined) return this.refuse(res, 413, `body is over route ${route.name}'s limit of ${route.max_body_bytes} bytes`, route, {}, {});
     if (route.validate) {
       const type = String(req.headers['content-type'] ?? '');
       if (!/^application\/([a-z0-9.+-]*\+)?json\b/i.test(type)) return this.refuse(res, 415, `route ${route.name} takes application/json, not "${type || 'nothing'}"`, route);
