@@ -22,6 +22,7 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { createProxy } from './proxy/index.js';
 import { createSpooler, readSpool, teeLogDestination } from './spooler/index.js';
 
 export interface RunOptions {
@@ -172,6 +173,10 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     events: journal,
   });
   spooler.attach('waveos', selfLog.copy, 'stdout');
+  // The uplink proxy, off unless `proxy.enabled`; its stats() feed the metrics registry.
+  const proxy = config.proxy.enabled
+    ? createProxy({ clock, log: log.child({ module: 'proxy' }), settings: config.proxy, dir: paths.proxyDir, socketPath: paths.proxySocket, events: journal })
+    : undefined;
 
   const status = (): Record<string, unknown> => ({
     run_id: runId,
@@ -246,7 +251,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, spooler, api]);
+  await runner.start([exporter, spooler, ...(proxy ? [proxy] : []), api]);
   log.info(
     {
       run_id: runId,

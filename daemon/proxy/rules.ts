@@ -33,7 +33,7 @@ export function compileRoutes(routes: readonly RouteSettings[], upstreams: reado
     if (r.json_schema) {
       let schema: z.ZodType;
       try {
-        schema = z.fromJSONSchema(r.json_schema as Parameters<typeof z.fromJSONSchema>[0]);
+        schema = z.fromJSONSchema(declareRequired(r.json_schema) as Parameters<typeof z.fromJSONSchema>[0]);
       } catch (e) {
         throw new WaveosError('WAVEOS_E_CONFIG_INVALID', `proxy.routes[${i}] (${r.name}): json_schema is not a usable JSON Schema`, {
           problems: [{ path: `proxy.routes.${i}.json_schema`, message: (e as Error).message }],
@@ -46,6 +46,24 @@ export function compileRoutes(routes: readonly RouteSettings[], upstreams: reado
     }
     return { ...r, validate };
   });
+}
+
+/**
+ * JSON Schema's `required` holds for keys whether or not `properties` describes them; the converter only
+ * enforces it for described ones, so required keys are described (as anything) before converting.
+ */
+function declareRequired(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(declareRequired);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(schema)) out[k] = k === 'required' || k === 'enum' || k === 'const' ? v : declareRequired(v);
+  const required = (schema as { required?: unknown }).required;
+  if (Array.isArray(required)) {
+    const props = { ...((out.properties as Record<string, unknown> | undefined) ?? {}) };
+    for (const key of required) if (typeof key === 'string' && !(key in props)) props[key] = {};
+    out.properties = props;
+  }
+  return out;
 }
 
 /** The route for a path: the longest matching prefix (on a segment boundary). */
