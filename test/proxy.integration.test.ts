@@ -10,7 +10,10 @@ const daemons: DaemonProcess[] = [];
 const servers: Server[] = [];
 afterEach(() => {
   for (const d of daemons.splice(0)) d.proc.kill('SIGKILL');
-  for (const s of servers.splice(0)) s.closeAllConnections(), s.close();
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    s.close();
+  }
   for (const r of roots.splice(0)) removeRoot(r);
 });
 

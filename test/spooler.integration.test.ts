@@ -149,7 +149,7 @@ describe('the spooler in the daemon', () => {
     const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', logDir], { encoding: 'utf8' });
     if (m.status !== 0) {
       // Only where mounting is not allowed: the quota-only path is covered by the unit tests.
-      console.log(`skipped: cannot mount a 2 MiB tmpfs here (${(m.stderr || m.error?.message || '').trim()})`);
+      process.stdout.write(`skipped: cannot mount a 2 MiB tmpfs here (${(m.stderr || m.error?.message || '').trim()})\n`);
       return;
     }
     mounts.push(logDir);

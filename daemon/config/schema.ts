@@ -125,7 +125,7 @@ export const proxyRouteSchema = z.strictObject({
   upstream: identifier,
   methods: z.array(z.enum(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'])).min(1).optional(),
   /** A path prefix on the local endpoint, e.g. /v1/telemetry; the request path is forwarded as it is. */
-  path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%\/-]*$/, 'expected an absolute URL path such as /v1/telemetry'),
+  path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'expected an absolute URL path such as /v1/telemetry'),
   durable: z.boolean().optional(),
   max_body: sizeSchema.optional(),
   strip_headers: z.array(z.string().min(1)).optional(),

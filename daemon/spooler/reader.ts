@@ -38,7 +38,6 @@ export function listSources(spoolDir: string): string[] {
 
 /** Complete lines from `start` (decompressed bytes), and how many bytes they took. */
 async function* linesOf(path: string, gz: boolean, start: number, acc: { bytes: number }, wholeTail: boolean): AsyncGenerator<string> {
-  let input: Readable;
   let fh: FileHandle;
   try {
     fh = await open(path, 'r');
@@ -49,7 +48,7 @@ async function* linesOf(path: string, gz: boolean, start: number, acc: { bytes: 
     }
     return;
   }
-  input = gz ? fh.createReadStream().pipe(createGunzip()) : fh.createReadStream({ start });
+  const input: Readable = gz ? fh.createReadStream().pipe(createGunzip()) : fh.createReadStream({ start });
   let skip = gz ? start : 0;
   let carry: Buffer = Buffer.alloc(0);
   try {
