@@ -43,7 +43,7 @@ export class SourceLog {
   /** When the current file got its first line (monotonic ms), for rotation by age. */
   firstLineMono: number | undefined;
   private nextSeq = 1;
-  private pending: string[] = [];
+  private pending: Buffer[] = [];
   pendingBytes = 0;
   private pendingLines = 0;
   private writing = false;
@@ -102,10 +102,10 @@ export class SourceLog {
     return this.paused.size > 0;
   }
 
-  /** Queues already-enveloped text of `lines` lines. */
-  enqueue(text: string, lines: number): void {
-    this.pending.push(text);
-    this.pendingBytes += text.length;
+  /** Queues already-enveloped bytes of `lines` lines. */
+  enqueue(data: Buffer, lines: number): void {
+    this.pending.push(data);
+    this.pendingBytes += data.length;
     this.pendingLines += lines;
     if (this.pendingBytes >= this.host.batchBytes) this.flush();
   }
@@ -172,11 +172,10 @@ export class SourceLog {
   flush(): void {
     if (this.writing || this.pendingBytes === 0) return;
     const lines = this.pendingLines;
-    const text = this.pending.length === 1 ? (this.pending[0] as string) : this.pending.join('');
+    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
     this.pendingLines = 0;
-    const data = Buffer.from(text, 'utf8');
     try {
       this.open();
       if (this.fileBytes > 0 && this.fileBytes + data.length > this.host.rotateBytes) {

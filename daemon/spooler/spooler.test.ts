@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { effectiveConfig } from '../config/index.js';
 import { FakeClock, silentLogger } from '../core/index.js';
-import { LineSplitter, type SplitLine } from './line-splitter.js';
+import { LineSplitter } from './line-splitter.js';
 import { type SpoolEvent, Spooler, type SpoolerSettings, TokenBucket, compileRedaction, readSpool, spoolerSettings } from './index.js';
 
 let dir: string;
@@ -85,17 +85,23 @@ describe('LineSplitter', () => {
           const text = lines.map((l) => `${l}\n`).join('');
           const buf = Buffer.from(text);
           const sp = new LineSplitter(16);
-          const out: SplitLine[] = [];
+          const out: { text: string; truncated: number }[] = [];
+          const emit = (b: Buffer, s: number, e: number, truncated: number): void => void out.push({ text: b.toString('utf8', s, e), truncated });
           let off = 0;
           let i = 0;
           while (off < buf.length) {
             const n = cuts[i++ % cuts.length] as number;
-            sp.push(buf.subarray(off, off + n), out);
+            sp.push(buf.subarray(off, off + n), emit);
             off += n;
           }
-          sp.end(out);
-          expect(out.map((o) => o.text)).toEqual(lines.map((l) => l.slice(0, 16)));
-          expect(out.map((o) => o.truncated)).toEqual(lines.map((l) => Math.max(0, l.length - 16)));
+          sp.end(emit);
+          // cut at 16 bytes, backed off to a whole character; what is cut is counted in bytes
+          const expected = lines.map((l) => {
+            let t = '';
+            for (const ch of l) if (Buffer.byteLength(t + ch) <= 16) t += ch; else break;
+            return { text: t, truncated: Buffer.byteLength(l) - Buffer.byteLength(t) };
+          });
+          expect(out).toEqual(expected);
         },
       ),
     );
@@ -153,8 +159,8 @@ describe('the spooler', () => {
     await s.drain();
     expect(await collect('app')).toEqual([
       '2026-01-01T00:00:00.000Z stderr short',
-      '2026-01-01T00:00:00.000Z stderr 0123456789 [truncated 6 chars]',
-      '2026-01-01T00:00:00.000Z stderr no newline [truncated 11 chars]',
+      '2026-01-01T00:00:00.000Z stderr 0123456789 [truncated 6 bytes]',
+      '2026-01-01T00:00:00.000Z stderr no newline [truncated 11 bytes]',
     ]);
   });
 

@@ -3,7 +3,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isoUtc } from '../core/index.js';
-import { LineSplitter, type SplitLine } from './line-splitter.js';
+import { LineSplitter } from './line-splitter.js';
 import { compileRedaction } from './redact.js';
 import { CURRENT, compressSegment, listSegments, recoverSourceDir } from './segments.js';
 import type { RateLimit, SourceSettings, SpoolerSettings } from './settings.js';
@@ -51,6 +51,8 @@ export interface SpoolerStats {
 }
 
 const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** The hello line is short; a connection that sends more without a newline is not speaking the protocol. */
+const HELLO_MAX = 4096;
 
 /** Source names become folder names: anything else is replaced, so no name escapes the spool. */
 export function safeSourceName(name: string): string {
@@ -192,17 +194,10 @@ export class Spooler implements Lifecycle, LogSink {
       return;
     }
     const log = this.source(source);
-    const splitter = new LineSplitter(log.settings.max_line_bytes);
-    const lines: SplitLine[] = [];
-    stream.on('data', (chunk: Buffer | string) => {
-      splitter.push(chunk, lines);
-      this.ingest(log, streamName, lines, stream);
-      lines.length = 0;
-    });
+    const ingest = this.ingester(log, streamName, stream);
+    stream.on('data', (chunk: Buffer | string) => ingest.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
     stream.on('end', () => {
-      splitter.end(lines);
-      this.ingest(log, streamName, lines, stream);
-      lines.length = 0;
+      ingest.end();
       log.forget(stream);
     });
     stream.on('error', () => log.forget(stream));
@@ -218,7 +213,7 @@ export class Spooler implements Lifecycle, LogSink {
       return;
     }
     const line = this.redact ? this.redact(text) : text;
-    log.enqueue(`${isoUtc(this.deps.clock.now())} spool ${line.replace(/\n/g, ' ')}\n`, 1);
+    log.enqueue(Buffer.from(`${isoUtc(this.deps.clock.now())} spool ${line.replace(/\n/g, ' ')}\n`), 1);
   }
 
   private source(name: string): SourceLog {
@@ -245,54 +240,111 @@ export class Spooler implements Lifecycle, LogSink {
     log.applyRate(this.deps.clock.monoMs());
   }
 
-  private ingest(log: SourceLog, streamName: string, lines: SplitLine[], producer: Producer | undefined): void {
-    if (lines.length === 0) return;
+  /**
+   * Splits a producer's bytes into lines and spools them: rate limit, backpressure rule, truncation marker,
+   * envelope, then redaction over the chunk's text, with no string or object made per line.
+   */
+  private ingester(log: SourceLog, streamName: string, producer: Producer | undefined): { push(chunk: Buffer): void; end(): void; splitter: LineSplitter } {
+    const splitter = new LineSplitter(log.settings.max_line_bytes);
+    // accepted lines of the current chunk as [start, end, truncated] triples into `src`
+    let ranges: number[] = [];
+    let src: Buffer = Buffer.alloc(0);
+    let pieces: Buffer[] = [];
+    let now = 0;
     const c = log.counters;
-    if (this.full) {
-      c.dropped_disk += lines.length;
-      log.droppedWhileFull += lines.length;
-      return;
-    }
-    const now = this.deps.clock.monoMs();
-    const prefix = `${isoUtc(this.deps.clock.now())} ${streamName} `;
     const drop = log.settings.backpressure === 'drop';
-    let out = '';
-    let n = 0;
-    for (const l of lines) {
-      const bytes = l.text.length + 1;
-      if (
-        (log.lineBucket !== undefined && log.lineBucket.waitMs(1, now) > 0) ||
-        (log.byteBucket !== undefined && log.byteBucket.waitMs(bytes, now) > 0)
-      ) {
-        if (c.suppressed_lines === 0 || log.window.lines === 0) log.window.sinceMono = now;
+    let queuedBytes = 0;
+    const collect = (buf: Buffer, start: number, end: number, truncated: number): void => {
+      if (this.full) {
+        c.dropped_disk++;
+        log.droppedWhileFull++;
+        return;
+      }
+      const bytes = end - start + 1 + truncated;
+      if ((log.lineBucket !== undefined && log.lineBucket.waitMs(1, now) > 0) || (log.byteBucket !== undefined && log.byteBucket.waitMs(bytes, now) > 0)) {
+        if (log.window.lines === 0) log.window.sinceMono = now;
         log.window.lines++;
         log.window.bytes += bytes;
         c.suppressed_lines++;
         c.suppressed_bytes += bytes;
-        continue;
+        return;
       }
       log.lineBucket?.take(1, now);
       log.byteBucket?.take(bytes, now);
-      if (drop && log.pendingBytes + out.length >= this.settings.buffer_bytes) {
+      if (drop && log.pendingBytes + queuedBytes >= this.settings.buffer_bytes) {
         c.dropped_backpressure++;
-        continue;
+        return;
       }
-      if (l.truncated > 0) {
-        c.truncated_lines++;
-        out += `${prefix}${l.text} [truncated ${fmt(l.truncated)} chars]\n`;
-      } else {
-        out += `${prefix}${l.text}\n`;
+      if (buf !== src) {
+        // a line carried over from the previous chunk lives in its own buffer
+        flushRanges();
+        src = buf;
       }
-      n++;
+      ranges.push(start, end, truncated);
+      queuedBytes += end - start;
+    };
+    const flushRanges = (): void => {
+      if (ranges.length === 0) return;
+      pieces.push(this.envelope(src, ranges, streamName, log));
+      ranges = [];
+    };
+    const finish = (): void => {
+      flushRanges();
+      queuedBytes = 0;
+      if (pieces.length === 0) return;
+      const n = pieces.reduce((a, p) => a + ((p as Buffer & { lines?: number }).lines ?? 0), 0);
+      let out = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
+      pieces = [];
+      if (this.redact) {
+        const text = out.toString('utf8');
+        const masked = this.redact(text);
+        if (masked !== text) {
+          c.redacted_chunks++;
+          out = Buffer.from(masked, 'utf8');
+        }
+      }
+      log.enqueue(out, n);
+      if (!drop && producer && log.full) log.hold(producer);
+    };
+    return {
+      splitter,
+      push: (chunk) => {
+        now = this.deps.clock.monoMs();
+        src = chunk;
+        splitter.push(chunk, collect);
+        finish();
+      },
+      end: () => {
+        now = this.deps.clock.monoMs();
+        splitter.end(collect);
+        finish();
+      },
+    };
+  }
+
+  /** `<ISO time> <stream> <line>[ [truncated N bytes]]\n` for each range, in one buffer. */
+  private envelope(src: Buffer, ranges: number[], streamName: string, log: SourceLog): Buffer {
+    const prefix = Buffer.from(`${isoUtc(this.deps.clock.now())} ${streamName} `);
+    let size = 0;
+    const marks: (Buffer | undefined)[] = [];
+    for (let i = 0; i < ranges.length; i += 3) {
+      const t = ranges[i + 2] as number;
+      const mark = t > 0 ? Buffer.from(` [truncated ${fmt(t)} bytes]`) : undefined;
+      if (mark) log.counters.truncated_lines++;
+      marks.push(mark);
+      size += prefix.length + ((ranges[i + 1] as number) - (ranges[i] as number)) + (mark?.length ?? 0) + 1;
     }
-    if (n === 0) return;
-    if (this.redact) {
-      const masked = this.redact(out);
-      if (masked !== out) c.redacted_chunks++;
-      out = masked;
+    const out = Buffer.allocUnsafe(size) as Buffer & { lines?: number };
+    let o = 0;
+    for (let i = 0, k = 0; i < ranges.length; i += 3, k++) {
+      o += prefix.copy(out, o);
+      o += src.copy(out, o, ranges[i] as number, ranges[i + 1] as number);
+      const mark = marks[k];
+      if (mark) o += mark.copy(out, o);
+      out[o++] = 0x0a;
     }
-    log.enqueue(out, n);
-    if (!drop && producer && log.full) log.hold(producer);
+    out.lines = ranges.length / 3;
+    return out;
   }
 
   // --- the ingestion socket ---------------------------------------------------------------------------
@@ -322,34 +374,38 @@ export class Spooler implements Lifecycle, LogSink {
    */
   private onConnection(sock: Socket): void {
     this.conns.add(sock);
-    const splitter = new LineSplitter(this.settings.defaults.max_line_bytes);
-    const lines: SplitLine[] = [];
+    let head: Buffer = Buffer.alloc(0);
+    let ingest: { push(chunk: Buffer): void; end(): void } | undefined;
     let log: SourceLog | undefined;
-    const feed = (): void => {
-      if (!log) {
-        const first = lines.shift();
-        if (!first) return;
-        const named = helloSource(first.text);
-        if (!named) {
-          this.refused++;
-          sock.end('error: the first line must be source=NAME or a JSON object with a "source" field\n');
-          sock.destroy();
-          lines.length = 0;
-          return;
-        }
-        log = this.source(named.source);
-        if (named.store) lines.unshift(first);
-      }
-      this.ingest(log, 'socket', lines, sock);
-      lines.length = 0;
+    const refuse = (): void => {
+      this.refused++;
+      sock.end('error: the first line must be source=NAME or a JSON object with a "source" field\n');
+      sock.destroy();
     };
     sock.on('data', (chunk: Buffer) => {
-      splitter.push(chunk, lines);
-      feed();
+      if (ingest) {
+        ingest.push(chunk);
+        return;
+      }
+      head = head.length ? Buffer.concat([head, chunk]) : chunk;
+      const nl = head.indexOf(0x0a);
+      if (nl < 0) {
+        if (head.length > HELLO_MAX) refuse();
+        return;
+      }
+      const named = helloSource(head.toString('utf8', 0, nl));
+      if (!named) {
+        refuse();
+        return;
+      }
+      log = this.source(named.source);
+      ingest = this.ingester(log, 'socket', sock);
+      const rest = named.store ? head : head.subarray(nl + 1);
+      head = Buffer.alloc(0);
+      if (rest.length) ingest.push(rest);
     });
     sock.on('end', () => {
-      splitter.end(lines);
-      feed();
+      ingest?.end();
       sock.end();
     });
     sock.on('error', () => undefined);
