@@ -147,7 +147,21 @@ export const proxySchema = z.strictObject({
   spool_max: sizeSchema.optional(),
   upstreams: z.record(identifier, proxyUpstreamSchema).optional(),
   routes: z.array(proxyRouteSchema).optional(),
-});
+})
+  .superRefine((p, ctx) => {
+    const names = Object.keys(p.upstreams ?? {});
+    (p.routes ?? []).forEach((r, i) => {
+      if (!names.includes(r.upstream))
+        ctx.addIssue({ code: 'custom', path: ['routes', i, 'upstream'], message: `no upstream named "${r.upstream}" (expected one of: ${names.join(', ') || 'none configured'})` });
+      if (r.json_schema) {
+        try {
+          z.fromJSONSchema(r.json_schema as Parameters<typeof z.fromJSONSchema>[0]);
+        } catch (e) {
+          ctx.addIssue({ code: 'custom', path: ['routes', i, 'json_schema'], message: `not a usable JSON Schema: ${(e as Error).message}` });
+        }
+      }
+    });
+  });
 
 /** The config file as written by an operator (schema_version 2). */
 export const configFileSchema = z.strictObject({
