@@ -1,6 +1,7 @@
 // Runs the spooler in this process with one child's stdout attached (the supervisor's path), and prints
 // one JSON line when every line the child wrote is on disk: {ms, lines}. Used by spooler.bench.mjs.
 import { spawn } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 
 const [spoolDir, code] = process.argv.slice(2);
 const { Spooler, spoolerSettings } = await import('../dist/spooler/index.js');

@@ -122,7 +122,8 @@ export async function* readSpool(spoolDir: string, source: string, opts: ReadOpt
       `no spooled logs for "${source}" under ${spoolDir} (${known.length ? `sources: ${known.join(', ')}` : 'no source has logged yet'})`,
     );
   }
-  const since = opts.since;
+  // envelopes carry UTC `…Z` times: compare against the same form, whatever offset the caller used
+  const since = opts.since === undefined ? undefined : new Date(opts.since).toISOString();
   const keep = (l: string): boolean => (since === undefined || l.slice(0, 24) >= since) && (opts.grep === undefined || l.includes(opts.grep));
   const sinceMs = since === undefined ? undefined : Date.parse(since);
   let lastSeq = 0;
