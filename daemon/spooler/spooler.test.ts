@@ -368,3 +368,32 @@ describe('the spooler', () => {
     expect(() => compileRedaction(['ok', '(unclosed'])).toThrow(/spooler.redact\[1\]/);
   });
 });
+
+describe('the spooler over time', () => {
+  it('rotates by age on the monotonic clock and deletes rotated files past max_age', async () => {
+    const s = make({ rotate_age_ms: 60_000, max_age_ms: 3_600_000, disk_check_interval_ms: 1, fsync: 'every-batch', defaults: { backpressure: 'block', rate: undefined, max_line_bytes: 8192 } });
+    await s.start();
+    const p = new PassThrough();
+    s.attach('app', p, 'stdout');
+    p.write('first\n');
+    await new Promise((r) => setImmediate(r));
+    s.flushAll();
+    await s.drain();
+    clock.advance(30_000);
+    s.tick();
+    expect(readdirSync(join(spool, 'app'))).toEqual(['current.log']);
+    clock.advance(30_000);
+    s.tick();
+    await until('compressed', () => s.stats().compressions_pending === 0);
+    // the current file is made again by the next line
+    expect(readdirSync(join(spool, 'app'))).toEqual(['00000001.log.gz']);
+    // retention by age reads the files' times: age the rotated one past max_age
+    const { utimesSync } = await import('node:fs');
+    const old = (clock.now() - 2 * 3_600_000) / 1000;
+    utimesSync(join(spool, 'app/00000001.log.gz'), old, old);
+    clock.advance(1_000);
+    s.tick();
+    expect(readdirSync(join(spool, 'app'))).toEqual([]);
+    expect(await collect('app')).toEqual([]);
+  });
+});
