@@ -53,6 +53,8 @@ export interface SpoolerStats {
 const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** The hello line is short; a connection that sends more without a newline is not speaking the protocol. */
 const HELLO_MAX = 4096;
+/** Sources the socket may create in one run. */
+const MAX_SOURCES = 256;
 
 /** Source names become folder names: anything else is replaced, so no name escapes the spool. */
 export function safeSourceName(name: string): string {
@@ -309,12 +311,15 @@ export class Spooler implements Lifecycle, LogSink {
     return {
       splitter,
       push: (chunk) => {
+        // after stop, a producer still attached (the daemon's own log) has nowhere to go
+        if (this.stopped) return;
         now = this.deps.clock.monoMs();
         src = chunk;
         splitter.push(chunk, collect);
         finish();
       },
       end: () => {
+        if (this.stopped) return;
         now = this.deps.clock.monoMs();
         splitter.end(collect);
         finish();
@@ -394,7 +399,8 @@ export class Spooler implements Lifecycle, LogSink {
         return;
       }
       const named = helloSource(head.toString('utf8', 0, nl));
-      if (!named) {
+      // each new name is a folder and a buffer: an app cannot make them without bound
+      if (!named || (!this.sources.has(named.source) && this.sources.size >= MAX_SOURCES)) {
         refuse();
         return;
       }
