@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import cron from 'node-cron';
-import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, tokenRoutes } from './api/index.js';
+import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -26,9 +26,11 @@ import {
 import { Journal } from './journal/index.js';
 import { EvidenceService, loadOrCreateDeviceKey, systemFacts } from './evidence/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
+import { createProxy } from './proxy/index.js';
 import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
-import { FileLogSink, Supervisor } from './services/index.js';
+import { Supervisor } from './services/index.js';
+import { createSpooler, readSpool, teeLogDestination } from './spooler/index.js';
 import { Telemetry, metricsRoutes } from './telemetry/index.js';
 
 export interface RunOptions {
@@ -63,7 +65,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const env = opts.env ?? process.env;
   // Secrets are read before anything is written: one that cannot be read is a config error (exit 2).
   const secrets = resolveSecrets(config.secrets, env);
-  const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact });
+  // The daemon's own log goes to stdout as before and, through the spooler, to the spool as source `waveos`.
+  const selfLog = teeLogDestination();
+  const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact, destination: selfLog.destination });
   log.info(
     { profile: config.profile, config_file: loaded.file ?? null },
     loaded.file
@@ -206,6 +210,21 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  // The LogSink for supervised services' stdout/stderr, and the run/waveos/log.sock ingestion socket.
+  const spooler = createSpooler({
+    clock,
+    log: log.child({ module: 'spooler' }),
+    spoolDir: paths.spoolDir,
+    socketPath: paths.logSocket,
+    settings: config.spooler,
+    events: journal,
+  });
+  spooler.attach('waveos', selfLog.copy, 'stdout');
+  // The uplink proxy, off unless `proxy.enabled`; its stats() feed the metrics registry.
+  const proxy = config.proxy.enabled
+    ? createProxy({ clock, log: log.child({ module: 'proxy' }), settings: config.proxy, dir: paths.proxyDir, socketPath: paths.proxySocket, events: journal })
+    : undefined;
+
   if (previous && resetReason) {
     journal.append({
       kind: 'boot.reset_reason',
@@ -224,7 +243,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     journal,
     clock,
     log: log.child({ module: 'services' }),
-    sink: new FileLogSink(paths),
+    sink: spooler,
     root: paths.root,
     runId,
     env: childEnv,
@@ -307,6 +326,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     ...coreRoutes({ journal, status }),
     ...tokenRoutes({ store: tokens, journal }),
     ...metricsRoutes(telemetry),
+    ...logsRoutes({ readLogs: (q) => readSpool(paths.spoolDir, q.source, q), flush: () => spooler.drain() }),
     ...controlRoutes({ services: supervisor, mode: () => recovery.mode(), run: (req) => executor.run(req) }),
     ...evidenceRoutes({
       exportNow: (r) => evidence.exportNow(r),
@@ -371,7 +391,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, supervisor, executor, recovery, telemetry, policy, evidence, api, mainLoop]);
+  await runner.start([exporter, spooler, ...(proxy ? [proxy] : []), supervisor, executor, recovery, telemetry, policy, evidence, api, mainLoop]);
   mainLoop.ready();
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(

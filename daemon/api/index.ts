@@ -16,3 +16,4 @@ export {
   roleAllows,
 } from './types.js';
 export { type ControlRouteDeps, controlRoutes } from './control-routes.js';
+export { type LogsQuery, type LogsRouteDeps, logsQuery, logsRoutes } from './logs-routes.js';

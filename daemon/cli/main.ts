@@ -9,6 +9,7 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos metrics    [--json] [--since DURATION|TIME] [--name METRIC] [--limit N]
   waveos service    list [--json] | start NAME | stop NAME | restart NAME [--reason TEXT]
   waveos mode       [get] | set MODE --reason TEXT
+  waveos logs       SOURCE [--since DURATION|TIME] [--follow] [--grep TEXT] [--json]
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos token      create NAME --role viewer|operator|admin | list | revoke NAME  [--offline]
   waveos journal    verify [--root DIR]                          (offline)
@@ -40,6 +41,11 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return await (await import('./cmd-service.js')).serviceCommand(rest, io);
       case 'mode':
         return await (await import('./cmd-mode.js')).modeCommand(rest, io);
+      case 'logs': {
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        return await (await import('./cmd-logs.js')).logsCommand(rest, io, abort.signal);
+      }
       case 'config':
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':

@@ -2,6 +2,7 @@ import type { Config, ConfigFile, Profile, TelemetryConfig } from './schema.js';
 import { CONFIG_SCHEMA_VERSION, TELEMETRY_COLLECTORS } from './schema.js';
 import { devRebootCommand, devServices } from './dev-services.js';
 import { recoveryConfig, serviceSpec } from './services-schema.js';
+import { proxyConfig, spoolerConfig } from './section-defaults.js';
 
 interface ProfileDefaults {
   environment: string;
@@ -144,5 +145,7 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       window_after_ms: file?.evidence?.window_after ?? 60_000,
       default_window_ms: file?.evidence?.default_window ?? 24 * 3_600_000,
     },
+    spooler: spoolerConfig(file?.spooler, profile),
+    proxy: proxyConfig(file?.proxy),
   });
 }

@@ -25,6 +25,12 @@ export interface Paths {
   readonly runDir: string;
   readonly socket: string;
   readonly pidFile: string;
+  /** The logging spooler's ingestion socket (unix stream, newline-delimited). */
+  readonly logSocket: string;
+  /** The uplink proxy's store-and-forward queues. */
+  readonly proxyDir: string;
+  /** The uplink proxy's endpoint when it listens on a unix socket. */
+  readonly proxySocket: string;
 }
 
 /** The root comes from `--root`, then `WAVEOS_ROOT`, then `/`. */
@@ -62,6 +68,9 @@ export function pathsFor(rootDir: string): Paths {
     runDir,
     socket: join(runDir, 'waveos.sock'),
     pidFile: join(runDir, 'waveos.pid'),
+    logSocket: join(runDir, 'log.sock'),
+    proxyDir: join(libDir, 'proxy'),
+    proxySocket: join(runDir, 'proxy.sock'),
   };
 }
 

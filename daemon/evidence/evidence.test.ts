@@ -4,13 +4,8 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { create as createTar, extract as extractTar } from 'tar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Authorizer, type Role, dispatch, evidenceRoutes, roleAllows } from '../api/index.js';
-
-/** A caller with a fixed role, as the token authorizer would decide for a token of that role. */
-const asRole =
-  (role: Role): Authorizer =>
-  ({ need }) =>
-    roleAllows(role, need) ? { allowed: true, principal: { name: role, role } } : { allowed: false, principal: { name: role, role }, reason: `needs ${need}` };
+import { asRole } from '../../test/helpers/authorizers.js';
+import { dispatch, evidenceRoutes } from '../api/index.js';
 import { writeRunMeta, RUN_META_SCHEMA_VERSION } from '../artifacts/index.js';
 import { FakeClock, type Paths, ensureLayout, pathsFor, silentLogger } from '../core/index.js';
 import { Journal } from '../journal/index.js';
