@@ -1,6 +1,7 @@
 import { existsSync, unlinkSync } from 'node:fs';
 import { ApiServer, coreRoutes, localSocketAuthorizer } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
+import { BundleAgent, DefaultRuntime, InboxWatcher, bundleRoutes, faultHook, notifyLauncherReady, ownTree } from './bundles/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
 import {
@@ -98,14 +99,49 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
 
   const build = readBuildStamp();
   const startedAt = isoUtc(clock.now());
+  // The update agent: constructed here so run_meta.json can name the installed bundles; started below.
+  const bundleLog = log.child({ module: 'bundles' });
+  const bundleRuntime = new DefaultRuntime({ paths, log: bundleLog, defaultTrialMs: config.bundles.trial_ms, env });
+  let requestRestart: (reason: string) => void = () => undefined;
+  let onVersionsChanged: () => void = () => undefined;
+  const bundles = new BundleAgent({
+    journal,
+    paths,
+    clock,
+    log: bundleLog,
+    settings: {
+      limits: {
+        maxBytes: config.bundles.max_bytes,
+        maxFiles: config.bundles.max_files,
+        maxPathLength: config.bundles.max_path_length,
+        signatureThreshold: config.bundles.signature_threshold,
+      },
+      trialMs: config.bundles.trial_ms,
+      maxTrialStarts: config.bundles.max_trial_starts,
+      maxAttempts: config.bundles.max_attempts,
+    },
+    runtime: bundleRuntime,
+    fault: faultHook(env, (point) => log.warn({ point }, `fault injection: killing the daemon at ${point} (WAVEOS_FAULT)`)),
+    restartDaemon: (reason) => requestRestart(reason),
+    underLauncher: env.WAVEOS_LAUNCHER === '1',
+    selfTree: ownTree(),
+    onVersionsChanged: () => onVersionsChanged(),
+  });
+  const inbox = new InboxWatcher({
+    dir: paths.inboxDir,
+    log: bundleLog,
+    stableMs: config.bundles.inbox_stable_ms,
+    install: (file) => bundles.install(file, { origin: 'inbox', requestedBy: 'inbox' }),
+  });
+  const bundleVersions = bundles.versions();
   const meta: RunMeta = {
     schema_version: RUN_META_SCHEMA_VERSION,
     run_id: runId,
     boot_id: bootId,
     started_at: startedAt,
     waveos_version: build.version,
-    policy_version: null,
-    bundle_ids: {},
+    policy_version: bundleVersions.policy_version,
+    bundle_ids: bundleVersions.bundle_ids,
     config_hash: loaded.hash,
     config_file: loaded.file ?? null,
     profile: config.profile,
@@ -115,6 +151,10 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     previous_run: previous,
   };
   const runMetaFile = writeRunMeta(paths, meta);
+  onVersionsChanged = () => {
+    const v = bundles.versions();
+    writeRunMeta(paths, { ...meta, policy_version: v.policy_version, bundle_ids: v.bundle_ids });
+  };
   const previousHash = journal.getState<string>(CONFIG_HASH_KEY);
   const record: RunRecord = { run_id: runId, boot_id: bootId, started_at: startedAt, pid: process.pid };
   journal.setStates({ [CURRENT_RUN_KEY]: record, [CONFIG_HASH_KEY]: loaded.hash });
@@ -165,7 +205,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     device_id: config.device.device_id,
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
     health_score: null,
-    versions: { waveos: build.version, policy: null, bundles: {} },
+    versions: { waveos: build.version, policy: bundles.versions().policy_version, bundles: bundles.versions().bundle_ids },
     services: [],
     previous_run: previous,
     uptime_s: Math.round((clock.monoMs() - startedMono) / 1000),
@@ -178,7 +218,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
 
   const api = new ApiServer({
     socketPath: paths.socket,
-    routes: coreRoutes({ journal, status }),
+    routes: [...coreRoutes({ journal, status }), ...bundleRoutes(bundles)],
     authorize: localSocketAuthorizer(config.profile),
     log: log.child({ module: 'api' }),
   });
@@ -203,7 +243,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('uncaughtException', (e) => fatal(e));
   process.on('unhandledRejection', (e) => fatal(e));
 
-  const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
+  const shutdown = async (signal: NodeJS.Signals, exitCode = 0): Promise<void> => {
     if (stopping) return;
     stopping = true;
     // If stopping hangs, exit anyway: no marker is written, so the next start treats it as unclean.
@@ -224,12 +264,17 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       // already gone
     }
     log.info({ signal, last_seq: lastSeq }, 'stopped cleanly');
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, api]);
+  // Exit code 75 asks the launcher to start the daemon again, from the new `waveos` slot.
+  requestRestart = (reason) => {
+    log.warn({ reason }, `${reason}: exiting with code 75 for the launcher`);
+    void shutdown('SIGTERM', 75);
+  };
+  await runner.start([exporter, bundleRuntime, bundles, inbox, api]);
   log.info(
     {
       run_id: runId,
@@ -241,4 +286,5 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
     `WaveOS ${build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );
+  notifyLauncherReady(env);
 }

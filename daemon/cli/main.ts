@@ -8,6 +8,9 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos events     [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json]
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos journal    verify [--root DIR]                          (offline)
+  waveos bundle     install FILE | list | rollback [--kind K] [--name N]
+  waveos bundle     keygen --out DIR | build DIR --kind K --version V --key KEY --out FILE
+                    | verify FILE [--keys DIR] | inspect FILE     (offline)
 
 Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
@@ -31,6 +34,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':
         return (await import('./cmd-journal.js')).journalCommand(rest, io);
+      case 'bundle':
+        return await (await import('./cmd-bundle.js')).bundleCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -58,6 +58,18 @@ export const artifactsSchema = z.strictObject({
   max_bytes: sizeSchema.optional(),
 });
 
+/** Signed bundles: verification limits, trial and loop-guard settings (docs/bundles.md). */
+export const bundlesSchema = z.strictObject({
+  max_bytes: sizeSchema.optional(),
+  max_files: z.number().int().min(1).max(1_000_000).optional(),
+  max_path_length: z.number().int().min(16).max(4096).optional(),
+  signature_threshold: z.number().int().min(1).max(16).optional(),
+  trial: durationSchema.optional(),
+  max_trial_starts: z.number().int().min(1).max(100).optional(),
+  max_attempts: z.number().int().min(1).max(100).optional(),
+  inbox_stable: durationSchema.optional(),
+});
+
 /** The config file as written by an operator (schema_version 2). */
 export const configFileSchema = z.strictObject({
   schema_version: z.literal(CONFIG_SCHEMA_VERSION),
@@ -67,6 +79,7 @@ export const configFileSchema = z.strictObject({
   log: logSchema.optional(),
   journal: journalSchema.optional(),
   artifacts: artifactsSchema.optional(),
+  bundles: bundlesSchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -79,6 +92,16 @@ export interface Config {
   readonly log: { readonly level: string; readonly format: 'json' | 'pretty'; readonly redact: readonly string[] };
   readonly journal: { readonly batch_max: number; readonly batch_delay_ms: number };
   readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number };
+  readonly bundles: {
+    readonly max_bytes: number;
+    readonly max_files: number;
+    readonly max_path_length: number;
+    readonly signature_threshold: number;
+    readonly trial_ms: number;
+    readonly max_trial_starts: number;
+    readonly max_attempts: number;
+    readonly inbox_stable_ms: number;
+  };
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */
