@@ -2,9 +2,9 @@ export { type AgentSettings, BundleAgent, type BundleAgentDeps, type BundleVersi
 export { type BuildOptions, buildBundle, sha256File } from './build.js';
 export { faultHook } from './fault.js';
 export { InboxWatcher } from './inbox.js';
-export { type SigningKey, type TrustedKey, generateKeyPair, keyIdOf, loadTrustedKeys, readSigningKey } from './keys.js';
+export { type SigningKey, type TrustedKey, generateKeyPair, keyIdOf, loadTrustedKeys, readSigningKey, signDetached } from './keys.js';
 export { notifyLauncherReady, runLauncher } from './launcher.js';
-export { type AppSpec, BUNDLE_KINDS, type BundleKind, type FileEntry, type Manifest, manifestSchema } from './manifest.js';
+export { type AppSpec, BUNDLE_KINDS, type BundleKind, type FileEntry, type Manifest, computeBundleId, manifestBytes, manifestSchema } from './manifest.js';
 export { BundleRejection, isBundleRejection } from './rejection.js';
 export { bundleRoutes } from './routes.js';
 export { type BundleRuntime, DefaultRuntime, type GateResult, type SlotRef } from './runtime.js';
