@@ -112,12 +112,13 @@ describe('bundle rejections through the daemon', () => {
       const r = cli(['bundle', 'install', file, '--root', root]);
       expect({ name: c.name, code: r.code }).toEqual({ name: c.name, code: 5 });
       expect(r.stderr).toMatch(/WAVEOS_E_BUNDLE_/);
-      const ev = events(root, 'bundle.rejected').at(-1) as { data: { check: string; source: string }; reason: string };
-      expect({ name: c.name, check: ev.data.check }).toEqual({ name: c.name, check: c.check });
-      expect(ev.reason.length).toBeGreaterThan(20);
       expect(hashTree(slots)).toBe(before);
       expect(existsSync(file)).toBe(true); // the operator's file is left alone
     }
+    // One bundle.rejected event per case, in order, each naming its check and saying why in words.
+    const rejected = events(root, 'bundle.rejected') as { data: { check: string }; reason: string }[];
+    expect(rejected.map((e) => e.data.check)).toEqual(cases.map((c) => c.check));
+    for (const e of rejected) expect(e.reason).toMatch(/^rejected bundle .+: .{20,}/);
     // The same verdicts offline, where no daemon state is involved (not downgrade/replay: those need the board).
     for (const c of cases.slice(0, 10)) {
       const file = join(work, `${c.name.replace(/\W+/g, '-')}.bundle`);
@@ -131,7 +132,7 @@ describe('bundle rejections through the daemon', () => {
     expect(list.installed[0]?.current).toBe(v2.bundle_id);
     expect(list.history.length).toBe(cases.length + 1);
     expect(d.proc.exitCode).toBeNull();
-  });
+  }, 150_000);
 
   it('the inbox takes a complete file, installs it, and moves a rejected one aside', async () => {
     const { root, work, k } = setup();
@@ -162,56 +163,3 @@ describe('bundle rejections through the daemon', () => {
   });
 });
 
-describe('health gate, rollback and the loop guard', () => {
-  it('an app that fails its health gate is rolled back and the old version runs again; the loop guard then refuses it', async () => {
-    const { root, work, k } = setup('  max_attempts: 2\n');
-    await start(root);
-    const v1 = await buildApp(k, appDir(work, 'demo', '1.0.0'), join(work, 'v1.bundle'), '1.0.0');
-    expect(cli(['bundle', 'install', join(work, 'v1.bundle'), '--root', root]).code).toBe(0);
-    const old = await waitFor('1.0.0 to run', () => (appVersion(root)?.version === '1.0.0' ? appVersion(root) : undefined));
-
-    await buildApp(k, appDir(work, 'demo', '2.0.0', { broken: true }), join(work, 'bad.bundle'), '2.0.0', { trialMs: 1500 });
-    const r = cli(['bundle', 'install', join(work, 'bad.bundle'), '--root', root]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('WAVEOS_E_BUNDLE_ROLLED_BACK');
-    const rb = events(root, 'bundle.rolled_back').at(-1) as { reason: string; data: { to: string; exit_code: number } };
-    expect(rb.reason).toMatch(/health gate failed: app demo 2\.0\.0 exited with code 1/);
-    expect(rb.data.to).toBe(v1.bundle_id);
-    expect(currentSlotIntact(root, 'app', 'demo')?.bundle_id).toBe(v1.bundle_id);
-    const again = await waitFor('1.0.0 to run again', () => {
-      const a = appVersion(root);
-      return a?.version === '1.0.0' && a.pid !== old?.pid && alive(a.pid) ? a : undefined;
-    });
-    expect(again.version).toBe('1.0.0');
-
-    // Second failure reaches the limit: the bundle is marked failed.
-    expect(cli(['bundle', 'install', join(work, 'bad.bundle'), '--root', root]).code).toBe(1);
-    expect(events(root, 'bundle.failed')).toHaveLength(1);
-    // Third attempt: refused without being tried.
-    const slots = hashTree(join(root, 'var/lib/waveos/slots'));
-    const third = cli(['bundle', 'install', join(work, 'bad.bundle'), '--root', root]);
-    expect(third.code).toBe(5);
-    expect(third.stderr).toContain('loop guard');
-    expect(hashTree(join(root, 'var/lib/waveos/slots'))).toBe(slots);
-    expect(events(root, 'bundle.activated')).toHaveLength(3); // v1 and two tries of v2, no more
-  });
-
-  it('waveos bundle rollback goes back to the last known-good on purpose', async () => {
-    const { root, work, k } = setup();
-    await start(root);
-    const v1 = await buildApp(k, appDir(work, 'demo', '1.0.0'), join(work, 'v1.bundle'), '1.0.0');
-    await buildApp(k, appDir(work, 'demo', '1.1.0'), join(work, 'v11.bundle'), '1.1.0');
-    expect(cli(['bundle', 'install', join(work, 'v1.bundle'), '--root', root]).code).toBe(0);
-    expect(cli(['bundle', 'install', join(work, 'v11.bundle'), '--root', root]).code).toBe(0);
-    const r = cli(['bundle', 'rollback', '--root', root]);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain('from 1.1.0 to 1.0.0');
-    expect(currentSlotIntact(root, 'app', 'demo')?.bundle_id).toBe(v1.bundle_id);
-    await waitFor('1.0.0 to run', () => (appVersion(root)?.version === '1.0.0' ? true : undefined));
-    // The last known-good is now 1.0.0, and installing it again is a replay; 1.1.0 may come back (it is newer).
-    expect(cli(['bundle', 'install', join(work, 'v1.bundle'), '--root', root]).code).toBe(5);
-    expect(cli(['bundle', 'install', join(work, 'v11.bundle'), '--root', root]).code).toBe(0);
-    const audit = readJsonl(join(root, 'var/lib/waveos/artifacts/latest/events.jsonl'));
-    expect(audit.length).toBeGreaterThan(0);
-  });
-});

@@ -302,20 +302,17 @@ export function scanBundle(o: ScanOptions): Promise<VerifiedBundle> {
         payloadBytes += m.size;
         if (fd !== undefined) {
           const f = fd;
-          syncs.push(
-            new Promise<void>((res, rej) =>
-              fsync(f, (err) => {
-                openFds.delete(f);
-                try {
-                  closeSync(f);
-                } catch {
-                  // closed by a failure meanwhile
-                }
-                if (err) rej(err);
-                else res();
-              }),
-            ),
+          // From here the fsync owns the descriptor: a later failure must not close it under it.
+          openFds.delete(f);
+          const synced = new Promise<void>((res, rej) =>
+            fsync(f, (err) => {
+              closeSync(f);
+              if (err) rej(err);
+              else res();
+            }),
           );
+          synced.catch(() => undefined);
+          syncs.push(synced);
           extracted++;
           try {
             o.onExtracted?.(extracted);
