@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type TestKey, appDir, buildApp, craftBundle, currentSlotIntact, hashTree, makeKey, member, patchFile, trustKey } from './helpers/bundles.js';
-import { DaemonProcess, cli, readJsonl, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
+import { type TestKey, hashTree, makeKey, trustKey } from './helpers/bundles.js';
+import { DaemonProcess, cli, removeRoot, tempRoot } from './helpers/daemon.js';
 
 const roots: string[] = [];
 const daemons: DaemonProcess[] = [];
@@ -36,24 +36,6 @@ async function start(root: string, env: NodeJS.ProcessEnv = {}): Promise<DaemonP
 function events(root: string, kind: string): Record<string, unknown>[] {
   const r = cli(['events', '--root', root, '--kind', kind, '--json']);
   return JSON.parse(r.stdout) as Record<string, unknown>[];
-}
-
-function appVersion(root: string, name = 'demo'): { version: string; pid: number } | undefined {
-  try {
-    const [version, pid] = readFileSync(join(root, `app-${name}.version`), 'utf8').trim().split(' ');
-    return { version: version as string, pid: Number(pid) };
-  } catch {
-    return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('the worked examples under bundles/examples', () => {

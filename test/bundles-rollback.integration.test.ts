@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type TestKey, appDir, buildApp, craftBundle, currentSlotIntact, hashTree, makeKey, member, patchFile, trustKey } from './helpers/bundles.js';
+import { type TestKey, appDir, buildApp, currentSlotIntact, hashTree, makeKey, trustKey } from './helpers/bundles.js';
 import { DaemonProcess, cli, readJsonl, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
 
 const roots: string[] = [];

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, copyFil
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type TestKey, appDir, buildApp, craftBundle, currentSlotIntact, hashTree, makeKey, member, patchFile, trustKey } from './helpers/bundles.js';
-import { DaemonProcess, cli, readJsonl, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
+import { DaemonProcess, cli, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
 
 const roots: string[] = [];
 const daemons: DaemonProcess[] = [];

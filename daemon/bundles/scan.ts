@@ -238,37 +238,32 @@ export function scanBundle(o: ScanOptions): Promise<VerifiedBundle> {
       }
       if (seen.has(rel)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.duplicate', `member ${p} appears twice in the archive`, { path: p });
       seen.add(rel);
-      switch (entry.type) {
-        case 'Link':
-          reject('WAVEOS_E_BUNDLE_PATH', 'entry.hardlink', `member ${p} is a hard link (to ${entry.linkpath ?? '?'}); bundles may not contain hard links`, { path: p, target: entry.linkpath });
-        // falls through (reject never returns)
-        case 'CharacterDevice':
-        case 'BlockDevice':
-        case 'FIFO':
-          reject('WAVEOS_E_BUNDLE_PATH', 'entry.device', `member ${p} is a ${entry.type}; bundles may not contain device nodes or FIFOs`, { path: p, type: entry.type });
-        // falls through
-        case 'Directory':
-          if (o.extractTo) ensureDir(join(o.extractTo, rel));
-          entry.resume();
-          return;
-        case 'SymbolicLink': {
-          const target = entry.linkpath ?? '';
-          const escape = escapingLinkReason(rel, target);
-          if (escape) reject('WAVEOS_E_BUNDLE_PATH', 'path.symlink_escape', `symlink ${p} ${escape}`, { path: p, target });
-          const m = byPath.get(rel);
-          if (!m) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is not listed in the manifest`, { path: p });
-          if (m.type !== 'symlink' || m.target !== target) reject('WAVEOS_E_BUNDLE_HASH', 'hash.symlink', `symlink ${p} → ${target} differs from the manifest`, { path: p });
-          links.add(rel);
-          if (o.extractTo) {
-            const dest = join(o.extractTo, rel);
-            ensureDir(dirname(dest));
-            symlinkSync(target, dest);
-          }
-          entry.resume();
-          return;
+      if (entry.type === 'Link') {
+        reject('WAVEOS_E_BUNDLE_PATH', 'entry.hardlink', `member ${p} is a hard link (to ${entry.linkpath ?? '?'}); bundles may not contain hard links`, { path: p, target: entry.linkpath });
+      }
+      if (entry.type === 'CharacterDevice' || entry.type === 'BlockDevice' || entry.type === 'FIFO') {
+        reject('WAVEOS_E_BUNDLE_PATH', 'entry.device', `member ${p} is a ${entry.type}; bundles may not contain device nodes or FIFOs`, { path: p, type: entry.type });
+      }
+      if (entry.type === 'Directory') {
+        if (o.extractTo) ensureDir(join(o.extractTo, rel));
+        entry.resume();
+        return;
+      }
+      if (entry.type === 'SymbolicLink') {
+        const target = entry.linkpath ?? '';
+        const escape = escapingLinkReason(rel, target);
+        if (escape) reject('WAVEOS_E_BUNDLE_PATH', 'path.symlink_escape', `symlink ${p} ${escape}`, { path: p, target });
+        const m = byPath.get(rel);
+        if (!m) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is not listed in the manifest`, { path: p });
+        if (m.type !== 'symlink' || m.target !== target) reject('WAVEOS_E_BUNDLE_HASH', 'hash.symlink', `symlink ${p} → ${target} differs from the manifest`, { path: p });
+        links.add(rel);
+        if (o.extractTo) {
+          const dest = join(o.extractTo, rel);
+          ensureDir(dirname(dest));
+          symlinkSync(target, dest);
         }
-        default:
-          break;
+        entry.resume();
+        return;
       }
       if (!FILE_TYPES.has(entry.type)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.unsupported', `member ${p} has the unsupported type ${entry.type}`, { path: p, type: entry.type });
       const m = byPath.get(rel);

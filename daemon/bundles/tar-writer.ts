@@ -64,7 +64,9 @@ export async function writeTar(out: string, entries: Iterable<TarEntry>, mode = 
         case 'Link':
           for (const b of headerBlocks({ path: e.path, linkpath: e.linkpath, mode: 0o777, size: 0, type: e.type })) await put(b);
           break;
-        default:
+        case 'CharacterDevice':
+        case 'BlockDevice':
+        case 'FIFO':
           for (const b of headerBlocks({ path: e.path, mode: 0o644, size: 0, type: e.type, devmaj: e.devmaj ?? 0, devmin: e.devmin ?? 0 })) await put(b);
       }
     }

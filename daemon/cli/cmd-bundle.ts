@@ -161,6 +161,7 @@ export async function bundleCommand(argv: string[], io: Output): Promise<number>
       else io.out(`${String(body.rollback.bundle_kind)}/${String(body.rollback.name)} rolled back from ${String(body.rollback.from_version)} to ${String(body.rollback.to_version)}`);
       return 0;
     }
+    case undefined:
     default:
       throw usage(`unknown bundle command "${sub ?? ''}"`);
   }
