@@ -58,6 +58,28 @@ describe('build and verify', () => {
     expect(readlinkSync(join(out, 'lib/conf'))).toBe('../etc/app.conf');
   });
 
+  it('extracts exactly, whatever the read size: many small files and large ones across read boundaries', async () => {
+    const src = join(dir, 'many');
+    mkdirSync(join(src, 'd'), { recursive: true });
+    const expected = new Map<string, Buffer>();
+    for (let i = 0; i < 150; i++) {
+      const b = Buffer.alloc((i * 37) % 1500, i % 251);
+      writeFileSync(join(src, 'd', `f${i}`), b);
+      expected.set(`d/f${i}`, b);
+    }
+    const big = Buffer.alloc(2 * 1024 * 1024 + 333);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    writeFileSync(join(src, 'big'), big);
+    expected.set('big', big);
+    await buildBundle({ dir: src, kind: 'app', name: 'many', version: '1.0.0', key: k.key, out: join(dir, 'm.bundle'), clock: systemClock });
+    for (const readChunk of [1000, 4096, 65_537, 1024 * 1024]) {
+      const out = join(dir, `x-${readChunk}`);
+      const v = await scan(join(dir, 'm.bundle'), { extractTo: out, readChunk });
+      expect(v.fileCount).toBe(151);
+      for (const [p, b] of expected) expect(readFileSync(join(out, p)).equals(b)).toBe(true);
+    }
+  });
+
   it('gives certificates strict permissions whatever the manifest says', async () => {
     const src = join(dir, 'certs');
     mkdirSync(join(src, 'ca'), { recursive: true });
