@@ -266,8 +266,19 @@ export class BundleAgent implements Lifecycle {
         resumed = false;
       }
     } catch (e) {
-      if (isBundleRejection(e) && rec.state !== 'rejected') this.rejectInstall(rec, e);
-      else if (!isBundleRejection(e)) this.deps.log.error({ err: errorMessage(e), install_id: rec.install_id, state: rec.state }, 'bundle install step failed');
+      if (isBundleRejection(e)) {
+        if (rec.state !== 'rejected') this.rejectInstall(rec, e);
+        throw e;
+      }
+      // A step failed for a reason of this board (disk full, I/O error, a failing activation): end the
+      // install cleanly rather than leave it half-way — refused before activation, rolled back after.
+      this.deps.log.error({ err: errorMessage(e), install_id: rec.install_id, state: rec.state }, 'bundle install step failed');
+      if (rec.state === 'received' || rec.state === 'verified') {
+        const r = new BundleRejection('WAVEOS_E_RUNTIME', 'runtime.error', `the install failed while ${rec.state === 'received' ? 'verifying' : 'staging'}: ${errorMessage(e)}`);
+        this.rejectInstall(rec, r);
+        throw r;
+      }
+      if (!TERMINAL.has(rec.state)) await this.rollback(rec, `the install failed in state ${rec.state}: ${errorMessage(e)}`, {});
       throw e;
     }
   }
