@@ -129,6 +129,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   const inbox = new InboxWatcher({
     dir: paths.inboxDir,
+    rejectedDir: paths.inboxRejectedDir,
     log: bundleLog,
     stableMs: config.bundles.inbox_stable_ms,
     install: (file) => bundles.install(file, { origin: 'inbox', requestedBy: 'inbox' }),

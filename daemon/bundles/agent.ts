@@ -140,8 +140,8 @@ export class BundleAgent implements Lifecycle {
   private readonly rejectedDir: string;
 
   constructor(private readonly deps: BundleAgentDeps) {
-    this.workDir = join(deps.paths.libDir, 'bundles');
-    this.rejectedDir = join(deps.paths.inboxDir, 'rejected');
+    this.workDir = deps.paths.bundleWorkDir;
+    this.rejectedDir = deps.paths.inboxRejectedDir;
   }
 
   private get j(): Journal {

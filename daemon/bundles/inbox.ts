@@ -1,10 +1,12 @@
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { type Lifecycle, type Logger, errorMessage } from '../core/index.js';
 import { isBundleRejection } from './rejection.js';
 
 export interface InboxDeps {
   dir: string;
+  /** Refused bundles are moved here; it is not watched. */
+  rejectedDir: string;
   log: Logger;
   /** How long a file's size must stay unchanged before it counts as complete. */
   stableMs: number;
@@ -23,7 +25,7 @@ export class InboxWatcher implements Lifecycle {
   constructor(private readonly deps: InboxDeps) {}
 
   async start(): Promise<void> {
-    const rejected = join(this.deps.dir, 'rejected');
+    const rejected = this.deps.rejectedDir;
     this.watcher = watch(this.deps.dir, {
       depth: 0,
       ignoreInitial: false,

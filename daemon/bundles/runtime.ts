@@ -74,7 +74,7 @@ export class DefaultRuntime implements BundleRuntime, Lifecycle {
   constructor(private readonly deps: DefaultRuntimeDeps) {}
 
   private recordFile(name: string): string {
-    return join(this.deps.paths.runDir, 'apps', `${name}.json`);
+    return join(this.deps.paths.appsRunDir, `${name}.json`);
   }
 
   private payloadOf(slotDir: string): string {
@@ -121,7 +121,7 @@ export class DefaultRuntime implements BundleRuntime, Lifecycle {
     if (!argv?.[0]) return;
     const cwd = this.payloadOf(slotDir);
     const prog = existsSync(join(cwd, argv[0])) ? join(cwd, argv[0]) : argv[0];
-    const logDir = join(this.deps.paths.logDir, 'apps');
+    const logDir = this.deps.paths.appsLogDir;
     mkdirSync(logDir, { recursive: true, mode: 0o750 });
     const out = openSync(join(logDir, `${name}.log`), 'a', 0o640);
     const child = spawn(prog, argv.slice(1), {
@@ -145,7 +145,7 @@ export class DefaultRuntime implements BundleRuntime, Lifecycle {
     });
     this.children.set(name, entry);
     if (child.pid !== undefined) {
-      mkdirSync(join(this.deps.paths.runDir, 'apps'), { recursive: true, mode: 0o750 });
+      mkdirSync(this.deps.paths.appsRunDir, { recursive: true, mode: 0o750 });
       const rec: RunningRecord = { pid: child.pid, start_time: processStartTime(child.pid), bundle_id: manifest.bundle_id };
       writeFileAtomic(this.recordFile(name), `${JSON.stringify(rec)}\n`);
     }

@@ -23,6 +23,14 @@ export interface Paths {
   readonly runDir: string;
   readonly socket: string;
   readonly pidFile: string;
+  /** The update agent's copies of bundles being installed. */
+  readonly bundleWorkDir: string;
+  /** Where refused inbox bundles are moved aside. */
+  readonly inboxRejectedDir: string;
+  /** Pid records of app processes started from bundle slots (so a restarted daemon reaps orphans). */
+  readonly appsRunDir: string;
+  /** stdout/stderr of app processes started from bundle slots. */
+  readonly appsLogDir: string;
 }
 
 /** The root comes from `--root`, then `WAVEOS_ROOT`, then `/`. */
@@ -58,6 +66,10 @@ export function pathsFor(rootDir: string): Paths {
     runDir,
     socket: join(runDir, 'waveos.sock'),
     pidFile: join(runDir, 'waveos.pid'),
+    bundleWorkDir: join(libDir, 'bundles'),
+    inboxRejectedDir: join(libDir, 'inbox', 'rejected'),
+    appsRunDir: join(runDir, 'apps'),
+    appsLogDir: join(logDir, 'apps'),
   };
 }
 
