@@ -75,7 +75,7 @@ function benchTick() {
   const naiveRules = policy.rules
     .filter((r) => r.kind === 'threshold' || r.kind === 'budget')
     .map((r) => ({
-      metric: r.kind === 'budget' ? 'service.rss_bytes' : r.metric,
+      metric: r.kind === 'budget' ? 'service_rss_bytes' : r.metric,
       value: r.kind === 'budget' ? r.limit : r.value,
       sel: Object.entries(r.kind === 'budget' ? { service: r.service } : (r.labels ?? {})).map(([k, p]) => [k, new RegExp(`^${p.replace(/\*/g, '.*')}$`)]),
     }));
@@ -100,7 +100,7 @@ function writeDay(file, seconds, seriesCount) {
       const svc = s === 0 ? 'leaker' : `svc-${String(s).padStart(2, '0')}`;
       // The leaker grows to ~90 MiB and is "restarted" every 40 minutes; the others wander.
       const v = s === 0 ? 20e6 + ((t % 2400) / 2400) * 75e6 : 30e6 + ((t * 7919 + s * 104729) % 1000) * 1000;
-      buf += `${ts},service.rss_bytes,${Math.round(v)},bytes,service=${svc}\n`;
+      buf += `${ts},service_rss_bytes,${Math.round(v)},bytes,service=${svc}\n`;
       rows++;
     }
     if (buf.length > 1 << 20) {
@@ -141,7 +141,7 @@ function benchReplay() {
 rules:
   - { id: leaker-rss, kind: budget, service: leaker, resource: rss, limit: 64MiB, for: 5s, cooldown: 30s, action: restart }
   - { id: restart-limit, kind: rate_limit, flow: service.restart, limit: 5, per: 10m }
-  - { id: any-big, kind: threshold, metric: service.rss_bytes, op: ">", value: 80MiB, for: 10s, clear: { op: "<", value: 40MiB }, actions: [{ type: emit_event }] }
+  - { id: any-big, kind: threshold, metric: service_rss_bytes, op: ">", value: 80MiB, for: 10s, clear: { op: "<", value: 40MiB }, actions: [{ type: emit_event }] }
 `,
         'replay.yaml',
       ),

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import cron from 'node-cron';
 import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
+import { BundleAgent, DefaultRuntime, InboxWatcher, bundleRoutes, faultHook, notifyLauncherReady, ownTree } from './bundles/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
 import {
@@ -25,13 +26,27 @@ import {
 } from './core/index.js';
 import { Journal } from './journal/index.js';
 import { EvidenceService, loadOrCreateDeviceKey, systemFacts } from './evidence/index.js';
+import type { Decision } from './policy/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
 import { createProxy } from './proxy/index.js';
-import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
+import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, applyCap, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
 import { Supervisor } from './services/index.js';
 import { createSpooler, readSpool, teeLogDestination } from './spooler/index.js';
 import { Telemetry, metricsRoutes } from './telemetry/index.js';
+
+/** The payload folders of the installed policy bundles (`slots/policy/<name>/current/payload`). */
+function policyBundleDirs(slotsDir: string): string[] {
+  const base = join(slotsDir, 'policy');
+  try {
+    return readdirSync(base, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => join(base, d.name, 'current', 'payload'))
+      .filter((d) => existsSync(d));
+  } catch {
+    return [];
+  }
+}
 
 export interface RunOptions {
   root: string;
@@ -124,20 +139,21 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const policy = new PolicyRuntime({
     clock,
     log: log.child({ module: 'policy' }),
-    dirs: [...(config.policy.examples ? [bundledPoliciesDir()] : []), ...config.policy.extra_dirs.map((d) => resolve(paths.root, d)), paths.policiesDir],
+    // Installed policy bundles come after the folders, so a signed bundle's file wins over a local one of the same name.
+    dirs: () => [
+      ...(config.policy.examples ? [bundledPoliciesDir()] : []),
+      ...config.policy.extra_dirs.map((d) => resolve(paths.root, d)),
+      paths.policiesDir,
+      ...policyBundleDirs(paths.slotsDir),
+    ],
     createDirs: [paths.policiesDir],
     tickIntervalMs: config.policy.tick_interval_ms,
     webhook: config.policy.webhook,
     emit: (e) => journal.append(e),
-    // Until the recovery executor is wired here, a decided action is journaled, not performed.
+    // Every decision is journaled with its numbers, then performed through the action executor.
     execute: (d) => {
-      journal.append({
-        kind: 'policy.decision',
-        severity: d.severity,
-        source: `policy:${d.rule_id}`,
-        reason: d.reason,
-        data: decisionData(d),
-      });
+      journal.append({ kind: 'policy.decision', severity: d.severity, source: `policy:${d.rule_id}`, reason: d.reason, data: decisionData(d) });
+      return performDecision(d);
     },
     state: { get: (k) => journal.getState(k), set: (k, v) => journal.setState(k, v) },
     initialMode: journal.getState<string>(MODE_KEY),
@@ -149,14 +165,51 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
 
   const build = readBuildStamp();
   const startedAt = isoUtc(clock.now());
+  // The update agent: constructed here so run_meta.json can name the installed bundles; started below.
+  const bundleLog = log.child({ module: 'bundles' });
+  const bundleRuntime = new DefaultRuntime({ paths, log: bundleLog, defaultTrialMs: config.bundles.trial_ms, env });
+  let requestRestart: (reason: string) => void = () => undefined;
+  let onVersionsChanged: () => void = () => undefined;
+  const bundles = new BundleAgent({
+    journal,
+    paths,
+    clock,
+    log: bundleLog,
+    settings: {
+      limits: {
+        maxBytes: config.bundles.max_bytes,
+        maxFiles: config.bundles.max_files,
+        maxPathLength: config.bundles.max_path_length,
+        signatureThreshold: config.bundles.signature_threshold,
+      },
+      trialMs: config.bundles.trial_ms,
+      maxTrialStarts: config.bundles.max_trial_starts,
+      maxAttempts: config.bundles.max_attempts,
+    },
+    runtime: bundleRuntime,
+    fault: faultHook(env, (point) => log.warn({ point }, `fault injection: killing the daemon at ${point} (WAVEOS_FAULT)`)),
+    restartDaemon: (reason) => requestRestart(reason),
+    underLauncher: env.WAVEOS_LAUNCHER === '1',
+    selfTree: ownTree(),
+    onVersionsChanged: () => onVersionsChanged(),
+  });
+  const inbox = new InboxWatcher({
+    dir: paths.inboxDir,
+    rejectedDir: paths.inboxRejectedDir,
+    log: bundleLog,
+    stableMs: config.bundles.inbox_stable_ms,
+    install: (file) => bundles.install(file, { origin: 'inbox', requestedBy: 'inbox' }),
+  });
+  const bundleVersions = bundles.versions();
   const meta: RunMeta = {
     schema_version: RUN_META_SCHEMA_VERSION,
     run_id: runId,
     boot_id: bootId,
     started_at: startedAt,
     waveos_version: build.version,
+    // The enforced policy's version: the policy runtime sets it once the policy files are loaded.
     policy_version: null,
-    bundle_ids: {},
+    bundle_ids: bundleVersions.bundle_ids,
     config_hash: loaded.hash,
     config_file: loaded.file ?? null,
     profile: config.profile,
@@ -166,6 +219,12 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     previous_run: previous,
   };
   const runMetaFile = writeRunMeta(paths, meta);
+  onVersionsChanged = () => {
+    meta.bundle_ids = bundles.versions().bundle_ids;
+    writeRunMeta(paths, meta);
+    // A committed or rolled-back policy bundle changes what is enforced.
+    policy.reload('request');
+  };
   const previousHash = journal.getState<string>(CONFIG_HASH_KEY);
   const record: RunRecord = { run_id: runId, boot_id: bootId, started_at: startedAt, pid: process.pid };
   journal.setStates({ [CURRENT_RUN_KEY]: record, [CONFIG_HASH_KEY]: loaded.hash });
@@ -263,7 +322,15 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       return `mode ${recovery.mode()}; ${up}/${list.length} services running${failed ? `, ${failed} failed` : ''}; journal seq ${journal.lastSeq()}`;
     },
   });
-  const telemetry = new Telemetry({ journal, config: config.telemetry, clock, log: log.child({ module: 'telemetry' }), paths, services: () => supervisor.list() });
+  const telemetry = new Telemetry({
+    journal,
+    config: config.telemetry,
+    clock,
+    log: log.child({ module: 'telemetry' }),
+    paths,
+    services: () => supervisor.list(),
+    onSamples: (samples) => policy.observe(samples),
+  });
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);
   policy.load();
   journal.onCommit((events) => policy.observeJournalEvents(events));
@@ -299,6 +366,49 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     scheduler: (expr, fn) => cron.schedule(expr, fn, { name: 'evidence', noOverlap: true }),
   });
 
+  /** Turns a policy decision into an executor action; a refusal is journaled by the executor and logged here. */
+  const performDecision = async (d: Decision): Promise<void> => {
+    const a = d.action;
+    const base = { reason: d.reason, source: `policy:${d.rule_id}` };
+    const run = (action: string, target?: string, params: Record<string, unknown> = {}): Promise<unknown> =>
+      executor.run({ action, ...(target === undefined ? {} : { target }), params: { ...params, rule_id: d.rule_id }, ...base }).catch((e: unknown) => {
+        log.warn({ err: errorMessage(e), rule_id: d.rule_id, action }, 'a policy action was refused or failed');
+      });
+    switch (a.type) {
+      case 'set_mode':
+        await run('mode.set', undefined, { mode: a.mode });
+        // The engine moved its mode when it decided; tell it where the device really is.
+        policy.observeEvent({ type: 'mode_changed', ts_ms: clock.now(), mode: recovery.mode(), by: `policy:${d.rule_id}` });
+        return;
+      case 'restart_service':
+        await run('service.restart', a.service);
+        return;
+      case 'stop_service':
+        await run('service.stop', a.service);
+        return;
+      case 'start_service':
+        await run('service.start', a.service);
+        return;
+      case 'apply_cap':
+        await run('service.cap', a.service, { ...a });
+        return;
+      case 'request_reboot':
+        await run('board.reboot', undefined, {});
+        return;
+      case 'export_evidence':
+        evidence.exportEvidence({ reason: a.reason, requestedBy: `policy:${d.rule_id}`, incident: decisionData(d) });
+        return;
+      case 'emit_event':
+      case 'webhook':
+        return;
+    }
+  };
+  recovery.setModeHook((from, to) => {
+    const v = policy.canTransition(from, to);
+    return v.allowed ? true : v.reason;
+  });
+  executor.register('service.cap', (req) => applyCap(supervisor.list(), req));
+
   const status = (): Record<string, unknown> => ({
     run_id: runId,
     boot_id: bootId,
@@ -306,7 +416,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
     health_score: telemetry.health().score,
     health: telemetry.health(),
-    versions: { waveos: build.version, policy: policy.version, bundles: {} },
+    versions: { waveos: build.version, policy: policy.version, bundles: bundles.versions().bundle_ids },
     policy: policy.snapshot(),
     services: supervisor.list(),
     previous_run: previous,
@@ -326,6 +436,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     ...coreRoutes({ journal, status }),
     ...tokenRoutes({ store: tokens, journal }),
     ...metricsRoutes(telemetry),
+    ...bundleRoutes(bundles),
     ...logsRoutes({ readLogs: (q) => readSpool(paths.spoolDir, q.source, q), flush: () => spooler.drain() }),
     ...controlRoutes({ services: supervisor, mode: () => recovery.mode(), run: (req) => executor.run(req) }),
     ...evidenceRoutes({
@@ -365,7 +476,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('uncaughtException', (e) => fatal(e));
   process.on('unhandledRejection', (e) => fatal(e));
 
-  const shutdown = async (signal: NodeJS.Signals): Promise<void> => {
+  const shutdown = async (signal: NodeJS.Signals, exitCode = 0): Promise<void> => {
     if (stopping) return;
     stopping = true;
     // If stopping hangs, exit anyway: no marker is written, so the next start treats it as unclean.
@@ -386,12 +497,17 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       // already gone
     }
     log.info({ signal, last_seq: lastSeq }, 'stopped cleanly');
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, spooler, ...(proxy ? [proxy] : []), supervisor, executor, recovery, telemetry, policy, evidence, api, mainLoop]);
+  // Exit code 75 asks the launcher to start the daemon again, from the new `waveos` slot.
+  requestRestart = (reason) => {
+    log.warn({ reason }, `${reason}: exiting with code 75 for the launcher`);
+    void shutdown('SIGTERM', 75);
+  };
+  await runner.start([exporter, spooler, ...(proxy ? [proxy] : []), supervisor, executor, recovery, telemetry, policy, evidence, bundleRuntime, bundles, inbox, api, mainLoop]);
   mainLoop.ready();
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(
@@ -405,6 +521,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
     `WaveOS ${build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );
+  notifyLauncherReady(env);
 }
 
 function listPolicyFiles(dir: string): string[] {

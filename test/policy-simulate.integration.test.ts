@@ -34,8 +34,8 @@ function samplesAt(s: number, ts: number): MetricSample[] {
   const mib = 1024 * 1024;
   const errors = [100, 105, 110, 130, 400, 402, 404].includes(s) ? 10 : s % 5;
   return [
-    { ts_ms: ts, name: 'service.rss_bytes', value: (20 + (s % 120)) * mib, unit: 'bytes', labels: { service: 'leaker' } },
-    { ts_ms: ts, name: 'service.rss_bytes', value: 30 * mib + (s % 13) * 1000, unit: 'bytes', labels: { service: 'web' } },
+    { ts_ms: ts, name: 'service_rss_bytes', value: (20 + (s % 120)) * mib, unit: 'bytes', labels: { service: 'leaker' } },
+    { ts_ms: ts, name: 'service_rss_bytes', value: 30 * mib + (s % 13) * 1000, unit: 'bytes', labels: { service: 'web' } },
     { ts_ms: ts, name: 'board.temp_c', value: Math.round((70 + 20 * Math.sin((2 * Math.PI * s) / 100)) * 10) / 10, unit: 'celsius', labels: { zone: 'cpu' } },
     { ts_ms: ts, name: 'app.errors', value: errors, unit: 'count', labels: {} },
   ];

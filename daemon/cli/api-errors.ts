@@ -1,5 +1,5 @@
 import type { ClientResponse } from '../api/index.js';
-import { WaveosError } from '../core/index.js';
+import { type ErrorCode, ErrorCodes, WaveosError } from '../core/index.js';
 
 interface ErrorBody {
   error?: { code?: string; message?: string };
@@ -10,6 +10,8 @@ export function checkResponse(r: ClientResponse): unknown {
   if (r.status >= 200 && r.status < 300) return r.body;
   const err = (r.body as ErrorBody | null)?.error;
   const message = err?.message ?? `the daemon answered HTTP ${r.status}`;
+  // A verification failure keeps its own code (and so exit 5) across the socket.
+  if (r.status === 422 && err?.code && err.code in ErrorCodes) throw new WaveosError(err.code as ErrorCode, message);
   if (r.status === 401 || r.status === 403) throw new WaveosError('WAVEOS_E_PERMISSION', `permission denied: ${message}`);
   // An unknown name (service, token, pack) is invalid input to the command: exit 2.
   if (r.status === 400 || r.status === 404 || r.status === 405 || r.status === 413) throw new WaveosError('WAVEOS_E_USAGE', message);

@@ -16,6 +16,9 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos policy     validate FILE... | simulate FILE... --metrics CSV [--events JSONL] [--mode M] | schema [--out FILE]   (offline)
   waveos evidence   export [--since D] [--until T] [--reason TEXT] [--out FILE] | list
   waveos evidence   verify FILE [--keys DIR] | pubkey [--out FILE]  (offline)
+  waveos bundle     install FILE | list | rollback [--kind K] [--name N]
+  waveos bundle     keygen --out DIR | build DIR --kind K --version V --key KEY --out FILE
+                    | verify FILE [--keys DIR] | inspect FILE     (offline)
 
 Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
@@ -56,6 +59,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return (await import('./cmd-policy.js')).policyCommand(rest, io);
       case 'evidence':
         return await (await import('./cmd-evidence.js')).evidenceCommand(rest, io);
+      case 'bundle':
+        return await (await import('./cmd-bundle.js')).bundleCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -147,5 +147,15 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
     },
     spooler: spoolerConfig(file?.spooler, profile),
     proxy: proxyConfig(file?.proxy),
+    bundles: {
+      max_bytes: file?.bundles?.max_bytes ?? 2 * 1024 * 1024 * 1024,
+      max_files: file?.bundles?.max_files ?? 100_000,
+      max_path_length: file?.bundles?.max_path_length ?? 1024,
+      signature_threshold: file?.bundles?.signature_threshold ?? 1,
+      trial_ms: file?.bundles?.trial ?? 10_000,
+      max_trial_starts: file?.bundles?.max_trial_starts ?? 3,
+      max_attempts: file?.bundles?.max_attempts ?? 3,
+      inbox_stable_ms: file?.bundles?.inbox_stable ?? 1_000,
+    },
   });
 }

@@ -319,6 +319,18 @@ export const proxySchema = z.strictObject({
     });
   });
 
+/** Signed bundles: verification limits, trial and loop-guard settings (docs/bundles.md). */
+export const bundlesSchema = z.strictObject({
+  max_bytes: sizeSchema.optional(),
+  max_files: z.number().int().min(1).max(1_000_000).optional(),
+  max_path_length: z.number().int().min(16).max(4096).optional(),
+  signature_threshold: z.number().int().min(1).max(16).optional(),
+  trial: durationSchema.optional(),
+  max_trial_starts: z.number().int().min(1).max(100).optional(),
+  max_attempts: z.number().int().min(1).max(100).optional(),
+  inbox_stable: durationSchema.optional(),
+});
+
 /** The config file as written by an operator (schema_version 2). */
 export const configFileSchema = z.strictObject({
   schema_version: z.literal(CONFIG_SCHEMA_VERSION),
@@ -337,6 +349,7 @@ export const configFileSchema = z.strictObject({
   evidence: evidenceSchema.optional(),
   spooler: spoolerSchema.optional(),
   proxy: proxySchema.optional(),
+  bundles: bundlesSchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -379,6 +392,16 @@ export interface Config {
   };
   readonly spooler: SpoolerConfig;
   readonly proxy: ProxyConfig;
+  readonly bundles: {
+    readonly max_bytes: number;
+    readonly max_files: number;
+    readonly max_path_length: number;
+    readonly signature_threshold: number;
+    readonly trial_ms: number;
+    readonly max_trial_starts: number;
+    readonly max_attempts: number;
+    readonly inbox_stable_ms: number;
+  };
 }
 
 export interface SpoolRateConfig {

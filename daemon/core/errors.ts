@@ -34,6 +34,17 @@ export const ErrorCodes = {
   WAVEOS_E_RUNTIME: ExitCode.runtime,
   WAVEOS_E_NOTIFY: ExitCode.runtime,
   WAVEOS_E_REBOOT_GUARD: ExitCode.runtime,
+  WAVEOS_E_BUNDLE_FORMAT: ExitCode.verification,
+  WAVEOS_E_BUNDLE_SIGNATURE: ExitCode.verification,
+  WAVEOS_E_BUNDLE_HASH: ExitCode.verification,
+  WAVEOS_E_BUNDLE_PATH: ExitCode.verification,
+  WAVEOS_E_BUNDLE_LIMIT: ExitCode.verification,
+  WAVEOS_E_BUNDLE_EXPIRED: ExitCode.verification,
+  WAVEOS_E_BUNDLE_VERSION: ExitCode.verification,
+  WAVEOS_E_BUNDLE_CONTENT: ExitCode.verification,
+  WAVEOS_E_BUNDLE_FAILED: ExitCode.verification,
+  WAVEOS_E_BUNDLE_ROLLED_BACK: ExitCode.runtime,
+  WAVEOS_E_BUNDLE_BUSY: ExitCode.runtime,
 } as const;
 export type ErrorCode = keyof typeof ErrorCodes;
 

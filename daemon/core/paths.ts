@@ -31,6 +31,14 @@ export interface Paths {
   readonly proxyDir: string;
   /** The uplink proxy's endpoint when it listens on a unix socket. */
   readonly proxySocket: string;
+  /** The update agent's copies of bundles being installed. */
+  readonly bundleWorkDir: string;
+  /** Where refused inbox bundles are moved aside. */
+  readonly inboxRejectedDir: string;
+  /** Pid records of app processes started from bundle slots (so a restarted daemon reaps orphans). */
+  readonly appsRunDir: string;
+  /** stdout/stderr of app processes started from bundle slots. */
+  readonly appsLogDir: string;
 }
 
 /** The root comes from `--root`, then `WAVEOS_ROOT`, then `/`. */
@@ -71,6 +79,10 @@ export function pathsFor(rootDir: string): Paths {
     logSocket: join(runDir, 'log.sock'),
     proxyDir: join(libDir, 'proxy'),
     proxySocket: join(runDir, 'proxy.sock'),
+    bundleWorkDir: join(libDir, 'bundles'),
+    inboxRejectedDir: join(libDir, 'inbox', 'rejected'),
+    appsRunDir: join(runDir, 'apps'),
+    appsLogDir: join(logDir, 'apps'),
   };
 }
 

@@ -38,7 +38,8 @@ export interface PolicyRuntimeDeps {
   clock: Clock;
   log: Logger;
   /** Policy folders in order; a file in a later folder replaces a file of the same name in an earlier one. */
-  dirs: readonly string[];
+  /** Folders read in order (a later file of the same name wins); a function is asked again at every reload. */
+  dirs: readonly string[] | (() => readonly string[]);
   /** Folders the runtime may create if missing (the operator's policies.d). */
   createDirs?: readonly string[];
   tickIntervalMs: number;
@@ -146,7 +147,7 @@ export class PolicyRuntime implements Lifecycle {
     this.timer = setInterval(() => this.safely('tick', () => this.handle(this.engine.tick())), this.deps.tickIntervalMs);
     this.timer.unref();
     if (this.deps.watch !== false) {
-      const dirs = this.deps.dirs.filter((d) => existsSync(d));
+      const dirs = this.dirs().filter((d) => existsSync(d));
       this.watcher = watch(dirs, {
         ignoreInitial: true,
         depth: 0,
@@ -170,6 +171,10 @@ export class PolicyRuntime implements Lifecycle {
     await this.reloading;
   }
 
+  private dirs(): readonly string[] {
+    return typeof this.deps.dirs === 'function' ? this.deps.dirs() : this.deps.dirs;
+  }
+
   private scheduleReload(): void {
     if (this.reloadTimer) clearTimeout(this.reloadTimer);
     this.reloadTimer = setTimeout(() => {
@@ -181,7 +186,7 @@ export class PolicyRuntime implements Lifecycle {
 
   private read(): ReadResult {
     const byName = new Map<string, { file: string; text: string }>();
-    for (const dir of this.deps.dirs) {
+    for (const dir of this.dirs()) {
       let names: string[];
       try {
         names = readdirSync(dir).filter(isPolicyFile).sort();

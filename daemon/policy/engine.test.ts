@@ -193,10 +193,10 @@ ${extra}`;
   ])('over budget for the `for` duration leads to %s', (action, expected) => {
     const { sample, step } = setup(text(action));
     const mib = 1024 * 1024;
-    expect(sample('service.rss_bytes', 150 * mib, { service: 'leaker' }, 'bytes')).toEqual([]);
+    expect(sample('service_rss_bytes', 150 * mib, { service: 'leaker' }, 'bytes')).toEqual([]);
     step(3000);
-    expect(sample('service.rss_bytes', 50 * mib, { service: 'other' }, 'bytes')).toEqual([]);
-    const d = sample('service.rss_bytes', 160 * mib, { service: 'leaker' }, 'bytes');
+    expect(sample('service_rss_bytes', 50 * mib, { service: 'other' }, 'bytes')).toEqual([]);
+    const d = sample('service_rss_bytes', 160 * mib, { service: 'leaker' }, 'bytes');
     expect(d.map((x) => x.action)).toEqual([expected]);
     expect(d[0]?.reason).toMatch(/leaker uses 160 MiB of rss, over its budget of 100 MiB for 3 s/);
     expect(d[0]?.data).toMatchObject({ budget: { service: 'leaker', resource: 'rss', limit: 100 * mib, on_exceed: action }, observed: 160 * mib });
@@ -210,9 +210,9 @@ rules:
   - { id: fds, kind: budget, service: s, resource: open_files, limit: 100, action: warn }
   - { id: spool, kind: budget, service: s, resource: spool_bytes, limit: 1MiB, action: warn }
 `);
-    expect(sample('service.cpu_ratio', 0.7, { service: 's' }, 'ratio').map((d) => d.rule_id)).toEqual(['cpu']);
-    expect(sample('service.open_fds', 101, { service: 's' }).map((d) => d.rule_id)).toEqual(['fds']);
-    expect(sample('spool.bytes', 2_000_000, { source: 's' }, 'bytes').map((d) => d.rule_id)).toEqual(['spool']);
+    expect(sample('service_cpu_ratio', 0.7, { service: 's' }, 'ratio').map((d) => d.rule_id)).toEqual(['cpu']);
+    expect(sample('service_open_fds', 101, { service: 's' }).map((d) => d.rule_id)).toEqual(['fds']);
+    expect(sample('spool_bytes', 2_000_000, { source: 's' }, 'bytes').map((d) => d.rule_id)).toEqual(['spool']);
   });
 });
 

@@ -103,12 +103,12 @@ describe('metrics.csv', () => {
   it('reads the artifact format, quoted fields included', () => {
     const text =
       'ts,metric,value,unit,labels\n' +
-      '2026-01-01T00:00:00.000Z,service.rss_bytes,1024,bytes,service=leaker\n' +
+      '2026-01-01T00:00:00.000Z,service_rss_bytes,1024,bytes,service=leaker\n' +
       '2026-01-01T00:00:01.000Z,"odd,name",1.5,"",a=1;b=x=y\n' +
       '2026-01-01T00:00:01.000Z,cpu,0.5,ratio,"note=say ""hi"", ok"\n';
     const s = parseMetricsCsv(text);
     expect(s).toEqual([
-      { ts_ms: Date.UTC(2026, 0, 1), name: 'service.rss_bytes', value: 1024, unit: 'bytes', labels: { service: 'leaker' } },
+      { ts_ms: Date.UTC(2026, 0, 1), name: 'service_rss_bytes', value: 1024, unit: 'bytes', labels: { service: 'leaker' } },
       { ts_ms: Date.UTC(2026, 0, 1, 0, 0, 1), name: 'odd,name', value: 1.5, unit: '', labels: { a: '1', b: 'x=y' } },
       { ts_ms: Date.UTC(2026, 0, 1, 0, 0, 1), name: 'cpu', value: 0.5, unit: 'ratio', labels: { note: 'say "hi", ok' } },
     ]);

@@ -31,7 +31,7 @@ const sampleArb = fc.record({
   dt: fc.integer({ min: 0, max: 5_000 }),
   wallJump: fc.integer({ min: -100_000, max: 100_000 }),
   ts_skew: fc.integer({ min: -1e7, max: 1e7 }),
-  name: fc.constantFrom('m', 'n', 'service.rss_bytes', 'service.cpu_ratio', 'other', ''),
+  name: fc.constantFrom('m', 'n', 'service_rss_bytes', 'service_cpu_ratio', 'other', ''),
   value: fc.oneof(fc.double(), fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, -0, 0, 1, 5, 6, 100, 101, 2048)),
   labels: fc.dictionary(fc.constantFrom('service', 'source', 'zone', '__proto__', 'constructor'), label, { maxKeys: 3 }),
 });

@@ -30,7 +30,7 @@ const quantity = z
 
 export const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected 1-64 letters, digits, "_", "." or "-"');
 const eventKind = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'expected a dotted event kind such as service.exit');
-const metricName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.:]*$/, 'expected a metric name such as service.rss_bytes');
+const metricName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.:]*$/, 'expected a metric name such as service_rss_bytes');
 /** Label selector: exact value, or a glob with `*`. */
 const labelSelector = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a label name'), z.string());
 /** Service names in actions and modes; `*` globs are allowed in mode service lists. */

@@ -4,3 +4,4 @@ export { type GuardDecision, REBOOTS_KEY, type RebootRecord, decideReboot, prune
 export { DEGRADED_FEATURES_KEY, MODE_KEY, type ModeTransitionHook, Recovery, type RecoveryDeps, allowAllModes } from './recovery.js';
 export { type ResetCause, type ResetReason, captureResetReason } from './reset-reason.js';
 export { HardwareWatchdog, MainLoop, type MainLoopDeps, SdNotifier } from './watchdog.js';
+export { applyCap } from './caps.js';

@@ -36,6 +36,8 @@ export interface TelemetryDeps {
   services?: () => ServiceInfo[];
   procDir?: string;
   sysDir?: string;
+  /** Each sampling pass's new values, in the order taken (the policy engine observes them). */
+  onSamples?: (samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels: Readonly<Record<string, string>> }[]) => void;
 }
 
 /** The `metrics --json` row (CONTRACT.md), with the type and the time of the value added. */
@@ -288,7 +290,15 @@ export class Telemetry implements Lifecycle {
   /** One sampling pass: due collectors, then history capture, flush and maintenance when due. */
   async tick(): Promise<void> {
     await this.scheduler.runDue();
-    this.history.capture(this.registry.drainUpdated());
+    const updated = this.registry.drainUpdated();
+    this.history.capture(updated);
+    if (updated.length > 0 && this.deps.onSamples) {
+      try {
+        this.deps.onSamples(updated);
+      } catch (e) {
+        this.deps.log.error({ err: errorMessage(e) }, 'a sample listener failed');
+      }
+    }
     const now = this.deps.clock.monoMs();
     if (now - this.lastFlush >= this.deps.config.flush_interval_ms) {
       this.lastFlush = now;

@@ -10,9 +10,10 @@ export function example(name: string, script: string, args: string[] = [], extra
 }
 
 /** Writes a config file (JSON is YAML) into the root and returns its path. */
+/** The ladder and supervision are tested on their own: the repo's example policies (a crash breaker among them) stay off unless a test adds them. */
 export function writeConfig(root: string, doc: Record<string, unknown>): string {
   const file = join(root, 'waveos.yaml');
-  writeFileSync(file, JSON.stringify({ schema_version: 2, profile: 'dev', artifacts: { flush_interval: '200ms' }, ...doc }, null, 2));
+  writeFileSync(file, JSON.stringify({ schema_version: 2, profile: 'dev', artifacts: { flush_interval: '200ms' }, policy: { examples: false }, ...doc }, null, 2));
   return file;
 }
 

@@ -1,0 +1,631 @@
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { parseConfigText } from '../config/index.js';
+import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, isoUtc } from '../core/index.js';
+import type { Intent, Journal, Severity } from '../journal/index.js';
+import { loadTrustedKeys } from './keys.js';
+import type { Manifest } from './manifest.js';
+import { BundleRejection, isBundleRejection } from './rejection.js';
+import type { BundleRuntime, SlotRef } from './runtime.js';
+import { type BundleLimits, type VerifiedBundle, scanBundle } from './scan.js';
+import { compareSemver } from './semver.js';
+import {
+  LINK_CURRENT,
+  LINK_LKG,
+  LINK_PREVIOUS,
+  type SlotGroup,
+  ensureGroup,
+  groupDir,
+  listGroups,
+  markSlot,
+  pruneGroup,
+  readGroup,
+  readSlotManifest,
+  removeSlot,
+  slotStatus,
+  switchLink,
+} from './slots.js';
+
+export const INSTALL_STATES = ['received', 'verified', 'staged', 'activated', 'trial', 'committed', 'rejected', 'rolled_back', 'failed'] as const;
+export type InstallState = (typeof INSTALL_STATES)[number];
+const TERMINAL = new Set<InstallState>(['committed', 'rejected', 'rolled_back', 'failed']);
+
+export interface InstallRecord {
+  install_id: string;
+  /** Where the operator's file was; the agent works on its own copy in `file`. */
+  source: string;
+  file: string;
+  origin: 'api' | 'inbox';
+  requested_by: string;
+  state: InstallState;
+  bundle_id?: string;
+  kind?: Manifest['kind'];
+  name?: string;
+  version?: string;
+  /** The slot `current` pointed at when this install was verified: where a rollback goes. */
+  rollback_to?: string | null;
+  trial_starts: number;
+  intent_id?: number;
+  reason?: string;
+  check?: string;
+  received_at: string;
+  finished_at?: string;
+  history: { state: InstallState; ts: string }[];
+}
+
+export interface AgentSettings {
+  limits: BundleLimits;
+  /** Stay-up time of an app/waveos trial when the manifest does not say. */
+  trialMs: number;
+  /** Daemon starts during one trial before the trial counts as failed (the Mender boot counter). */
+  maxTrialStarts: number;
+  /** Failed trials of one bundle before the loop guard refuses it for good. */
+  maxAttempts: number;
+}
+
+export interface BundleAgentDeps {
+  journal: Journal;
+  paths: Paths;
+  clock: Clock;
+  log: Logger;
+  settings: AgentSettings;
+  runtime: BundleRuntime;
+  /** The fault-injection hook (WAVEOS_FAULT): called with `bundle.after:<state>` and `bundle.during:staging`. */
+  fault?: (point: string) => void;
+  /** Asks the daemon to exit so that the launcher starts the new WaveOS slot (exit code 75). */
+  restartDaemon?: (reason: string) => void;
+  /** Set when a launcher runs this daemon (WAVEOS_LAUNCHER=1): only then can a waveos bundle be tried. */
+  underLauncher?: boolean;
+  /** The daemon tree this process runs from; a waveos bundle is on trial when that is its slot. */
+  selfTree?: string;
+  /** Validates a policy bundle's payload; the default checks that every YAML file parses to a mapping. */
+  validatePolicy?: (payloadDir: string) => string | undefined;
+  /** Called after a commit or rollback so run_meta.json and status can show the new versions. */
+  onVersionsChanged?: () => void;
+}
+
+export interface BundleVersions {
+  waveos_version: string | null;
+  policy_version: string | null;
+  /** The current bundle id by kind (with several bundles of a kind, the last by name). */
+  bundle_ids: Record<string, string>;
+  by_name: Record<string, { bundle_id: string; version: string | undefined }>;
+}
+
+const ACTIVE_KEY = 'bundles.active';
+const HISTORY_KEY = 'bundles.history';
+const FAILURES_KEY = 'bundles.failures';
+const SEQ_KEY = 'bundles.seq';
+export const LAUNCHER_NOTE_KEY = 'bundles.launcher_rollback';
+const HISTORY_MAX = 100;
+
+function short(id: string | undefined | null): string {
+  return id ? id.slice(0, 12) : 'none';
+}
+
+function defaultValidatePolicy(payload: string): string | undefined {
+  const walk = (dir: string): string | undefined => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        const why = walk(p);
+        if (why) return why;
+      } else if (/\.ya?ml$/.test(e.name)) {
+        try {
+          const doc: unknown = parseYaml(readFileSync(p, 'utf8'), { uniqueKeys: true });
+          if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return `${e.name} is not a YAML mapping`;
+        } catch (x) {
+          return `${e.name}: ${errorMessage(x).split('\n')[0]}`;
+        }
+      }
+    }
+    return undefined;
+  };
+  return walk(payload);
+}
+
+/**
+ * The update agent: a journaled install state machine. Each state is durable (journal state + a
+ * `bundle.<state>` event in one commit) before the next step starts, so a start-up after a crash at any
+ * point resumes from the last recorded state: received → verified → staged → activated → trial →
+ * committed, or rejected / rolled_back / failed. Installs run one at a time.
+ */
+export class BundleAgent implements Lifecycle {
+  readonly name = 'bundles';
+  private chain: Promise<unknown> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private readonly workDir: string;
+  private readonly rejectedDir: string;
+
+  constructor(private readonly deps: BundleAgentDeps) {
+    this.workDir = deps.paths.bundleWorkDir;
+    this.rejectedDir = deps.paths.inboxRejectedDir;
+  }
+
+  private get j(): Journal {
+    return this.deps.journal;
+  }
+
+  /** Crash-only start: hand orphaned work files back to the inbox, then resume the install in flight. */
+  start(): void {
+    mkdirSync(this.workDir, { recursive: true, mode: 0o750 });
+    const active = this.j.getState<InstallRecord | null>(ACTIVE_KEY) ?? null;
+    for (const f of readdirSync(this.workDir)) {
+      const p = join(this.workDir, f);
+      if (active && p === active.file) continue;
+      // A crash between copying a bundle in and journaling it: it was never recorded, so take it again.
+      if (f.endsWith('.bundle')) renameSync(p, join(this.deps.paths.inboxDir, `recovered-${f}`));
+      else rmSync(p, { force: true, recursive: true });
+    }
+    if (active && !TERMINAL.has(active.state)) {
+      this.event(active, 'resumed', 'notice', `resuming install ${active.install_id} of ${active.name ?? basename(active.source)} from state ${active.state} after a restart`, { from_state: active.state });
+      this.j.flush();
+      this.chain = this.chain.then(() => this.drive(active, true)).catch((e: unknown) => this.deps.log.error({ err: errorMessage(e) }, 'resumed install failed'));
+    }
+  }
+
+  /** Aborts a running trial; the next start resumes it from the journal (crash-only: nothing to finish). */
+  stop(): void {
+    this.abort.abort();
+  }
+
+  /** Waits until every queued install has settled (tests and the API use it). */
+  idle(): Promise<void> {
+    return this.chain.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** Queues an install of `file`; resolves with the final record, rejects with a BundleRejection. */
+  install(file: string, opts: { origin: 'api' | 'inbox'; requestedBy: string }): Promise<InstallRecord> {
+    const run = this.chain.then(() => this.receive(file, opts)).then((rec) => this.drive(rec, false));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  // --- the machine ---------------------------------------------------------------------------------
+
+  private receive(file: string, opts: { origin: 'api' | 'inbox'; requestedBy: string }): InstallRecord {
+    if (this.abort.signal.aborted) throw new WaveosError('WAVEOS_E_BUNDLE_BUSY', 'the daemon is stopping; install again after it restarts');
+    let st;
+    try {
+      st = statSync(file);
+    } catch (e) {
+      throw new WaveosError('WAVEOS_E_USAGE', `${file}: cannot read the bundle: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
+    }
+    if (!st.isFile()) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a regular file`);
+    const seq = (this.j.getState<number>(SEQ_KEY) ?? 0) + 1;
+    const install_id = `i${seq}`;
+    const work = join(this.workDir, `${install_id}.bundle`);
+    rmSync(work, { force: true });
+    if (opts.origin === 'inbox') renameSync(file, work);
+    else {
+      // A hard link costs nothing on the same filesystem; staging re-hashes everything, so a later change
+      // to the operator's file cannot slip through.
+      try {
+        linkSync(file, work);
+      } catch {
+        copyFileSync(file, work);
+      }
+    }
+    fsyncDir(this.workDir);
+    const rec: InstallRecord = {
+      install_id,
+      source: file,
+      file: work,
+      origin: opts.origin,
+      requested_by: opts.requestedBy,
+      state: 'received',
+      trial_starts: 0,
+      received_at: isoUtc(this.deps.clock.now()),
+      history: [],
+    };
+    const intent: Intent = this.j.beginIntent({
+      action: 'bundle.install',
+      target: basename(file),
+      params: { install_id, source: file, bytes: st.size, origin: opts.origin },
+      reason: `${opts.requestedBy} asked to install the bundle ${basename(file)} (${st.size} bytes)`,
+      requestedBy: opts.requestedBy,
+    });
+    rec.intent_id = intent.id;
+    this.j.setState(SEQ_KEY, seq);
+    this.transition(rec, 'received', 'info', `received bundle ${basename(file)} (${st.size} bytes) from ${opts.origin === 'inbox' ? 'the inbox' : opts.requestedBy}`, { bytes: st.size, source: file });
+    return rec;
+  }
+
+  private async drive(rec: InstallRecord, resumed: boolean): Promise<InstallRecord> {
+    try {
+      for (;;) {
+        switch (rec.state) {
+          case 'received':
+            await this.verify(rec);
+            break;
+          case 'verified':
+            await this.stage(rec);
+            break;
+          case 'staged':
+            await this.activate(rec);
+            break;
+          case 'activated':
+            if (rec.kind === 'waveos' && !(await this.waveosReady(rec, resumed))) return rec;
+            this.beginTrial(rec);
+            break;
+          case 'trial':
+            await this.trial(rec, resumed);
+            break;
+          case 'committed':
+          case 'rolled_back':
+          case 'failed':
+            return rec;
+          case 'rejected':
+            throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', rec.check ?? 'rejected', rec.reason ?? 'rejected');
+        }
+        resumed = false;
+      }
+    } catch (e) {
+      if (isBundleRejection(e)) {
+        if (rec.state !== 'rejected') this.rejectInstall(rec, e);
+        throw e;
+      }
+      // A step failed for a reason of this board (disk full, I/O error, a failing activation): end the
+      // install cleanly rather than leave it half-way — refused before activation, rolled back after.
+      this.deps.log.error({ err: errorMessage(e), install_id: rec.install_id, state: rec.state }, 'bundle install step failed');
+      if (rec.state === 'received' || rec.state === 'verified') {
+        const r = new BundleRejection('WAVEOS_E_RUNTIME', 'runtime.error', `the install failed while ${rec.state === 'received' ? 'verifying' : 'staging'}: ${errorMessage(e)}`);
+        this.rejectInstall(rec, r);
+        throw r;
+      }
+      if (!TERMINAL.has(rec.state)) await this.rollback(rec, `the install failed in state ${rec.state}: ${errorMessage(e)}`, {});
+      throw e;
+    }
+  }
+
+  private async verify(rec: InstallRecord): Promise<void> {
+    const v = await this.scan(rec.file);
+    const m = v.manifest;
+    Object.assign(rec, { bundle_id: m.bundle_id, kind: m.kind, name: m.name, version: m.version });
+    this.checkVersion(m);
+    const failures = this.j.getState<Record<string, number>>(FAILURES_KEY) ?? {};
+    const n = failures[m.bundle_id] ?? 0;
+    if (n >= this.deps.settings.maxAttempts) {
+      throw new BundleRejection(
+        'WAVEOS_E_BUNDLE_FAILED',
+        'loop_guard',
+        `bundle ${m.name} ${m.version} (${short(m.bundle_id)}) already failed its trial ${n} time(s); the loop guard allows ${this.deps.settings.maxAttempts}: it will not be tried again`,
+        { failures: n, limit: this.deps.settings.maxAttempts },
+      );
+    }
+    rec.rollback_to = readGroup(this.deps.paths, m.kind, m.name).current ?? null;
+    this.transition(rec, 'verified', 'info', `verified ${m.kind} bundle ${m.name} ${m.version} (${short(m.bundle_id)}): signed by ${v.signedBy.join(', ')}, ${v.fileCount} files, ${v.payloadBytes} bytes`, {
+      signed_by: v.signedBy,
+      files: v.fileCount,
+      payload_bytes: v.payloadBytes,
+      rollback_to: rec.rollback_to,
+    });
+  }
+
+  private scan(file: string, extractTo?: string, strictModes = false): Promise<VerifiedBundle> {
+    return scanBundle({
+      file,
+      keys: loadTrustedKeys(this.deps.paths.keysDir),
+      limits: this.deps.settings.limits,
+      now: new Date(this.deps.clock.now()),
+      extractTo,
+      strictModes,
+      onExtracted: extractTo ? (n) => (n === 1 ? this.deps.fault?.('bundle.during:staging') : undefined) : undefined,
+    });
+  }
+
+  /** TUF's rule: versions only go up; the one way down is back to the recorded last known-good. */
+  private checkVersion(m: Manifest): void {
+    const g = readGroup(this.deps.paths, m.kind, m.name);
+    if (g.current === m.bundle_id) {
+      throw new BundleRejection('WAVEOS_E_BUNDLE_VERSION', 'version.replay', `${m.kind} ${m.name} ${m.version} (${short(m.bundle_id)}) is already the installed version`, { version: m.version });
+    }
+    if (m.bundle_id === g.lastKnownGood || m.bundle_id === g.previousGood) return;
+    const installed = g.current ? readSlotManifest(join(g.dir, g.current)) : undefined;
+    if (!installed) return;
+    const c = compareSemver(m.version, installed.version);
+    if (c === 0) {
+      throw new BundleRejection('WAVEOS_E_BUNDLE_VERSION', 'version.replay', `${m.kind} ${m.name} ${m.version} is the installed version (a different build of it, ${short(m.bundle_id)}, cannot replace ${short(installed.bundle_id)})`, { version: m.version });
+    }
+    if (c < 0) {
+      throw new BundleRejection('WAVEOS_E_BUNDLE_VERSION', 'version.downgrade', `${m.kind} ${m.name} ${m.version} is older than the installed ${installed.version}; only the recorded last known-good may be installed over a newer version`, {
+        version: m.version,
+        installed: installed.version,
+      });
+    }
+  }
+
+  private slotRef(rec: InstallRecord, id: string): SlotRef {
+    const dir = groupDir(this.deps.paths, rec.kind as string, rec.name as string);
+    const slotDir = join(dir, id);
+    const manifest = readSlotManifest(slotDir);
+    if (!manifest) throw new WaveosError('WAVEOS_E_RUNTIME', `slot ${slotDir} has no readable manifest`);
+    return { kind: manifest.kind, name: manifest.name, slotDir, manifest };
+  }
+
+  private async stage(rec: InstallRecord): Promise<void> {
+    const id = rec.bundle_id as string;
+    const g = readGroup(this.deps.paths, rec.kind as string, rec.name as string);
+    ensureGroup(g.dir);
+    const slotDir = join(g.dir, id);
+    const keep = id === g.lastKnownGood || id === g.previousGood;
+    if (!(keep && slotStatus(slotDir) === 'good')) {
+      if (keep) throw new WaveosError('WAVEOS_E_RUNTIME', `slot ${slotDir} is in use but not marked good`);
+      // A partial slot from an interrupted staging is never trusted: start it again from nothing.
+      removeSlot(slotDir);
+      mkdirSync(slotDir, { mode: 0o755 });
+      markSlot(slotDir, 'bad');
+      fsyncDir(g.dir);
+      try {
+        const v = await this.scan(rec.file, join(slotDir, 'payload'), rec.kind === 'certs');
+        if (v.manifest.bundle_id !== id) throw new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'manifest.changed', `the bundle file changed between verification and staging (${short(v.manifest.bundle_id)} ≠ ${short(id)})`);
+        writeFileSync(join(slotDir, 'manifest.json'), v.manifestBytes, { mode: 0o644 });
+        writeFileSync(join(slotDir, 'manifest.sig'), v.signatureBytes, { mode: 0o644 });
+        this.validateContent(rec, join(slotDir, 'payload'));
+      } catch (e) {
+        removeSlot(slotDir);
+        fsyncDir(g.dir);
+        throw e;
+      }
+      fsyncDir(slotDir);
+      markSlot(slotDir, 'good');
+    }
+    this.transition(rec, 'staged', 'info', `staged ${rec.kind} ${rec.name} ${rec.version} into slot ${short(id)}`, { slot: slotDir });
+  }
+
+  private validateContent(rec: InstallRecord, payload: string): void {
+    if (rec.kind === 'config') {
+      const file = join(payload, 'waveos.yaml');
+      if (!existsSync(file)) throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', 'content.config', `a config bundle must carry payload/waveos.yaml`);
+      try {
+        parseConfigText(readFileSync(file, 'utf8'), 'payload/waveos.yaml');
+      } catch (e) {
+        const problems = isBundleRejection(e) ? [] : ((e as WaveosError).problems ?? []);
+        const where = problems[0] ? ` (${problems[0].path ?? ''} ${problems[0].message})` : '';
+        throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', 'content.config', `payload/waveos.yaml fails the config schema: ${errorMessage(e)}${where}`);
+      }
+    }
+    if (rec.kind === 'policy') {
+      const why = (this.deps.validatePolicy ?? defaultValidatePolicy)(payload);
+      if (why) throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', 'content.policy', `the policy payload fails validation: ${why}`);
+    }
+  }
+
+  private async activate(rec: InstallRecord): Promise<void> {
+    const id = rec.bundle_id as string;
+    const dir = groupDir(this.deps.paths, rec.kind as string, rec.name as string);
+    if (slotStatus(join(dir, id)) !== 'good') {
+      // Only a slot marked good may become current; a staged slot that is not means the disk lost it.
+      rec.state = 'verified';
+      return;
+    }
+    switchLink(dir, LINK_CURRENT, id);
+    if (rec.kind !== 'waveos') await this.deps.runtime.activate(this.slotRef(rec, id));
+    this.transition(rec, 'activated', 'notice', `activated ${rec.kind} ${rec.name} ${rec.version}: current now points at slot ${short(id)} (was ${short(rec.rollback_to)})`, { from: rec.rollback_to ?? null, to: id });
+  }
+
+  /** A waveos bundle is tried by the daemon it contains: restart into it via the launcher, or roll back. */
+  private async waveosReady(rec: InstallRecord, resumed: boolean): Promise<boolean> {
+    const dir = groupDir(this.deps.paths, 'waveos', rec.name as string);
+    const id = rec.bundle_id as string;
+    const note = this.j.getState<{ bundle_id: string; starts: number; ts: string } | null>(LAUNCHER_NOTE_KEY);
+    if (readGroup(this.deps.paths, 'waveos', rec.name as string).current !== id) {
+      await this.rollback(rec, note?.bundle_id === id ? `the launcher switched back to the last known-good daemon after the new one failed to start ${note.starts} time(s)` : 'current no longer points at this bundle', { launcher: note ?? null });
+      return false;
+    }
+    let runningFromSlot = false;
+    try {
+      runningFromSlot = this.deps.selfTree !== undefined && realpathSync(this.deps.selfTree) === realpathSync(join(dir, id, 'payload'));
+    } catch {
+      runningFromSlot = false;
+    }
+    if (runningFromSlot) return true;
+    if (!this.deps.underLauncher) {
+      await this.rollback(rec, 'this daemon was not started by the WaveOS launcher, so it cannot start the new daemon: run the unit through bin/waveos-launcher.js', {});
+      return false;
+    }
+    if (resumed) {
+      // We were started again from the old tree although current points at the new one: the launcher
+      // did not take it (e.g. it is older than this bundle); do not loop.
+      await this.rollback(rec, 'the launcher started the old daemon again although current points at the new one', {});
+      return false;
+    }
+    this.event(rec, 'restart', 'notice', `restarting into WaveOS ${rec.version} (slot ${short(id)}) through the launcher`, {});
+    this.j.flush();
+    this.deps.restartDaemon?.(`restart into WaveOS ${rec.version}`);
+    return false;
+  }
+
+  private beginTrial(rec: InstallRecord): void {
+    rec.trial_starts++;
+    this.transition(rec, 'trial', 'info', `trial ${rec.trial_starts} of ${rec.kind} ${rec.name} ${rec.version} started`, { trial_starts: rec.trial_starts, max_trial_starts: this.deps.settings.maxTrialStarts });
+  }
+
+  private async trial(rec: InstallRecord, resumed: boolean): Promise<void> {
+    if (resumed) {
+      // The daemon died during this trial. Count it, and stop after too many (Mender's bootcount).
+      if (rec.trial_starts >= this.deps.settings.maxTrialStarts) {
+        await this.rollback(rec, `the daemon stopped during the trial ${rec.trial_starts} time(s); the limit is ${this.deps.settings.maxTrialStarts}`, { trial_starts: rec.trial_starts });
+        return;
+      }
+      if (rec.kind === 'waveos' && !(await this.waveosReady(rec, true))) return;
+      if (rec.kind !== 'waveos' && rec.kind !== 'app') await this.deps.runtime.activate(this.slotRef(rec, rec.bundle_id as string));
+      this.beginTrial(rec);
+    }
+    const ref = this.slotRef(rec, rec.bundle_id as string);
+    const gate = await this.deps.runtime.healthGate(ref, this.abort.signal);
+    if (this.abort.signal.aborted) return new Promise(() => undefined); // stopping: the next start resumes the trial
+    if (gate.ok) this.commit(rec, gate.reason, gate.data);
+    else await this.rollback(rec, `health gate failed: ${gate.reason}`, gate.data);
+  }
+
+  private commit(rec: InstallRecord, why: string, data: Record<string, unknown>): void {
+    const id = rec.bundle_id as string;
+    const dir = groupDir(this.deps.paths, rec.kind as string, rec.name as string);
+    const g = readGroup(this.deps.paths, rec.kind as string, rec.name as string);
+    if (g.lastKnownGood !== id) {
+      if (g.lastKnownGood) switchLink(dir, LINK_PREVIOUS, g.lastKnownGood);
+      switchLink(dir, LINK_LKG, id);
+    }
+    const removed = this.prune(rec);
+    this.transition(rec, 'committed', 'notice', `committed ${rec.kind} ${rec.name} ${rec.version}: ${why}; it is now the last known-good`, { ...data, pruned: removed });
+    this.deps.onVersionsChanged?.();
+  }
+
+  private prune(rec: InstallRecord): string[] {
+    const g = readGroup(this.deps.paths, rec.kind as string, rec.name as string);
+    const keep = new Set([g.current, g.lastKnownGood, g.previousGood].filter((x): x is string => !!x));
+    return pruneGroup(g.dir, keep);
+  }
+
+  private async rollback(rec: InstallRecord, why: string, data: Record<string, unknown>): Promise<void> {
+    const dir = groupDir(this.deps.paths, rec.kind as string, rec.name as string);
+    const target = rec.rollback_to ?? undefined;
+    const g = readGroup(this.deps.paths, rec.kind as string, rec.name as string);
+    if (g.current !== target) switchLink(dir, LINK_CURRENT, target);
+    if (rec.kind !== 'waveos') {
+      if (target) await this.deps.runtime.activate(this.slotRef(rec, target));
+      else await this.deps.runtime.deactivate(rec.kind as string, rec.name as string);
+    }
+    if (g.lastKnownGood === rec.bundle_id) {
+      // A crash between recording the commit link and the commit itself: undo that too.
+      if (target) switchLink(dir, LINK_LKG, target);
+      else switchLink(dir, LINK_LKG, undefined);
+    }
+    const failures = { ...(this.j.getState<Record<string, number>>(FAILURES_KEY) ?? {}) };
+    const n = (failures[rec.bundle_id as string] ?? 0) + 1;
+    failures[rec.bundle_id as string] = n;
+    this.j.setState(FAILURES_KEY, failures);
+    const removed = this.prune(rec);
+    rec.reason = why;
+    this.transition(rec, 'rolled_back', 'error', `rolled back ${rec.kind} ${rec.name} ${rec.version} to ${target ? `slot ${short(target)}` : 'no bundle (none was installed before)'}: ${why}`, {
+      ...data,
+      to: target ?? null,
+      failures: n,
+      max_attempts: this.deps.settings.maxAttempts,
+      pruned: removed,
+    });
+    if (n >= this.deps.settings.maxAttempts) {
+      this.j.appendDurable({
+        kind: 'bundle.failed',
+        severity: 'error',
+        source: 'bundles',
+        reason: `loop guard: bundle ${rec.name} ${rec.version} (${short(rec.bundle_id)}) has failed ${n} time(s); it is marked failed and will not be tried again`,
+        data: { bundle_id: rec.bundle_id, name: rec.name, kind: rec.kind, version: rec.version, failures: n, limit: this.deps.settings.maxAttempts },
+      });
+    }
+    this.deps.onVersionsChanged?.();
+  }
+
+  private rejectInstall(rec: InstallRecord, e: BundleRejection): void {
+    rec.check = e.check;
+    rec.reason = e.message;
+    const guard = e.check === 'loop_guard';
+    // The rejected file is moved aside (inbox) or dropped (our copy of an API request); nothing else changes.
+    if (rec.origin === 'inbox' && existsSync(rec.file)) {
+      mkdirSync(this.rejectedDir, { recursive: true, mode: 0o750 });
+      const dest = join(this.rejectedDir, basename(rec.source));
+      renameSync(rec.file, dest);
+      fsyncDir(this.rejectedDir);
+    }
+    this.transition(rec, guard ? 'failed' : 'rejected', 'error', `rejected bundle ${basename(rec.source)}: ${e.message}`, { check: e.check, code: e.code, ...e.detail });
+  }
+
+  private event(rec: InstallRecord, what: string, severity: Severity, reason: string, data: Record<string, unknown>): void {
+    this.j.append({
+      kind: `bundle.${what}`,
+      severity,
+      source: 'bundles',
+      reason,
+      data: { install_id: rec.install_id, bundle_id: rec.bundle_id ?? null, bundle_kind: rec.kind ?? null, name: rec.name ?? null, version: rec.version ?? null, state: rec.state, ...data },
+    });
+  }
+
+  /** One durable commit per state: the event and the record together; then the fault hook may kill us. */
+  private transition(rec: InstallRecord, state: InstallState, severity: Severity, reason: string, data: Record<string, unknown>): void {
+    rec.state = state;
+    rec.history.push({ state, ts: isoUtc(this.deps.clock.now()) });
+    this.event(rec, state, severity, reason, data);
+    if (TERMINAL.has(state)) {
+      rec.finished_at = isoUtc(this.deps.clock.now());
+      if (existsSync(rec.file)) rmSync(rec.file, { force: true });
+      const history = [rec, ...(this.j.getState<InstallRecord[]>(HISTORY_KEY) ?? [])].slice(0, HISTORY_MAX);
+      if (rec.intent_id !== undefined) {
+        const intent = this.j.intents().find((i) => i.id === rec.intent_id);
+        if (intent && intent.status === 'pending') this.j.finishIntent(intent, state === 'committed' ? 'succeeded' : 'failed', reason, { install_id: rec.install_id, state });
+      }
+      this.j.setStates({ [ACTIVE_KEY]: null, [HISTORY_KEY]: history });
+    } else this.j.setState(ACTIVE_KEY, rec);
+    this.deps.fault?.(`bundle.after:${state}`);
+  }
+
+  // --- queries and operator actions -----------------------------------------------------------------
+
+  versions(): BundleVersions {
+    const out: BundleVersions = { waveos_version: null, policy_version: null, bundle_ids: {}, by_name: {} };
+    for (const g of listGroups(this.deps.paths)) {
+      if (!g.current) continue;
+      const m = readSlotManifest(join(g.dir, g.current));
+      out.bundle_ids[g.kind] = g.current;
+      out.by_name[`${g.kind}/${g.name}`] = { bundle_id: g.current, version: m?.version };
+      if (g.kind === 'waveos' && m) out.waveos_version = m.waveos_version ?? m.version;
+      if (g.kind === 'policy' && m) out.policy_version = m.policy_version ?? m.version;
+    }
+    return out;
+  }
+
+  list(): { installed: (SlotGroup & { current_version?: string; last_known_good_version?: string })[]; active: InstallRecord | null; history: InstallRecord[]; failures: Record<string, number> } {
+    const installed = listGroups(this.deps.paths).map((g) => ({
+      ...g,
+      current_version: g.slots.find((s) => s.bundle_id === g.current)?.version,
+      last_known_good_version: g.slots.find((s) => s.bundle_id === g.lastKnownGood)?.version,
+    }));
+    return {
+      installed,
+      active: this.j.getState<InstallRecord | null>(ACTIVE_KEY) ?? null,
+      history: this.j.getState<InstallRecord[]>(HISTORY_KEY) ?? [],
+      failures: this.j.getState<Record<string, number>>(FAILURES_KEY) ?? {},
+    };
+  }
+
+  /** `waveos bundle rollback`: back to the last known-good on purpose (or, when current is it, the one before). */
+  rollbackTo(opts: { kind?: string; name?: string; requestedBy: string }): Promise<Record<string, unknown>> {
+    const run = this.chain.then(async () => {
+      const candidates = listGroups(this.deps.paths).filter(
+        (g) => (!opts.kind || g.kind === opts.kind) && (!opts.name || g.name === opts.name) && g.current && ((g.lastKnownGood && g.lastKnownGood !== g.current) || g.previousGood),
+      );
+      if (candidates.length === 0) throw new WaveosError('WAVEOS_E_NOT_FOUND', `no installed bundle${opts.kind ? ` of kind ${opts.kind}` : ''}${opts.name ? ` named ${opts.name}` : ''} has a last known-good to go back to`);
+      if (candidates.length > 1) throw new WaveosError('WAVEOS_E_USAGE', `several bundles could be rolled back (${candidates.map((g) => `${g.kind}/${g.name}`).join(', ')}): name one with --kind and --name`);
+      const g = candidates[0] as SlotGroup;
+      const from = g.current as string;
+      const to = g.lastKnownGood && g.lastKnownGood !== from ? g.lastKnownGood : (g.previousGood as string);
+      const intent = this.j.beginIntent({ action: 'bundle.rollback', target: `${g.kind}/${g.name}`, params: { from, to }, reason: `${opts.requestedBy} asked to roll ${g.kind}/${g.name} back to its last known-good`, requestedBy: opts.requestedBy });
+      switchLink(g.dir, LINK_CURRENT, to);
+      const slotDir = join(g.dir, to);
+      const manifest = readSlotManifest(slotDir);
+      if (manifest && g.kind !== 'waveos') await this.deps.runtime.activate({ kind: manifest.kind, name: manifest.name, slotDir, manifest });
+      switchLink(g.dir, LINK_LKG, to);
+      if (g.previousGood === to) switchLink(g.dir, LINK_PREVIOUS, undefined);
+      const fromVersion = g.slots.find((s) => s.bundle_id === from)?.version;
+      const data = { bundle_kind: g.kind, name: g.name, from, to, from_version: fromVersion ?? null, to_version: manifest?.version ?? null };
+      this.j.append({ kind: 'bundle.rolled_back', severity: 'notice', source: opts.requestedBy, reason: `${g.kind}/${g.name} rolled back on request from ${fromVersion ?? short(from)} to ${manifest?.version ?? short(to)}`, data });
+      this.j.finishIntent(intent, 'succeeded', `${g.kind}/${g.name} now runs ${manifest?.version ?? short(to)}`, data);
+      pruneGroup(g.dir, new Set([to, from].filter(Boolean)));
+      this.deps.onVersionsChanged?.();
+      if (g.kind === 'waveos') this.deps.restartDaemon?.(`restart into WaveOS ${manifest?.version ?? short(to)} after a rollback`);
+      return data;
+    });
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** The daemon tree this code runs from (dist/bundles/agent.js → the tree's root). */
+export function ownTree(): string {
+  return fileURLToPath(new URL('../..', import.meta.url));
+}

@@ -1,0 +1,14 @@
+export { type AgentSettings, BundleAgent, type BundleAgentDeps, type BundleVersions, INSTALL_STATES, type InstallRecord, type InstallState, ownTree } from './agent.js';
+export { type BuildOptions, buildBundle, sha256File } from './build.js';
+export { faultHook } from './fault.js';
+export { InboxWatcher } from './inbox.js';
+export { type SigningKey, type TrustedKey, generateKeyPair, keyIdOf, loadTrustedKeys, readSigningKey, signDetached } from './keys.js';
+export { notifyLauncherReady, runLauncher } from './launcher.js';
+export { type AppSpec, BUNDLE_KINDS, type BundleKind, type FileEntry, type Manifest, computeBundleId, manifestBytes, manifestSchema } from './manifest.js';
+export { BundleRejection, isBundleRejection } from './rejection.js';
+export { bundleRoutes } from './routes.js';
+export { type BundleRuntime, DefaultRuntime, type GateResult, type SlotRef } from './runtime.js';
+export { type BundleLimits, DEFAULT_LIMITS, type VerifiedBundle, readBundleHead, scanBundle } from './scan.js';
+export { compareSemver, isSemver } from './semver.js';
+export { LINK_CURRENT, LINK_LKG, listGroups } from './slots.js';
+export { type TarEntry, writeTar } from './tar-writer.js';

@@ -1,0 +1,93 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import nacl from 'tweetnacl';
+import { z } from 'zod';
+import { WaveosError, writeFileAtomic } from '../core/index.js';
+import { keyIdSchema } from './manifest.js';
+
+export interface TrustedKey {
+  key_id: string;
+  publicKey: Uint8Array;
+  file: string;
+}
+
+export interface SigningKey {
+  key_id: string;
+  secretKey: Uint8Array;
+}
+
+const publicKeyFile = z.strictObject({ key_id: keyIdSchema, algorithm: z.literal('ed25519'), public_key: z.base64() });
+const secretKeyFile = z.strictObject({ key_id: keyIdSchema, algorithm: z.literal('ed25519'), secret_key: z.base64() });
+
+/** A key id names the public key: the first 16 hex digits of its sha256. */
+export function keyIdOf(publicKey: Uint8Array): string {
+  return createHash('sha256').update(publicKey).digest('hex').slice(0, 16);
+}
+
+/** Writes `<key_id>.key` (0600, keep it off the board) and `<key_id>.pub` (copy it to etc/waveos/keys/). */
+export function generateKeyPair(outDir: string): { key_id: string; keyFile: string; pubFile: string } {
+  const kp = nacl.sign.keyPair();
+  const key_id = keyIdOf(kp.publicKey);
+  mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  const keyFile = join(outDir, `${key_id}.key`);
+  const pubFile = join(outDir, `${key_id}.pub`);
+  const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
+  writeFileAtomic(keyFile, `${JSON.stringify({ key_id, algorithm: 'ed25519', secret_key: b64(kp.secretKey) }, null, 2)}\n`, 0o600);
+  writeFileAtomic(pubFile, `${JSON.stringify({ key_id, algorithm: 'ed25519', public_key: b64(kp.publicKey) }, null, 2)}\n`, 0o644);
+  return { key_id, keyFile, pubFile };
+}
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new WaveosError('WAVEOS_E_USAGE', `${file}: cannot read the key file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS key file (expected JSON): ${(e as Error).message}`);
+  }
+}
+
+export function readSigningKey(file: string): SigningKey {
+  const r = secretKeyFile.safeParse(readJson(file));
+  if (!r.success) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS signing key: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const secretKey = new Uint8Array(Buffer.from(r.data.secret_key, 'base64'));
+  if (secretKey.length !== nacl.sign.secretKeyLength) throw new WaveosError('WAVEOS_E_USAGE', `${file}: secret_key must be ${nacl.sign.secretKeyLength} bytes`);
+  if (keyIdOf(secretKey.slice(32)) !== r.data.key_id) throw new WaveosError('WAVEOS_E_USAGE', `${file}: key_id does not match the key`);
+  return { key_id: r.data.key_id, secretKey };
+}
+
+/** The trusted keys: every `*.pub` in the directory. A malformed file is an error, not silently skipped. */
+export function loadTrustedKeys(dir: string): TrustedKey[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.pub')).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+  return names.map((n) => {
+    const file = join(dir, n);
+    const r = publicKeyFile.safeParse(readJson(file));
+    if (!r.success) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS public key: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    const publicKey = new Uint8Array(Buffer.from(r.data.public_key, 'base64'));
+    if (publicKey.length !== nacl.sign.publicKeyLength || keyIdOf(publicKey) !== r.data.key_id) {
+      throw new WaveosError('WAVEOS_E_USAGE', `${file}: public_key is not a 32-byte ed25519 key matching key_id ${r.data.key_id}`);
+    }
+    return { key_id: r.data.key_id, publicKey, file };
+  });
+}
+
+export function signDetached(message: Uint8Array, key: SigningKey): string {
+  return Buffer.from(nacl.sign.detached(message, key.secretKey)).toString('base64');
+}
+
+export function verifyDetached(message: Uint8Array, sigB64: string, key: TrustedKey): boolean {
+  const sig = new Uint8Array(Buffer.from(sigB64, 'base64'));
+  if (sig.length !== nacl.sign.signatureLength) return false;
+  return nacl.sign.detached.verify(message, sig, key.publicKey);
+}

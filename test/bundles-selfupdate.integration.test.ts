@@ -1,0 +1,119 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildBundle } from '../daemon/bundles/index.js';
+import { systemClock } from '../daemon/core/index.js';
+import { makeKey, trustKey } from './helpers/bundles.js';
+import { REPO, cli, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
+
+const roots: string[] = [];
+const procs: ChildProcess[] = [];
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.exitCode === null && p.signalCode === null) {
+      const gone = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await gone;
+    }
+  }
+  for (const r of roots.splice(0)) removeRoot(r);
+});
+
+function setup(): { root: string; work: string; k: ReturnType<typeof makeKey> } {
+  const root = tempRoot('waveos-selfupdate-');
+  roots.push(root);
+  const work = join(root, 'work');
+  mkdirSync(work);
+  const k = makeKey(join(work, 'keys'));
+  trustKey(root, k);
+  mkdirSync(join(root, 'etc/waveos'), { recursive: true });
+  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), 'schema_version: 2\nbundles:\n  trial: 500ms\n');
+  return { root, work, k };
+}
+
+function launcher(root: string): { proc: ChildProcess; output: () => string } {
+  let out = '';
+  const proc = spawn(process.execPath, [join(REPO, 'bin/waveos-launcher.js'), 'run', '--root', root, '--log-format', 'json', '--max-starts', '2', '--restart-delay', '100'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+  procs.push(proc);
+  return { proc, output: () => out };
+}
+
+interface Status {
+  versions: { waveos: string; bundles: Record<string, string> };
+  pid: number;
+}
+const status = (root: string): Status | undefined => {
+  const r = cli(['status', '--root', root, '--json']);
+  return r.code === 0 ? (JSON.parse(r.stdout) as Status) : undefined;
+};
+const history = (root: string): { state: string; version?: string }[] =>
+  (JSON.parse(cli(['bundle', 'list', '--root', root, '--json']).stdout) as { history: { state: string; version?: string }[] }).history;
+
+describe('WaveOS self-update through the launcher', () => {
+  it('a new daemon that crashes on start is rolled back by the launcher to the daemon that ran before', async () => {
+    const { root, work, k } = setup();
+    const l = launcher(root);
+    const before = await waitFor('the base daemon', () => status(root), 30_000, 200);
+    const base = before.versions.waveos;
+
+    // A deliberately broken daemon build: it dies before it is ready, every time.
+    const tree = join(work, 'broken-daemon');
+    mkdirSync(join(tree, 'bin'), { recursive: true });
+    writeFileSync(join(tree, 'package.json'), JSON.stringify({ name: 'waveos', version: '9.0.0', type: 'module' }));
+    writeFileSync(join(tree, 'bin/waveos.js'), "process.stderr.write('broken daemon build: cannot start\\n');\nprocess.exit(3);\n");
+    const m = await buildBundle({ dir: tree, kind: 'waveos', name: 'waveos', version: '9.0.0', key: k.key, out: join(work, 'broken.wbundle'), clock: systemClock });
+
+    cli(['bundle', 'install', join(work, 'broken.wbundle'), '--root', root]);
+    const after = await waitFor(
+      'the launcher to roll back and the old daemon to answer',
+      () => {
+        const s = status(root);
+        return s && s.pid !== before.pid && history(root)[0]?.state === 'rolled_back' ? s : undefined;
+      },
+      45_000,
+      250,
+    );
+    expect(after.versions.waveos).toBe(base);
+    expect(existsSync(join(root, 'var/lib/waveos/slots/waveos/waveos/current'))).toBe(false);
+    expect(l.output()).toContain('broken daemon build: cannot start');
+    expect(l.output()).toMatch(/started 2 time\(s\) on trial without passing it; the launcher switched back/);
+    const evs = JSON.parse(cli(['events', '--root', root, '--kind', 'bundle.rolled_back', '--json']).stdout) as { source: string; data: { bundle_id: string; starts: number } }[];
+    expect(evs.find((e) => e.source === 'launcher')?.data).toMatchObject({ bundle_id: m.bundle_id, starts: 2 });
+    expect(l.proc.exitCode).toBeNull();
+  });
+
+  it('a good new daemon passes its trial, is committed, and reports its version', async () => {
+    const { root, work, k } = setup();
+    launcher(root);
+    const before = await waitFor('the base daemon', () => status(root), 30_000, 200);
+
+    const tree = join(work, 'daemon-0.2.0');
+    cpSync(join(REPO, 'bin'), join(tree, 'bin'), { recursive: true });
+    cpSync(join(REPO, 'dist'), join(tree, 'dist'), { recursive: true, filter: (s) => !s.endsWith('.map') });
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(tree, 'package.json'), JSON.stringify({ ...pkg, version: '0.2.0' }));
+    const stampFile = join(tree, 'dist/build-info.json');
+    const stamp = existsSync(stampFile) ? (JSON.parse(readFileSync(stampFile, 'utf8')) as Record<string, unknown>) : {};
+    writeFileSync(stampFile, JSON.stringify({ ...stamp, version: '0.2.0' }));
+    const m = await buildBundle({ dir: tree, kind: 'waveos', name: 'waveos', version: '0.2.0', waveosVersion: '0.2.0', key: k.key, out: join(work, 'good.wbundle'), clock: systemClock });
+
+    cli(['bundle', 'install', join(work, 'good.wbundle'), '--root', root]);
+    const after = await waitFor(
+      'the new daemon to commit',
+      () => {
+        const s = status(root);
+        return s && s.pid !== before.pid && history(root)[0]?.state === 'committed' ? s : undefined;
+      },
+      45_000,
+      250,
+    );
+    expect(after.versions.waveos).toBe('0.2.0');
+    expect(after.versions.bundles.waveos).toBe(m.bundle_id);
+    expect(readlinkSync(join(root, 'var/lib/waveos/slots/waveos/waveos/last_known_good'))).toBe(m.bundle_id);
+  });
+});
