@@ -124,16 +124,17 @@ export class Rig {
   }
 
   /** Starts `waveos run --root ROOT`, optionally under strace; does not wait for readiness. */
-  spawnDaemon(extraArgs: string[] = [], straceFile?: string): Daemon {
+  spawnDaemon(extraArgs: string[] = [], straceFile?: string, envOverride: NodeJS.ProcessEnv = {}): Daemon {
+    const env = { ...this.env(), ...envOverride };
     const log = openSync(this.logFile, 'a');
     const args = [BIN, 'run', '--root', this.root, '--log-format', 'json', ...extraArgs];
     const proc = straceFile
       ? spawn(
           'strace',
           ['-f', '-tt', '-yy', '-s', '4096', '-e', 'trace=openat,write,writev,pwrite64,fsync,fdatasync,rename,renameat,renameat2,unlink,symlink,symlinkat,clone,clone3', '-o', straceFile, process.execPath, ...args],
-          { env: this.env(), stdio: ['ignore', log, log] },
+          { env, stdio: ['ignore', log, log] },
         )
-      : spawn(process.execPath, args, { env: this.env(), stdio: ['ignore', log, log] });
+      : spawn(process.execPath, args, { env, stdio: ['ignore', log, log] });
     closeSync(log);
     this.starts++;
     const d: Daemon = { proc, pid: proc.pid ?? -1, exited: false, exit: Promise.resolve({ code: null, signal: null }) };
@@ -145,6 +146,11 @@ export class Rig {
     );
     this.daemon = d;
     return d;
+  }
+
+  /** A start with some environment variables changed (undefined removes one). */
+  spawnDaemonWithEnv(envOverride: NodeJS.ProcessEnv): Daemon {
+    return this.spawnDaemon([], undefined, envOverride);
   }
 
   /** Starts the daemon and waits until `status` answers; returns the time it took in ms. */
