@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -202,7 +202,20 @@ export class Rig {
     } catch {
       // already gone
     }
-    await d.exit;
+    if (d.proc.pid === d.pid) {
+      await d.exit;
+      return;
+    }
+    // Under strace: the tracer lives on while it still traces the daemon's children, so wait for the daemon
+    // itself, then let strace go (its tracees are detached and left as a crash would leave them).
+    for (let i = 0; i < 600 && isAlive(d.pid); i++) await sleep(50);
+    await Promise.race([d.exit, sleep(3_000)]);
+    if (!d.exited) {
+      d.proc.kill('SIGTERM');
+      await Promise.race([d.exit, sleep(5_000)]);
+      if (!d.exited) d.proc.kill('SIGKILL');
+      await d.exit;
+    }
   }
 
   /** Runs the real `waveos` command against this root. */
@@ -318,6 +331,11 @@ export function markedProcesses(key: string, value: string): MarkedProcess[] {
   return out;
 }
 
-export function fileExists(p: string): boolean {
-  return existsSync(p);
+/** Alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
