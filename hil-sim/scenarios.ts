@@ -54,10 +54,13 @@ export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promi
 }
 
 /** Runs the invariants and records each check and each violation. */
-async function verify(rec: Recorder, rig: Rig, ledger: Ledger): Promise<void> {
+async function verify(rec: Recorder, rig: Rig, ledger: Ledger, log?: (line: string) => void): Promise<void> {
   const r = await checkInvariants(rig, ledger);
   rec.checked(r.checked);
-  for (const v of r.violations) rec.violation(v);
+  for (const v of r.violations) {
+    rec.violation(v);
+    log?.(`VIOLATION after fault ${rec.faults}: ${v}`);
+  }
 }
 
 /** SIGKILL now, start again, and time how long until `status` answers. */
@@ -100,7 +103,7 @@ async function killStorm(rec: Recorder, o: ScenarioOptions): Promise<void> {
       const back = await killAndRecover(rec, rig, o);
       await load.stop();
       if (!back) break;
-      await verify(rec, rig, ledger);
+      await verify(rec, rig, ledger, o.log);
       o.log?.(`kill ${i + 1}: back in ${rec.recoveries.at(-1)} ms, ${rec.violations.length} violations so far`);
     }
     rec.details.load = { requests: load.sent, acknowledged: load.acked, events_acknowledged: ledger.events.size, journal_last_seq: ledger.maxSeq };
@@ -559,7 +562,7 @@ async function mixed(rec: Recorder, o: ScenarioOptions): Promise<void> {
         rec.recovered(Date.now() - t0);
       }
       await load.stop();
-      await verify(rec, rig, ledger);
+      await verify(rec, rig, ledger, o.log);
       o.log?.(`fault ${i + 1} (${kind}): ${rec.violations.length} violations so far`);
     }
     rec.details.load = { requests: load.sent, acknowledged: load.acked, events_acknowledged: ledger.events.size };
