@@ -364,8 +364,18 @@ async function apiFuzz(rec: Recorder, rig: Rig, seed: number, runs: number): Pro
       const r = await rig.api(s.method, `${s.path}${query}`, s.body, headers, 10_000);
       status = r.status;
     } catch (e) {
-      status = -1;
-      bad.push(`${s.method} ${s.path}${query}: no answer (${(e as Error).message})`);
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (code === 'EPIPE' || code === 'ECONNRESET') {
+        // The server's HTTP parser refused the request and closed the connection: a refusal, not a failure,
+        // as long as the daemon still answers (checked right after the fuzz).
+        status = 0;
+      } else if (code.startsWith('ERR_')) {
+        // The client would not even send it (an invalid character in the path or a header).
+        status = -2;
+      } else {
+        status = -1;
+        bad.push(`${s.method} ${s.path}${query}: no answer (${(e as Error).message})`);
+      }
     }
     statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
     if (status >= 500) bad.push(`${s.method} ${s.path}${query} body ${String(s.body).slice(0, 60)}: ${status}`);

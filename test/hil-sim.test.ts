@@ -67,3 +67,28 @@ describe('invariant helpers', () => {
     expect(slope([[0, 1], [1, 3], [2, 5]])).toBeCloseTo(2);
   });
 });
+
+describe('a child spawned but never recorded (found by the kill-storm)', () => {
+  it('is found by its environment, as a group leader of this root only', async () => {
+    const { spawn } = await import('node:child_process');
+    const { unrecordedChildren } = await import('../daemon/services/index.js');
+    const root = `/tmp/hil-unrecorded-${process.pid}`;
+    const c = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], {
+      detached: true,
+      stdio: 'ignore',
+      env: { ...process.env, WAVEOS_SUPERVISOR_ROOT: root, WAVEOS_SERVICE: 'crasher' },
+    });
+    try {
+      await new Promise((r) => c.once('spawn', r));
+      const pid = c.pid as number;
+      expect(unrecordedChildren(root, {})).toMatchObject({ crasher: { pid, run_id: '(unrecorded)' } });
+      // A recorded child of the same name keeps its key; the stray gets its own.
+      const recorded = { crasher: { pid: 1, start_time: 'x', run_id: 'r', started_at: '' } };
+      expect(Object.keys(unrecordedChildren(root, recorded))).toEqual([`crasher#${pid}`]);
+      expect(unrecordedChildren(root, { crasher: { pid, start_time: 'x', run_id: 'r', started_at: '' } })).toEqual({});
+      expect(unrecordedChildren(`${root}-other`, {})).toEqual({});
+    } finally {
+      c.kill('SIGKILL');
+    }
+  });
+});
