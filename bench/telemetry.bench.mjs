@@ -68,10 +68,10 @@ async function waitFor(what, fn, ms = 20_000) {
   throw new Error(`bench telemetry: timed out waiting for ${what}`);
 }
 
-function daemon(dir, name, extraYaml) {
+function daemon(dir, name, telemetryYaml) {
   const root = join(dir, name);
   const cfg = join(dir, `${name}.yaml`);
-  writeFileSync(cfg, `schema_version: 2\ntelemetry:\n  sample_interval: 1s\n  prometheus: {port: 0}\n${extraYaml}`);
+  writeFileSync(cfg, `schema_version: 2\ntelemetry:\n  sample_interval: 1s\n${telemetryYaml}`);
   const p = spawn(process.execPath, ['bin/waveos.js', 'run', '--root', root, '--profile', 'dev', '--config', cfg, '--log-format', 'json'], { stdio: 'ignore' });
   return { p, ready: () => waitFor(`${name} daemon`, () => spawnSync(process.execPath, ['bin/waveos.js', 'status', '--root', root]).status === 0) };
 }
@@ -114,7 +114,8 @@ export async function run(row) {
     const port = await freePort();
     const exporter = spawn('prometheus-node-exporter', [`--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
     const monit = spawn('monit', ['-I', '-c', monitrc], { stdio: 'ignore' });
-    const waveos = daemon(dir, 'waveos', '');
+    // Port 0: the dev profile's endpoint is on, on a free port (a fixed one may be taken by another daemon).
+    const waveos = daemon(dir, 'waveos', '  prometheus: {port: 0}\n');
     // The same daemon with every collector off: what telemetry itself adds on top of the daemon.
     const off = ['cpu', 'load', 'memory', 'pressure', 'self', 'services', 'filesystem', 'diskstats', 'net', 'temperature', 'queues', 'events', 'health'];
     const bare = daemon(dir, 'bare', `  prometheus: {enabled: false}\n  collectors: {${off.map((c) => `${c}: false`).join(', ')}}\n`);

@@ -1,5 +1,7 @@
-import { existsSync, unlinkSync } from 'node:fs';
-import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, tokenRoutes } from './api/index.js';
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import cron from 'node-cron';
+import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -22,9 +24,13 @@ import {
   writeFileAtomic,
 } from './core/index.js';
 import { Journal } from './journal/index.js';
+import { EvidenceService, loadOrCreateDeviceKey, systemFacts } from './evidence/index.js';
+import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
+import { createProxy } from './proxy/index.js';
 import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
-import { FileLogSink, Supervisor } from './services/index.js';
+import { Supervisor } from './services/index.js';
+import { createSpooler, readSpool, teeLogDestination } from './spooler/index.js';
 import { Telemetry, metricsRoutes } from './telemetry/index.js';
 
 export interface RunOptions {
@@ -59,7 +65,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const env = opts.env ?? process.env;
   // Secrets are read before anything is written: one that cannot be read is a config error (exit 2).
   const secrets = resolveSecrets(config.secrets, env);
-  const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact });
+  // The daemon's own log goes to stdout as before and, through the spooler, to the spool as source `waveos`.
+  const selfLog = teeLogDestination();
+  const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact, destination: selfLog.destination });
   log.info(
     { profile: config.profile, config_file: loaded.file ?? null },
     loaded.file
@@ -111,6 +119,33 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     maxBytes: config.artifacts.max_bytes,
   });
   const recovered = exporter.recover(prevRecord?.run_id);
+
+  // The policy runtime; its policy is loaded once this run is recorded (below), and run_meta follows its version.
+  const policy = new PolicyRuntime({
+    clock,
+    log: log.child({ module: 'policy' }),
+    dirs: [...(config.policy.examples ? [bundledPoliciesDir()] : []), ...config.policy.extra_dirs.map((d) => resolve(paths.root, d)), paths.policiesDir],
+    createDirs: [paths.policiesDir],
+    tickIntervalMs: config.policy.tick_interval_ms,
+    webhook: config.policy.webhook,
+    emit: (e) => journal.append(e),
+    // Until the recovery executor is wired here, a decided action is journaled, not performed.
+    execute: (d) => {
+      journal.append({
+        kind: 'policy.decision',
+        severity: d.severity,
+        source: `policy:${d.rule_id}`,
+        reason: d.reason,
+        data: decisionData(d),
+      });
+    },
+    state: { get: (k) => journal.getState(k), set: (k, v) => journal.setState(k, v) },
+    initialMode: journal.getState<string>(MODE_KEY),
+    onPolicyChange: (set) => {
+      meta.policy_version = set.version;
+      writeRunMeta(paths, meta);
+    },
+  });
 
   const build = readBuildStamp();
   const startedAt = isoUtc(clock.now());
@@ -175,6 +210,21 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  // The LogSink for supervised services' stdout/stderr, and the run/waveos/log.sock ingestion socket.
+  const spooler = createSpooler({
+    clock,
+    log: log.child({ module: 'spooler' }),
+    spoolDir: paths.spoolDir,
+    socketPath: paths.logSocket,
+    settings: config.spooler,
+    events: journal,
+  });
+  spooler.attach('waveos', selfLog.copy, 'stdout');
+  // The uplink proxy, off unless `proxy.enabled`; its stats() feed the metrics registry.
+  const proxy = config.proxy.enabled
+    ? createProxy({ clock, log: log.child({ module: 'proxy' }), settings: config.proxy, dir: paths.proxyDir, socketPath: paths.proxySocket, events: journal })
+    : undefined;
+
   if (previous && resetReason) {
     journal.append({
       kind: 'boot.reset_reason',
@@ -193,7 +243,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     journal,
     clock,
     log: log.child({ module: 'services' }),
-    sink: new FileLogSink(paths),
+    sink: spooler,
     root: paths.root,
     runId,
     env: childEnv,
@@ -215,6 +265,39 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   const telemetry = new Telemetry({ journal, config: config.telemetry, clock, log: log.child({ module: 'telemetry' }), paths, services: () => supervisor.list() });
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);
+  policy.load();
+  journal.onCommit((events) => policy.observeJournalEvents(events));
+  const deviceKey = loadOrCreateDeviceKey(paths.deviceKey, paths.devicePub, config.device.device_id, clock.now());
+  if (deviceKey.created) {
+    journal.appendDurable({
+      kind: deviceKey.quarantined ? 'evidence.key_replaced' : 'evidence.key_created',
+      severity: deviceKey.quarantined ? 'error' : 'notice',
+      source: 'evidence',
+      reason: deviceKey.quarantined
+        ? `the device key could not be read (${deviceKey.problem}); it was moved to ${deviceKey.quarantined} and a new key ${deviceKey.key.keyId} made: enrol the new public key`
+        : `created the device signing key ${deviceKey.key.keyId}; its public half is ${paths.devicePub}`,
+      data: { key_id: deviceKey.key.keyId, public_key: deviceKey.key.publicKeyB64, quarantined: deviceKey.quarantined ?? null },
+    });
+  }
+  const waveosInfo = { version: build.version, git_commit: build.git_commit, git_dirty: build.git_dirty, built_at: build.built_at, node_version: process.version };
+  const evidence = new EvidenceService({
+    journal,
+    paths,
+    clock,
+    log: log.child({ module: 'evidence' }),
+    bootId,
+    key: deviceKey.key,
+    device: { ...config.device },
+    waveos: waveosInfo,
+    runId,
+    config,
+    configFile: loaded.file,
+    policyFiles: () => listPolicyFiles(paths.policiesDir),
+    env,
+    systemFacts: () => systemFacts(env, { waveos: build.version }),
+    settings: config.evidence,
+    scheduler: (expr, fn) => cron.schedule(expr, fn, { name: 'evidence', noOverlap: true }),
+  });
 
   const status = (): Record<string, unknown> => ({
     run_id: runId,
@@ -223,7 +306,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     mode: journal.getState<string>(MODE_KEY) ?? 'normal',
     health_score: telemetry.health().score,
     health: telemetry.health(),
-    versions: { waveos: build.version, policy: null, bundles: {} },
+    versions: { waveos: build.version, policy: policy.version, bundles: {} },
+    policy: policy.snapshot(),
     services: supervisor.list(),
     previous_run: previous,
     uptime_s: Math.round((clock.monoMs() - startedMono) / 1000),
@@ -232,7 +316,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     root: paths.root,
     pid: process.pid,
     journal: { last_seq: journal.lastSeq() },
-    telemetry: { prometheus: telemetry.prometheusUrl, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
+    telemetry: { prometheus: telemetry.prometheusUrl, prometheus_error: telemetry.prometheusError, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
+    device_public_key: deviceKey.key.publicKeyB64,
+    device_key_id: deviceKey.key.keyId,
   });
 
   const tokens = new TokenStore(paths.tokensFile, clock);
@@ -240,7 +326,15 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     ...coreRoutes({ journal, status }),
     ...tokenRoutes({ store: tokens, journal }),
     ...metricsRoutes(telemetry),
+    ...logsRoutes({ readLogs: (q) => readSpool(paths.spoolDir, q.source, q), flush: () => spooler.drain() }),
     ...controlRoutes({ services: supervisor, mode: () => recovery.mode(), run: (req) => executor.run(req) }),
+    ...evidenceRoutes({
+      exportNow: (r) => evidence.exportNow(r),
+      list: () => evidence.list(),
+      packPath: (n) => evidence.packPath(n),
+      publicKey: evidence.publicKey,
+      keyId: evidence.keyId,
+    }),
   ];
   routes.push(discoveryRoute(() => routes));
   const api = new ApiServer({
@@ -297,7 +391,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  await runner.start([exporter, supervisor, executor, recovery, telemetry, api, mainLoop]);
+  await runner.start([exporter, spooler, ...(proxy ? [proxy] : []), supervisor, executor, recovery, telemetry, policy, evidence, api, mainLoop]);
   mainLoop.ready();
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(
@@ -311,4 +405,15 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
     `WaveOS ${build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );
+}
+
+function listPolicyFiles(dir: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((n) => /\.ya?ml$/.test(n))
+      .sort()
+      .map((n) => join(dir, n));
+  } catch {
+    return [];
+  }
 }

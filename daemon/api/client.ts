@@ -1,4 +1,6 @@
+import { createWriteStream } from 'node:fs';
 import { request } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { WaveosError } from '../core/index.js';
 
 export interface ClientOptions {
@@ -84,6 +86,40 @@ export function apiStream(opts: ClientOptions, path: string, onLine: (line: stri
       resolve(0);
     });
     req.on('error', (e: NodeJS.ErrnoException) => (signal?.aborted ? resolve(0) : reject(unreachable(opts.socketPath, e.code ?? e.message))));
+    req.end();
+  });
+}
+
+/**
+ * A GET whose body goes to a file (a download), streamed; a non-2xx answer is returned with its parsed
+ * body and nothing is written.
+ */
+export function apiDownload(opts: ClientOptions, path: string, destFile: string): Promise<ClientResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: opts.socketPath, method: 'GET', path, headers: headers(opts), timeout: opts.timeoutMs ?? 60_000 }, (res) => {
+      const status = res.statusCode ?? 0;
+      if (status < 200 || status >= 300) {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          resolve({ status, body });
+        });
+        return;
+      }
+      pipeline(res, createWriteStream(destFile)).then(
+        () => resolve({ status, body: null }),
+        (e: unknown) => reject(e instanceof Error ? e : new Error(String(e))),
+      );
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(opts.socketPath, e.code ?? e.message)));
     req.end();
   });
 }

@@ -1,4 +1,5 @@
-export { type ClientOptions, type ClientResponse, apiCall, apiStream } from './client.js';
+export { type ClientOptions, type ClientResponse, apiCall, apiDownload, apiStream } from './client.js';
+export { type EvidenceRouteDeps, evidenceRoutes } from './evidence-routes.js';
 export { type CoreRouteDeps, coreRoutes, discoveryRoute, eventsQuery } from './routes.js';
 export { tokenRoutes } from './token-routes.js';
 export { ApiServer, type ApiServerDeps, type ApiResponse, dispatch } from './server.js';
@@ -15,3 +16,4 @@ export {
   roleAllows,
 } from './types.js';
 export { type ControlRouteDeps, controlRoutes } from './control-routes.js';
+export { type LogsQuery, type LogsRouteDeps, logsQuery, logsRoutes } from './logs-routes.js';

@@ -50,20 +50,34 @@ export interface InjectRequest {
 export async function dispatch(
   deps: Pick<ApiServerDeps, 'routes' | 'authorize' | 'log'>,
   req: InjectRequest,
-): Promise<ApiResponse | { stream: AsyncIterable<string> }> {
+): Promise<ApiResponse | { stream: AsyncIterable<string | Uint8Array>; contentType?: string; headers?: Record<string, string> }> {
   let url: URL;
   try {
     url = new URL(req.url, 'http://waveos');
   } catch {
     return errorBody(400, 'WAVEOS_E_BAD_REQUEST', 'malformed request URL');
   }
-  const candidates = deps.routes.filter((r) => r.path === url.pathname);
+  // A route path ending in `/:name` matches one more path segment, handed to the query schema as `name`.
+  const param = (r: Route): string | undefined => {
+    if (!r.path.endsWith('/:name')) return undefined;
+    const base = r.path.slice(0, -':name'.length);
+    const rest = url.pathname.startsWith(base) ? url.pathname.slice(base.length) : '';
+    if (!rest || rest.includes('/')) return undefined;
+    try {
+      return decodeURIComponent(rest);
+    } catch {
+      return undefined;
+    }
+  };
+  const candidates = deps.routes.filter((r) => r.path === url.pathname || param(r) !== undefined);
   if (candidates.length === 0) return errorBody(404, 'WAVEOS_E_NOT_FOUND', `no such endpoint: ${url.pathname}`);
   const route = candidates.find((r) => r.method === req.method);
   if (!route)
     return errorBody(405, 'WAVEOS_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname} (allowed: ${candidates.map((r) => r.method).join(', ')})`);
 
-  const rawQuery = Object.fromEntries(url.searchParams.entries());
+  const rawQuery: Record<string, string> = Object.fromEntries(url.searchParams.entries());
+  const name = param(route);
+  if (name !== undefined) rawQuery.name = name;
   let rawBody: unknown;
   if (route.body && req.body) {
     try {
@@ -120,6 +134,7 @@ export async function dispatch(
     return errorBody(500, 'WAVEOS_E_RUNTIME', `internal error: ${errorMessage(e)}`);
   }
   if (result.kind === 'stream') return { stream: result.lines };
+  if (result.kind === 'bytes') return { stream: result.chunks, contentType: result.contentType, headers: result.headers };
   return json(result.status ?? 200, result.body);
 }
 
@@ -204,11 +219,15 @@ export class ApiServer implements Lifecycle {
     });
     if ('stream' in out) {
       this.open.add(res);
-      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      res.writeHead(200, { 'content-type': out.contentType ?? 'application/x-ndjson', ...out.headers });
       try {
         for await (const line of out.stream) {
           if (abort.signal.aborted) break;
-          res.write(line);
+          // A slow reader pauses the source instead of growing the response buffer.
+          if (!res.write(line)) await new Promise<void>((resolve) => {
+            res.once('drain', resolve);
+            res.once('close', resolve);
+          });
         }
       } catch (e) {
         this.deps.log.warn({ err: errorMessage(e) }, 'API stream ended with an error');

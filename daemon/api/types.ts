@@ -24,7 +24,9 @@ export interface ApiRequest<Q = unknown, B = unknown> {
 export type ApiResult =
   | { kind: 'json'; status?: number; body: unknown }
   /** Newline-delimited JSON, written as the iterable yields, until it ends or the client leaves. */
-  | { kind: 'stream'; lines: AsyncIterable<string> };
+  | { kind: 'stream'; lines: AsyncIterable<string> }
+  /** Bytes (a file download), written with back-pressure; `headers` such as content-disposition. */
+  | { kind: 'bytes'; chunks: AsyncIterable<Uint8Array | string>; contentType: string; headers?: Record<string, string> };
 
 export interface Route<Q = unknown, B = unknown> {
   method: 'GET' | 'POST' | 'DELETE';

@@ -14,6 +14,9 @@ export function formatLabels(labels: Record<string, string>): string {
     .join(';');
 }
 
+/** The CSV quoting of one field, for writers that format rows of many samples themselves. */
+export const csvField = field;
+
 export function sampleRow(s: StoredSample): string {
   return `${new Date(s.ts_ms).toISOString()},${field(s.name)},${s.value},${field(s.unit)},${field(formatLabels(s.labels))}\n`;
 }

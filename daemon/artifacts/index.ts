@@ -1,5 +1,5 @@
 export { ArtifactExporter, type ExporterDeps, type ExportResult } from './exporter.js';
-export { METRICS_CSV_HEADER, formatLabels, sampleRow } from './csv.js';
+export { METRICS_CSV_HEADER, csvField, formatLabels, sampleRow } from './csv.js';
 export {
   type BuildInfo,
   type PreviousRun,

@@ -9,9 +9,13 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos metrics    [--json] [--since DURATION|TIME] [--name METRIC] [--limit N]
   waveos service    list [--json] | start NAME | stop NAME | restart NAME [--reason TEXT]
   waveos mode       [get] | set MODE --reason TEXT
+  waveos logs       SOURCE [--since DURATION|TIME] [--follow] [--grep TEXT] [--json]
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos token      create NAME --role viewer|operator|admin | list | revoke NAME  [--offline]
   waveos journal    verify [--root DIR]                          (offline)
+  waveos policy     validate FILE... | simulate FILE... --metrics CSV [--events JSONL] [--mode M] | schema [--out FILE]   (offline)
+  waveos evidence   export [--since D] [--until T] [--reason TEXT] [--out FILE] | list
+  waveos evidence   verify FILE [--keys DIR] | pubkey [--out FILE]  (offline)
 
 Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
@@ -37,12 +41,21 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return await (await import('./cmd-service.js')).serviceCommand(rest, io);
       case 'mode':
         return await (await import('./cmd-mode.js')).modeCommand(rest, io);
+      case 'logs': {
+        const abort = new AbortController();
+        process.once('SIGINT', () => abort.abort());
+        return await (await import('./cmd-logs.js')).logsCommand(rest, io, abort.signal);
+      }
       case 'config':
         return (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':
         return (await import('./cmd-journal.js')).journalCommand(rest, io);
       case 'token':
         return await (await import('./cmd-token.js')).tokenCommand(rest, io);
+      case 'policy':
+        return (await import('./cmd-policy.js')).policyCommand(rest, io);
+      case 'evidence':
+        return await (await import('./cmd-evidence.js')).evidenceCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -98,3 +98,30 @@ describe('JSON Schema export', () => {
     expect(s.required).toContain('schema_version');
   });
 });
+
+describe('the spooler and proxy sections', () => {
+  it('lays file values over the defaults, sizes in bytes and durations in ms', () => {
+    const { file } = parseConfigText(
+      [
+        'schema_version: 2',
+        'spooler: {quota: 8MiB, flush_interval: 1s, fsync: every-batch, rate: false, redact: ["sk_[a-z]+"], sources: {app: {rate: {lines_per_s: 5}}}}',
+        'proxy: {enabled: true, upstreams: {cloud: {url: "http://127.0.0.1:9000"}}, routes: [{name: r, upstream: cloud, path: /v1/x, durable: true}]}',
+      ].join('\n'),
+      'c.yaml',
+    );
+    const c = effectiveConfig(file, 'prod', 'dev-x');
+    expect(c.spooler).toMatchObject({ quota_bytes: 8 * 1024 * 1024, flush_interval_ms: 1_000, fsync: 'every-batch', socket_mode: 0o666 });
+    expect(c.spooler.defaults.rate).toBeUndefined();
+    expect(c.spooler.sources.app?.rate).toEqual({ lines_per_s: 5, bytes_per_s: undefined, burst_s: 2 });
+    expect(c.spooler.redact.at(-1)).toBe('sk_[a-z]+');
+    expect(c.proxy.routes[0]).toMatchObject({ name: 'r', durable: true, methods: ['POST'], max_body_bytes: 256 * 1024 });
+    expect(effectiveConfig(undefined, 'dev', 'd').proxy.enabled).toBe(false);
+  });
+
+  it('locates a bad redaction pattern and a route to an unknown upstream', () => {
+    expect(problemsOf('schema_version: 2\nspooler:\n  redact: ["(open"]\n')[0]).toMatchObject({ path: 'spooler.redact.0', line: 3 });
+    const p = problemsOf('schema_version: 2\nproxy:\n  routes: [{name: r, upstream: nowhere, path: /x}]\n');
+    expect(p[0]?.path).toBe('proxy.routes.0.upstream');
+    expect(p[0]?.message).toMatch(/no upstream named "nowhere"/);
+  });
+});

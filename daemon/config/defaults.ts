@@ -2,6 +2,7 @@ import type { Config, ConfigFile, Profile, TelemetryConfig } from './schema.js';
 import { CONFIG_SCHEMA_VERSION, TELEMETRY_COLLECTORS } from './schema.js';
 import { devRebootCommand, devServices } from './dev-services.js';
 import { recoveryConfig, serviceSpec } from './services-schema.js';
+import { proxyConfig, spoolerConfig } from './section-defaults.js';
 
 interface ProfileDefaults {
   environment: string;
@@ -9,10 +10,17 @@ interface ProfileDefaults {
   flush_interval_ms: number;
   sample_interval_ms: number;
   prometheus_enabled: boolean;
+  evidence_schedule: string | null;
 }
 
 /** The Prometheus endpoint's default port (off by default in prod). */
 export const PROMETHEUS_DEFAULT_PORT = 9469;
+
+/**
+ * Collectors whose figures move slowly sample at most this often: the kernel updates loadavg every 5 s,
+ * filesystem usage changes slowly, and error rates and the health score are per-minute figures.
+ */
+const SLOW_COLLECTORS: Partial<Record<string, number>> = { load: 5_000, filesystem: 10_000, events: 5_000, health: 5_000 };
 
 /** Lays the file's `telemetry:` section over the defaults (docs/telemetry.md explains each). */
 function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefaults): TelemetryConfig {
@@ -22,7 +30,8 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
   const weight = (x: { points?: number; max?: number } | undefined, points: number, max: number) => ({ points: x?.points ?? points, max: x?.max ?? max });
   return {
     sample_interval_ms: sample,
-    flush_interval_ms: t.flush_interval ?? Math.max(sample, d.flush_interval_ms),
+    // Fewer, larger transactions cost less CPU than many small ones; a crash loses at most this much.
+    flush_interval_ms: t.flush_interval ?? Math.min(Math.max(sample * 10, 10_000), 60_000),
     collector_timeout_ms: timeout,
     unchanged_every_ms: t.unchanged_every ?? 0,
     max_backoff_ms: t.max_backoff ?? 60_000,
@@ -31,7 +40,7 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
     quota_bytes: t.quota ?? 128 * 1024 * 1024,
     max_series: t.max_series ?? 2_000,
     window_points: t.window_points ?? 300,
-    loop_delay_resolution_ms: Math.max(1, t.loop_delay_resolution ?? 100),
+    loop_delay_resolution_ms: Math.max(1, t.loop_delay_resolution ?? 200),
     prometheus: {
       enabled: t.prometheus?.enabled ?? d.prometheus_enabled,
       host: t.prometheus?.host ?? '127.0.0.1',
@@ -53,8 +62,7 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
       TELEMETRY_COLLECTORS.map((name) => {
         const c = t.collectors?.[name];
         const o = typeof c === 'object' ? c : {};
-        // The health score needs a few seconds of inputs, not every tick.
-        const interval = o.interval ?? (name === 'health' ? Math.max(sample, 5_000) : sample);
+        const interval = o.interval ?? Math.max(sample, SLOW_COLLECTORS[name] ?? 0);
         return [name, { enabled: typeof c === 'boolean' ? c : (o.enabled ?? true), interval_ms: interval, timeout_ms: o.timeout ?? Math.min(timeout, Math.max(interval, 100)) }];
       }),
     ) as TelemetryConfig['collectors'],
@@ -63,8 +71,15 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
 }
 
 const PROFILE_DEFAULTS: Record<Profile, ProfileDefaults> = {
-  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000, sample_interval_ms: 1_000, prometheus_enabled: true },
-  prod: { environment: 'production', log_format: 'json', flush_interval_ms: 60_000, sample_interval_ms: 10_000, prometheus_enabled: false },
+  dev: { environment: 'development', log_format: 'pretty', flush_interval_ms: 5_000, sample_interval_ms: 1_000, prometheus_enabled: true, evidence_schedule: null },
+  prod: {
+    environment: 'production',
+    log_format: 'json',
+    flush_interval_ms: 60_000,
+    sample_interval_ms: 10_000,
+    prometheus_enabled: false,
+    evidence_schedule: '0 3 * * *',
+  },
 };
 
 function deepFreeze<T>(o: T): T {
@@ -107,5 +122,30 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
     // The dev profile supervises the example services when the config names none.
     services: (file?.services ?? (profile === 'dev' ? devServices() : [])).map(serviceSpec),
     recovery: recoveryConfig(file?.recovery, { reboot_command: profile === 'dev' ? devRebootCommand() : ['systemctl', 'reboot'] }),
+    policy: {
+      tick_interval_ms: file?.policy?.tick_interval ?? 1_000,
+      extra_dirs: [...(file?.policy?.extra_dirs ?? [])],
+      examples: file?.policy?.examples ?? profile === 'dev',
+      webhook: {
+        url: file?.policy?.webhook?.url ?? null,
+        timeout_ms: file?.policy?.webhook?.timeout ?? 5_000,
+        retries: file?.policy?.webhook?.retries ?? 3,
+        backoff_ms: file?.policy?.webhook?.backoff ?? 1_000,
+        max_backoff_ms: file?.policy?.webhook?.max_backoff ?? 30_000,
+        queue_max: file?.policy?.webhook?.queue_max ?? 100,
+      },
+    },
+    evidence: {
+      schedule: file?.evidence?.schedule === 'off' ? null : (file?.evidence?.schedule ?? d.evidence_schedule),
+      keep: file?.evidence?.keep ?? 20,
+      max_bytes: file?.evidence?.max_bytes ?? 512 * 1024 * 1024,
+      incident_max: file?.evidence?.incident_max ?? 3,
+      incident_per_ms: file?.evidence?.incident_per ?? 3_600_000,
+      window_before_ms: file?.evidence?.window_before ?? 15 * 60_000,
+      window_after_ms: file?.evidence?.window_after ?? 60_000,
+      default_window_ms: file?.evidence?.default_window ?? 24 * 3_600_000,
+    },
+    spooler: spoolerConfig(file?.spooler, profile),
+    proxy: proxyConfig(file?.proxy),
   });
 }

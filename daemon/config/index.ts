@@ -23,3 +23,5 @@ export {
   serviceSpec,
 } from './services-schema.js';
 export { examplesDir } from './dev-services.js';
+export { DEFAULT_SPOOL_REDACT } from './section-defaults.js';
+export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolerConfig } from './schema.js';

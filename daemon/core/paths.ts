@@ -16,6 +16,7 @@ export interface Paths {
   readonly inboxDir: string;
   readonly evidenceDir: string;
   readonly deviceKey: string;
+  readonly devicePub: string;
   readonly cleanStopMarker: string;
   readonly tokensFile: string;
   readonly logDir: string;
@@ -24,6 +25,12 @@ export interface Paths {
   readonly runDir: string;
   readonly socket: string;
   readonly pidFile: string;
+  /** The logging spooler's ingestion socket (unix stream, newline-delimited). */
+  readonly logSocket: string;
+  /** The uplink proxy's store-and-forward queues. */
+  readonly proxyDir: string;
+  /** The uplink proxy's endpoint when it listens on a unix socket. */
+  readonly proxySocket: string;
 }
 
 /** The root comes from `--root`, then `WAVEOS_ROOT`, then `/`. */
@@ -52,6 +59,7 @@ export function pathsFor(rootDir: string): Paths {
     inboxDir: join(libDir, 'inbox'),
     evidenceDir: join(libDir, 'evidence'),
     deviceKey: join(libDir, 'device.key'),
+    devicePub: join(libDir, 'device.pub'),
     cleanStopMarker: join(libDir, 'clean-stop.json'),
     tokensFile: join(libDir, 'tokens.json'),
     logDir,
@@ -60,6 +68,9 @@ export function pathsFor(rootDir: string): Paths {
     runDir,
     socket: join(runDir, 'waveos.sock'),
     pidFile: join(runDir, 'waveos.pid'),
+    logSocket: join(runDir, 'log.sock'),
+    proxyDir: join(libDir, 'proxy'),
+    proxySocket: join(runDir, 'proxy.sock'),
   };
 }
 

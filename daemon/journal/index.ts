@@ -19,6 +19,7 @@ export {
   type MetricSample,
   type MetricsFootprint,
   type MetricsQuery,
+  type RawSample,
   type StoredSample,
 } from './journal.js';
 export { SCHEMA_VERSION } from './schema.js';

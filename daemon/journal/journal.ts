@@ -63,12 +63,24 @@ export interface MetricsFootprint {
   raw_oldest_ms: number | null;
   aggregate_rows: number;
   aggregate_oldest_ms: number | null;
+  raw_bytes: number;
+  aggregate_bytes: number;
   bytes: number;
 }
 
 /** Bytes a row costs beyond its text: record header, integers, real, and its index entries. */
 const RAW_ROW_OVERHEAD = 48;
 const AGG_ROW_OVERHEAD = 96;
+
+/** A stored sample with its labels still as the canonical JSON text they are stored as. */
+export interface RawSample {
+  id: number;
+  ts_ms: number;
+  name: string;
+  value: number;
+  unit: string;
+  labels: string;
+}
 
 export type IntentStatus = 'pending' | 'succeeded' | 'failed' | 'interrupted';
 
@@ -271,13 +283,46 @@ export class JournalReader {
       : 0;
     const rawOldest = rawRows ? (this.db.prepare('SELECT ts_ms FROM metrics WHERE id = ?').get(raw.lo) as { ts_ms: number } | undefined) : undefined;
     const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
+    const rawBytes = Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD));
+    const aggBytes = Math.round(aggRows * (aggText + AGG_ROW_OVERHEAD));
     return {
       raw_rows: rawRows,
       raw_oldest_ms: rawOldest?.ts_ms ?? null,
       aggregate_rows: aggRows,
       aggregate_oldest_ms: aggOldest?.minute_ms ?? null,
-      bytes: Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD) + aggRows * (aggText + AGG_ROW_OVERHEAD)),
+      raw_bytes: rawBytes,
+      aggregate_bytes: aggBytes,
+      bytes: rawBytes + aggBytes,
     };
+  }
+
+  /**
+   * The seq range of the events stamped inside [sinceTs, untilTs]: from the first at or after `sinceTs` to
+   * the last at or before `untilTs`. Everything between is part of it (a contiguous stretch of the chain,
+   * even where the wall clock jumped), or undefined when no event falls inside.
+   */
+  seqWindow(sinceTs: string, untilTs: string): { first: number; last: number } | undefined {
+    const r = this.db
+      .prepare('SELECT (SELECT min(seq) FROM events WHERE ts >= ?) AS first, (SELECT max(seq) FROM events WHERE ts <= ?) AS last')
+      .get(sinceTs, untilTs) as { first: number | null; last: number | null };
+    if (r.first === null || r.last === null || r.first > r.last) return undefined;
+    return { first: r.first, last: r.last };
+  }
+
+  /** The id of the newest stored sample (0 when none). */
+  lastSampleId(): number {
+    const r = this.db.prepare('SELECT max(id) AS id FROM metrics').get() as { id: number | null };
+    return r.id ?? 0;
+  }
+
+  /**
+   * Samples stamped inside [sinceMs, untilMs] with ids in (afterId, toId], in id order. Callers walk the
+   * table in id ranges so each query scans a bounded stretch (there is no index on time alone).
+   */
+  samplesInWindow(afterId: number, toId: number, sinceMs: number, untilMs: number): RawSample[] {
+    return this.db
+      .prepare('SELECT id, ts_ms, name, value, unit, labels FROM metrics WHERE id > ? AND id <= ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY id')
+      .all(afterId, toId, sinceMs, untilMs) as RawSample[];
   }
 
   intents(status?: IntentStatus): Intent[] {
@@ -595,6 +640,22 @@ export class Journal extends JournalReader {
       this.db.pragma('synchronous = FULL');
     }
     return { raw, aggregates };
+  }
+
+  /**
+   * Like `appendSamples`, for callers that keep each series' labels as canonical JSON already (the
+   * telemetry registry does, once per series): no per-row serialization.
+   */
+  appendSamplesJson(samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[]): void {
+    if (samples.length === 0) return;
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      this.db.transaction(() => {
+        for (const s of samples) this.insertSample.run(s.ts_ms, s.name, s.value, s.unit, s.labels_json);
+      })();
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   /**

@@ -44,6 +44,8 @@ export interface CollectorEnv {
   sysDir: string;
   /** Open descriptors of the files read every sample. */
   files: ProcFiles;
+  /** Facts about this system worth a log line but not an event (nothing happened, nothing was done). */
+  note(msg: string, data: Record<string, unknown>): void;
 }
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ; 100 on every Linux ABI WaveOS runs on). */
@@ -59,13 +61,7 @@ function errno(e: unknown): string | undefined {
 
 /** Says once that a source does not exist on this system: not a failure, just nothing to sample. */
 function unavailable(env: CollectorEnv, collector: string, what: string, error: string): void {
-  env.emit({
-    kind: 'telemetry.collector_unavailable',
-    severity: 'info',
-    source: 'telemetry',
-    reason: `collector ${collector}: ${what} is not available on this system (${error}); it exports no series`,
-    data: { collector, what, error },
-  });
+  env.note(`collector ${collector}: ${what} is not available on this system (${error}); it exports no series`, { collector, what, error });
 }
 
 export function cpuCollector(env: CollectorEnv): () => void {
@@ -257,6 +253,21 @@ const NET_FIELDS = [
   ['tx_drop', METRICS.net_transmit_drops_total.name],
 ] as const;
 
+/**
+ * operstate `up`; loopback and many virtual interfaces report `unknown` while they work, so for those
+ * the administrative IFF_UP flag decides.
+ */
+function linkUp(env: CollectorEnv, iface: string): boolean {
+  const dir = join(env.sysDir, 'class/net', iface);
+  try {
+    const state = env.files.read(join(dir, 'operstate')).trim();
+    if (state !== 'unknown') return state === 'up';
+    return (Number.parseInt(env.files.read(join(dir, 'flags')).trim(), 16) & 0x1) === 1;
+  } catch {
+    return false; // gone between the two reads, or no sysfs
+  }
+}
+
 /** Per-interface counters with wraparound handled; interfaces that disappear drop their series. */
 export function netCollector(env: CollectorEnv): () => void {
   const counters = new MonotonicCounters();
@@ -271,13 +282,7 @@ export function netCollector(env: CollectorEnv): () => void {
       let l = labelCache.get(d.iface);
       if (!l) labelCache.set(d.iface, (l = Object.freeze({ interface: d.iface })));
       for (const [field, metric] of NET_FIELDS) r.set(metric, l, counters.update(`${d.iface}/${field}`, d[field]));
-      let state = 'unknown';
-      try {
-        state = env.files.read(join(env.sysDir, 'class/net', d.iface, 'operstate')).trim();
-      } catch {
-        // gone between the two reads, or no sysfs: report it as not up
-      }
-      r.set(METRICS.net_up.name, l, state === 'up' ? 1 : 0);
+      r.set(METRICS.net_up.name, l, linkUp(env, d.iface) ? 1 : 0);
     }
     for (const iface of known) {
       if (now.has(iface)) continue;

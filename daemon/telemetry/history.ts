@@ -1,5 +1,5 @@
 import { type Clock, type Logger, errorMessage } from '../core/index.js';
-import type { EventInput, Journal, MetricAggregate, MetricSample } from '../journal/index.js';
+import type { EventInput, Journal, MetricAggregate } from '../journal/index.js';
 import type { SeriesValue } from './registry.js';
 
 export interface HistoryOptions {
@@ -37,7 +37,7 @@ const QUOTA_EVENT_EVERY_MS = 3_600_000;
  * retention periods and the disk quota.
  */
 export class History {
-  private buffer: MetricSample[] = [];
+  private buffer: { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[] = [];
   private aggs = new Map<string, Agg>();
   private minute = -1;
   private finished: MetricAggregate[] = [];
@@ -68,7 +68,7 @@ export class History {
           w.ts = v.ts_ms;
         } else this.written.set(v.key, { value: v.value, ts: v.ts_ms });
       }
-      this.buffer.push({ ts_ms: v.ts_ms, name: v.name, value: v.value, unit: v.unit, labels });
+      this.buffer.push({ ts_ms: v.ts_ms, name: v.name, value: v.value, unit: v.unit, labels_json: v.labels_json });
     }
     if (this.buffer.length > max) {
       this.dropped += this.buffer.length - max;
@@ -116,7 +116,7 @@ export class History {
     }
     if (this.buffer.length === 0 && this.finished.length === 0) return;
     try {
-      this.o.journal.appendSamples(this.buffer);
+      this.o.journal.appendSamplesJson(this.buffer);
       this.buffer = [];
       this.o.journal.appendAggregates(this.finished);
       this.finished = [];
@@ -155,8 +155,10 @@ export class History {
     let quotaRaw = 0;
     let quotaAgg = 0;
     for (let i = 0; i < 50 && fp.bytes > this.o.quotaBytes; i++) {
-      // Raw rows go first (their minutes live on as aggregates), then the oldest aggregates.
-      if (fp.raw_rows > 0) quotaRaw += j.trimOldestMetrics('raw', Math.max(1_000, Math.ceil(fp.raw_rows / 10)));
+      // Raw rows and aggregates are each sure of half the quota: over it, the one using more than its half
+      // loses its oldest rows (raw first when both do: their minutes live on as aggregates).
+      const trimRaw = fp.raw_rows > 0 && (fp.raw_bytes > this.o.quotaBytes / 2 || fp.aggregate_rows === 0);
+      if (trimRaw) quotaRaw += j.trimOldestMetrics('raw', Math.max(1_000, Math.ceil(fp.raw_rows / 10)));
       else if (fp.aggregate_rows > 0) quotaAgg += j.trimOldestMetrics('aggregates', Math.max(1_000, Math.ceil(fp.aggregate_rows / 10)));
       else break;
       fp = j.metricsFootprint();

@@ -1,22 +1,22 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Histogram } from 'prom-client';
 import type { Logger } from '../core/index.js';
 import type { Labels, MetricDef, Registry } from './registry.js';
 
 export const PROM_PREFIX = 'waveos_';
 
-/** What prom-client gives us; loaded only when the endpoint is on, so a prod daemon does not carry it. */
-type PromClient = typeof import('prom-client');
 
 /**
  * The text exposition of the registry, through prom-client. Gauges and counters are copied from the
  * registry at scrape time; histograms mirror every observation as it happens.
  */
 export async function buildExposition(registry: Registry): Promise<{ metrics: () => Promise<string>; contentType: string; close: () => void }> {
-  const prom: PromClient = await import('prom-client');
+  // Loaded only when the endpoint is on, so a daemon without it does not carry prom-client.
+  const prom = await import('prom-client');
   const reg = new prom.Registry();
   const made = new Set<string>();
-  const hist = new Map<string, import('prom-client').Histogram>();
+  const hist = new Map<string, Histogram>();
 
   const ensure = (def: MetricDef): void => {
     if (made.has(def.name)) return;

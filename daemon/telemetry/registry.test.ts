@@ -160,6 +160,31 @@ describe('History', () => {
     expect(aggs[0]?.avg).toBeCloseTo(29.5);
   });
 
+  it('the quota keeps half for raw samples: aggregates over their half lose their oldest minutes, not the raw rows', () => {
+    const h = new History({ journal, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000 * 365, quotaBytes: 200_000 });
+    const from = Math.floor(clock.now() / 60_000) * 60_000 - 4_000 * 60_000;
+    const old = Array.from({ length: 3_000 }, (_, i) => ({ minute_ms: from + i * 60_000, name: 'cpu_usage_ratio', unit: 'ratio', labels: { cpu: 'total' }, min: 0, avg: 0, max: 0, last: 0, count: 60 }));
+    journal.appendAggregates(old);
+    feed(h, registry(), 100, (i) => i);
+    h.flush();
+    const before = journal.metricsFootprint();
+    expect(before.aggregate_bytes).toBeGreaterThan(100_000);
+    const r = h.maintain();
+    const after = journal.metricsFootprint();
+    expect(r.quota_raw).toBe(0);
+    expect(r.quota_aggregates).toBeGreaterThan(0);
+    expect(after.raw_rows).toBe(before.raw_rows);
+    expect(after.bytes).toBeLessThanOrEqual(200_000);
+    expect(after.aggregate_oldest_ms).toBeGreaterThan(from);
+  });
+
+  it('merges a minute written twice (a restart mid-minute) instead of duplicating it', () => {
+    const row = { minute_ms: 60_000, name: 'm', unit: 'count', labels: { a: '1' } };
+    journal.appendAggregates([{ ...row, min: 1, avg: 2, max: 3, last: 3, count: 2 }]);
+    journal.appendAggregates([{ ...row, min: 0, avg: 5, max: 9, last: 7, count: 2 }]);
+    expect(journal.aggregatesSince({ sinceMs: 0, limit: 10 })).toEqual([{ ...row, min: 0, avg: 3.5, max: 9, last: 7, count: 4 }]);
+  });
+
   it('skips unchanged values but writes them at least every unchanged_every', () => {
     const h = new History({ journal, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9, unchangedEveryMs: 10_000 });
     feed(h, registry(), 30, () => 0.5);

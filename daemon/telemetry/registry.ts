@@ -1,4 +1,4 @@
-import type { Clock } from '../core/index.js';
+import { type Clock, canonicalJson } from '../core/index.js';
 
 export type MetricType = 'gauge' | 'counter' | 'histogram';
 export type Labels = Readonly<Record<string, string>>;
@@ -27,6 +27,8 @@ export interface SeriesValue {
   type: MetricType;
   unit: string;
   labels: Labels;
+  /** The labels as canonical JSON, computed once per series (the journal stores this form). */
+  labels_json: string;
   value: number;
   ts_ms: number;
 }
@@ -34,6 +36,7 @@ export interface SeriesValue {
 interface Series {
   readonly key: string;
   readonly labels: Labels;
+  readonly labelsJson: string;
   value: number;
   ts_ms: number;
   /** Ring of recent points (the window the policy engine reads). */
@@ -135,7 +138,7 @@ export class Registry {
         return undefined;
       }
       const n = this.opts.windowPoints;
-      s = { key: `${name}\u0000${key}`, labels: { ...labels }, value: 0, ts_ms: 0, ringTs: new Float64Array(n), ringVal: new Float64Array(n), pos: 0, len: 0 };
+      s = { key: `${name}\u0000${key}`, labels: { ...labels }, labelsJson: canonicalJson(labels), value: 0, ts_ms: 0, ringTs: new Float64Array(n), ringVal: new Float64Array(n), pos: 0, len: 0 };
       if (m.def.type === 'histogram') s.hist = { counts: new Float64Array((m.def.buckets ?? []).length), sum: 0, count: 0 };
       m.series.set(key, s);
       this.count++;
@@ -283,6 +286,6 @@ export class Registry {
   }
 
   private toValue(m: Metric, s: Series): SeriesValue {
-    return { key: s.key, name: m.def.name, type: m.def.type, unit: m.def.unit, labels: s.labels, value: s.value, ts_ms: s.ts_ms };
+    return { key: s.key, name: m.def.name, type: m.def.type, unit: m.def.unit, labels: s.labels, labels_json: s.labelsJson, value: s.value, ts_ms: s.ts_ms };
   }
 }

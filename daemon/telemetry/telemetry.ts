@@ -71,6 +71,7 @@ export class Telemetry implements Lifecycle {
   private lastFlush: number;
   private nextMaintain: number;
   private prom: PrometheusServer | undefined;
+  private promError: string | null = null;
   private lastHealth: HealthReport | null = null;
   private readonly files = new ProcFiles();
   private readonly restartMarks = new Map<string, { mono: number; restarts: number }[]>();
@@ -149,6 +150,7 @@ export class Telemetry implements Lifecycle {
       procDir: this.deps.procDir ?? '/proc',
       sysDir: this.deps.sysDir ?? '/sys',
       files: this.files,
+      note: (msg, data) => this.deps.log.info(data, msg),
     };
   }
 
@@ -258,6 +260,11 @@ export class Telemetry implements Lifecycle {
     return this.prom?.url ?? null;
   }
 
+  /** Why the endpoint is not serving although enabled, or null. */
+  get prometheusError(): string | null {
+    return this.promError;
+  }
+
   /** Current values of every series (the policy engine and `waveos metrics`). */
   current(): MetricRow[] {
     return this.registry.snapshot().map((s) => ({ name: s.name, value: s.value, unit: s.unit, labels: s.labels, type: s.type, ts: new Date(s.ts_ms).toISOString() }));
@@ -307,14 +314,13 @@ export class Telemetry implements Lifecycle {
         this.prom = await startPrometheus(this.registry, p.host, p.port, this.deps.log);
         this.deps.log.info({ url: this.prom.url }, `prometheus metrics at ${this.prom.url}`);
       } catch (e) {
-        // Another daemon (or anything) may hold the port: metrics go on without the endpoint.
-        this.emit({
-          kind: 'telemetry.prometheus_unavailable',
-          severity: 'warning',
-          source: 'telemetry',
-          reason: `the Prometheus endpoint could not listen on ${p.host}:${p.port}: ${errorMessage(e)}; metrics are still collected, journaled and shown by waveos metrics`,
-          data: { host: p.host, port: p.port, error: errorMessage(e) },
-        });
+        // Another daemon (or anything) may hold the port: metrics go on without the endpoint. A log line
+        // and the status document say so; it is not an event, as nothing was done.
+        this.promError = `could not listen on ${p.host}:${p.port}: ${errorMessage(e)}`;
+        this.deps.log.warn(
+          { host: p.host, port: p.port, err: errorMessage(e) },
+          `the Prometheus endpoint ${this.promError}; metrics are still collected, journaled and shown by waveos metrics`,
+        );
       }
     }
     this.deps.log.info(

@@ -104,3 +104,10 @@ export function readJsonl(file: string): Record<string, unknown>[] {
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** An admin token made offline on `root` (how a prod board gets its first token); returns the env to use it. */
+export function adminTokenEnv(root: string, name = 'test-admin'): NodeJS.ProcessEnv {
+  const r = cli(['token', 'create', name, '--role', 'admin', '--offline', '--json', '--root', root]);
+  if (r.code !== 0) throw new Error(`token create failed: ${r.stderr}`);
+  return { WAVEOS_TOKEN: (JSON.parse(r.stdout) as { token: string }).token };
+}

@@ -1,0 +1,531 @@
+import { createHash } from 'node:crypto';
+import { type WriteStream, closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { once } from 'node:events';
+import { basename, dirname, join, relative } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setImmediate as yieldLoop } from 'node:timers/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { create as createTar } from 'tar';
+import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
+import { type Paths, canonicalJson, fsyncDir, isoUtc } from '../core/index.js';
+import { type JournalEvent, type JournalReader, type RawSample, canonicalBody, chainHash, eventLine } from '../journal/index.js';
+import { SampleRowFormatter } from './csv-rows.js';
+import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
+import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
+import { Redactor, secretLiterals } from './redact.js';
+import { type ReportData, type ReportEvent, type ReportSeries, writeReport } from './report.js';
+
+const EVENT_PAGE = 2_000;
+/** Text is handed to the file in pieces this small so it dies young (cheap to collect) instead of piling up. */
+const WRITE_CHUNK = 32 * 1024;
+/** Sample ids scanned per query: bounds how long one query holds the loop. */
+const SAMPLE_ID_RANGE = 20_000;
+const CHART_BUCKETS = 600;
+const MAX_CHART_SERIES = 200;
+const REPORT_IMPORTANT_EVENTS = 5_000;
+const REPORT_OTHER_EVENTS = 2_000;
+const MAX_MARKERS = 400;
+const BUNDLE_HISTORY = 1_000;
+
+export interface PackSource {
+  /** The journal to read; `flush` (the daemon's writer has it) commits what is queued first. */
+  journal: JournalReader & { flush?: () => void };
+  paths: Paths;
+  key: DeviceKey;
+  device: { device_id: string; app_id: string; environment: string };
+  waveos: Record<string, unknown> & { version: string };
+  runId: string;
+  /** The effective config; it is redacted before it goes in. */
+  config: unknown;
+  configFile?: string | undefined;
+  policyFiles: () => string[];
+  env: NodeJS.ProcessEnv;
+  systemFacts: () => Promise<Record<string, unknown>>;
+  /** The gzip level of the pack (1 fastest .. 9 smallest); 1 by default: on a board CPU is scarcer than bytes. */
+  gzipLevel?: number;
+}
+
+export interface PackRequest {
+  sinceMs: number;
+  untilMs: number;
+  reason: string;
+  trigger: Trigger;
+  requestedBy: string;
+  incident?: Record<string, unknown> | null;
+  /** When the pack is made (file name and manifest). */
+  nowMs: number;
+}
+
+export interface BuiltPack {
+  name: string;
+  file: string;
+  bytes: number;
+  sha256: string;
+  manifest: Manifest;
+  ms: number;
+}
+
+/** A file in the staging folder, hashed and counted as it is written, with back-pressure. */
+class StagedFile {
+  private readonly hash = createHash('sha256');
+  private size = 0;
+  private readonly ws: WriteStream;
+
+  constructor(
+    private readonly staging: string,
+    readonly path: string,
+  ) {
+    const full = join(staging, path);
+    mkdirSync(dirname(full), { recursive: true, mode: 0o750 });
+    this.ws = createWriteStream(full, { mode: 0o640 });
+  }
+
+  async write(data: string | Buffer): Promise<void> {
+    const b = typeof data === 'string' ? Buffer.from(data) : data;
+    if (b.length === 0) return;
+    this.hash.update(b);
+    this.size += b.length;
+    if (!this.ws.write(b)) await once(this.ws, 'drain');
+  }
+
+  async close(): Promise<FileEntry> {
+    await new Promise<void>((resolve, reject) => {
+      this.ws.once('error', reject);
+      this.ws.end(() => resolve());
+    });
+    return { path: this.path, size: this.size, sha256: this.hash.digest('hex') };
+  }
+}
+
+/** A pass-through that hashes and counts: for files copied by streams. */
+function hashing(): { t: Transform; done: () => { size: number; sha256: string } } {
+  const h = createHash('sha256');
+  let size = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _e, cb: TransformCallback) {
+      h.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  return { t, done: () => ({ size, sha256: h.digest('hex') }) };
+}
+
+function compactData(data: Record<string, unknown>): string {
+  const s = JSON.stringify(data);
+  return s.length > 400 ? `${s.slice(0, 400)}…` : s;
+}
+
+/** Policy decisions and recovery actions are what a field engineer looks for first. */
+export function highlightOf(kind: string): 'policy' | 'recovery' | undefined {
+  if (/^(policy|rule|breaker)\./.test(kind)) return 'policy';
+  if (/^(recovery|action|mode|service\.(restart|stop|start|crash|degrade)|reboot|watchdog|degrade|bundle\.(rolled_back|rollback))/.test(kind)) return 'recovery';
+  return undefined;
+}
+
+const SEVERITY_RANK: Record<string, number> = { info: 0, notice: 1, warning: 2, error: 3, critical: 4 };
+
+interface SeriesAcc {
+  name: string;
+  unit: string;
+  labels: string;
+  sum: Float64Array;
+  count: Uint32Array;
+  max: Float64Array;
+}
+
+/** Spool files of one source that hold lines of the window: a file spans from the previous file's mtime to its own. */
+export function spoolFilesInWindow(dir: string, sinceMs: number, untilMs: number): { file: string; mtimeMs: number; size: number }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const files = names
+    .map((n) => {
+      try {
+        const st = statSync(join(dir, n));
+        return st.isFile() ? { file: join(dir, n), mtimeMs: st.mtimeMs, size: st.size } : undefined;
+      } catch {
+        return undefined;
+      }
+    })
+    .filter((f): f is { file: string; mtimeMs: number; size: number } => f !== undefined)
+    .sort((a, b) => a.mtimeMs - b.mtimeMs || a.file.localeCompare(b.file));
+  return files.filter((f, i) => f.mtimeMs >= sinceMs && (i === 0 || (files[i - 1] as { mtimeMs: number }).mtimeMs <= untilMs));
+}
+
+export function stagingDirOf(paths: Paths, name: string): string {
+  return join(paths.evidenceDir, `.staging-${name}`);
+}
+
+/** Start-up is recovery: staging folders and partial packs of an export a crash interrupted are removed. */
+export function removeLeftovers(paths: Paths): string[] {
+  const removed: string[] = [];
+  let names: string[] = [];
+  try {
+    names = readdirSync(paths.evidenceDir);
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    if (n.startsWith('.staging-') || n.endsWith('.partial')) {
+      rmSync(join(paths.evidenceDir, n), { recursive: true, force: true });
+      removed.push(n);
+    }
+  }
+  return removed;
+}
+
+function uniqueName(dir: string, name: string): string {
+  if (!existsSync(join(dir, name))) return name;
+  for (let i = 2; ; i++) {
+    const n = name.replace(/\.tar\.gz$/, `-${i}.tar.gz`);
+    if (!existsSync(join(dir, n))) return n;
+  }
+}
+
+/**
+ * Builds one pack: every part is streamed into a staging folder (hashed as it is written), the manifest
+ * lists them and is signed, then the folder is streamed into a gzip'd tar beside it, fsynced and renamed
+ * into place. Nothing is held whole in memory but the report's bounded summary; the loop is yielded
+ * between pages so the daemon's timers (the watchdog) keep running.
+ */
+export async function buildPack(src: PackSource, req: PackRequest, outDir = src.paths.evidenceDir): Promise<BuiltPack> {
+  const t0 = performance.now();
+  mkdirSync(outDir, { recursive: true, mode: 0o750 });
+  const name = uniqueName(outDir, packName(src.device.device_id, req.nowMs, req.reason));
+  const staging = stagingDirOf(src.paths, name);
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true, mode: 0o750 });
+  const partial = join(outDir, `${name}.partial`);
+  try {
+    const files: FileEntry[] = [];
+    const notes: string[] = [];
+    const sinceTs = isoUtc(req.sinceMs);
+    const untilTs = isoUtc(req.untilMs);
+    const redactor = new Redactor([...Redactor.literalsFromEnv(src.env), ...secretLiterals(src.config)]);
+    src.journal.flush?.();
+
+    // --- events.jsonl: a contiguous stretch of the chain, checked as it is written ------------------------
+    const events = new StagedFile(staging, 'events.jsonl');
+    const range = src.journal.seqWindow(sinceTs, untilTs);
+    let anchor: { prevHash: string; seq: number } | undefined;
+    let lastHash: string | null = null;
+    let chainOk = true;
+    let chainProblem: string | undefined;
+    let eventCount = 0;
+    const runs = new Set<string>();
+    const severityCounts: Record<string, number> = {};
+    const kindCounts = new Map<string, number>();
+    const important: ReportEvent[] = [];
+    const other: ReportEvent[] = [];
+    let importantDropped = 0;
+    let otherDropped = 0;
+    const markers: ReportEvent[] = [];
+    if (range) {
+      let after = range.first - 1;
+      while (after < range.last) {
+        const page = src.journal.events({ afterSeq: after, limit: Math.min(EVENT_PAGE, range.last - after) });
+        if (page.length === 0) break;
+        anchor ??= { prevHash: (page[0] as JournalEvent).prev_hash, seq: (page[0] as JournalEvent).seq - 1 };
+        let text = '';
+        for (const e of page) {
+          const { prev_hash, hash, ...body } = e;
+          const canonical = canonicalBody(body, canonicalJson(e.data));
+          // The chain check of verifyChain, on the body already made for the line.
+          if (chainOk) {
+            const expectSeq = lastHash === null ? anchor.seq + 1 : after + 1;
+            const prev = lastHash ?? anchor.prevHash;
+            const problem =
+              e.seq !== expectSeq
+                ? `seq ${expectSeq} missing`
+                : prev_hash !== prev
+                  ? 'prev_hash does not match the hash of the event before it'
+                  : chainHash(prev, canonical) !== hash
+                    ? "hash does not match the event's content: the event was changed after it was written"
+                    : undefined;
+            if (problem) {
+              chainOk = false;
+              chainProblem = `seq ${e.seq}: ${problem}`;
+            }
+          }
+          after = e.seq;
+          text += eventLine(canonical, prev_hash, hash);
+          if (text.length >= WRITE_CHUNK) {
+            await events.write(text);
+            text = '';
+          }
+          runs.add(e.run_id);
+          severityCounts[e.severity] = (severityCounts[e.severity] ?? 0) + 1;
+          kindCounts.set(e.kind, (kindCounts.get(e.kind) ?? 0) + 1);
+          const hl = highlightOf(e.kind);
+          const re: ReportEvent = { seq: e.seq, ts: e.ts, severity: e.severity, kind: e.kind, source: e.source, reason: e.reason, data: compactData(e.data), hl };
+          if (hl || (SEVERITY_RANK[e.severity] ?? 0) >= 1) {
+            important.push(re);
+            if (important.length >= 2 * REPORT_IMPORTANT_EVENTS) importantDropped += important.splice(0, important.length - REPORT_IMPORTANT_EVENTS).length;
+          } else {
+            other.push(re);
+            if (other.length >= 2 * REPORT_OTHER_EVENTS) otherDropped += other.splice(0, other.length - REPORT_OTHER_EVENTS).length;
+          }
+          if ((hl || (SEVERITY_RANK[e.severity] ?? 0) >= 2) && markers.length < MAX_MARKERS) markers.push(re);
+          lastHash = hash;
+        }
+        eventCount += page.length;
+        await events.write(text);
+        await yieldLoop();
+      }
+    }
+    files.push(await events.close());
+    if (!chainOk) notes.push(`the hash chain did not verify at export time: ${chainProblem}`);
+
+    // --- metrics.csv, and the chart summary in the same pass ------------------------------------------------
+    const metrics = new StagedFile(staging, 'metrics.csv');
+    await metrics.write(METRICS_CSV_HEADER);
+    const bucketMs = Math.max(1_000, Math.ceil((req.untilMs - req.sinceMs + 1) / CHART_BUCKETS));
+    const nBuckets = Math.max(1, Math.ceil((req.untilMs - req.sinceMs + 1) / bucketMs));
+    const series = new Map<string, SeriesAcc>();
+    const rows = new SampleRowFormatter();
+    let samples = 0;
+    let chartDropped = 0;
+    const lastId = src.journal.lastSampleId();
+    for (let after = 0; after < lastId; after += SAMPLE_ID_RANGE) {
+      const page: RawSample[] = src.journal.samplesInWindow(after, Math.min(lastId, after + SAMPLE_ID_RANGE), req.sinceMs, req.untilMs);
+      if (page.length === 0) continue;
+      let text = '';
+      for (const s of page) {
+        text += rows.row(s);
+        if (text.length >= WRITE_CHUNK) {
+          await metrics.write(text);
+          text = '';
+        }
+        const key = `${s.name}\u0000${s.labels}`;
+        let acc = series.get(key);
+        if (!acc) {
+          if (series.size >= MAX_CHART_SERIES) {
+            chartDropped++;
+            continue;
+          }
+          acc = { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
+          series.set(key, acc);
+        }
+        const b = Math.min(nBuckets - 1, Math.floor((s.ts_ms - req.sinceMs) / bucketMs));
+        acc.sum[b] = (acc.sum[b] as number) + s.value;
+        acc.count[b] = (acc.count[b] as number) + 1;
+        if (s.value > (acc.max[b] as number)) acc.max[b] = s.value;
+      }
+      samples += page.length;
+      await metrics.write(text);
+      await yieldLoop();
+    }
+    files.push(await metrics.close());
+    if (chartDropped > 0) notes.push(`the report charts show the first ${MAX_CHART_SERIES} series; metrics.csv holds all`);
+
+    // --- runs: run_meta.json of the current (or newest) run, and of every run in the window -----------------
+    runs.add(src.runId);
+    const runIds = [...runs].sort();
+    const metas: RunMeta[] = [];
+    for (const id of runIds) {
+      const meta = readRunMeta(src.paths, id);
+      if (!meta) {
+        notes.push(`run ${id}: its run_meta.json is no longer on the device (pruned)`);
+        continue;
+      }
+      metas.push(meta);
+      files.push(await stageText(staging, `runs/${id}/run_meta.json`, `${JSON.stringify(meta, null, 2)}\n`));
+    }
+    const newest = metas.find((m) => m.run_id === src.runId) ?? metas[metas.length - 1];
+    files.push(await stageText(staging, 'run_meta.json', `${JSON.stringify(newest ?? null, null, 2)}\n`));
+
+    // --- bundles.json: the install history, all of it (it is short) -----------------------------------------
+    const bundleEvents: JournalEvent[] = [];
+    for (const e of src.journal.iterateEvents({ kindPrefix: 'bundle.' })) {
+      bundleEvents.push(e);
+      if (bundleEvents.length >= 2 * BUNDLE_HISTORY) bundleEvents.splice(0, bundleEvents.length - BUNDLE_HISTORY);
+    }
+    if (bundleEvents.length > BUNDLE_HISTORY) bundleEvents.splice(0, bundleEvents.length - BUNDLE_HISTORY);
+    const bundles = bundleEvents.map((e) => ({ seq: e.seq, ts: e.ts, kind: e.kind, severity: e.severity, source: e.source, reason: e.reason, data: redactor.value(e.data) }));
+    files.push(await stageText(staging, 'bundles.json', `${JSON.stringify(bundles, null, 2)}\n`));
+
+    // --- config/: effective config and policies, secrets masked ----------------------------------------------
+    files.push(await stageText(staging, 'config/effective.json', `${JSON.stringify(redactor.value(src.config), null, 2)}\n`));
+    if (src.configFile && existsSync(src.configFile)) {
+      files.push(await stageText(staging, `config/${basename(src.configFile)}`, redactor.text(readFileSync(src.configFile, 'utf8'))));
+    }
+    for (const p of src.policyFiles()) {
+      try {
+        files.push(await stageText(staging, `config/policies/${basename(p)}`, redactor.text(readFileSync(p, 'utf8'))));
+      } catch (e) {
+        notes.push(`policy file ${p} could not be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+      }
+    }
+
+    // --- logs/: spooled files that cover the window, per source, through the redactor -----------------------
+    const logs: { source: string; files: string[] }[] = [];
+    let sources: string[] = [];
+    try {
+      sources = readdirSync(src.paths.spoolDir, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort();
+    } catch {
+      notes.push('no spool folder: no logs in this pack');
+    }
+    for (const source of sources) {
+      const picked = spoolFilesInWindow(join(src.paths.spoolDir, source), req.sinceMs, req.untilMs);
+      if (picked.length === 0) continue;
+      const names: string[] = [];
+      for (const f of picked) {
+        const rel = `logs/${source}/${basename(f.file)}`;
+        const full = join(staging, rel);
+        mkdirSync(dirname(full), { recursive: true, mode: 0o750 });
+        const h = hashing();
+        if (f.size === 0) {
+          files.push(await stageText(staging, rel, ''));
+          names.push(basename(f.file));
+          continue;
+        }
+        // Only what the file held when it was listed: an active file keeps growing while it is copied.
+        const read = createReadStream(f.file, { start: 0, end: f.size - 1 });
+        if (f.file.endsWith('.gz')) {
+          await pipeline(read, createGunzip(), redactor.lines(), createGzip(), h.t, createWriteStream(full, { mode: 0o640 }));
+        } else {
+          await pipeline(read, redactor.lines(), h.t, createWriteStream(full, { mode: 0o640 }));
+        }
+        files.push({ path: rel, ...h.done() });
+        names.push(basename(f.file));
+      }
+      logs.push({ source, files: names });
+    }
+
+    // --- system.json -------------------------------------------------------------------------------------------
+    const facts = await src.systemFacts();
+    files.push(await stageText(staging, 'system.json', `${JSON.stringify(redactor.value(facts), null, 2)}\n`));
+
+    // --- device.pub: the key to enrol, so a pack is checkable from itself ----------------------------------------
+    files.push(await stageText(staging, 'device.pub', publicKeyText(src.key, src.device.device_id)));
+
+    // --- report.html ---------------------------------------------------------------------------------------------
+    const probe = Buffer.from(`waveos evidence key self-test ${name}`);
+    const keySelfTest = verifySignature(src.key.publicKey, probe, sign(src.key, probe));
+    const chartSeries: ReportSeries[] = [...series.values()].map((a) => ({
+      name: a.name,
+      unit: a.unit,
+      labels: Object.entries(JSON.parse(a.labels) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(','),
+      avg: Array.from(a.sum, (s, i) => ((a.count[i] as number) > 0 ? Number((s / (a.count[i] as number)).toPrecision(6)) : null)),
+      max: Array.from(a.max, (m) => (Number.isFinite(m) ? Number(m.toPrecision(6)) : null)),
+    }));
+    // The newest of each kind are kept: an incident is usually at the end of its window.
+    if (important.length > REPORT_IMPORTANT_EVENTS) importantDropped += important.splice(0, important.length - REPORT_IMPORTANT_EVENTS).length;
+    if (other.length > REPORT_OTHER_EVENTS) otherDropped += other.splice(0, other.length - REPORT_OTHER_EVENTS).length;
+    const reportEvents = [...important, ...other].sort((a, b) => a.seq - b.seq);
+    const data: ReportData = {
+      name,
+      created_at: isoUtc(req.nowMs),
+      reason: req.reason,
+      trigger: req.trigger,
+      requested_by: req.requestedBy,
+      incident: req.incident ?? null,
+      window: { since: sinceTs, until: untilTs },
+      device: { ...src.device, key_id: src.key.keyId },
+      waveos: src.waveos,
+      runs: metas.map((m) => ({ run_id: m.run_id, started_at: m.started_at, waveos_version: m.waveos_version, boot_id: m.boot_id, previous_run: m.previous_run })),
+      verification: {
+        chain_ok: chainOk,
+        chain_problem: chainProblem ?? null,
+        events: eventCount,
+        first_seq: range ? range.first : null,
+        last_seq: range ? range.last : null,
+        key_id: src.key.keyId,
+        key_self_test: keySelfTest,
+      },
+      counts: { severity: severityCounts, kinds: [...kindCounts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30), samples, series: series.size },
+      chart: { start_ms: req.sinceMs, bucket_ms: bucketMs, buckets: nBuckets, series: chartSeries },
+      markers,
+      events: reportEvents,
+      events_omitted: importantDropped + otherDropped,
+      bundles: bundles.map((b) => ({ ts: b.ts, kind: b.kind, severity: b.severity, reason: b.reason, data: compactData(b.data as Record<string, unknown>) })),
+      logs,
+      files: files.map((f) => ({ path: f.path, size: f.size })),
+      notes,
+    };
+    const report = new StagedFile(staging, 'report.html');
+    await writeReport(data, (s) => report.write(s));
+    files.push(await report.close());
+
+    // --- MANIFEST.json and MANIFEST.sig -----------------------------------------------------------------------
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      schema_version: MANIFEST_SCHEMA_VERSION,
+      name,
+      created_at: isoUtc(req.nowMs),
+      reason: req.reason,
+      trigger: req.trigger,
+      requested_by: req.requestedBy,
+      incident: req.incident ?? null,
+      window: { since: sinceTs, until: untilTs },
+      device: { ...src.device, public_key: src.key.publicKeyB64, key_id: src.key.keyId },
+      waveos: src.waveos,
+      run_id: src.runId,
+      runs: runIds,
+      journal: {
+        events: eventCount,
+        first_seq: range ? range.first : null,
+        last_seq: range ? range.last : null,
+        anchor_prev_hash: anchor?.prevHash ?? null,
+        last_hash: lastHash,
+        chain_verified: chainOk,
+      },
+      metrics: { samples, series: series.size + chartDropped },
+      logs,
+      files: files.sort((a, b) => a.path.localeCompare(b.path)),
+      notes,
+    };
+    const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    await stageBytes(staging, MANIFEST_FILE, manifestBytes);
+    await stageBytes(staging, SIGNATURE_FILE, Buffer.from(`${Buffer.from(sign(src.key, manifestBytes)).toString('base64')}\n`));
+
+    // --- the archive -----------------------------------------------------------------------------------------------
+    const order = [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.path)];
+    const out = hashing();
+    // Node's own gzip stream compresses on the thread pool, off the main loop (tar's built-in one is synchronous).
+    await pipeline(
+      createTar({ cwd: staging, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true, maxReadSize: 256 * 1024 }, order),
+      createGzip({ level: src.gzipLevel ?? 1 }),
+      out.t,
+      createWriteStream(partial, { mode: 0o640 }),
+    );
+    const fd = openSync(partial, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const file = join(outDir, name);
+    renameSync(partial, file);
+    fsyncDir(outDir);
+    const sum = out.done();
+    return { name, file, bytes: sum.size, sha256: sum.sha256, manifest, ms: Math.round(performance.now() - t0) };
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+    rmSync(partial, { force: true });
+  }
+}
+
+async function stageText(staging: string, path: string, text: string): Promise<FileEntry> {
+  const f = new StagedFile(staging, path);
+  await f.write(text);
+  return f.close();
+}
+
+async function stageBytes(staging: string, path: string, bytes: Buffer): Promise<void> {
+  const f = new StagedFile(staging, path);
+  await f.write(bytes);
+  await f.close();
+}
+
+export function relativeToRoot(paths: Paths, file: string): string {
+  return relative(paths.root, file);
+}

@@ -1,0 +1,2 @@
+export { LAST_GOOD_KEY, type PolicyRuntimeDeps, type PolicyWebhookConfig, PolicyRuntime, type ReloadOutcome, bundledPoliciesDir, decisionData } from './runtime.js';
+export { WebhookSender, type WebhookOptions } from './webhook.js';

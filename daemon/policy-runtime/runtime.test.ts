@@ -1,0 +1,239 @@
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeClock, silentLogger } from '../core/index.js';
+import type { EventInput } from '../journal/index.js';
+import type { Decision } from '../policy/index.js';
+import { LAST_GOOD_KEY, PolicyRuntime, type PolicyRuntimeDeps } from './runtime.js';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'policy-rt-'));
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const KEEPS_FIRING = (version: number, value = 10) => `policy_version: ${version}
+rules:
+  - id: hot
+    kind: threshold
+    metric: temp
+    op: ">"
+    value: ${value}
+    cooldown: 1s
+    repeat: true
+    actions: [{ type: emit_event, severity: warning, kind: test.hot }]
+  - id: restart-web
+    kind: threshold
+    metric: web_health
+    op: "=="
+    value: 0
+    actions: [{ type: restart_service, service: web }]
+`;
+
+function runtime(dir: string, extra: Partial<PolicyRuntimeDeps> = {}) {
+  const clock = new FakeClock();
+  const events: EventInput[] = [];
+  const executed: Decision[] = [];
+  const state = new Map<string, unknown>();
+  const rt = new PolicyRuntime({
+    clock,
+    log: silentLogger(),
+    dirs: [dir],
+    tickIntervalMs: 50,
+    emit: (e) => events.push(e),
+    execute: (d) => void executed.push(d),
+    state: { get: (k) => state.get(k), set: (k, v) => state.set(k, v) },
+    ...extra,
+  });
+  cleanups.push(() => rt.stop());
+  const sample = (name: string, value: number) => rt.observe([{ ts_ms: clock.now(), name, value, unit: '', labels: {} }]);
+  return { rt, clock, events, executed, state, sample };
+}
+
+describe('policy runtime', () => {
+  it('loads the folder, journals policy.loaded, routes emit_event to the journal and the rest to execute', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1));
+    const { rt, events, executed, sample } = runtime(dir, { watch: false });
+    expect(rt.load()).toEqual({ status: 'reloaded', version: 'main@1' });
+    expect(events.map((e) => e.kind)).toEqual(['policy.loaded']);
+    sample('temp', 11);
+    sample('web_health', 0);
+    expect(events.at(-1)).toMatchObject({ kind: 'test.hot', severity: 'warning', source: 'policy:hot' });
+    expect(events.at(-1)?.data).toMatchObject({ rule_id: 'hot', observed: 11, threshold: 10, policy_version: 'main@1' });
+    expect(executed.map((d) => d.action)).toEqual([{ type: 'restart_service', service: 'web' }]);
+  });
+
+  it('a valid change takes effect within 2 s and emits policy.reloaded old → new', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1, 10));
+    const { rt, events, sample, clock } = runtime(dir);
+    rt.load();
+    rt.start();
+    // Give the watcher its first scan; it reports nothing that was there before.
+    await new Promise((r) => setTimeout(r, 200));
+    writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(2, 50));
+    const t0 = Date.now();
+    const reloaded = await waitFor('policy.reloaded', () => events.find((e) => e.kind === 'policy.reloaded'), 2_000);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    expect(reloaded.data).toMatchObject({ from: 'main@1', to: 'main@2' });
+    expect(reloaded.reason).toMatch(/policy reloaded: main@1 → main@2/);
+    // The new threshold is in force: 20 no longer fires, 60 does.
+    const before = events.length;
+    sample('temp', 20);
+    expect(events.length).toBe(before);
+    clock.advance(1000);
+    sample('temp', 60);
+    expect(events.at(-1)?.kind).toBe('test.hot');
+  });
+
+  it('an invalid change is rejected with a located message and the last good policy keeps firing', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1));
+    const { rt, events, sample, clock, state } = runtime(dir);
+    rt.load();
+    rt.start();
+    await new Promise((r) => setTimeout(r, 200));
+    const hot = () => events.filter((e) => e.kind === 'test.hot').length;
+    sample('temp', 11);
+    expect(hot()).toBe(1);
+    writeFileSync(join(dir, 'main.yaml'), 'policy_version: 2\nrules:\n  - id: hot\n    kind: threshold\n    metric: temp\n    op: "~"\n');
+    const rejected = await waitFor('policy.rejected', () => events.find((e) => e.kind === 'policy.rejected'), 2_000);
+    expect(rejected.reason).toMatch(/main\.yaml:6:9: rules\.0\.op: /);
+    expect(rejected.data).toMatchObject({ kept_version: 'main@1' });
+    expect(rt.version).toBe('main@1');
+    // The rule of the last good policy still fires, each cooldown.
+    for (let i = 0; i < 3; i++) {
+      clock.advance(1000);
+      sample('temp', 11);
+    }
+    expect(hot()).toBe(4);
+    // A restart with the broken file on disk keeps enforcing the last good policy from the journal state.
+    expect((state.get(LAST_GOOD_KEY) as { version: string }).version).toBe('main@1');
+    const again = runtime(dir, { watch: false, state: { get: (k) => state.get(k), set: (k, v) => state.set(k, v) } });
+    expect(again.rt.load().status).toBe('rejected');
+    expect(again.rt.version).toBe('main@1');
+    again.sample('temp', 11);
+    expect(again.events.map((e) => e.kind)).toEqual(['policy.rejected', 'test.hot']);
+    // Fixing the file brings the new version in.
+    writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(3));
+    const fixed = await waitFor('policy.reloaded', () => events.find((e) => e.kind === 'policy.reloaded'), 2_000);
+    expect(fixed.data).toMatchObject({ from: 'main@1', to: 'main@3' });
+  });
+
+  it('a later folder overrides a file of the same name; ticks move breakers on their own', async () => {
+    const a = tempDir();
+    const b = tempDir();
+    writeFileSync(join(a, 'x.yaml'), 'policy_version: a\n');
+    writeFileSync(join(a, 'y.yaml'), 'policy_version: 1\n');
+    writeFileSync(
+      join(b, 'x.yaml'),
+      'policy_version: b\nrules:\n  - { id: k, kind: breaker, trigger: { event: boom }, threshold: 1, window: 1s, open_for: 1s, probe: 1s, mode: safe }\n',
+    );
+    const { rt, clock, executed } = runtime(a, { dirs: [a, b] });
+    rt.load();
+    expect(rt.version).toBe('x@b,y@1');
+    rt.start();
+    rt.observeJournalEvents([{ kind: 'boom', ts: new Date(clock.now()).toISOString(), source: 'test', data: {} }]);
+    expect(rt.mode).toBe('safe');
+    clock.advance(2_500);
+    await waitFor('the breaker to close on ticks', () => (rt.mode === 'normal' ? true : undefined), 2_000);
+    expect(executed.map((d) => d.action.type)).toEqual(['set_mode', 'set_mode']);
+  });
+
+  it('admit() routes its refusal decision and canTransition answers from the graph', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'r.yaml'), 'policy_version: 1\nrules:\n  - { id: r, kind: rate_limit, flow: log.lines, limit: 2, per: 1s }\n');
+    const { rt, events } = runtime(dir, { watch: false });
+    rt.load();
+    expect([1, 2, 3].map(() => rt.admit('log.lines', 'app').allowed)).toEqual([true, true, false]);
+    expect(events.at(-1)).toMatchObject({ kind: 'policy.rate_limited', source: 'policy:r' });
+    expect(rt.canTransition('normal', 'safe').allowed).toBe(true);
+    expect(rt.canTransition('normal', 'nowhere').allowed).toBe(false);
+  });
+});
+
+describe('webhook action', () => {
+  async function server(handler: (n: number) => number | 'hang'): Promise<{ url: string; hits: () => number; bodies: unknown[] }> {
+    let n = 0;
+    const bodies: unknown[] = [];
+    const s: Server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        bodies.push(JSON.parse(body));
+        const code = handler(++n);
+        if (code === 'hang') return;
+        res.statusCode = code;
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    cleanups.push(() => {
+      s.closeAllConnections();
+      return new Promise((r) => s.close(r));
+    });
+    const addr = s.address() as { port: number };
+    return { url: `http://127.0.0.1:${addr.port}/hook`, hits: () => n, bodies };
+  }
+
+  const POLICY = 'policy_version: 1\nrules:\n  - { id: w, kind: threshold, metric: m, op: ">", value: 0, actions: [{ type: webhook, message: hello }] }\n';
+  const webhook = (url: string) => ({ url, timeout_ms: 300, retries: 3, backoff_ms: 10, max_backoff_ms: 50, queue_max: 10 });
+
+  it('retries with backoff until delivered, without blocking the loop', async () => {
+    const srv = await server((n) => (n < 3 ? 503 : 200));
+    const dir = tempDir();
+    writeFileSync(join(dir, 'w.yaml'), POLICY);
+    const { rt, events, sample } = runtime(dir, { watch: false, webhook: webhook(srv.url) });
+    rt.load();
+    sample('m', 1);
+    // observe() returned before any delivery happened.
+    expect(srv.hits()).toBe(0);
+    expect(events.map((e) => e.kind)).toEqual(['policy.loaded', 'policy.decision']);
+    await rt.webhookIdle();
+    expect(srv.hits()).toBe(3);
+    expect(events.at(-1)).toMatchObject({ kind: 'policy.webhook_delivered', data: { attempts: 3, status: 200 } });
+    expect(srv.bodies[0]).toMatchObject({ rule_id: 'w', message: 'hello', policy_version: 'w@1' });
+  });
+
+  it('gives up after the bounded retries (errors and timeouts) and says so', async () => {
+    const srv = await server((n) => (n % 2 === 0 ? 'hang' : 500));
+    const dir = tempDir();
+    writeFileSync(join(dir, 'w.yaml'), POLICY);
+    const { rt, events, sample } = runtime(dir, { watch: false, webhook: webhook(srv.url) });
+    rt.load();
+    sample('m', 1);
+    await rt.webhookIdle();
+    expect(srv.hits()).toBe(4);
+    const failed = events.at(-1);
+    expect(failed?.kind).toBe('policy.webhook_failed');
+    expect(failed?.data).toMatchObject({ attempts: 4 });
+    expect((failed?.data as { errors: string[] }).errors.join(' ')).toMatch(/HTTP 500.*(timeout|aborted)/i);
+  });
+
+  it('without a URL the decision is journaled and says nothing is sent', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'w.yaml'), POLICY);
+    const { rt, events, sample } = runtime(dir, { watch: false });
+    rt.load();
+    sample('m', 1);
+    expect(events.at(-1)?.reason).toMatch(/no webhook URL is configured/);
+  });
+});

@@ -1,0 +1,396 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type FSWatcher, watch } from 'chokidar';
+import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
+import type { EventInput } from '../journal/index.js';
+import {
+  type AdmitResult,
+  type Decision,
+  type EngineSnapshot,
+  type Observation,
+  type ParsedPolicyFile,
+  PolicyEngine,
+  type PolicySample,
+  type PolicySet,
+  type TransitionCheck,
+  buildPolicySet,
+  emptyPolicySet,
+  observationFromEvent,
+  parsePolicyText,
+  policyName,
+} from '../policy/index.js';
+import { WebhookSender } from './webhook.js';
+
+export const LAST_GOOD_KEY = 'policy.last_good';
+
+export interface PolicyWebhookConfig {
+  url: string | null;
+  timeout_ms: number;
+  retries: number;
+  backoff_ms: number;
+  max_backoff_ms: number;
+  queue_max: number;
+}
+
+/** What the runtime needs from the daemon: everything through here, nothing global. */
+export interface PolicyRuntimeDeps {
+  clock: Clock;
+  log: Logger;
+  /** Policy folders in order; a file in a later folder replaces a file of the same name in an earlier one. */
+  dirs: readonly string[];
+  /** Folders the runtime may create if missing (the operator's policies.d). */
+  createDirs?: readonly string[];
+  tickIntervalMs: number;
+  /** Quiet time after the last file change before a reload. */
+  reloadDelayMs?: number;
+  /** Journals an event (policy.loaded/reloaded/rejected, emit_event actions, webhook outcomes). */
+  emit(e: EventInput): void;
+  /** Every decided action other than emit_event and webhook: at merge, the recovery executor. */
+  execute(d: Decision): void | Promise<void>;
+  webhook?: PolicyWebhookConfig;
+  /** Durable key-value state (the journal's): keeps the last good policy across restarts. */
+  state?: { get(key: string): unknown; set(key: string, value: unknown): void };
+  /** The mode the device is in at start (it survives restarts; the executor persists it). */
+  initialMode?: string;
+  /** Called when the effective policy changes (run_meta.json, status). */
+  onPolicyChange?(set: PolicySet): void;
+  /** Watch the folders for changes (default true). */
+  watch?: boolean;
+}
+
+interface StoredPolicy {
+  version: string;
+  files: { name: string; file: string; text: string }[];
+}
+
+interface ReadResult {
+  set: PolicySet;
+  texts: StoredPolicy['files'];
+  digest: string;
+}
+
+export type ReloadOutcome = { status: 'reloaded' | 'unchanged'; version: string } | { status: 'rejected'; version: string; problems: InputProblem[] };
+
+/**
+ * Loads policy files, keeps the engine fed and ticking, hot-reloads on change (a bad file is rejected and the
+ * last good policy stays in force), and hands decisions on: emit_event and webhook itself, the rest to
+ * `execute`.
+ */
+export class PolicyRuntime implements Lifecycle {
+  readonly name = 'policy';
+  private readonly engine: PolicyEngine;
+  private readonly webhook: WebhookSender | undefined;
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private reloadTimer: NodeJS.Timeout | undefined;
+  private digest = '';
+  private lastRejected = '';
+  private reloading: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: PolicyRuntimeDeps) {
+    this.engine = new PolicyEngine({ clock: deps.clock, policy: emptyPolicySet(), mode: deps.initialMode });
+    const w = deps.webhook;
+    this.webhook = w?.url
+      ? new WebhookSender({
+          url: w.url,
+          timeoutMs: w.timeout_ms,
+          retries: w.retries,
+          backoffMs: w.backoff_ms,
+          maxBackoffMs: w.max_backoff_ms,
+          queueMax: w.queue_max,
+          log: deps.log,
+          emit: (e) => this.emit(e),
+        })
+      : undefined;
+  }
+
+  get version(): string {
+    return this.engine.version;
+  }
+
+  get policy(): PolicySet {
+    return this.engine.policySet;
+  }
+
+  get mode(): string {
+    return this.engine.mode;
+  }
+
+  /**
+   * Loads the policy at start, before anything else reads its version. A bad set on disk is rejected (an
+   * event) and the last good policy from the journal state stays in force; with none, the empty policy.
+   */
+  load(): ReloadOutcome {
+    const outcome = this.reload('start');
+    if (outcome.status === 'rejected') {
+      const stored = this.deps.state?.get(LAST_GOOD_KEY) as StoredPolicy | undefined;
+      if (stored && Array.isArray(stored.files)) {
+        try {
+          const set = buildPolicySet(stored.files.map((f) => parsePolicyText(f.text, f.file)));
+          this.handle(this.engine.replacePolicy(set));
+          this.digest = digestOf(stored.files);
+          this.deps.log.warn({ version: set.version }, `policy on disk rejected; the last good policy ${set.version} stays in force`);
+          this.deps.onPolicyChange?.(set);
+        } catch (e) {
+          this.deps.log.error({ err: errorMessage(e) }, 'the stored last good policy no longer parses; running with no policy rules');
+        }
+      }
+    }
+    return outcome;
+  }
+
+  start(): void {
+    for (const d of this.deps.createDirs ?? []) mkdirSync(d, { recursive: true, mode: 0o755 });
+    this.handle(this.engine.tick());
+    this.timer = setInterval(() => this.safely('tick', () => this.handle(this.engine.tick())), this.deps.tickIntervalMs);
+    this.timer.unref();
+    if (this.deps.watch !== false) {
+      const dirs = this.deps.dirs.filter((d) => existsSync(d));
+      this.watcher = watch(dirs, {
+        ignoreInitial: true,
+        depth: 0,
+        awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 },
+      });
+      const changed = (path: string): void => {
+        if (isPolicyFile(path)) this.scheduleReload();
+      };
+      this.watcher.on('add', changed).on('change', changed).on('unlink', changed);
+      this.watcher.on('error', (e) => this.deps.log.warn({ err: errorMessage(e) }, 'policy folder watch error'));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    this.timer = undefined;
+    this.webhook?.stop();
+    await this.watcher?.close();
+    this.watcher = undefined;
+    await this.reloading;
+  }
+
+  private scheduleReload(): void {
+    if (this.reloadTimer) clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => {
+      this.reloadTimer = undefined;
+      this.reloading = this.reloading.then(() => this.safely('reload', () => void this.reload('change')));
+    }, this.deps.reloadDelayMs ?? 100);
+    this.reloadTimer.unref();
+  }
+
+  private read(): ReadResult {
+    const byName = new Map<string, { file: string; text: string }>();
+    for (const dir of this.deps.dirs) {
+      let names: string[];
+      try {
+        names = readdirSync(dir).filter(isPolicyFile).sort();
+      } catch {
+        continue;
+      }
+      for (const n of names) {
+        const file = join(dir, n);
+        byName.set(policyName(file), { file, text: readFileSync(file, 'utf8') });
+      }
+    }
+    const texts = [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, f]) => ({ name, ...f }));
+    const parsed: ParsedPolicyFile[] = [];
+    const problems: InputProblem[] = [];
+    let first: unknown;
+    for (const f of texts) {
+      try {
+        parsed.push(parsePolicyText(f.text, f.file));
+      } catch (e) {
+        if (!isWaveosError(e)) throw e;
+        first ??= e;
+        problems.push(...e.problems);
+      }
+    }
+    if (first !== undefined) {
+      const n = problems.length;
+      throw new WaveosError('WAVEOS_E_POLICY_INVALID', `${n} problem${n === 1 ? '' : 's'} in the policy files`, { problems });
+    }
+    return { set: buildPolicySet(parsed), texts, digest: digestOf(texts) };
+  }
+
+  /** Reads every folder and puts the result in force if it is valid and differs from what is in force. */
+  reload(why: 'start' | 'change' | 'request' = 'request'): ReloadOutcome {
+    const old = this.engine.version;
+    let r: ReadResult;
+    try {
+      r = this.read();
+    } catch (e) {
+      const problems: InputProblem[] = isWaveosError(e) ? [...e.problems] : [{ message: errorMessage(e) }];
+      const key = JSON.stringify(problems);
+      if (key !== this.lastRejected || why === 'start') {
+        this.lastRejected = key;
+        const text = problems.map(formatProblem);
+        this.deps.log.error({ problems: text }, 'policy rejected');
+        this.emit({
+          kind: 'policy.rejected',
+          severity: 'error',
+          source: 'policy',
+          reason: `policy change rejected, ${old} stays in force: ${text[0] ?? errorMessage(e)}${text.length > 1 ? ` (and ${text.length - 1} more)` : ''}`,
+          data: { kept_version: old, problems, messages: text, on: why },
+        });
+      }
+      return { status: 'rejected', version: old, problems };
+    }
+    this.lastRejected = '';
+    if (r.digest === this.digest) return { status: 'unchanged', version: old };
+    this.digest = r.digest;
+    this.handle(this.engine.replacePolicy(r.set));
+    this.deps.state?.set(LAST_GOOD_KEY, { version: r.set.version, files: r.texts } satisfies StoredPolicy);
+    const files = r.set.files.map((f) => ({ name: f.name, file: f.file, version: f.version, sha256: f.sha256 }));
+    this.emit({
+      kind: why === 'start' ? 'policy.loaded' : 'policy.reloaded',
+      severity: why === 'start' ? 'info' : 'notice',
+      source: 'policy',
+      reason:
+        why === 'start'
+          ? `policy ${r.set.version} is in force (${files.length} file${files.length === 1 ? '' : 's'}, ${r.set.rules.length} rules)`
+          : `policy reloaded: ${old} → ${r.set.version} (${files.length} file${files.length === 1 ? '' : 's'}, ${r.set.rules.length} rules)`,
+      data: { from: old, to: r.set.version, files, rules: r.set.rules.length, mode: this.engine.mode },
+    });
+    this.deps.log.info({ from: old, to: r.set.version }, `policy ${r.set.version} in force`);
+    this.deps.onPolicyChange?.(r.set);
+    return { status: 'reloaded', version: r.set.version };
+  }
+
+  // ---- the seams other modules use -----------------------------------------------------------------------
+
+  /** Moves policy time to now (the interval does this; the daemon's main loop may too). */
+  tick(): void {
+    this.safely('tick', () => this.handle(this.engine.tick()));
+  }
+
+  /** Telemetry's sample batches (journal MetricSample shape). */
+  observe(samples: readonly PolicySample[]): void {
+    this.safely('observe', () => this.handle(this.engine.observe(samples)));
+  }
+
+  /** Service exits and starts, mode changes applied by the executor, other counted events. */
+  observeEvent(o: Observation): void {
+    this.safely('observeEvent', () => this.handle(this.engine.observeEvent(o)));
+  }
+
+  /**
+   * Journal events as they commit (main subscribes this to journal.onCommit): breakers count them by kind.
+   * The engine's own events are skipped so a policy cannot feed on itself.
+   */
+  observeJournalEvents(events: readonly { kind: string; ts: string; source: string; data: Readonly<Record<string, unknown>> }[]): void {
+    for (const e of events) {
+      if (e.kind.startsWith('policy.') || e.source.startsWith('policy')) continue;
+      this.observeEvent(observationFromEvent(e));
+    }
+  }
+
+  /** Rate-limited flows: restarts per service, log lines per source, proxy requests, evidence exports, reboots. */
+  admit(flow: string, key: string, cost = 1): AdmitResult {
+    const r = this.engine.admit(flow, key, cost);
+    this.handle(this.engine.drain());
+    return r;
+  }
+
+  canTransition(from: string, to: string): TransitionCheck {
+    return this.engine.canTransition(from, to);
+  }
+
+  serviceAllowed(mode: string, service: string): boolean {
+    return this.engine.serviceAllowed(mode, service);
+  }
+
+  snapshot(): EngineSnapshot {
+    return this.engine.snapshot();
+  }
+
+  // ---- decisions -----------------------------------------------------------------------------------------
+
+  private emit(e: EventInput): void {
+    try {
+      this.deps.emit(e);
+    } catch (err) {
+      this.deps.log.error({ err: errorMessage(err), kind: e.kind }, 'could not journal a policy event');
+      throw err;
+    }
+  }
+
+  private handle(decisions: readonly Decision[]): void {
+    for (const d of decisions) {
+      const a = d.action;
+      if (a.type === 'emit_event') {
+        this.emit({
+          kind: a.kind,
+          severity: a.severity,
+          source: `policy:${d.rule_id}`,
+          reason: a.message ? `${d.reason} — ${a.message}` : d.reason,
+          data: decisionData(d),
+        });
+        continue;
+      }
+      if (a.type === 'webhook') {
+        this.emit({
+          kind: 'policy.decision',
+          severity: d.severity,
+          source: `policy:${d.rule_id}`,
+          reason: this.webhook ? d.reason : `${d.reason}; no webhook URL is configured (policy.webhook.url), so nothing is sent`,
+          data: decisionData(d),
+        });
+        this.webhook?.send(
+          {
+            rule_id: d.rule_id,
+            severity: d.severity,
+            reason: d.reason,
+            message: a.message ?? null,
+            ts: new Date(d.ts_ms).toISOString(),
+            mode: d.mode,
+            policy_version: d.policy_version,
+            data: d.data,
+          },
+          d.rule_id,
+        );
+        continue;
+      }
+      try {
+        const p = this.deps.execute(d);
+        if (p) p.catch((e: unknown) => this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed'));
+      } catch (e) {
+        this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed');
+      }
+    }
+  }
+
+  /** Webhook deliveries in flight (tests). */
+  webhookIdle(): Promise<void> {
+    return this.webhook?.idle() ?? Promise.resolve();
+  }
+
+  private safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      // A policy that throws must not take the daemon down with it; the event says so.
+      this.deps.log.error({ err: errorMessage(e), stack: e instanceof Error ? e.stack : undefined }, `policy ${what} failed`);
+    }
+  }
+}
+
+/** The decision's numbers plus what identifies it: the policy version, its seq, and the sample time it is about. */
+export function decisionData(d: Decision): Record<string, unknown> {
+  return { ...d.data, policy_version: d.policy_version, decision_seq: d.seq, decision_ts: new Date(d.ts_ms).toISOString() };
+}
+
+function isPolicyFile(path: string): boolean {
+  return /\.ya?ml$/i.test(path) && !/(^|\/)\./.test(path.slice(path.lastIndexOf('/')));
+}
+
+function digestOf(files: readonly { name: string; file: string; text: string }[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(f.name).update('\0').update(f.file).update('\0').update(f.text).update('\0');
+  return h.digest('hex');
+}
+
+/** The repo's example and default policies (loaded in the dev profile): `policies/` next to `daemon/` or `dist/`. */
+export function bundledPoliciesDir(): string {
+  return new URL('../../policies/', import.meta.url).pathname;
+}

@@ -1,0 +1,21 @@
+export { type ReadOptions, type SpoolLine, listSources, parseSpoolLine, readSpool } from './reader.js';
+export { REDACTED, compileRedaction } from './redact.js';
+export { teeLogDestination } from './self-log.js';
+export {
+  type Backpressure,
+  type FsyncPolicy,
+  type RateLimit,
+  type SourceSettings,
+  type SpoolerSettings,
+  spoolerSettings,
+} from './settings.js';
+export {
+  type SourceStats,
+  type SpoolEvent,
+  Spooler,
+  type SpoolerDeps,
+  type SpoolerStats,
+  createSpooler,
+  safeSourceName,
+} from './spooler.js';
+export { TokenBucket } from './token-bucket.js';
