@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rig, example, sleep } from './rig.js';
 
@@ -37,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
         health: { kind: 'heartbeat', file: '{root}/run/waveos/hb/healthy', max_age: '5s', interval: '1s', failures: 2 },
       }),
       example('crasher', 'crasher.mjs', ['--after-ms', '2500', '--exit-code', '3']),
+      example('leaker', 'leaker.mjs', ['--kb-per-s', '8192', '--max-mb', '400']),
     ],
     config: {
       artifacts: { flush_interval: `${FLUSH_S}s` },
@@ -47,6 +48,33 @@ export async function main(argv: string[]): Promise<number> {
   const steps: Step[] = [];
   const help = (await rig.cli(['help'])).stdout;
   const has = (cmd: string): boolean => new RegExp(`waveos ${cmd}\\b`).test(help);
+  if (has('policy')) {
+    // A resource budget on the leaking service and a rate limit on restarts, in the watched policy folder.
+    mkdirSync(join(rig.root, 'etc/waveos/policies.d'), { recursive: true });
+    writeFileSync(
+      join(rig.root, 'etc/waveos/policies.d/acceptance.yaml'),
+      [
+        'policy_version: 1',
+        'rules:',
+        '  - id: acceptance-leaker-rss',
+        '    kind: budget',
+        '    service: leaker',
+        '    resource: rss',
+        '    limit: 48MiB',
+        '    for: 2s',
+        '    cooldown: 10s',
+        '    action: restart',
+        '  - id: acceptance-restart-limit',
+        '    kind: rate_limit',
+        '    flow: service.restart',
+        '    limit: 3',
+        '    per: 10m',
+        '    on_exceeded:',
+        '      - { type: emit_event, severity: warning, kind: policy.rate_limited, message: restarts paused for this service }',
+        '',
+      ].join('\n'),
+    );
+  }
   out(`WaveOS acceptance run: root ${rig.root}`);
   out(`config: ${rig.configFile} (artifacts flushed every ${FLUSH_S} s)`);
   try {
@@ -82,7 +110,25 @@ export async function main(argv: string[]): Promise<number> {
 
     // 2. An enforced policy: a rate limit and a resource budget.
     if (has('policy')) {
-      steps.push({ criterion: 'an enforced policy (rate limit and resource budget)', verdict: 'NOT AVAILABLE', evidence: ['the policy module is present but this script has no policy step yet'] });
+      const end = Date.now() + 60_000;
+      let budget: Ev | undefined;
+      let limited: Ev | undefined;
+      while (Date.now() < end && !(budget && limited)) {
+        const evs = await events('policy');
+        budget = evs.find((e) => e.kind === 'policy.budget_exceeded');
+        limited = evs.find((e) => e.kind === 'policy.rate_limited');
+        if (!(budget && limited)) await sleep(1_000);
+      }
+      const acted = budget ? (await events('service')).find((e) => e.kind === 'service.restart' && e.data.service === 'leaker' && e.seq > (budget?.seq ?? 0)) : undefined;
+      steps.push({
+        criterion: 'an enforced policy (rate limit and resource budget)',
+        verdict: budget && limited ? 'PASS' : 'FAIL',
+        evidence: [
+          budget ? `#${budget.seq} ${budget.kind}: ${budget.reason}` : 'no policy.budget_exceeded event within 60 s',
+          acted ? `#${acted.seq} ${acted.kind}: ${acted.reason}` : 'no restart of leaker after the budget event',
+          limited ? `#${limited.seq} ${limited.kind}: ${limited.reason}` : 'no policy.rate_limited event within 60 s',
+        ],
+      });
     } else {
       const ladder = await events('recovery');
       steps.push({
@@ -122,7 +168,13 @@ export async function main(argv: string[]): Promise<number> {
     // The run's evidence: an evidence pack where the module exists; the artifacts folder in any case.
     if (has('evidence')) {
       const r = await rig.cli(['evidence', 'export', '--reason', 'acceptance']);
-      steps.push({ criterion: 'evidence pack exported', verdict: r.code === 0 ? 'PASS' : 'FAIL', evidence: [r.stdout.trim() || r.stderr.trim()] });
+      const pack = r.stdout.split('\n').find((l) => l.trim().endsWith('.tar.gz'))?.trim();
+      const v = pack ? await rig.cli(['evidence', 'verify', pack]) : undefined;
+      steps.push({
+        criterion: 'evidence pack exported and verified offline',
+        verdict: r.code === 0 && v?.code === 0 ? 'PASS' : 'FAIL',
+        evidence: [r.stdout.trim() || r.stderr.trim(), v ? `waveos evidence verify: exit ${v.code} ${(v.stdout.trim() || v.stderr.trim()).slice(0, 200)}` : 'no pack path printed'],
+      });
     } else {
       steps.push({ criterion: 'evidence pack exported', verdict: 'NOT AVAILABLE', evidence: ['no evidence module in this build (waveos evidence is missing)'] });
     }
