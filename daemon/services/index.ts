@@ -1,6 +1,6 @@
 export { FileLogSink } from './file-log-sink.js';
 export { type HealthResult, checkHealth } from './health.js';
-export { type ChildRecord, type ReapResult, reapOrphans } from './orphans.js';
+export { type ChildRecord, type ReapResult, reapOrphans, unrecordedChildren } from './orphans.js';
 export {
   type Because,
   CHILDREN_KEY,

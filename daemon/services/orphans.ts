@@ -1,4 +1,8 @@
+import { readFileSync, readdirSync } from 'node:fs';
 import { groupAlive, killGroup, procStat } from './proc.js';
+
+/** Set in every child's environment: names the root whose supervisor started it. */
+export const SUPERVISOR_ROOT_ENV = 'WAVEOS_SUPERVISOR_ROOT';
 
 /** What the journal keeps about each running child, so the next start can find it after a crash. */
 export interface ChildRecord {
@@ -58,4 +62,32 @@ export async function reapOrphans(records: Readonly<Record<string, ChildRecord>>
       return { name, pid: rec.pid, found, stopped: true, escalated, waited_ms: Date.now() - t0 };
     }),
   );
+}
+
+/**
+ * Group leaders that a supervisor of `root` started but whose record never reached the journal: a daemon
+ * killed between spawning a child and committing its record leaves one behind, and only its environment
+ * says whose it is.
+ */
+export function unrecordedChildren(root: string, recorded: Readonly<Record<string, ChildRecord>>, procDir = '/proc'): Record<string, ChildRecord> {
+  const out: Record<string, ChildRecord> = {};
+  const known = new Set(Object.values(recorded).map((r) => r.pid));
+  const mark = `${SUPERVISOR_ROOT_ENV}=${root}`;
+  for (const d of readdirSync(procDir)) {
+    if (!/^\d+$/.test(d)) continue;
+    const pid = Number(d);
+    if (pid === process.pid || known.has(pid)) continue;
+    let env: string[];
+    try {
+      env = readFileSync(`${procDir}/${d}/environ`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!env.includes(mark)) continue;
+    const st = procStat(pid);
+    if (!st || st.pgrp !== pid || st.state === 'Z') continue;
+    const svc = env.find((e) => e.startsWith('WAVEOS_SERVICE='))?.slice('WAVEOS_SERVICE='.length) ?? 'unknown';
+    out[out[svc] || recorded[svc] ? `${svc}#${pid}` : svc] = { pid, start_time: st.startTime, run_id: '(unrecorded)', started_at: '' };
+  }
+  return out;
 }

@@ -3,7 +3,7 @@ import type { Mode, ServiceSpec } from '../config/index.js';
 import { type Clock, type Lifecycle, type LogSink, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
 import { type HealthResult, checkHealth } from './health.js';
-import { type ChildRecord, reapOrphans, waitGroupGone } from './orphans.js';
+import { type ChildRecord, SUPERVISOR_ROOT_ENV, reapOrphans, unrecordedChildren, waitGroupGone } from './orphans.js';
 import { killGroup, processStartTime, procUsage, resolveId } from './proc.js';
 
 export type ServiceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'failed';
@@ -159,7 +159,8 @@ export class Supervisor implements Lifecycle {
 
   /** Start-up recovery: stop whatever a previous run left running before anything new starts. */
   async start(): Promise<void> {
-    const records = this.children;
+    // Recorded children, and any a killed run spawned but did not get to record.
+    const records = { ...this.children, ...unrecordedChildren(this.deps.root, this.children) };
     if (Object.keys(records).length === 0) return;
     const results = await reapOrphans(records, this.deps.orphanStopTimeoutMs ?? 3_000);
     for (const r of results) {
@@ -283,7 +284,7 @@ export class Supervisor implements Lifecycle {
     }
     const proc = spawn(s.command, [...s.args], {
       cwd: s.cwd ?? undefined,
-      env: { ...(this.deps.env ?? process.env), ...s.env, WAVEOS_SERVICE: name },
+      env: { ...(this.deps.env ?? process.env), ...s.env, WAVEOS_SERVICE: name, [SUPERVISOR_ROOT_ENV]: this.deps.root },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       uid,

@@ -1,0 +1,272 @@
+import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { MarkedProcess, Rig } from './rig.js';
+
+/** What the rig saw the daemon acknowledge: these must survive any fault. */
+export class Ledger {
+  /** seq → hash of every event the API returned. */
+  readonly events = new Map<number, string>();
+  maxSeq = 0;
+  /** Intents whose action the API reported done. */
+  readonly intents = new Set<number>();
+  /** The mode of the last acknowledged `mode set`, if nothing else changed the mode since. */
+  lastModeSet: string | undefined;
+
+  /** Reads the events committed since the last call, through the same API `waveos events --json` uses. */
+  async acknowledge(rig: Rig): Promise<number> {
+    const r = await rig.api('GET', `/v1/events?after_seq=${this.maxSeq}&limit=100000`, undefined, {}, 15_000);
+    if (r.status !== 200) throw new Error(`events answered ${r.status}`);
+    const list = (r.body as { events: { seq: number; hash: string }[] }).events;
+    for (const e of list) {
+      this.events.set(e.seq, e.hash);
+      if (e.seq > this.maxSeq) this.maxSeq = e.seq;
+    }
+    return list.length;
+  }
+}
+
+export interface CheckResult {
+  /** Names of the invariants checked, one entry per check. */
+  checked: string[];
+  violations: string[];
+}
+
+interface StatusDoc {
+  run_id: string;
+  mode: string;
+  pid: number;
+  services: { name: string; state: string; pid: number | null }[];
+}
+
+export const INVARIANTS = [
+  'status-answers',
+  'journal-verify',
+  'sqlite-integrity',
+  'seq-no-gap',
+  'acked-events-kept',
+  'acked-intents-finished',
+  'mode-matches-journal',
+  'artifacts-parse',
+  'one-instance-per-service',
+  'one-daemon',
+  'no-secret-canary',
+] as const;
+
+/** Every invariant, once the daemon is back. Each failure is one line naming the invariant and what was seen. */
+export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckResult> {
+  const checked: string[] = [];
+  const violations: string[] = [];
+  const fail = (name: string, detail: string): void => {
+    violations.push(`${name}: ${detail}`);
+  };
+
+  checked.push('status-answers');
+  const st = await rig.cli(['status', '--json']);
+  let status: StatusDoc | undefined;
+  if (st.code !== 0) fail('status-answers', `waveos status exited ${st.code}: ${st.stderr.trim().slice(0, 200)}`);
+  else status = JSON.parse(st.stdout) as StatusDoc;
+
+  checked.push('journal-verify');
+  const jv = await rig.cli(['journal', 'verify']);
+  if (jv.code !== 0) fail('journal-verify', `exit ${jv.code}: ${jv.stderr.trim().slice(0, 300)}`);
+
+  const db = new Database(rig.db, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('busy_timeout = 5000');
+    checked.push('sqlite-integrity');
+    const ic = db.pragma('integrity_check') as { integrity_check: string }[];
+    if (ic.length !== 1 || ic[0]?.integrity_check !== 'ok') fail('sqlite-integrity', JSON.stringify(ic).slice(0, 300));
+
+    checked.push('seq-no-gap');
+    const agg = db.prepare('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events').get() as { n: number; lo: number | null; hi: number | null };
+    if (agg.n > 0 && (agg.lo !== 1 || agg.hi !== agg.n)) fail('seq-no-gap', `${agg.n} events but seq ${agg.lo}..${agg.hi}`);
+
+    checked.push('acked-events-kept');
+    if ((agg.hi ?? 0) < ledger.maxSeq) fail('acked-events-kept', `the journal ends at seq ${agg.hi} but seq ${ledger.maxSeq} was acknowledged`);
+    const get = db.prepare('SELECT hash FROM events WHERE seq = ?');
+    let lost = 0;
+    let changed = 0;
+    for (const [seq, hash] of ledger.events) {
+      const row = get.get(seq) as { hash: string } | undefined;
+      if (!row) lost++;
+      else if (row.hash !== hash) changed++;
+    }
+    if (lost || changed) fail('acked-events-kept', `${lost} acknowledged events missing, ${changed} with a different hash (of ${ledger.events.size})`);
+
+    checked.push('acked-intents-finished');
+    const intent = db.prepare('SELECT status FROM intents WHERE id = ?');
+    for (const id of ledger.intents) {
+      const row = intent.get(id) as { status: string } | undefined;
+      if (!row || (row.status !== 'succeeded' && row.status !== 'failed')) fail('acked-intents-finished', `intent ${id} was reported done but the journal says ${row?.status ?? 'nothing'}`);
+    }
+
+    checked.push('mode-matches-journal');
+    const last = db.prepare("SELECT data FROM events WHERE kind = 'mode.changed' ORDER BY seq DESC LIMIT 1").get() as { data: string } | undefined;
+    const journalMode = last ? (JSON.parse(last.data) as { to: string }).to : 'normal';
+    const stateRow = db.prepare("SELECT value FROM state WHERE key = 'mode.current'").get() as { value: string } | undefined;
+    const stateMode = stateRow ? (JSON.parse(stateRow.value) as string) : 'normal';
+    if (status && status.mode !== journalMode) fail('mode-matches-journal', `status says ${status.mode}, the last mode.changed event says ${journalMode}`);
+    if (stateMode !== journalMode) fail('mode-matches-journal', `the journal state says ${stateMode}, the last mode.changed event says ${journalMode}`);
+    if (ledger.lastModeSet !== undefined && journalMode !== ledger.lastModeSet)
+      fail('mode-matches-journal', `the last acknowledged mode set was ${ledger.lastModeSet}, the journal says ${journalMode}`);
+  } finally {
+    db.close();
+  }
+
+  checked.push('artifacts-parse');
+  for (const v of checkArtifacts(join(rig.root, 'var/lib/waveos/artifacts'), status?.run_id)) fail('artifacts-parse', v);
+
+  checked.push('one-instance-per-service', 'one-daemon');
+  const before = rig.marked();
+  const list = await rig.cli(['service', 'list', '--json']);
+  const after = rig.marked();
+  if (list.code !== 0) fail('one-instance-per-service', `service list exited ${list.code}`);
+  else {
+    const svcs = (JSON.parse(list.stdout) as { services: { name: string; pid: number | null }[] }).services;
+    for (const v of instanceViolations(before, after, svcs)) fail('one-instance-per-service', v);
+  }
+  const daemons = after.filter((p) => p.daemon);
+  if (daemons.length !== 1) fail('one-daemon', `${daemons.length} waveos run processes on this root (${daemons.map((p) => p.pid).join(', ')})`);
+
+  checked.push('no-secret-canary');
+  for (const f of filesContaining([rig.root, rig.logFile], rig.canary)) fail('no-secret-canary', `the secret's value is in ${f}`);
+
+  return { checked, violations };
+}
+
+/** Services' processes that are alive in both scans: at most one each, and the one the supervisor lists. */
+export function instanceViolations(before: MarkedProcess[], after: MarkedProcess[], listed: { name: string; pid: number | null }[]): string[] {
+  const out: string[] = [];
+  const stillThere = new Set(after.map((p) => p.pid));
+  const stable = before.filter((p) => p.service !== undefined && stillThere.has(p.pid));
+  const by = new Map<string, number[]>();
+  for (const p of stable) by.set(p.service as string, [...(by.get(p.service as string) ?? []), p.pid]);
+  for (const [name, pids] of by) {
+    if (pids.length > 1) out.push(`${pids.length} instances of ${name} (pids ${pids.join(', ')})`);
+    const want = listed.find((s) => s.name === name)?.pid ?? null;
+    const strays = pids.filter((p) => p !== want);
+    // A listed pid that changed between the scans is a restart in between, not a stray.
+    if (strays.length && pids.length > 1) continue;
+    if (strays.length && want !== null) out.push(`${name} runs as pid ${strays.join(', ')} but the supervisor runs pid ${want}`);
+    if (strays.length && want === null) out.push(`${name} runs as pid ${strays.join(', ')} but the supervisor lists none`);
+  }
+  return out;
+}
+
+/** Every events.jsonl line is a JSON event with a rising seq; every metrics.csv row has its five fields. */
+export function checkArtifacts(dir: string, currentRun: string | undefined): string[] {
+  const out: string[] = [];
+  if (!existsSync(dir)) return [`no artifacts folder ${dir}`];
+  let lastSeq = 0;
+  const runs = readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+  for (const run of runs) {
+    const live = run === currentRun;
+    const ev = join(dir, run, 'events.jsonl');
+    if (existsSync(ev)) {
+      const lines = completeLines(readFileSync(ev, 'utf8'), live);
+      if (lines.torn) out.push(`${run}/events.jsonl ends in a torn line (${lines.torn} bytes) after a restart`);
+      lines.lines.forEach((l, i) => {
+        try {
+          const e = JSON.parse(l) as { seq?: unknown };
+          if (typeof e.seq !== 'number') out.push(`${run}/events.jsonl line ${i + 1} has no seq`);
+          else {
+            if (e.seq <= lastSeq) out.push(`${run}/events.jsonl line ${i + 1}: seq ${e.seq} after ${lastSeq}`);
+            lastSeq = e.seq;
+          }
+        } catch {
+          out.push(`${run}/events.jsonl line ${i + 1} is not JSON: ${l.slice(0, 80)}`);
+        }
+      });
+    }
+    const mc = join(dir, run, 'metrics.csv');
+    if (existsSync(mc)) {
+      const lines = completeLines(readFileSync(mc, 'utf8'), live);
+      if (lines.torn) out.push(`${run}/metrics.csv ends in a torn line (${lines.torn} bytes) after a restart`);
+      lines.lines.forEach((l, i) => {
+        if (i === 0) {
+          if (l !== 'ts,metric,value,unit,labels') out.push(`${run}/metrics.csv header is ${l.slice(0, 60)}`);
+          return;
+        }
+        const f = csvFields(l);
+        if (f === undefined || f.length !== 5 || !Number.isFinite(Number(f[2]))) out.push(`${run}/metrics.csv line ${i + 1} does not parse: ${l.slice(0, 80)}`);
+      });
+    }
+    if (out.length > 20) break;
+  }
+  return out;
+}
+
+/** Lines that end in a newline; an unterminated tail counts as torn unless the run is still writing. */
+function completeLines(text: string, live: boolean): { lines: string[]; torn: number } {
+  const end = text.lastIndexOf('\n');
+  const tail = text.slice(end + 1);
+  const lines = text.slice(0, end + 1).split('\n').filter(Boolean);
+  return { lines, torn: live ? 0 : tail.length };
+}
+
+/** RFC 4180 fields of one line, or undefined if a quote is unbalanced. */
+export function csvFields(line: string): string[] | undefined {
+  const out: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (line[i] === '"') {
+      let v = '';
+      i++;
+      for (;;) {
+        if (i >= line.length) return undefined;
+        if (line[i] === '"') {
+          if (line[i + 1] === '"') {
+            v += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        v += line[i];
+        i++;
+      }
+      out.push(v);
+      if (i === line.length) return out;
+      if (line[i] !== ',') return undefined;
+      i++;
+    } else {
+      const j = line.indexOf(',', i);
+      if (j < 0) {
+        out.push(line.slice(i));
+        return out;
+      }
+      out.push(line.slice(i, j));
+      i = j + 1;
+    }
+  }
+}
+
+/** Files under the given paths whose bytes contain `needle`. */
+export function filesContaining(paths: string[], needle: string): string[] {
+  const hit: string[] = [];
+  const want = Buffer.from(needle);
+  const visit = (p: string): void => {
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return;
+    }
+    if (st.isDirectory()) {
+      for (const n of readdirSync(p)) visit(join(p, n));
+    } else if (st.isFile()) {
+      try {
+        if (readFileSync(p).includes(want)) hit.push(p);
+      } catch {
+        // removed meanwhile
+      }
+    }
+  };
+  for (const p of paths) visit(p);
+  return hit;
+}

@@ -1,0 +1,341 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const REPO = resolve(import.meta.dirname, '..');
+export const BIN = join(REPO, 'bin/waveos.js');
+export const EXAMPLES = join(REPO, 'hil-sim/services');
+/** Every process a rig starts carries this variable with the rig's root, so leftovers can be found in /proc. */
+export const MARK = 'WAVEOS_HIL_MARK';
+export const CANARY_ENV = 'WAVEOS_HIL_CANARY';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+export interface ApiResult {
+  status: number;
+  body: unknown;
+  text: string;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A service entry running one of the example scripts with this node. `{root}` is replaced by the daemon. */
+export function example(name: string, script: string, args: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name, command: process.execPath, args: [join(EXAMPLES, script), ...args], ...extra };
+}
+
+/** The load every scenario runs unless it says otherwise: steady, flooding and crashing services. */
+export function loadServices(seed: number): Record<string, unknown>[] {
+  return [
+    example('healthy', 'healthy.mjs', ['--heartbeat', '{root}/run/waveos/hb/healthy', '--heartbeat-ms', '500'], {
+      health: { kind: 'heartbeat', file: '{root}/run/waveos/hb/healthy', max_age: '10s', interval: '2s', failures: 3, start_grace: '5s' },
+    }),
+    example('flooder', 'flooder.mjs', ['--seed', String(seed), '--period-s', '1', '--burst-lines', '300']),
+    example('crasher', 'crasher.mjs', ['--seed', String(seed), '--mean-s', '4']),
+  ];
+}
+
+export interface RigOptions {
+  name: string;
+  seed: number;
+  services?: Record<string, unknown>[];
+  /** Extra top-level config keys (merged over the rig's defaults). */
+  config?: Record<string, unknown>;
+  /** Run the root on a fresh tmpfs of this many MiB (needs root privileges). */
+  tmpfsMiB?: number;
+}
+
+export interface Daemon {
+  proc: ChildProcess;
+  /** The daemon's own pid (under strace, the traced child's). */
+  pid: number;
+  exited: boolean;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** One daemon root in a throwaway folder, with its config, its secret canary and the processes it started. */
+export class Rig {
+  readonly base: string;
+  readonly root: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  readonly canary: string;
+  readonly services: Record<string, unknown>[];
+  daemon: Daemon | undefined;
+  starts = 0;
+  private mounted = false;
+
+  constructor(readonly opts: RigOptions) {
+    this.base = mkdtempSync(join(tmpdir(), `waveos-hil-${opts.name}-`));
+    this.root = join(this.base, 'root');
+    mkdirSync(this.root, { recursive: true });
+    if (opts.tmpfsMiB) {
+      const r = spawnSyncCode('mount', ['-t', 'tmpfs', '-o', `size=${opts.tmpfsMiB}m`, 'tmpfs', this.root]);
+      if (r !== 0) throw new Error(`cannot mount a ${opts.tmpfsMiB} MiB tmpfs at ${this.root} (needs root)`);
+      this.mounted = true;
+    }
+    this.configFile = join(this.root, 'etc/waveos/waveos.yaml');
+    this.logFile = join(this.base, 'daemon.log');
+    this.canary = `hil-canary-${randomBytes(12).toString('hex')}`;
+    this.services = opts.services ?? loadServices(opts.seed);
+    this.writeConfig();
+  }
+
+  get socket(): string {
+    return join(this.root, 'run/waveos/waveos.sock');
+  }
+
+  get db(): string {
+    return join(this.root, 'var/lib/waveos/waveos.db');
+  }
+
+  configDoc(): Record<string, unknown> {
+    return {
+      schema_version: 2,
+      profile: 'dev',
+      device: { device_id: 'hil-rig', app_id: 'hil', environment: 'test' },
+      artifacts: { flush_interval: '200ms' },
+      telemetry: { sample_interval: '1s', prometheus: { enabled: false } },
+      secrets: { 'hil.canary': { env: CANARY_ENV } },
+      recovery: { backoff_initial: '200ms', backoff_max: '2s', jitter: 0, crash_loop: { exits: 1000, window: '1m' } },
+      services: this.services,
+      ...this.opts.config,
+    };
+  }
+
+  /** The config as JSON (which is YAML) at the default location, so a start without --config reads it. */
+  writeConfig(doc: Record<string, unknown> = this.configDoc()): void {
+    mkdirSync(join(this.root, 'etc/waveos'), { recursive: true });
+    writeFileSync(this.configFile, `${JSON.stringify(doc, null, 2)}\n`);
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return { ...process.env, [MARK]: this.root, [CANARY_ENV]: this.canary, WAVEOS_ROOT: undefined };
+  }
+
+  /** Starts `waveos run --root ROOT`, optionally under strace; does not wait for readiness. */
+  spawnDaemon(extraArgs: string[] = [], straceFile?: string, envOverride: NodeJS.ProcessEnv = {}): Daemon {
+    const env = { ...this.env(), ...envOverride };
+    const log = openSync(this.logFile, 'a');
+    const args = [BIN, 'run', '--root', this.root, '--log-format', 'json', ...extraArgs];
+    const proc = straceFile
+      ? spawn(
+          'strace',
+          ['-f', '-tt', '-yy', '-s', '4096', '-e', 'trace=openat,write,writev,pwrite64,fsync,fdatasync,rename,renameat,renameat2,unlink,symlink,symlinkat,clone,clone3', '-o', straceFile, process.execPath, ...args],
+          { env, stdio: ['ignore', log, log] },
+        )
+      : spawn(process.execPath, args, { env, stdio: ['ignore', log, log] });
+    closeSync(log);
+    this.starts++;
+    const d: Daemon = { proc, pid: proc.pid ?? -1, exited: false, exit: Promise.resolve({ code: null, signal: null }) };
+    d.exit = new Promise((res) =>
+      proc.on('exit', (code, signal) => {
+        d.exited = true;
+        res({ code, signal });
+      }),
+    );
+    this.daemon = d;
+    return d;
+  }
+
+  /** A start with some environment variables changed (undefined removes one). */
+  spawnDaemonWithEnv(envOverride: NodeJS.ProcessEnv): Daemon {
+    return this.spawnDaemon([], undefined, envOverride);
+  }
+
+  /** Starts the daemon and waits until `status` answers; returns the time it took in ms. */
+  async start(extraArgs: string[] = [], timeoutMs = 60_000, straceFile?: string): Promise<number> {
+    const t0 = Date.now();
+    const d = this.spawnDaemon(extraArgs, straceFile);
+    await this.waitReady(timeoutMs, d);
+    if (straceFile) d.pid = this.pidFromFile() ?? d.pid;
+    return Date.now() - t0;
+  }
+
+  pidFromFile(): number | undefined {
+    try {
+      return (JSON.parse(readFileSync(join(this.root, 'run/waveos/waveos.pid'), 'utf8')) as { pid: number }).pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async waitReady(timeoutMs = 60_000, d = this.daemon): Promise<Record<string, unknown>> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      if (d?.exited) throw new Error(`daemon exited during start (see ${this.logFile}): ${this.logTail()}`);
+      try {
+        const r = await this.api('GET', '/v1/status', undefined, {}, 5_000);
+        if (r.status === 200) return r.body as Record<string, unknown>;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > end) throw new Error(`daemon did not answer status within ${timeoutMs} ms: ${this.logTail()}`);
+      await sleep(100);
+    }
+  }
+
+  logTail(lines = 3): string {
+    try {
+      return readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join(' | ').slice(0, 800);
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** SIGKILL (or another signal) to the daemon itself; waits until it is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exited) return;
+    try {
+      process.kill(d.pid, signal);
+    } catch {
+      // already gone
+    }
+    if (d.proc.pid === d.pid) {
+      await d.exit;
+      return;
+    }
+    // Under strace: the tracer lives on while it still traces the daemon's children, so wait for the daemon
+    // itself, then let strace go (its tracees are detached and left as a crash would leave them).
+    for (let i = 0; i < 600 && isAlive(d.pid); i++) await sleep(50);
+    await Promise.race([d.exit, sleep(3_000)]);
+    if (!d.exited) {
+      d.proc.kill('SIGTERM');
+      await Promise.race([d.exit, sleep(5_000)]);
+      if (!d.exited) d.proc.kill('SIGKILL');
+      await d.exit;
+    }
+  }
+
+  /** Runs the real `waveos` command against this root. */
+  cli(args: string[], timeoutMs = 60_000): Promise<CliResult> {
+    return runCommand(process.execPath, [BIN, ...args, '--root', this.root], this.env(), timeoutMs);
+  }
+
+  /** One HTTP request over the control socket, with whatever method, path, headers and body the caller wants. */
+  api(method: string, path: string, body?: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<ApiResult> {
+    return new Promise((res, rej) => {
+      const req = request({ socketPath: this.socket, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, timeout: timeoutMs }, (r) => {
+        const chunks: Buffer[] = [];
+        r.on('data', (c: Buffer) => chunks.push(c));
+        r.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = text ? JSON.parse(text) : null;
+          } catch {
+            // not JSON
+          }
+          res({ status: r.statusCode ?? 0, body: parsed, text });
+        });
+        r.on('error', rej);
+      });
+      req.on('timeout', () => req.destroy(new Error('timed out')));
+      req.on('error', rej);
+      req.end(body);
+    });
+  }
+
+  /** Processes of this root (the daemon's children carry the mark in their environment). */
+  marked(): MarkedProcess[] {
+    return markedProcesses(MARK, this.root);
+  }
+
+  async cleanup(): Promise<void> {
+    const d = this.daemon;
+    if (d && !d.exited) {
+      try {
+        process.kill(d.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+      d.proc.kill('SIGKILL');
+      await Promise.race([d.exit, sleep(5_000)]);
+    }
+    for (const p of this.marked()) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    if (this.mounted) {
+      await sleep(200);
+      spawnSyncCode('umount', ['-l', this.root]);
+    }
+    rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliResult> {
+  const t0 = Date.now();
+  return new Promise((res) => {
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('error', (e) => {
+      clearTimeout(timer);
+      res({ code: -1, stdout, stderr: `${stderr}${e.message}`, ms: Date.now() - t0 });
+    });
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      res({ code: code ?? -1, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+function spawnSyncCode(cmd: string, args: string[]): number {
+  // Only for mount/umount: short, and the rig cannot go on before they finish.
+  return spawnSync(cmd, args, { stdio: 'ignore' }).status ?? -1;
+}
+
+export interface MarkedProcess {
+  pid: number;
+  service: string | undefined;
+  /** A `waveos run` process itself (not a CLI call, not strace). */
+  daemon: boolean;
+}
+
+/** Live (non-zombie) processes whose environment carries `KEY=value`, with the service they were started for. */
+export function markedProcesses(key: string, value: string): MarkedProcess[] {
+  const out: MarkedProcess[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      if (/\) [ZX] /.test(stat)) continue;
+      const env = readFileSync(`/proc/${d}/environ`, 'utf8').split('\0');
+      if (!env.includes(`${key}=${value}`)) continue;
+      const svc = env.find((e) => e.startsWith('WAVEOS_SERVICE='))?.slice('WAVEOS_SERVICE='.length);
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      const daemon = argv.some((a, i) => a.endsWith('bin/waveos.js') && argv[i + 1] === 'run') && !argv[0]?.endsWith('strace');
+      out.push({ pid: Number(d), service: svc, daemon });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** Alive and not a zombie. */
+export function isAlive(pid: number): boolean {
+  try {
+    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

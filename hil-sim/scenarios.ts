@@ -1,0 +1,626 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { auditFile } from './fsync-audit.js';
+import { Ledger, checkInvariants } from './invariants.js';
+import { Load } from './load.js';
+import { Prng, slope } from './prng.js';
+import { type HilReport, Recorder } from './report.js';
+import { Rig, example, loadServices, sleep } from './rig.js';
+
+export interface ScenarioOptions {
+  seed: number;
+  /** Wall-clock budget; the scenario stops injecting once it is spent. */
+  durationMs: number;
+  /** Most faults to inject (kill-storm, mixed). */
+  count: number;
+  /** How long the daemon may take to answer `status` again after a fault. */
+  recoveryBoundMs: number;
+  /** Progress lines (the runner prints them; tests stay quiet). */
+  log?: (line: string) => void;
+}
+
+export const SCENARIOS = ['kill-storm', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promise<HilReport> {
+  const replay = ` --duration ${Math.round(o.durationMs / 1000)}s --count ${o.count}`;
+  const rec = new Recorder(name, o.seed, replay);
+  switch (name) {
+    case 'kill-storm':
+      await killStorm(rec, o);
+      break;
+    case 'service-faults':
+      await serviceFaults(rec, o);
+      break;
+    case 'bad-inputs':
+      await badInputs(rec, o);
+      break;
+    case 'fsync-audit':
+      await fsyncAudit(rec, o);
+      break;
+    case 'soak':
+      await soak(rec, o);
+      break;
+    case 'mixed':
+      await mixed(rec, o);
+      break;
+    case 'disk-full':
+      await diskFull(rec, o);
+      break;
+  }
+  return rec.report();
+}
+
+/** Runs the invariants and records each check and each violation. */
+async function verify(rec: Recorder, rig: Rig, ledger: Ledger, log?: (line: string) => void): Promise<void> {
+  const r = await checkInvariants(rig, ledger);
+  rec.checked(r.checked);
+  for (const v of r.violations) {
+    rec.violation(v);
+    log?.(`VIOLATION after fault ${rec.faults}: ${v}`);
+  }
+}
+
+/** SIGKILL now, start again, and time how long until `status` answers. */
+async function killAndRecover(rec: Recorder, rig: Rig, o: ScenarioOptions): Promise<boolean> {
+  const t0 = Date.now();
+  await rig.kill('SIGKILL');
+  try {
+    rig.spawnDaemon();
+    await rig.waitReady(o.recoveryBoundMs * 2);
+  } catch (e) {
+    rec.violation(`daemon-back: ${(e as Error).message}`);
+    return false;
+  }
+  const ms = Date.now() - t0;
+  rec.recovered(ms);
+  rec.expect('recovery-within-bound', ms <= o.recoveryBoundMs, `status answered ${ms} ms after the kill (bound ${o.recoveryBoundMs} ms)`);
+  return true;
+}
+
+function names(services: Record<string, unknown>[]): string[] {
+  return services.map((s) => s.name as string);
+}
+
+/** SIGKILL of the daemon at seeded random instants, under CLI event bursts and the flooder's log bursts. */
+async function killStorm(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const prng = new Prng(o.seed);
+  const rig = new Rig({ name: 'kill-storm', seed: o.seed });
+  const ledger = new Ledger();
+  const load = new Load(rig, ledger, prng.fork(1), names(rig.services));
+  const deadline = Date.now() + o.durationMs;
+  try {
+    await rig.start();
+    for (let i = 0; i < o.count && Date.now() < deadline; i++) {
+      load.start();
+      await sleep(prng.int(150, 1500));
+      // The instant of the kill: what the API has returned so far is acknowledged and must survive.
+      await ledger.acknowledge(rig);
+      await sleep(prng.int(0, 150));
+      rec.fault(load.inFlight ? `sigkill-during-${load.inFlight}` : 'sigkill');
+      const back = await killAndRecover(rec, rig, o);
+      await load.stop();
+      if (!back) break;
+      await verify(rec, rig, ledger, o.log);
+      o.log?.(`kill ${i + 1}: back in ${rec.recoveries.at(-1)} ms, ${rec.violations.length} violations so far`);
+    }
+    rec.details.load = { requests: load.sent, acknowledged: load.acked, events_acknowledged: ledger.events.size, journal_last_seq: ledger.maxSeq };
+  } finally {
+    await load.stop();
+    await rig.cleanup();
+  }
+}
+
+/** Crash loops, a hang, a leak and a flood at once; then a daemon kill in the middle of it. */
+async function serviceFaults(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const hb = '{root}/run/waveos/hb/hang';
+  const services = [
+    example('healthy', 'healthy.mjs', ['--heartbeat', '{root}/run/waveos/hb/healthy', '--heartbeat-ms', '300']),
+    example('crasher', 'crasher.mjs', ['--after-ms', '600', '--exit-code', '3']),
+    example('hang', 'hang.mjs', ['--hang-after-s', '1.5', '--exact', '--heartbeat', hb, '--heartbeat-ms', '100'], {
+      health: { kind: 'heartbeat', file: hb, max_age: '800ms', interval: '300ms', failures: 2, start_grace: '1s' },
+    }),
+    example('leaker', 'leaker.mjs', ['--seed', String(o.seed), '--kb-per-s', '8192', '--max-mb', '24']),
+    example('flooder', 'flooder.mjs', ['--seed', String(o.seed), '--period-s', '0.5', '--burst-lines', '4000']),
+  ];
+  const rig = new Rig({ name: 'service-faults', seed: o.seed, services });
+  const ledger = new Ledger();
+  try {
+    await rig.start();
+    const end = Date.now() + Math.max(8_000, Math.min(o.durationMs, 60_000));
+    const statusMs: number[] = [];
+    while (Date.now() < end) {
+      const t = Date.now();
+      const r = await rig.api('GET', '/v1/status');
+      statusMs.push(Date.now() - t);
+      rec.expect('status-answers-under-faults', r.status === 200, `status answered ${r.status}`);
+      await sleep(500);
+    }
+    await ledger.acknowledge(rig);
+    const evs = (await rig.api('GET', '/v1/events?kind=service&limit=100000')).body as { events: { kind: string; ts: string; data: Record<string, unknown> }[] };
+    const of = (kind: string, svc: string): { ts: string; data: Record<string, unknown> }[] => evs.events.filter((e) => e.kind === kind && e.data.service === svc);
+    const crashes = of('service.exited', 'crasher').filter((e) => e.data.code === 3).length;
+    const hangs = of('service.unhealthy', 'hang').length;
+    const leaks = of('service.exited', 'leaker').filter((e) => e.data.code === 137).length;
+    for (let i = 0; i < crashes; i++) rec.fault('service-crash');
+    for (let i = 0; i < hangs; i++) rec.fault('service-hang');
+    for (let i = 0; i < leaks; i++) rec.fault('service-leak');
+    rec.fault('service-flood');
+    rec.expect('crash-loop-restarted', crashes >= 2 && of('service.started', 'crasher').length > crashes - 1, `${crashes} crashes, ${of('service.started', 'crasher').length} starts of crasher`);
+    rec.expect('hang-detected-and-restarted', hangs >= 1 && of('service.started', 'hang').length >= 2, `${hangs} unhealthy events, ${of('service.started', 'hang').length} starts of hang`);
+    rec.expect('leak-restarted', leaks >= 1 && of('service.started', 'leaker').length >= 2, `${leaks} exits with 137, ${of('service.started', 'leaker').length} starts of leaker`);
+    // Service recovery time: from an exit to the next start of the same service.
+    for (const svc of ['crasher', 'leaker', 'hang']) {
+      const exits = of('service.exited', svc);
+      const starts = of('service.started', svc);
+      for (const x of exits) {
+        const next = starts.find((s) => s.ts > x.ts);
+        if (next) rec.recovered(Date.parse(next.ts) - Date.parse(x.ts));
+      }
+    }
+    const spool = join(rig.root, 'var/log/waveos/spool/flooder');
+    const spooled = existsSync(spool) ? readdirSync(spool).reduce((n, f) => n + statSync(join(spool, f)).size, 0) : 0;
+    rec.expect('flood-spooled', spooled > 0, `the flooder's spool ${spool} holds ${spooled} bytes`);
+    const rss = rssOf(rig.daemon?.pid ?? 0);
+    rec.expect('daemon-rss-bounded', rss < 400 * 1024 * 1024, `daemon RSS ${Math.round(rss / 1048576)} MiB under a flood`);
+    rec.details.services = { crashes, hangs, leaks, flooder_spool_bytes: spooled, daemon_rss_mib: Math.round(rss / 1048576), status_ms_max: Math.max(...statusMs) };
+    await verify(rec, rig, ledger);
+    // And the daemon dies in the middle of all that.
+    rec.fault('sigkill');
+    if (await killAndRecover(rec, rig, o)) await verify(rec, rig, ledger);
+  } finally {
+    await rig.cleanup();
+  }
+}
+
+function rssOf(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return Number(m?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function fdsOf(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** The bytes of everything the daemon keeps, to prove that a refused start changed nothing. */
+function stateFingerprint(root: string): string {
+  const h = createHash('sha256');
+  const lib = join(root, 'var/lib/waveos');
+  const walk = (d: string): void => {
+    for (const n of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = join(d, n.name);
+      if (n.isDirectory()) walk(p);
+      else if (n.isFile()) h.update(p).update(readFileSync(p));
+      else if (n.isSymbolicLink()) h.update(p);
+    }
+  };
+  walk(lib);
+  return h.digest('hex');
+}
+
+/** Broken configs the start must refuse: a seeded mix of hand-made kinds and byte-level mutations. */
+function brokenConfigs(good: string, prng: Prng, n: number): { kind: string; text: string }[] {
+  const doc = JSON.parse(good) as Record<string, unknown>;
+  const fixed: { kind: string; text: string }[] = [
+    { kind: 'not-yaml', text: 'schema_version: 2\nservices: [\n  {name: x\n' },
+    { kind: 'wrong-type', text: JSON.stringify({ ...doc, artifacts: { flush_interval: 5 } }) },
+    { kind: 'unknown-key', text: JSON.stringify({ ...doc, hil_unknown_key: true }) },
+    { kind: 'bad-duration', text: JSON.stringify({ ...doc, recovery: { backoff_initial: '-3 fortnights' } }) },
+    { kind: 'duplicate-service', text: JSON.stringify({ ...doc, services: [...((doc.services as unknown[]) ?? []), ...((doc.services as unknown[]) ?? []).slice(0, 1)] }) },
+    { kind: 'binary', text: Buffer.from(Array.from({ length: 64 }, () => prng.int(0, 255))).toString('latin1') },
+    { kind: 'empty', text: '' },
+  ];
+  const out: { kind: string; text: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i < fixed.length) {
+      out.push(fixed[i] as { kind: string; text: string });
+      continue;
+    }
+    // Generated: truncate at a seeded point, or overwrite a few bytes.
+    const seed = prng.int(0, 2 ** 30);
+    const [mut] = fc.sample(
+      fc.oneof(
+        fc.nat({ max: good.length - 1 }).map((at) => ({ kind: 'truncated', text: good.slice(0, at) })),
+        fc.tuple(fc.nat({ max: good.length - 1 }), fc.string({ minLength: 1, maxLength: 4 })).map(([at, s]) => ({ kind: 'overwritten', text: good.slice(0, at) + s + good.slice(at + s.length) })),
+      ),
+      { seed, numRuns: 1 },
+    );
+    if (mut) out.push(mut);
+  }
+  return out;
+}
+
+/** Malformed API requests against the real socket (fast-check), then broken and missing configs at start. */
+async function badInputs(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const prng = new Prng(o.seed);
+  const rig = new Rig({ name: 'bad-inputs', seed: o.seed });
+  const ledger = new Ledger();
+  try {
+    await rig.start();
+    const pid = rig.daemon?.pid;
+    const api = await apiFuzz(rec, rig, o.seed, Math.max(40, Math.min(o.count * 20, 2_000)));
+    rec.details.api_fuzz = api;
+    const st = await rig.api('GET', '/v1/status');
+    rec.expect('daemon-up-after-fuzz', st.status === 200 && (st.body as { pid?: number }).pid === pid, `status ${st.status}, pid ${(st.body as { pid?: number }).pid} (was ${pid})`);
+    await ledger.acknowledge(rig);
+    await verify(rec, rig, ledger);
+
+    // The daemon is down (killed, as a crash would leave it); each bad start must refuse with exit 2 and change nothing.
+    await rig.kill('SIGKILL');
+    const good = readFileSync(rig.configFile, 'utf8');
+    let before = stateFingerprint(rig.root);
+    const refuse = async (kind: string, args: string[], expectCode: number | 'validate'): Promise<void> => {
+      rec.fault(kind);
+      const d = rig.spawnDaemon(args);
+      const exit = await Promise.race([d.exit, sleep(30_000).then(() => undefined)]);
+      if (exit === undefined) {
+        if (expectCode === 0) {
+          rec.expect('valid-config-starts', true, '');
+          await rig.kill('SIGTERM');
+          // A start that was allowed writes a run: compare the next refusals with that.
+          before = stateFingerprint(rig.root);
+          return;
+        }
+        rec.violation(`bad-config-refused: ${kind}: the daemon started instead of refusing`);
+        await rig.kill('SIGKILL');
+        return;
+      }
+      rec.expect('bad-config-refused', exit.code === expectCode, `${kind}: exit ${exit.code ?? exit.signal}, expected ${expectCode}: ${rig.logTail(2)}`);
+      rec.expect('state-unchanged-after-refusal', stateFingerprint(rig.root) === before, `${kind}: the journal or artifacts changed`);
+    };
+    await refuse('config-missing', ['--config', join(rig.root, 'etc/waveos/nope.yaml')], 2);
+    for (const b of brokenConfigs(good, prng, Math.max(4, Math.min(o.count, 40)))) {
+      writeFileSync(rig.configFile, b.text);
+      // The oracle: what `config validate` says. A mutation that is still a valid config must start instead.
+      const v = await rig.cli(['config', 'validate', rig.configFile]);
+      await refuse(`config-${b.kind}`, [], v.code === 0 ? 0 : 2);
+    }
+    writeFileSync(rig.configFile, good);
+    // A secret that cannot be read also stops the start, before anything is written.
+    rec.fault('secret-missing');
+    const noSecret = rig.spawnDaemonWithEnv({ WAVEOS_HIL_CANARY: undefined });
+    const ns = await Promise.race([noSecret.exit, sleep(30_000).then(() => undefined)]);
+    rec.expect('missing-secret-refused', ns?.code === 2, `exit ${ns?.code ?? 'none (started)'}`);
+    if (!ns) await rig.kill('SIGKILL');
+    rec.expect('state-unchanged-after-refusal', stateFingerprint(rig.root) === before, 'missing secret: the journal or artifacts changed');
+
+    await policyCorruption(rec, rig);
+
+    const t0 = Date.now();
+    await rig.start();
+    rec.recovered(Date.now() - t0);
+    await verify(rec, rig, ledger);
+  } finally {
+    await rig.cleanup();
+  }
+}
+
+/** A corrupted policy file, if this build has the policy module; otherwise said so in the report. */
+async function policyCorruption(rec: Recorder, rig: Rig): Promise<void> {
+  const help = await rig.cli(['help']);
+  if (!/waveos policy/.test(help.stdout)) {
+    rec.notes.push('corrupted policy file: NOT AVAILABLE (no policy module in this build)');
+    return;
+  }
+  rec.fault('policy-corrupted');
+  const file = join(rig.root, 'etc/waveos/policies.d/hil-broken.yaml');
+  writeFileSync(file, 'rules: [ {name: broken, when: "cpu >" \n');
+  const v = await rig.cli(['policy', 'validate', file]);
+  rec.expect('bad-policy-refused', v.code === 2, `policy validate exited ${v.code}`);
+  const d = rig.spawnDaemon();
+  try {
+    await rig.waitReady(60_000, d);
+    rec.expect('daemon-runs-with-bad-policy-file', true, '');
+  } catch (e) {
+    rec.expect('daemon-runs-with-bad-policy-file', false, (e as Error).message);
+  }
+  await rig.kill('SIGKILL');
+  unlinkSync(file);
+}
+
+/** fast-check requests over the real socket: no answer in the 5xx range, and the daemon stays up. */
+async function apiFuzz(rec: Recorder, rig: Rig, seed: number, runs: number): Promise<Record<string, unknown>> {
+  const paths = ['/v1/status', '/v1/events', '/v1/services', '/v1/services/action', '/v1/mode', '/v1/tokens', '/v1/routes', '/v1/metrics', '/', '/v1/../etc/passwd', '/v1/%ff'];
+  const statuses: Record<string, number> = {};
+  const bad: string[] = [];
+  const json = fc.jsonValue({ maxDepth: 3 });
+  const arb = fc.record({
+    method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'),
+    path: fc.oneof(fc.constantFrom(...paths), fc.webPath()),
+    query: fc.oneof(
+      fc.constant(''),
+      fc.dictionary(fc.constantFrom('since', 'after_seq', 'kind', 'limit', 'follow', 'x'), fc.oneof(fc.string(), fc.integer().map(String), fc.constant('-1'), fc.constant('1e309'))).map((d) => `?${new URLSearchParams(d)}`),
+    ),
+    body: fc.option(
+      fc.oneof(
+        json.map((v) => JSON.stringify(v)),
+        fc.string({ maxLength: 200 }),
+        fc.record({ action: fc.string(), name: fc.string({ maxLength: 100 }), reason: fc.string() }).map((v) => JSON.stringify(v)),
+        fc.record({ mode: fc.string({ maxLength: 40 }), reason: fc.string() }).map((v) => JSON.stringify(v)),
+      ),
+      { nil: undefined },
+    ),
+    auth: fc.option(fc.oneof(fc.string({ maxLength: 80 }), fc.constant('Bearer '), fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 64, maxLength: 64 }).map((h) => `Bearer ${h}`)), { nil: undefined }),
+  });
+  const samples = fc.sample(arb, { seed, numRuns: runs });
+  for (const s of samples) {
+    // A follow stream would stay open by design; everything else must answer.
+    const query = s.query.includes('follow=1') ? s.query.replace('follow=1', 'follow=0') : s.query;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (s.auth !== undefined) headers.authorization = s.auth.replace(/[^\x20-\x7e]/g, '');
+    // A request that would really change the world (a valid action) is allowed, but not to a mode that stops everything.
+    let status: number;
+    try {
+      const r = await rig.api(s.method, `${s.path}${query}`, s.body, headers, 10_000);
+      status = r.status;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (code === 'EPIPE' || code === 'ECONNRESET') {
+        // The server's HTTP parser refused the request and closed the connection: a refusal, not a failure,
+        // as long as the daemon still answers (checked right after the fuzz).
+        status = 0;
+      } else if (code.startsWith('ERR_')) {
+        // The client would not even send it (an invalid character in the path or a header).
+        status = -2;
+      } else {
+        status = -1;
+        bad.push(`${s.method} ${s.path}${query}: no answer (${(e as Error).message})`);
+      }
+    }
+    statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
+    if (status >= 500) bad.push(`${s.method} ${s.path}${query} body ${String(s.body).slice(0, 60)}: ${status}`);
+  }
+  rec.fault('api-fuzz');
+  rec.expect('api-no-5xx', bad.length === 0, `${bad.length} of ${samples.length} requests failed: ${bad.slice(0, 3).join('; ')}`);
+  // Raw garbage on the socket: the HTTP parser must refuse it without taking the daemon down.
+  const { createConnection } = await import('node:net');
+  const prng = new Prng(seed);
+  for (let i = 0; i < 5; i++) {
+    const garbage = Buffer.from(Array.from({ length: prng.int(1, 400) }, () => prng.int(0, 255)));
+    await new Promise<void>((res) => {
+      const c = createConnection(rig.socket, () => c.end(garbage));
+      c.on('data', () => {});
+      c.on('close', () => res());
+      c.on('error', () => res());
+      setTimeout(() => {
+        c.destroy();
+        res();
+      }, 3_000);
+    });
+  }
+  rec.fault('api-garbage-bytes');
+  return { requests: samples.length, statuses, failures: bad.slice(0, 10) };
+}
+
+/** Runs a scenario under strace and audits every commit and every acknowledgement for the fsyncs it needs. */
+async function fsyncAudit(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const prng = new Prng(o.seed);
+  // Few services: each one is traced too (strace -f), which makes every start slow.
+  const rig = new Rig({ name: 'fsync-audit', seed: o.seed, services: loadServices(o.seed).slice(0, 2) });
+  const ledger = new Ledger();
+  const trace = join(rig.base, 'strace.log');
+  if (!existsSync('/usr/bin/strace') && !existsSync('/bin/strace')) {
+    const { runCommand } = await import('./rig.js');
+    await runCommand('apt-get', ['install', '-y', '--no-install-recommends', 'strace'], process.env, 300_000);
+  }
+  try {
+    await rig.start([], 120_000, trace);
+    const load = new Load(rig, ledger, prng.fork(1), names(rig.services));
+    load.start();
+    await sleep(Math.max(4_000, Math.min(o.durationMs, 30_000)));
+    await load.stop();
+    const tok = await rig.cli(['token', 'create', 'hil-audit', '--role', 'viewer']);
+    rec.expect('token-created', tok.code === 0, tok.stderr.slice(0, 200));
+    await ledger.acknowledge(rig);
+    rec.fault('sigterm-under-strace');
+    await rig.kill('SIGTERM');
+    // A second traced run starts after that clean stop (so the marker's removal is audited too), then is killed.
+    const trace2 = join(rig.base, 'strace-2.log');
+    await rig.start([], 120_000, trace2);
+    await rig.cli(['mode', 'set', 'degraded', '--reason', 'fsync audit, second run']).then((r) => r.code === 0 && (ledger.lastModeSet = 'degraded'));
+    await rig.cli(['mode', 'set', 'normal', '--reason', 'fsync audit, second run']).then((r) => r.code === 0 && (ledger.lastModeSet = 'normal'));
+    await ledger.acknowledge(rig);
+    rec.fault('sigkill-under-strace');
+    await rig.kill('SIGKILL');
+    const a1 = auditFile(trace, rig.root);
+    const a2 = auditFile(trace2, rig.root);
+    const a = {
+      calls: a1.calls + a2.calls,
+      daemonCalls: a1.daemonCalls + a2.daemonCalls,
+      renames: [...a1.renames, ...a2.renames],
+      unlinks: [...a1.unlinks, ...a2.unlinks],
+      acks: [...a1.acks, ...a2.acks],
+      walWrites: a1.walWrites + a2.walWrites,
+      walFsyncs: a1.walFsyncs + a2.walFsyncs,
+      checked: [...a1.checked, ...a2.checked],
+      violations: [...a1.violations, ...a2.violations],
+    };
+    rec.checked(a.checked.map((c) => `fsync-audit: ${c.replace(/\/var\/lib\/waveos\/artifacts\/[^/]+\//, '/var/lib/waveos/artifacts/RUN/')}`));
+    for (const v of a.violations) rec.violation(`fsync-audit: ${v}`);
+    const targets = [...new Set(a.renames.filter((r) => r.checked).map((r) => r.target.replace(/artifacts\/[^/]+\//, 'artifacts/RUN/')))];
+    rec.expect('fsync-audit-saw-commits', ['run_meta.json', 'clean-stop.json', 'waveos.pid', 'tokens.json', 'latest'].every((t) => targets.some((x) => x.endsWith(t))), `renamed into place: ${targets.join(', ')}`);
+    rec.expect('fsync-audit-saw-marker-removal', a.unlinks.length >= 1, `${a.unlinks.length} removals of the clean-stop marker traced`);
+    rec.expect('fsync-audit-saw-acks', a.acks.length >= 3, `${a.acks.length} acknowledged actions in the trace`);
+    rec.details.fsync_audit = {
+      syscalls_traced: a.calls,
+      daemon_syscalls: a.daemonCalls,
+      commit_renames: a.renames.filter((r) => r.checked).length,
+      other_renames: a.renames.filter((r) => !r.checked).map((r) => r.target),
+      targets,
+      durable_unlinks: a.unlinks,
+      acknowledged_actions: a.acks.length,
+      wal_writes: a.walWrites,
+      wal_fsyncs: a.walFsyncs,
+      load_requests: load.sent,
+    };
+    // And the root it left is sound.
+    rig.spawnDaemon();
+    await rig.waitReady(o.recoveryBoundMs * 2);
+    await verify(rec, rig, ledger);
+  } finally {
+    await rig.cleanup();
+  }
+}
+
+/** Samples the daemon's RSS, heap, fds and event-loop lag under mixed load and reports their slopes. */
+async function soak(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const prng = new Prng(o.seed);
+  const rig = new Rig({ name: 'soak', seed: o.seed, services: [...loadServices(o.seed), example('leaker', 'leaker.mjs', ['--kb-per-s', '2048', '--max-mb', '32'])] });
+  const ledger = new Ledger();
+  const load = new Load(rig, ledger, prng.fork(1), ['healthy', 'flooder', 'crasher']);
+  const every = o.durationMs >= 600_000 ? 10_000 : 1_000;
+  const series: Record<'rss_mib' | 'heap_mib' | 'fds' | 'loop_lag_p99_ms', [number, number][]> = { rss_mib: [], heap_mib: [], fds: [], loop_lag_p99_ms: [] };
+  try {
+    await rig.start();
+    load.start();
+    const t0 = Date.now();
+    const pid = rig.daemon?.pid ?? 0;
+    while (Date.now() - t0 < o.durationMs) {
+      await sleep(every);
+      const h = (Date.now() - t0) / 3_600_000;
+      series.rss_mib.push([h, rssOf(pid) / 1048576]);
+      series.fds.push([h, fdsOf(pid)]);
+      const m = await rig.cli(['metrics', '--json']);
+      if (m.code === 0) {
+        const list = (JSON.parse(m.stdout) as { metrics: { name: string; value: number; labels: Record<string, string> }[] }).metrics;
+        const heap = list.find((x) => x.name === 'daemon_heap_used_bytes');
+        const lag = list.find((x) => x.name === 'daemon_event_loop_lag_seconds' && x.labels.quantile === '0.99');
+        if (heap) series.heap_mib.push([h, heap.value / 1048576]);
+        if (lag) series.loop_lag_p99_ms.push([h, lag.value * 1000]);
+      }
+      o.log?.(`soak ${Math.round((Date.now() - t0) / 1000)} s: rss ${series.rss_mib.at(-1)?.[1].toFixed(1)} MiB, fds ${series.fds.at(-1)?.[1]}`);
+    }
+    await load.stop();
+    rec.fault('soak-load');
+    const summary: Record<string, unknown> = {};
+    for (const [k, pts] of Object.entries(series)) {
+      const ys = pts.map((p) => p[1]);
+      summary[k] = {
+        samples: pts.length,
+        first: ys[0] ?? null,
+        last: ys.at(-1) ?? null,
+        max: ys.length ? Math.max(...ys) : null,
+        slope_per_hour: round(slope(pts)),
+      };
+    }
+    rec.details.soak = { sample_every_ms: every, load_requests: load.sent, ...summary };
+    rec.details.soak_series = series;
+    rec.expect('soak-sampled', series.rss_mib.length >= 3 && series.heap_mib.length >= 3, `${series.rss_mib.length} RSS and ${series.heap_mib.length} heap samples`);
+    await ledger.acknowledge(rig);
+    await verify(rec, rig, ledger);
+  } finally {
+    await load.stop();
+    await rig.cleanup();
+  }
+}
+
+function round(v: number | null): number | null {
+  return v === null ? null : Math.round(v * 1000) / 1000;
+}
+
+/** A seeded mix: daemon kills, service kills, API fuzz bursts and bad-config restarts, invariants after each. */
+async function mixed(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const prng = new Prng(o.seed);
+  const rig = new Rig({ name: 'mixed', seed: o.seed });
+  const ledger = new Ledger();
+  const load = new Load(rig, ledger, prng.fork(1), names(rig.services));
+  const deadline = Date.now() + o.durationMs;
+  try {
+    await rig.start();
+    for (let i = 0; i < o.count && Date.now() < deadline; i++) {
+      load.start();
+      await sleep(prng.int(200, 1200));
+      const kind = prng.pick(['sigkill', 'sigkill', 'sigkill', 'service-sigkill', 'api-fuzz', 'bad-config-restart'] as const);
+      await ledger.acknowledge(rig);
+      if (kind === 'sigkill') {
+        rec.fault('sigkill');
+        if (!(await killAndRecover(rec, rig, o))) break;
+      } else if (kind === 'service-sigkill') {
+        const victims = rig.marked().filter((p) => p.service !== undefined);
+        const v = victims.length ? prng.pick(victims) : undefined;
+        rec.fault('service-sigkill');
+        if (v) process.kill(v.pid, 'SIGKILL');
+        await sleep(1_500);
+      } else if (kind === 'api-fuzz') {
+        await load.stop();
+        await apiFuzz(rec, rig, prng.int(0, 2 ** 30), 30);
+      } else {
+        await load.stop();
+        rec.fault('bad-config-restart');
+        const good = readFileSync(rig.configFile, 'utf8');
+        await rig.kill('SIGKILL');
+        writeFileSync(rig.configFile, good.slice(0, prng.int(1, good.length - 2)));
+        const v = await rig.cli(['config', 'validate', rig.configFile]);
+        const d = rig.spawnDaemon();
+        const exit = await Promise.race([d.exit, sleep(20_000).then(() => undefined)]);
+        if (v.code !== 0) rec.expect('bad-config-refused', exit?.code === 2, `exit ${exit?.code ?? 'none (started)'}`);
+        if (!exit) await rig.kill('SIGKILL');
+        writeFileSync(rig.configFile, good);
+        const t0 = Date.now();
+        rig.spawnDaemon();
+        await rig.waitReady(o.recoveryBoundMs * 2);
+        rec.recovered(Date.now() - t0);
+      }
+      await load.stop();
+      await verify(rec, rig, ledger, o.log);
+      o.log?.(`fault ${i + 1} (${kind}): ${rec.violations.length} violations so far`);
+    }
+    rec.details.load = { requests: load.sent, acknowledged: load.acked, events_acknowledged: ledger.events.size };
+  } finally {
+    await load.stop();
+    await rig.cleanup();
+  }
+}
+
+/** The root on a small tmpfs that fills up under the flood; once space is freed the daemon must come back whole. */
+async function diskFull(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const rig = new Rig({ name: 'disk-full', seed: o.seed, tmpfsMiB: 48 });
+  const ledger = new Ledger();
+  const filler = join(rig.root, 'filler.bin');
+  try {
+    await rig.start();
+    await sleep(1_000);
+    await ledger.acknowledge(rig);
+    // Fill all but a few KiB: the flood and the journal then hit ENOSPC.
+    const { runCommand } = await import('./rig.js');
+    await runCommand('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], process.env, 60_000);
+    rec.fault('disk-full');
+    const end = Date.now() + Math.max(5_000, Math.min(o.durationMs, 30_000));
+    let answered = 0;
+    let exited = false;
+    while (Date.now() < end) {
+      await sleep(500);
+      if (rig.daemon?.exited) {
+        exited = true;
+        break;
+      }
+      try {
+        if ((await rig.api('GET', '/v1/status', undefined, {}, 5_000)).status === 200) answered++;
+      } catch {
+        // counted as not answered
+      }
+    }
+    rec.details.disk_full = { status_answers_while_full: answered, daemon_exited_while_full: exited, exit: exited ? await rig.daemon?.exit : null };
+    rec.notes.push(exited ? 'disk full: the daemon exited while the disk was full (crash-only: it is restarted below)' : `disk full: the daemon kept answering (${answered} status answers)`);
+    unlinkSync(filler);
+    if (!exited) await ledger.acknowledge(rig).catch(() => 0);
+    const t0 = Date.now();
+    await rig.kill('SIGKILL');
+    rig.spawnDaemon();
+    await rig.waitReady(o.recoveryBoundMs * 2);
+    rec.recovered(Date.now() - t0);
+    await verify(rec, rig, ledger);
+  } finally {
+    await rig.cleanup();
+  }
+}

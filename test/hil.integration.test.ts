@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { summarize } from '../hil-sim/report.js';
+import { type ScenarioName, runScenario } from '../hil-sim/scenarios.js';
+
+// The short deterministic HIL set: one scenario of each fault class, fixed seeds, with every invariant checked
+// after each fault. Long runs: `npm run hil -- --scenario NAME --seed N --duration D` (docs/hil.md).
+async function run(name: ScenarioName, count: number, durationMs: number, seed = 1) {
+  const r = await runScenario(name, { seed, count, durationMs, recoveryBoundMs: 30_000 });
+  expect(r.violations, summarize(r)).toEqual([]);
+  expect(r.faults_injected).toBeGreaterThan(0);
+  return r;
+}
+
+describe('HIL short set', () => {
+  it('kill-storm: SIGKILL of the daemon at seeded instants under CLI bursts and a log flood', { timeout: 120_000 }, async () => {
+    const r = await run('kill-storm', 3, 90_000, 11);
+    expect(r.faults_injected).toBe(3);
+    expect(r.checks_by_invariant['acked-events-kept']).toBe(3);
+    expect(r.recovery_ms.count).toBe(3);
+  });
+
+  it('service-faults: crash loop, hang, leak and flood, then a daemon kill', { timeout: 120_000 }, async () => {
+    const r = await run('service-faults', 1, 9_000, 12);
+    expect(r.faults_by_kind['service-crash']).toBeGreaterThanOrEqual(2);
+    expect(r.faults_by_kind['service-hang']).toBeGreaterThanOrEqual(1);
+    expect(r.faults_by_kind['service-leak']).toBeGreaterThanOrEqual(1);
+  });
+
+  it('bad-inputs: fuzzed API requests, broken and missing configs, a missing secret', { timeout: 150_000 }, async () => {
+    const r = await run('bad-inputs', 6, 30_000, 13);
+    expect(r.checks_by_invariant['api-no-5xx']).toBeGreaterThanOrEqual(1);
+    expect(r.checks_by_invariant['bad-config-refused']).toBeGreaterThanOrEqual(5);
+    expect(r.checks_by_invariant['state-unchanged-after-refusal']).toBeGreaterThanOrEqual(6);
+  });
+
+  it('fsync-audit: every commit rename and every acknowledged action is durable', { timeout: 150_000 }, async () => {
+    const r = await run('fsync-audit', 1, 5_000, 14);
+    expect(Object.keys(r.checks_by_invariant).filter((k) => k.startsWith('fsync-audit: rename')).length).toBeGreaterThanOrEqual(5);
+    expect(r.checks_by_invariant['fsync-audit: wal synced before an action is acknowledged']).toBeGreaterThanOrEqual(3);
+  });
+});
