@@ -308,7 +308,16 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     env: childEnv,
   });
   const executor = new ActionExecutor({ journal, log: log.child({ module: 'executor' }) });
-  const recovery = new Recovery({ executor, supervisor, journal, clock, log: log.child({ module: 'recovery' }), config: config.recovery, root: paths.root });
+  const recovery = new Recovery({
+    executor,
+    supervisor,
+    journal,
+    clock,
+    log: log.child({ module: 'recovery' }),
+    config: config.recovery,
+    root: paths.root,
+    admitRestart: (service) => policy.admit('service.restart', service),
+  });
   const mainLoop = new MainLoop({
     log: log.child({ module: 'main-loop' }),
     notifier,

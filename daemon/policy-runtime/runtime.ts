@@ -382,7 +382,7 @@ export class PolicyRuntime implements Lifecycle {
 
 /** The decision's numbers plus what identifies it: the policy version, its seq, and the sample time it is about. */
 export function decisionData(d: Decision): Record<string, unknown> {
-  return { ...d.data, policy_version: d.policy_version, decision_seq: d.seq, decision_ts: new Date(d.ts_ms).toISOString() };
+  return { ...d.data, rule_id: d.rule_id, rule_kind: d.rule_kind, policy_version: d.policy_version, decision_seq: d.seq, decision_ts: new Date(d.ts_ms).toISOString() };
 }
 
 function isPolicyFile(path: string): boolean {

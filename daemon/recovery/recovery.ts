@@ -30,6 +30,8 @@ export interface RecoveryDeps {
   /** Uniform in [0, 1): the jitter's source; tests pass a fixed one. */
   random?: () => number;
   allowTransition?: ModeTransitionHook;
+  /** Asks the policy's `service.restart` rate limit; a refused restart waits until the limit admits it. */
+  admitRestart?: (service: string) => { allowed: boolean; retry_after_ms?: number; rule_id?: string };
 }
 
 function isMode(v: unknown): v is Mode {
@@ -219,15 +221,28 @@ export class Recovery implements Lifecycle {
           });
           return false;
         }
+        const admitted = this.deps.admitRestart?.(name);
+        let delayMs = step.delay_ms;
+        if (admitted && !admitted.allowed) {
+          const wait = Math.min(Math.max(admitted.retry_after_ms ?? 60_000, 1_000), 3_600_000);
+          journal.append({
+            kind: 'service.restart_limited',
+            severity: 'warning',
+            source: 'recovery',
+            reason: `${what}; the restart rate limit${admitted.rule_id ? ` (${admitted.rule_id})` : ''} refuses a restart now: it waits ${secs(wait)}`,
+            data: { service: name, wait_ms: wait, rule_id: admitted.rule_id ?? null, backoff_ms: step.delay_ms },
+          });
+          delayMs = Math.max(step.delay_ms, wait);
+        }
         sup.markBackoff(name);
         journal.append({
           kind: 'service.backoff',
           severity: step.attempt > 1 ? 'warning' : 'notice',
           source: 'recovery',
-          reason: `${what}; restart ${step.attempt} in ${secs(step.delay_ms)}${step.reset ? ' (backoff reset after a healthy run)' : ''} (${step.failures_in_window} failure${step.failures_in_window === 1 ? '' : 's'} within ${secs(config.crash_loop.window_ms)})`,
+          reason: `${what}; restart ${step.attempt} in ${secs(delayMs)}${step.reset ? ' (backoff reset after a healthy run)' : ''} (${step.failures_in_window} failure${step.failures_in_window === 1 ? '' : 's'} within ${secs(config.crash_loop.window_ms)})`,
           data: {
             service: name,
-            delay_ms: step.delay_ms,
+            delay_ms: delayMs,
             attempt: step.attempt,
             failures_in_window: step.failures_in_window,
             window_ms: config.crash_loop.window_ms,
@@ -246,15 +261,15 @@ export class Recovery implements Lifecycle {
             .run({
               action: 'service.restart',
               target: name,
-              params: { attempt: step.attempt, delay_ms: step.delay_ms },
-              reason: `restart ${step.attempt} after ${secs(step.delay_ms)} of backoff: ${what}`,
+              params: { attempt: step.attempt, delay_ms: delayMs },
+              reason: `restart ${step.attempt} after ${secs(delayMs)} of backoff: ${what}`,
               source: 'recovery',
             })
             .catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'restart failed'));
         };
-        if (step.delay_ms === 0) fire();
+        if (delayMs === 0) fire();
         else {
-          const t = setTimeout(fire, step.delay_ms);
+          const t = setTimeout(fire, delayMs);
           this.timers.set(name, t);
         }
         return true;
