@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rig, example, sleep } from './rig.js';
+import { REPO, Rig, example, sleep } from './rig.js';
 
 /**
  * `npm run acceptance`: one scripted run that shows the v1 acceptance criteria with evidence, and says
@@ -161,11 +161,8 @@ export async function main(argv: string[]): Promise<number> {
     }
 
     // 4. A bundle update, and a rollback under a simulated failure.
-    steps.push(
-      has('bundle')
-        ? { criterion: 'a bundle update and a rollback under simulated failure', verdict: 'NOT AVAILABLE', evidence: ['the bundles module is present but this script has no bundle step yet'] }
-        : { criterion: 'a bundle update and a rollback under simulated failure', verdict: 'NOT AVAILABLE', evidence: ['no bundles module in this build (waveos bundle is missing)'] },
-    );
+    if (has('bundle')) steps.push(await bundleStep(rig));
+    else steps.push({ criterion: 'a bundle update and a rollback under simulated failure', verdict: 'NOT AVAILABLE', evidence: ['no bundles module in this build (waveos bundle is missing)'] });
 
     // The run's evidence: an evidence pack where the module exists; the artifacts folder in any case.
     if (has('evidence')) {
@@ -209,4 +206,52 @@ export async function main(argv: string[]): Promise<number> {
   out(`ACCEPTANCE: ${fails ? 'FAIL' : missing ? 'INCOMPLETE' : 'PASS'} — ${steps.length - fails - missing} pass, ${fails} fail, ${missing} not available`);
   if (fails) return 1;
   return missing && !allowMissing ? 3 : 0;
+}
+
+/**
+ * A signed app bundle is installed and committed (1.0.0); an update whose health gate fails (1.1.0) is rolled
+ * back automatically and 1.0.0 runs again.
+ */
+async function bundleStep(rig: Rig): Promise<Step> {
+  const criterion = 'a bundle update and a rollback under simulated failure';
+  const evidence: string[] = [];
+  const work = join(rig.root, '..', 'bundle-work');
+  mkdirSync(work, { recursive: true });
+  const keys = join(work, 'keys');
+  const kg = await rig.cli(['bundle', 'keygen', '--out', keys]);
+  const key = readdirSync(keys).find((f) => f.endsWith('.key'));
+  const pub = readdirSync(keys).find((f) => f.endsWith('.pub'));
+  if (kg.code !== 0 || !key || !pub) return { criterion, verdict: 'FAIL', evidence: [`bundle keygen failed: ${kg.stderr.trim()}`] };
+  mkdirSync(join(rig.root, 'etc/waveos/keys'), { recursive: true });
+  copyFileSync(join(keys, pub), join(rig.root, 'etc/waveos/keys', pub));
+  const good = join(REPO, 'bundles/examples/app-hello');
+  const bad = join(work, 'app-hello-broken');
+  cpSync(good, bad, { recursive: true });
+  // The simulated failure: the new version's health check fails.
+  writeFileSync(join(bad, 'health.sh'), '#!/bin/sh\necho "health check: the new version does not answer" >&2\nexit 1\n');
+  chmodSync(join(bad, 'health.sh'), 0o755);
+  const build = async (dir: string, version: string): Promise<string | undefined> => {
+    const out = join(work, `hello-${version}.wbundle`);
+    const b = await rig.cli(['bundle', 'build', dir, '--kind', 'app', '--name', 'hello-app', '--version', version, '--run', './run.sh', '--health', './health.sh', '--trial', '1s', '--key', join(keys, key), '--out', out]);
+    evidence.push(`built ${version}: exit ${b.code}`);
+    return b.code === 0 ? out : undefined;
+  };
+  const v1 = await build(good, '1.0.0');
+  const v2 = await build(bad, '1.1.0');
+  if (!v1 || !v2) return { criterion, verdict: 'FAIL', evidence };
+  const i1 = await rig.cli(['bundle', 'install', v1]);
+  evidence.push(`install 1.0.0: exit ${i1.code} ${i1.stdout.trim().split('\n').pop() ?? ''}`);
+  const i2 = await rig.cli(['bundle', 'install', v2]);
+  evidence.push(`install 1.1.0 (failing health gate): exit ${i2.code} ${(i2.stderr || i2.stdout).trim().split('\n')[0] ?? ''}`);
+  const list = await rig.cli(['bundle', 'list', '--json']);
+  const evs = (await rig.cli(['events', '--json', '--kind', 'bundle.'])).stdout;
+  const kinds = (JSON.parse(evs || '[]') as { kind: string; seq: number; reason: string; data: Record<string, unknown> }[]).filter((e) =>
+    ['bundle.committed', 'bundle.rolled_back'].includes(e.kind),
+  );
+  for (const e of kinds) evidence.push(`#${e.seq} ${e.kind}: ${e.reason}`);
+  const committed = kinds.some((e) => e.kind === 'bundle.committed');
+  const rolledBack = kinds.some((e) => e.kind === 'bundle.rolled_back');
+  const current = list.stdout.includes('1.0.0');
+  evidence.push(`bundle list after the rollback names 1.0.0: ${current}`);
+  return { criterion, verdict: i1.code === 0 && i2.code !== 0 && committed && rolledBack && current ? 'PASS' : 'FAIL', evidence };
 }
