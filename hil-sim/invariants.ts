@@ -1,6 +1,9 @@
-import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
+import { atLeast, slotViolations } from './bundles.js';
 import type { MarkedProcess, Rig } from './rig.js';
 
 /** What the rig saw the daemon acknowledge: these must survive any fault. */
@@ -12,6 +15,16 @@ export class Ledger {
   readonly intents = new Set<number>();
   /** The mode of the last acknowledged `mode set`, if nothing else changed the mode since. */
   lastModeSet: string | undefined;
+  /** Slot group (`app/hil`) → the newest version whose install the CLI reported committed. */
+  readonly committed = new Map<string, string>();
+  /** Evidence packs whose export the CLI reported written. */
+  readonly packs = new Set<string>();
+  /** Each spool source's content at the last acknowledgement: what was written must survive a kill. */
+  spool = new Map<string, SpoolMark>();
+  /** Artifact runs already parsed and unchanged since, so checks stay cheap over hundreds of restarts. */
+  readonly artifactCache = new Map<string, ArtifactRunSummary>();
+  /** Files already scanned for the canary, by size and mtime. */
+  readonly scannedClean = new Map<string, string>();
 
   /** Reads the events committed since the last call, through the same API `waveos events --json` uses. */
   async acknowledge(rig: Rig): Promise<number> {
@@ -22,8 +35,100 @@ export class Ledger {
       this.events.set(e.seq, e.hash);
       if (e.seq > this.maxSeq) this.maxSeq = e.seq;
     }
+    this.spool = snapshotSpool(join(rig.root, 'var/log/waveos/spool'));
     return list.length;
   }
+
+  installCommitted(group: string, version: string): void {
+    const prev = this.committed.get(group);
+    if (!prev || atLeast(version, prev)) this.committed.set(group, version);
+  }
+}
+
+/** One spool source at an instant: its rotated segments and the complete lines of `current.log`. */
+export interface SpoolMark {
+  maxSegment: number;
+  segments: number[];
+  currentBytes: number;
+  currentSha: string;
+}
+
+const SEGMENT_RE = /^(\d{8})\.log(\.gz)?$/;
+
+function sourceSegments(dir: string): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const n of safeReaddir(dir)) {
+    const m = SEGMENT_RE.exec(n);
+    if (!m) continue;
+    const seq = Number(m[1]);
+    // A segment present both plain and compressed is one segment; the compressed copy is the finished one.
+    if (!out.has(seq) || m[2]) out.set(seq, join(dir, n));
+  }
+  return out;
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function completePrefix(buf: Buffer): Buffer {
+  return buf.subarray(0, buf.lastIndexOf(0x0a) + 1);
+}
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+export function snapshotSpool(spoolDir: string): Map<string, SpoolMark> {
+  const out = new Map<string, SpoolMark>();
+  for (const source of safeReaddir(spoolDir)) {
+    const dir = join(spoolDir, source);
+    const segs = sourceSegments(dir);
+    let cur: Buffer;
+    try {
+      cur = completePrefix(readFileSync(join(dir, 'current.log')));
+    } catch {
+      cur = Buffer.alloc(0);
+    }
+    const segments = [...segs.keys()].sort((a, b) => a - b);
+    out.set(source, { maxSegment: segments.at(-1) ?? 0, segments, currentBytes: cur.length, currentSha: sha(cur) });
+  }
+  return out;
+}
+
+function segmentBytes(path: string): Buffer {
+  const b = readFileSync(path);
+  return path.endsWith('.gz') ? gunzipSync(b) : b;
+}
+
+/**
+ * What a source held at the mark is still there: every rotated segment (retention may drop the oldest ones,
+ * never one in the middle), and the lines of `current.log` as the start of `current.log` or of a later segment.
+ */
+export function spoolViolations(spoolDir: string, marks: Map<string, SpoolMark>): string[] {
+  const out: string[] = [];
+  for (const [source, mark] of marks) {
+    const dir = join(spoolDir, source);
+    const segs = sourceSegments(dir);
+    const oldestNow = Math.min(...segs.keys());
+    for (const seq of mark.segments) {
+      if (!segs.has(seq) && seq > oldestNow) out.push(`${source}: rotated segment ${seq} is gone while older ones remain`);
+    }
+    if (mark.currentBytes === 0) continue;
+    const candidates = [join(dir, 'current.log'), ...[...segs].filter(([seq]) => seq > mark.maxSegment).map(([, p]) => p)];
+    const kept = candidates.some((p) => {
+      try {
+        const b = segmentBytes(p);
+        return b.length >= mark.currentBytes && sha(b.subarray(0, mark.currentBytes)) === mark.currentSha;
+      } catch {
+        return false;
+      }
+    });
+    if (!kept) out.push(`${source}: the ${mark.currentBytes} bytes of complete lines written before the fault are not at the start of current.log or of a later segment`);
+  }
+  return out;
 }
 
 export interface CheckResult {
@@ -51,6 +156,10 @@ export const INVARIANTS = [
   'one-instance-per-service',
   'one-daemon',
   'no-secret-canary',
+  'bundle-slots-whole',
+  'acked-install-kept',
+  'acked-packs-kept',
+  'spool-lines-kept',
 ] as const;
 
 /** Every invariant, once the daemon is back. Each failure is one line naming the invariant and what was seen. */
@@ -61,14 +170,11 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
     violations.push(`${name}: ${detail}`);
   };
 
-  checked.push('status-answers');
-  const st = await rig.cli(['status', '--json']);
+  checked.push('status-answers', 'journal-verify');
+  const [st, jv] = await Promise.all([rig.cli(['status', '--json']), rig.cli(['journal', 'verify'])]);
   let status: StatusDoc | undefined;
   if (st.code !== 0) fail('status-answers', `waveos status exited ${st.code}: ${st.stderr.trim().slice(0, 200)}`);
   else status = JSON.parse(st.stdout) as StatusDoc;
-
-  checked.push('journal-verify');
-  const jv = await rig.cli(['journal', 'verify']);
   if (jv.code !== 0) fail('journal-verify', `exit ${jv.code}: ${jv.stderr.trim().slice(0, 300)}`);
 
   const db = new Database(rig.db, { readonly: true, fileMustExist: true });
@@ -110,12 +216,39 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
     if (stateMode !== journalMode) fail('mode-matches-journal', `the journal state says ${stateMode}, the last mode.changed event says ${journalMode}`);
     if (ledger.lastModeSet !== undefined && journalMode !== ledger.lastModeSet)
       fail('mode-matches-journal', `the last acknowledged mode set was ${ledger.lastModeSet}, the journal says ${journalMode}`);
+
+    checked.push('acked-packs-kept');
+    const pruned = new Set<string>();
+    for (const r of db.prepare("SELECT data FROM events WHERE kind = 'evidence.pruned'").all() as { data: string }[]) {
+      for (const n of (JSON.parse(r.data) as { removed?: string[] }).removed ?? []) pruned.add(n);
+    }
+    for (const p of ledger.packs) {
+      if (pruned.has(basename(p))) continue;
+      let size = 0;
+      try {
+        size = statSync(p).size;
+      } catch {
+        // counted below
+      }
+      if (size === 0) fail('acked-packs-kept', `the exported pack ${p} is gone or empty, and no evidence.pruned event names it`);
+    }
   } finally {
     db.close();
   }
 
   checked.push('artifacts-parse');
-  for (const v of checkArtifacts(join(rig.root, 'var/lib/waveos/artifacts'), status?.run_id)) fail('artifacts-parse', v);
+  for (const v of checkArtifacts(join(rig.root, 'var/lib/waveos/artifacts'), status?.run_id, ledger.artifactCache)) fail('artifacts-parse', v);
+
+  checked.push('bundle-slots-whole', 'acked-install-kept');
+  const slots = slotViolations(rig.root);
+  for (const v of slots.violations) fail('bundle-slots-whole', v);
+  for (const [group, version] of ledger.committed) {
+    if (!atLeast(slots.versions[group], version)) fail('acked-install-kept', `${group} is on ${slots.versions[group] ?? 'nothing'} but ${version} was reported committed`);
+  }
+
+
+  checked.push('spool-lines-kept');
+  for (const v of spoolViolations(join(rig.root, 'var/log/waveos/spool'), ledger.spool)) fail('spool-lines-kept', v);
 
   checked.push('one-instance-per-service', 'one-daemon');
   const before = rig.marked();
@@ -130,7 +263,7 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
   if (daemons.length !== 1) fail('one-daemon', `${daemons.length} waveos run processes on this root (${daemons.map((p) => p.pid).join(', ')})`);
 
   checked.push('no-secret-canary');
-  for (const f of filesContaining([rig.root, rig.logFile], rig.canary)) fail('no-secret-canary', `the secret's value is in ${f}`);
+  for (const f of filesContaining([rig.root, rig.logFile], rig.canary, ledger.scannedClean)) fail('no-secret-canary', `the secret's value is in ${f}`);
 
   return { checked, violations };
 }
@@ -154,8 +287,26 @@ export function instanceViolations(before: MarkedProcess[], after: MarkedProcess
   return out;
 }
 
-/** Every events.jsonl line is a JSON event with a rising seq; every metrics.csv row has its five fields. */
-export function checkArtifacts(dir: string, currentRun: string | undefined): string[] {
+export interface ArtifactRunSummary {
+  /** Sizes of events.jsonl and metrics.csv when the run was parsed. */
+  key: string;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+function sizeOf(p: string): number {
+  try {
+    return statSync(p).size;
+  } catch {
+    return -1;
+  }
+}
+
+/**
+ * Every events.jsonl line is a JSON event with a rising seq; every metrics.csv row has its five fields.
+ * With a cache, a finished run whose files have not changed since a clean parse is not parsed again.
+ */
+export function checkArtifacts(dir: string, currentRun: string | undefined, cache?: Map<string, ArtifactRunSummary>): string[] {
   const out: string[] = [];
   if (!existsSync(dir)) return [`no artifacts folder ${dir}`];
   let lastSeq = 0;
@@ -166,6 +317,17 @@ export function checkArtifacts(dir: string, currentRun: string | undefined): str
   for (const run of runs) {
     const live = run === currentRun;
     const ev = join(dir, run, 'events.jsonl');
+    const mc = join(dir, run, 'metrics.csv');
+    const key = `${sizeOf(ev)}:${sizeOf(mc)}`;
+    const hit = live ? undefined : cache?.get(run);
+    if (hit && hit.key === key) {
+      if (hit.firstSeq > 0 && hit.firstSeq <= lastSeq) out.push(`${run}/events.jsonl line 1: seq ${hit.firstSeq} after ${lastSeq}`);
+      if (hit.lastSeq > 0) lastSeq = hit.lastSeq;
+      continue;
+    }
+    const before = out.length;
+    const seqBefore = lastSeq;
+    let firstSeq = 0;
     if (existsSync(ev)) {
       const lines = completeLines(readFileSync(ev, 'utf8'), live);
       if (lines.torn) out.push(`${run}/events.jsonl ends in a torn line (${lines.torn} bytes) after a restart`);
@@ -174,6 +336,7 @@ export function checkArtifacts(dir: string, currentRun: string | undefined): str
           const e = JSON.parse(l) as { seq?: unknown };
           if (typeof e.seq !== 'number') out.push(`${run}/events.jsonl line ${i + 1} has no seq`);
           else {
+            if (firstSeq === 0) firstSeq = e.seq;
             if (e.seq <= lastSeq) out.push(`${run}/events.jsonl line ${i + 1}: seq ${e.seq} after ${lastSeq}`);
             lastSeq = e.seq;
           }
@@ -182,7 +345,6 @@ export function checkArtifacts(dir: string, currentRun: string | undefined): str
         }
       });
     }
-    const mc = join(dir, run, 'metrics.csv');
     if (existsSync(mc)) {
       const lines = completeLines(readFileSync(mc, 'utf8'), live);
       if (lines.torn) out.push(`${run}/metrics.csv ends in a torn line (${lines.torn} bytes) after a restart`);
@@ -195,6 +357,7 @@ export function checkArtifacts(dir: string, currentRun: string | undefined): str
         if (f === undefined || f.length !== 5 || !Number.isFinite(Number(f[2]))) out.push(`${run}/metrics.csv line ${i + 1} does not parse: ${l.slice(0, 80)}`);
       });
     }
+    if (cache && !live && out.length === before) cache.set(run, { key, firstSeq, lastSeq: lastSeq === seqBefore ? 0 : lastSeq });
     if (out.length > 20) break;
   }
   return out;
@@ -246,8 +409,8 @@ export function csvFields(line: string): string[] | undefined {
   }
 }
 
-/** Files under the given paths whose bytes contain `needle`. */
-export function filesContaining(paths: string[], needle: string): string[] {
+/** Files under the given paths whose bytes contain `needle`; `clean` remembers files found clean, by size and mtime. */
+export function filesContaining(paths: string[], needle: string, clean?: Map<string, string>): string[] {
   const hit: string[] = [];
   const want = Buffer.from(needle);
   const visit = (p: string): void => {
@@ -260,8 +423,11 @@ export function filesContaining(paths: string[], needle: string): string[] {
     if (st.isDirectory()) {
       for (const n of readdirSync(p)) visit(join(p, n));
     } else if (st.isFile()) {
+      const key = `${st.size}:${st.mtimeMs}`;
+      if (clean?.get(p) === key) return;
       try {
         if (readFileSync(p).includes(want)) hit.push(p);
+        else clean?.set(p, key);
       } catch {
         // removed meanwhile
       }

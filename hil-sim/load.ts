@@ -1,10 +1,19 @@
+import { type BundleFeed, HIL_APP } from './bundles.js';
 import type { Ledger } from './invariants.js';
 import type { Prng } from './prng.js';
 import { type Rig, sleep } from './rig.js';
 
+export interface LoadExtras {
+  /** Signed app bundles to install now and then (one in ten requests, one in ten of them broken). */
+  bundles?: BundleFeed;
+  /** Evidence exports of the last minutes now and then (one in twenty requests). */
+  evidence?: boolean;
+}
+
 /**
- * Event bursts through the real CLI while faults land: operator restarts and mode changes, one at a time,
- * so the rig always knows which request (if any) was in flight when the daemon died.
+ * Event bursts through the real CLI while faults land: operator restarts, mode changes, bundle installs and
+ * evidence exports, one at a time, so the rig always knows which request (if any) was in flight when the
+ * daemon died.
  */
 export class Load {
   private stopped = false;
@@ -12,6 +21,8 @@ export class Load {
   inFlight: string | undefined;
   sent = 0;
   acked = 0;
+  installs = 0;
+  exports = 0;
 
   constructor(
     private readonly rig: Rig,
@@ -19,6 +30,7 @@ export class Load {
     private readonly prng: Prng,
     private readonly serviceNames: string[],
     private readonly modes: readonly string[] = ['normal', 'degraded'],
+    private readonly extras: LoadExtras = {},
   ) {}
 
   start(): void {
@@ -37,9 +49,13 @@ export class Load {
         await sleep(100);
         continue;
       }
-      const modeChange = this.prng.chance(0.25);
+      const roll = this.prng.next();
       this.sent++;
-      if (modeChange) {
+      if (this.extras.bundles && roll < 0.1) {
+        await this.install(this.extras.bundles);
+      } else if (this.extras.evidence && roll >= 0.1 && roll < 0.15) {
+        await this.exportPack();
+      } else if (roll >= 0.15 && roll < 0.35) {
         const mode = this.prng.pick(this.modes);
         this.inFlight = 'mode';
         // Until this answers, the mode the journal ends with may be either.
@@ -62,6 +78,28 @@ export class Load {
       }
       this.inFlight = undefined;
       await sleep(this.prng.int(20, 200));
+    }
+  }
+
+  private async install(feed: BundleFeed): Promise<void> {
+    const b = await feed.next(this.prng.chance(0.1));
+    this.inFlight = 'bundle';
+    this.installs++;
+    const r = await this.rig.cli(['bundle', 'install', b.file], 60_000);
+    if (r.code === 0) {
+      this.acked++;
+      this.ledger.installCommitted(`app/${HIL_APP}`, b.version);
+    }
+  }
+
+  private async exportPack(): Promise<void> {
+    this.inFlight = 'evidence';
+    this.exports++;
+    const r = await this.rig.cli(['evidence', 'export', '--since', '2m', '--reason', `hil load ${this.sent}`, '--json'], 60_000);
+    if (r.code === 0) {
+      this.acked++;
+      // The daemon's own copy: acknowledged means it was committed to the device's pack folder.
+      this.ledger.packs.add((JSON.parse(r.stdout) as { file: string }).file);
     }
   }
 }

@@ -13,6 +13,10 @@ export interface HilReport {
   duration_s: number;
   replay: string;
   faults_injected: number;
+  /** SIGKILLs of the daemon (by the rig or by its own fault hook), whatever the fault kind. */
+  daemon_sigkills: number;
+  /** Bundle installs the daemon was killed in the middle of. */
+  interrupted_installs: number;
   faults_by_kind: Record<string, number>;
   invariants_checked: number;
   checks_by_invariant: Record<string, number>;
@@ -29,6 +33,8 @@ export class Recorder {
   private readonly t0 = Date.now();
   private readonly startedAt = new Date().toISOString();
   faults = 0;
+  kills = 0;
+  interruptedInstalls = 0;
   readonly byKind: Record<string, number> = {};
   readonly checks: Record<string, number> = {};
   readonly violations: Violation[] = [];
@@ -76,6 +82,8 @@ export class Recorder {
       duration_s: Math.round((Date.now() - this.t0) / 100) / 10,
       replay: `npm run hil -- --scenario ${this.scenario} --seed ${this.seed}${this.argsForReplay}`,
       faults_injected: this.faults,
+      daemon_sigkills: this.kills,
+      interrupted_installs: this.interruptedInstalls,
       faults_by_kind: this.byKind,
       invariants_checked: Object.values(this.checks).reduce((a, b) => a + b, 0),
       checks_by_invariant: this.checks,
@@ -95,6 +103,7 @@ export function summarize(r: HilReport): string {
     `  faults injected: ${r.faults_injected} (${Object.entries(r.faults_by_kind)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ') || 'none'})`,
+    `  daemon SIGKILLs: ${r.daemon_sigkills}, interrupted bundle installs: ${r.interrupted_installs}`,
     `  invariants checked: ${r.invariants_checked} (${Object.entries(r.checks_by_invariant)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ')})`,

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { BundleFeed, HIL_APP, slotViolations } from './bundles.js';
 import { auditFile } from './fsync-audit.js';
 import { Ledger, checkInvariants } from './invariants.js';
 import { Load } from './load.js';
 import { Prng, slope } from './prng.js';
 import { type HilReport, Recorder } from './report.js';
-import { Rig, example, loadServices, sleep } from './rig.js';
+import { Rig, example, loadServices, runCommand, sleep } from './rig.js';
 
 export interface ScenarioOptions {
   seed: number;
@@ -21,7 +23,7 @@ export interface ScenarioOptions {
   log?: (line: string) => void;
 }
 
-export const SCENARIOS = ['kill-storm', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full'] as const;
+export const SCENARIOS = ['kill-storm', 'install-interrupt', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promise<HilReport> {
@@ -30,6 +32,9 @@ export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promi
   switch (name) {
     case 'kill-storm':
       await killStorm(rec, o);
+      break;
+    case 'install-interrupt':
+      await installInterrupt(rec, o);
       break;
     case 'service-faults':
       await serviceFaults(rec, o);
@@ -67,6 +72,9 @@ async function verify(rec: Recorder, rig: Rig, ledger: Ledger, log?: (line: stri
 async function killAndRecover(rec: Recorder, rig: Rig, o: ScenarioOptions): Promise<boolean> {
   const t0 = Date.now();
   await rig.kill('SIGKILL');
+  rec.kills++;
+  const atKill = slotViolations(rig.root);
+  rec.expect('bundle-slots-whole-at-kill', atKill.violations.length === 0, atKill.violations.join('; '));
   try {
     rig.spawnDaemon();
     await rig.waitReady(o.recoveryBoundMs * 2);
@@ -84,31 +92,181 @@ function names(services: Record<string, unknown>[]): string[] {
   return services.map((s) => s.name as string);
 }
 
-/** SIGKILL of the daemon at seeded random instants, under CLI event bursts and the flooder's log bursts. */
+/**
+ * SIGKILL of the daemon at seeded random instants, under mixed load: CLI event bursts, the flooder's log bursts,
+ * bundle installs and evidence exports. Every fourth kill interrupts an install on purpose (at a state of the
+ * install machine or at a random instant).
+ */
 async function killStorm(rec: Recorder, o: ScenarioOptions): Promise<void> {
   const prng = new Prng(o.seed);
+  const installs = prng.fork(2);
   const rig = new Rig({ name: 'kill-storm', seed: o.seed });
   const ledger = new Ledger();
-  const load = new Load(rig, ledger, prng.fork(1), names(rig.services));
+  const feed = new BundleFeed(rig);
+  const load = new Load(rig, ledger, prng.fork(1), names(rig.services), undefined, { bundles: feed, evidence: true });
   const deadline = Date.now() + o.durationMs;
   try {
     await rig.start();
     for (let i = 0; i < o.count && Date.now() < deadline; i++) {
+      if (i % 4 === 3) {
+        await ledger.acknowledge(rig);
+        if (!(await interruptInstall(rec, rig, ledger, feed, planInstall(installs), o))) break;
+        await verify(rec, rig, ledger, o.log);
+        o.log?.(`kill ${i + 1} (interrupted install): ${rec.violations.length} violations so far`);
+        continue;
+      }
       load.start();
       await sleep(prng.int(150, 1500));
       // The instant of the kill: what the API has returned so far is acknowledged and must survive.
       await ledger.acknowledge(rig);
       await sleep(prng.int(0, 150));
       rec.fault(load.inFlight ? `sigkill-during-${load.inFlight}` : 'sigkill');
+      if (load.inFlight === 'bundle') rec.interruptedInstalls++;
       const back = await killAndRecover(rec, rig, o);
       await load.stop();
       if (!back) break;
       await verify(rec, rig, ledger, o.log);
       o.log?.(`kill ${i + 1}: back in ${rec.recoveries.at(-1)} ms, ${rec.violations.length} violations so far`);
     }
-    rec.details.load = { requests: load.sent, acknowledged: load.acked, events_acknowledged: ledger.events.size, journal_last_seq: ledger.maxSeq };
+    rec.details.load = loadDetails(load, ledger);
   } finally {
     await load.stop();
+    await rig.cleanup();
+  }
+}
+
+function loadDetails(load: Load, ledger: Ledger): Record<string, unknown> {
+  return {
+    requests: load.sent,
+    acknowledged: load.acked,
+    bundle_installs: load.installs,
+    evidence_exports: load.exports,
+    events_acknowledged: ledger.events.size,
+    journal_last_seq: ledger.maxSeq,
+  };
+}
+
+/** Where an install can be stopped by the daemon's own fault hook (WAVEOS_FAULT): after each durable state. */
+const INSTALL_POINTS = [
+  'bundle.after:received',
+  'bundle.after:verified',
+  'bundle.during:staging',
+  'bundle.after:staged',
+  'bundle.after:activated',
+  'bundle.after:trial',
+  'bundle.after:committed',
+  'bundle.after:rolled_back',
+] as const;
+
+interface BundleListDoc {
+  active: { state: string } | null;
+  history: { install_id: string; state: string; version?: string }[];
+}
+
+/**
+ * One interrupted install: either the daemon's fault hook kills it right after a seeded state of the install
+ * machine, or the rig SIGKILLs it at a seeded instant while `waveos bundle install` waits. Right after the kill
+ * the slot is the old one or the new one, whole; after a restart the install settles (resumed to committed, or
+ * rolled back if its payload is broken), and the journal says what happened.
+ */
+type InstallPlan = { point: string; broken: boolean } | { delayMs: number; broken: boolean };
+
+/** A seeded plan: a fault point (half the time) or an instant, and a broken payload one time in seven. */
+function planInstall(prng: Prng): InstallPlan {
+  const broken = prng.chance(0.15);
+  return prng.chance(0.5) ? { point: prng.pick(INSTALL_POINTS), broken } : { delayMs: prng.int(0, 2_500), broken };
+}
+
+async function interruptInstall(rec: Recorder, rig: Rig, ledger: Ledger, feed: BundleFeed, plan: InstallPlan, o: ScenarioOptions): Promise<boolean> {
+  const group = `app/${HIL_APP}`;
+  const { broken } = plan;
+  const b = await feed.next(broken);
+  const before = slotViolations(rig.root).versions[group];
+  let outcome: number | undefined;
+  if ('point' in plan) {
+    const { point } = plan;
+    rec.fault(`install-killed-${point.replace(/^bundle\./, '')}`);
+    // The fault hook is armed at start: this restart is itself a kill.
+    await rig.kill('SIGKILL');
+    rec.kills++;
+    const d = rig.spawnDaemon([], undefined, { WAVEOS_FAULT: point });
+    await rig.waitReady(o.recoveryBoundMs * 2, d);
+    outcome = (await rig.cli(['bundle', 'install', b.file], 60_000)).code;
+    // A point this install never reaches (rolled_back of a good bundle): the rig kills it instead.
+    await Promise.race([d.exit, sleep(5_000)]);
+    if (!d.exited) await rig.kill('SIGKILL');
+  } else {
+    rec.fault('install-killed-at-random-instant');
+    const pending = rig.cli(['bundle', 'install', b.file], 60_000);
+    await sleep(plan.delayMs);
+    await rig.kill('SIGKILL');
+    outcome = (await pending).code;
+  }
+  rec.kills++;
+  rec.interruptedInstalls++;
+  if (outcome === 0) ledger.installCommitted(group, b.version);
+  const atKill = slotViolations(rig.root);
+  rec.expect('bundle-slots-whole-at-kill', atKill.violations.length === 0, atKill.violations.join('; '));
+  const v = atKill.versions[group];
+  rec.expect('bundle-old-or-new-at-kill', v === before || v === b.version, `${group} is on ${v ?? 'nothing'}: neither the old ${before ?? 'nothing'} nor the new ${b.version}`);
+
+  const t0 = Date.now();
+  try {
+    rig.spawnDaemon();
+    await rig.waitReady(o.recoveryBoundMs * 2);
+  } catch (e) {
+    rec.violation(`daemon-back: ${(e as Error).message}`);
+    return false;
+  }
+  rec.recovered(Date.now() - t0);
+  let list: BundleListDoc | undefined;
+  for (const end = Date.now() + 60_000; Date.now() < end; await sleep(200)) {
+    const r = await rig.cli(['bundle', 'list', '--json']);
+    if (r.code !== 0) continue;
+    const l = JSON.parse(r.stdout) as BundleListDoc;
+    if (l.active === null) {
+      list = l;
+      break;
+    }
+  }
+  rec.expect('interrupted-install-settles', list !== undefined, `the install of ${b.version} was still active 60 s after the restart`);
+  const record = list?.history.find((h) => h.version === b.version);
+  const after = slotViolations(rig.root).versions[group];
+  if (!record) {
+    // Killed before the daemon took it: nothing changed.
+    rec.expect('unreceived-install-changes-nothing', after === before, `${b.version} was never received but ${group} went from ${before ?? 'nothing'} to ${after ?? 'nothing'}`);
+  } else if (broken) {
+    rec.expect('broken-install-rolled-back', record.state !== 'committed' && after !== b.version, `broken ${b.version} ended ${record.state}, ${group} is on ${after ?? 'nothing'}`);
+  } else {
+    rec.expect('received-install-completed', record.state === 'committed' && after === b.version, `${b.version} ended ${record.state}, ${group} is on ${after ?? 'nothing'}`);
+  }
+  return true;
+}
+
+/** Interrupted installs only: kills at every state of the install machine and at random instants. */
+async function installInterrupt(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const prng = new Prng(o.seed);
+  const rig = new Rig({ name: 'install-interrupt', seed: o.seed, services: loadServices(o.seed).slice(0, 1) });
+  const ledger = new Ledger();
+  const feed = new BundleFeed(rig);
+  const deadline = Date.now() + o.durationMs;
+  try {
+    await rig.start();
+    // A committed base version first, so every later install has an old version to fall back on.
+    const base = await feed.next();
+    const r = await rig.cli(['bundle', 'install', base.file], 60_000);
+    rec.expect('base-install-committed', r.code === 0, r.stderr.slice(0, 200));
+    if (r.code === 0) ledger.installCommitted(`app/${HIL_APP}`, base.version);
+    for (let i = 0; i < o.count && Date.now() < deadline; i++) {
+      // The first ones walk every point in order, so even a short run covers each state once.
+      const point = INSTALL_POINTS[i];
+      const plan = point ? { point, broken: point === 'bundle.after:rolled_back' } : planInstall(prng);
+      await ledger.acknowledge(rig);
+      if (!(await interruptInstall(rec, rig, ledger, feed, plan, o))) break;
+      await verify(rec, rig, ledger, o.log);
+      o.log?.(`interrupted install ${i + 1} (${'point' in plan ? plan.point : `at ${plan.delayMs} ms`}${plan.broken ? ', broken payload' : ''}): ${rec.violations.length} violations so far`);
+    }
+  } finally {
     await rig.cleanup();
   }
 }
@@ -383,7 +541,6 @@ async function apiFuzz(rec: Recorder, rig: Rig, seed: number, runs: number): Pro
   rec.fault('api-fuzz');
   rec.expect('api-no-5xx', bad.length === 0, `${bad.length} of ${samples.length} requests failed: ${bad.slice(0, 3).join('; ')}`);
   // Raw garbage on the socket: the HTTP parser must refuse it without taking the daemon down.
-  const { createConnection } = await import('node:net');
   const prng = new Prng(seed);
   for (let i = 0; i < 5; i++) {
     const garbage = Buffer.from(Array.from({ length: prng.int(1, 400) }, () => prng.int(0, 255)));
@@ -410,7 +567,6 @@ async function fsyncAudit(rec: Recorder, o: ScenarioOptions): Promise<void> {
   const ledger = new Ledger();
   const trace = join(rig.base, 'strace.log');
   if (!existsSync('/usr/bin/strace') && !existsSync('/bin/strace')) {
-    const { runCommand } = await import('./rig.js');
     await runCommand('apt-get', ['install', '-y', '--no-install-recommends', 'strace'], process.env, 300_000);
   }
   try {
@@ -533,17 +689,22 @@ async function mixed(rec: Recorder, o: ScenarioOptions): Promise<void> {
   const prng = new Prng(o.seed);
   const rig = new Rig({ name: 'mixed', seed: o.seed });
   const ledger = new Ledger();
-  const load = new Load(rig, ledger, prng.fork(1), names(rig.services));
+  const feed = new BundleFeed(rig);
+  const load = new Load(rig, ledger, prng.fork(1), names(rig.services), undefined, { bundles: feed, evidence: true });
   const deadline = Date.now() + o.durationMs;
   try {
     await rig.start();
     for (let i = 0; i < o.count && Date.now() < deadline; i++) {
       load.start();
       await sleep(prng.int(200, 1200));
-      const kind = prng.pick(['sigkill', 'sigkill', 'sigkill', 'service-sigkill', 'api-fuzz', 'bad-config-restart'] as const);
+      const kind = prng.pick(['sigkill', 'sigkill', 'sigkill', 'sigkill', 'install', 'install', 'service-sigkill', 'api-fuzz', 'bad-config-restart'] as const);
+      if (kind === 'install') await load.stop();
       await ledger.acknowledge(rig);
-      if (kind === 'sigkill') {
-        rec.fault('sigkill');
+      if (kind === 'install') {
+        if (!(await interruptInstall(rec, rig, ledger, feed, planInstall(prng), o))) break;
+      } else if (kind === 'sigkill') {
+        rec.fault(load.inFlight ? `sigkill-during-${load.inFlight}` : 'sigkill');
+        if (load.inFlight === 'bundle') rec.interruptedInstalls++;
         if (!(await killAndRecover(rec, rig, o))) break;
       } else if (kind === 'service-sigkill') {
         const victims = rig.marked().filter((p) => p.service !== undefined);
@@ -559,6 +720,7 @@ async function mixed(rec: Recorder, o: ScenarioOptions): Promise<void> {
         rec.fault('bad-config-restart');
         const good = readFileSync(rig.configFile, 'utf8');
         await rig.kill('SIGKILL');
+        rec.kills++;
         writeFileSync(rig.configFile, good.slice(0, prng.int(1, good.length - 2)));
         const v = await rig.cli(['config', 'validate', rig.configFile]);
         const d = rig.spawnDaemon();
@@ -575,7 +737,7 @@ async function mixed(rec: Recorder, o: ScenarioOptions): Promise<void> {
       await verify(rec, rig, ledger, o.log);
       o.log?.(`fault ${i + 1} (${kind}): ${rec.violations.length} violations so far`);
     }
-    rec.details.load = { requests: load.sent, acknowledged: load.acked, events_acknowledged: ledger.events.size };
+    rec.details.load = loadDetails(load, ledger);
   } finally {
     await load.stop();
     await rig.cleanup();
@@ -592,7 +754,6 @@ async function diskFull(rec: Recorder, o: ScenarioOptions): Promise<void> {
     await sleep(1_000);
     await ledger.acknowledge(rig);
     // Fill all but a few KiB: the flood and the journal then hit ENOSPC.
-    const { runCommand } = await import('./rig.js');
     await runCommand('dd', ['if=/dev/zero', `of=${filler}`, 'bs=64k'], process.env, 60_000);
     rec.fault('disk-full');
     const end = Date.now() + Math.max(5_000, Math.min(o.durationMs, 30_000));
