@@ -1,42 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { type TestKey, hashTree, makeKey, trustKey } from './helpers/bundles.js';
-import { DaemonProcess, cli, removeRoot, tempRoot } from './helpers/daemon.js';
+import { describe, expect, it } from 'vitest';
+import { bundleRig, events } from './helpers/bundle-rig.js';
+import { hashTree } from './helpers/bundles.js';
+import { cli } from './helpers/daemon.js';
 
-const roots: string[] = [];
-const daemons: DaemonProcess[] = [];
-afterEach(async () => {
-  // SIGTERM so the daemon stops its apps too; then the roots go.
-  for (const d of daemons.splice(0)) {
-    if (d.proc.exitCode === null && d.proc.signalCode === null) await d.kill('SIGTERM');
-  }
-  for (const r of roots.splice(0)) removeRoot(r);
-});
-
-function setup(config = ''): { root: string; work: string; k: TestKey } {
-  const root = tempRoot('waveos-bundles-');
-  roots.push(root);
-  const work = join(root, 'work');
-  mkdirSync(work);
-  const k = makeKey(join(work, 'keys'));
-  trustKey(root, k);
-  mkdirSync(join(root, 'etc/waveos'), { recursive: true });
-  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), `schema_version: 2\nbundles:\n  trial: 300ms\n  inbox_stable: 200ms\n${config}`);
-  return { root, work, k };
-}
-
-async function start(root: string, env: NodeJS.ProcessEnv = {}): Promise<DaemonProcess> {
-  const d = new DaemonProcess(root, [], env);
-  daemons.push(d);
-  await d.ready();
-  return d;
-}
-
-function events(root: string, kind: string): Record<string, unknown>[] {
-  const r = cli(['events', '--root', root, '--kind', kind, '--json']);
-  return JSON.parse(r.stdout) as Record<string, unknown>[];
-}
+const { setup, start } = bundleRig({ prefix: 'waveos-bundles-', config: 'schema_version: 2\nbundles:\n  trial: 300ms\n  inbox_stable: 200ms\n' });
 
 describe('the worked examples under bundles/examples', () => {
   it('build with the CLI, verify, and install: app, config, certs and policy', async () => {

@@ -1,36 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildBundle } from '../daemon/bundles/index.js';
 import { systemClock } from '../daemon/core/index.js';
-import { makeKey, trustKey } from './helpers/bundles.js';
-import { REPO, cli, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
+import { type BundleListDoc, bundleList, bundleRig } from './helpers/bundle-rig.js';
+import { REPO, cli, waitFor } from './helpers/daemon.js';
 
-const roots: string[] = [];
-const procs: ChildProcess[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.exitCode === null && p.signalCode === null) {
-      const gone = new Promise((r) => p.once('exit', r));
-      p.kill('SIGTERM');
-      await gone;
-    }
-  }
-  for (const r of roots.splice(0)) removeRoot(r);
-});
-
-function setup(): { root: string; work: string; k: ReturnType<typeof makeKey> } {
-  const root = tempRoot('waveos-selfupdate-');
-  roots.push(root);
-  const work = join(root, 'work');
-  mkdirSync(work);
-  const k = makeKey(join(work, 'keys'));
-  trustKey(root, k);
-  mkdirSync(join(root, 'etc/waveos'), { recursive: true });
-  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), 'schema_version: 2\nbundles:\n  trial: 500ms\n');
-  return { root, work, k };
-}
+const { setup, track } = bundleRig({ prefix: 'waveos-selfupdate-', config: 'schema_version: 2\nbundles:\n  trial: 500ms\n' });
 
 function launcher(root: string): { proc: ChildProcess; output: () => string } {
   let out = '';
@@ -39,7 +16,7 @@ function launcher(root: string): { proc: ChildProcess; output: () => string } {
   });
   proc.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  procs.push(proc);
+  track(proc);
   return { proc, output: () => out };
 }
 
@@ -51,8 +28,7 @@ const status = (root: string): Status | undefined => {
   const r = cli(['status', '--root', root, '--json']);
   return r.code === 0 ? (JSON.parse(r.stdout) as Status) : undefined;
 };
-const history = (root: string): { state: string; version?: string }[] =>
-  (JSON.parse(cli(['bundle', 'list', '--root', root, '--json']).stdout) as { history: { state: string; version?: string }[] }).history;
+const history = (root: string): BundleListDoc['history'] => bundleList(root).history;
 
 describe('WaveOS self-update through the launcher', () => {
   it('a new daemon that crashes on start is rolled back by the launcher to the daemon that ran before', async () => {

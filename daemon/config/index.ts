@@ -24,4 +24,4 @@ export {
 } from './services-schema.js';
 export { examplesDir } from './dev-services.js';
 export { DEFAULT_SPOOL_REDACT } from './section-defaults.js';
-export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolerConfig } from './schema.js';
+export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolRateConfig, SpoolSourceConfig, SpoolerConfig } from './schema.js';

@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { createRequire } from 'node:module';
-import type * as Yaml from 'yaml';
-import type { Document, LineCounter, Node } from 'yaml';
 import type { z } from 'zod';
-import { type InputProblem, WaveosError, canonicalJson, defaultDeviceId } from '../core/index.js';
+import { type InputProblem, type Locate, WaveosError, canonicalJson, defaultDeviceId, parseLocatedYaml } from '../core/index.js';
 import { effectiveConfig } from './defaults.js';
 import { type Migration, migrate } from './migrate.js';
 import { CONFIG_SCHEMA_VERSION, type Config, type ConfigFile, type Profile, configFileSchema } from './schema.js';
@@ -19,38 +16,16 @@ export interface LoadedConfig {
   migrations: readonly Migration[];
 }
 
-type Path = readonly PropertyKey[];
-
-// yaml is loaded only when a config file is actually read: the built-in defaults need no parser.
-const yamlLib = (): typeof Yaml => createRequire(import.meta.url)('yaml') as typeof Yaml;
-
-function located(doc: Document, lc: LineCounter, file: string, path: Path, message: string, key?: string): InputProblem {
-  const dotted = [...path, ...(key === undefined ? [] : [key])].map(String).join('.');
-  const { isMap, isNode, isPair, isScalar } = yamlLib();
-  let offset: number | undefined;
-  // The deepest node that exists along the path marks the place; a missing key points at its parent.
-  for (let n = path.length; n >= 0 && offset === undefined; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
-    if (key !== undefined && n === path.length && isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key);
-      if (pair && isNode(pair.key)) offset = (pair.key as Node).range?.[0];
-    }
-    if (offset === undefined && isNode(node)) offset = (node as Node).range?.[0];
-  }
-  const pos = offset === undefined ? undefined : lc.linePos(offset);
-  return { file, line: pos?.line, column: pos?.col, path: dotted || undefined, message };
-}
-
-function zodProblems(doc: Document, lc: LineCounter, file: string, error: z.ZodError, allowedTop: string[]): InputProblem[] {
+function zodProblems(locate: Locate, error: z.ZodError, allowedTop: string[]): InputProblem[] {
   const out: InputProblem[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const allowed = issue.path.length === 0 ? ` (expected one of: ${allowedTop.join(', ')})` : '';
-        out.push(located(doc, lc, file, issue.path, `unknown key "${key}"${allowed}`, key));
+        out.push(locate(issue.path, `unknown key "${key}"${allowed}`, key));
       }
     } else {
-      out.push(located(doc, lc, file, issue.path, issue.message));
+      out.push(locate(issue.path, issue.message));
     }
   }
   return out;
@@ -68,45 +43,24 @@ export interface ParsedConfigFile {
 
 /** Parses and validates config text; every problem is located by file, line, column and key path. */
 export function parseConfigText(text: string, file: string): ParsedConfigFile {
-  const { LineCounter, parseDocument } = yamlLib();
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => {
-      const pos = lc.linePos(e.pos[0]);
-      return { file, line: pos.line, column: pos.col, message: `YAML syntax error: ${e.message.split('\n')[0]}` };
-    });
-    throw new WaveosError('WAVEOS_E_CONFIG_SYNTAX', `${file}: YAML syntax error`, { problems });
-  }
-  let raw: unknown;
-  try {
-    // Aliases are resolved here: an unknown alias or an alias bomb fails now, not in the schema.
-    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  } catch (e) {
-    throw new WaveosError('WAVEOS_E_CONFIG_SYNTAX', `${file}: YAML error`, {
-      problems: [{ file, line: 1, column: 1, message: `YAML error: ${e instanceof Error ? e.message : String(e)}` }],
-    });
-  }
+  const { value: raw, locate } = parseLocatedYaml(text, file, 'WAVEOS_E_CONFIG_SYNTAX');
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw invalid(file, [{ file, line: 1, column: 1, message: 'expected a mapping of keys to values at the top level' }]);
   }
   const obj = raw as Record<string, unknown>;
   const version = obj.schema_version;
   if (version === undefined) {
-    throw invalid(file, [located(doc, lc, file, [], `schema_version is missing (expected schema_version: ${CONFIG_SCHEMA_VERSION})`)]);
+    throw invalid(file, [locate([], `schema_version is missing (expected schema_version: ${CONFIG_SCHEMA_VERSION})`)]);
   }
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
     throw invalid(file, [
-      located(doc, lc, file, ['schema_version'], `expected a whole number such as ${CONFIG_SCHEMA_VERSION}, got ${JSON.stringify(version)}`),
+      locate(['schema_version'], `expected a whole number such as ${CONFIG_SCHEMA_VERSION}, got ${JSON.stringify(version)}`),
     ]);
   }
   if (version > CONFIG_SCHEMA_VERSION) {
     throw new WaveosError('WAVEOS_E_CONFIG_VERSION', `${file}: schema_version ${version} is newer than this WaveOS understands`, {
       problems: [
-        located(
-          doc,
-          lc,
-          file,
+        locate(
           ['schema_version'],
           `schema_version ${version} is newer than this WaveOS supports (${CONFIG_SCHEMA_VERSION}); upgrade WaveOS or write the config for schema_version ${CONFIG_SCHEMA_VERSION}`,
         ),
@@ -116,7 +70,7 @@ export function parseConfigText(text: string, file: string): ParsedConfigFile {
   const { doc: current, applied } = migrate(obj, version);
   const result = configFileSchema.safeParse(current);
   if (!result.success) {
-    throw invalid(file, zodProblems(doc, lc, file, result.error, Object.keys(configFileSchema.shape)));
+    throw invalid(file, zodProblems(locate, result.error, Object.keys(configFileSchema.shape)));
   }
   return { file: result.data, migrations: applied };
 }

@@ -404,9 +404,11 @@ export interface Config {
   };
 }
 
+/** Per-source rate limit; either figure may be absent (no limit on that axis). */
 export interface SpoolRateConfig {
   readonly lines_per_s?: number;
   readonly bytes_per_s?: number;
+  /** How many seconds of the rate may arrive at once (the bucket's depth). */
   readonly burst_s: number;
 }
 
@@ -420,16 +422,21 @@ export interface SpoolSourceConfig {
 export interface SpoolerConfig {
   readonly enabled: boolean;
   readonly flush_interval_ms: number;
+  /** A batch this big is written at once, without waiting for the flush interval. */
   readonly batch_bytes: number;
   readonly fsync: 'none' | 'interval' | 'every-batch';
   readonly fsync_interval_ms: number;
   readonly rotate_bytes: number;
   readonly rotate_age_ms: number;
+  /** Rotated files kept per source. */
   readonly keep_files: number;
   readonly max_age_ms: number;
+  /** All spool files of all sources together. */
   readonly quota_bytes: number;
+  /** Free space on the spool's filesystem below which rotated files are deleted, then new lines dropped. */
   readonly min_free_bytes: number;
   readonly disk_check_interval_ms: number;
+  /** Bytes waiting to be written per source before backpressure applies. */
   readonly buffer_bytes: number;
   readonly report_interval_ms: number;
   readonly redact: readonly string[];
@@ -441,6 +448,7 @@ export interface SpoolerConfig {
 
 export interface ProxyUpstreamConfig {
   readonly url: string;
+  /** Requests waiting for a free slot, beyond those in flight. */
   readonly queue: number;
   readonly max_in_flight: number;
   readonly timeout_ms: number;
@@ -454,10 +462,13 @@ export interface ProxyRouteConfig {
   readonly name: string;
   readonly upstream: string;
   readonly methods: readonly string[];
+  /** A path prefix on the local endpoint; the request's path is forwarded as it is. */
   readonly path: string;
   readonly durable: boolean;
   readonly max_body_bytes: number;
+  /** Lower-case header names removed before forwarding. */
   readonly strip_headers: readonly string[];
+  /** Lower-case header names set (replaced) before forwarding. */
   readonly set_headers: Readonly<Record<string, string>>;
   readonly json_schema: Readonly<Record<string, unknown>> | undefined;
 }
@@ -465,10 +476,12 @@ export interface ProxyRouteConfig {
 /** The effective `proxy:` section. */
 export interface ProxyConfig {
   readonly enabled: boolean;
+  /** `127.0.0.1:PORT`, `[::1]:PORT` or `unix`. */
   readonly listen: string;
   readonly max_body_bytes: number;
   readonly client_requests_per_s: number;
   readonly client_burst_s: number;
+  /** Bytes of the on-disk store-and-forward queue, per upstream. */
   readonly spool_max_bytes: number;
   readonly upstreams: Readonly<Record<string, ProxyUpstreamConfig>>;
   readonly routes: readonly ProxyRouteConfig[];

@@ -1,11 +1,8 @@
 import { createHash } from 'node:crypto';
 import { basename, extname } from 'node:path';
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
-import { type InputProblem, WaveosError } from '../core/index.js';
+import { type InputProblem, type Locate, WaveosError, parseLocatedYaml } from '../core/index.js';
 import { type PolicyFile, policyFileSchema } from './schema.js';
-
-type Path = readonly PropertyKey[];
 
 /** One validated policy file, with a way to point back into it for problems found later (cross-file checks). */
 export interface ParsedPolicyFile {
@@ -15,32 +12,14 @@ export interface ParsedPolicyFile {
   /** sha256 of the text: a change without a version bump is still a change. */
   sha256: string;
   spec: PolicyFile;
-  locate(path: Path, message: string, key?: string): InputProblem;
+  locate: Locate;
 }
 
 export function policyName(file: string): string {
   return basename(file, extname(file));
 }
 
-function locator(doc: Document, lc: LineCounter, file: string) {
-  return (path: Path, message: string, key?: string): InputProblem => {
-    const dotted = [...path, ...(key === undefined ? [] : [key])].map(String).join('.');
-    let offset: number | undefined;
-    // The deepest node that exists along the path marks the place; a missing key points at its parent.
-    for (let n = path.length; n >= 0 && offset === undefined; n--) {
-      const node = n === 0 ? doc.contents : doc.getIn(path.slice(0, n) as unknown[], true);
-      if (key !== undefined && n === path.length && isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === key);
-        if (pair && isNode(pair.key)) offset = (pair.key as Node).range?.[0];
-      }
-      if (offset === undefined && isNode(node)) offset = (node as Node).range?.[0];
-    }
-    const pos = offset === undefined ? undefined : lc.linePos(offset);
-    return { file, line: pos?.line, column: pos?.col, path: dotted || undefined, message };
-  };
-}
-
-function zodProblems(locate: ReturnType<typeof locator>, error: z.ZodError): InputProblem[] {
+function zodProblems(locate: Locate, error: z.ZodError): InputProblem[] {
   const out: InputProblem[] = [];
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
@@ -65,24 +44,7 @@ export function invalidPolicy(file: string, problems: InputProblem[]): WaveosErr
 
 /** Parses and validates one policy file's text; every problem is located by file, line, column and key path. */
 export function parsePolicyText(text: string, file: string): ParsedPolicyFile {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => {
-      const pos = lc.linePos(e.pos[0]);
-      return { file, line: pos.line, column: pos.col, message: `YAML syntax error: ${e.message.split('\n')[0]}` };
-    });
-    throw new WaveosError('WAVEOS_E_POLICY_SYNTAX', `${file}: YAML syntax error`, { problems });
-  }
-  const locate = locator(doc, lc, file);
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
-  } catch (e) {
-    throw new WaveosError('WAVEOS_E_POLICY_SYNTAX', `${file}: YAML error`, {
-      problems: [{ file, line: 1, column: 1, message: `YAML error: ${e instanceof Error ? e.message : String(e)}` }],
-    });
-  }
+  const { value: raw, locate } = parseLocatedYaml(text, file, 'WAVEOS_E_POLICY_SYNTAX');
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw invalidPolicy(file, [{ file, line: 1, column: 1, message: 'expected a mapping with policy_version and rules at the top level' }]);
   }
