@@ -1,6 +1,12 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { slotViolations } from '../hil-sim/bundles.js';
 import { auditStrace, parseStrace } from '../hil-sim/fsync-audit.js';
-import { csvFields, instanceViolations } from '../hil-sim/invariants.js';
+import { csvFields, instanceViolations, snapshotSpool, spoolViolations } from '../hil-sim/invariants.js';
 import { Prng, slope } from '../hil-sim/prng.js';
 
 const R = '/r';
@@ -65,6 +71,59 @@ describe('invariant helpers', () => {
     expect(Array.from({ length: 5 }, () => a.int(0, 1000))).toEqual(Array.from({ length: 5 }, () => b.int(0, 1000)));
     expect(new Prng(43).int(0, 1e9)).not.toBe(new Prng(42).int(0, 1e9));
     expect(slope([[0, 1], [1, 3], [2, 5]])).toBeCloseTo(2);
+  });
+});
+
+describe('spool and slot invariants', () => {
+  it('keeps a spool mark through rotation and compression, and finds lost lines and a missing middle segment', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'waveos-spool-inv-'));
+    try {
+      const src = join(dir, 'flooder');
+      mkdirSync(src);
+      writeFileSync(join(src, '00000001.log'), 'a\n');
+      writeFileSync(join(src, '00000002.log'), 'b\n');
+      writeFileSync(join(src, 'current.log'), 'line 1\nline 2\npartial');
+      const mark = snapshotSpool(dir);
+      expect(mark.get('flooder')?.currentBytes).toBe(14);
+      // Appended to, and the torn tail trimmed: kept.
+      writeFileSync(join(src, 'current.log'), 'line 1\nline 2\nline 3\n');
+      expect(spoolViolations(dir, mark)).toEqual([]);
+      // Rotated and compressed, with retention dropping the oldest: kept.
+      writeFileSync(join(src, '00000003.log.gz'), gzipSync('line 1\nline 2\nline 3\n'));
+      writeFileSync(join(src, 'current.log'), '');
+      rmSync(join(src, '00000001.log'));
+      expect(spoolViolations(dir, mark)).toEqual([]);
+      // A segment gone from the middle, and the lines lost.
+      rmSync(join(src, '00000002.log'));
+      writeFileSync(join(src, '00000001.log'), 'a\n');
+      writeFileSync(join(src, '00000003.log.gz'), gzipSync('line 1\n'));
+      const v = spoolViolations(dir, mark);
+      expect(v.some((x) => x.includes('segment 2 is gone'))).toBe(true);
+      expect(v.some((x) => x.includes('14 bytes'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('passes a whole current slot and names a payload file that does not match its manifest', () => {
+    const root = mkdtempSync(join(tmpdir(), 'waveos-slot-inv-'));
+    try {
+      const group = join(root, 'var/lib/waveos/slots/app/demo');
+      const id = 'a'.repeat(64);
+      mkdirSync(join(group, id, 'payload'), { recursive: true });
+      writeFileSync(join(group, id, 'payload/run.sh'), 'echo hi\n');
+      const sha = '2f7ec5e6b9a1ea2e5e6b0e8c3b0b6e5c6b6a0b3d0a4fda2d2d4b4c2b1e2f3a4b';
+      const manifest = (digest: string): string => JSON.stringify({ version: '1.2.3', files: [{ type: 'file', path: 'run.sh', size: 8, mode: 420, sha256: digest }] });
+      writeFileSync(join(group, id, 'manifest.json'), manifest(createHash('sha256').update('echo hi\n').digest('hex')));
+      writeFileSync(join(group, id, 'STATUS'), 'good\n');
+      symlinkSync(id, join(group, 'current.tmp'));
+      renameSync(join(group, 'current.tmp'), join(group, 'current'));
+      expect(slotViolations(root)).toEqual({ groups: 1, versions: { 'app/demo': '1.2.3' }, violations: [] });
+      writeFileSync(join(group, id, 'manifest.json'), manifest(sha));
+      expect(slotViolations(root).violations).toEqual([`app/demo current -> ${id.slice(0, 12)}: run.sh does not match its manifest`]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });
 

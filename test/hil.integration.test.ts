@@ -19,6 +19,16 @@ describe('HIL short set', () => {
     expect(r.recovery_ms.count).toBe(3);
   });
 
+  it('install-interrupt: a kill after every state of the install machine, then old or new and never a mix', { timeout: 240_000 }, async () => {
+    const r = await run('install-interrupt', 8, 200_000, 15);
+    expect(r.interrupted_installs).toBe(8);
+    expect(r.checks_by_invariant['bundle-slots-whole-at-kill']).toBe(8);
+    expect(r.checks_by_invariant['bundle-old-or-new-at-kill']).toBe(8);
+    // The first seven walk received → committed in order; the eighth is a broken payload killed after its rollback.
+    expect(r.checks_by_invariant['received-install-completed']).toBe(7);
+    expect(r.checks_by_invariant['broken-install-rolled-back']).toBe(1);
+  });
+
   it('service-faults: crash loop, hang, leak and flood, then a daemon kill', { timeout: 120_000 }, async () => {
     const r = await run('service-faults', 1, 9_000, 12);
     expect(r.faults_by_kind['service-crash']).toBeGreaterThanOrEqual(2);
