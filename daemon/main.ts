@@ -7,6 +7,8 @@ import { BundleAgent, DefaultRuntime, InboxWatcher, bundleRoutes, faultHook, not
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
 import {
+  Chaos,
+  type ChaosSpec,
   type Clock,
   type LogFormat,
   type Logger,
@@ -17,6 +19,7 @@ import {
   errorMessage,
   isoUtc,
   newRunId,
+  parseChaosEnv,
   pathsFor,
   readBootId,
   readBuildStamp,
@@ -80,6 +83,12 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const env = opts.env ?? process.env;
   // Secrets are read before anything is written: one that cannot be read is a config error (exit 2).
   const secrets = resolveSecrets(config.secrets, env);
+  // Failure injection for test rigs: WAVEOS_CHAOS wins over the config's section; a malformed one is a config error.
+  const chaosEnv = env.WAVEOS_CHAOS?.trim() ? parseChaosEnv(env.WAVEOS_CHAOS) : undefined;
+  const chaosSpec: ChaosSpec | undefined = chaosEnv ?? (config.chaos ? { ...config.chaos, origin: 'config' } : undefined);
+  // The prod profile never injects faults, whatever the environment says (its config refuses the section).
+  const chaosRefused = config.profile === 'prod' && chaosSpec !== undefined;
+  const chaos = new Chaos(chaosRefused ? undefined : chaosSpec);
   // The daemon's own log goes to stdout as before and, through the spooler, to the spool as source `waveos`.
   const selfLog = teeLogDestination();
   const log: Logger = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact, destination: selfLog.destination });
@@ -115,6 +124,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     batchMax: config.journal.batch_max,
     batchDelayMs: config.journal.batch_delay_ms,
     onCommitError: (e) => fatal(e),
+    chaos,
   });
 
   // How did the previous run end? Read before anything of this run is recorded.
@@ -132,6 +142,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     flushIntervalMs: config.artifacts.flush_interval_ms,
     keepRuns: config.artifacts.keep_runs,
     maxBytes: config.artifacts.max_bytes,
+    chaos,
   });
   const recovered = exporter.recover(prevRecord?.run_id);
 
@@ -269,6 +280,27 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  if (chaos.enabled) {
+    const { rules, seed } = chaos.stats();
+    journal.append({
+      kind: 'chaos.enabled',
+      severity: 'warning',
+      source: 'chaos',
+      reason: `failure injection is on (${chaosSpec?.origin === 'env' ? 'WAVEOS_CHAOS' : 'the config'}), seed ${seed}: ${rules.map((r) => `${r.point} ${r.effect} at ${r.rate}`).join(', ')}; this is a test rig, not a device in the field`,
+      data: { seed, origin: chaosSpec?.origin ?? null, rules },
+    });
+    log.warn({ seed, rules }, 'chaos: failure injection is on');
+  } else if (chaosRefused) {
+    journal.append({
+      kind: 'chaos.refused',
+      severity: 'warning',
+      source: 'chaos',
+      reason: 'WAVEOS_CHAOS is set but the prod profile never injects failures: it is ignored',
+      data: { origin: chaosSpec?.origin ?? null },
+    });
+    log.warn('chaos: WAVEOS_CHAOS is ignored in the prod profile');
+  }
+
   // The LogSink for supervised services' stdout/stderr, and the run/waveos/log.sock ingestion socket.
   const spooler = createSpooler({
     clock,
@@ -277,11 +309,12 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     socketPath: paths.logSocket,
     settings: config.spooler,
     events: journal,
+    chaos,
   });
   spooler.attach('waveos', selfLog.copy, 'stdout');
   // The uplink proxy, off unless `proxy.enabled`; its stats() feed the metrics registry.
   const proxy = config.proxy.enabled
-    ? createProxy({ clock, log: log.child({ module: 'proxy' }), settings: config.proxy, dir: paths.proxyDir, socketPath: paths.proxySocket, events: journal })
+    ? createProxy({ clock, log: log.child({ module: 'proxy' }), settings: config.proxy, dir: paths.proxyDir, socketPath: paths.proxySocket, events: journal, chaos })
     : undefined;
 
   if (previous && resetReason) {
@@ -339,6 +372,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     paths,
     services: () => supervisor.list(),
     onSamples: (samples) => policy.observe(samples),
+    chaos,
   });
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);
   policy.load();
@@ -373,6 +407,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     systemFacts: () => systemFacts(env, { waveos: build.version }),
     settings: config.evidence,
     scheduler: (expr, fn) => cron.schedule(expr, fn, { name: 'evidence', noOverlap: true }),
+    chaos,
   });
 
   /** Turns a policy decision into an executor action; a refusal is journaled by the executor and logged here. */
@@ -438,6 +473,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     telemetry: { prometheus: telemetry.prometheusUrl, prometheus_error: telemetry.prometheusError, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
     device_public_key: deviceKey.key.publicKeyB64,
     device_key_id: deviceKey.key.keyId,
+    ...(chaos.enabled ? { chaos: chaos.stats() } : {}),
   });
 
   const tokens = new TokenStore(paths.tokensFile, clock);
@@ -494,7 +530,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       process.exit(1);
     }, HARD_EXIT_MS).unref();
     const uptime_s = Math.round((clock.monoMs() - startedMono) / 1000);
-    journal.appendDurable({ kind: 'daemon.stop', source: 'daemon', reason: `stopping on ${signal} after ${uptime_s} s`, data: { signal, uptime_s } });
+    journal.appendDurable({ kind: 'daemon.stop', source: 'daemon', reason: `stopping on ${signal} after ${uptime_s} s`, data: { signal, uptime_s, ...(chaos.enabled ? { chaos_injected: chaos.stats().injected } : {}) } });
     await runner.stop();
     const lastSeq = journal.lastSeq();
     journal.close();

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeClock, ensureLayout, pathsFor, silentLogger, type Paths } from '../core/index.js';
+import { Chaos, FakeClock, ensureLayout, pathsFor, silentLogger, type Paths } from '../core/index.js';
 import { Journal } from '../journal/index.js';
 import { ArtifactExporter, METRICS_CSV_HEADER } from './index.js';
 
@@ -33,6 +33,26 @@ function lines(runId: string, file = 'events.jsonl'): string[] {
 }
 
 describe('ArtifactExporter', () => {
+  it('a failed append (a torn write of half the lines) is cut back and retried: every event once, no torn line', () => {
+    const j = journal('r1');
+    // Every other append fails with EIO after writing half of its bytes.
+    const chaos = new Chaos({ seed: 3, origin: 'config', rules: [{ point: 'artifacts.write', rate: 0.5, effect: 'EIO', delay_ms: 1 }] });
+    mkdirSync(join(paths.artifactsDir, 'r1'), { recursive: true });
+    const x = new ArtifactExporter({ journal: j, paths, log: silentLogger(), runId: 'r1', flushIntervalMs: 60_000, keepRuns: 20, maxBytes: 1e9, chaos });
+    for (let pass = 0; pass < 40; pass++) {
+      for (let k = 0; k < 5; k++) j.append({ kind: 'k', source: 's', reason: `pass ${pass} event ${k}`, data: { pass, k } });
+      x.exportNow();
+    }
+    // The retries: a seeded 50% failure rate lets every pass through within a few more.
+    for (let i = 0; i < 50 && lines('r1').length < 200; i++) x.exportNow();
+    expect(chaos.stats().injected['artifacts.write:EIO']).toBeGreaterThan(5);
+    const text = readFileSync(join(paths.artifactsDir, 'r1', 'events.jsonl'), 'utf8');
+    expect(text.endsWith('\n')).toBe(true);
+    const out = lines('r1').map((l) => JSON.parse(l) as { seq: number });
+    expect(out.map((e) => e.seq)).toEqual(j.events().map((e) => e.seq));
+    j.close();
+  });
+
   it('writes each event once, as the journal holds it, and resumes from its cursor', () => {
     const j = journal('r1');
     const x = exporter(j, 'r1');

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Lifecycle, type Logger, type Paths, errorMessage, trimTornTail } from '../core/index.js';
+import { type Chaos, type Lifecycle, type Logger, NO_CHAOS, type Paths, errorMessage, trimTornTail } from '../core/index.js';
 import { type Journal, canonicalBody, eventLine } from '../journal/index.js';
 import { canonicalJson } from '../core/index.js';
 import { METRICS_CSV_HEADER, sampleRow } from './csv.js';
@@ -28,6 +28,8 @@ export interface ExporterDeps {
   flushIntervalMs: number;
   keepRuns: number;
   maxBytes: number;
+  /** Failure injection at each append (test rigs only). */
+  chaos?: Chaos;
 }
 
 export interface ExportResult {
@@ -35,14 +37,34 @@ export interface ExportResult {
   samples: number;
 }
 
-function appendAndSync(file: string, text: string): number {
+function appendAndSync(file: string, text: string, chaos: Chaos): number {
   const fd = openSync(file, 'a', 0o640);
   try {
     const buf = Buffer.from(text);
     let off = 0;
+    try {
+      chaos.check('artifacts.write');
+    } catch (e) {
+      // An injected failure tears the write as a real one can: half of it reaches the file.
+      writeSync(fd, buf, 0, buf.length >> 1);
+      throw e;
+    }
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
     return fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Cuts a file back to `size` after a failed append, so the next pass does not write after a torn line. */
+function truncateTo(file: string, size: number): void {
+  const fd = openSync(file, 'r+');
+  try {
+    if (fstatSync(fd).size > size) {
+      ftruncateSync(fd, size);
+      fsyncSync(fd);
+    }
   } finally {
     closeSync(fd);
   }
@@ -142,7 +164,35 @@ export class ArtifactExporter implements Lifecycle {
     }
   }
 
+  /**
+   * Writes out what the journal holds beyond the cursor. A pass that fails (disk full, I/O error) is undone: each
+   * file it appended to is cut back to its size before the pass and the cursor stays where it was, so the retry
+   * writes the same lines once, after a whole line. If even the cut fails, the start-up repair makes the same cut.
+   */
   private exportPending(metricsRunId: string): ExportResult {
+    const before = new Map<string, number>();
+    const committed = structuredClone(this.cursor);
+    try {
+      return this.exportPass(metricsRunId, before);
+    } catch (e) {
+      this.cursor = committed;
+      for (const [file, size] of before) {
+        try {
+          truncateTo(file, size);
+        } catch (err) {
+          this.deps.log.error({ err: errorMessage(err), file }, 'could not cut an artifact back after a failed export; start-up will');
+        }
+      }
+      throw e;
+    }
+  }
+
+  private append(file: string, text: string, before: Map<string, number>): number {
+    if (!before.has(file)) before.set(file, fileSize(file));
+    return appendAndSync(file, text, this.deps.chaos ?? NO_CHAOS);
+  }
+
+  private exportPass(metricsRunId: string, before: Map<string, number>): ExportResult {
     const { journal, paths } = this.deps;
     journal.flush();
     const grown: Record<string, number> = {};
@@ -166,7 +216,7 @@ export class ArtifactExporter implements Lifecycle {
           mkdirSync(dir, { recursive: true, mode: 0o750 });
         }
         const rel = `${runId}/events.jsonl`;
-        grown[rel] = appendAndSync(join(dir, 'events.jsonl'), lines.join(''));
+        grown[rel] = this.append(join(dir, 'events.jsonl'), lines.join(''), before);
       }
       events += batch.length;
       this.cursor.events_seq = (batch[batch.length - 1] as { seq: number }).seq;
@@ -178,7 +228,7 @@ export class ArtifactExporter implements Lifecycle {
       mkdirSync(dir, { recursive: true, mode: 0o750 });
       const file = join(dir, 'metrics.csv');
       const header = fileSize(file) === 0 ? METRICS_CSV_HEADER : '';
-      grown[`${metricsRunId}/metrics.csv`] = appendAndSync(file, header + rows.map(sampleRow).join(''));
+      grown[`${metricsRunId}/metrics.csv`] = this.append(file, header + rows.map(sampleRow).join(''), before);
       samples += rows.length;
       this.cursor.metrics_id = (rows[rows.length - 1] as { id: number }).id;
     }

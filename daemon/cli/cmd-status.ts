@@ -16,6 +16,7 @@ interface StatusDoc {
   root: string;
   journal?: { last_seq: number };
   services: { name: string; state: string }[];
+  chaos?: { seed: number; injected: Record<string, number> };
 }
 
 export async function statusCommand(argv: string[], io: Output): Promise<number> {
@@ -38,6 +39,7 @@ export async function statusCommand(argv: string[], io: Output): Promise<number>
       `services    ${body.services.length === 0 ? 'none supervised' : body.services.map((s) => `${s.name}:${s.state}`).join(' ')}`,
       `journal     last seq ${body.journal?.last_seq ?? '?'}`,
       `root        ${body.root}`,
+      ...(body.chaos ? [`chaos       ON (seed ${body.chaos.seed}): ${Object.entries(body.chaos.injected).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing injected yet'}`] : []),
     ].join('\n'),
   );
   return 0;

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isWaveosError } from '../core/index.js';
@@ -87,6 +90,26 @@ describe('effective config', () => {
     expect(l.file).toBeUndefined();
     expect(l.config.profile).toBe('prod');
     expect(l.hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('a chaos section works in dev, is refused (located) in prod, and an effect a point cannot have is located', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-chaos-'));
+    const file = join(dir, 'waveos.yaml');
+    writeFileSync(file, 'schema_version: 2\nchaos:\n  seed: 9\n  rules:\n    - { point: spool.write, rate: 0.1, effect: ENOSPC }\n');
+    const dev = loadConfig({ explicitFile: file, defaultFile: file, fileExists: () => true });
+    expect(dev.config.chaos).toEqual({ seed: 9, rules: [{ point: 'spool.write', rate: 0.1, effect: 'ENOSPC', delay_ms: 100 }] });
+    let err: unknown;
+    try {
+      loadConfig({ explicitFile: file, defaultFile: file, profile: 'prod', fileExists: () => true });
+    } catch (e) {
+      err = e;
+    }
+    expect(isWaveosError(err) && err.code).toBe('WAVEOS_E_CONFIG_INVALID');
+    expect(isWaveosError(err) && err.problems[0]).toMatchObject({ line: 2, path: 'chaos', message: expect.stringMatching(/refused in the prod profile/) });
+    expect(problemsOf('schema_version: 2\nchaos:\n  rules:\n    - { point: collector, rate: 0.1, effect: EIO }\n')).toEqual([
+      expect.objectContaining({ path: 'chaos.rules.0.effect', message: expect.stringMatching(/disk points only/) }),
+    ]);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

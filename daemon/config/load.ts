@@ -39,6 +39,8 @@ function invalid(file: string, problems: InputProblem[]): WaveosError {
 export interface ParsedConfigFile {
   file: ConfigFile;
   migrations: Migration[];
+  /** Locates a later problem (one that needs the profile) in the text that was parsed. */
+  locate: Locate;
 }
 
 /** Parses and validates config text; every problem is located by file, line, column and key path. */
@@ -72,7 +74,7 @@ export function parseConfigText(text: string, file: string): ParsedConfigFile {
   if (!result.success) {
     throw invalid(file, zodProblems(locate, result.error, Object.keys(configFileSchema.shape)));
   }
-  return { file: result.data, migrations: applied };
+  return { file: result.data, migrations: applied, locate };
 }
 
 export function configHash(config: Config): string {
@@ -109,6 +111,9 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const file = opts.explicitFile ?? (opts.fileExists(opts.defaultFile) ? opts.defaultFile : undefined);
   const parsed = file === undefined ? undefined : readConfigFile(file);
   const profile = opts.profile ?? parsed?.file.profile ?? 'dev';
+  if (profile === 'prod' && parsed?.file.chaos && file !== undefined) {
+    throw invalid(file, [parsed.locate([], 'chaos (failure injection) is for test rigs and is refused in the prod profile: remove the chaos section', 'chaos')]);
+  }
   const config = effectiveConfig(parsed?.file, profile, defaultDeviceId(hostname()));
   return { config, hash: configHash(config), file, migrations: parsed?.migrations ?? [] };
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
-import { parseDuration, parseSize } from '../core/index.js';
+import { type ChaosRule, chaosSchema, parseDuration, parseSize } from '../core/index.js';
 import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema } from './services-schema.js';
 
 export const CONFIG_SCHEMA_VERSION = 2;
@@ -350,6 +350,8 @@ export const configFileSchema = z.strictObject({
   spooler: spoolerSchema.optional(),
   proxy: proxySchema.optional(),
   bundles: bundlesSchema.optional(),
+  /** Failure injection for test rigs (docs/hil.md); refused in the prod profile. */
+  chaos: chaosSchema.optional(),
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -402,6 +404,8 @@ export interface Config {
     readonly max_attempts: number;
     readonly inbox_stable_ms: number;
   };
+  /** Failure injection; null unless the config has a `chaos:` section. */
+  readonly chaos: { readonly seed: number; readonly rules: readonly ChaosRule[] } | null;
 }
 
 /** Per-source rate limit; either figure may be absent (no limit on that axis). */

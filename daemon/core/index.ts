@@ -22,3 +22,17 @@ export type { LogSink } from './log-sink.js';
 export { type Logger, type LogFormat, createLogger, silentLogger } from './logger.js';
 export { type Paths, ensureLayout, pathsFor, resolveRoot } from './paths.js';
 export { spoolCurrentLog } from './paths.js';
+export {
+  CHAOS_EFFECTS,
+  CHAOS_POINTS,
+  Chaos,
+  type ChaosEffect,
+  type ChaosPoint,
+  type ChaosRule,
+  type ChaosSpec,
+  type ChaosStats,
+  NO_CHAOS,
+  chaosRule,
+  chaosSchema,
+  parseChaosEnv,
+} from './chaos.js';

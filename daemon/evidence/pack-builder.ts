@@ -8,7 +8,7 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
-import { type Paths, canonicalJson, fsyncDir, isoUtc } from '../core/index.js';
+import { type Chaos, NO_CHAOS, type Paths, canonicalJson, fsyncDir, isoUtc } from '../core/index.js';
 import { type JournalEvent, type JournalReader, type RawSample, canonicalBody, chainHash, eventLine } from '../journal/index.js';
 import { SampleRowFormatter } from './csv-rows.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
@@ -44,6 +44,8 @@ export interface PackSource {
   systemFacts: () => Promise<Record<string, unknown>>;
   /** The gzip level of the pack (1 fastest .. 9 smallest); 1 by default: on a board CPU is scarcer than bytes. */
   gzipLevel?: number;
+  /** Failure injection once the archive is written, before it is committed (test rigs only). */
+  chaos?: Chaos;
 }
 
 export interface PackRequest {
@@ -497,6 +499,7 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
       out.t,
       createWriteStream(partial, { mode: 0o640 }),
     );
+    await (src.chaos ?? NO_CHAOS).checkAsync('evidence.write');
     const fd = openSync(partial, 'r');
     try {
       fsyncSync(fd);

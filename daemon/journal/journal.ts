@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { type Clock, WaveosError, canonicalJson, errorMessage, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, isoUtc } from '../core/index.js';
 import { type EventInput, GENESIS_HASH, type JournalEvent, type Severity, chainHash } from './event.js';
 import { migrateSchema } from './schema.js';
 
@@ -15,6 +15,8 @@ export interface JournalOptions {
   batchDelayMs?: number;
   /** Called when a background group commit fails: the daemon must not limp on with state unknown. */
   onCommitError?: (e: unknown) => void;
+  /** Failure injection at each group commit (test rigs only). */
+  chaos?: Chaos;
 }
 
 export interface EventQuery {
@@ -353,6 +355,7 @@ export class Journal extends JournalReader {
   private readonly batchMax: number;
   private readonly batchDelayMs: number;
   private readonly onCommitError: (e: unknown) => void;
+  private readonly chaos: Chaos;
   private pending: PendingEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private seq: number;
@@ -378,6 +381,7 @@ export class Journal extends JournalReader {
     this.bootId = opts.bootId;
     this.batchMax = opts.batchMax ?? 256;
     this.batchDelayMs = opts.batchDelayMs ?? 2;
+    this.chaos = opts.chaos ?? NO_CHAOS;
     this.onCommitError =
       opts.onCommitError ??
       ((e) => {
@@ -497,6 +501,7 @@ export class Journal extends JournalReader {
   }
 
   private readonly writeBatch = (batch: PendingEvent[], extra?: () => void): void => {
+    this.chaos.check('journal.commit');
     this.db.transaction(() => {
       let i = 0;
       if (batch.length >= ROWS_PER_INSERT) {

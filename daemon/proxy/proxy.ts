@@ -4,7 +4,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer, r
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { type Clock, type Lifecycle, type Logger, errorMessage, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, type Lifecycle, type Logger, errorMessage, isoUtc } from '../core/index.js';
 import { type BreakerState, CircuitBreaker } from './breaker.js';
 import { DurableQueue, type StoredRequest } from './durable-queue.js';
 import { type CompiledRoute, compileRoutes, forwardHeaders, matchRoute, responseHeaders } from './rules.js';
@@ -31,6 +31,8 @@ export interface ProxyDeps {
   events?: { append(e: ProxyEvent): unknown };
   /** For the backoff's jitter; tests pass a fixed one. */
   random?: () => number;
+  /** Failure injection at each upstream call: a refused connection or a stall (test rigs only). */
+  chaos?: Chaos;
 }
 
 export interface UpstreamStats {
@@ -290,7 +292,13 @@ export class UplinkProxy implements Lifecycle {
   }
 
   /** One request upstream; with `res`, the answer is streamed back to the client as it comes. */
-  private send(up: Upstream, method: string, path: string, headers: Record<string, string>, body: Buffer, res?: ServerResponse): Promise<Sent> {
+  private async send(up: Upstream, method: string, path: string, headers: Record<string, string>, body: Buffer, res?: ServerResponse): Promise<Sent> {
+    // An injected upstream failure looks like the network's: the connection is refused before any byte is sent.
+    await this.deps.chaos?.checkAsync('uplink');
+    return this.request(up, method, path, headers, body, res);
+  }
+
+  private request(up: Upstream, method: string, path: string, headers: Record<string, string>, body: Buffer, res?: ServerResponse): Promise<Sent> {
     const base = up.url.pathname.replace(/\/$/, '');
     const target = new URL(`${base}${path}`, up.url);
     const make = target.protocol === 'https:' ? httpsRequest : httpRequest;

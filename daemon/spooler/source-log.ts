@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, write } from 'node:fs';
+import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncDir } from '../core/index.js';
+import { type Chaos, fsyncDir } from '../core/index.js';
 import { CURRENT, listSegments, segmentName } from './segments.js';
 import type { FsyncPolicy, SourceSettings } from './settings.js';
 import { TokenBucket } from './token-bucket.js';
@@ -19,6 +19,8 @@ export interface SourceHost {
   writeFailed(source: string, err: NodeJS.ErrnoException): void;
   rotated(source: string, plainPath: string): void;
   monoMs(): number;
+  /** Failure injection at each write (test rigs only). */
+  readonly chaos?: Chaos;
 }
 
 export interface SourceCounters {
@@ -199,6 +201,29 @@ export class SourceLog {
 
   private writeAll(data: Buffer, off: number, lines: number): void {
     const fd = this.fd as number;
+    const injected = this.host.chaos?.draws('spool.write') ?? {};
+    if (injected.error) {
+      // A torn write, as a failing disk leaves one: half of what remains reaches the file, then the error.
+      let n = 0;
+      try {
+        n = writeSync(fd, data, off, (data.length - off) >> 1);
+      } catch {
+        // nothing reached it
+      }
+      this.writing = false;
+      const kept = this.keepCompleteLines(data, off + n);
+      this.host.account(-(data.length - kept.bytes));
+      this.failed(lines - kept.lines, injected.error);
+      return;
+    }
+    if (injected.delayMs) {
+      setTimeout(() => this.writeNow(fd, data, off, lines), injected.delayMs);
+      return;
+    }
+    this.writeNow(fd, data, off, lines);
+  }
+
+  private writeNow(fd: number, data: Buffer, off: number, lines: number): void {
     write(fd, data, off, data.length - off, null, (err, n) => {
       if (err) {
         this.writing = false;

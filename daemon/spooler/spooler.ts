@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readdirSync, statSync, statfsSync, unlinkSync } f
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isoUtc } from '../core/index.js';
 import { LineSplitter } from './line-splitter.js';
 import { compileRedaction } from './redact.js';
 import { CURRENT, compressSegment, listSegments, recoverSourceDir } from './segments.js';
@@ -31,6 +31,8 @@ export interface SpoolerDeps {
   freeBytes?: (dir: string) => number;
   /** Rate limits from elsewhere (the policy engine) override the config's, source by source. */
   rateLimitFor?: (source: string) => RateLimit | undefined;
+  /** Failure injection at each spool write (test rigs only). */
+  chaos?: Chaos;
 }
 
 export interface SourceStats extends SourceCounters {
@@ -123,6 +125,7 @@ export class Spooler implements Lifecycle, LogSink {
       writeFailed: (source, err) => this.onWriteFailed(source, err),
       rotated: (source, plain) => this.onRotated(source, plain),
       monoMs: () => deps.clock.monoMs(),
+      chaos: deps.chaos,
     };
   }
 

@@ -1,4 +1,4 @@
-import { type Clock, errorMessage } from '../core/index.js';
+import { type Chaos, type Clock, errorMessage } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 
 /** One source of samples. `collect` reads and writes its series into the registry; it may be sync. */
@@ -29,6 +29,8 @@ export interface SchedulerDeps {
   maxBackoffMs: number;
   /** Told after every run, for the collectors' own metrics. */
   onRun?(name: string, ok: boolean, ms: number): void;
+  /** Failure injection at each collector run (test rigs only). */
+  chaos?: Chaos;
 }
 
 interface Slot {
@@ -112,7 +114,11 @@ export class CollectorScheduler {
     const t0 = this.deps.clock.monoMs();
     let result: void | Promise<void>;
     try {
-      result = s.c.collect();
+      const injected = this.deps.chaos?.draws('collector') ?? {};
+      if (injected.error) throw injected.error;
+      const delay = injected.delayMs;
+      // A stalled collector is an asynchronous one that finishes late: its time limit applies.
+      result = delay ? new Promise<void>((res) => setTimeout(res, delay)).then(() => s.c.collect()) : s.c.collect();
     } catch (e) {
       this.failed(s, now, e, this.deps.clock.monoMs() - t0);
       return;

@@ -1,5 +1,5 @@
 import type { TelemetryCollector, TelemetryConfig } from '../config/index.js';
-import { type Clock, type Lifecycle, type Logger, type Paths, errorMessage } from '../core/index.js';
+import { type Chaos, type Clock, type Lifecycle, type Logger, type Paths, errorMessage } from '../core/index.js';
 import { type EventInput, type Journal, SEVERITIES } from '../journal/index.js';
 import {
   type CollectorEnv,
@@ -38,6 +38,8 @@ export interface TelemetryDeps {
   sysDir?: string;
   /** Each sampling pass's new values, in the order taken (the policy engine observes them). */
   onSamples?: (samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels: Readonly<Record<string, string>> }[]) => void;
+  /** Failure injection at each collector run (test rigs only). */
+  chaos?: Chaos;
 }
 
 /** The `metrics --json` row (CONTRACT.md), with the type and the time of the value added. */
@@ -92,6 +94,7 @@ export class Telemetry implements Lifecycle {
       clock: deps.clock,
       emit: (e) => this.emit(e),
       maxBackoffMs: c.max_backoff_ms,
+      chaos: deps.chaos,
       onRun: (name, ok, ms) => {
         this.registry.observe(METRICS.telemetry_collector_duration_seconds.name, { collector: name }, ms / 1000);
         const up = ok ? 1 : 0;
