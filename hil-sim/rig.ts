@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type FsStats, PowercutFs, mountedType, sleepSync } from './powercut/powercut.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const BIN = join(REPO, 'bin/waveos.js');
@@ -53,6 +54,11 @@ export interface RigOptions {
   config?: Record<string, unknown>;
   /** Run the root on a fresh tmpfs of this many MiB (needs root privileges). */
   tmpfsMiB?: number;
+  /**
+   * Run the root on powercut-fs over `base/disk` (needs root and a built filesystem: `ensurePowercutFs()`), with a
+   * tmpfs at `root/run` as on a board; `powerCut()` then cuts the power.
+   */
+  powerCut?: boolean;
 }
 
 export interface Daemon {
@@ -74,6 +80,8 @@ export class Rig {
   daemon: Daemon | undefined;
   starts = 0;
   private mounted = false;
+  /** The power-loss filesystem under the root, when `powerCut` is set. */
+  readonly fs: PowercutFs | undefined;
 
   constructor(readonly opts: RigOptions) {
     this.base = mkdtempSync(join(tmpdir(), `waveos-hil-${opts.name}-`));
@@ -83,6 +91,11 @@ export class Rig {
       const r = spawnSyncCode('mount', ['-t', 'tmpfs', '-o', `size=${opts.tmpfsMiB}m`, 'tmpfs', this.root]);
       if (r !== 0) throw new Error(`cannot mount a ${opts.tmpfsMiB} MiB tmpfs at ${this.root} (needs root)`);
       this.mounted = true;
+    }
+    if (opts.powerCut) {
+      this.fs = new PowercutFs(this.root, join(this.base, 'disk'), join(this.base, 'powercut-stats.json'), join(this.base, 'powercut-fs.log'));
+      this.fs.mount();
+      this.mountRun();
     }
     this.configFile = join(this.root, 'etc/waveos/waveos.yaml');
     this.logFile = join(this.base, 'daemon.log');
@@ -117,6 +130,75 @@ export class Rig {
   writeConfig(doc: Record<string, unknown> = this.configDoc()): void {
     mkdirSync(join(this.root, 'etc/waveos'), { recursive: true });
     writeFileSync(this.configFile, `${JSON.stringify(doc, null, 2)}\n`);
+    // Provisioning is done before power can fail: on powercut-fs an unsynced config would be empty after a cut.
+    if (this.opts.powerCut) syncFile(this.configFile);
+  }
+
+  /** The backing directory of powercut-fs: at a cut, after every process died, exactly the durable bytes. */
+  get disk(): string {
+    return join(this.base, 'disk');
+  }
+
+  /** fsyncs every file under `root/DIR` (what the rig provisioned there, e.g. trusted keys, on powercut-fs). */
+  syncProvisioned(dir = 'etc'): void {
+    const visit = (p: string): void => {
+      const st = lstatSync(p);
+      if (st.isDirectory()) for (const n of readdirSync(p)) visit(join(p, n));
+      else if (st.isFile()) syncFile(p);
+    };
+    visit(join(this.root, dir));
+  }
+
+  /** `/run` is a tmpfs on a board: empty after every power cut, and not on the flash. */
+  private mountRun(): void {
+    const run = join(this.root, 'run');
+    mkdirSync(run, { recursive: true });
+    if (spawnSyncCode('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', run]) !== 0) throw new Error(`cannot mount a tmpfs at ${run} (needs root)`);
+  }
+
+  private unmountRun(): void {
+    const run = join(this.root, 'run');
+    for (let i = 0; i < 50 && mountedType(run) === 'tmpfs'; i++) {
+      spawnSyncCode('umount', ['-l', run]);
+      if (mountedType(run) === 'tmpfs') sleepSync(20);
+    }
+  }
+
+  /** SIGKILLs the daemon and every process of the root, and waits until none is left. */
+  async killAll(): Promise<void> {
+    const d = this.daemon;
+    for (let i = 0; i < 200; i++) {
+      const left = this.marked();
+      if (d && !d.exited) left.push({ pid: d.pid, service: undefined, daemon: true });
+      if (left.length === 0) break;
+      for (const p of left) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await sleep(25);
+    }
+    if (d) await Promise.race([d.exit, sleep(5_000)]);
+  }
+
+  /**
+   * A power cut: the daemon, its services and every other process of the root die at once; then `atCut` runs
+   * while the backing directory holds exactly what was durable; then the filesystem process is SIGKILLed (the
+   * unsynced data is gone), the mounts are detached, and a fresh filesystem and an empty `/run` are mounted.
+   * Returns the filesystem's counters at the cut (`dirty_bytes` is what was dropped).
+   */
+  async powerCut(atCut?: (disk: string) => void | Promise<void>): Promise<FsStats | undefined> {
+    const fs = this.fs;
+    if (!fs) throw new Error('powerCut() needs a rig made with powerCut: true');
+    await this.killAll();
+    await atCut?.(this.disk);
+    this.unmountRun();
+    const stats = await fs.cut();
+    fs.mount();
+    this.mountRun();
+    return stats;
   }
 
   env(): NodeJS.ProcessEnv {
@@ -274,6 +356,11 @@ export class Rig {
       await sleep(200);
       spawnSyncCode('umount', ['-l', this.root]);
     }
+    if (this.fs) {
+      await this.killAll();
+      this.unmountRun();
+      await this.fs.unmount();
+    }
     rmSync(this.base, { recursive: true, force: true });
   }
 }
@@ -296,6 +383,15 @@ export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, 
       res({ code: code ?? -1, stdout, stderr, ms: Date.now() - t0 });
     });
   });
+}
+
+function syncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function spawnSyncCode(cmd: string, args: string[]): number {
