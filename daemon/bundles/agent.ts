@@ -1,9 +1,9 @@
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { parseConfigText } from '../config/index.js';
-import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, isoUtc } from '../core/index.js';
+import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, isoUtc, writeFileAtomic } from '../core/index.js';
 import type { Intent, Journal, Severity } from '../journal/index.js';
 import { loadTrustedKeys } from './keys.js';
 import type { Manifest } from './manifest.js';
@@ -209,6 +209,8 @@ export class BundleAgent implements Lifecycle {
         linkSync(file, work);
       } catch {
         copyFileSync(file, work);
+        // `received` is durable next: the copy must be, too, or a power cut leaves a short bundle to resume.
+        fsyncFile(work);
       }
     }
     fsyncDir(this.workDir);
@@ -364,8 +366,9 @@ export class BundleAgent implements Lifecycle {
       try {
         const v = await this.scan(rec.file, join(slotDir, 'payload'), rec.kind === 'certs');
         if (v.manifest.bundle_id !== id) throw new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'manifest.changed', `the bundle file changed between verification and staging (${short(v.manifest.bundle_id)} ≠ ${short(id)})`);
-        writeFileSync(join(slotDir, 'manifest.json'), v.manifestBytes, { mode: 0o644 });
-        writeFileSync(join(slotDir, 'manifest.sig'), v.signatureBytes, { mode: 0o644 });
+        // Synced before the slot is marked good: after a power cut a good slot must not have an empty manifest.
+        writeFileAtomic(join(slotDir, 'manifest.json'), v.manifestBytes, 0o644);
+        writeFileAtomic(join(slotDir, 'manifest.sig'), v.signatureBytes, 0o644);
         this.validateContent(rec, join(slotDir, 'payload'));
       } catch (e) {
         removeSlot(slotDir);
@@ -628,4 +631,13 @@ export class BundleAgent implements Lifecycle {
 /** The daemon tree this code runs from (dist/bundles/agent.js → the tree's root). */
 export function ownTree(): string {
   return fileURLToPath(new URL('../..', import.meta.url));
+}
+
+function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
