@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { type AddressInfo, createConnection, createServer as createNetServer } from 'node:net';
+import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { BundleFeed, HIL_APP, slotViolations } from './bundles.js';
@@ -23,7 +24,7 @@ export interface ScenarioOptions {
   log?: (line: string) => void;
 }
 
-export const SCENARIOS = ['kill-storm', 'install-interrupt', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full'] as const;
+export const SCENARIOS = ['kill-storm', 'install-interrupt', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full', 'chaos'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promise<HilReport> {
@@ -53,6 +54,9 @@ export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promi
       break;
     case 'disk-full':
       await diskFull(rec, o);
+      break;
+    case 'chaos':
+      await chaosRun(rec, o);
       break;
   }
   return rec.report();
@@ -783,5 +787,213 @@ async function diskFull(rec: Recorder, o: ScenarioOptions): Promise<void> {
     await verify(rec, rig, ledger);
   } finally {
     await rig.cleanup();
+  }
+}
+
+/** A free loopback TCP port (bound, then released) for the proxy to listen on. */
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createNetServer();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/**
+ * Starts the daemon with chaos on, as systemd's Restart=always would: a start whose own journal commit drew an
+ * injected failure exits non-zero (it cannot record its start), and the next attempt goes on.
+ */
+async function startUnderChaos(rig: Rig, env: NodeJS.ProcessEnv, o: ScenarioOptions, seen: { failed_starts: number }): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const d = rig.spawnDaemon([], undefined, env);
+    try {
+      await rig.waitReady(o.recoveryBoundMs * 2, d);
+      return true;
+    } catch {
+      seen.failed_starts++;
+      await rig.kill('SIGKILL');
+    }
+  }
+  return false;
+}
+
+/** The rules the chaos scenario runs with: every point, errors and stalls, at rates that reach each path often. */
+export function chaosSpec(seed: number): string {
+  return [
+    `seed=${seed}`,
+    'journal.commit=0.01:EIO',
+    'artifacts.write=0.2:EIO',
+    'artifacts.write=0.1:40ms',
+    'spool.write=0.05:ENOSPC',
+    'spool.write=0.1:30ms',
+    'evidence.write=0.5:EIO',
+    'collector=0.15',
+    'collector=0.02:3s',
+    'uplink=0.4',
+  ].join(';');
+}
+
+interface ProxyPost {
+  status: number;
+  key?: string;
+}
+
+function postReading(port: number, n: number): Promise<ProxyPost> {
+  const body = JSON.stringify({ sensor: 'hil', value: n });
+  return new Promise((res) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, method: 'POST', path: '/v1/readings', headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, timeout: 10_000 },
+      (r) => {
+        let text = '';
+        r.on('data', (c: Buffer) => (text += c.toString()));
+        r.on('end', () => {
+          let key: string | undefined;
+          try {
+            key = (JSON.parse(text) as { idempotency_key?: string }).idempotency_key;
+          } catch {
+            // not JSON: no key
+          }
+          res({ status: r.statusCode ?? 0, key });
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', () => res({ status: -1 }));
+    req.end(body);
+  });
+}
+
+/**
+ * The daemon's own failure injection (WAVEOS_CHAOS) at every point — journal commits, artifact, spool and evidence
+ * writes (EIO, ENOSPC, stalls), collectors and the uplink — under the usual load plus proxy traffic to a local
+ * upstream. A daemon that exits on a failed journal commit is started again at once, as systemd would. The
+ * invariants run every few seconds and after each exit; at the end the daemon runs without chaos, and every
+ * stated degradation must have been seen: failed collectors reported, a full spool reported, failed evidence
+ * exports refused with an event and no partial pack left, every durable proxy request acknowledged before or
+ * during the failures delivered upstream.
+ */
+async function chaosRun(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const prng = new Prng(o.seed);
+  const received = new Set<string>();
+  const upstream = createHttpServer((req, res) => {
+    const key = req.headers['idempotency-key'];
+    req.resume();
+    req.on('end', () => {
+      if (typeof key === 'string') received.add(key);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+  const upstreamPort = (upstream.address() as AddressInfo).port;
+  const proxyPort = await freePort();
+  const rig = new Rig({
+    name: 'chaos',
+    seed: o.seed,
+    config: {
+      proxy: {
+        enabled: true,
+        listen: `127.0.0.1:${proxyPort}`,
+        upstreams: { cloud: { url: `http://127.0.0.1:${upstreamPort}/api`, timeout: '2s', breaker: { failures: 5, open_for: '1s' }, retry: { base: '100ms', max: '1s' } } },
+        routes: [{ name: 'readings', upstream: 'cloud', path: '/v1/readings', durable: true }],
+      },
+      evidence: { schedule: 'off' },
+    },
+  });
+  const ledger = new Ledger();
+  const load = new Load(rig, ledger, prng.fork(1), names(rig.services), undefined, { evidence: true });
+  const chaosEnv = { WAVEOS_CHAOS: chaosSpec(o.seed) };
+  const acked = new Set<string>();
+  const injected: Record<string, number> = {};
+  const perRun = new Map<string, Record<string, number>>();
+  const seen = { collector_failed: 0, spool_full: 0, export_failed: 0, exits: 0, failed_starts: 0, proxy_posts: 0, proxy_status: {} as Record<string, number> };
+  const end = Date.now() + Math.max(15_000, o.durationMs);
+  const sample = async (): Promise<void> => {
+    const r = await rig.api('GET', '/v1/status', undefined, {}, 5_000).catch(() => undefined);
+    const b = r?.body as { run_id?: string; chaos?: { injected: Record<string, number> } } | undefined;
+    if (b?.run_id && b.chaos) perRun.set(b.run_id, b.chaos.injected);
+  };
+  try {
+    if (!(await startUnderChaos(rig, chaosEnv, o, seen))) throw new Error(`the daemon did not start under chaos: ${rig.logTail(2)}`);
+    load.start();
+    let nextCheck = Date.now() + 4_000;
+    let n = 0;
+    while (Date.now() < end && rec.faults < o.count) {
+      if (rig.daemon?.exited) {
+        // A failed background journal commit is fatal by design: the service manager starts the daemon again.
+        seen.exits++;
+        rec.fault('chaos-journal-commit-exit');
+        const t0 = Date.now();
+        const atExit = slotViolations(rig.root);
+        rec.expect('bundle-slots-whole-at-kill', atExit.violations.length === 0, atExit.violations.join('; '));
+        if (!(await startUnderChaos(rig, chaosEnv, o, seen))) {
+          rec.violation(`daemon-back: the daemon did not start in 5 attempts under chaos: ${rig.logTail(2)}`);
+          break;
+        }
+        rec.recovered(Date.now() - t0);
+        continue;
+      }
+      // Counts live in the daemon: read them often, so a run that dies on an injected commit loses few.
+      if (n % 5 === 0) await sample();
+      const p = await postReading(proxyPort, n++);
+      seen.proxy_posts++;
+      seen.proxy_status[String(p.status)] = (seen.proxy_status[String(p.status)] ?? 0) + 1;
+      if (p.status === 202 && p.key) acked.add(p.key);
+      if (Date.now() >= nextCheck) {
+        await sample();
+        try {
+          await ledger.acknowledge(rig);
+        } catch {
+          // the daemon went down meanwhile: the loop restarts it
+          continue;
+        }
+        rec.fault('chaos-window');
+        // An export per window, so the evidence write path meets its failures even in a short run.
+        const x = await rig.cli(['evidence', 'export', '--since', '1m', '--reason', 'hil chaos window', '--json'], 60_000);
+        if (x.code === 0) ledger.packs.add((JSON.parse(x.stdout) as { file: string }).file);
+        else rec.expect('chaos-export-refused-clearly', /WAVEOS_E_|failed/i.test(x.stderr), `evidence export exited ${x.code}: ${x.stderr.slice(0, 200)}`);
+        await verify(rec, rig, ledger, o.log);
+        o.log?.(`chaos ${Math.round((end - Date.now()) / 1000)} s left: ${seen.exits} exits, ${acked.size} proxy requests queued, ${rec.violations.length} violations so far`);
+        nextCheck = Date.now() + prng.int(3_000, 6_000);
+      }
+      await sleep(prng.int(20, 120));
+    }
+    await sample();
+    await load.stop();
+    // Chaos off: the daemon must settle and deliver what it acknowledged.
+    await rig.kill('SIGTERM');
+    await rig.start();
+    for (const counts of perRun.values()) for (const [k, v] of Object.entries(counts)) injected[k] = (injected[k] ?? 0) + v;
+    for (const point of ['journal.commit', 'artifacts.write', 'spool.write', 'evidence.write', 'collector', 'uplink']) {
+      const hits = Object.entries(injected).filter(([k]) => k.startsWith(`${point}:`)).reduce((a, [, v]) => a + v, 0);
+      // journal.commit injections end the process before its counts can be read; its exits count instead.
+      const reached = point === 'journal.commit' ? hits + seen.exits : hits;
+      rec.expect('chaos-point-reached', reached > 0, `${point}: no failure was injected`);
+    }
+    const undelivered = (): string[] => [...acked].filter((k) => !received.has(k));
+    let missing = undelivered();
+    for (const stop = Date.now() + 30_000; missing.length > 0 && Date.now() < stop; missing = undelivered()) await sleep(250);
+    rec.expect('acked-proxy-requests-delivered', missing.length === 0, `${missing.length} of ${acked.size} acknowledged durable requests never reached the upstream (e.g. ${missing.slice(0, 3).join(', ')})`);
+    const evs = (await rig.api('GET', '/v1/events?limit=100000')).body as { events: { kind: string }[] };
+    for (const e of evs.events) {
+      if (e.kind === 'telemetry.collector_failed') seen.collector_failed++;
+      if (e.kind === 'spool.disk_full') seen.spool_full++;
+      if (e.kind === 'evidence.export_failed') seen.export_failed++;
+    }
+    rec.expect('chaos-collector-failures-reported', seen.collector_failed > 0, 'no telemetry.collector_failed event while collectors failed');
+    rec.expect('chaos-spool-failures-reported', seen.spool_full > 0 || !injected['spool.write:ENOSPC'], 'spool writes failed with ENOSPC but no spool.disk_full event');
+    rec.expect('chaos-export-failures-reported', seen.export_failed > 0 || !injected['evidence.write:EIO'], 'evidence exports failed but no evidence.export_failed event');
+    const evidenceDir = join(rig.root, 'var/lib/waveos/evidence');
+    const partial = existsSync(evidenceDir) ? readdirSync(evidenceDir).filter((f) => !f.endsWith('.tar.gz')) : [];
+    rec.expect('chaos-no-partial-pack', partial.length === 0, `left in the pack folder: ${partial.join(', ')}`);
+    await ledger.acknowledge(rig);
+    await verify(rec, rig, ledger, o.log);
+    rec.details.chaos = { spec: chaosSpec(o.seed), injected, ...seen, proxy_acked: acked.size, proxy_delivered: acked.size - missing.length, load: loadDetails(load, ledger) };
+  } finally {
+    await load.stop();
+    await rig.cleanup();
+    await new Promise((r) => upstream.close(r));
   }
 }

@@ -43,6 +43,16 @@ describe('HIL short set', () => {
     expect(r.checks_by_invariant['state-unchanged-after-refusal']).toBeGreaterThanOrEqual(6);
   });
 
+  it('chaos: injected EIO/ENOSPC, stalls, collector and uplink failures; every degradation stated, nothing acknowledged lost', { timeout: 150_000 }, async () => {
+    const r = await run('chaos', 20, 20_000, 17);
+    expect(r.checks_by_invariant['chaos-point-reached']).toBe(6);
+    expect(r.checks_by_invariant['acked-proxy-requests-delivered']).toBe(1);
+    expect(r.checks_by_invariant['artifacts-parse']).toBeGreaterThanOrEqual(3);
+    const injected = (r.details.chaos as { injected: Record<string, number> }).injected;
+    expect(injected['artifacts.write:EIO']).toBeGreaterThan(0);
+    expect(injected['uplink:fail']).toBeGreaterThan(0);
+  });
+
   it('fsync-audit: every commit rename and every acknowledged action is durable', { timeout: 150_000 }, async () => {
     const r = await run('fsync-audit', 1, 5_000, 14);
     expect(Object.keys(r.checks_by_invariant).filter((k) => k.startsWith('fsync-audit: rename')).length).toBeGreaterThanOrEqual(5);

@@ -66,6 +66,22 @@ describe('ArtifactExporter', () => {
     j.close();
   });
 
+  it('a start whose export fails (a failing disk) still starts, says so, and leaves the export to the next pass', () => {
+    const j1 = journal('r1');
+    j1.append({ kind: 'a', source: 's', reason: 'never exported' });
+    j1.close();
+    const j2 = journal('r2');
+    for (const r of ['r1', 'r2']) mkdirSync(join(paths.artifactsDir, r), { recursive: true });
+    const always = new Chaos({ seed: 1, origin: 'env', rules: [{ point: 'artifacts.write', rate: 1, effect: 'ENOSPC', delay_ms: 1 }] });
+    const x = new ArtifactExporter({ journal: j2, paths, log: silentLogger(), runId: 'r2', flushIntervalMs: 60_000, keepRuns: 20, maxBytes: 1e9, chaos: always });
+    expect(x.recover('r1')).toEqual({ events: 0, samples: 0, trimmedBytes: 0 });
+    j2.flush();
+    expect(j2.events().map((e) => e.kind)).toContain('artifacts.export_failed');
+    // The torn half of the failed write was cut back: nothing but whole lines, here none.
+    expect(existsSync(join(paths.artifactsDir, 'r1', 'events.jsonl')) ? lines('r1') : []).toEqual([]);
+    j2.close();
+  });
+
   it('writes metrics.csv with the contract header', () => {
     const j = journal('r1');
     const x = exporter(j, 'r1');

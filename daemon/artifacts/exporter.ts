@@ -124,7 +124,20 @@ export class ArtifactExporter implements Lifecycle {
         trimmed += trimTornTail(file);
       }
     }
-    const result = this.exportPending(previousRunId ?? this.deps.runId);
+    let result: ExportResult = { events: 0, samples: 0 };
+    try {
+      result = this.exportPending(previousRunId ?? this.deps.runId);
+    } catch (e) {
+      // The journal still holds it all: the first periodic pass writes it out. A failing disk must not stop the start.
+      this.deps.log.error({ err: errorMessage(e) }, 'artifact export at start failed; the next pass retries');
+      this.deps.journal.append({
+        kind: 'artifacts.export_failed',
+        severity: 'error',
+        source: 'artifacts',
+        reason: `writing the artifacts at start failed (${errorMessage(e)}); the journal keeps every event and the next export pass retries`,
+        data: { error: errorMessage(e) },
+      });
+    }
     // Files of earlier runs are complete now; only the current run's stay in the cursor.
     this.cursor.files = Object.fromEntries(Object.entries(this.cursor.files).filter(([rel]) => rel.startsWith(`${this.deps.runId}/`)));
     this.deps.journal.setState(CURSOR_KEY, this.cursor);
