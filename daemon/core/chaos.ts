@@ -180,7 +180,7 @@ export class Chaos {
   private static failure(r: ChaosRule): Error {
     if (r.effect === 'EIO' || r.effect === 'ENOSPC') return injectedError(r.effect, r.point);
     if (r.point === 'uplink') return Object.assign(new Error('connect ECONNREFUSED (injected by chaos at uplink)'), { code: 'ECONNREFUSED', chaos: true });
-    return Object.assign(new Error(`injected failure (chaos at ${r.point})`), { code: 'ECHAOS', chaos: true });
+    return Object.assign(new Error(`${r.point} failed (injected by chaos at ${r.point})`), { code: 'ECHAOS', chaos: true });
   }
 
   /** For synchronous I/O: throws the injected error, or blocks for a stall as a slow disk blocks a sync write. */
