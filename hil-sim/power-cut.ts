@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { BundleFeed, slotViolations } from './bundles.js';
 import { Ledger, type SpoolMark, checkInvariants, snapshotSpool, spoolViolations } from './invariants.js';
 import { Load } from './load.js';
-import { ensurePowercutFs } from './powercut/powercut.js';
+import { ensurePowercutFs, pathsOfInodes } from './powercut/powercut.js';
 import { Prng, median } from './prng.js';
 import type { Recorder } from './report.js';
 import { Rig, sleep } from './rig.js';
@@ -72,6 +72,7 @@ export async function powerCut(rec: Recorder, o: ScenarioOptions): Promise<void>
   const rig = new Rig({ name: 'power-cut', seed: o.seed, powerCut: true });
   const ledger = new Ledger();
   const cuts: CutRecord[] = [];
+  const droppedByFile: Record<string, number> = {};
   let load: Load | undefined;
   const sampler = new SpoolSampler(join(rig.root, SPOOL));
   const deadline = Date.now() + o.durationMs;
@@ -85,7 +86,7 @@ export async function powerCut(rec: Recorder, o: ScenarioOptions): Promise<void>
       load.start();
       sampler.start();
       // Longer than the kill storm's gaps, so some cuts land after a spool fsync interval has passed.
-      const afterMs = prng.int(1_000, 9_000);
+      const afterMs = prng.int(1_000, 14_000);
       await sleep(afterMs);
       await ledger.acknowledge(rig);
       await sleep(prng.int(0, 150));
@@ -107,6 +108,12 @@ export async function powerCut(rec: Recorder, o: ScenarioOptions): Promise<void>
         rec.expect('bundle-slots-whole-at-cut', slots.violations.length === 0, `on the disk at the cut: ${slots.violations.join('; ')}`);
       });
       rec.kills++;
+      // Which files held the dropped bytes (names generalized, so cuts add up per kind of file).
+      const paths = pathsOfInodes(rig.disk, (stats?.dirty ?? []).map(([ino]) => ino));
+      for (const [ino, bytes] of stats?.dirty ?? []) {
+        const name = generalize(paths.get(ino) ?? '(unlinked or renamed away)');
+        droppedByFile[name] = (droppedByFile[name] ?? 0) + bytes;
+      }
       // The spool invariant compares with what was durable, not with what the rig read through the mount.
       ledger.spool = durable;
       let recovery: number | null = null;
@@ -152,9 +159,18 @@ export async function powerCut(rec: Recorder, o: ScenarioOptions): Promise<void>
       bytes_written: totals.bytes_written ?? 0,
       bytes_durable: totals.bytes_durable ?? 0,
       fs_totals: totals,
+      dropped_bytes_by_file: Object.fromEntries(Object.entries(droppedByFile).sort((a, b) => b[1] - a[1])),
       per_cut: cuts,
       load: load && { requests: load.sent, acknowledged: load.acked, bundle_installs: load.installs, evidence_exports: load.exports, events_acknowledged: ledger.events.size, journal_last_seq: ledger.maxSeq },
     };
     await rig.cleanup();
   }
+}
+
+/** A path with its run ids, hashes and sequence numbers replaced, e.g. `var/lib/waveos/artifacts/RUN/events.jsonl`. */
+function generalize(p: string): string {
+  return p
+    .replace(/artifacts\/[^/]+\//, 'artifacts/RUN/')
+    .replace(/[0-9a-f]{12,}/g, 'ID')
+    .replace(/\d{6,}/g, 'N');
 }

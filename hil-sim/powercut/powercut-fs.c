@@ -27,7 +27,7 @@
  * killed in the middle, part of them in page order), no reordering of metadata, no lost directory entries.
  *
  * Counters: on SIGUSR1 (and at unmount) a JSON line is written to the stats file (temp file + rename):
- * fsyncs, bytes made durable, dirty bytes and files that a cut now would drop.
+ * fsyncs, bytes made durable, dirty bytes and files that a cut now would drop (with the first 64 dirty inodes).
  *
  * Single-threaded (-s): the state table is touched by the FUSE loop only; the stats thread takes the same
  * mutex.
@@ -317,10 +317,16 @@ static void write_stats(void) {
 		"{\"seq\":%llu,\"pid\":%d,\"writes\":%llu,\"bytes_written\":%llu,\"truncates\":%llu,\"fsyncs\":%llu,"
 		"\"fdatasyncs\":%llu,\"fsyncdirs\":%llu,\"files_synced\":%llu,\"bytes_durable\":%llu,\"dirty_files\":%llu,"
 		"\"dirty_bytes\":%llu,\"pending_truncations\":%llu,\"stale_dropped\":%llu,\"unlinked_dropped\":%llu,"
-		"\"unlinked_dropped_bytes\":%llu}\n",
+		"\"unlinked_dropped_bytes\":%llu,\"dirty\":[",
 		ctr.stats_written, (int)getpid(), ctr.writes, ctr.bytes_written, ctr.truncates, ctr.fsyncs, ctr.fdatasyncs,
 		ctr.fsyncdirs, ctr.files_synced, ctr.bytes_durable, files, db, truncs, ctr.stale_dropped, ctr.unlinked_dropped,
 		ctr.unlinked_dropped_bytes);
+	/* The first inodes holding unsynced data, with their dirty bytes: the rig maps them to paths. */
+	int k = 0;
+	for (size_t b = 0; b < BUCKETS && k < 64; b++)
+		for (struct node *n = table[b]; n && k < 64; n = n->next)
+			if (n->dirty) fprintf(f, "%s[%llu,%llu]", k++ ? "," : "", (unsigned long long)n->ino, dirty_bytes(n));
+	fprintf(f, "]}\n");
 	fclose(f);
 	rename(tmp, opts.stats);
 }

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 // The write-back FUSE filesystem that forgets unsynced data at a simulated power cut (model: powercut-fs.c).
@@ -27,6 +27,8 @@ export interface FsStats {
   stale_dropped: number;
   unlinked_dropped: number;
   unlinked_dropped_bytes: number;
+  /** [backing inode, dirty bytes] of the first 64 inodes holding unsynced data. */
+  dirty: [number, number][];
 }
 
 function run(cmd: string, args: string[], timeoutMs = 600_000): Promise<{ code: number; out: string }> {
@@ -103,6 +105,24 @@ export function mountedType(path: string): string | undefined {
     if (mp === path) type = f[dash + 1];
   }
   return type;
+}
+
+/** Paths under `dir` (relative) of the given inode numbers: which files held unsynced data at a cut. */
+export function pathsOfInodes(dir: string, inodes: Iterable<number>): Map<number, string> {
+  const want = new Set(inodes);
+  const out = new Map<number, string>();
+  const visit = (p: string, rel: string): void => {
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      return;
+    }
+    if (want.has(st.ino) && st.isFile()) out.set(st.ino, rel);
+    if (st.isDirectory()) for (const n of readdirSync(p)) visit(join(p, n), rel ? `${rel}/${n}` : n);
+  };
+  if (want.size) visit(dir, '');
+  return out;
 }
 
 /** One mount of powercut-fs over a backing directory; `cut()` is the power cut. */
@@ -216,12 +236,12 @@ export class PowercutFs {
     }
   }
 
-  /** The counters summed over every cut so far. */
+  /** The counters summed over every cut so far (what was dirty at each cut is in `history`). */
   totals(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const s of this.history) {
       for (const [k, v] of Object.entries(s)) {
-        if (k === 'seq' || k === 'pid' || typeof v !== 'number') continue;
+        if (typeof v !== 'number' || k === 'seq' || k === 'pid' || k.startsWith('dirty')) continue;
         out[k] = (out[k] ?? 0) + v;
       }
     }
