@@ -469,7 +469,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     profile: config.profile,
     root: paths.root,
     pid: process.pid,
-    journal: { last_seq: journal.lastSeq() },
+    journal: { last_seq: journal.lastSeq(), disk_full: journal.diskFull() ?? null },
     telemetry: { prometheus: telemetry.prometheusUrl, prometheus_error: telemetry.prometheusError, collectors_failing: telemetry.collectors().filter((c) => !c.ok).map((c) => c.name) },
     device_public_key: deviceKey.key.publicKeyB64,
     device_key_id: deviceKey.key.keyId,
@@ -477,6 +477,22 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
 
   const tokens = new TokenStore(paths.tokensFile, clock);
+  // Said once a minute at most: under a full disk every request would say it again.
+  let auditFailures = 0;
+  let auditWarnedMono = Number.NEGATIVE_INFINITY;
+  const auditFailed = (e: unknown): void => {
+    auditFailures++;
+    if (clock.monoMs() - auditWarnedMono < 60_000) return;
+    auditWarnedMono = clock.monoMs();
+    log.error({ err: errorMessage(e), failures: auditFailures }, 'the audit log cannot be written: reads go on, state-changing requests are refused');
+    journal.append({
+      kind: 'security.audit_failed',
+      severity: 'error',
+      source: 'security',
+      reason: `the audit log ${paths.auditLog} cannot be written (${errorMessage(e)}): reads go on unaudited, state-changing requests are refused until it can (${auditFailures} failures so far)`,
+      data: { error: errorMessage(e), failures: auditFailures },
+    });
+  };
   const routes: Route[] = [
     ...coreRoutes({ journal, status }),
     ...tokenRoutes({ store: tokens, journal }),
@@ -497,7 +513,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     socketPath: paths.socket,
     socketGroup: config.api.socket_group ?? undefined,
     routes,
-    authorize: tokenAuthorizer({ store: tokens, audit: new AuditLog(paths.auditLog, clock), profile: config.profile }),
+    authorize: tokenAuthorizer({ store: tokens, audit: new AuditLog(paths.auditLog, clock), profile: config.profile, onAuditFailure: (e) => auditFailed(e) }),
     log: log.child({ module: 'api' }),
   });
   const runner = new ModuleRunner(log);

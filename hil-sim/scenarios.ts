@@ -748,7 +748,10 @@ async function mixed(rec: Recorder, o: ScenarioOptions): Promise<void> {
   }
 }
 
-/** The root on a small tmpfs that fills up under the flood; once space is freed the daemon must come back whole. */
+/**
+ * The root on a small tmpfs that fills up under the flood. The daemon must keep answering reads, refuse what it
+ * cannot record with WAVEOS_E_DISK_FULL, and once space is freed commit what waited and work again — whole.
+ */
 async function diskFull(rec: Recorder, o: ScenarioOptions): Promise<void> {
   const rig = new Rig({ name: 'disk-full', seed: o.seed, tmpfsMiB: 48 });
   const ledger = new Ledger();
@@ -762,28 +765,51 @@ async function diskFull(rec: Recorder, o: ScenarioOptions): Promise<void> {
     rec.fault('disk-full');
     const end = Date.now() + Math.max(5_000, Math.min(o.durationMs, 30_000));
     let answered = 0;
-    let exited = false;
-    while (Date.now() < end) {
+    let asked = 0;
+    let sawFull = false;
+    while (Date.now() < end && !rig.daemon?.exited) {
       await sleep(500);
-      if (rig.daemon?.exited) {
-        exited = true;
-        break;
-      }
+      asked++;
       try {
-        if ((await rig.api('GET', '/v1/status', undefined, {}, 5_000)).status === 200) answered++;
+        const r = await rig.api('GET', '/v1/status', undefined, {}, 5_000);
+        if (r.status === 200) answered++;
+        if ((r.body as { journal?: { disk_full?: unknown } }).journal?.disk_full) sawFull = true;
       } catch {
         // counted as not answered
       }
     }
-    rec.details.disk_full = { status_answers_while_full: answered, daemon_exited_while_full: exited, exit: exited ? await rig.daemon?.exit : null };
-    rec.notes.push(exited ? 'disk full: the daemon exited while the disk was full (crash-only: it is restarted below)' : `disk full: the daemon kept answering (${answered} status answers)`);
+    const exited = rig.daemon?.exited ?? true;
+    rec.expect('disk-full-daemon-keeps-running', !exited, `the daemon exited while the disk was full: ${rig.logTail(2)}`);
+    rec.expect('disk-full-status-answers', answered === asked, `status answered ${answered} of ${asked} times while the disk was full`);
+    rec.expect('disk-full-reported', sawFull, 'status never reported the journal as disk-full');
+    // An action that must be durable is refused, and says why.
+    const refused = exited ? undefined : await rig.cli(['mode', 'set', 'degraded', '--reason', 'hil disk full']);
+    rec.expect('disk-full-action-refused-clearly', refused?.code === 1 && /WAVEOS_E_DISK_FULL/.test(refused.stderr), `mode set while full: exit ${refused?.code}: ${refused?.stderr.slice(0, 200)}`);
     unlinkSync(filler);
-    if (!exited) await ledger.acknowledge(rig).catch(() => 0);
     const t0 = Date.now();
+    let recoveredEvent = false;
+    if (!exited) {
+      // Freed: within a few seconds the journal commits what waited, with a record of when it began and ended.
+      for (const stop = Date.now() + 15_000; Date.now() < stop && !recoveredEvent; await sleep(250)) {
+        const r = await rig.api('GET', '/v1/events?kind=journal&limit=100', undefined, {}, 5_000).catch(() => undefined);
+        const kinds = ((r?.body as { events?: { kind: string }[] } | undefined)?.events ?? []).map((e) => e.kind);
+        recoveredEvent = kinds.includes('journal.disk_full') && kinds.includes('journal.disk_full_recovered');
+      }
+      rec.recovered(Date.now() - t0);
+      rec.expect('disk-full-recovered', recoveredEvent, 'no journal.disk_full / journal.disk_full_recovered events 15 s after space was freed');
+      const after = await rig.cli(['mode', 'set', 'normal', '--reason', 'hil disk freed', '--json']);
+      rec.expect('disk-full-actions-work-again', after.code === 0, `mode set after freeing: exit ${after.code}: ${after.stderr.slice(0, 200)}`);
+      if (after.code === 0) {
+        ledger.intents.add((JSON.parse(after.stdout) as { intent_id: number }).intent_id);
+        ledger.lastModeSet = 'normal';
+      }
+      await ledger.acknowledge(rig);
+    }
+    rec.details.disk_full = { status_answers_while_full: answered, status_asked_while_full: asked, daemon_exited_while_full: exited, recovered_ms: Date.now() - t0 };
+    // And a kill afterwards leaves a root that starts whole.
     await rig.kill('SIGKILL');
     rig.spawnDaemon();
     await rig.waitReady(o.recoveryBoundMs * 2);
-    rec.recovered(Date.now() - t0);
     await verify(rec, rig, ledger);
   } finally {
     await rig.cleanup();

@@ -53,6 +53,14 @@ describe('HIL short set', () => {
     expect(injected['uplink:fail']).toBeGreaterThan(0);
   });
 
+  it('disk-full: the root fills up; reads go on, durable actions are refused clearly, freed space brings it all back', { timeout: 120_000 }, async () => {
+    const r = await run('disk-full', 1, 6_000, 18);
+    for (const k of ['disk-full-daemon-keeps-running', 'disk-full-status-answers', 'disk-full-reported', 'disk-full-action-refused-clearly', 'disk-full-recovered', 'disk-full-actions-work-again']) {
+      expect(r.checks_by_invariant[k], k).toBe(1);
+    }
+    expect(r.checks_by_invariant['journal-verify']).toBe(1);
+  });
+
   it('fsync-audit: every commit rename and every acknowledged action is durable', { timeout: 150_000 }, async () => {
     const r = await run('fsync-audit', 1, 5_000, 14);
     expect(Object.keys(r.checks_by_invariant).filter((k) => k.startsWith('fsync-audit: rename')).length).toBeGreaterThanOrEqual(5);

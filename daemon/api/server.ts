@@ -31,6 +31,8 @@ function errorBody(status: number, code: string, message: string, details?: unkn
 /** Exit-code classes of WaveOS errors as HTTP statuses, decided here at the edge only. */
 function statusOf(code: keyof typeof ErrorCodes): number {
   if (code === 'WAVEOS_E_NOT_FOUND') return 404;
+  // The disk is full: the request may succeed once space is freed.
+  if (code === 'WAVEOS_E_DISK_FULL') return 503;
   const exit = ErrorCodes[code];
   return exit === 2 ? 400 : exit === 4 ? 403 : exit === 5 ? 422 : 500;
 }
@@ -96,6 +98,7 @@ export async function dispatch(
   const auth = req.headers?.authorization;
   const token = auth === undefined ? undefined : auth.startsWith('Bearer ') ? auth.slice(7).trim() : auth;
   const decision = deps.authorize({ token, action: route.action, need: route.role, target });
+  if (decision.diskFull) return errorBody(503, 'WAVEOS_E_DISK_FULL', decision.reason ?? 'the disk is full');
   if (!decision.allowed || !decision.principal) {
     return errorBody(decision.principal ? 403 : 401, 'WAVEOS_E_PERMISSION', decision.reason ?? 'permission denied');
   }

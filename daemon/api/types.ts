@@ -47,6 +47,8 @@ export interface AuthDecision {
   principal: Principal | null;
   /** Why it was denied, for the client and the audit log. */
   reason?: string;
+  /** Denied for want of disk space, not of permission: the request may succeed once space is freed (503). */
+  diskFull?: boolean;
 }
 
 /** Decides whether a request may run; the security module supplies the real one (tokens, audit). */

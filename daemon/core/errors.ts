@@ -33,6 +33,7 @@ export const ErrorCodes = {
   WAVEOS_E_NOT_FOUND: ExitCode.runtime,
   WAVEOS_E_RUNTIME: ExitCode.runtime,
   WAVEOS_E_NOTIFY: ExitCode.runtime,
+  WAVEOS_E_DISK_FULL: ExitCode.runtime,
   WAVEOS_E_REBOOT_GUARD: ExitCode.runtime,
   WAVEOS_E_BUNDLE_FORMAT: ExitCode.verification,
   WAVEOS_E_BUNDLE_SIGNATURE: ExitCode.verification,

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FakeClock } from '../core/index.js';
+import { Chaos, FakeClock, isWaveosError } from '../core/index.js';
 import { GENESIS_HASH, Journal, JournalReader, verifyChain, verifyJournal } from './index.js';
 
 let dir: string;
@@ -20,6 +20,37 @@ function open(runId = 'run-a', batchMax = 256): Journal {
 }
 
 describe('Journal', () => {
+  it('a full disk is waited out: events wait in order, durable commits are refused with DISK_FULL, the chain stays whole', async () => {
+    // Six commits in ten fail with ENOSPC, as on a disk that frees and fills again.
+    const chaos = new Chaos({ seed: 9, origin: 'config', rules: [{ point: 'journal.commit', rate: 0.6, effect: 'ENOSPC', delay_ms: 1 }] });
+    const j = Journal.openWriter(db, { clock, runId: 'run-a', bootId: 'boot-1', batchMax: 10, batchDelayMs: 1, chaos, fullRetryMs: 2 });
+    let refused = 0;
+    for (let i = 0; i < 300; i++) {
+      j.append({ kind: 'test.tick', source: 'test', reason: `tick ${i}`, data: { i } });
+      if (i % 50 === 0) {
+        try {
+          j.appendDurable({ kind: 'test.durable', source: 'test', reason: `durable ${i}` });
+        } catch (e) {
+          expect(isWaveosError(e) && e.code).toBe('WAVEOS_E_DISK_FULL');
+          refused++;
+        }
+      }
+      if (i % 25 === 0) await new Promise((r) => setTimeout(r, 3));
+    }
+    for (let i = 0; i < 500 && (j.pendingCount > 0 || j.diskFull()); i++) await new Promise((r) => setTimeout(r, 3));
+    expect(j.pendingCount).toBe(0);
+    expect(j.diskFull()).toBeUndefined();
+    expect(refused).toBeGreaterThan(0);
+    expect(chaos.stats().injected['journal.commit:ENOSPC']).toBeGreaterThan(5);
+    const v = verifyJournal(j);
+    expect(v).toMatchObject({ ok: true, firstSeq: 1 });
+    const kinds = new JournalReader(new Database(db, { readonly: true })).events({ limit: 10_000 }).map((e) => e.kind);
+    expect(kinds.filter((k) => k === 'test.tick')).toHaveLength(300);
+    expect(kinds).toContain('journal.disk_full');
+    expect(kinds).toContain('journal.disk_full_recovered');
+    j.close();
+  });
+
   it('numbers and chains events, and commits a group in one transaction', () => {
     const j = open();
     const commitsBefore = j.commitCount;

@@ -17,6 +17,25 @@ export interface JournalOptions {
   onCommitError?: (e: unknown) => void;
   /** Failure injection at each group commit (test rigs only). */
   chaos?: Chaos;
+  /** Events held in memory while the disk is full, before the journal gives up (onCommitError). */
+  maxHeldEvents?: number;
+  /** How often a held batch is tried again while the disk is full. */
+  fullRetryMs?: number;
+}
+
+/** SQLite's "database or disk is full", or an ENOSPC/EDQUOT from below it. */
+export function isDiskFull(e: unknown): boolean {
+  for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || code === 'WAVEOS_E_DISK_FULL') return true;
+  }
+  return false;
+}
+
+export interface DiskFullState {
+  since_ms: number;
+  held_events: number;
+  retries: number;
 }
 
 export interface EventQuery {
@@ -356,6 +375,10 @@ export class Journal extends JournalReader {
   private readonly batchDelayMs: number;
   private readonly onCommitError: (e: unknown) => void;
   private readonly chaos: Chaos;
+  private readonly maxHeld: number;
+  private readonly fullRetryMs: number;
+  /** Set while commits fail because the disk is full: events wait in memory and are retried. */
+  private full: { sinceMs: number; retries: number; timer: NodeJS.Timeout | undefined } | undefined;
   private pending: PendingEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private seq: number;
@@ -382,6 +405,8 @@ export class Journal extends JournalReader {
     this.batchMax = opts.batchMax ?? 256;
     this.batchDelayMs = opts.batchDelayMs ?? 2;
     this.chaos = opts.chaos ?? NO_CHAOS;
+    this.maxHeld = opts.maxHeldEvents ?? 20_000;
+    this.fullRetryMs = opts.fullRetryMs ?? 1_000;
     this.onCommitError =
       opts.onCommitError ??
       ((e) => {
@@ -426,8 +451,21 @@ export class Journal extends JournalReader {
   /** Queues an event for the next group commit and returns it with its seq and hash. */
   append(input: EventInput): JournalEvent {
     const ev = this.chain(input);
-    if (this.pending.length >= this.batchMax) this.flush();
-    else if (this.timer === undefined) {
+    if (this.full) {
+      // The retry timer commits once space is freed; past the bound, waiting longer would only lose more.
+      if (this.pending.length > this.maxHeld) {
+        this.onCommitError(new WaveosError('WAVEOS_E_DISK_FULL', `the disk has been full for ${Math.round((this.clock.now() - this.full.sinceMs) / 1000)} s and ${this.pending.length} events wait in memory: giving up`));
+      }
+      return ev;
+    }
+    if (this.pending.length >= this.batchMax) {
+      try {
+        this.flush();
+      } catch (e) {
+        // Held for the retry; the event is numbered and chained already and is committed in order later.
+        if (!isDiskFull(e)) throw e;
+      }
+    } else if (this.timer === undefined) {
       this.timer = setTimeout(() => this.backgroundFlush(), this.batchDelayMs);
       this.timer.unref();
     }
@@ -496,8 +534,57 @@ export class Journal extends JournalReader {
     try {
       this.flush();
     } catch (e) {
+      // A full disk is a state to wait out, not an unknown one: the batch stays queued in order and is tried again.
+      if (isDiskFull(e) && this.pending.length <= this.maxHeld) {
+        this.holdWhileFull();
+        return;
+      }
       this.onCommitError(e);
     }
+  }
+
+  /** While the disk is full, what waits in memory and since when; undefined when commits work. */
+  diskFull(): DiskFullState | undefined {
+    return this.full ? { since_ms: this.full.sinceMs, held_events: this.pending.length, retries: this.full.retries } : undefined;
+  }
+
+  private holdWhileFull(): void {
+    if (!this.full) {
+      this.full = { sinceMs: this.clock.now(), retries: 0, timer: undefined };
+      // Queued behind what waits: it is committed, with its time, once space is freed.
+      this.chain({
+        kind: 'journal.disk_full',
+        severity: 'error',
+        source: 'journal',
+        reason: `the journal cannot commit: the disk is full; events wait in memory (at most ${this.maxHeld}) and actions that must be durable are refused until space is freed`,
+        data: { held_events: this.pending.length, max_held_events: this.maxHeld },
+      });
+    }
+    if (this.full.timer === undefined) {
+      this.full.timer = setTimeout(() => {
+        if (this.full) {
+          this.full.timer = undefined;
+          this.full.retries++;
+        }
+        this.backgroundFlush();
+      }, this.fullRetryMs);
+      this.full.timer.unref();
+    }
+  }
+
+  /** Called after each successful commit: the disk took a batch again. */
+  private leaveFull(): void {
+    const f = this.full;
+    if (!f) return;
+    this.full = undefined;
+    if (f.timer) clearTimeout(f.timer);
+    this.append({
+      kind: 'journal.disk_full_recovered',
+      severity: 'notice',
+      source: 'journal',
+      reason: `the journal commits again after ${Math.round((this.clock.now() - f.sinceMs) / 1000)} s of a full disk (${f.retries} retries)`,
+      data: { seconds: Math.round((this.clock.now() - f.sinceMs) / 1000), retries: f.retries },
+    });
   }
 
   private readonly writeBatch = (batch: PendingEvent[], extra?: () => void): void => {
@@ -535,9 +622,14 @@ export class Journal extends JournalReader {
       // Nothing of the batch is stored. Put it back in front, so seq and chain stay continuous if a
       // later commit succeeds (a full disk may free up); the caller decides whether to go on.
       this.pending = batch.concat(this.pending);
+      if (isDiskFull(e)) {
+        this.holdWhileFull();
+        throw new WaveosError('WAVEOS_E_DISK_FULL', `journal commit failed: the disk is full (${errorMessage(e)}); free space on the journal's filesystem`, { cause: e });
+      }
       throw new WaveosError('WAVEOS_E_RUNTIME', `journal commit failed: ${errorMessage(e)}`, { cause: e });
     }
     this.commits++;
+    if (this.full) this.leaveFull();
     if (batch.length > 0 && this.listeners.size > 0) {
       const events = batch.map((p) => p.event);
       for (const l of this.listeners) {

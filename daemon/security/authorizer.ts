@@ -13,6 +13,7 @@ export interface AuthResult {
   allowed: boolean;
   principal: { name: string; role: TokenRole } | null;
   reason?: string;
+  diskFull?: boolean;
 }
 
 const allows = (have: TokenRole, need: TokenRole): boolean => TOKEN_ROLES.indexOf(have) >= TOKEN_ROLES.indexOf(need);
@@ -22,7 +23,7 @@ const allows = (have: TokenRole, need: TokenRole): boolean => TOKEN_ROLES.indexO
  * request without a token is admin in the dev profile (the socket is the developer's own) and denied in
  * prod. Every decision, either way, is appended to the audit log.
  */
-export function tokenAuthorizer(deps: { store: TokenStore; audit: AuditLog; profile: 'dev' | 'prod' }): (req: AuthRequest) => AuthResult {
+export function tokenAuthorizer(deps: { store: TokenStore; audit: AuditLog; profile: 'dev' | 'prod'; onAuditFailure?: (e: unknown) => void }): (req: AuthRequest) => AuthResult {
   return (req) => {
     let result: AuthResult;
     let tokenName: string | null = null;
@@ -51,14 +52,23 @@ export function tokenAuthorizer(deps: { store: TokenStore; audit: AuditLog; prof
           : { allowed: false, principal, reason: `token "${check.name}" has role ${check.role}; ${req.action} needs ${req.need}` };
       }
     }
-    deps.audit.append({
-      decision: result.allowed ? 'allow' : 'deny',
-      token: tokenName,
-      role: result.principal?.role ?? null,
-      action: req.action,
-      target: req.target ?? null,
-      reason: result.reason ?? `role ${result.principal?.role ?? '?'} may ${req.action}`,
-    });
+    try {
+      deps.audit.append({
+        decision: result.allowed ? 'allow' : 'deny',
+        token: tokenName,
+        role: result.principal?.role ?? null,
+        action: req.action,
+        target: req.target ?? null,
+        reason: result.reason ?? `role ${result.principal?.role ?? '?'} may ${req.action}`,
+      });
+    } catch (e) {
+      // Reads go on unaudited (they change nothing); a change that cannot be audited is refused.
+      deps.onAuditFailure?.(e);
+      if (result.allowed && req.need !== 'viewer') {
+        const full = (e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as NodeJS.ErrnoException).code === 'EDQUOT';
+        return { allowed: false, principal: result.principal, diskFull: full, reason: `the audit log cannot be written (${errorMessage(e)}): ${req.action} is refused until it can` };
+      }
+    }
     return result;
   };
 }

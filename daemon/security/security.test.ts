@@ -71,6 +71,23 @@ describe('tokenAuthorizer', () => {
     expect(JSON.stringify(lines)).not.toContain(op);
   });
 
+  it('when the audit log cannot be written: reads go on, changes are refused as disk-full, the failure is reported', () => {
+    const store = new TokenStore(join(dir, 'tokens.json'), clock);
+    const failures: unknown[] = [];
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    const audit = { append: () => { throw full; } } as unknown as AuditLog;
+    const authorize = tokenAuthorizer({ store, audit, profile: 'prod', onAuditFailure: (e) => failures.push(e) });
+    const op = store.create('op', 'operator');
+    expect(authorize({ token: op, action: 'status.read', need: 'viewer' })).toMatchObject({ allowed: true });
+    const change = authorize({ token: op, action: 'mode.set', need: 'operator' });
+    expect(change).toMatchObject({ allowed: false, diskFull: true, reason: expect.stringMatching(/audit log cannot be written .*mode\.set is refused/) });
+    // A denial stays a denial (and is not turned into a disk-full answer).
+    const denied = authorize({ token: op, action: 'bundle.install', need: 'admin' });
+    expect(denied.allowed).toBe(false);
+    expect(denied.diskFull).toBeUndefined();
+    expect(failures).toHaveLength(3);
+  });
+
   it('denies token-less requests in prod and treats them as admin in dev', () => {
     expect(setup('prod').authorize({ token: undefined, action: 'status.read', need: 'viewer' }).allowed).toBe(false);
     expect(setup('dev').authorize({ token: undefined, action: 'token.create', need: 'admin' }).allowed).toBe(true);
