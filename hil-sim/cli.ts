@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const durationMs = parseDurationMs(values.duration ?? (scenario === 'soak' ? '5m' : '10m'));
-  const count = values.count !== undefined ? Number(values.count) : scenario === 'kill-storm' || scenario === 'mixed' ? 1_000_000 : 20;
+  const count = values.count !== undefined ? Number(values.count) : scenario === 'kill-storm' || scenario === 'mixed' || scenario === 'power-cut' ? 1_000_000 : 20;
   const recoveryBoundMs = parseDurationMs(values['recovery-bound'] ?? '30s');
   out(`HIL scenario ${scenario}, seed ${seed} (replay: npm run hil -- --scenario ${scenario} --seed ${seed} --duration ${Math.round(durationMs / 1000)}s${values.count ? ` --count ${count}` : ''})`);
   const report = await runScenario(scenario, { seed, durationMs, count, recoveryBoundMs, log: values.quiet ? undefined : out });

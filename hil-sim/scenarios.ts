@@ -8,23 +8,15 @@ import { BundleFeed, HIL_APP, slotViolations } from './bundles.js';
 import { auditFile } from './fsync-audit.js';
 import { Ledger, checkInvariants } from './invariants.js';
 import { Load } from './load.js';
+import { powerCut } from './power-cut.js';
 import { Prng, slope } from './prng.js';
 import { type HilReport, Recorder } from './report.js';
 import { Rig, example, loadServices, runCommand, sleep } from './rig.js';
 
-export interface ScenarioOptions {
-  seed: number;
-  /** Wall-clock budget; the scenario stops injecting once it is spent. */
-  durationMs: number;
-  /** Most faults to inject (kill-storm, mixed). */
-  count: number;
-  /** How long the daemon may take to answer `status` again after a fault. */
-  recoveryBoundMs: number;
-  /** Progress lines (the runner prints them; tests stay quiet). */
-  log?: (line: string) => void;
-}
+import type { ScenarioOptions } from './scenario-options.js';
+export type { ScenarioOptions } from './scenario-options.js';
 
-export const SCENARIOS = ['kill-storm', 'install-interrupt', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full', 'chaos'] as const;
+export const SCENARIOS = ['kill-storm', 'install-interrupt', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full', 'chaos', 'power-cut'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promise<HilReport> {
@@ -57,6 +49,9 @@ export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promi
       break;
     case 'chaos':
       await chaosRun(rec, o);
+      break;
+    case 'power-cut':
+      await powerCut(rec, o);
       break;
   }
   return rec.report();
