@@ -117,7 +117,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   let fatal: (e: unknown) => never = (e) => {
     throw e;
   };
-  const journal = Journal.openWriter(paths.db, {
+  // After an unclean stop (no clean-stop marker) the journal gets a quick_check: a power cut may have damaged it.
+  const opened = Journal.openForStart(paths.db, {
+    quickCheck: !existsSync(paths.cleanStopMarker),
     clock,
     runId,
     bootId,
@@ -126,6 +128,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     onCommitError: (e) => fatal(e),
     chaos,
   });
+  const { journal } = opened;
 
   // How did the previous run end? Read before anything of this run is recorded.
   const prevRecord = currentRun(journal);
@@ -280,6 +283,25 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  if (opened.quarantined) {
+    const q = opened.quarantined;
+    journal.appendDurable({
+      kind: 'journal.quarantined',
+      severity: 'critical',
+      source: 'journal',
+      reason: `the journal was damaged (${q.problem}): it was moved aside to ${q.files[0] ?? '?'} and this new journal begins at seq 1; the old one is kept for recovery, and the run folders under artifacts/ still hold its events`,
+      data: { files: q.files, problem: q.problem },
+    });
+    log.error({ files: q.files, problem: q.problem }, 'the journal was damaged: moved aside, a new journal begins');
+  } else if (opened.missing && hasRunFolders(paths.artifactsDir)) {
+    journal.appendDurable({
+      kind: 'journal.missing',
+      severity: 'error',
+      source: 'journal',
+      reason: `there was no journal at ${paths.db} although run folders exist under ${paths.artifactsDir}: a new journal begins at seq 1 (was it deleted?)`,
+      data: { file: paths.db },
+    });
+  }
   if (chaos.enabled) {
     const { rules, seed } = chaos.stats();
     journal.append({
@@ -583,6 +605,14 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     `WaveOS ${build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );
   notifyLauncherReady(env);
+}
+
+function hasRunFolders(dir: string): boolean {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).some((d) => d.isDirectory());
+  } catch {
+    return false;
+  }
 }
 
 function listPolicyFiles(dir: string): string[] {

@@ -292,6 +292,8 @@ export interface ArtifactRunSummary {
   key: string;
   firstSeq: number;
   lastSeq: number;
+  /** The run began a new journal (a damaged one was moved aside, or it was missing): seq starts again. */
+  epoch: boolean;
 }
 
 function sizeOf(p: string): number {
@@ -303,17 +305,20 @@ function sizeOf(p: string): number {
 }
 
 /**
- * Every events.jsonl line is a JSON event with a rising seq; every metrics.csv row has its five fields.
- * With a cache, a finished run whose files have not changed since a clean parse is not parsed again.
+ * Every events.jsonl line is a JSON event with a rising seq, and across runs, in the order of their seqs, no seq
+ * appears twice; every metrics.csv row has its five fields. Runs are ordered by their first seq, not by name (a
+ * wall clock that jumped back names a later run earlier); a run that began a new journal (`journal.quarantined`,
+ * `journal.missing`) starts the count again. With a cache, a finished run whose files have not changed since a
+ * clean parse is not parsed again.
  */
 export function checkArtifacts(dir: string, currentRun: string | undefined, cache?: Map<string, ArtifactRunSummary>): string[] {
   const out: string[] = [];
   if (!existsSync(dir)) return [`no artifacts folder ${dir}`];
-  let lastSeq = 0;
   const runs = readdirSync(dir, { withFileTypes: true })
     .filter((d) => d.isDirectory())
     .map((d) => d.name)
     .sort();
+  const summaries: { run: string; s: ArtifactRunSummary }[] = [];
   for (const run of runs) {
     const live = run === currentRun;
     const ev = join(dir, run, 'events.jsonl');
@@ -321,19 +326,20 @@ export function checkArtifacts(dir: string, currentRun: string | undefined, cach
     const key = `${sizeOf(ev)}:${sizeOf(mc)}`;
     const hit = live ? undefined : cache?.get(run);
     if (hit && hit.key === key) {
-      if (hit.firstSeq > 0 && hit.firstSeq <= lastSeq) out.push(`${run}/events.jsonl line 1: seq ${hit.firstSeq} after ${lastSeq}`);
-      if (hit.lastSeq > 0) lastSeq = hit.lastSeq;
+      summaries.push({ run, s: hit });
       continue;
     }
     const before = out.length;
-    const seqBefore = lastSeq;
     let firstSeq = 0;
+    let lastSeq = 0;
+    let epoch = false;
     if (existsSync(ev)) {
       const lines = completeLines(readFileSync(ev, 'utf8'), live);
       if (lines.torn) out.push(`${run}/events.jsonl ends in a torn line (${lines.torn} bytes) after a restart`);
       lines.lines.forEach((l, i) => {
         try {
-          const e = JSON.parse(l) as { seq?: unknown };
+          const e = JSON.parse(l) as { seq?: unknown; kind?: unknown };
+          if (e.kind === 'journal.quarantined' || e.kind === 'journal.missing') epoch = true;
           if (typeof e.seq !== 'number') out.push(`${run}/events.jsonl line ${i + 1} has no seq`);
           else {
             if (firstSeq === 0) firstSeq = e.seq;
@@ -357,8 +363,26 @@ export function checkArtifacts(dir: string, currentRun: string | undefined, cach
         if (f === undefined || f.length !== 5 || !Number.isFinite(Number(f[2]))) out.push(`${run}/metrics.csv line ${i + 1} does not parse: ${l.slice(0, 80)}`);
       });
     }
-    if (cache && !live && out.length === before) cache.set(run, { key, firstSeq, lastSeq: lastSeq === seqBefore ? 0 : lastSeq });
-    if (out.length > 20) break;
+    const summary = { key, firstSeq, lastSeq, epoch };
+    summaries.push({ run, s: summary });
+    if (cache && !live && out.length === before) cache.set(run, summary);
+    if (out.length > 20) return out;
+  }
+  // Journals: the runs after the newest run that began one belong to it, the ones before to the older journal(s).
+  const starts = summaries.map((x, i) => (x.s.epoch ? i : -1)).filter((i) => i >= 0);
+  const groups: (typeof summaries)[] = [];
+  let from = 0;
+  for (const at of [...starts, summaries.length]) {
+    if (at > from) groups.push(summaries.slice(from, at));
+    from = at;
+  }
+  for (const g of groups) {
+    const withEvents = g.filter((x) => x.s.firstSeq > 0).sort((x, y) => x.s.firstSeq - y.s.firstSeq);
+    for (let i = 1; i < withEvents.length; i++) {
+      const prev = withEvents[i - 1] as (typeof withEvents)[number];
+      const cur = withEvents[i] as (typeof withEvents)[number];
+      if (cur.s.firstSeq <= prev.s.lastSeq) out.push(`${cur.run}/events.jsonl line 1: seq ${cur.s.firstSeq} after ${prev.s.lastSeq} in ${prev.run}`);
+    }
   }
   return out;
 }

@@ -457,8 +457,65 @@ async function badInputs(rec: Recorder, o: ScenarioOptions): Promise<void> {
     await rig.start();
     rec.recovered(Date.now() - t0);
     await verify(rec, rig, ledger);
+
+    // A damaged and then a missing journal: the device must come back, say so, and keep the damaged file.
+    await journalDamage(rec, rig, prng, o);
   } finally {
     await rig.cleanup();
+  }
+}
+
+/**
+ * The journal's header overwritten (what a bad flash page or a torn write below the filesystem does), then the
+ * journal deleted. Each time the daemon must start, record `journal.quarantined` / `journal.missing`, keep the
+ * damaged file byte for byte beside the new one, leave the older runs' artifacts as they were, and pass every
+ * invariant from then on (a new ledger: what was acknowledged lives in the moved-aside file and the artifacts).
+ */
+async function journalDamage(rec: Recorder, rig: Rig, prng: Prng, o: ScenarioOptions): Promise<void> {
+  const dbDir = join(rig.root, 'var/lib/waveos');
+  const artifactsDir = join(dbDir, 'artifacts');
+  const runsBefore = (): string => readdirSync(artifactsDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort().map((r) => {
+    const f = join(artifactsDir, r, 'events.jsonl');
+    return existsSync(f) ? `${r}:${createHash('sha256').update(readFileSync(f)).digest('hex')}` : r;
+  }).join(',');
+  for (const kind of ['journal-corrupted', 'journal-missing'] as const) {
+    // A clean stop first: the WAL is checkpointed into the file, so the damage is not masked by newer pages.
+    await rig.kill(kind === 'journal-corrupted' ? 'SIGTERM' : 'SIGKILL');
+    const artifacts = runsBefore();
+    let damaged: string | undefined;
+    if (kind === 'journal-corrupted') {
+      const buf = readFileSync(rig.db);
+      for (let i = 0; i < 100; i++) buf[i] = prng.int(0, 255);
+      writeFileSync(rig.db, buf);
+      damaged = createHash('sha256').update(buf).digest('hex');
+    } else {
+      for (const f of readdirSync(dbDir)) if (f === 'waveos.db' || f === 'waveos.db-wal' || f === 'waveos.db-shm') unlinkSync(join(dbDir, f));
+    }
+    rec.fault(kind);
+    const t0 = Date.now();
+    try {
+      await rig.start([], o.recoveryBoundMs * 2);
+    } catch (e) {
+      rec.violation(`${kind}: the daemon did not come back: ${(e as Error).message}`);
+      return;
+    }
+    rec.recovered(Date.now() - t0);
+    const evs = (await rig.api('GET', '/v1/events?kind=journal&limit=100')).body as { events: { kind: string; data: { files?: string[] } }[] };
+    const want = kind === 'journal-corrupted' ? 'journal.quarantined' : 'journal.missing';
+    const ev = evs.events.find((e) => e.kind === want);
+    rec.expect(`${kind}-recorded`, ev !== undefined, `no ${want} event in the new journal`);
+    if (damaged !== undefined) {
+      const moved = ev?.data.files?.[0];
+      const same = moved !== undefined && existsSync(moved) && createHash('sha256').update(readFileSync(moved)).digest('hex') === damaged;
+      rec.expect('damaged-journal-kept', same, `the damaged journal is not kept byte for byte (moved to ${moved ?? 'nowhere'})`);
+    }
+    // The older runs' events.jsonl are untouched (the new run's folder is the only new one).
+    const now = runsBefore().split(',');
+    const changed = artifacts.split(',').filter((r) => !now.includes(r));
+    rec.expect('older-artifacts-untouched', changed.length === 0, `artifact runs changed: ${changed.join(', ')}`);
+    const fresh = new Ledger();
+    await fresh.acknowledge(rig);
+    await verify(rec, rig, fresh);
   }
 }
 

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { slotViolations } from '../hil-sim/bundles.js';
 import { auditStrace, parseStrace } from '../hil-sim/fsync-audit.js';
-import { csvFields, instanceViolations, snapshotSpool, spoolViolations } from '../hil-sim/invariants.js';
+import { checkArtifacts, csvFields, instanceViolations, snapshotSpool, spoolViolations } from '../hil-sim/invariants.js';
 import { Prng, slope } from '../hil-sim/prng.js';
 
 const R = '/r';
@@ -149,5 +149,40 @@ describe('a child spawned but never recorded (found by the kill-storm)', () => {
     } finally {
       c.kill('SIGKILL');
     }
+  });
+});
+
+describe('checkArtifacts', () => {
+  function runs(layout: Record<string, { seq: number; kind?: string }[]>): string {
+    const dir = mkdtempSync(join(tmpdir(), 'hil-artifacts-'));
+    for (const [run, evs] of Object.entries(layout)) {
+      mkdirSync(join(dir, run));
+      writeFileSync(join(dir, run, 'events.jsonl'), evs.map((e) => `${JSON.stringify({ seq: e.seq, kind: e.kind ?? 'x' })}\n`).join(''));
+      writeFileSync(join(dir, run, 'metrics.csv'), 'ts,metric,value,unit,labels\n2026-01-01T00:00:00.000Z,cpu,1,ratio,\n');
+    }
+    return dir;
+  }
+
+  it('orders runs by seq, not by name: a run named earlier by a clock that jumped back is fine', () => {
+    const dir = runs({ '20261201T100000Z-a': [{ seq: 1 }, { seq: 2 }], '20261201T090000Z-b': [{ seq: 3 }, { seq: 4 }] });
+    expect(checkArtifacts(dir, undefined)).toEqual([]);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('flags a seq that two runs both hold, and a seq that does not rise within a run', () => {
+    const dir = runs({ r1: [{ seq: 1 }, { seq: 2 }, { seq: 3 }], r2: [{ seq: 3 }, { seq: 4 }], r3: [{ seq: 6 }, { seq: 5 }] });
+    const v = checkArtifacts(dir, undefined);
+    expect(v).toContain('r2/events.jsonl line 1: seq 3 after 3 in r1');
+    expect(v).toContain('r3/events.jsonl line 2: seq 5 after 6');
+    rmSync(dir, { recursive: true });
+  });
+
+  it('a run that began a new journal starts the count again, and only that one', () => {
+    const ok = runs({ r1: [{ seq: 1 }, { seq: 2 }], r2: [{ seq: 1 }, { seq: 2, kind: 'journal.quarantined' }], r3: [{ seq: 3 }] });
+    expect(checkArtifacts(ok, undefined)).toEqual([]);
+    const bad = runs({ r1: [{ seq: 1 }, { seq: 2 }], r2: [{ seq: 1 }, { seq: 2 }] });
+    expect(checkArtifacts(bad, undefined)).toEqual(['r2/events.jsonl line 1: seq 1 after 2 in r1']);
+    rmSync(ok, { recursive: true });
+    rmSync(bad, { recursive: true });
   });
 });

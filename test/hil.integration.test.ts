@@ -41,6 +41,10 @@ describe('HIL short set', () => {
     expect(r.checks_by_invariant['api-no-5xx']).toBeGreaterThanOrEqual(1);
     expect(r.checks_by_invariant['bad-config-refused']).toBeGreaterThanOrEqual(5);
     expect(r.checks_by_invariant['state-unchanged-after-refusal']).toBeGreaterThanOrEqual(6);
+    // A damaged journal is moved aside byte for byte and a missing one is said; the daemon comes back each time.
+    expect(r.checks_by_invariant['journal-corrupted-recorded']).toBe(1);
+    expect(r.checks_by_invariant['damaged-journal-kept']).toBe(1);
+    expect(r.checks_by_invariant['journal-missing-recorded']).toBe(1);
   });
 
   it('chaos: injected EIO/ENOSPC, stalls, collector and uplink failures; every degradation stated, nothing acknowledged lost', { timeout: 150_000 }, async () => {

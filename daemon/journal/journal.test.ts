@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -18,6 +18,51 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 function open(runId = 'run-a', batchMax = 256): Journal {
   return Journal.openWriter(db, { clock, runId, bootId: 'boot-1', batchMax, batchDelayMs: 1_000 });
 }
+
+describe('Journal.openForStart', () => {
+  it('a file that is not a database is moved aside, never deleted, and a new journal begins', () => {
+    writeFileSync(db, 'this is not an SQLite file, it is what a bad flash page can look like\n'.repeat(100));
+    const before = readFileSync(db);
+    const r = Journal.openForStart(db, { clock, runId: 'run-a', bootId: 'b' });
+    expect(r.quarantined?.problem).toMatch(/not a database/);
+    const moved = r.quarantined?.files[0] as string;
+    expect(moved).toMatch(/waveos\.db\.corrupt-\d{8}T\d{6}Z$/);
+    expect(readFileSync(moved)).toEqual(before);
+    r.journal.appendDurable({ kind: 'k', source: 's', reason: 'first of the new journal' });
+    expect(r.journal.lastSeq()).toBe(1);
+    r.journal.close();
+  });
+
+  it('after an unclean stop, quick_check finds damage open() does not, and a sound journal is left alone', () => {
+    const j = open();
+    for (let i = 0; i < 3000; i++) j.append({ kind: 'test.tick', source: 'test', reason: `tick ${i} ${'x'.repeat(200)}`, data: { i } });
+    j.flush();
+    j.close();
+    const sound = Journal.openForStart(db, { clock, runId: 'run-b', bootId: 'b', quickCheck: true });
+    expect(sound.quarantined).toBeUndefined();
+    expect(sound.journal.lastSeq()).toBe(3000);
+    sound.journal.close();
+    // Overwrite a page in the middle of the events table, past the schema pages open() reads.
+    const buf = readFileSync(db);
+    buf.fill(0x5a, 40 * 4096, 41 * 4096);
+    writeFileSync(db, buf);
+    const r = Journal.openForStart(db, { clock, runId: 'run-c', bootId: 'b', quickCheck: true });
+    expect(r.quarantined?.problem).toMatch(/quick_check|malformed|corrupt/);
+    expect(readdirSync(dir).filter((f) => /\.corrupt-\d{8}T\d{6}Z$/.test(f))).toHaveLength(1);
+    expect(r.journal.lastSeq()).toBe(0);
+    r.journal.close();
+  });
+
+  it('says when the file was missing', () => {
+    const r = Journal.openForStart(db, { clock, runId: 'run-a', bootId: 'b' });
+    expect(r.missing).toBe(true);
+    expect(existsSync(db)).toBe(true);
+    r.journal.close();
+    const again = Journal.openForStart(db, { clock, runId: 'run-b', bootId: 'b' });
+    expect(again.missing).toBe(false);
+    again.journal.close();
+  });
+});
 
 describe('Journal', () => {
   it('a full disk is waited out: events wait in order, durable commits are refused with DISK_FULL, the chain stays whole', async () => {

@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, isoUtc } from '../core/index.js';
 import { type EventInput, GENESIS_HASH, type JournalEvent, type Severity, chainHash } from './event.js';
 import { migrateSchema } from './schema.js';
 
@@ -28,6 +28,21 @@ export function isDiskFull(e: unknown): boolean {
   for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
     const code = (c as { code?: unknown }).code;
     if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || code === 'WAVEOS_E_DISK_FULL') return true;
+  }
+  return false;
+}
+
+/** A corrupt journal moved aside at start: where it went and what SQLite said. */
+export interface QuarantinedJournal {
+  files: string[];
+  problem: string;
+}
+
+/** SQLite says the file is not a database, or a damaged one. */
+function isCorrupt(e: unknown): boolean {
+  for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as { code?: unknown }).code;
+    if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT_INDEX') return true;
   }
   return false;
 }
@@ -422,6 +437,38 @@ export class Journal extends JournalReader {
       'INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts',
     );
     this.insertSample = db.prepare('INSERT INTO metrics (ts_ms, name, value, unit, labels) VALUES (?,?,?,?,?)');
+  }
+
+  /**
+   * Opens the writer for a start. A journal SQLite reports as corrupt (at open, or by `quick_check` when asked
+   * — after an unclean stop) is moved aside beside itself, never deleted, and a new journal is begun, so the
+   * device comes back; the caller records what happened in the new one. A missing file is said too.
+   */
+  static openForStart(path: string, opts: JournalOptions & { quickCheck?: boolean }): { journal: Journal; quarantined?: QuarantinedJournal; missing: boolean } {
+    const missing = !existsSync(path);
+    let problem: string | undefined;
+    try {
+      const j = Journal.openWriter(path, opts);
+      if (!opts.quickCheck) return { journal: j, missing };
+      const rows = j.db.pragma('quick_check(5)') as { quick_check: string }[];
+      if (rows.length === 1 && rows[0]?.quick_check === 'ok') return { journal: j, missing };
+      problem = `quick_check: ${rows.map((r) => r.quick_check).join('; ')}`;
+      j.db.close();
+    } catch (e) {
+      if (!isCorrupt(e)) throw e;
+      problem = errorMessage(e);
+    }
+    const stamp = isoUtc(opts.clock.now()).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const files: string[] = [];
+    for (const suffix of ['', '-wal', '-shm']) {
+      const from = `${path}${suffix}`;
+      if (!existsSync(from)) continue;
+      const to = join(dirname(path), `${basename(path)}.corrupt-${stamp}${suffix}`);
+      renameSync(from, to);
+      files.push(to);
+    }
+    fsyncDir(dirname(path));
+    return { journal: Journal.openWriter(path, opts), quarantined: { files, problem }, missing: false };
   }
 
   static openWriter(path: string, opts: JournalOptions): Journal {
