@@ -32,7 +32,7 @@ import { EvidenceService, loadOrCreateDeviceKey, systemFacts } from './evidence/
 import type { Decision } from './policy/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
 import { createProxy } from './proxy/index.js';
-import { ActionExecutor, HardwareWatchdog, MainLoop, Recovery, SdNotifier, applyCap, captureResetReason } from './recovery/index.js';
+import { ActionExecutor, CLOCK_JUMP_MS, HardwareWatchdog, MainLoop, Recovery, SdNotifier, applyCap, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
 import { Supervisor } from './services/index.js';
 import { createSpooler, readSpool, teeLogDestination } from './spooler/index.js';
@@ -129,6 +129,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     chaos,
   });
   const { journal } = opened;
+  // The last event the previous runs recorded: a clock now behind it was set back (or has no RTC).
+  const lastEvent = journal.lastSeq() > 0 ? journal.events({ afterSeq: journal.lastSeq() - 1, limit: 1 })[0] : undefined;
+  const lastEventTs = lastEvent ? Date.parse(lastEvent.ts) : undefined;
 
   // How did the previous run end? Read before anything of this run is recorded.
   const prevRecord = currentRun(journal);
@@ -283,6 +286,15 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     },
   });
 
+  if (lastEventTs !== undefined && clock.now() < lastEventTs - CLOCK_JUMP_MS) {
+    journal.append({
+      kind: 'clock.behind_journal',
+      severity: 'warning',
+      source: 'daemon',
+      reason: `the wall clock (${isoUtc(clock.now())}) is ${formatMs(lastEventTs - clock.now())} behind the journal's last event (${isoUtc(lastEventTs)}): it was set back, or the board has no RTC and has not synced yet; event timestamps will run behind until it does`,
+      data: { now: isoUtc(clock.now()), last_event: isoUtc(lastEventTs) },
+    });
+  }
   if (opened.quarantined) {
     const q = opened.quarantined;
     journal.appendDurable({
@@ -379,6 +391,15 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     hardware: config.recovery.watchdog.device ? new HardwareWatchdog(config.recovery.watchdog.device) : undefined,
     tickMs: config.recovery.watchdog.tick_ms,
     stallFile: env.WAVEOS_TEST_STALL_FILE,
+    // Timestamps jump with the wall clock; the journal says when and how far, so a reader can line them up.
+    onClockJump: (j) =>
+      journal.append({
+        kind: 'clock.jumped',
+        severity: 'warning',
+        source: 'daemon',
+        reason: `the wall clock jumped ${j.deltaMs > 0 ? 'forward' : 'back'} by ${formatMs(Math.abs(j.deltaMs))} (from ${isoUtc(j.fromMs)} to ${isoUtc(j.toMs)}); event timestamps follow it, seq and monotonic times do not`,
+        data: { delta_ms: j.deltaMs, from: isoUtc(j.fromMs), to: isoUtc(j.toMs) },
+      }),
     summary: () => {
       const list = supervisor.list();
       const up = list.filter((s) => s.state === 'running').length;
@@ -605,6 +626,12 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     `WaveOS ${build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );
   notifyLauncherReady(env);
+}
+
+function formatMs(ms: number): string {
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
 function hasRunFolders(dir: string): boolean {

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileS
 import { type AddressInfo, createConnection, createServer as createNetServer } from 'node:net';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { BundleFeed, HIL_APP, slotViolations } from './bundles.js';
 import { auditFile } from './fsync-audit.js';
@@ -16,7 +17,7 @@ import { Rig, example, loadServices, runCommand, sleep } from './rig.js';
 import type { ScenarioOptions } from './scenario-options.js';
 export type { ScenarioOptions } from './scenario-options.js';
 
-export const SCENARIOS = ['kill-storm', 'install-interrupt', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full', 'chaos', 'power-cut'] as const;
+export const SCENARIOS = ['kill-storm', 'install-interrupt', 'service-faults', 'bad-inputs', 'fsync-audit', 'soak', 'mixed', 'disk-full', 'chaos', 'power-cut', 'clock-jump'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promise<HilReport> {
@@ -52,6 +53,9 @@ export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promi
       break;
     case 'power-cut':
       await powerCut(rec, o);
+      break;
+    case 'clock-jump':
+      await clockJump(rec, o);
       break;
   }
   return rec.report();
@@ -1073,5 +1077,130 @@ async function chaosRun(rec: Recorder, o: ScenarioOptions): Promise<void> {
     await load.stop();
     await rig.cleanup();
     await new Promise((r) => upstream.close(r));
+  }
+}
+
+/** libfaketime's preload library, installed from Debian's package when missing. */
+async function faketimeLibrary(): Promise<string> {
+  const find = (): string | undefined => {
+    for (const dir of ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib/arm-linux-gnueabihf', '/usr/lib']) {
+      const f = join(dir, 'faketime/libfaketimeMT.so.1');
+      if (existsSync(f)) return f;
+    }
+    return undefined;
+  };
+  let lib = find();
+  if (!lib) {
+    const r = await runCommand('apt-get', ['install', '-y', '--no-install-recommends', 'libfaketime'], process.env, 300_000);
+    if (r.code !== 0) await runCommand('sh', ['-c', 'apt-get update && apt-get install -y --no-install-recommends libfaketime'], process.env, 600_000);
+    lib = find();
+  }
+  if (!lib) throw new Error('libfaketime is not installed and could not be installed (apt-get install libfaketime)');
+  return lib;
+}
+
+function metricRows(db: string): number {
+  const d = new Database(db, { readonly: true, fileMustExist: true });
+  try {
+    return (d.prepare('SELECT count(*) AS n FROM metrics').get() as { n: number }).n;
+  } finally {
+    d.close();
+  }
+}
+
+/**
+ * The board's wall clock jumps forward and back (NTP stepping it, an RTC-less board setting it late) while the
+ * monotonic clock runs on: libfaketime, preloaded into the daemon and its services, moves their wall clock by
+ * offsets the rig writes to a file. After each jump (and, some of the time, a SIGKILL so the next start meets the
+ * moved clock) the daemon must record the jump, keep restarting crashed services and sampling telemetry, stamp
+ * events with the clock it now has, and pass every invariant.
+ */
+async function clockJump(rec: Recorder, o: ScenarioOptions): Promise<void> {
+  const lib = await faketimeLibrary();
+  const prng = new Prng(o.seed);
+  const rig = new Rig({ name: 'clock-jump', seed: o.seed });
+  const rc = join(rig.base, 'faketime.rc');
+  writeFileSync(rc, '+0\n');
+  const env = { LD_PRELOAD: lib, FAKETIME_TIMESTAMP_FILE: rc, FAKETIME_CACHE_DURATION: '1', DONT_FAKE_MONOTONIC: '1' };
+  const ledger = new Ledger();
+  const load = new Load(rig, ledger, prng.fork(1), names(rig.services));
+  const deadline = Date.now() + o.durationMs;
+  let offsetS = 0;
+  const jumps: { delta_s: number; recorded_ms: number | null; killed: boolean }[] = [];
+  try {
+    rig.spawnDaemon([], undefined, env);
+    await rig.waitReady(o.recoveryBoundMs * 2);
+    load.start();
+    for (let i = 0; i < o.count && Date.now() < deadline; i++) {
+      await sleep(prng.int(1_000, 3_000));
+      const deltaS = prng.pick([3_600, -3_600, 86_400, -600, -7_200, 300, -86_400]);
+      // Stay within two days of the real time, so the rig's own reading of the journal stays meaningful.
+      offsetS = Math.max(-172_800, Math.min(172_800, offsetS + deltaS));
+      await ledger.acknowledge(rig);
+      const mark = ledger.maxSeq;
+      const rowsBefore = metricRows(rig.db);
+      // Some jumps happen while the daemon is down (killed first): the next start meets the moved clock.
+      const killed = prng.chance(0.4);
+      let recordedMs: number | null = null;
+      if (killed) {
+        rec.fault(deltaS > 0 ? 'clock-jump-forward-while-down' : 'clock-jump-back-while-down');
+        const t0 = Date.now();
+        await rig.kill('SIGKILL');
+        rec.kills++;
+        writeFileSync(rc, `${offsetS >= 0 ? '+' : ''}${offsetS}\n`);
+        rig.spawnDaemon([], undefined, env);
+        try {
+          await rig.waitReady(o.recoveryBoundMs * 2);
+        } catch (e) {
+          rec.violation(`daemon-back: ${(e as Error).message}`);
+          break;
+        }
+        rec.recovered(Date.now() - t0);
+        if (deltaS < 0) {
+          const r = await rig.api('GET', `/v1/events?after_seq=${mark}&kind=clock.behind_journal&limit=10`);
+          const n = ((r.body as { events?: unknown[] }).events ?? []).length;
+          rec.expect('clock-behind-journal-recorded', n === 1, `a start ${-deltaS} s behind the journal's last event recorded ${n} clock.behind_journal events`);
+        }
+      } else {
+        writeFileSync(rc, `${offsetS >= 0 ? '+' : ''}${offsetS}\n`);
+        const jumpedAt = Date.now();
+        rec.fault(deltaS > 0 ? 'clock-jump-forward' : 'clock-jump-back');
+        // libfaketime rereads the file within a second; the main loop looks once a second.
+        for (const stop = Date.now() + 10_000; Date.now() < stop && recordedMs === null; await sleep(200)) {
+          const r = await rig.api('GET', `/v1/events?after_seq=${mark}&kind=clock.jumped&limit=10`, undefined, {}, 5_000).catch(() => undefined);
+          const evs = (r?.body as { events?: { data: { delta_ms?: number } }[] } | undefined)?.events ?? [];
+          if (evs.length > 0) {
+            recordedMs = Date.now() - jumpedAt;
+            const d = evs[0]?.data.delta_ms ?? 0;
+            rec.expect('clock-jump-size-right', Math.abs(d - deltaS * 1000) < 3_000, `clock.jumped says ${d} ms for a ${deltaS} s jump`);
+          }
+        }
+        rec.expect('clock-jump-recorded', recordedMs !== null, `no clock.jumped event within 10 s of a ${deltaS} s jump`);
+      }
+      jumps.push({ delta_s: deltaS, recorded_ms: recordedMs, killed });
+      // Recovery goes on under the moved clock: a crashed service is started again, samples are taken.
+      let restarted = false;
+      for (const stop = Date.now() + 20_000; Date.now() < stop && !restarted; await sleep(300)) {
+        const r = await rig.api('GET', `/v1/events?after_seq=${mark}&kind=service.started&limit=100`, undefined, {}, 5_000).catch(() => undefined);
+        restarted = ((r?.body as { events?: { data: { service?: string } }[] } | undefined)?.events ?? []).some((e) => e.data.service === 'crasher');
+      }
+      rec.expect('restarts-continue-after-clock-jump', restarted, `crasher was not started again within 20 s of a ${deltaS} s jump`);
+      // The history is written in batches: wait for the next one.
+      let rowsAfter = metricRows(rig.db);
+      for (const stop = Date.now() + 40_000; Date.now() < stop && rowsAfter <= rowsBefore; await sleep(500)) rowsAfter = metricRows(rig.db);
+      rec.expect('telemetry-continues-after-clock-jump', rowsAfter > rowsBefore, `metric rows ${rowsBefore} → ${rowsAfter} after a ${deltaS} s jump`);
+      const last = (await rig.api('GET', `/v1/events?after_seq=${Math.max(0, ledger.maxSeq)}&limit=100000`)).body as { events: { ts: string }[] };
+      const ts = last.events.at(-1)?.ts;
+      const skew = ts === undefined ? 0 : Math.abs(Date.parse(ts) - (Date.now() + offsetS * 1000));
+      rec.expect('event-time-follows-clock', skew < 15_000, `the newest event is stamped ${ts}, ${Math.round(skew / 1000)} s from the board's clock`);
+      await ledger.acknowledge(rig);
+      await verify(rec, rig, ledger, o.log);
+      o.log?.(`clock jump ${i + 1} (${deltaS > 0 ? '+' : ''}${deltaS} s, now ${offsetS} s off${killed ? ', then SIGKILL' : ''}): recorded in ${recordedMs ?? '-'} ms, ${rec.violations.length} violations so far`);
+    }
+    await load.stop();
+    rec.details.clock_jump = { jumps, load: loadDetails(load, ledger) };
+  } finally {
+    await load.stop();
+    await rig.cleanup();
   }
 }

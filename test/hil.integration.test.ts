@@ -65,6 +65,13 @@ describe('HIL short set', () => {
     expect(r.checks_by_invariant['journal-verify']).toBe(1);
   });
 
+  it('clock-jump: the wall clock steps forward and back, running and while down; recorded, recovery and telemetry go on', { timeout: 200_000 }, async () => {
+    const r = await run('clock-jump', 4, 150_000, 3);
+    expect(r.faults_injected).toBe(4);
+    expect(r.checks_by_invariant['restarts-continue-after-clock-jump']).toBe(4);
+    expect((r.checks_by_invariant['clock-jump-recorded'] ?? 0) + (r.checks_by_invariant['clock-behind-journal-recorded'] ?? 0)).toBeGreaterThanOrEqual(3);
+  });
+
   it('fsync-audit: every commit rename and every acknowledged action is durable', { timeout: 150_000 }, async () => {
     const r = await run('fsync-audit', 1, 5_000, 14);
     expect(Object.keys(r.checks_by_invariant).filter((k) => k.startsWith('fsync-audit: rename')).length).toBeGreaterThanOrEqual(5);

@@ -110,7 +110,7 @@ export async function runLauncher(argv: string[], env: NodeJS.ProcessEnv = proce
       entry = join(dir, g.current, 'payload/bin/waveos.js');
       linkModules();
     }
-    const started = Date.now();
+    const started = performance.now();
     let ready = false;
     child = spawn(process.execPath, [entry, 'run', ...passOn], { stdio: ['inherit', 'inherit', 'inherit', 'ipc'], env: { ...env, WAVEOS_LAUNCHER: '1' } });
     child.on('message', (m: unknown) => {
@@ -124,7 +124,7 @@ export async function runLauncher(argv: string[], env: NodeJS.ProcessEnv = proce
       continue;
     }
     if (code === 0) return 0;
-    say(`the daemon exited ${signal ? `on ${signal}` : `with code ${code}`} after ${Date.now() - started} ms${ready ? '' : ', before it was ready'}; starting it again in ${delayMs} ms`);
+    say(`the daemon exited ${signal ? `on ${signal}` : `with code ${code}`} after ${Math.round(performance.now() - started)} ms${ready ? '' : ', before it was ready'}; starting it again in ${delayMs} ms`);
     await new Promise((r) => setTimeout(r, delayMs));
     if (stopping) return code ?? 1;
   }

@@ -198,16 +198,16 @@ export class DefaultRuntime implements BundleRuntime, Lifecycle {
   async healthGate(ref: SlotRef, signal: AbortSignal): Promise<GateResult> {
     const trialMs = ref.manifest.app?.trial_ms ?? this.deps.defaultTrialMs;
     if (ref.kind !== 'app' && ref.kind !== 'waveos') return { ok: true, reason: `${ref.kind} bundle validated and switched`, data: {} };
-    const t0 = Date.now();
-    while (Date.now() - t0 < trialMs && !signal.aborted) {
+    const t0 = performance.now();
+    while (performance.now() - t0 < trialMs && !signal.aborted) {
       if (ref.kind === 'app' && ref.manifest.app?.run) {
         const e = this.children.get(ref.name);
         if (!e || e.exit) {
           const x = e?.exit;
           return {
             ok: false,
-            reason: `app ${ref.name} ${ref.manifest.version} exited ${x?.signal ? `on ${x.signal}` : `with code ${x?.code ?? '?'}`} ${Date.now() - t0} ms into its ${trialMs} ms trial`,
-            data: { exit_code: x?.code ?? null, signal: x?.signal ?? null, after_ms: Date.now() - t0, trial_ms: trialMs },
+            reason: `app ${ref.name} ${ref.manifest.version} exited ${x?.signal ? `on ${x.signal}` : `with code ${x?.code ?? '?'}`} ${Math.round(performance.now() - t0)} ms into its ${trialMs} ms trial`,
+            data: { exit_code: x?.code ?? null, signal: x?.signal ?? null, after_ms: Math.round(performance.now() - t0), trial_ms: trialMs },
           };
         }
       }

@@ -3,5 +3,5 @@ export { type Failure, type LadderConfig, type LadderState, type Level, type Ste
 export { type GuardDecision, REBOOTS_KEY, type RebootRecord, decideReboot, pruneReboots } from './reboot-guard.js';
 export { DEGRADED_FEATURES_KEY, MODE_KEY, type ModeTransitionHook, Recovery, type RecoveryDeps, allowAllModes } from './recovery.js';
 export { type ResetCause, type ResetReason, captureResetReason } from './reset-reason.js';
-export { HardwareWatchdog, MainLoop, type MainLoopDeps, SdNotifier } from './watchdog.js';
+export { CLOCK_JUMP_MS, HardwareWatchdog, MainLoop, type MainLoopDeps, SdNotifier } from './watchdog.js';
 export { applyCap } from './caps.js';

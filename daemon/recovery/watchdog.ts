@@ -103,6 +103,11 @@ export interface MainLoopDeps {
   /** Other per-tick work. */
   onTick?: () => void;
   /**
+   * The wall clock moved against the monotonic one by more than CLOCK_JUMP_MS since the last tick (NTP stepping
+   * it, an RTC-less board setting it at last): `deltaMs` is how far, positive forward.
+   */
+  onClockJump?: (jump: { deltaMs: number; fromMs: number; toMs: number }) => void;
+  /**
    * Tests only: while this file exists the loop blocks in its tick, as a stalled loop would, so the pings
    * stop. Read from WAVEOS_TEST_STALL_FILE, which nothing but the test suite sets.
    */
@@ -113,12 +118,18 @@ export interface MainLoopDeps {
  * The main loop: each tick pets the watchdogs and refreshes STATUS=. Pings come from here and nowhere else,
  * so a loop that stops turning stops petting, and systemd (or the hardware) acts.
  */
+/** A step of the wall clock smaller than this is drift or a slow tick, not a jump. */
+export const CLOCK_JUMP_MS = 2_000;
+
 export class MainLoop implements Lifecycle {
   readonly name = 'main-loop';
   private timer: NodeJS.Timeout | undefined;
   private lastStatus = '';
-  private lastPing = 0;
+  /** Monotonic: a wall clock stepped back must not stop the pings (systemd would kill a healthy daemon). */
+  private lastPing = Number.NEGATIVE_INFINITY;
   readonly periodMs: number;
+  /** wall − monotonic at the last tick: its change is how far the wall clock jumped. */
+  private wallOffset: number | undefined;
 
   constructor(private readonly deps: MainLoopDeps) {
     const wd = deps.notifier.watchdogIntervalMs;
@@ -142,19 +153,20 @@ export class MainLoop implements Lifecycle {
     const f = this.deps.stallFile;
     if (!f || !existsSync(f)) return;
     const cell = new Int32Array(new SharedArrayBuffer(4));
-    const until = Date.now() + 60_000;
-    while (existsSync(f) && Date.now() < until) Atomics.wait(cell, 0, 0, 50);
+    const until = performance.now() + 60_000;
+    while (existsSync(f) && performance.now() < until) Atomics.wait(cell, 0, 0, 50);
   }
 
   private tick(): void {
     this.stall();
+    this.watchClock();
     try {
       this.deps.onTick?.();
     } catch (e) {
       this.deps.log.error({ err: errorMessage(e) }, 'main loop work failed');
     }
     const n = this.deps.notifier;
-    const now = Date.now();
+    const now = performance.now();
     if (n.watchdogIntervalMs !== undefined && now - this.lastPing >= n.watchdogIntervalMs * 0.9) {
       n.trySend('WATCHDOG=1', this.deps.log);
       this.lastPing = now;
@@ -168,6 +180,20 @@ export class MainLoop implements Lifecycle {
       this.deps.hardware?.pet();
     } catch (e) {
       this.deps.log.error({ err: errorMessage(e) }, 'cannot pet the hardware watchdog');
+    }
+  }
+
+  private watchClock(): void {
+    const wall = Date.now();
+    const offset = wall - performance.now();
+    const prev = this.wallOffset;
+    this.wallOffset = offset;
+    if (prev === undefined || Math.abs(offset - prev) < CLOCK_JUMP_MS) return;
+    const deltaMs = Math.round(offset - prev);
+    try {
+      this.deps.onClockJump?.({ deltaMs, fromMs: wall - deltaMs, toMs: wall });
+    } catch (e) {
+      this.deps.log.error({ err: errorMessage(e) }, 'recording a clock jump failed');
     }
   }
 

@@ -29,14 +29,36 @@ function withTimeout(ms: number, run: (done: (r: HealthResult) => void) => () =>
   });
 }
 
-/** Runs one health check; never throws. `now` is wall time, as file mtimes are. */
-export function checkHealth(h: HealthSpec, now: number): Promise<HealthResult> {
+/** What a heartbeat check remembers between runs: the file's last mtime and the monotonic time it was seen to change. */
+export interface HeartbeatMemo {
+  mtimeMs?: number;
+  changedMono?: number;
+}
+
+/**
+ * A heartbeat's age on the monotonic clock: since its mtime was last seen to change. The first sighting uses the
+ * wall-clock age (never below 0). So a wall clock that jumps — which moves `now` and old mtimes apart — neither
+ * fails a fresh heartbeat nor hides a stale one.
+ */
+function heartbeatAge(mtimeMs: number, now: number, mono: number, memo: HeartbeatMemo): number {
+  if (memo.mtimeMs === undefined || memo.changedMono === undefined) {
+    memo.mtimeMs = mtimeMs;
+    memo.changedMono = mono - Math.max(0, now - mtimeMs);
+  } else if (memo.mtimeMs !== mtimeMs) {
+    memo.mtimeMs = mtimeMs;
+    memo.changedMono = mono;
+  }
+  return mono - memo.changedMono;
+}
+
+/** Runs one health check; never throws. `now` is wall time, as file mtimes are; `mono` and `memo` time heartbeats. */
+export function checkHealth(h: HealthSpec, now: number, mono = performance.now(), memo: HeartbeatMemo = {}): Promise<HealthResult> {
   switch (h.kind) {
     case 'process':
       return Promise.resolve({ ok: true, detail: 'process alive' });
     case 'heartbeat': {
       try {
-        const age = now - statSync(h.file).mtimeMs;
+        const age = heartbeatAge(statSync(h.file).mtimeMs, now, mono, memo);
         const ok = age <= h.max_age_ms;
         return Promise.resolve({ ok, detail: `heartbeat ${h.file} is ${(age / 1000).toFixed(1)} s old (limit ${h.max_age_ms / 1000} s)`, value: Math.round(age) });
       } catch (e) {

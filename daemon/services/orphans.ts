@@ -29,9 +29,9 @@ export function sleep(ms: number): Promise<void> {
 
 /** Waits until the group has no members left, up to `ms`; true when it emptied. */
 export async function waitGroupGone(pgid: number, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
+  const end = performance.now() + ms;
   while (groupAlive(pgid)) {
-    if (Date.now() >= end) return false;
+    if (performance.now() >= end) return false;
     await sleep(20);
   }
   return true;
@@ -51,7 +51,7 @@ export async function reapOrphans(records: Readonly<Record<string, ChildRecord>>
       else if (st) found = 'reused';
       else found = groupAlive(rec.pid) ? 'group-only' : 'gone';
       if (found === 'reused' || found === 'gone') return { name, pid: rec.pid, found, stopped: false, escalated: false, waited_ms: 0 };
-      const t0 = Date.now();
+      const t0 = performance.now();
       killGroup(rec.pid, 'SIGTERM');
       let escalated = false;
       if (!(await waitGroupGone(rec.pid, timeoutMs))) {
@@ -59,7 +59,7 @@ export async function reapOrphans(records: Readonly<Record<string, ChildRecord>>
         killGroup(rec.pid, 'SIGKILL');
         await waitGroupGone(rec.pid, 2_000);
       }
-      return { name, pid: rec.pid, found, stopped: true, escalated, waited_ms: Date.now() - t0 };
+      return { name, pid: rec.pid, found, stopped: true, escalated, waited_ms: Math.round(performance.now() - t0) };
     }),
   );
 }

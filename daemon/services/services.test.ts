@@ -27,6 +27,22 @@ describe('health checks', () => {
     expect((await checkHealth({ kind: 'heartbeat', file: join(dir, 'none'), max_age_ms: 5_000, ...base }, now)).detail).toMatch(/missing/);
   });
 
+  it('heartbeat age is monotonic: a wall clock that jumps neither fails a beating heart nor hides a stopped one', async () => {
+    const f = join(dir, 'hb');
+    writeFileSync(f, 'x');
+    const spec = { kind: 'heartbeat' as const, file: f, max_age_ms: 5_000, ...base };
+    const memo = {};
+    const wall = Date.now();
+    expect((await checkHealth(spec, wall, 1_000, memo)).ok).toBe(true);
+    // The wall clock jumps an hour forward; the service writes its next beat (a new mtime, on the old timeline).
+    utimesSync(f, (wall + 500) / 1000, (wall + 500) / 1000);
+    expect((await checkHealth(spec, wall + 3_600_000, 2_000, memo)).ok).toBe(true);
+    // Back two hours, and the service stops beating: 6 s later on the monotonic clock it is stale, whatever now says.
+    const stale = await checkHealth(spec, wall - 3_600_000, 8_000, memo);
+    expect(stale.ok).toBe(false);
+    expect(stale.value).toBe(6_000);
+  });
+
   it('exec: exit 0 passes, non-zero fails, a hang times out', async () => {
     expect((await checkHealth({ kind: 'exec', command: '/bin/true', args: [], timeout_ms: 2_000, ...base }, 0)).ok).toBe(true);
     expect((await checkHealth({ kind: 'exec', command: '/bin/false', args: [], timeout_ms: 2_000, ...base }, 0)).ok).toBe(false);

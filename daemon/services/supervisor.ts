@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Mode, ServiceSpec } from '../config/index.js';
 import { type Clock, type Lifecycle, type LogSink, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
-import { type HealthResult, checkHealth } from './health.js';
+import { type HealthResult, type HeartbeatMemo, checkHealth } from './health.js';
 import { type ChildRecord, SUPERVISOR_ROOT_ENV, reapOrphans, unrecordedChildren, waitGroupGone } from './orphans.js';
 import { killGroup, processStartTime, procUsage, resolveId } from './proc.js';
 
@@ -95,6 +95,8 @@ interface Running {
   healthTimer: NodeJS.Timeout | undefined;
   healthFailures: number;
   checking: boolean;
+  /** The heartbeat check's memory, per run of the service. */
+  heartbeat: HeartbeatMemo;
 }
 
 interface Entry {
@@ -314,6 +316,7 @@ export class Supervisor implements Lifecycle {
       }),
       healthTimer: undefined,
       healthFailures: 0,
+      heartbeat: {},
       checking: false,
     };
     e.running = running;
@@ -380,12 +383,12 @@ export class Supervisor implements Lifecycle {
     if (r.healthTimer) clearInterval(r.healthTimer);
     const t0 = this.deps.clock.monoMs();
     killGroup(r.pid, s.stop_signal as NodeJS.Signals);
-    const deadline = Date.now() + limit;
+    const deadline = performance.now() + limit;
     let escalated = false;
     const timer = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), limit).unref());
     let info = await Promise.race([r.exited, timer]);
     // The leader has gone; what else its group still runs gets the rest of the same time limit.
-    if (info !== 'timeout' && !(await waitGroupGone(r.pid, Math.max(0, deadline - Date.now())))) info = 'timeout';
+    if (info !== 'timeout' && !(await waitGroupGone(r.pid, Math.max(0, deadline - performance.now())))) info = 'timeout';
     if (info === 'timeout') {
       escalated = true;
       killGroup(r.pid, 'SIGKILL');
@@ -429,7 +432,7 @@ export class Supervisor implements Lifecycle {
     r.checking = true;
     let result: HealthResult;
     try {
-      result = await checkHealth(h, this.deps.clock.now());
+      result = await checkHealth(h, this.deps.clock.now(), this.deps.clock.monoMs(), r.heartbeat);
     } finally {
       r.checking = false;
     }
