@@ -165,8 +165,10 @@ export function selfCollector(env: CollectorEnv, procDir: string, loopResolution
       r.set(METRICS.daemon_heap_used_bytes.name, {}, heap.used_heap_size);
       r.set(METRICS.daemon_heap_total_bytes.name, {}, heap.total_heap_size);
       if (loop.count > 0) {
-        r.set(METRICS.daemon_event_loop_lag_seconds.name, Q50, loop.percentile(50) / 1e9);
-        r.set(METRICS.daemon_event_loop_lag_seconds.name, Q99, loop.percentile(99) / 1e9);
+        // The histogram records the whole interval between its timer's runs: the lag is what exceeds the resolution.
+        const lag = (q: number): number => Math.max(0, loop.percentile(q) - loopResolutionMs * 1e6) / 1e9;
+        r.set(METRICS.daemon_event_loop_lag_seconds.name, Q50, lag(50));
+        r.set(METRICS.daemon_event_loop_lag_seconds.name, Q99, lag(99));
       }
       loop.reset();
       // The directory listing holds one descriptor of its own while it is read.

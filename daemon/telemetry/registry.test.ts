@@ -8,6 +8,9 @@ import { EventRates, type HealthWeights, healthScore } from './health.js';
 import { History } from './history.js';
 import { readHistory } from './history-query.js';
 import { Registry } from './registry.js';
+import { selfCollector } from './collectors.js';
+import { METRICS } from './metrics.js';
+import { ProcFiles } from './procfs.js';
 
 describe('Registry', () => {
   it('keeps current values and a window of recent points per series', () => {
@@ -212,5 +215,21 @@ describe('History', () => {
     expect(r.quota_raw + r.quota_aggregates).toBeGreaterThan(0);
     expect(journal.metricsFootprint().bytes).toBeLessThanOrEqual(2_000);
     expect(events.filter((e) => e.kind === 'telemetry.quota_pruned')).toHaveLength(1);
+  });
+});
+
+describe('selfCollector', () => {
+  it('reports event-loop lag beyond the histogram resolution: an idle loop lags about 0, not the sampling step', async () => {
+    const clock = new FakeClock();
+    const registry = new Registry({ clock, maxSeries: 100, windowPoints: 3 });
+    for (const def of Object.values(METRICS)) registry.define(def);
+    const env = { registry, clock, emit: () => undefined, procDir: '/proc', sysDir: '/sys', files: new ProcFiles() };
+    const self = selfCollector(env, '/proc', 250);
+    const q99 = { quantile: '0.99' };
+    await new Promise((r) => setTimeout(r, 1_300));
+    self.collect();
+    // Reported with the resolution still in, an idle loop would read 0.25 s.
+    expect(registry.current(METRICS.daemon_event_loop_lag_seconds.name, q99)).toBeLessThan(0.2);
+    self.stop();
   });
 });
