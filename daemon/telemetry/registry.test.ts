@@ -223,7 +223,7 @@ describe('selfCollector', () => {
     const clock = new FakeClock();
     const registry = new Registry({ clock, maxSeries: 100, windowPoints: 3 });
     for (const def of Object.values(METRICS)) registry.define(def);
-    const env = { registry, clock, emit: () => undefined, procDir: '/proc', sysDir: '/sys', files: new ProcFiles() };
+    const env = { registry, clock, emit: () => undefined, note: () => undefined, procDir: '/proc', sysDir: '/sys', files: new ProcFiles() };
     const self = selfCollector(env, '/proc', 250);
     const q99 = { quantile: '0.99' };
     await new Promise((r) => setTimeout(r, 1_300));
