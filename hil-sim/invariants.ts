@@ -208,13 +208,16 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
     }
 
     checked.push('mode-matches-journal');
-    const last = db.prepare("SELECT data FROM events WHERE kind = 'mode.changed' ORDER BY seq DESC LIMIT 1").get() as { data: string } | undefined;
+    const last = db.prepare("SELECT data, source FROM events WHERE kind = 'mode.changed' ORDER BY seq DESC LIMIT 1").get() as { data: string; source: string } | undefined;
     const journalMode = last ? (JSON.parse(last.data) as { to: string }).to : 'normal';
     const stateRow = db.prepare("SELECT value FROM state WHERE key = 'mode.current'").get() as { value: string } | undefined;
     const stateMode = stateRow ? (JSON.parse(stateRow.value) as string) : 'normal';
     if (status && status.mode !== journalMode) fail('mode-matches-journal', `status says ${status.mode}, the last mode.changed event says ${journalMode}`);
     if (stateMode !== journalMode) fail('mode-matches-journal', `the journal state says ${stateMode}, the last mode.changed event says ${journalMode}`);
-    if (ledger.lastModeSet !== undefined && journalMode !== ledger.lastModeSet)
+    // The daemon moves the mode itself too (a policy's breaker, the recovery ladder): only an operator's change
+    // is the rig's to compare with what it was acknowledged.
+    const byOperator = last === undefined || last.source.startsWith('operator:');
+    if (ledger.lastModeSet !== undefined && byOperator && journalMode !== ledger.lastModeSet)
       fail('mode-matches-journal', `the last acknowledged mode set was ${ledger.lastModeSet}, the journal says ${journalMode}`);
 
     checked.push('acked-packs-kept');
@@ -260,7 +263,7 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
     for (const v of instanceViolations(before, after, svcs)) fail('one-instance-per-service', v);
   }
   const daemons = after.filter((p) => p.daemon);
-  if (daemons.length !== 1) fail('one-daemon', `${daemons.length} waveos run processes on this root (${daemons.map((p) => p.pid).join(', ')})`);
+  if (daemons.length !== 1) fail('one-daemon', `${daemons.length} waveos run processes on this root (${daemons.map((p) => `${p.pid}: ${procLine(p.pid)}`).join('; ')}; the rig's is ${rig.daemon?.pid ?? 'none'})`);
 
   checked.push('no-secret-canary');
   for (const f of filesContaining([rig.root, rig.logFile], rig.canary, ledger.scannedClean)) fail('no-secret-canary', `the secret's value is in ${f}`);
@@ -434,6 +437,17 @@ export function csvFields(line: string): string[] | undefined {
 }
 
 /** Files under the given paths whose bytes contain `needle`; `clean` remembers files found clean, by size and mtime. */
+/** State, parent and age of a process, for a message about it. */
+function procLine(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return `state ${f[0]}, parent ${f[1]}`;
+  } catch {
+    return 'gone';
+  }
+}
+
 export function filesContaining(paths: string[], needle: string, clean?: Map<string, string>): string[] {
   const hit: string[] = [];
   const want = Buffer.from(needle);
@@ -450,7 +464,18 @@ export function filesContaining(paths: string[], needle: string, clean?: Map<str
       const key = `${st.size}:${st.mtimeMs}`;
       if (clean?.get(p) === key) return;
       try {
-        if (readFileSync(p).includes(want)) hit.push(p);
+        const bytes = readFileSync(p);
+        // Compressed files (evidence packs, rotated spool segments) are searched as they unpack: tar keeps its
+        // members' bytes as they are, so the canary shows in the gunzipped stream.
+        let plain = bytes;
+        if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+          try {
+            plain = gunzipSync(bytes);
+          } catch {
+            plain = bytes;
+          }
+        }
+        if (plain.includes(want)) hit.push(p);
         else clean?.set(p, key);
       } catch {
         // removed meanwhile

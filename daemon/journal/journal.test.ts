@@ -19,6 +19,24 @@ function open(runId = 'run-a', batchMax = 256): Journal {
   return Journal.openWriter(db, { clock, runId, bootId: 'boot-1', batchMax, batchDelayMs: 1_000 });
 }
 
+describe('Journal.appendDurableWithState', () => {
+  it('commits the event and the state together, or neither: a failed commit does not leave the event behind', () => {
+    const failing = new Chaos({ seed: 1, origin: 'config', rules: [{ point: 'journal.commit', rate: 1, effect: 'EIO', delay_ms: 1 }] });
+    const j1 = Journal.openWriter(db, { clock, runId: 'run-a', bootId: 'b', chaos: failing });
+    expect(() => j1.appendDurableWithState({ kind: 'mode.changed', source: 't', reason: 'r', data: { to: 'safe' } }, { 'mode.current': 'safe' })).toThrow(/EIO/);
+    expect(j1.pendingCount).toBe(0);
+    expect(j1.lastSeq()).toBe(0);
+    j1.close();
+    const j2 = open();
+    expect(j2.getState('mode.current')).toBeUndefined();
+    const ev = j2.appendDurableWithState({ kind: 'mode.changed', source: 't', reason: 'r', data: { to: 'safe' } }, { 'mode.current': 'safe' });
+    expect(ev.seq).toBe(1);
+    expect(j2.getState('mode.current')).toBe('safe');
+    expect(verifyJournal(j2)).toMatchObject({ ok: true, events: 1 });
+    j2.close();
+  });
+});
+
 describe('Journal.openForStart', () => {
   it('a file that is not a database is moved aside, never deleted, and a new journal begins', () => {
     writeFileSync(db, 'this is not an SQLite file, it is what a bad flash page can look like\n'.repeat(100));

@@ -393,7 +393,7 @@ export class Journal extends JournalReader {
   private readonly maxHeld: number;
   private readonly fullRetryMs: number;
   /** Set while commits fail because the disk is full: events wait in memory and are retried. */
-  private full: { sinceMs: number; retries: number; timer: NodeJS.Timeout | undefined } | undefined;
+  private full: { sinceMs: number; retries: number; timer: NodeJS.Timeout | undefined; announced: boolean } | undefined;
   private pending: PendingEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private seq: number;
@@ -596,22 +596,24 @@ export class Journal extends JournalReader {
   }
 
   private holdWhileFull(): void {
-    if (!this.full) {
-      this.full = { sinceMs: this.clock.now(), retries: 0, timer: undefined };
-      // Queued behind what waits: it is committed, with its time, once space is freed.
-      this.chain({
-        kind: 'journal.disk_full',
-        severity: 'error',
-        source: 'journal',
-        reason: `the journal cannot commit: the disk is full; events wait in memory (at most ${this.maxHeld}) and actions that must be durable are refused until space is freed`,
-        data: { held_events: this.pending.length, max_held_events: this.maxHeld },
-      });
-    }
+    if (!this.full) this.full = { sinceMs: this.clock.now(), retries: 0, timer: undefined, announced: false };
     if (this.full.timer === undefined) {
       this.full.timer = setTimeout(() => {
-        if (this.full) {
-          this.full.timer = undefined;
-          this.full.retries++;
+        const f = this.full;
+        if (f) {
+          f.timer = undefined;
+          f.retries++;
+          // Chained here, not where the failure was seen: the caller of that commit may still take its event back.
+          if (!f.announced) {
+            f.announced = true;
+            this.chain({
+              kind: 'journal.disk_full',
+              severity: 'error',
+              source: 'journal',
+              reason: `the journal cannot commit: the disk is full since ${isoUtc(f.sinceMs)}; events wait in memory (at most ${this.maxHeld}) and actions that must be durable are refused until space is freed`,
+              data: { since: isoUtc(f.sinceMs), held_events: this.pending.length, max_held_events: this.maxHeld },
+            });
+          }
         }
         this.backgroundFlush();
       }, this.fullRetryMs);
@@ -625,6 +627,15 @@ export class Journal extends JournalReader {
     if (!f) return;
     this.full = undefined;
     if (f.timer) clearTimeout(f.timer);
+    if (!f.announced) {
+      this.append({
+        kind: 'journal.disk_full',
+        severity: 'error',
+        source: 'journal',
+        reason: `the journal could not commit: the disk was full since ${isoUtc(f.sinceMs)}`,
+        data: { since: isoUtc(f.sinceMs), held_events: this.pending.length, max_held_events: this.maxHeld },
+      });
+    }
     this.append({
       kind: 'journal.disk_full_recovered',
       severity: 'notice',
@@ -693,6 +704,31 @@ export class Journal extends JournalReader {
   onCommit(fn: (events: JournalEvent[]) => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
+  }
+
+  /** Appends an event and writes state values in one commit: both are durable together, or neither is. */
+  appendDurableWithState(input: EventInput, entries: Record<string, unknown>): JournalEvent {
+    const ev = this.chain(input);
+    const ts = isoUtc(this.clock.now());
+    try {
+      this.flush(() => {
+        for (const [k, v] of Object.entries(entries)) this.putState.run(k, JSON.stringify(v), ts);
+      });
+    } catch (e) {
+      // The state did not change, so the event must not be committed later on its own either.
+      this.drop(ev);
+      throw e;
+    }
+    return ev;
+  }
+
+  /** Takes back the newest queued event (its commit failed with the state it belonged to). */
+  private drop(ev: JournalEvent): void {
+    const last = this.pending.at(-1);
+    if (last?.event !== ev) return;
+    this.pending.pop();
+    this.seq = ev.seq - 1;
+    this.head = ev.prev_hash;
   }
 
   /** Writes a state value durably, in the same commit as everything queued before it. */

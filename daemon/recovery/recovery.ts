@@ -352,14 +352,17 @@ export class Recovery implements Lifecycle {
     if (verdict !== true) throw new WaveosError('WAVEOS_E_PERMISSION', `mode change ${from} → ${to} refused: ${verdict}`);
     const { journal, supervisor: sup } = this.deps;
     if (from !== to) {
-      journal.setState(MODE_KEY, to);
-      journal.appendDurable({
-        kind: 'mode.changed',
-        severity: to === 'normal' ? 'notice' : 'warning',
-        source: req.source,
-        reason: `mode ${from} → ${to}: ${req.reason}`,
-        data: { from, to },
-      });
+      // The state and its event commit together: a failed commit leaves neither, never a mode without its record.
+      journal.appendDurableWithState(
+        {
+          kind: 'mode.changed',
+          severity: to === 'normal' ? 'notice' : 'warning',
+          source: req.source,
+          reason: `mode ${from} → ${to}: ${req.reason}`,
+          data: { from, to },
+        },
+        { [MODE_KEY]: to },
+      );
     }
     // Reconcile: what does not run in the new mode stops, what does (and is not held) starts.
     const stopped: string[] = [];
