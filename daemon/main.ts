@@ -451,6 +451,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     settings: config.evidence,
     scheduler: (expr, fn) => cron.schedule(expr, fn, { name: 'evidence', noOverlap: true }),
     chaos,
+    // A secret read from a variable named like any other (WAVEOS_UPLINK_KEY) is still a secret.
+    secretValues: () => secrets.list(),
   });
 
   /** Turns a policy decision into an executor action; a refusal is journaled by the executor and logged here. */

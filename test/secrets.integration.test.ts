@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, cli, removeRoot, tempRoot } from './helpers/daemon.js';
@@ -40,6 +41,25 @@ describe('secrets', () => {
       checked++;
     }
     expect(checked).toBeGreaterThan(5);
+  });
+
+  it('an evidence pack holds no secret value, even from a variable whose name does not look secret', async () => {
+    const root = tempRoot();
+    roots.push(root);
+    const canary = 'CANARY-plainname-91b4e2c7d3';
+    const cfg = join(root, 'waveos.yaml');
+    writeFileSync(cfg, 'schema_version: 2\nsecrets:\n  uplink.key: {env: WAVEOS_TEST_UPLINK_KEY}\n');
+    const d = new DaemonProcess(root, ['--config', cfg], { WAVEOS_TEST_UPLINK_KEY: canary });
+    await d.ready();
+    const x = cli(['evidence', 'export', '--since', '5m', '--json', '--root', root]);
+    expect(x.code, x.stderr).toBe(0);
+    const pack = (JSON.parse(x.stdout) as { file: string }).file;
+    await d.kill('SIGTERM');
+    // The pack is a gzip'd tar: its members' bytes stand as they are in the unpacked stream.
+    const tar = gunzipSync(readFileSync(pack)).toString('latin1');
+    expect(tar).toContain('system.json');
+    expect(tar).toContain('WAVEOS_TEST_UPLINK_KEY');
+    expect(tar).not.toContain(canary);
   });
 
   it('a secret that cannot be read stops the start with a located message (exit 2)', async () => {

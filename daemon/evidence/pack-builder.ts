@@ -46,6 +46,8 @@ export interface PackSource {
   gzipLevel?: number;
   /** Failure injection once the archive is written, before it is committed (test rigs only). */
   chaos?: Chaos;
+  /** The values of the config's resolved secrets: masked wherever they appear, whatever carries them. */
+  secretValues?: () => readonly string[];
 }
 
 export interface PackRequest {
@@ -208,7 +210,7 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
     const notes: string[] = [];
     const sinceTs = isoUtc(req.sinceMs);
     const untilTs = isoUtc(req.untilMs);
-    const redactor = new Redactor([...Redactor.literalsFromEnv(src.env), ...secretLiterals(src.config)]);
+    const redactor = new Redactor([...Redactor.literalsFromEnv(src.env), ...secretLiterals(src.config), ...(src.secretValues?.() ?? [])]);
     src.journal.flush?.();
 
     // --- events.jsonl: a contiguous stretch of the chain, checked as it is written ------------------------
