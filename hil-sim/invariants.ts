@@ -208,11 +208,21 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
     }
 
     checked.push('mode-matches-journal');
-    const last = db.prepare("SELECT data, source FROM events WHERE kind = 'mode.changed' ORDER BY seq DESC LIMIT 1").get() as { data: string; source: string } | undefined;
-    const journalMode = last ? (JSON.parse(last.data) as { to: string }).to : 'normal';
-    const stateRow = db.prepare("SELECT value FROM state WHERE key = 'mode.current'").get() as { value: string } | undefined;
-    const stateMode = stateRow ? (JSON.parse(stateRow.value) as string) : 'normal';
-    if (status && status.mode !== journalMode) fail('mode-matches-journal', `status says ${status.mode}, the last mode.changed event says ${journalMode}`);
+    // One read transaction: the event and the state from the same instant of the journal.
+    const readMode = db.transaction(() => {
+      const ev = db.prepare("SELECT data, source FROM events WHERE kind = 'mode.changed' ORDER BY seq DESC LIMIT 1").get() as { data: string; source: string } | undefined;
+      const row = db.prepare("SELECT value FROM state WHERE key = 'mode.current'").get() as { value: string } | undefined;
+      return { last: ev, journalMode: ev ? (JSON.parse(ev.data) as { to: string }).to : 'normal', stateMode: row ? (JSON.parse(row.value) as string) : 'normal' };
+    });
+    let { last, journalMode, stateMode } = readMode();
+    let statusMode = status?.mode;
+    if (statusMode !== undefined && statusMode !== journalMode) {
+      // The daemon may have moved the mode itself (a breaker, the ladder) between the two reads: read both again.
+      const again = await rig.api('GET', '/v1/status', undefined, {}, 5_000).catch(() => undefined);
+      ({ last, journalMode, stateMode } = readMode());
+      statusMode = (again?.body as { mode?: string } | undefined)?.mode ?? statusMode;
+    }
+    if (statusMode !== undefined && statusMode !== journalMode) fail('mode-matches-journal', `status says ${statusMode}, the last mode.changed event says ${journalMode}`);
     if (stateMode !== journalMode) fail('mode-matches-journal', `the journal state says ${stateMode}, the last mode.changed event says ${journalMode}`);
     // The daemon moves the mode itself too (a policy's breaker, the recovery ladder): only an operator's change
     // is the rig's to compare with what it was acknowledged.

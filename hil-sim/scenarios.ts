@@ -1025,10 +1025,14 @@ async function chaosRun(rec: Recorder, o: ScenarioOptions): Promise<void> {
       if (p.status === 202 && p.key) acked.add(p.key);
       if (Date.now() >= nextCheck) {
         await sample();
+        // The load pauses while the checks read: a mode set landing between reading status and reading the
+        // journal would look like a mismatch that no device state ever had.
+        await load.stop();
         try {
           await ledger.acknowledge(rig);
         } catch {
           // the daemon went down meanwhile: the loop restarts it
+          load.start();
           continue;
         }
         rec.fault('chaos-window');
@@ -1040,6 +1044,7 @@ async function chaosRun(rec: Recorder, o: ScenarioOptions): Promise<void> {
         // reason alone: such a round is dropped and the next one, after the restart, checks it all again.
         const pid = rig.daemon?.pid;
         const r = await checkInvariants(rig, ledger);
+        load.start();
         if (rig.daemon?.exited || rig.daemon?.pid !== pid) {
           seen.checks_dropped++;
           continue;
