@@ -85,6 +85,22 @@ export function isWaveosError(e: unknown): e is WaveosError {
   return e instanceof WaveosError;
 }
 
+/** Whether `e`, or an error it wraps (`cause`, a few levels down), carries one of `codes`. */
+export function hasErrorCode(e: unknown, codes: readonly string[]): boolean {
+  for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && codes.includes(code)) return true;
+  }
+  return false;
+}
+
+const DISK_FULL_CODES = ['ENOSPC', 'EDQUOT', 'SQLITE_FULL', 'WAVEOS_E_DISK_FULL'] as const;
+
+/** A full filesystem (or quota), as the fs calls, SQLite or WaveOS itself report it. */
+export function isDiskFull(e: unknown): boolean {
+  return hasErrorCode(e, DISK_FULL_CODES);
+}
+
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

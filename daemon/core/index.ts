@@ -1,4 +1,4 @@
-export { writeFileAtomic, fsyncDir, unlinkDurable } from './atomic-file.js';
+export { writeFileAtomic, fsyncDir, fsyncPath, unlinkDurable } from './atomic-file.js';
 export { type Clock, FakeClock, systemClock, isoUtc } from './clock.js';
 export { parseDuration, parseSize } from './duration.js';
 export {
@@ -9,6 +9,8 @@ export {
   WaveosError,
   errorMessage,
   formatProblem,
+  hasErrorCode,
+  isDiskFull,
   isWaveosError,
 } from './errors.js';
 export { type BuildStamp, readBuildStamp } from './build-info.js';
@@ -34,5 +36,6 @@ export {
   NO_CHAOS,
   chaosRule,
   chaosSchema,
+  mulberry32,
   parseChaosEnv,
 } from './chaos.js';

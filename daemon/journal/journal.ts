@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
 import { type EventInput, GENESIS_HASH, type JournalEvent, type Severity, chainHash } from './event.js';
 import { migrateSchema } from './schema.js';
 
@@ -23,15 +23,6 @@ export interface JournalOptions {
   fullRetryMs?: number;
 }
 
-/** SQLite's "database or disk is full", or an ENOSPC/EDQUOT from below it. */
-export function isDiskFull(e: unknown): boolean {
-  for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
-    const code = (c as { code?: unknown }).code;
-    if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT' || code === 'WAVEOS_E_DISK_FULL') return true;
-  }
-  return false;
-}
-
 /** A corrupt journal moved aside at start: where it went and what SQLite said. */
 export interface QuarantinedJournal {
   files: string[];
@@ -39,13 +30,7 @@ export interface QuarantinedJournal {
 }
 
 /** SQLite says the file is not a database, or a damaged one. */
-function isCorrupt(e: unknown): boolean {
-  for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
-    const code = (c as { code?: unknown }).code;
-    if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT_INDEX') return true;
-  }
-  return false;
-}
+const CORRUPT_CODES = ['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_INDEX'] as const;
 
 export interface DiskFullState {
   since_ms: number;
@@ -455,7 +440,7 @@ export class Journal extends JournalReader {
       problem = `quick_check: ${rows.map((r) => r.quick_check).join('; ')}`;
       j.db.close();
     } catch (e) {
-      if (!isCorrupt(e)) throw e;
+      if (!hasErrorCode(e, CORRUPT_CODES)) throw e;
       problem = errorMessage(e);
     }
     const stamp = isoUtc(opts.clock.now()).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -581,11 +566,9 @@ export class Journal extends JournalReader {
     try {
       this.flush();
     } catch (e) {
-      // A full disk is a state to wait out, not an unknown one: the batch stays queued in order and is tried again.
-      if (isDiskFull(e) && this.pending.length <= this.maxHeld) {
-        this.holdWhileFull();
-        return;
-      }
+      // A full disk is a state to wait out, not an unknown one: flush() queued the batch again, in order, and
+      // set the retry going.
+      if (isDiskFull(e) && this.pending.length <= this.maxHeld) return;
       this.onCommitError(e);
     }
   }
@@ -606,13 +589,7 @@ export class Journal extends JournalReader {
           // Chained here, not where the failure was seen: the caller of that commit may still take its event back.
           if (!f.announced) {
             f.announced = true;
-            this.chain({
-              kind: 'journal.disk_full',
-              severity: 'error',
-              source: 'journal',
-              reason: `the journal cannot commit: the disk is full since ${isoUtc(f.sinceMs)}; events wait in memory (at most ${this.maxHeld}) and actions that must be durable are refused until space is freed`,
-              data: { since: isoUtc(f.sinceMs), held_events: this.pending.length, max_held_events: this.maxHeld },
-            });
+            this.chain(this.diskFullEvent(f.sinceMs, true));
           }
         }
         this.backgroundFlush();
@@ -621,21 +598,26 @@ export class Journal extends JournalReader {
     }
   }
 
+  private diskFullEvent(sinceMs: number, stillFull: boolean): EventInput {
+    return {
+      kind: 'journal.disk_full',
+      severity: 'error',
+      source: 'journal',
+      reason: stillFull
+        ? `the journal cannot commit: the disk is full since ${isoUtc(sinceMs)}; events wait in memory (at most ${this.maxHeld}) and actions that must be durable are refused until space is freed`
+        : `the journal could not commit: the disk was full since ${isoUtc(sinceMs)}`,
+      data: { since: isoUtc(sinceMs), held_events: this.pending.length, max_held_events: this.maxHeld },
+    };
+  }
+
   /** Called after each successful commit: the disk took a batch again. */
   private leaveFull(): void {
     const f = this.full;
     if (!f) return;
     this.full = undefined;
     if (f.timer) clearTimeout(f.timer);
-    if (!f.announced) {
-      this.append({
-        kind: 'journal.disk_full',
-        severity: 'error',
-        source: 'journal',
-        reason: `the journal could not commit: the disk was full since ${isoUtc(f.sinceMs)}`,
-        data: { since: isoUtc(f.sinceMs), held_events: this.pending.length, max_held_events: this.maxHeld },
-      });
-    }
+    // Freed before the first retry: the record of when it began still goes in, before the recovery.
+    if (!f.announced) this.append(this.diskFullEvent(f.sinceMs, false));
     this.append({
       kind: 'journal.disk_full_recovered',
       severity: 'notice',

@@ -1,4 +1,4 @@
-import { errorMessage } from '../core/index.js';
+import { errorMessage, isDiskFull } from '../core/index.js';
 import type { AuditLog } from './audit.js';
 import { TOKEN_ROLES, type TokenRole, type TokenStore } from './tokens.js';
 
@@ -65,8 +65,7 @@ export function tokenAuthorizer(deps: { store: TokenStore; audit: AuditLog; prof
       // Reads go on unaudited (they change nothing); a change that cannot be audited is refused.
       deps.onAuditFailure?.(e);
       if (result.allowed && req.need !== 'viewer') {
-        const full = (e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as NodeJS.ErrnoException).code === 'EDQUOT';
-        return { allowed: false, principal: result.principal, diskFull: full, reason: `the audit log cannot be written (${errorMessage(e)}): ${req.action} is refused until it can` };
+        return { allowed: false, principal: result.principal, diskFull: isDiskFull(e), reason: `the audit log cannot be written (${errorMessage(e)}): ${req.action} is refused until it can` };
       }
     }
     return result;

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, readdirSync, statSync, statfsSync, unlinkSync } f
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { type Chaos, type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isDiskFull, isoUtc } from '../core/index.js';
 import { LineSplitter } from './line-splitter.js';
 import { compileRedaction } from './redact.js';
 import { CURRENT, compressSegment, listSegments, recoverSourceDir } from './segments.js';
@@ -450,7 +450,7 @@ export class Spooler implements Lifecycle, LogSink {
   }
 
   private onWriteFailed(source: string, err: NodeJS.ErrnoException): void {
-    if (err.code === 'ENOSPC' || err.code === 'EDQUOT') {
+    if (isDiskFull(err)) {
       this.freeAtFailure = this.freeBytes() ?? 0;
       this.lastFree = this.freeAtFailure;
       this.evictUntil(() => false, 1);
