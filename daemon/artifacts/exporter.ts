@@ -111,13 +111,7 @@ export class ArtifactExporter implements Lifecycle {
       if (!existsSync(file)) continue;
       const actual = fileSize(file);
       if (actual > size) {
-        const fd = openSync(file, 'r+');
-        try {
-          ftruncateSync(fd, size);
-          fsyncSync(fd);
-        } finally {
-          closeSync(fd);
-        }
+        truncateTo(file, size);
         trimmed += actual - size;
       } else if (actual < size) {
         // Shorter than recorded: something outside WaveOS cut it; keep whole lines only.

@@ -1,9 +1,9 @@
-import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { parseConfigText } from '../config/index.js';
-import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, isoUtc, writeFileAtomic } from '../core/index.js';
+import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, fsyncPath, isoUtc, writeFileAtomic } from '../core/index.js';
 import type { Intent, Journal, Severity } from '../journal/index.js';
 import { loadTrustedKeys } from './keys.js';
 import type { Manifest } from './manifest.js';
@@ -210,7 +210,7 @@ export class BundleAgent implements Lifecycle {
       } catch {
         copyFileSync(file, work);
         // `received` is durable next: the copy must be, too, or a power cut leaves a short bundle to resume.
-        fsyncFile(work);
+        fsyncPath(work);
       }
     }
     fsyncDir(this.workDir);
@@ -631,13 +631,4 @@ export class BundleAgent implements Lifecycle {
 /** The daemon tree this code runs from (dist/bundles/agent.js → the tree's root). */
 export function ownTree(): string {
   return fileURLToPath(new URL('../..', import.meta.url));
-}
-
-function fsyncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

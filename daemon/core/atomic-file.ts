@@ -1,15 +1,17 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-/** fsync a directory so that a rename or unlink inside it survives power loss. */
-export function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
+/** fsync a file, or a directory so that a rename or unlink inside it survives power loss. */
+export function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
   try {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
 }
+
+export const fsyncDir = fsyncPath;
 
 /**
  * Replaces `path` with `data` so that after power loss it holds either the old or the new content:

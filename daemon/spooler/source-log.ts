@@ -210,10 +210,7 @@ export class SourceLog {
       } catch {
         // nothing reached it
       }
-      this.writing = false;
-      const kept = this.keepCompleteLines(data, off + n);
-      this.host.account(-(data.length - kept.bytes));
-      this.failed(lines - kept.lines, injected.error);
+      this.writeFailed(data, off + n, lines, injected.error);
       return;
     }
     if (injected.delayMs) {
@@ -226,10 +223,7 @@ export class SourceLog {
   private writeNow(fd: number, data: Buffer, off: number, lines: number): void {
     write(fd, data, off, data.length - off, null, (err, n) => {
       if (err) {
-        this.writing = false;
-        const kept = this.keepCompleteLines(data, off);
-        this.host.account(-(data.length - kept.bytes));
-        this.failed(lines - kept.lines, err);
+        this.writeFailed(data, off, lines, err);
         return;
       }
       if (off + n < data.length) {
@@ -243,6 +237,14 @@ export class SourceLog {
       if (this.host.fsync === 'every-batch') fsync(fd, () => this.written());
       else this.written();
     });
+  }
+
+  /** A batch whose write failed after `written` bytes: keep its whole lines, count the rest as dropped. */
+  private writeFailed(data: Buffer, written: number, lines: number, err: NodeJS.ErrnoException): void {
+    this.writing = false;
+    const kept = this.keepCompleteLines(data, written);
+    this.host.account(-(data.length - kept.bytes));
+    this.failed(lines - kept.lines, err);
   }
 
   /**
