@@ -1,17 +1,15 @@
-/** mulberry32, the same generator as the example services: a seed replays a run's fault times and kinds exactly. */
+import { mulberry32 } from '../daemon/core/index.js';
+
+/** mulberry32, the same generator as the example services and chaos mode: a seed replays a run's fault times and kinds exactly. */
 export class Prng {
-  private a: number;
+  private readonly draw: () => number;
 
   constructor(readonly seed: number) {
-    this.a = seed >>> 0;
+    this.draw = mulberry32(seed);
   }
 
   next(): number {
-    this.a = (this.a + 0x6d2b79f5) >>> 0;
-    let t = this.a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
 
   /** An integer in [lo, hi]. */

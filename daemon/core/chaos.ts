@@ -132,9 +132,9 @@ function injectedError(code: 'EIO' | 'ENOSPC', point: ChaosPoint): NodeJS.ErrnoE
   return Object.assign(new Error(`${code}: ${text} (injected by chaos at ${point})`), { code, errno: code === 'EIO' ? -5 : -28, syscall: 'write', chaos: true });
 }
 
-/** mulberry32: one independent stream per point, so what one point draws does not shift another's sequence. */
-function stream(seed: number, point: string): () => number {
-  let a = (seed ^ createHash('sha256').update(point).digest().readUInt32LE(0)) >>> 0;
+/** mulberry32: a small seeded generator of numbers in [0, 1), the same sequence for the same seed everywhere. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
@@ -142,6 +142,11 @@ function stream(seed: number, point: string): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** One independent stream per point, so what one point draws does not shift another's sequence. */
+function stream(seed: number, point: string): () => number {
+  return mulberry32(seed ^ createHash('sha256').update(point).digest().readUInt32LE(0));
 }
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
