@@ -1,10 +1,14 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fsyncPath } from '../daemon/core/index.js';
+import { type CliResult, runCommand } from './host.js';
 import { type FsStats, PowercutFs, mountedType, sleepSync } from './powercut/powercut.js';
+
+export { type CliResult, runCommand } from './host.js';
 
 export const REPO = resolve(import.meta.dirname, '..');
 export const BIN = join(REPO, 'bin/waveos.js');
@@ -13,12 +17,6 @@ export const EXAMPLES = join(REPO, 'hil-sim/services');
 export const MARK = 'WAVEOS_HIL_MARK';
 export const CANARY_ENV = 'WAVEOS_HIL_CANARY';
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
 
 export interface ApiResult {
   status: number;
@@ -131,7 +129,7 @@ export class Rig {
     mkdirSync(join(this.root, 'etc/waveos'), { recursive: true });
     writeFileSync(this.configFile, `${JSON.stringify(doc, null, 2)}\n`);
     // Provisioning is done before power can fail: on powercut-fs an unsynced config would be empty after a cut.
-    if (this.opts.powerCut) syncFile(this.configFile);
+    if (this.opts.powerCut) fsyncPath(this.configFile);
   }
 
   /** The backing directory of powercut-fs: at a cut, after every process died, exactly the durable bytes. */
@@ -144,7 +142,7 @@ export class Rig {
     const visit = (p: string): void => {
       const st = lstatSync(p);
       if (st.isDirectory()) for (const n of readdirSync(p)) visit(join(p, n));
-      else if (st.isFile()) syncFile(p);
+      else if (st.isFile()) fsyncPath(p);
     };
     visit(join(this.root, dir));
   }
@@ -362,35 +360,6 @@ export class Rig {
       await this.fs.unmount();
     }
     rmSync(this.base, { recursive: true, force: true });
-  }
-}
-
-export function runCommand(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 60_000): Promise<CliResult> {
-  const t0 = Date.now();
-  return new Promise((res) => {
-    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', (e) => {
-      clearTimeout(timer);
-      res({ code: -1, stdout, stderr: `${stderr}${e.message}`, ms: Date.now() - t0 });
-    });
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      res({ code: code ?? -1, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
-}
-
-function syncFile(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -12,6 +12,7 @@ import { Load } from './load.js';
 import { powerCut } from './power-cut.js';
 import { Prng, slope } from './prng.js';
 import { type HilReport, Recorder } from './report.js';
+import { aptInstall } from './host.js';
 import { Rig, example, loadServices, runCommand, sleep } from './rig.js';
 
 import type { ScenarioOptions } from './scenario-options.js';
@@ -63,7 +64,10 @@ export async function runScenario(name: ScenarioName, o: ScenarioOptions): Promi
 
 /** Runs the invariants and records each check and each violation. */
 async function verify(rec: Recorder, rig: Rig, ledger: Ledger, log?: (line: string) => void): Promise<void> {
-  const r = await checkInvariants(rig, ledger);
+  record(rec, await checkInvariants(rig, ledger), log);
+}
+
+function record(rec: Recorder, r: Awaited<ReturnType<typeof checkInvariants>>, log?: (line: string) => void): void {
   rec.checked(r.checked);
   for (const v of r.violations) {
     rec.violation(v);
@@ -71,15 +75,19 @@ async function verify(rec: Recorder, rig: Rig, ledger: Ledger, log?: (line: stri
   }
 }
 
-/** SIGKILL now, start again, and time how long until `status` answers. */
-async function killAndRecover(rec: Recorder, rig: Rig, o: ScenarioOptions): Promise<boolean> {
+/**
+ * SIGKILL now, start again, and time how long until `status` answers. `whileDown` changes the world between the
+ * kill and the start (the clock, say); `env` is the next daemon's environment on top of the rig's.
+ */
+async function killAndRecover(rec: Recorder, rig: Rig, o: ScenarioOptions, next: { env?: NodeJS.ProcessEnv; whileDown?: () => void } = {}): Promise<boolean> {
   const t0 = Date.now();
   await rig.kill('SIGKILL');
   rec.kills++;
   const atKill = slotViolations(rig.root);
   rec.expect('bundle-slots-whole-at-kill', atKill.violations.length === 0, atKill.violations.join('; '));
+  next.whileDown?.();
   try {
-    rig.spawnDaemon();
+    rig.spawnDaemon([], undefined, next.env);
     await rig.waitReady(o.recoveryBoundMs * 2);
   } catch (e) {
     rec.violation(`daemon-back: ${(e as Error).message}`);
@@ -626,9 +634,7 @@ async function fsyncAudit(rec: Recorder, o: ScenarioOptions): Promise<void> {
   const rig = new Rig({ name: 'fsync-audit', seed: o.seed, services: loadServices(o.seed).slice(0, 2) });
   const ledger = new Ledger();
   const trace = join(rig.base, 'strace.log');
-  if (!existsSync('/usr/bin/strace') && !existsSync('/bin/strace')) {
-    await runCommand('apt-get', ['install', '-y', '--no-install-recommends', 'strace'], process.env, 300_000);
-  }
+  await aptInstall(['strace'], () => existsSync('/usr/bin/strace') || existsSync('/bin/strace'));
   try {
     await rig.start([], 120_000, trace);
     const load = new Load(rig, ledger, prng.fork(1), names(rig.services));
@@ -1049,11 +1055,7 @@ async function chaosRun(rec: Recorder, o: ScenarioOptions): Promise<void> {
           seen.checks_dropped++;
           continue;
         }
-        rec.checked(r.checked);
-        for (const v of r.violations) {
-          rec.violation(v);
-          o.log?.(`VIOLATION after fault ${rec.faults}: ${v}`);
-        }
+        record(rec, r, o.log);
         o.log?.(`chaos ${Math.round((end - Date.now()) / 1000)} s left: ${seen.exits} exits, ${acked.size} proxy requests queued, ${rec.violations.length} violations so far`);
         nextCheck = Date.now() + prng.int(3_000, 6_000);
       }
@@ -1106,12 +1108,8 @@ async function faketimeLibrary(): Promise<string> {
     }
     return undefined;
   };
-  let lib = find();
-  if (!lib) {
-    const r = await runCommand('apt-get', ['install', '-y', '--no-install-recommends', 'libfaketime'], process.env, 300_000);
-    if (r.code !== 0) await runCommand('sh', ['-c', 'apt-get update && apt-get install -y --no-install-recommends libfaketime'], process.env, 600_000);
-    lib = find();
-  }
+  await aptInstall(['libfaketime'], () => find() !== undefined);
+  const lib = find();
   if (!lib) throw new Error('libfaketime is not installed and could not be installed (apt-get install libfaketime)');
   return lib;
 }
@@ -1156,30 +1154,20 @@ async function clockJump(rec: Recorder, o: ScenarioOptions): Promise<void> {
       await ledger.acknowledge(rig);
       const mark = ledger.maxSeq;
       const rowsBefore = metricRows(rig.db);
+      const setClock = (): void => writeFileSync(rc, `${offsetS >= 0 ? '+' : ''}${offsetS}\n`);
       // Some jumps happen while the daemon is down (killed first): the next start meets the moved clock.
       const killed = prng.chance(0.4);
       let recordedMs: number | null = null;
       if (killed) {
         rec.fault(deltaS > 0 ? 'clock-jump-forward-while-down' : 'clock-jump-back-while-down');
-        const t0 = Date.now();
-        await rig.kill('SIGKILL');
-        rec.kills++;
-        writeFileSync(rc, `${offsetS >= 0 ? '+' : ''}${offsetS}\n`);
-        rig.spawnDaemon([], undefined, env);
-        try {
-          await rig.waitReady(o.recoveryBoundMs * 2);
-        } catch (e) {
-          rec.violation(`daemon-back: ${(e as Error).message}`);
-          break;
-        }
-        rec.recovered(Date.now() - t0);
+        if (!(await killAndRecover(rec, rig, o, { env, whileDown: setClock }))) break;
         if (deltaS < 0) {
           const r = await rig.api('GET', `/v1/events?after_seq=${mark}&kind=clock.behind_journal&limit=10`);
           const n = ((r.body as { events?: unknown[] }).events ?? []).length;
           rec.expect('clock-behind-journal-recorded', n === 1, `a start ${-deltaS} s behind the journal's last event recorded ${n} clock.behind_journal events`);
         }
       } else {
-        writeFileSync(rc, `${offsetS >= 0 ? '+' : ''}${offsetS}\n`);
+        setClock();
         const jumpedAt = Date.now();
         rec.fault(deltaS > 0 ? 'clock-jump-forward' : 'clock-jump-back');
         // libfaketime rereads the file within a second; the main loop looks once a second.

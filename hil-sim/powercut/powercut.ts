@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { aptInstall, runCommand } from '../host.js';
 
 // The write-back FUSE filesystem that forgets unsynced data at a simulated power cut (model: powercut-fs.c).
 
@@ -31,23 +32,6 @@ export interface FsStats {
   dirty: [number, number][];
 }
 
-function run(cmd: string, args: string[], timeoutMs = 600_000): Promise<{ code: number; out: string }> {
-  return new Promise((res) => {
-    const p = spawn(cmd, args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', (e) => {
-      clearTimeout(t);
-      res({ code: -1, out: `${out}${e.message}` });
-    });
-    p.on('close', (code) => {
-      clearTimeout(t);
-      res({ code: code ?? -1, out });
-    });
-  });
-}
 
 function has(cmd: string, args: string[]): boolean {
   try {
@@ -69,20 +53,14 @@ export async function ensurePowercutFs(log?: (line: string) => void): Promise<st
   if (!existsSync('/dev/fuse')) throw new Error('powercut-fs needs /dev/fuse');
   const fresh = existsSync(POWERCUT_BIN) && statSync(POWERCUT_BIN).mtimeMs >= statSync(POWERCUT_SRC).mtimeMs;
   if (fresh && has('fusermount3', ['-V'])) return POWERCUT_BIN;
-  if (!toolsPresent()) {
-    log?.(`installing ${APT_PACKAGES.join(' ')} with apt-get`);
-    const u = await run('apt-get', ['update']);
-    if (u.code !== 0) throw new Error(`apt-get update failed: ${u.out.slice(-500)}`);
-    const i = await run('apt-get', ['install', '-y', '--no-install-recommends', ...APT_PACKAGES]);
-    if (i.code !== 0 || !toolsPresent()) throw new Error(`apt-get install ${APT_PACKAGES.join(' ')} failed: ${i.out.slice(-500)}`);
-  }
+  await aptInstall(APT_PACKAGES, toolsPresent, log);
   if (fresh) return POWERCUT_BIN;
   mkdirSync(POWERCUT_BUILD, { recursive: true });
   const flags = spawnSync('pkg-config', ['fuse3', '--cflags', '--libs'], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean);
   // Built beside the binary and renamed over it, so a concurrent run never executes a half-written file.
   const tmp = `${POWERCUT_BIN}.${process.pid}.tmp`;
-  const c = await run('gcc', ['-Wall', '-Wextra', '-O2', '-o', tmp, POWERCUT_SRC, ...flags, '-lpthread'], 120_000);
-  if (c.code !== 0) throw new Error(`gcc failed: ${c.out.slice(-2000)}`);
+  const c = await runCommand('gcc', ['-Wall', '-Wextra', '-O2', '-o', tmp, POWERCUT_SRC, ...flags, '-lpthread'], process.env, 120_000);
+  if (c.code !== 0) throw new Error(`gcc failed: ${`${c.stdout}${c.stderr}`.slice(-2000)}`);
   renameSync(tmp, POWERCUT_BIN);
   log?.(`built ${POWERCUT_BIN}`);
   return POWERCUT_BIN;
