@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import cron from 'node-cron';
 import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
-import { BundleAgent, DefaultRuntime, InboxWatcher, bundleRoutes, faultHook, notifyLauncherReady, ownTree } from './bundles/index.js';
+import { bundleRoutes, notifyLauncherReady } from './bundles/index.js';
+import { bundleUnits } from './compose/bundles.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
 import {
@@ -29,10 +30,9 @@ import {
 } from './core/index.js';
 import { Journal } from './journal/index.js';
 import { EvidenceService, loadOrCreateDeviceKey, systemFacts } from './evidence/index.js';
-import type { Decision } from './policy/index.js';
-import { PolicyRuntime, bundledPoliciesDir, decisionData } from './policy-runtime/index.js';
+import { PolicyRuntime, bundledPoliciesDir, decisionPerformer } from './policy-runtime/index.js';
 import { createProxy } from './proxy/index.js';
-import { ActionExecutor, CLOCK_JUMP_MS, HardwareWatchdog, MainLoop, Recovery, SdNotifier, applyCap, captureResetReason } from './recovery/index.js';
+import { ActionExecutor, CLOCK_JUMP_MS, HardwareWatchdog, MainLoop, Recovery, SdNotifier, captureResetReason } from './recovery/index.js';
 import { AuditLog, TokenStore, resolveSecrets, tokenAuthorizer } from './security/index.js';
 import { Supervisor } from './services/index.js';
 import { createSpooler, readSpool, teeLogDestination } from './spooler/index.js';
@@ -168,10 +168,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     webhook: config.policy.webhook,
     emit: (e) => journal.append(e),
     // Every decision is journaled with its numbers, then performed through the action executor.
-    execute: (d) => {
-      journal.append({ kind: 'policy.decision', severity: d.severity, source: `policy:${d.rule_id}`, reason: d.reason, data: decisionData(d) });
-      return performDecision(d);
-    },
+    execute: (d) => performDecision(d),
     state: { get: (k) => journal.getState(k), set: (k, v) => journal.setState(k, v) },
     initialMode: journal.getState<string>(MODE_KEY),
     onPolicyChange: (set) => {
@@ -183,39 +180,17 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const build = readBuildStamp();
   const startedAt = isoUtc(clock.now());
   // The update agent: constructed here so run_meta.json can name the installed bundles; started below.
-  const bundleLog = log.child({ module: 'bundles' });
-  const bundleRuntime = new DefaultRuntime({ paths, log: bundleLog, defaultTrialMs: config.bundles.trial_ms, env });
   let requestRestart: (reason: string) => void = () => undefined;
   let onVersionsChanged: () => void = () => undefined;
-  const bundles = new BundleAgent({
+  const { runtime: bundleRuntime, agent: bundles, inbox } = bundleUnits({
     journal,
     paths,
     clock,
-    log: bundleLog,
-    settings: {
-      limits: {
-        maxBytes: config.bundles.max_bytes,
-        maxFiles: config.bundles.max_files,
-        maxPathLength: config.bundles.max_path_length,
-        signatureThreshold: config.bundles.signature_threshold,
-      },
-      trialMs: config.bundles.trial_ms,
-      maxTrialStarts: config.bundles.max_trial_starts,
-      maxAttempts: config.bundles.max_attempts,
-    },
-    runtime: bundleRuntime,
-    fault: faultHook(env, (point) => log.warn({ point }, `fault injection: killing the daemon at ${point} (WAVEOS_FAULT)`)),
+    log,
+    config,
+    env,
     restartDaemon: (reason) => requestRestart(reason),
-    underLauncher: env.WAVEOS_LAUNCHER === '1',
-    selfTree: ownTree(),
     onVersionsChanged: () => onVersionsChanged(),
-  });
-  const inbox = new InboxWatcher({
-    dir: paths.inboxDir,
-    rejectedDir: paths.inboxRejectedDir,
-    log: bundleLog,
-    stableMs: config.bundles.inbox_stable_ms,
-    install: (file) => bundles.install(file, { origin: 'inbox', requestedBy: 'inbox' }),
   });
   const bundleVersions = bundles.versions();
   const meta: RunMeta = {
@@ -455,48 +430,20 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     secretValues: () => secrets.list(),
   });
 
-  /** Turns a policy decision into an executor action; a refusal is journaled by the executor and logged here. */
-  const performDecision = async (d: Decision): Promise<void> => {
-    const a = d.action;
-    const base = { reason: d.reason, source: `policy:${d.rule_id}` };
-    const run = (action: string, target?: string, params: Record<string, unknown> = {}): Promise<unknown> =>
-      executor.run({ action, ...(target === undefined ? {} : { target }), params: { ...params, rule_id: d.rule_id }, ...base }).catch((e: unknown) => {
-        log.warn({ err: errorMessage(e), rule_id: d.rule_id, action }, 'a policy action was refused or failed');
-      });
-    switch (a.type) {
-      case 'set_mode':
-        await run('mode.set', undefined, { mode: a.mode });
-        // The engine moved its mode when it decided; tell it where the device really is.
-        policy.observeEvent({ type: 'mode_changed', ts_ms: clock.now(), mode: recovery.mode(), by: `policy:${d.rule_id}` });
-        return;
-      case 'restart_service':
-        await run('service.restart', a.service);
-        return;
-      case 'stop_service':
-        await run('service.stop', a.service);
-        return;
-      case 'start_service':
-        await run('service.start', a.service);
-        return;
-      case 'apply_cap':
-        await run('service.cap', a.service, { ...a });
-        return;
-      case 'request_reboot':
-        await run('board.reboot', undefined, {});
-        return;
-      case 'export_evidence':
-        evidence.exportEvidence({ reason: a.reason, requestedBy: `policy:${d.rule_id}`, incident: decisionData(d) });
-        return;
-      case 'emit_event':
-      case 'webhook':
-        return;
-    }
-  };
   recovery.setModeHook((from, to) => {
     const v = policy.canTransition(from, to);
     return v.allowed ? true : v.reason;
   });
-  executor.register('service.cap', (req) => applyCap(supervisor.list(), req));
+  executor.install({ ...recovery.handlers() });
+  const performDecision = decisionPerformer({
+    journal,
+    clock,
+    log: log.child({ module: 'policy' }),
+    run: (req) => executor.run(req),
+    exportEvidence: (r) => evidence.exportEvidence(r),
+    mode: () => recovery.mode(),
+    observeEvent: (o) => policy.observeEvent(o),
+  });
 
   const status = (): Record<string, unknown> => ({
     run_id: runId,

@@ -1,15 +1,12 @@
 import { z } from 'zod';
+import type { ActionResult, AnyActionRequest } from '../recovery/index.js';
 import { type Route, defineRoute } from './types.js';
 
-/** What the control routes need; structural, so the API does not depend on the modules that implement it. */
+/** What the control routes need: the list and the mode to read, and the action executor for every change. */
 export interface ControlRouteDeps {
   services: { list(): unknown[] };
   mode(): string;
-  run(req: { action: string; target?: string; params?: Record<string, unknown>; reason: string; source: string }): Promise<{
-    intent_id: number;
-    reason: string;
-    data?: Record<string, unknown>;
-  }>;
+  run(req: AnyActionRequest): Promise<ActionResult>;
 }
 
 const serviceActionBody = z.strictObject({
@@ -44,7 +41,7 @@ export function controlRoutes(deps: ControlRouteDeps): Route[] {
         const who = `operator:${req.principal.name}`;
         const r = await deps.run({
           action: `service.${b.action}`,
-          target: b.name,
+          params: { service: b.name },
           reason: `${who} asked to ${b.action} ${b.name}${b.reason ? `: ${b.reason}` : ''}`,
           source: who,
         });

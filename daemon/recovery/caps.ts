@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { WaveosError, errorMessage } from '../core/index.js';
-import type { ActionOutcome, ActionRequest } from './executor.js';
+import type { CapParams } from './actions.js';
+import type { ActionOutcome } from './executor.js';
 
 /** Members of a process group (the service and whatever it forked), found by their pgid in /proc. */
 function groupMembers(pgid: number, procDir = '/proc'): number[] {
@@ -24,12 +25,11 @@ function groupMembers(pgid: number, procDir = '/proc'): number[] {
  * CPU limits need a cgroup WaveOS may write, which this build does not manage: the outcome says so rather
  * than pretend (`not_applied`).
  */
-export function applyCap(services: readonly { name: string; pid: number | null }[], req: ActionRequest): ActionOutcome {
-  const name = req.target ?? '';
+export function applyCap(services: readonly { name: string; pid: number | null }[], p: CapParams): ActionOutcome {
+  const name = p.service;
   const svc = services.find((s) => s.name === name);
   if (!svc) throw new WaveosError('WAVEOS_E_NOT_FOUND', `service.cap: no service named "${name}"`);
   if (svc.pid === null) throw new WaveosError('WAVEOS_E_RUNTIME', `service.cap: ${name} is not running`);
-  const p = req.params ?? {};
   const applied: Record<string, unknown> = {};
   const notApplied: string[] = [];
   const nice = p.reset === true ? 0 : typeof p.nice === 'number' ? p.nice : undefined;
@@ -47,7 +47,7 @@ export function applyCap(services: readonly { name: string; pid: number | null }
     applied.processes = members.length;
     if (failed.length) notApplied.push(`nice on ${failed.length} process(es) (${failed[0]})`);
   }
-  for (const k of ['ionice', 'cpu_weight', 'cpu_max']) if (p[k] !== undefined) notApplied.push(`${k} (needs a cgroup v2 WaveOS may write; not managed on this system)`);
+  for (const k of ['ionice', 'cpu_weight', 'cpu_max'] as const) if (p[k] !== undefined) notApplied.push(`${k} (needs a cgroup v2 WaveOS may write; not managed on this system)`);
   const parts = [nice !== undefined ? `nice ${nice} on ${String(applied.processes)} process(es) of ${name}` : undefined, notApplied.length ? `not applied: ${notApplied.join('; ')}` : undefined].filter(Boolean);
   return { reason: parts.join('; ') || `nothing to apply to ${name}`, data: { service: name, applied, not_applied: notApplied } };
 }

@@ -1,17 +1,23 @@
 import { type Lifecycle, type Logger, WaveosError, errorMessage, isWaveosError } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
+import type { ActionMap, ActionName } from './actions.js';
 
-/** One thing to change in the world, with who asked and why. */
-export interface ActionRequest {
-  /** Registered action kind: `service.restart`, `mode.set`, `board.reboot`, `bundle.install`, … */
-  action: string;
-  target?: string;
-  params?: Record<string, unknown>;
+/** One thing to change in the world, with who asked and why (for an executor over the action map M). */
+export interface MapRequest<M, A extends keyof M & string> {
+  action: A;
+  params: M[A];
   /** Why, in words a field engineer can read. */
   reason: string;
-  /** Who asked: `recovery`, `policy:<rule>`, `operator:<name>`. */
+  /** Who asked: `recovery`, `policy:<rule>`, `operator:<name>`, `bundles`. */
   source: string;
+  /** The policy rule behind it, journaled with the intent's parameters. */
+  rule_id?: string;
 }
+
+export type ActionRequest<A extends ActionName = ActionName> = MapRequest<ActionMap, A>;
+
+/** A request for any one action, its parameters matched to its name. */
+export type AnyActionRequest = { [A in ActionName]: ActionRequest<A> }[ActionName];
 
 export interface ActionOutcome {
   /** What happened, in words. */
@@ -25,7 +31,14 @@ export interface ActionContext {
   signal: AbortSignal;
 }
 
-export type ActionHandler = (req: ActionRequest, ctx: ActionContext) => Promise<ActionOutcome> | ActionOutcome;
+/** The one executor of an action: what the intent names as its target, and how it is done. */
+export interface ActionHandler<P> {
+  target?(params: P): string | null | undefined;
+  run(params: P, req: { reason: string; source: string }, ctx: ActionContext): Promise<ActionOutcome> | ActionOutcome;
+}
+
+/** A handler for every action of the map: the compiler says which one is missing. */
+export type ActionHandlers<M> = { [A in keyof M]: ActionHandler<M[A]> };
 
 export interface ActionResult extends ActionOutcome {
   intent_id: number;
@@ -38,24 +51,23 @@ export interface ActionResult extends ActionOutcome {
  * its outcome after, and actions run one at a time, in the order asked, through one queue.
  * Handlers must not call `run` themselves (it would wait for itself): they use the modules directly.
  */
-export class ActionExecutor implements Lifecycle {
+export class ActionExecutor<M extends object = ActionMap> implements Lifecycle {
   readonly name = 'executor';
-  private readonly handlers = new Map<string, ActionHandler>();
+  private handlers: ActionHandlers<M> | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private abort = new AbortController();
   private queued = 0;
 
   constructor(private readonly deps: { journal: Journal; log: Logger }) {}
 
-  /** Registers an action kind; returns the handle that removes it. Registering a kind twice is a programming error. */
-  register(action: string, handler: ActionHandler): () => void {
-    if (this.handlers.has(action)) throw new Error(`action ${action} is already registered`);
-    this.handlers.set(action, handler);
-    return () => this.handlers.delete(action);
+  /** Installs the handler of every action, once; the modules that own them build the map. */
+  install(handlers: ActionHandlers<M>): void {
+    if (this.handlers) throw new Error('the action handlers are already installed');
+    this.handlers = handlers;
   }
 
   actions(): string[] {
-    return [...this.handlers.keys()].sort();
+    return Object.keys(this.handlers ?? {}).sort();
   }
 
   get pending(): number {
@@ -63,6 +75,7 @@ export class ActionExecutor implements Lifecycle {
   }
 
   start(signal: AbortSignal): void {
+    if (!this.handlers) throw new Error('the executor has no action handlers');
     signal.addEventListener('abort', () => this.abort.abort(), { once: true });
   }
 
@@ -78,28 +91,29 @@ export class ActionExecutor implements Lifecycle {
   }
 
   /** Queues an action; resolves with its outcome once it ran, rejects (after journaling the failure) when it failed. */
-  run(req: ActionRequest): Promise<ActionResult> {
-    const handler = this.handlers.get(req.action);
-    if (!handler) {
-      return Promise.reject(new WaveosError('WAVEOS_E_BAD_REQUEST', `unknown action "${req.action}" (known: ${this.actions().join(', ')})`));
-    }
+  run<A extends keyof M & string>(req: MapRequest<M, A>): Promise<ActionResult> {
+    const handler = this.handlers?.[req.action] as ActionHandler<M[A]> | undefined;
+    // Requests are typed, but one may still come from a caller the compiler did not see (a test, a plugin).
+    if (!handler) return Promise.reject(new WaveosError('WAVEOS_E_BAD_REQUEST', `unknown action "${req.action}" (known: ${this.actions().join(', ')})`));
     this.queued++;
     const p = this.tail.then(() => this.execute(handler, req));
     this.tail = p.catch(() => undefined);
     return p.finally(() => this.queued--);
   }
 
-  private async execute(handler: ActionHandler, req: ActionRequest): Promise<ActionResult> {
+  private async execute<A extends keyof M & string>(handler: ActionHandler<M[A]>, req: MapRequest<M, A>): Promise<ActionResult> {
     if (this.abort.signal.aborted) throw new WaveosError('WAVEOS_E_RUNTIME', `${req.action} not run: WaveOS is stopping`);
-    const intent = this.deps.journal.beginIntent({ action: req.action, target: req.target, params: req.params, reason: req.reason, requestedBy: req.source });
+    const target = handler.target?.(req.params) ?? undefined;
+    const params = { ...(req.params as Record<string, unknown>), ...(req.rule_id === undefined ? {} : { rule_id: req.rule_id }) };
+    const intent = this.deps.journal.beginIntent({ action: req.action, target, params, reason: req.reason, requestedBy: req.source });
     try {
-      const out = await handler(req, { signal: this.abort.signal });
+      const out = await handler.run(req.params, { reason: req.reason, source: req.source }, { signal: this.abort.signal });
       this.deps.journal.finishIntent(intent, 'succeeded', out.reason, out.data ?? {});
-      return { ...out, intent_id: intent.id, action: req.action, target: req.target ?? null };
+      return { ...out, intent_id: intent.id, action: req.action, target: target ?? null };
     } catch (e) {
       const message = errorMessage(e);
       try {
-        this.deps.journal.finishIntent(intent, 'failed', `${req.action}${req.target ? ` of ${req.target}` : ''} failed: ${message}`, {
+        this.deps.journal.finishIntent(intent, 'failed', `${req.action}${target ? ` of ${target}` : ''} failed: ${message}`, {
           error: message,
           code: isWaveosError(e) ? e.code : null,
         });

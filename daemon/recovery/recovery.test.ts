@@ -88,45 +88,69 @@ describe('ActionExecutor', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** A map of its own: the executor is generic over it, and the compiler checks these tests' requests too. */
+  interface TestActions {
+    'test.act': { item: string };
+    'test.fail': Record<string, never>;
+  }
+  const failing = {
+    run: () => {
+      throw new Error('no luck');
+    },
+  };
+
   it('journals the intent before the action and the outcome after, one action at a time', async () => {
-    const ex = new ActionExecutor({ journal, log: silentLogger() });
+    const ex = new ActionExecutor<TestActions>({ journal, log: silentLogger() });
     const order: string[] = [];
     let running = 0;
-    ex.register('test.act', async (req) => {
-      running++;
-      expect(running).toBe(1);
-      // the intent is durable before the handler runs
-      expect(journal.intents('pending').map((i) => i.target)).toEqual([req.target]);
-      order.push(`start ${req.target}`);
-      await new Promise((r) => setTimeout(r, 5));
-      order.push(`end ${req.target}`);
-      running--;
-      return { reason: `did ${req.target}`, data: { n: 1 } };
+    ex.install({
+      'test.act': {
+        target: (p) => p.item,
+        run: async (p) => {
+          running++;
+          expect(running).toBe(1);
+          // the intent is durable before the handler runs
+          expect(journal.intents('pending').map((i) => i.target)).toEqual([p.item]);
+          order.push(`start ${p.item}`);
+          await new Promise((r) => setTimeout(r, 5));
+          order.push(`end ${p.item}`);
+          running--;
+          return { reason: `did ${p.item}`, data: { n: 1 } };
+        },
+      },
+      'test.fail': failing,
     });
-    const results = await Promise.all(['a', 'b', 'c'].map((t) => ex.run({ action: 'test.act', target: t, reason: `because ${t}`, source: 'test' })));
+    const results = await Promise.all(['a', 'b', 'c'].map((t) => ex.run({ action: 'test.act', params: { item: t }, reason: `because ${t}`, source: 'test', rule_id: 'r-1' })));
     expect(order).toEqual(['start a', 'end a', 'start b', 'end b', 'start c', 'end c']);
-    expect(results.map((r) => r.reason)).toEqual(['did a', 'did b', 'did c']);
+    expect(results.map((r) => [r.reason, r.target])).toEqual([
+      ['did a', 'a'],
+      ['did b', 'b'],
+      ['did c', 'c'],
+    ]);
     expect(journal.intents('succeeded')).toHaveLength(3);
+    expect(journal.intents('succeeded')[0]?.params).toEqual({ item: 'a', rule_id: 'r-1' });
     const kinds = journal.events().map((e) => e.kind);
     expect(kinds).toEqual(['action.requested', 'action.succeeded', 'action.requested', 'action.succeeded', 'action.requested', 'action.succeeded']);
   });
 
-  it('records a failed action and rejects; refuses unknown actions and a second registration', async () => {
-    const ex = new ActionExecutor({ journal, log: silentLogger() });
-    ex.register('test.fail', () => {
-      throw new Error('no luck');
-    });
-    await expect(ex.run({ action: 'test.fail', reason: 'try', source: 'test' })).rejects.toThrow('no luck');
+  it('records a failed action and rejects; refuses an action without a handler and a second install', async () => {
+    const ex = new ActionExecutor<TestActions>({ journal, log: silentLogger() });
+    expect(() => ex.start(new AbortController().signal)).toThrow(/no action handlers/);
+    const handlers = { 'test.act': { run: () => ({ reason: 'ok' }) }, 'test.fail': failing };
+    ex.install(handlers);
+    await expect(ex.run({ action: 'test.fail', params: {}, reason: 'try', source: 'test' })).rejects.toThrow('no luck');
     expect(journal.intents('failed')[0]?.outcome).toMatchObject({ error: 'no luck' });
-    await expect(ex.run({ action: 'test.nope', reason: 'x', source: 'test' })).rejects.toThrow(/unknown action/);
-    expect(() => ex.register('test.fail', () => ({ reason: 'x' }))).toThrow(/already registered/);
+    // A request from outside the compiler's view (parsed JSON, a plugin) that names no known action.
+    const stray = JSON.parse('{"action":"test.nope","params":{},"reason":"x","source":"test"}') as { action: 'test.act'; params: { item: string }; reason: string; source: string };
+    await expect(ex.run(stray)).rejects.toThrow(/unknown action/);
+    expect(() => ex.install(handlers)).toThrow(/already installed/);
   });
 
   it('aborts: after stop nothing further runs', async () => {
-    const ex = new ActionExecutor({ journal, log: silentLogger() });
-    ex.register('test.ok', () => ({ reason: 'ok' }));
+    const ex = new ActionExecutor<TestActions>({ journal, log: silentLogger() });
+    ex.install({ 'test.act': { run: () => ({ reason: 'ok' }) }, 'test.fail': failing });
     await ex.stop();
-    await expect(ex.run({ action: 'test.ok', reason: 'x', source: 'test' })).rejects.toThrow(/stopping/);
+    await expect(ex.run({ action: 'test.act', params: { item: 'x' }, reason: 'x', source: 'test' })).rejects.toThrow(/stopping/);
     expect(journal.intents()).toHaveLength(0);
   });
 });

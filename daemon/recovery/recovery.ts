@@ -3,7 +3,9 @@ import { MODES, type Mode, type RecoveryConfig } from '../config/index.js';
 import { type Clock, type Lifecycle, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
 import type { ExitInfo, Supervisor, UnhealthyInfo } from '../services/index.js';
-import type { ActionExecutor, ActionOutcome, ActionRequest } from './executor.js';
+import type { ActionMap } from './actions.js';
+import { applyCap } from './caps.js';
+import type { ActionExecutor, ActionHandlers, ActionOutcome } from './executor.js';
 import { type LadderState, type Step, initialLadder, planAfterFailure } from './ladder.js';
 import { REBOOTS_KEY, type RebootRecord, decideReboot, pruneReboots } from './reboot-guard.js';
 
@@ -14,7 +16,16 @@ export const DEGRADED_FEATURES_KEY = 'features.degraded';
  * Decides whether a mode change may happen; the policy engine supplies the real one. `true` allows it;
  * a string refuses it and says why.
  */
-export type ModeTransitionHook = (from: Mode, to: Mode, req: ActionRequest) => true | string;
+export type ModeTransitionHook = (from: Mode, to: Mode) => true | string;
+
+/** The actions Recovery executes: services, the mode, features and the board. */
+export type RecoveryActions = Pick<ActionMap, 'service.start' | 'service.stop' | 'service.restart' | 'service.cap' | 'mode.set' | 'feature.degrade' | 'board.reboot'>;
+
+/** Who asked, and why: what a handler gets beside its parameters. */
+interface Asked {
+  reason: string;
+  source: string;
+}
 
 export const allowAllModes: ModeTransitionHook = () => true;
 
@@ -57,15 +68,20 @@ export class Recovery implements Lifecycle {
 
   constructor(private readonly deps: RecoveryDeps) {
     this.hook = deps.allowTransition ?? allowAllModes;
-    const ex = deps.executor;
-    this.unsubscribe.push(
-      ex.register('service.start', (r) => this.serviceStart(r)),
-      ex.register('service.stop', (r) => this.serviceStop(r)),
-      ex.register('service.restart', (r) => this.serviceRestart(r)),
-      ex.register('mode.set', (r) => this.modeSet(r)),
-      ex.register('feature.degrade', (r) => this.featureDegrade(r)),
-      ex.register('board.reboot', (r) => this.boardReboot(r)),
-    );
+  }
+
+  /** The executor's handlers of the actions Recovery owns. */
+  handlers(): ActionHandlers<RecoveryActions> {
+    const service = (p: { service: string }): string => p.service;
+    return {
+      'service.start': { target: service, run: (p, r) => this.serviceStart(p.service, r) },
+      'service.stop': { target: service, run: (p, r) => this.serviceStop(p.service, r) },
+      'service.restart': { target: service, run: (p, r) => this.serviceRestart(p.service, r) },
+      'service.cap': { target: service, run: (p) => applyCap(this.deps.supervisor.list(), p) },
+      'mode.set': { run: (p, r) => this.modeSet(p.mode, r) },
+      'feature.degrade': { target: (p) => p.feature, run: (p, r) => this.featureDegrade(p, r) },
+      'board.reboot': { target: (p) => p.service, run: (p, r) => this.boardReboot(p, r) },
+    };
   }
 
   /** The policy engine installs its transition rules here. */
@@ -98,7 +114,7 @@ export class Recovery implements Lifecycle {
         continue;
       }
       await this.deps.executor
-        .run({ action: 'service.start', target: name, reason: `start-up: ${name} runs in mode ${mode}`, source: 'recovery' })
+        .run({ action: 'service.start', params: { service: name }, reason: `start-up: ${name} runs in mode ${mode}`, source: 'recovery' })
         .catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'service did not start'));
     }
   }
@@ -136,10 +152,9 @@ export class Recovery implements Lifecycle {
       // A hung process is stopped now; the restart follows on the ladder's schedule.
       await this.deps.executor.run({
         action: 'service.stop',
-        target: name,
+        params: { service: name, failures: sick.failures, value: sick.value ?? null },
         reason: `${what}; stopping the hung process before restarting it`,
         source: 'recovery',
-        params: { failures: sick.failures, value: sick.value ?? null },
       });
     }
     for (const step of plan.steps) {
@@ -149,148 +164,157 @@ export class Recovery implements Lifecycle {
   }
 
   /** Performs one planned step; false ends the ladder for this failure. */
-  private async perform(name: string, step: Step, what: string, exit: ExitInfo | undefined, sick: UnhealthyInfo | undefined): Promise<boolean> {
-    const { supervisor: sup, journal, config } = this.deps;
+  private perform(name: string, step: Step, what: string, exit: ExitInfo | undefined, sick: UnhealthyInfo | undefined): Promise<boolean> {
     const loop = (s: { failures_in_window: number; window_ms: number }): string =>
-      `crash loop: ${s.failures_in_window} failures of ${name} within ${secs(s.window_ms)} (limit ${config.crash_loop.exits})`;
+      `crash loop: ${s.failures_in_window} failures of ${name} within ${secs(s.window_ms)} (limit ${this.deps.config.crash_loop.exits})`;
     switch (step.kind) {
-      case 'degrade': {
-        const mode = this.mode();
-        if (mode !== 'normal') {
-          journal.append({
-            kind: 'recovery.degrade',
-            severity: 'warning',
-            source: 'recovery',
-            reason: `${loop(step)}; the device is already in mode ${mode}, so the next crash loop asks for a reboot`,
-            data: { service: name, mode, failures_in_window: step.failures_in_window, window_ms: step.window_ms, level: 1 },
-          });
-          return true;
-        }
-        journal.append({
-          kind: 'recovery.degrade',
-          severity: 'error',
-          source: 'recovery',
-          reason: `${loop(step)}; escalating from restarts to degraded mode (non-critical services stop)`,
-          data: { service: name, mode_from: mode, mode_to: 'degraded', failures_in_window: step.failures_in_window, window_ms: step.window_ms, level: 1 },
-        });
-        await this.deps.executor
-          .run({
-            action: 'mode.set',
-            params: { mode: 'degraded' },
-            reason: `${loop(step)}: ${what}`,
-            source: 'recovery',
-          })
-          .catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'degrade refused'));
-        return true;
-      }
-      case 'reboot': {
-        try {
-          await this.deps.executor.run({
-            action: 'board.reboot',
-            target: name,
-            params: { service: name, failures_in_window: step.failures_in_window, window_ms: step.window_ms },
-            reason: `${loop(step)} persists in mode ${this.mode()}; asking for a controlled reboot as the last resort: ${what}`,
-            source: 'recovery',
-          });
-          return true;
-        } catch (e) {
-          const hold = { kind: 'failed' as const, reason: `failed — needs operator: ${errorMessage(e)}`, since: isoUtc(this.deps.clock.now()) };
-          sup.setHold(name, hold);
-          this.cancelTimer(name);
-          journal.appendDurable({
-            kind: 'service.failed',
-            severity: 'critical',
-            source: 'recovery',
-            reason: `${name} marked failed — needs operator: ${loop(step)} continues and no reboot is allowed (${errorMessage(e)}); it stays stopped until an operator runs "waveos service start ${name}"`,
-            data: { service: name, failures_in_window: step.failures_in_window, window_ms: step.window_ms, needs_operator: true },
-          });
-          if (sup.isRunning(name))
-            await this.deps.executor.run({ action: 'service.stop', target: name, reason: `${name} failed — needs operator`, source: 'recovery' }).catch(() => undefined);
-          return false;
-        }
-      }
-      case 'restart': {
-        if (sup.hold(name)) return false;
-        const mode = this.mode();
-        if (!sup.runsIn(name, mode)) {
-          journal.append({
-            kind: 'service.not_restarted',
-            source: 'recovery',
-            reason: `${what}; not restarted: it does not run in mode ${mode}`,
-            data: { service: name, mode },
-          });
-          return false;
-        }
-        const admitted = this.deps.admitRestart?.(name);
-        let delayMs = step.delay_ms;
-        if (admitted && !admitted.allowed) {
-          const wait = Math.min(Math.max(admitted.retry_after_ms ?? 60_000, 1_000), 3_600_000);
-          journal.append({
-            kind: 'service.restart_limited',
-            severity: 'warning',
-            source: 'recovery',
-            reason: `${what}; the restart rate limit${admitted.rule_id ? ` (${admitted.rule_id})` : ''} refuses a restart now: it waits ${secs(wait)}`,
-            data: { service: name, wait_ms: wait, rule_id: admitted.rule_id ?? null, backoff_ms: step.delay_ms },
-          });
-          delayMs = Math.max(step.delay_ms, wait);
-        }
-        sup.markBackoff(name);
-        journal.append({
-          kind: 'service.backoff',
-          severity: step.attempt > 1 ? 'warning' : 'notice',
-          source: 'recovery',
-          reason: `${what}; restart ${step.attempt} in ${secs(delayMs)}${step.reset ? ' (backoff reset after a healthy run)' : ''} (${step.failures_in_window} failure${step.failures_in_window === 1 ? '' : 's'} within ${secs(config.crash_loop.window_ms)})`,
-          data: {
-            service: name,
-            delay_ms: delayMs,
-            attempt: step.attempt,
-            failures_in_window: step.failures_in_window,
-            window_ms: config.crash_loop.window_ms,
-            code: exit?.code ?? null,
-            signal: exit?.signal ?? null,
-            uptime_ms: exit?.uptime_ms ?? null,
-            health_failures: sick?.failures ?? null,
-            reset: step.reset,
-          },
-        });
-        this.cancelTimer(name);
-        const fire = (): void => {
-          this.timers.delete(name);
-          if (this.stopped || sup.hold(name) || sup.isRunning(name)) return;
-          void this.deps.executor
-            .run({
-              action: 'service.restart',
-              target: name,
-              params: { attempt: step.attempt, delay_ms: delayMs },
-              reason: `restart ${step.attempt} after ${secs(delayMs)} of backoff: ${what}`,
-              source: 'recovery',
-            })
-            .catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'restart failed'));
-        };
-        if (delayMs === 0) fire();
-        else {
-          const t = setTimeout(fire, delayMs);
-          this.timers.set(name, t);
-        }
-        return true;
-      }
+      case 'degrade':
+        return this.degrade(name, step, loop(step), what);
+      case 'reboot':
+        return this.reboot(name, step, loop(step), what);
+      case 'restart':
+        return this.scheduleRestart(name, step, what, exit, sick);
     }
+  }
+
+  private async degrade(name: string, step: Extract<Step, { kind: 'degrade' }>, loop: string, what: string): Promise<boolean> {
+    const { journal } = this.deps;
+    const mode = this.mode();
+    if (mode !== 'normal') {
+      journal.append({
+        kind: 'recovery.degrade',
+        severity: 'warning',
+        source: 'recovery',
+        reason: `${loop}; the device is already in mode ${mode}, so the next crash loop asks for a reboot`,
+        data: { service: name, mode, failures_in_window: step.failures_in_window, window_ms: step.window_ms, level: 1 },
+      });
+      return true;
+    }
+    journal.append({
+      kind: 'recovery.degrade',
+      severity: 'error',
+      source: 'recovery',
+      reason: `${loop}; escalating from restarts to degraded mode (non-critical services stop)`,
+      data: { service: name, mode_from: mode, mode_to: 'degraded', failures_in_window: step.failures_in_window, window_ms: step.window_ms, level: 1 },
+    });
+    await this.deps.executor
+      .run({
+        action: 'mode.set',
+        params: { mode: 'degraded' },
+        reason: `${loop}: ${what}`,
+        source: 'recovery',
+      })
+      .catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'degrade refused'));
+    return true;
+  }
+
+  private async reboot(name: string, step: Extract<Step, { kind: 'reboot' }>, loop: string, what: string): Promise<boolean> {
+    const { supervisor: sup, journal } = this.deps;
+    try {
+      await this.deps.executor.run({
+        action: 'board.reboot',
+        params: { service: name, failures_in_window: step.failures_in_window, window_ms: step.window_ms },
+        reason: `${loop} persists in mode ${this.mode()}; asking for a controlled reboot as the last resort: ${what}`,
+        source: 'recovery',
+      });
+      return true;
+    } catch (e) {
+      const hold = { kind: 'failed' as const, reason: `failed — needs operator: ${errorMessage(e)}`, since: isoUtc(this.deps.clock.now()) };
+      sup.setHold(name, hold);
+      this.cancelTimer(name);
+      journal.appendDurable({
+        kind: 'service.failed',
+        severity: 'critical',
+        source: 'recovery',
+        reason: `${name} marked failed — needs operator: ${loop} continues and no reboot is allowed (${errorMessage(e)}); it stays stopped until an operator runs "waveos service start ${name}"`,
+        data: { service: name, failures_in_window: step.failures_in_window, window_ms: step.window_ms, needs_operator: true },
+      });
+      if (sup.isRunning(name))
+        await this.deps.executor.run({ action: 'service.stop', params: { service: name }, reason: `${name} failed — needs operator`, source: 'recovery' }).catch(() => undefined);
+      return false;
+    }
+  }
+
+  private async scheduleRestart(name: string, step: Extract<Step, { kind: 'restart' }>, what: string, exit: ExitInfo | undefined, sick: UnhealthyInfo | undefined): Promise<boolean> {
+    const { supervisor: sup, journal, config } = this.deps;
+    if (sup.hold(name)) return false;
+    const mode = this.mode();
+    if (!sup.runsIn(name, mode)) {
+      journal.append({
+        kind: 'service.not_restarted',
+        source: 'recovery',
+        reason: `${what}; not restarted: it does not run in mode ${mode}`,
+        data: { service: name, mode },
+      });
+      return false;
+    }
+    const admitted = this.deps.admitRestart?.(name);
+    let delayMs = step.delay_ms;
+    if (admitted && !admitted.allowed) {
+      const wait = Math.min(Math.max(admitted.retry_after_ms ?? 60_000, 1_000), 3_600_000);
+      journal.append({
+        kind: 'service.restart_limited',
+        severity: 'warning',
+        source: 'recovery',
+        reason: `${what}; the restart rate limit${admitted.rule_id ? ` (${admitted.rule_id})` : ''} refuses a restart now: it waits ${secs(wait)}`,
+        data: { service: name, wait_ms: wait, rule_id: admitted.rule_id ?? null, backoff_ms: step.delay_ms },
+      });
+      delayMs = Math.max(step.delay_ms, wait);
+    }
+    sup.markBackoff(name);
+    journal.append({
+      kind: 'service.backoff',
+      severity: step.attempt > 1 ? 'warning' : 'notice',
+      source: 'recovery',
+      reason: `${what}; restart ${step.attempt} in ${secs(delayMs)}${step.reset ? ' (backoff reset after a healthy run)' : ''} (${step.failures_in_window} failure${step.failures_in_window === 1 ? '' : 's'} within ${secs(config.crash_loop.window_ms)})`,
+      data: {
+        service: name,
+        delay_ms: delayMs,
+        attempt: step.attempt,
+        failures_in_window: step.failures_in_window,
+        window_ms: config.crash_loop.window_ms,
+        code: exit?.code ?? null,
+        signal: exit?.signal ?? null,
+        uptime_ms: exit?.uptime_ms ?? null,
+        health_failures: sick?.failures ?? null,
+        reset: step.reset,
+      },
+    });
+    this.cancelTimer(name);
+    const fire = (): void => {
+      this.timers.delete(name);
+      if (this.stopped || sup.hold(name) || sup.isRunning(name)) return;
+      void this.deps.executor
+        .run({
+          action: 'service.restart',
+          params: { service: name, attempt: step.attempt, delay_ms: delayMs },
+          reason: `restart ${step.attempt} after ${secs(delayMs)} of backoff: ${what}`,
+          source: 'recovery',
+        })
+        .catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'restart failed'));
+    };
+    if (delayMs === 0) fire();
+    else {
+      const t = setTimeout(fire, delayMs);
+      this.timers.set(name, t);
+    }
+    return true;
   }
 
   // --- the actions -----------------------------------------------------------------------------------
 
-  private target(req: ActionRequest): string {
-    if (!req.target) throw new WaveosError('WAVEOS_E_BAD_REQUEST', `${req.action} needs a service name`);
-    this.deps.supervisor.spec(req.target);
-    return req.target;
+  /** A name that is not a configured service is refused before anything changes. */
+  private known(name: string): string {
+    this.deps.supervisor.spec(name);
+    return name;
   }
 
-  private isOperator(req: ActionRequest): boolean {
+  private isOperator(req: Asked): boolean {
     return req.source.startsWith('operator:');
   }
 
-  private async serviceStart(req: ActionRequest): Promise<ActionOutcome> {
-    const name = this.target(req);
+  private async serviceStart(service: string, req: Asked): Promise<ActionOutcome> {
+    const name = this.known(service);
     const sup = this.deps.supervisor;
     const hold = sup.hold(name);
     if (hold && !this.isOperator(req)) return { reason: `${name} not started: ${hold.reason}`, data: { service: name, started: false, hold: hold.kind } };
@@ -306,8 +330,8 @@ export class Recovery implements Lifecycle {
     };
   }
 
-  private async serviceStop(req: ActionRequest): Promise<ActionOutcome> {
-    const name = this.target(req);
+  private async serviceStop(service: string, req: Asked): Promise<ActionOutcome> {
+    const name = this.known(service);
     const sup = this.deps.supervisor;
     this.cancelTimer(name);
     if (this.isOperator(req)) sup.setHold(name, { kind: 'operator', reason: `stopped by ${req.source}`, since: isoUtc(this.deps.clock.now()) });
@@ -320,8 +344,8 @@ export class Recovery implements Lifecycle {
     };
   }
 
-  private async serviceRestart(req: ActionRequest): Promise<ActionOutcome> {
-    const name = this.target(req);
+  private async serviceRestart(service: string, req: Asked): Promise<ActionOutcome> {
+    const name = this.known(service);
     const sup = this.deps.supervisor;
     const hold = sup.hold(name);
     if (hold && !this.isOperator(req)) return { reason: `${name} not restarted: ${hold.reason}`, data: { service: name, restarted: false, hold: hold.kind } };
@@ -344,11 +368,10 @@ export class Recovery implements Lifecycle {
     };
   }
 
-  private async modeSet(req: ActionRequest): Promise<ActionOutcome> {
-    const to = req.params?.mode;
+  private async modeSet(to: string, req: Asked): Promise<ActionOutcome> {
     if (!isMode(to)) throw new WaveosError('WAVEOS_E_BAD_REQUEST', `mode.set: expected a mode (${MODES.join(', ')}), got ${JSON.stringify(to)}`);
     const from = this.mode();
-    const verdict = this.hook(from, to, req);
+    const verdict = this.hook(from, to);
     if (verdict !== true) throw new WaveosError('WAVEOS_E_PERMISSION', `mode change ${from} → ${to} refused: ${verdict}`);
     const { journal, supervisor: sup } = this.deps;
     if (from !== to) {
@@ -385,12 +408,12 @@ export class Recovery implements Lifecycle {
     };
   }
 
-  private featureDegrade(req: ActionRequest): ActionOutcome {
-    const feature = req.target ?? (typeof req.params?.feature === 'string' ? req.params.feature : undefined);
+  private featureDegrade(p: ActionMap['feature.degrade'], req: Asked): ActionOutcome {
+    const { feature } = p;
     if (!feature) throw new WaveosError('WAVEOS_E_BAD_REQUEST', 'feature.degrade needs a feature name');
     const { journal } = this.deps;
     const current = { ...(journal.getState<Record<string, string>>(DEGRADED_FEATURES_KEY) ?? {}) };
-    const restore = req.params?.restore === true;
+    const restore = p.restore === true;
     if (restore) delete current[feature];
     else current[feature] = isoUtc(this.deps.clock.now());
     journal.setState(DEGRADED_FEATURES_KEY, current);
@@ -404,12 +427,12 @@ export class Recovery implements Lifecycle {
     return { reason: `${feature} ${restore ? 'restored' : 'degraded'}`, data: { feature, degraded: Object.keys(current).length } };
   }
 
-  private async boardReboot(req: ActionRequest): Promise<ActionOutcome> {
+  private async boardReboot(p: ActionMap['board.reboot'], req: Asked): Promise<ActionOutcome> {
     const { journal, clock, config } = this.deps;
     const now = clock.now();
     const history = journal.getState<RebootRecord[]>(REBOOTS_KEY) ?? [];
     const d = decideReboot(history, now, config.reboot_guard.max, config.reboot_guard.window_ms);
-    const service = typeof req.params?.service === 'string' ? req.params.service : (req.target ?? null);
+    const { service } = p;
     if (!d.allowed) {
       journal.appendDurable({
         kind: 'recovery.reboot_refused',
@@ -428,7 +451,7 @@ export class Recovery implements Lifecycle {
       severity: 'critical',
       source: req.source,
       reason: `controlled reboot requested (${d.recent + 1} of ${d.max} allowed within ${secs(d.window_ms)}): ${req.reason}`,
-      data: { service, recent: d.recent + 1, max: d.max, window_ms: d.window_ms, failures_in_window: req.params?.failures_in_window ?? null, command: argv },
+      data: { service, recent: d.recent + 1, max: d.max, window_ms: d.window_ms, failures_in_window: p.failures_in_window ?? null, command: argv },
     });
     const [cmd, ...args] = argv as [string, ...string[]];
     const result = await new Promise<{ code: number | null; signal: string | null; error?: string }>((resolve) => {

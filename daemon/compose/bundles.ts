@@ -1,0 +1,55 @@
+import { BundleAgent, DefaultRuntime, InboxWatcher, faultHook, ownTree } from '../bundles/index.js';
+import type { Config } from '../config/index.js';
+import type { Clock, Logger, Paths } from '../core/index.js';
+import type { Journal } from '../journal/index.js';
+
+export interface BundleUnitsDeps {
+  journal: Journal;
+  paths: Paths;
+  clock: Clock;
+  log: Logger;
+  config: Config;
+  env: NodeJS.ProcessEnv;
+  /** Asks the daemon to exit with code 75 so that the launcher starts the new WaveOS slot. */
+  restartDaemon(reason: string): void;
+  /** After a commit or rollback: run_meta.json and the enforced policy follow the installed versions. */
+  onVersionsChanged(): void;
+}
+
+/** The update agent's units: the app runtime, the install state machine, and the inbox watcher. */
+export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; agent: BundleAgent; inbox: InboxWatcher } {
+  const { config, env, paths } = deps;
+  const log = deps.log.child({ module: 'bundles' });
+  const runtime = new DefaultRuntime({ paths, log, defaultTrialMs: config.bundles.trial_ms, env });
+  const agent = new BundleAgent({
+    journal: deps.journal,
+    paths,
+    clock: deps.clock,
+    log,
+    settings: {
+      limits: {
+        maxBytes: config.bundles.max_bytes,
+        maxFiles: config.bundles.max_files,
+        maxPathLength: config.bundles.max_path_length,
+        signatureThreshold: config.bundles.signature_threshold,
+      },
+      trialMs: config.bundles.trial_ms,
+      maxTrialStarts: config.bundles.max_trial_starts,
+      maxAttempts: config.bundles.max_attempts,
+    },
+    runtime,
+    fault: faultHook(env, (point) => log.warn({ point }, `fault injection: killing the daemon at ${point} (WAVEOS_FAULT)`)),
+    restartDaemon: (reason) => deps.restartDaemon(reason),
+    underLauncher: env.WAVEOS_LAUNCHER === '1',
+    selfTree: ownTree(),
+    onVersionsChanged: () => deps.onVersionsChanged(),
+  });
+  const inbox = new InboxWatcher({
+    dir: paths.inboxDir,
+    rejectedDir: paths.inboxRejectedDir,
+    log,
+    stableMs: config.bundles.inbox_stable_ms,
+    install: (file) => agent.install(file, { origin: 'inbox', requestedBy: 'inbox' }),
+  });
+  return { runtime, agent, inbox };
+}

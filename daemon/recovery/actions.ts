@@ -1,0 +1,29 @@
+/** A priority cap as a policy asks for it; only `nice` is applied on this build (caps.ts says why). */
+export interface CapParams {
+  service: string;
+  reset?: boolean;
+  nice?: number;
+  ionice?: unknown;
+  cpu_weight?: unknown;
+  cpu_max?: unknown;
+}
+
+/**
+ * Every way WaveOS changes the world, keyed by action name, with the parameters each one takes. The
+ * executor's handler map is typed from these keys, so a handler or a request with the wrong parameters
+ * does not compile (balena-supervisor's composition steps are keyed the same way).
+ */
+export interface ActionMap {
+  'service.start': { service: string };
+  /** `failures`/`value`: the failed health checks that made recovery stop a hung service. */
+  'service.stop': { service: string; failures?: number; value?: number | null };
+  'service.restart': { service: string; attempt?: number; delay_ms?: number };
+  'service.cap': CapParams;
+  /** One of the build's MODES; a policy may name a mode of its own, which the handler refuses with a reason. */
+  'mode.set': { mode: string };
+  'feature.degrade': { feature: string; restore?: boolean };
+  /** `service`: the service whose crash loop asked for it, null when a policy or an operator did. */
+  'board.reboot': { service: string | null; failures_in_window?: number; window_ms?: number };
+}
+
+export type ActionName = keyof ActionMap;
