@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import cron from 'node-cron';
 import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, tokenRoutes } from './api/index.js';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from './artifacts/index.js';
-import { bundleRoutes, notifyLauncherReady } from './bundles/index.js';
+import { bundleRoutes, installedVersions, notifyLauncherReady } from './bundles/index.js';
 import { bundleUnits } from './compose/bundles.js';
 import { CURRENT_RUN_KEY, type CleanStopMarker, type RunRecord, currentRun, previousRunEnding, readMarker } from './boot/index.js';
 import { type LoadedConfig, type Profile, loadConfig } from './config/index.js';
@@ -179,20 +179,6 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
 
   const build = readBuildStamp();
   const startedAt = isoUtc(clock.now());
-  // The update agent: constructed here so run_meta.json can name the installed bundles; started below.
-  let requestRestart: (reason: string) => void = () => undefined;
-  let onVersionsChanged: () => void = () => undefined;
-  const { runtime: bundleRuntime, agent: bundles, inbox } = bundleUnits({
-    journal,
-    paths,
-    clock,
-    log,
-    config,
-    env,
-    restartDaemon: (reason) => requestRestart(reason),
-    onVersionsChanged: () => onVersionsChanged(),
-  });
-  const bundleVersions = bundles.versions();
   const meta: RunMeta = {
     schema_version: RUN_META_SCHEMA_VERSION,
     run_id: runId,
@@ -201,7 +187,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     waveos_version: build.version,
     // The enforced policy's version: the policy runtime sets it once the policy files are loaded.
     policy_version: null,
-    bundle_ids: bundleVersions.bundle_ids,
+    bundle_ids: installedVersions(paths).bundle_ids,
     config_hash: loaded.hash,
     config_file: loaded.file ?? null,
     profile: config.profile,
@@ -211,12 +197,6 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     previous_run: previous,
   };
   const runMetaFile = writeRunMeta(paths, meta);
-  onVersionsChanged = () => {
-    meta.bundle_ids = bundles.versions().bundle_ids;
-    writeRunMeta(paths, meta);
-    // A committed or rolled-back policy bundle changes what is enforced.
-    policy.reload('request');
-  };
   const previousHash = journal.getState<string>(CONFIG_HASH_KEY);
   const record: RunRecord = { run_id: runId, boot_id: bootId, started_at: startedAt, pid: process.pid };
   journal.setStates({ [CURRENT_RUN_KEY]: record, [CONFIG_HASH_KEY]: loaded.hash });
@@ -434,7 +414,25 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     const v = policy.canTransition(from, to);
     return v.allowed ? true : v.reason;
   });
-  executor.install({ ...recovery.handlers() });
+  let requestRestart: (reason: string) => void = () => undefined;
+  const { runtime: bundleRuntime, agent: bundles, inbox, handlers: bundleHandlers } = bundleUnits({
+    journal,
+    paths,
+    clock,
+    log,
+    config,
+    env,
+    executor,
+    supervisor,
+    restartDaemon: (reason) => requestRestart(reason),
+    onVersionsChanged: () => {
+      meta.bundle_ids = installedVersions(paths).bundle_ids;
+      writeRunMeta(paths, meta);
+      // A committed or rolled-back policy bundle changes what is enforced.
+      policy.reload('request');
+    },
+  });
+  executor.install({ ...recovery.handlers(), ...bundleHandlers });
   const performDecision = decisionPerformer({
     journal,
     clock,

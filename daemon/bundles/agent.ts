@@ -17,7 +17,9 @@ import {
   LINK_PREVIOUS,
   type SlotGroup,
   ensureGroup,
+  type BundleVersions,
   groupDir,
+  installedVersions,
   listGroups,
   markSlot,
   pruneGroup,
@@ -84,14 +86,6 @@ export interface BundleAgentDeps {
   validatePolicy?: (payloadDir: string) => string | undefined;
   /** Called after a commit or rollback so run_meta.json and status can show the new versions. */
   onVersionsChanged?: () => void;
-}
-
-export interface BundleVersions {
-  waveos_version: string | null;
-  policy_version: string | null;
-  /** The current bundle id by kind (with several bundles of a kind, the last by name). */
-  bundle_ids: Record<string, string>;
-  by_name: Record<string, { bundle_id: string; version: string | undefined }>;
 }
 
 const ACTIVE_KEY = 'bundles.active';
@@ -570,16 +564,7 @@ export class BundleAgent implements Lifecycle {
   // --- queries and operator actions -----------------------------------------------------------------
 
   versions(): BundleVersions {
-    const out: BundleVersions = { waveos_version: null, policy_version: null, bundle_ids: {}, by_name: {} };
-    for (const g of listGroups(this.deps.paths)) {
-      if (!g.current) continue;
-      const m = readSlotManifest(join(g.dir, g.current));
-      out.bundle_ids[g.kind] = g.current;
-      out.by_name[`${g.kind}/${g.name}`] = { bundle_id: g.current, version: m?.version };
-      if (g.kind === 'waveos' && m) out.waveos_version = m.waveos_version ?? m.version;
-      if (g.kind === 'policy' && m) out.policy_version = m.policy_version ?? m.version;
-    }
-    return out;
+    return installedVersions(this.deps.paths);
   }
 
   list(): { installed: (SlotGroup & { current_version?: string; last_known_good_version?: string })[]; active: InstallRecord | null; history: InstallRecord[]; failures: Record<string, number> } {

@@ -1,4 +1,4 @@
-export { type AgentSettings, BundleAgent, type BundleAgentDeps, type BundleVersions, INSTALL_STATES, type InstallRecord, type InstallState, ownTree } from './agent.js';
+export { type AgentSettings, BundleAgent, type BundleAgentDeps, INSTALL_STATES, type InstallRecord, type InstallState, ownTree } from './agent.js';
 export { type BuildOptions, buildBundle, sha256File } from './build.js';
 export { faultHook } from './fault.js';
 export { InboxWatcher } from './inbox.js';
@@ -10,5 +10,5 @@ export { bundleRoutes } from './routes.js';
 export { type BundleRuntime, DefaultRuntime, type GateResult, type SlotRef } from './runtime.js';
 export { type BundleLimits, DEFAULT_LIMITS, type VerifiedBundle, readBundleHead, scanBundle } from './scan.js';
 export { compareSemver, isSemver } from './semver.js';
-export { LINK_CURRENT, LINK_LKG, listGroups } from './slots.js';
+export { type BundleVersions, LINK_CURRENT, LINK_LKG, installedVersions, listGroups } from './slots.js';
 export { type TarEntry, writeTar } from './tar-writer.js';

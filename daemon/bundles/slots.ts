@@ -119,3 +119,25 @@ export function pruneGroup(dir: string, keep: ReadonlySet<string>): string[] {
 export function ensureGroup(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
 }
+
+export interface BundleVersions {
+  waveos_version: string | null;
+  policy_version: string | null;
+  /** The current bundle id by kind (with several bundles of a kind, the last by name). */
+  bundle_ids: Record<string, string>;
+  by_name: Record<string, { bundle_id: string; version: string | undefined }>;
+}
+
+/** What the slots' `current` links say is installed, read from the disk alone. */
+export function installedVersions(paths: Paths): BundleVersions {
+  const out: BundleVersions = { waveos_version: null, policy_version: null, bundle_ids: {}, by_name: {} };
+  for (const g of listGroups(paths)) {
+    if (!g.current) continue;
+    const m = readSlotManifest(join(g.dir, g.current));
+    out.bundle_ids[g.kind] = g.current;
+    out.by_name[`${g.kind}/${g.name}`] = { bundle_id: g.current, version: m?.version };
+    if (g.kind === 'waveos' && m) out.waveos_version = m.waveos_version ?? m.version;
+    if (g.kind === 'policy' && m) out.policy_version = m.policy_version ?? m.version;
+  }
+  return out;
+}

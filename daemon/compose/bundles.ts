@@ -2,6 +2,11 @@ import { BundleAgent, DefaultRuntime, InboxWatcher, faultHook, ownTree } from '.
 import type { Config } from '../config/index.js';
 import type { Clock, Logger, Paths } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
+import type { ActionExecutor, ActionHandlers, ActionMap } from '../recovery/index.js';
+import type { Supervisor } from '../services/index.js';
+
+/** The actions the update agent owns (activation, commit and rollback of a slot). */
+export type BundleActions = Pick<ActionMap, never>;
 
 export interface BundleUnitsDeps {
   journal: Journal;
@@ -10,6 +15,10 @@ export interface BundleUnitsDeps {
   log: Logger;
   config: Config;
   env: NodeJS.ProcessEnv;
+  /** The one action path: the agent asks it for every change to the world. */
+  executor: ActionExecutor;
+  /** The one supervisor, for the processes of app bundles. */
+  supervisor: Supervisor;
   /** Asks the daemon to exit with code 75 so that the launcher starts the new WaveOS slot. */
   restartDaemon(reason: string): void;
   /** After a commit or rollback: run_meta.json and the enforced policy follow the installed versions. */
@@ -17,7 +26,7 @@ export interface BundleUnitsDeps {
 }
 
 /** The update agent's units: the app runtime, the install state machine, and the inbox watcher. */
-export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; agent: BundleAgent; inbox: InboxWatcher } {
+export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; agent: BundleAgent; inbox: InboxWatcher; handlers: ActionHandlers<BundleActions> } {
   const { config, env, paths } = deps;
   const log = deps.log.child({ module: 'bundles' });
   const runtime = new DefaultRuntime({ paths, log, defaultTrialMs: config.bundles.trial_ms, env });
@@ -51,5 +60,5 @@ export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; a
     stableMs: config.bundles.inbox_stable_ms,
     install: (file) => agent.install(file, { origin: 'inbox', requestedBy: 'inbox' }),
   });
-  return { runtime, agent, inbox };
+  return { runtime, agent, inbox, handlers: {} };
 }
