@@ -1,4 +1,4 @@
-import { BundleAgent, DefaultRuntime, InboxWatcher, faultHook, ownTree } from '../bundles/index.js';
+import { BundleAgent, type BundleVersions, DefaultRuntime, InboxWatcher, faultHook, installedVersions, ownTree } from '../bundles/index.js';
 import type { Config } from '../config/index.js';
 import type { Clock, Logger, Paths } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
@@ -22,7 +22,7 @@ export interface BundleUnitsDeps {
   /** Asks the daemon to exit with code 75 so that the launcher starts the new WaveOS slot. */
   restartDaemon(reason: string): void;
   /** After a commit or rollback: run_meta.json and the enforced policy follow the installed versions. */
-  onVersionsChanged(): void;
+  onVersionsChanged(versions: BundleVersions): void;
 }
 
 /** The update agent's units: the app runtime, the install state machine, and the inbox watcher. */
@@ -51,7 +51,7 @@ export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; a
     restartDaemon: (reason) => deps.restartDaemon(reason),
     underLauncher: env.WAVEOS_LAUNCHER === '1',
     selfTree: ownTree(),
-    onVersionsChanged: () => deps.onVersionsChanged(),
+    onVersionsChanged: () => deps.onVersionsChanged(installedVersions(paths)),
   });
   const inbox = new InboxWatcher({
     dir: paths.inboxDir,

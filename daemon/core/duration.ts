@@ -36,3 +36,10 @@ export function parseSize(text: string): number | undefined {
   if (unit === undefined) return undefined;
   return Math.floor(Number(m[1]) * unit);
 }
+
+/** A duration in words for reasons: "42 s", "17 min", "3.5 h". */
+export function formatMs(ms: number): string {
+  if (ms < 120_000) return `${Math.round(ms / 1000)} s`;
+  if (ms < 7_200_000) return `${Math.round(ms / 60_000)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}

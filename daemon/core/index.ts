@@ -1,6 +1,6 @@
 export { writeFileAtomic, fsyncDir, fsyncPath, unlinkDurable } from './atomic-file.js';
 export { type Clock, FakeClock, systemClock, isoUtc } from './clock.js';
-export { parseDuration, parseSize } from './duration.js';
+export { formatMs, parseDuration, parseSize } from './duration.js';
 export {
   ErrorCodes,
   type ErrorCode,

@@ -18,7 +18,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 /**
  * Starts modules in order with a time limit each, and stops the started ones in reverse order;
- * one module failing to stop does not keep the others from stopping.
+ * one module failing to stop does not keep the others from stopping. A start that fails stops what
+ * already started (the failing module too: it may have half-started) before it throws.
  */
 export class ModuleRunner {
   private readonly started: Lifecycle[] = [];
@@ -32,8 +33,14 @@ export class ModuleRunner {
 
   async start(modules: readonly Lifecycle[]): Promise<void> {
     for (const m of modules) {
-      await withTimeout(Promise.resolve(m.start(this.abort.signal)), this.startTimeoutMs, `start of ${m.name}`);
       this.started.push(m);
+      try {
+        await withTimeout(Promise.resolve().then(() => m.start(this.abort.signal)), this.startTimeoutMs, `start of ${m.name}`);
+      } catch (e) {
+        this.log.error({ module: m.name, err: errorMessage(e) }, 'module failed to start: stopping what started');
+        await this.stop();
+        throw e;
+      }
     }
   }
 

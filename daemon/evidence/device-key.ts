@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { WaveosError, errorMessage, writeFileAtomic } from '../core/index.js';
+import type { EventInput } from '../journal/index.js';
 
 /** The device's signing identity: ed25519, the secret half never leaves var/lib/waveos/device.key. */
 export interface DeviceKey {
@@ -146,4 +147,19 @@ export function readTrustedKeys(dir: string): Map<string, Uint8Array> {
     if (k) out.set(n, k);
   }
   return out;
+}
+
+/** The start-up finding of a new device key (first start, or an unreadable one replaced); none when it was read. */
+export function deviceKeyFinding(loaded: LoadedDeviceKey, pubFile: string): EventInput | undefined {
+  if (!loaded.created) return undefined;
+  const { key, quarantined, problem } = loaded;
+  return {
+    kind: quarantined ? 'evidence.key_replaced' : 'evidence.key_created',
+    severity: quarantined ? 'error' : 'notice',
+    source: 'evidence',
+    reason: quarantined
+      ? `the device key could not be read (${problem}); it was moved to ${quarantined} and a new key ${key.keyId} made: enrol the new public key`
+      : `created the device signing key ${key.keyId}; its public half is ${pubFile}`,
+    data: { key_id: key.keyId, public_key: key.publicKeyB64, quarantined: quarantined ?? null },
+  };
 }

@@ -1,5 +1,6 @@
 export {
   type DeviceKey,
+  deviceKeyFinding,
   type LoadedDeviceKey,
   keyIdOf,
   loadOrCreateDeviceKey,

@@ -1,0 +1,86 @@
+import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, statusDocument, tokenRoutes } from '../api/index.js';
+import { type BundleAgent, bundleRoutes } from '../bundles/index.js';
+import type { EvidenceService } from '../evidence/index.js';
+import type { PolicyRuntime } from '../policy-runtime/index.js';
+import type { ActionExecutor, Recovery } from '../recovery/index.js';
+import { AuditLog, TokenStore, auditFailureReporter, tokenAuthorizer } from '../security/index.js';
+import type { Supervisor } from '../services/index.js';
+import { readSpool } from '../spooler/index.js';
+import { type Telemetry, metricsRoutes } from '../telemetry/index.js';
+import type { BootContext } from './open.js';
+
+export interface ApiUnitDeps {
+  executor: ActionExecutor;
+  supervisor: Supervisor;
+  recovery: Recovery;
+  policy: PolicyRuntime;
+  telemetry: Telemetry;
+  evidence: EvidenceService;
+  bundles: BundleAgent;
+  spooler: { drain(): Promise<void> };
+}
+
+/** The status document's sources: read at every request. */
+function status(boot: BootContext, d: ApiUnitDeps): () => Record<string, unknown> {
+  const { config, journal, paths, chaos } = boot;
+  const identity = {
+    run_id: boot.runId,
+    boot_id: boot.bootId,
+    device_id: config.device.device_id,
+    started_at: boot.startedAt,
+    profile: config.profile,
+    root: paths.root,
+    pid: process.pid,
+    device_public_key: d.evidence.publicKey,
+    device_key_id: d.evidence.keyId,
+  };
+  return () =>
+    statusDocument({
+      clock: boot.clock,
+      identity,
+      startedMono: boot.startedMono,
+      previousRun: boot.previous,
+      mode: () => d.recovery.mode(),
+      health: () => d.telemetry.health(),
+      versions: () => ({ waveos: boot.build.version, policy: d.policy.version, bundles: d.bundles.versions().bundle_ids }),
+      policy: () => d.policy.snapshot(),
+      services: () => d.supervisor.list(),
+      journal: () => ({ last_seq: journal.lastSeq(), disk_full: journal.diskFull() ?? null }),
+      telemetry: () => ({
+        prometheus: d.telemetry.prometheusUrl,
+        prometheus_error: d.telemetry.prometheusError,
+        collectors_failing: d.telemetry.collectors().filter((c) => !c.ok).map((c) => c.name),
+      }),
+      chaos: () => (chaos.enabled ? chaos.stats() : undefined),
+    });
+}
+
+/** The control API on the unix socket: every route, token RBAC, and the audit log. */
+export function apiUnit(boot: BootContext, d: ApiUnitDeps): ApiServer {
+  const { journal, paths, clock, config, log } = boot;
+  const tokens = new TokenStore(paths.tokensFile, clock);
+  const routes: Route[] = [
+    ...coreRoutes({ journal, status: status(boot, d) }),
+    ...tokenRoutes({ store: tokens, journal }),
+    ...metricsRoutes(d.telemetry),
+    ...bundleRoutes(d.bundles),
+    ...logsRoutes({ readLogs: (q) => readSpool(paths.spoolDir, q.source, q), flush: () => d.spooler.drain() }),
+    ...controlRoutes({ services: d.supervisor, mode: () => d.recovery.mode(), run: (req) => d.executor.run(req) }),
+    ...evidenceRoutes({
+      exportNow: (r) => d.evidence.exportNow(r),
+      list: () => d.evidence.list(),
+      packPath: (n) => d.evidence.packPath(n),
+      publicKey: d.evidence.publicKey,
+      keyId: d.evidence.keyId,
+    }),
+  ];
+  routes.push(discoveryRoute(() => routes));
+  const onAuditFailure = auditFailureReporter({ journal, log, clock, file: paths.auditLog });
+  return new ApiServer({
+    socketPath: paths.socket,
+    socketGroup: config.api.socket_group ?? undefined,
+    routes,
+    authorize: tokenAuthorizer({ store: tokens, audit: new AuditLog(paths.auditLog, clock), profile: config.profile, onAuditFailure }),
+    log: log.child({ module: 'api' }),
+  });
+}

@@ -1,0 +1,34 @@
+import { createProxy } from '../proxy/index.js';
+import type { PolicyRuntime } from '../policy-runtime/index.js';
+import type { Supervisor } from '../services/index.js';
+import { createSpooler } from '../spooler/index.js';
+import { Telemetry } from '../telemetry/index.js';
+import type { BootContext } from './open.js';
+
+/** The logging spooler (the services' and the daemon's own output) and, when enabled, the uplink proxy. */
+export function spoolUnits(boot: BootContext): { spooler: ReturnType<typeof createSpooler>; proxy: ReturnType<typeof createProxy> | undefined } {
+  const { clock, log, paths, config, journal, chaos } = boot;
+  const spooler = createSpooler({ clock, log: log.child({ module: 'spooler' }), spoolDir: paths.spoolDir, socketPath: paths.logSocket, settings: config.spooler, events: journal, chaos });
+  spooler.attach('waveos', boot.selfLog, 'stdout');
+  const proxy = config.proxy.enabled
+    ? createProxy({ clock, log: log.child({ module: 'proxy' }), settings: config.proxy, dir: paths.proxyDir, socketPath: paths.proxySocket, events: journal, chaos })
+    : undefined;
+  return { spooler, proxy };
+}
+
+/** Collectors, the metrics history and Prometheus; every sample set goes to the policy. */
+export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor; policy: PolicyRuntime }): Telemetry {
+  const { journal } = boot;
+  const telemetry = new Telemetry({
+    journal,
+    config: boot.config.telemetry,
+    clock: boot.clock,
+    log: boot.log.child({ module: 'telemetry' }),
+    paths: boot.paths,
+    services: () => deps.supervisor.list(),
+    onSamples: (samples) => deps.policy.observe(samples),
+    chaos: boot.chaos,
+  });
+  telemetry.registerQueue('journal.batch', () => journal.pendingCount);
+  return telemetry;
+}

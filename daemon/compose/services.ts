@@ -1,0 +1,55 @@
+import { clockJumpEvent } from '../boot/index.js';
+import type { PolicyRuntime } from '../policy-runtime/index.js';
+import { type ActionExecutor, HardwareWatchdog, MainLoop, Recovery } from '../recovery/index.js';
+import { Supervisor } from '../services/index.js';
+import type { LogSink } from '../core/index.js';
+import type { BootContext } from './open.js';
+
+/** Service-manager hand-offs meant for the daemon alone: children never inherit them. */
+const DAEMON_ONLY_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'WAVEOS_TEST_STALL_FILE'];
+
+/** The one supervisor of child processes; it starts and stops only what the executor asks. */
+export function supervisorUnit(boot: BootContext, sink: LogSink): Supervisor {
+  const env = { ...boot.env };
+  for (const k of DAEMON_ONLY_ENV) delete env[k];
+  return new Supervisor({ specs: boot.config.services, journal: boot.journal, clock: boot.clock, log: boot.log.child({ module: 'services' }), sink, root: boot.paths.root, runId: boot.runId, env });
+}
+
+/** The escalation ladder and the device's mode; the policy's rate limit and mode transitions bound it. */
+export function recoveryUnit(boot: BootContext, deps: { executor: ActionExecutor; supervisor: Supervisor; policy: PolicyRuntime }): Recovery {
+  const { policy } = deps;
+  return new Recovery({
+    executor: deps.executor,
+    supervisor: deps.supervisor,
+    journal: boot.journal,
+    clock: boot.clock,
+    log: boot.log.child({ module: 'recovery' }),
+    config: boot.config.recovery,
+    root: boot.paths.root,
+    admitRestart: (service) => policy.admit('service.restart', service),
+    allowTransition: (from, to) => {
+      const v = policy.canTransition(from, to);
+      return v.allowed ? true : v.reason;
+    },
+  });
+}
+
+/** The main loop: the watchdog is petted from it, so a stalled loop stops petting; it also notices clock jumps. */
+export function mainLoopUnit(boot: BootContext, deps: { supervisor: Supervisor; recovery: Recovery }): MainLoop {
+  const { config, journal } = boot;
+  return new MainLoop({
+    log: boot.log.child({ module: 'main-loop' }),
+    notifier: boot.notifier,
+    hardware: config.recovery.watchdog.device ? new HardwareWatchdog(config.recovery.watchdog.device) : undefined,
+    tickMs: config.recovery.watchdog.tick_ms,
+    stallFile: boot.env.WAVEOS_TEST_STALL_FILE,
+    // Timestamps jump with the wall clock; the journal says when and how far, so a reader can line them up.
+    onClockJump: (j) => journal.append(clockJumpEvent(j)),
+    summary: () => {
+      const list = deps.supervisor.list();
+      const up = list.filter((s) => s.state === 'running').length;
+      const failed = list.filter((s) => s.state === 'failed').length;
+      return `mode ${deps.recovery.mode()}; ${up}/${list.length} services running${failed ? `, ${failed} failed` : ''}; journal seq ${journal.lastSeq()}`;
+    },
+  });
+}
