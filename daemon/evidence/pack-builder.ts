@@ -448,6 +448,11 @@ function chartSeriesOf(series: Map<string, SeriesAcc>): ReportSeries[] {
   }));
 }
 
+/** What the report and the manifest both open with: which pack, why, who asked, and the window. */
+function packHeader(req: PackRequest, p: PackParts): Pick<Manifest, 'name' | 'created_at' | 'reason' | 'trigger' | 'requested_by' | 'incident' | 'window'> {
+  return { name: p.name, created_at: isoUtc(req.nowMs), reason: req.reason, trigger: req.trigger, requested_by: req.requestedBy, incident: req.incident ?? null, window: { since: p.sinceTs, until: p.untilTs } };
+}
+
 /** report.html: the summary a person reads, with the files written so far. */
 async function writeReportFile(src: PackSource, req: PackRequest, stage: Stage, p: PackParts): Promise<void> {
   const probe = Buffer.from(`waveos evidence key self-test ${p.name}`);
@@ -455,13 +460,7 @@ async function writeReportFile(src: PackSource, req: PackRequest, stage: Stage, 
   const { events: ev, metrics: mx } = p;
   const listed = ev.report.listed();
   const data: ReportData = {
-    name: p.name,
-    created_at: isoUtc(req.nowMs),
-    reason: req.reason,
-    trigger: req.trigger,
-    requested_by: req.requestedBy,
-    incident: req.incident ?? null,
-    window: { since: p.sinceTs, until: p.untilTs },
+    ...packHeader(req, p),
     device: { ...src.device, key_id: src.key.keyId },
     waveos: src.waveos,
     runs: p.metas.map((m) => ({ run_id: m.run_id, started_at: m.started_at, waveos_version: m.waveos_version, boot_id: m.boot_id, previous_run: m.previous_run })),
@@ -495,13 +494,7 @@ async function writeManifest(src: PackSource, req: PackRequest, stage: Stage, p:
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     schema_version: MANIFEST_SCHEMA_VERSION,
-    name: p.name,
-    created_at: isoUtc(req.nowMs),
-    reason: req.reason,
-    trigger: req.trigger,
-    requested_by: req.requestedBy,
-    incident: req.incident ?? null,
-    window: { since: p.sinceTs, until: p.untilTs },
+    ...packHeader(req, p),
     device: { ...src.device, public_key: src.key.publicKeyB64, key_id: src.key.keyId },
     waveos: src.waveos,
     run_id: src.runId,
