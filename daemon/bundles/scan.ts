@@ -151,208 +151,259 @@ export function scanBundle(o: ScanOptions): Promise<VerifiedBundle> {
   if (archiveBytes > archiveLimit) {
     return Promise.reject(new BundleRejection('WAVEOS_E_BUNDLE_LIMIT', 'limit.size', `the bundle file is ${archiveBytes} bytes; the limit is ${archiveLimit}`, { bytes: archiveBytes, limit: archiveLimit }));
   }
-  return new Promise<VerifiedBundle>((resolve, rejectP) => {
-    const parser = new Parser({ strict: true });
-    let stopRead = false;
-    let failed = false;
-    let index = 0;
-    let mBytes: Buffer | undefined;
-    let sBytes: Buffer | undefined;
-    let checked: { manifest: Manifest; signedBy: string[] } | undefined;
-    let byPath = new Map<string, FileEntry>();
-    const seen = new Set<string>();
-    const links = new Set<string>();
-    const openFds = new Set<number>();
-    const syncs: Promise<void>[] = [];
-    const madeDirs = new Set<string>();
-    let extracted = 0;
-    let payloadBytes = 0;
+  return new Promise<VerifiedBundle>((resolve, rejectP) => new BundleScan(o, archiveBytes, resolve, rejectP).run());
+}
 
-    const fail = (e: unknown): void => {
-      if (failed) return;
-      failed = true;
-      stopRead = true;
-      parser.emit('drain'); // wakes a read loop waiting for the parser, so it closes the file
-      for (const fd of openFds) {
-        try {
-          closeSync(fd);
-        } catch {
-          // already closed
-        }
-      }
-      openFds.clear();
-      rejectP(e);
-    };
+/** One pass of scanBundle: the parser's entries in order, with what has been seen and written so far. */
+class BundleScan {
+  private readonly parser = new Parser({ strict: true });
+  private stopRead = false;
+  private failed = false;
+  private index = 0;
+  private mBytes: Buffer | undefined;
+  private sBytes: Buffer | undefined;
+  private checked: { manifest: Manifest; signedBy: string[] } | undefined;
+  private byPath = new Map<string, FileEntry>();
+  private readonly seen = new Set<string>();
+  private readonly links = new Set<string>();
+  private readonly openFds = new Set<number>();
+  private readonly syncs: Promise<void>[] = [];
+  private readonly madeDirs = new Set<string>();
+  private extracted = 0;
+  private payloadBytes = 0;
 
-    const ensureDir = (dir: string): void => {
-      if (madeDirs.has(dir)) return;
-      mkdirSync(dir, { recursive: true, mode: o.strictModes ? 0o700 : 0o755 });
-      madeDirs.add(dir);
-    };
+  constructor(
+    private readonly o: ScanOptions,
+    private readonly archiveBytes: number,
+    private readonly resolve: (v: VerifiedBundle) => void,
+    private readonly rejectP: (e: unknown) => void,
+  ) {}
 
-    const readSmall = (entry: ReadEntry, limit: number, done: (b: Buffer) => void): void => {
-      if (entry.size > limit) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.manifest', `${entry.path} is ${entry.size} bytes; the limit is ${limit}`);
-      const chunks: Buffer[] = [];
-      // Copied: the read buffers are reused, and these bytes are kept past the next read.
-      entry.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
-      entry.on('end', () => {
-        if (failed) return;
-        try {
-          done(Buffer.concat(chunks));
-        } catch (e) {
-          fail(e);
-        }
-      });
-    };
-
-    const handle = (entry: ReadEntry): void => {
-      const i = index++;
-      const p = entry.path;
-      if (i === 0 || i === 1) {
-        const want = i === 0 ? MANIFEST_NAME : SIGNATURE_NAME;
-        if (p !== want || !FILE_TYPES.has(entry.type)) reject('WAVEOS_E_BUNDLE_FORMAT', 'format.order', `member ${i + 1} is ${p} (${entry.type}); a bundle starts with ${MANIFEST_NAME} then ${SIGNATURE_NAME}`);
-        readSmall(entry, i === 0 ? MAX_MANIFEST_BYTES : MAX_SIGNATURE_BYTES, (b) => {
-          if (i === 0) mBytes = b;
-          else {
-            sBytes = b;
-            checked = checkManifest(mBytes as Buffer, sBytes, o);
-            byPath = new Map(checked.manifest.files.map((f) => [f.path, f]));
-            if (o.extractTo) ensureDir(o.extractTo);
-          }
-        });
-        return;
-      }
-      if (!checked) reject('WAVEOS_E_BUNDLE_FORMAT', 'format.order', `member ${p} comes before the manifest was complete`);
-      if (p === PAYLOAD_PREFIX || p === PAYLOAD_PREFIX.slice(0, -1)) {
-        if (entry.type !== 'Directory') reject('WAVEOS_E_BUNDLE_PATH', 'entry.unsupported', `${p} must be a directory`);
-        entry.resume();
-        return;
-      }
-      if (p.startsWith('/')) reject('WAVEOS_E_BUNDLE_PATH', 'path.absolute', `member ${p} has an absolute path`, { path: p });
-      if (p.split('/').includes('..')) reject('WAVEOS_E_BUNDLE_PATH', 'path.dotdot', `member ${p} has a ".." component`, { path: p });
-      if (!p.startsWith(PAYLOAD_PREFIX)) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is outside payload/ and not listed in the manifest`, { path: p });
-      const rel = entry.type === 'Directory' ? p.slice(PAYLOAD_PREFIX.length).replace(/\/$/, '') : p.slice(PAYLOAD_PREFIX.length);
-      const why = unsafePathReason(rel);
-      if (why) reject('WAVEOS_E_BUNDLE_PATH', 'path.unsafe', `member ${p} ${why}`, { path: p });
-      if (rel.length > o.limits.maxPathLength) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.path', `member path is ${rel.length} characters long; the limit is ${o.limits.maxPathLength}`);
-      // A member below a symlink would be written wherever the link points: refuse it outright.
-      const parts = rel.split('/');
-      for (let k = 1; k < parts.length; k++) {
-        const prefix = parts.slice(0, k).join('/');
-        if (links.has(prefix)) reject('WAVEOS_E_BUNDLE_PATH', 'path.through_symlink', `member ${p} lies below the symlink ${PAYLOAD_PREFIX}${prefix}`, { path: p });
-      }
-      if (seen.has(rel)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.duplicate', `member ${p} appears twice in the archive`, { path: p });
-      seen.add(rel);
-      if (entry.type === 'Link') {
-        reject('WAVEOS_E_BUNDLE_PATH', 'entry.hardlink', `member ${p} is a hard link (to ${entry.linkpath ?? '?'}); bundles may not contain hard links`, { path: p, target: entry.linkpath });
-      }
-      if (entry.type === 'CharacterDevice' || entry.type === 'BlockDevice' || entry.type === 'FIFO') {
-        reject('WAVEOS_E_BUNDLE_PATH', 'entry.device', `member ${p} is a ${entry.type}; bundles may not contain device nodes or FIFOs`, { path: p, type: entry.type });
-      }
-      if (entry.type === 'Directory') {
-        if (o.extractTo) ensureDir(join(o.extractTo, rel));
-        entry.resume();
-        return;
-      }
-      if (entry.type === 'SymbolicLink') {
-        const target = entry.linkpath ?? '';
-        const escape = escapingLinkReason(rel, target);
-        if (escape) reject('WAVEOS_E_BUNDLE_PATH', 'path.symlink_escape', `symlink ${p} ${escape}`, { path: p, target });
-        const m = byPath.get(rel);
-        if (!m) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is not listed in the manifest`, { path: p });
-        if (m.type !== 'symlink' || m.target !== target) reject('WAVEOS_E_BUNDLE_HASH', 'hash.symlink', `symlink ${p} → ${target} differs from the manifest`, { path: p });
-        links.add(rel);
-        if (o.extractTo) {
-          const dest = join(o.extractTo, rel);
-          ensureDir(dirname(dest));
-          symlinkSync(target, dest);
-        }
-        entry.resume();
-        return;
-      }
-      if (!FILE_TYPES.has(entry.type)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.unsupported', `member ${p} has the unsupported type ${entry.type}`, { path: p, type: entry.type });
-      const m = byPath.get(rel);
-      if (!m) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is not listed in the manifest`, { path: p });
-      if (m.type !== 'file') reject('WAVEOS_E_BUNDLE_HASH', 'hash.type', `member ${p} is a file; the manifest lists a ${m.type}`, { path: p });
-      if (entry.size !== m.size) reject('WAVEOS_E_BUNDLE_HASH', 'hash.size', `member ${p} is ${entry.size} bytes; the manifest says ${m.size}`, { path: p, size: entry.size, expected: m.size });
-      const hash = createHash('sha256');
-      let fd: number | undefined;
-      const dest = o.extractTo ? join(o.extractTo, rel) : undefined;
-      if (dest) {
-        ensureDir(dirname(dest));
-        // O_EXCL: never write through something that is already there (a link planted earlier, say).
-        fd = openSync(dest, 'wx', o.strictModes ? 0o600 : m.mode & 0o777);
-        openFds.add(fd);
-      }
-      entry.on('data', (c: Buffer) => {
-        if (failed) return;
-        hash.update(c);
-        if (fd !== undefined) {
-          let off = 0;
-          while (off < c.length) off += writeSync(fd, c, off, c.length - off);
-        }
-      });
-      entry.on('end', () => {
-        if (failed) return;
-        const got = hash.digest('hex');
-        if (got !== m.sha256) {
-          fail(new BundleRejection('WAVEOS_E_BUNDLE_HASH', 'hash.sha256', `member ${p} has sha256 ${got}; the manifest says ${m.sha256}`, { path: p, sha256: got, expected: m.sha256 }));
-          return;
-        }
-        payloadBytes += m.size;
-        if (fd !== undefined) {
-          const f = fd;
-          // From here the fsync owns the descriptor: a later failure must not close it under it.
-          openFds.delete(f);
-          const synced = new Promise<void>((res, rej) =>
-            fsync(f, (err) => {
-              closeSync(f);
-              if (err) rej(err);
-              else res();
-            }),
-          );
-          synced.catch(() => undefined);
-          syncs.push(synced);
-          extracted++;
-          try {
-            o.onExtracted?.(extracted);
-          } catch (e) {
-            fail(e);
-          }
-        }
-      });
-    };
-
+  run(): void {
+    const { parser, o } = this;
     parser.on('entry', (entry: ReadEntry) => {
-      if (failed) {
+      if (this.failed) {
         entry.resume();
         return;
       }
       try {
-        handle(entry);
+        this.handle(entry);
       } catch (e) {
         entry.resume();
-        fail(e);
+        this.fail(e);
       }
     });
-    parser.on('error', (e: Error) => fail(new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'format.tar', `${o.file} is not a valid tar archive: ${e.message}`)));
+    parser.on('error', (e: Error) => this.fail(new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'format.tar', `${o.file} is not a valid tar archive: ${e.message}`)));
     parser.on('end', () => {
-      if (failed) return;
-      void (async () => {
-        if (!checked || !mBytes || !sBytes) reject('WAVEOS_E_BUNDLE_FORMAT', 'format.order', `${o.file} has no ${MANIFEST_NAME} and ${SIGNATURE_NAME} at its start`);
-        const missing = checked.manifest.files.filter((f) => !seen.has(f.path));
-        if (missing.length > 0) {
-          reject('WAVEOS_E_BUNDLE_PATH', 'file.missing', `${missing.length} file(s) listed in the manifest are missing from the archive, first ${PAYLOAD_PREFIX}${missing[0]?.path}`, { missing: missing.slice(0, 20).map((f) => f.path) });
-        }
-        await Promise.all(syncs);
-        if (o.extractTo) for (const d of madeDirs) fsyncDir(d);
-        return { manifest: checked.manifest, manifestBytes: mBytes, signatureBytes: sBytes, signedBy: checked.signedBy, payloadBytes, fileCount: checked.manifest.files.length, archiveBytes };
-      })().then(resolve, fail);
+      if (this.failed) return;
+      this.finish().then(this.resolve, (e: unknown) => this.fail(e));
     });
-    readInto(o.file, o.readChunk ?? READ_CHUNK, parser, () => stopRead).catch((e: unknown) =>
-      fail(new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'format.unreadable', `${o.file}: ${(e as Error).message}`)),
+    readInto(o.file, o.readChunk ?? READ_CHUNK, parser, () => this.stopRead).catch((e: unknown) =>
+      this.fail(new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'format.unreadable', `${o.file}: ${(e as Error).message}`)),
     );
-  });
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stopRead = true;
+    this.parser.emit('drain'); // wakes a read loop waiting for the parser, so it closes the file
+    for (const fd of this.openFds) {
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed
+      }
+    }
+    this.openFds.clear();
+    this.rejectP(e);
+  }
+
+  private ensureDir(dir: string): void {
+    if (this.madeDirs.has(dir)) return;
+    mkdirSync(dir, { recursive: true, mode: this.o.strictModes ? 0o700 : 0o755 });
+    this.madeDirs.add(dir);
+  }
+
+  private handle(entry: ReadEntry): void {
+    const i = this.index++;
+    const p = entry.path;
+    if (i === 0 || i === 1) return this.head(i, entry);
+    if (!this.checked) reject('WAVEOS_E_BUNDLE_FORMAT', 'format.order', `member ${p} comes before the manifest was complete`);
+    if (p === PAYLOAD_PREFIX || p === PAYLOAD_PREFIX.slice(0, -1)) {
+      if (entry.type !== 'Directory') reject('WAVEOS_E_BUNDLE_PATH', 'entry.unsupported', `${p} must be a directory`);
+      entry.resume();
+      return;
+    }
+    const rel = this.memberPath(entry);
+    if (entry.type === 'Directory') {
+      if (this.o.extractTo) this.ensureDir(join(this.o.extractTo, rel));
+      entry.resume();
+      return;
+    }
+    if (entry.type === 'SymbolicLink') return this.symlink(entry, rel);
+    if (!FILE_TYPES.has(entry.type)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.unsupported', `member ${p} has the unsupported type ${entry.type}`, { path: p, type: entry.type });
+    this.file(entry, rel);
+  }
+
+  /** The first two members: manifest.json then manifest.sig, read whole (they are small) and checked together. */
+  private head(i: number, entry: ReadEntry): void {
+    const p = entry.path;
+    const want = i === 0 ? MANIFEST_NAME : SIGNATURE_NAME;
+    if (p !== want || !FILE_TYPES.has(entry.type)) reject('WAVEOS_E_BUNDLE_FORMAT', 'format.order', `member ${i + 1} is ${p} (${entry.type}); a bundle starts with ${MANIFEST_NAME} then ${SIGNATURE_NAME}`);
+    this.readSmall(entry, i === 0 ? MAX_MANIFEST_BYTES : MAX_SIGNATURE_BYTES, (b) => {
+      if (i === 0) this.mBytes = b;
+      else {
+        this.sBytes = b;
+        this.checked = checkManifest(this.mBytes as Buffer, this.sBytes, this.o);
+        this.byPath = new Map(this.checked.manifest.files.map((f) => [f.path, f]));
+        if (this.o.extractTo) this.ensureDir(this.o.extractTo);
+      }
+    });
+  }
+
+  private readSmall(entry: ReadEntry, limit: number, done: (b: Buffer) => void): void {
+    if (entry.size > limit) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.manifest', `${entry.path} is ${entry.size} bytes; the limit is ${limit}`);
+    const chunks: Buffer[] = [];
+    // Copied: the read buffers are reused, and these bytes are kept past the next read.
+    entry.on('data', (c: Buffer) => chunks.push(Buffer.from(c)));
+    entry.on('end', () => {
+      if (this.failed) return;
+      try {
+        done(Buffer.concat(chunks));
+      } catch (e) {
+        this.fail(e);
+      }
+    });
+  }
+
+  /** The checks every payload member passes whatever its type; returns its path below payload/. */
+  private memberPath(entry: ReadEntry): string {
+    const p = entry.path;
+    if (p.startsWith('/')) reject('WAVEOS_E_BUNDLE_PATH', 'path.absolute', `member ${p} has an absolute path`, { path: p });
+    if (p.split('/').includes('..')) reject('WAVEOS_E_BUNDLE_PATH', 'path.dotdot', `member ${p} has a ".." component`, { path: p });
+    if (!p.startsWith(PAYLOAD_PREFIX)) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is outside payload/ and not listed in the manifest`, { path: p });
+    const rel = entry.type === 'Directory' ? p.slice(PAYLOAD_PREFIX.length).replace(/\/$/, '') : p.slice(PAYLOAD_PREFIX.length);
+    const why = unsafePathReason(rel);
+    if (why) reject('WAVEOS_E_BUNDLE_PATH', 'path.unsafe', `member ${p} ${why}`, { path: p });
+    const max = this.o.limits.maxPathLength;
+    if (rel.length > max) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.path', `member path is ${rel.length} characters long; the limit is ${max}`);
+    // A member below a symlink would be written wherever the link points: refuse it outright.
+    const parts = rel.split('/');
+    for (let k = 1; k < parts.length; k++) {
+      const prefix = parts.slice(0, k).join('/');
+      if (this.links.has(prefix)) reject('WAVEOS_E_BUNDLE_PATH', 'path.through_symlink', `member ${p} lies below the symlink ${PAYLOAD_PREFIX}${prefix}`, { path: p });
+    }
+    if (this.seen.has(rel)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.duplicate', `member ${p} appears twice in the archive`, { path: p });
+    this.seen.add(rel);
+    if (entry.type === 'Link') {
+      reject('WAVEOS_E_BUNDLE_PATH', 'entry.hardlink', `member ${p} is a hard link (to ${entry.linkpath ?? '?'}); bundles may not contain hard links`, { path: p, target: entry.linkpath });
+    }
+    if (entry.type === 'CharacterDevice' || entry.type === 'BlockDevice' || entry.type === 'FIFO') {
+      reject('WAVEOS_E_BUNDLE_PATH', 'entry.device', `member ${p} is a ${entry.type}; bundles may not contain device nodes or FIFOs`, { path: p, type: entry.type });
+    }
+    return rel;
+  }
+
+  /** The manifest entry a member must match. */
+  private listed(p: string, rel: string): FileEntry {
+    const m = this.byPath.get(rel);
+    if (!m) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is not listed in the manifest`, { path: p });
+    return m;
+  }
+
+  private symlink(entry: ReadEntry, rel: string): void {
+    const p = entry.path;
+    const target = entry.linkpath ?? '';
+    const escape = escapingLinkReason(rel, target);
+    if (escape) reject('WAVEOS_E_BUNDLE_PATH', 'path.symlink_escape', `symlink ${p} ${escape}`, { path: p, target });
+    const m = this.listed(p, rel);
+    if (m.type !== 'symlink' || m.target !== target) reject('WAVEOS_E_BUNDLE_HASH', 'hash.symlink', `symlink ${p} → ${target} differs from the manifest`, { path: p });
+    this.links.add(rel);
+    if (this.o.extractTo) {
+      const dest = join(this.o.extractTo, rel);
+      this.ensureDir(dirname(dest));
+      symlinkSync(target, dest);
+    }
+    entry.resume();
+  }
+
+  /** A regular file: its size and sha256 against the manifest, written (O_EXCL) and fsynced when extracting. */
+  private file(entry: ReadEntry, rel: string): void {
+    const p = entry.path;
+    const m = this.listed(p, rel);
+    if (m.type !== 'file') reject('WAVEOS_E_BUNDLE_HASH', 'hash.type', `member ${p} is a file; the manifest lists a ${m.type}`, { path: p });
+    if (entry.size !== m.size) reject('WAVEOS_E_BUNDLE_HASH', 'hash.size', `member ${p} is ${entry.size} bytes; the manifest says ${m.size}`, { path: p, size: entry.size, expected: m.size });
+    const hash = createHash('sha256');
+    let fd: number | undefined;
+    const dest = this.o.extractTo ? join(this.o.extractTo, rel) : undefined;
+    if (dest) {
+      this.ensureDir(dirname(dest));
+      // O_EXCL: never write through something that is already there (a link planted earlier, say).
+      fd = openSync(dest, 'wx', this.o.strictModes ? 0o600 : m.mode & 0o777);
+      this.openFds.add(fd);
+    }
+    entry.on('data', (c: Buffer) => {
+      if (this.failed) return;
+      hash.update(c);
+      if (fd !== undefined) {
+        let off = 0;
+        while (off < c.length) off += writeSync(fd, c, off, c.length - off);
+      }
+    });
+    entry.on('end', () => {
+      if (this.failed) return;
+      const got = hash.digest('hex');
+      if (got !== m.sha256) {
+        this.fail(new BundleRejection('WAVEOS_E_BUNDLE_HASH', 'hash.sha256', `member ${p} has sha256 ${got}; the manifest says ${m.sha256}`, { path: p, sha256: got, expected: m.sha256 }));
+        return;
+      }
+      this.payloadBytes += m.size;
+      if (fd !== undefined) this.written(fd);
+    });
+  }
+
+  /** A file fully written: fsync it in the background and count it. */
+  private written(f: number): void {
+    // From here the fsync owns the descriptor: a later failure must not close it under it.
+    this.openFds.delete(f);
+    const synced = new Promise<void>((res, rej) =>
+      fsync(f, (err) => {
+        closeSync(f);
+        if (err) rej(err);
+        else res();
+      }),
+    );
+    synced.catch(() => undefined);
+    this.syncs.push(synced);
+    this.extracted++;
+    try {
+      this.o.onExtracted?.(this.extracted);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** The archive ended: every listed file was there, and what was written is on disk. */
+  private async finish(): Promise<VerifiedBundle> {
+    const { checked, mBytes, sBytes, o } = this;
+    if (!checked || !mBytes || !sBytes) reject('WAVEOS_E_BUNDLE_FORMAT', 'format.order', `${o.file} has no ${MANIFEST_NAME} and ${SIGNATURE_NAME} at its start`);
+    const missing = checked.manifest.files.filter((f) => !this.seen.has(f.path));
+    if (missing.length > 0) {
+      reject('WAVEOS_E_BUNDLE_PATH', 'file.missing', `${missing.length} file(s) listed in the manifest are missing from the archive, first ${PAYLOAD_PREFIX}${missing[0]?.path}`, { missing: missing.slice(0, 20).map((f) => f.path) });
+    }
+    await Promise.all(this.syncs);
+    if (o.extractTo) for (const d of this.madeDirs) fsyncDir(d);
+    return {
+      manifest: checked.manifest,
+      manifestBytes: mBytes,
+      signatureBytes: sBytes,
+      signedBy: checked.signedBy,
+      payloadBytes: this.payloadBytes,
+      fileCount: checked.manifest.files.length,
+      archiveBytes: this.archiveBytes,
+    };
+  }
 }
 
 const READ_CHUNK = 1024 * 1024;

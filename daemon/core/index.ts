@@ -16,6 +16,7 @@ export {
 export { type BuildStamp, readBuildStamp } from './build-info.js';
 export { canonicalJson } from './canonical-json.js';
 export { trimTornTail } from './growing-file.js';
+export { TokenBucket, type TokenBucketLimits } from './token-bucket.js';
 export { type DocPath, type Locate, type LocatedYaml, parseLocatedYaml } from './located-yaml.js';
 export { claimPidFile, processStartTime } from './pid-file.js';
 export { defaultDeviceId, newRunId, readBootId } from './ids.js';

@@ -9,7 +9,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
 import { type Chaos, NO_CHAOS, type Paths, canonicalJson, fsyncDir, isoUtc } from '../core/index.js';
-import { type JournalEvent, type JournalReader, type RawSample, canonicalBody, chainHash, eventLine } from '../journal/index.js';
+import { ChainWalker, type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine } from '../journal/index.js';
 import { SampleRowFormatter } from './csv-rows.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
@@ -191,6 +191,355 @@ function uniqueName(dir: string, name: string): string {
   }
 }
 
+/** The staging folder of one export, with what is written there so far and the notes for the manifest. */
+interface Stage {
+  dir: string;
+  files: FileEntry[];
+  notes: string[];
+}
+
+/** The report's share of the events: counts, and the newest of the important and of the other events, bounded. */
+class ReportEvents {
+  readonly runs = new Set<string>();
+  readonly severityCounts: Record<string, number> = {};
+  readonly kindCounts = new Map<string, number>();
+  readonly markers: ReportEvent[] = [];
+  private readonly important: ReportEvent[] = [];
+  private readonly other: ReportEvent[] = [];
+  private dropped = 0;
+
+  add(e: JournalEvent): void {
+    this.runs.add(e.run_id);
+    this.severityCounts[e.severity] = (this.severityCounts[e.severity] ?? 0) + 1;
+    this.kindCounts.set(e.kind, (this.kindCounts.get(e.kind) ?? 0) + 1);
+    const hl = highlightOf(e.kind);
+    const re: ReportEvent = { seq: e.seq, ts: e.ts, severity: e.severity, kind: e.kind, source: e.source, reason: e.reason, data: compactData(e.data), hl };
+    if (hl || (SEVERITY_RANK[e.severity] ?? 0) >= 1) {
+      this.important.push(re);
+      if (this.important.length >= 2 * REPORT_IMPORTANT_EVENTS) this.dropped += this.important.splice(0, this.important.length - REPORT_IMPORTANT_EVENTS).length;
+    } else {
+      this.other.push(re);
+      if (this.other.length >= 2 * REPORT_OTHER_EVENTS) this.dropped += this.other.splice(0, this.other.length - REPORT_OTHER_EVENTS).length;
+    }
+    if ((hl || (SEVERITY_RANK[e.severity] ?? 0) >= 2) && this.markers.length < MAX_MARKERS) this.markers.push(re);
+  }
+
+  /** The events the report lists, in seq order, and how many it leaves out. */
+  listed(): { events: ReportEvent[]; omitted: number } {
+    // The newest of each kind are kept: an incident is usually at the end of its window.
+    if (this.important.length > REPORT_IMPORTANT_EVENTS) this.dropped += this.important.splice(0, this.important.length - REPORT_IMPORTANT_EVENTS).length;
+    if (this.other.length > REPORT_OTHER_EVENTS) this.dropped += this.other.splice(0, this.other.length - REPORT_OTHER_EVENTS).length;
+    return { events: [...this.important, ...this.other].sort((a, b) => a.seq - b.seq), omitted: this.dropped };
+  }
+}
+
+interface EventsSection {
+  range: { first: number; last: number } | undefined;
+  count: number;
+  anchor: { prevHash: string; seq: number } | undefined;
+  lastHash: string | null;
+  chainOk: boolean;
+  chainProblem: string | undefined;
+  report: ReportEvents;
+}
+
+/** events.jsonl: a contiguous stretch of the chain, checked as it is written with the journal's own chain check. */
+async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, untilTs: string): Promise<EventsSection> {
+  const events = new StagedFile(stage.dir, 'events.jsonl');
+  const range = src.journal.seqWindow(sinceTs, untilTs);
+  const chain = new ChainWalker('first');
+  const report = new ReportEvents();
+  let lastHash: string | null = null;
+  let count = 0;
+  if (range) {
+    let after = range.first - 1;
+    while (after < range.last) {
+      const page = src.journal.events({ afterSeq: after, limit: Math.min(EVENT_PAGE, range.last - after) });
+      if (page.length === 0) break;
+      let text = '';
+      for (const e of page) {
+        const { prev_hash, hash, ...body } = e;
+        // Made once: the chain check hashes the same text the line carries.
+        const canonical = canonicalBody(body, canonicalJson(e.data));
+        chain.push(e, canonical);
+        after = e.seq;
+        text += eventLine(canonical, prev_hash, hash);
+        if (text.length >= WRITE_CHUNK) {
+          await events.write(text);
+          text = '';
+        }
+        report.add(e);
+        lastHash = hash;
+      }
+      count += page.length;
+      await events.write(text);
+      await yieldLoop();
+    }
+  }
+  stage.files.push(await events.close());
+  const broken = chain.report().broken;
+  const chainProblem = broken ? `seq ${broken.seq}: ${broken.problem}` : undefined;
+  if (broken) stage.notes.push(`the hash chain did not verify at export time: ${chainProblem}`);
+  return { range, count, anchor: chain.anchor, lastHash, chainOk: chain.ok, chainProblem, report };
+}
+
+interface MetricsSection {
+  samples: number;
+  series: Map<string, SeriesAcc>;
+  chartDropped: number;
+  bucketMs: number;
+  nBuckets: number;
+}
+
+/** metrics.csv, and the chart summary in the same pass. */
+async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Promise<MetricsSection> {
+  const metrics = new StagedFile(stage.dir, 'metrics.csv');
+  await metrics.write(METRICS_CSV_HEADER);
+  const bucketMs = Math.max(1_000, Math.ceil((req.untilMs - req.sinceMs + 1) / CHART_BUCKETS));
+  const nBuckets = Math.max(1, Math.ceil((req.untilMs - req.sinceMs + 1) / bucketMs));
+  const series = new Map<string, SeriesAcc>();
+  const rows = new SampleRowFormatter();
+  let samples = 0;
+  let chartDropped = 0;
+  const lastId = src.journal.lastSampleId();
+  for (let after = 0; after < lastId; after += SAMPLE_ID_RANGE) {
+    const page: RawSample[] = src.journal.samplesInWindow(after, Math.min(lastId, after + SAMPLE_ID_RANGE), req.sinceMs, req.untilMs);
+    if (page.length === 0) continue;
+    let text = '';
+    for (const s of page) {
+      text += rows.row(s);
+      if (text.length >= WRITE_CHUNK) {
+        await metrics.write(text);
+        text = '';
+      }
+      const key = `${s.name}\u0000${s.labels}`;
+      let acc = series.get(key);
+      if (!acc) {
+        if (series.size >= MAX_CHART_SERIES) {
+          chartDropped++;
+          continue;
+        }
+        acc = { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
+        series.set(key, acc);
+      }
+      const b = Math.min(nBuckets - 1, Math.floor((s.ts_ms - req.sinceMs) / bucketMs));
+      acc.sum[b] = (acc.sum[b] as number) + s.value;
+      acc.count[b] = (acc.count[b] as number) + 1;
+      if (s.value > (acc.max[b] as number)) acc.max[b] = s.value;
+    }
+    samples += page.length;
+    await metrics.write(text);
+    await yieldLoop();
+  }
+  stage.files.push(await metrics.close());
+  if (chartDropped > 0) stage.notes.push(`the report charts show the first ${MAX_CHART_SERIES} series; metrics.csv holds all`);
+  return { samples, series, chartDropped, bucketMs, nBuckets };
+}
+
+/** runs/: run_meta.json of the current (or newest) run, and of every run in the window. */
+async function writeRuns(src: PackSource, stage: Stage, runs: Set<string>): Promise<{ runIds: string[]; metas: RunMeta[] }> {
+  const runIds = [...new Set([...runs, src.runId])].sort();
+  const metas: RunMeta[] = [];
+  for (const id of runIds) {
+    const meta = readRunMeta(src.paths, id);
+    if (!meta) {
+      stage.notes.push(`run ${id}: its run_meta.json is no longer on the device (pruned)`);
+      continue;
+    }
+    metas.push(meta);
+    stage.files.push(await stageText(stage.dir, `runs/${id}/run_meta.json`, `${JSON.stringify(meta, null, 2)}\n`));
+  }
+  const newest = metas.find((m) => m.run_id === src.runId) ?? metas[metas.length - 1];
+  stage.files.push(await stageText(stage.dir, 'run_meta.json', `${JSON.stringify(newest ?? null, null, 2)}\n`));
+  return { runIds, metas };
+}
+
+type BundleRecord = Pick<JournalEvent, 'seq' | 'ts' | 'kind' | 'severity' | 'source' | 'reason'> & { data: unknown };
+
+/** bundles.json: the install history, all of it (it is short). */
+async function writeBundles(src: PackSource, stage: Stage, redactor: Redactor): Promise<BundleRecord[]> {
+  const bundleEvents: JournalEvent[] = [];
+  for (const e of src.journal.iterateEvents({ kindPrefix: 'bundle.' })) {
+    bundleEvents.push(e);
+    if (bundleEvents.length >= 2 * BUNDLE_HISTORY) bundleEvents.splice(0, bundleEvents.length - BUNDLE_HISTORY);
+  }
+  if (bundleEvents.length > BUNDLE_HISTORY) bundleEvents.splice(0, bundleEvents.length - BUNDLE_HISTORY);
+  const bundles = bundleEvents.map((e) => ({ seq: e.seq, ts: e.ts, kind: e.kind, severity: e.severity, source: e.source, reason: e.reason, data: redactor.value(e.data) }));
+  stage.files.push(await stageText(stage.dir, 'bundles.json', `${JSON.stringify(bundles, null, 2)}\n`));
+  return bundles;
+}
+
+/** config/: effective config and policies, secrets masked. */
+async function writeConfig(src: PackSource, stage: Stage, redactor: Redactor): Promise<void> {
+  stage.files.push(await stageText(stage.dir, 'config/effective.json', `${JSON.stringify(redactor.value(src.config), null, 2)}\n`));
+  if (src.configFile && existsSync(src.configFile)) {
+    stage.files.push(await stageText(stage.dir, `config/${basename(src.configFile)}`, redactor.text(readFileSync(src.configFile, 'utf8'))));
+  }
+  for (const p of src.policyFiles()) {
+    try {
+      stage.files.push(await stageText(stage.dir, `config/policies/${basename(p)}`, redactor.text(readFileSync(p, 'utf8'))));
+    } catch (e) {
+      stage.notes.push(`policy file ${p} could not be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    }
+  }
+}
+
+/** logs/: spooled files that cover the window, per source, through the redactor. */
+async function writeLogs(src: PackSource, stage: Stage, req: PackRequest, redactor: Redactor): Promise<{ source: string; files: string[] }[]> {
+  const logs: { source: string; files: string[] }[] = [];
+  let sources: string[] = [];
+  try {
+    sources = readdirSync(src.paths.spoolDir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    stage.notes.push('no spool folder: no logs in this pack');
+  }
+  for (const source of sources) {
+    const picked = spoolFilesInWindow(join(src.paths.spoolDir, source), req.sinceMs, req.untilMs);
+    if (picked.length === 0) continue;
+    const names: string[] = [];
+    for (const f of picked) {
+      stage.files.push(await copyLog(stage.dir, `logs/${source}/${basename(f.file)}`, f, redactor));
+      names.push(basename(f.file));
+    }
+    logs.push({ source, files: names });
+  }
+  return logs;
+}
+
+/** One spool file into the pack through the redactor (gunzipped and gzipped again when it is compressed). */
+async function copyLog(staging: string, rel: string, f: { file: string; size: number }, redactor: Redactor): Promise<FileEntry> {
+  const full = join(staging, rel);
+  mkdirSync(dirname(full), { recursive: true, mode: 0o750 });
+  if (f.size === 0) return stageText(staging, rel, '');
+  const h = hashing();
+  // Only what the file held when it was listed: an active file keeps growing while it is copied.
+  const read = createReadStream(f.file, { start: 0, end: f.size - 1 });
+  if (f.file.endsWith('.gz')) {
+    await pipeline(read, createGunzip(), redactor.lines(), createGzip(), h.t, createWriteStream(full, { mode: 0o640 }));
+  } else {
+    await pipeline(read, redactor.lines(), h.t, createWriteStream(full, { mode: 0o640 }));
+  }
+  return { path: rel, ...h.done() };
+}
+
+/** What the report and the manifest are made from. */
+interface PackParts {
+  name: string;
+  sinceTs: string;
+  untilTs: string;
+  events: EventsSection;
+  metrics: MetricsSection;
+  runIds: string[];
+  metas: RunMeta[];
+  bundles: BundleRecord[];
+  logs: { source: string; files: string[] }[];
+}
+
+function chartSeriesOf(series: Map<string, SeriesAcc>): ReportSeries[] {
+  return [...series.values()].map((a) => ({
+    name: a.name,
+    unit: a.unit,
+    labels: Object.entries(JSON.parse(a.labels) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(','),
+    avg: Array.from(a.sum, (s, i) => ((a.count[i] as number) > 0 ? Number((s / (a.count[i] as number)).toPrecision(6)) : null)),
+    max: Array.from(a.max, (m) => (Number.isFinite(m) ? Number(m.toPrecision(6)) : null)),
+  }));
+}
+
+/** What the report and the manifest both open with: which pack, why, who asked, and the window. */
+function packHeader(req: PackRequest, p: PackParts): Pick<Manifest, 'name' | 'created_at' | 'reason' | 'trigger' | 'requested_by' | 'incident' | 'window'> {
+  return { name: p.name, created_at: isoUtc(req.nowMs), reason: req.reason, trigger: req.trigger, requested_by: req.requestedBy, incident: req.incident ?? null, window: { since: p.sinceTs, until: p.untilTs } };
+}
+
+/** report.html: the summary a person reads, with the files written so far. */
+async function writeReportFile(src: PackSource, req: PackRequest, stage: Stage, p: PackParts): Promise<void> {
+  const probe = Buffer.from(`waveos evidence key self-test ${p.name}`);
+  const keySelfTest = verifySignature(src.key.publicKey, probe, sign(src.key, probe));
+  const { events: ev, metrics: mx } = p;
+  const listed = ev.report.listed();
+  const data: ReportData = {
+    ...packHeader(req, p),
+    device: { ...src.device, key_id: src.key.keyId },
+    waveos: src.waveos,
+    runs: p.metas.map((m) => ({ run_id: m.run_id, started_at: m.started_at, waveos_version: m.waveos_version, boot_id: m.boot_id, previous_run: m.previous_run })),
+    verification: {
+      chain_ok: ev.chainOk,
+      chain_problem: ev.chainProblem ?? null,
+      events: ev.count,
+      first_seq: ev.range ? ev.range.first : null,
+      last_seq: ev.range ? ev.range.last : null,
+      key_id: src.key.keyId,
+      key_self_test: keySelfTest,
+    },
+    counts: { severity: ev.report.severityCounts, kinds: [...ev.report.kindCounts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30), samples: mx.samples, series: mx.series.size },
+    chart: { start_ms: req.sinceMs, bucket_ms: mx.bucketMs, buckets: mx.nBuckets, series: chartSeriesOf(mx.series) },
+    markers: ev.report.markers,
+    events: listed.events,
+    events_omitted: listed.omitted,
+    bundles: p.bundles.map((b) => ({ ts: b.ts, kind: b.kind, severity: b.severity, reason: b.reason, data: compactData(b.data as Record<string, unknown>) })),
+    logs: p.logs,
+    files: stage.files.map((f) => ({ path: f.path, size: f.size })),
+    notes: stage.notes,
+  };
+  const report = new StagedFile(stage.dir, 'report.html');
+  await writeReport(data, (s) => report.write(s));
+  stage.files.push(await report.close());
+}
+
+/** MANIFEST.json, listing every file written, and MANIFEST.sig over its exact bytes. */
+async function writeManifest(src: PackSource, req: PackRequest, stage: Stage, p: PackParts): Promise<Manifest> {
+  const ev = p.events;
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    schema_version: MANIFEST_SCHEMA_VERSION,
+    ...packHeader(req, p),
+    device: { ...src.device, public_key: src.key.publicKeyB64, key_id: src.key.keyId },
+    waveos: src.waveos,
+    run_id: src.runId,
+    runs: p.runIds,
+    journal: {
+      events: ev.count,
+      first_seq: ev.range ? ev.range.first : null,
+      last_seq: ev.range ? ev.range.last : null,
+      anchor_prev_hash: ev.anchor?.prevHash ?? null,
+      last_hash: ev.lastHash,
+      chain_verified: ev.chainOk,
+    },
+    metrics: { samples: p.metrics.samples, series: p.metrics.series.size + p.metrics.chartDropped },
+    logs: p.logs,
+    files: stage.files.sort((a, b) => a.path.localeCompare(b.path)),
+    notes: stage.notes,
+  };
+  const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+  await stageBytes(stage.dir, MANIFEST_FILE, manifestBytes);
+  await stageBytes(stage.dir, SIGNATURE_FILE, Buffer.from(`${Buffer.from(sign(src.key, manifestBytes)).toString('base64')}\n`));
+  return manifest;
+}
+
+/** The staging folder into a gzip'd tar at `partial`, fsynced, then renamed to `file`: returns its size and sha256. */
+async function writeArchive(src: PackSource, req: PackRequest, staging: string, order: string[], partial: string, file: string): Promise<{ size: number; sha256: string }> {
+  const out = hashing();
+  // Node's own gzip stream compresses on the thread pool, off the main loop (tar's built-in one is synchronous).
+  await pipeline(
+    createTar({ cwd: staging, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true, maxReadSize: 256 * 1024 }, order),
+    createGzip({ level: src.gzipLevel ?? 1 }),
+    out.t,
+    createWriteStream(partial, { mode: 0o640 }),
+  );
+  await (src.chaos ?? NO_CHAOS).checkAsync('evidence.write');
+  const fd = openSync(partial, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(partial, file);
+  fsyncDir(dirname(file));
+  return out.done();
+}
+
 /**
  * Builds one pack: every part is streamed into a staging folder (hashed as it is written), the manifest
  * lists them and is signed, then the folder is streamed into a gzip'd tar beside it, fsynced and renamed
@@ -206,312 +555,25 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
   mkdirSync(staging, { recursive: true, mode: 0o750 });
   const partial = join(outDir, `${name}.partial`);
   try {
-    const files: FileEntry[] = [];
-    const notes: string[] = [];
+    const stage: Stage = { dir: staging, files: [], notes: [] };
     const sinceTs = isoUtc(req.sinceMs);
     const untilTs = isoUtc(req.untilMs);
     const redactor = new Redactor([...Redactor.literalsFromEnv(src.env), ...secretLiterals(src.config), ...(src.secretValues?.() ?? [])]);
     src.journal.flush?.();
-
-    // --- events.jsonl: a contiguous stretch of the chain, checked as it is written ------------------------
-    const events = new StagedFile(staging, 'events.jsonl');
-    const range = src.journal.seqWindow(sinceTs, untilTs);
-    let anchor: { prevHash: string; seq: number } | undefined;
-    let lastHash: string | null = null;
-    let chainOk = true;
-    let chainProblem: string | undefined;
-    let eventCount = 0;
-    const runs = new Set<string>();
-    const severityCounts: Record<string, number> = {};
-    const kindCounts = new Map<string, number>();
-    const important: ReportEvent[] = [];
-    const other: ReportEvent[] = [];
-    let importantDropped = 0;
-    let otherDropped = 0;
-    const markers: ReportEvent[] = [];
-    if (range) {
-      let after = range.first - 1;
-      while (after < range.last) {
-        const page = src.journal.events({ afterSeq: after, limit: Math.min(EVENT_PAGE, range.last - after) });
-        if (page.length === 0) break;
-        anchor ??= { prevHash: (page[0] as JournalEvent).prev_hash, seq: (page[0] as JournalEvent).seq - 1 };
-        let text = '';
-        for (const e of page) {
-          const { prev_hash, hash, ...body } = e;
-          const canonical = canonicalBody(body, canonicalJson(e.data));
-          // The chain check of verifyChain, on the body already made for the line.
-          if (chainOk) {
-            const expectSeq = lastHash === null ? anchor.seq + 1 : after + 1;
-            const prev = lastHash ?? anchor.prevHash;
-            const problem =
-              e.seq !== expectSeq
-                ? `seq ${expectSeq} missing`
-                : prev_hash !== prev
-                  ? 'prev_hash does not match the hash of the event before it'
-                  : chainHash(prev, canonical) !== hash
-                    ? "hash does not match the event's content: the event was changed after it was written"
-                    : undefined;
-            if (problem) {
-              chainOk = false;
-              chainProblem = `seq ${e.seq}: ${problem}`;
-            }
-          }
-          after = e.seq;
-          text += eventLine(canonical, prev_hash, hash);
-          if (text.length >= WRITE_CHUNK) {
-            await events.write(text);
-            text = '';
-          }
-          runs.add(e.run_id);
-          severityCounts[e.severity] = (severityCounts[e.severity] ?? 0) + 1;
-          kindCounts.set(e.kind, (kindCounts.get(e.kind) ?? 0) + 1);
-          const hl = highlightOf(e.kind);
-          const re: ReportEvent = { seq: e.seq, ts: e.ts, severity: e.severity, kind: e.kind, source: e.source, reason: e.reason, data: compactData(e.data), hl };
-          if (hl || (SEVERITY_RANK[e.severity] ?? 0) >= 1) {
-            important.push(re);
-            if (important.length >= 2 * REPORT_IMPORTANT_EVENTS) importantDropped += important.splice(0, important.length - REPORT_IMPORTANT_EVENTS).length;
-          } else {
-            other.push(re);
-            if (other.length >= 2 * REPORT_OTHER_EVENTS) otherDropped += other.splice(0, other.length - REPORT_OTHER_EVENTS).length;
-          }
-          if ((hl || (SEVERITY_RANK[e.severity] ?? 0) >= 2) && markers.length < MAX_MARKERS) markers.push(re);
-          lastHash = hash;
-        }
-        eventCount += page.length;
-        await events.write(text);
-        await yieldLoop();
-      }
-    }
-    files.push(await events.close());
-    if (!chainOk) notes.push(`the hash chain did not verify at export time: ${chainProblem}`);
-
-    // --- metrics.csv, and the chart summary in the same pass ------------------------------------------------
-    const metrics = new StagedFile(staging, 'metrics.csv');
-    await metrics.write(METRICS_CSV_HEADER);
-    const bucketMs = Math.max(1_000, Math.ceil((req.untilMs - req.sinceMs + 1) / CHART_BUCKETS));
-    const nBuckets = Math.max(1, Math.ceil((req.untilMs - req.sinceMs + 1) / bucketMs));
-    const series = new Map<string, SeriesAcc>();
-    const rows = new SampleRowFormatter();
-    let samples = 0;
-    let chartDropped = 0;
-    const lastId = src.journal.lastSampleId();
-    for (let after = 0; after < lastId; after += SAMPLE_ID_RANGE) {
-      const page: RawSample[] = src.journal.samplesInWindow(after, Math.min(lastId, after + SAMPLE_ID_RANGE), req.sinceMs, req.untilMs);
-      if (page.length === 0) continue;
-      let text = '';
-      for (const s of page) {
-        text += rows.row(s);
-        if (text.length >= WRITE_CHUNK) {
-          await metrics.write(text);
-          text = '';
-        }
-        const key = `${s.name}\u0000${s.labels}`;
-        let acc = series.get(key);
-        if (!acc) {
-          if (series.size >= MAX_CHART_SERIES) {
-            chartDropped++;
-            continue;
-          }
-          acc = { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
-          series.set(key, acc);
-        }
-        const b = Math.min(nBuckets - 1, Math.floor((s.ts_ms - req.sinceMs) / bucketMs));
-        acc.sum[b] = (acc.sum[b] as number) + s.value;
-        acc.count[b] = (acc.count[b] as number) + 1;
-        if (s.value > (acc.max[b] as number)) acc.max[b] = s.value;
-      }
-      samples += page.length;
-      await metrics.write(text);
-      await yieldLoop();
-    }
-    files.push(await metrics.close());
-    if (chartDropped > 0) notes.push(`the report charts show the first ${MAX_CHART_SERIES} series; metrics.csv holds all`);
-
-    // --- runs: run_meta.json of the current (or newest) run, and of every run in the window -----------------
-    runs.add(src.runId);
-    const runIds = [...runs].sort();
-    const metas: RunMeta[] = [];
-    for (const id of runIds) {
-      const meta = readRunMeta(src.paths, id);
-      if (!meta) {
-        notes.push(`run ${id}: its run_meta.json is no longer on the device (pruned)`);
-        continue;
-      }
-      metas.push(meta);
-      files.push(await stageText(staging, `runs/${id}/run_meta.json`, `${JSON.stringify(meta, null, 2)}\n`));
-    }
-    const newest = metas.find((m) => m.run_id === src.runId) ?? metas[metas.length - 1];
-    files.push(await stageText(staging, 'run_meta.json', `${JSON.stringify(newest ?? null, null, 2)}\n`));
-
-    // --- bundles.json: the install history, all of it (it is short) -----------------------------------------
-    const bundleEvents: JournalEvent[] = [];
-    for (const e of src.journal.iterateEvents({ kindPrefix: 'bundle.' })) {
-      bundleEvents.push(e);
-      if (bundleEvents.length >= 2 * BUNDLE_HISTORY) bundleEvents.splice(0, bundleEvents.length - BUNDLE_HISTORY);
-    }
-    if (bundleEvents.length > BUNDLE_HISTORY) bundleEvents.splice(0, bundleEvents.length - BUNDLE_HISTORY);
-    const bundles = bundleEvents.map((e) => ({ seq: e.seq, ts: e.ts, kind: e.kind, severity: e.severity, source: e.source, reason: e.reason, data: redactor.value(e.data) }));
-    files.push(await stageText(staging, 'bundles.json', `${JSON.stringify(bundles, null, 2)}\n`));
-
-    // --- config/: effective config and policies, secrets masked ----------------------------------------------
-    files.push(await stageText(staging, 'config/effective.json', `${JSON.stringify(redactor.value(src.config), null, 2)}\n`));
-    if (src.configFile && existsSync(src.configFile)) {
-      files.push(await stageText(staging, `config/${basename(src.configFile)}`, redactor.text(readFileSync(src.configFile, 'utf8'))));
-    }
-    for (const p of src.policyFiles()) {
-      try {
-        files.push(await stageText(staging, `config/policies/${basename(p)}`, redactor.text(readFileSync(p, 'utf8'))));
-      } catch (e) {
-        notes.push(`policy file ${p} could not be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
-    }
-
-    // --- logs/: spooled files that cover the window, per source, through the redactor -----------------------
-    const logs: { source: string; files: string[] }[] = [];
-    let sources: string[] = [];
-    try {
-      sources = readdirSync(src.paths.spoolDir, { withFileTypes: true })
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name)
-        .sort();
-    } catch {
-      notes.push('no spool folder: no logs in this pack');
-    }
-    for (const source of sources) {
-      const picked = spoolFilesInWindow(join(src.paths.spoolDir, source), req.sinceMs, req.untilMs);
-      if (picked.length === 0) continue;
-      const names: string[] = [];
-      for (const f of picked) {
-        const rel = `logs/${source}/${basename(f.file)}`;
-        const full = join(staging, rel);
-        mkdirSync(dirname(full), { recursive: true, mode: 0o750 });
-        const h = hashing();
-        if (f.size === 0) {
-          files.push(await stageText(staging, rel, ''));
-          names.push(basename(f.file));
-          continue;
-        }
-        // Only what the file held when it was listed: an active file keeps growing while it is copied.
-        const read = createReadStream(f.file, { start: 0, end: f.size - 1 });
-        if (f.file.endsWith('.gz')) {
-          await pipeline(read, createGunzip(), redactor.lines(), createGzip(), h.t, createWriteStream(full, { mode: 0o640 }));
-        } else {
-          await pipeline(read, redactor.lines(), h.t, createWriteStream(full, { mode: 0o640 }));
-        }
-        files.push({ path: rel, ...h.done() });
-        names.push(basename(f.file));
-      }
-      logs.push({ source, files: names });
-    }
-
-    // --- system.json -------------------------------------------------------------------------------------------
-    const facts = await src.systemFacts();
-    files.push(await stageText(staging, 'system.json', `${JSON.stringify(redactor.value(facts), null, 2)}\n`));
-
-    // --- device.pub: the key to enrol, so a pack is checkable from itself ----------------------------------------
-    files.push(await stageText(staging, 'device.pub', publicKeyText(src.key, src.device.device_id)));
-
-    // --- report.html ---------------------------------------------------------------------------------------------
-    const probe = Buffer.from(`waveos evidence key self-test ${name}`);
-    const keySelfTest = verifySignature(src.key.publicKey, probe, sign(src.key, probe));
-    const chartSeries: ReportSeries[] = [...series.values()].map((a) => ({
-      name: a.name,
-      unit: a.unit,
-      labels: Object.entries(JSON.parse(a.labels) as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(','),
-      avg: Array.from(a.sum, (s, i) => ((a.count[i] as number) > 0 ? Number((s / (a.count[i] as number)).toPrecision(6)) : null)),
-      max: Array.from(a.max, (m) => (Number.isFinite(m) ? Number(m.toPrecision(6)) : null)),
-    }));
-    // The newest of each kind are kept: an incident is usually at the end of its window.
-    if (important.length > REPORT_IMPORTANT_EVENTS) importantDropped += important.splice(0, important.length - REPORT_IMPORTANT_EVENTS).length;
-    if (other.length > REPORT_OTHER_EVENTS) otherDropped += other.splice(0, other.length - REPORT_OTHER_EVENTS).length;
-    const reportEvents = [...important, ...other].sort((a, b) => a.seq - b.seq);
-    const data: ReportData = {
-      name,
-      created_at: isoUtc(req.nowMs),
-      reason: req.reason,
-      trigger: req.trigger,
-      requested_by: req.requestedBy,
-      incident: req.incident ?? null,
-      window: { since: sinceTs, until: untilTs },
-      device: { ...src.device, key_id: src.key.keyId },
-      waveos: src.waveos,
-      runs: metas.map((m) => ({ run_id: m.run_id, started_at: m.started_at, waveos_version: m.waveos_version, boot_id: m.boot_id, previous_run: m.previous_run })),
-      verification: {
-        chain_ok: chainOk,
-        chain_problem: chainProblem ?? null,
-        events: eventCount,
-        first_seq: range ? range.first : null,
-        last_seq: range ? range.last : null,
-        key_id: src.key.keyId,
-        key_self_test: keySelfTest,
-      },
-      counts: { severity: severityCounts, kinds: [...kindCounts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30), samples, series: series.size },
-      chart: { start_ms: req.sinceMs, bucket_ms: bucketMs, buckets: nBuckets, series: chartSeries },
-      markers,
-      events: reportEvents,
-      events_omitted: importantDropped + otherDropped,
-      bundles: bundles.map((b) => ({ ts: b.ts, kind: b.kind, severity: b.severity, reason: b.reason, data: compactData(b.data as Record<string, unknown>) })),
-      logs,
-      files: files.map((f) => ({ path: f.path, size: f.size })),
-      notes,
-    };
-    const report = new StagedFile(staging, 'report.html');
-    await writeReport(data, (s) => report.write(s));
-    files.push(await report.close());
-
-    // --- MANIFEST.json and MANIFEST.sig -----------------------------------------------------------------------
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      schema_version: MANIFEST_SCHEMA_VERSION,
-      name,
-      created_at: isoUtc(req.nowMs),
-      reason: req.reason,
-      trigger: req.trigger,
-      requested_by: req.requestedBy,
-      incident: req.incident ?? null,
-      window: { since: sinceTs, until: untilTs },
-      device: { ...src.device, public_key: src.key.publicKeyB64, key_id: src.key.keyId },
-      waveos: src.waveos,
-      run_id: src.runId,
-      runs: runIds,
-      journal: {
-        events: eventCount,
-        first_seq: range ? range.first : null,
-        last_seq: range ? range.last : null,
-        anchor_prev_hash: anchor?.prevHash ?? null,
-        last_hash: lastHash,
-        chain_verified: chainOk,
-      },
-      metrics: { samples, series: series.size + chartDropped },
-      logs,
-      files: files.sort((a, b) => a.path.localeCompare(b.path)),
-      notes,
-    };
-    const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-    await stageBytes(staging, MANIFEST_FILE, manifestBytes);
-    await stageBytes(staging, SIGNATURE_FILE, Buffer.from(`${Buffer.from(sign(src.key, manifestBytes)).toString('base64')}\n`));
-
-    // --- the archive -----------------------------------------------------------------------------------------------
-    const order = [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.path)];
-    const out = hashing();
-    // Node's own gzip stream compresses on the thread pool, off the main loop (tar's built-in one is synchronous).
-    await pipeline(
-      createTar({ cwd: staging, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true, maxReadSize: 256 * 1024 }, order),
-      createGzip({ level: src.gzipLevel ?? 1 }),
-      out.t,
-      createWriteStream(partial, { mode: 0o640 }),
-    );
-    await (src.chaos ?? NO_CHAOS).checkAsync('evidence.write');
-    const fd = openSync(partial, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    const events = await writeEvents(src, stage, sinceTs, untilTs);
+    const metrics = await writeMetrics(src, stage, req);
+    const { runIds, metas } = await writeRuns(src, stage, events.report.runs);
+    const bundles = await writeBundles(src, stage, redactor);
+    await writeConfig(src, stage, redactor);
+    const logs = await writeLogs(src, stage, req, redactor);
+    stage.files.push(await stageText(staging, 'system.json', `${JSON.stringify(redactor.value(await src.systemFacts()), null, 2)}\n`));
+    // The key to enrol, so a pack is checkable from itself.
+    stage.files.push(await stageText(staging, 'device.pub', publicKeyText(src.key, src.device.device_id)));
+    const parts: PackParts = { name, sinceTs, untilTs, events, metrics, runIds, metas, bundles, logs };
+    await writeReportFile(src, req, stage, parts);
+    const manifest = await writeManifest(src, req, stage, parts);
     const file = join(outDir, name);
-    renameSync(partial, file);
-    fsyncDir(outDir);
-    const sum = out.done();
+    const sum = await writeArchive(src, req, staging, [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.path)], partial, file);
     return { name, file, bytes: sum.size, sha256: sum.sha256, manifest, ms: Math.round(performance.now() - t0) };
   } finally {
     rmSync(staging, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { list as listTar, type ReadEntry } from 'tar';
-import { GENESIS_HASH, verifyChain } from '../journal/index.js';
+import { type ChainLink, ChainWalker } from '../journal/index.js';
 import { WaveosError, errorMessage } from '../core/index.js';
 import { keyIdOf, readTrustedKeys, verifySignature } from './device-key.js';
 import { MANIFEST_FILE, type Manifest, SIGNATURE_FILE, manifestSchema } from './manifest.js';
@@ -30,13 +30,10 @@ interface Seen {
 }
 
 /** Checks the event chain line by line as the entry streams past: memory stays flat for any size. */
-class ChainCheck {
-  private prev: string | undefined;
-  private seq = 0;
+class EventsFileCheck {
+  private readonly walker = new ChainWalker('first');
   private rest = '';
-  first: { seq: number; prev_hash: string } | undefined;
-  last: { seq: number; hash: string } | undefined;
-  count = 0;
+  private lines = 0;
   problem: string | undefined;
 
   feed(chunk: Buffer): void {
@@ -52,49 +49,49 @@ class ChainCheck {
     this.rest = '';
   }
 
+  /** Events that verified, the first one's anchor and the last one's hash. */
+  get summary(): { count: number; first: { seq: number; prev_hash: string } | undefined; last: { seq: number; hash: string } | undefined } {
+    const r = this.walker.report();
+    const a = this.walker.anchor;
+    return {
+      count: r.events,
+      first: a && r.firstSeq !== null ? { seq: a.seq + 1, prev_hash: a.prevHash } : undefined,
+      last: r.lastSeq !== null ? { seq: r.lastSeq, hash: r.head } : undefined,
+    };
+  }
+
   private line(l: string): void {
     if (this.problem) return;
+    this.lines++;
     let e: { seq: number; prev_hash: string; hash: string } & Record<string, unknown>;
     try {
       e = JSON.parse(l) as typeof e;
     } catch {
-      this.problem = `line ${this.count + 1} is not JSON`;
+      this.problem = `line ${this.lines} is not JSON`;
       return;
     }
     if (typeof e.seq !== 'number' || typeof e.prev_hash !== 'string' || typeof e.hash !== 'string') {
-      this.problem = `line ${this.count + 1} is not an event (seq, prev_hash, hash)`;
+      this.problem = `line ${this.lines} is not an event (seq, prev_hash, hash)`;
       return;
     }
-    if (this.first === undefined) {
-      this.first = { seq: e.seq, prev_hash: e.prev_hash };
-      this.prev = e.prev_hash;
-      this.seq = e.seq - 1;
+    if (!this.walker.push(e as unknown as ChainLink)) {
+      const b = this.walker.report().broken;
+      this.problem = `seq ${b?.seq}: ${b?.problem}`;
     }
-    const r = verifyChain([e as never], { prevHash: this.prev ?? GENESIS_HASH, seq: this.seq });
-    if (!r.ok) {
-      this.problem = `seq ${r.broken?.seq}: ${r.broken?.problem}`;
-      return;
-    }
-    this.prev = e.hash;
-    this.seq = e.seq;
-    this.last = { seq: e.seq, hash: e.hash };
-    this.count++;
   }
 }
 
-/**
- * Verifies a pack without a daemon: the signature over MANIFEST.json (with the key the manifest names,
- * and against trusted keys when a directory of them is given), every file's size and sha256, that no
- * file was added or removed, and the event chain against the manifest's anchors.
- */
-export async function verifyPack(file: string, opts: { keysDir?: string } = {}): Promise<VerifyReport> {
-  if (!existsSync(file)) throw new WaveosError('WAVEOS_E_USAGE', `${file}: no such file`);
-  const trusted = opts.keysDir === undefined ? undefined : readTrustedKeys(opts.keysDir);
-  const problems: VerifyProblem[] = [];
-  const seen = new Map<string, Seen>();
-  const chain = new ChainCheck();
-  let manifestBytes: Buffer | undefined;
-  let sigBytes: Buffer | undefined;
+/** What one pass over the archive saw: every file's size and sha256, the manifest and signature bytes, the chain. */
+interface PackContents {
+  seen: Map<string, Seen>;
+  chain: EventsFileCheck;
+  manifestBytes: Buffer | undefined;
+  sigBytes: Buffer | undefined;
+}
+
+/** Reads the archive once, hashing every file and checking events.jsonl as it streams past. */
+async function readPack(file: string, problems: VerifyProblem[]): Promise<PackContents> {
+  const got: PackContents = { seen: new Map(), chain: new EventsFileCheck(), manifestBytes: undefined, sigBytes: undefined };
   const pending: Promise<void>[] = [];
   try {
     await listTar({
@@ -107,65 +104,63 @@ export async function verifyPack(file: string, opts: { keysDir?: string } = {}):
           entry.resume();
           return;
         }
-        const h = createHash('sha256');
-        let size = 0;
-        const keep = path === MANIFEST_FILE || path === SIGNATURE_FILE;
-        const chunks: Buffer[] = [];
-        const isEvents = path === 'events.jsonl';
-        entry.on('data', (c: Buffer) => {
-          h.update(c);
-          size += c.length;
-          if (keep && size <= 16 * 1024 * 1024) chunks.push(c);
-          if (isEvents) chain.feed(c);
-        });
-        pending.push(
-          new Promise<void>((resolve) =>
-            entry.on('end', () => {
-              if (seen.has(path)) problems.push({ file: path, message: 'appears twice in the pack' });
-              seen.set(path, { size, sha256: h.digest('hex') });
-              if (path === MANIFEST_FILE) manifestBytes = Buffer.concat(chunks);
-              if (path === SIGNATURE_FILE) sigBytes = Buffer.concat(chunks);
-              if (isEvents) chain.end();
-              resolve();
-            }),
-          ),
-        );
+        pending.push(readEntry(entry, path, got, problems));
       },
     });
     await Promise.all(pending);
   } catch (e) {
     problems.push({ file: file, message: `not a readable gzip'd tar: ${errorMessage(e)}` });
   }
+  return got;
+}
 
-  const report: VerifyReport = { ok: false, file, problems, files_checked: 0, events_checked: chain.count, signature: 'missing' };
-  if (!manifestBytes) {
-    problems.push({ file: MANIFEST_FILE, message: 'missing from the pack' });
-    return report;
-  }
-  let manifest: Manifest;
+function readEntry(entry: ReadEntry, path: string, got: PackContents, problems: VerifyProblem[]): Promise<void> {
+  const h = createHash('sha256');
+  let size = 0;
+  const keep = path === MANIFEST_FILE || path === SIGNATURE_FILE;
+  const chunks: Buffer[] = [];
+  const isEvents = path === 'events.jsonl';
+  entry.on('data', (c: Buffer) => {
+    h.update(c);
+    size += c.length;
+    if (keep && size <= 16 * 1024 * 1024) chunks.push(c);
+    if (isEvents) got.chain.feed(c);
+  });
+  return new Promise<void>((resolve) =>
+    entry.on('end', () => {
+      if (got.seen.has(path)) problems.push({ file: path, message: 'appears twice in the pack' });
+      got.seen.set(path, { size, sha256: h.digest('hex') });
+      if (path === MANIFEST_FILE) got.manifestBytes = Buffer.concat(chunks);
+      if (path === SIGNATURE_FILE) got.sigBytes = Buffer.concat(chunks);
+      if (isEvents) got.chain.end();
+      resolve();
+    }),
+  );
+}
+
+function parseManifest(manifestBytes: Buffer, problems: VerifyProblem[]): Manifest | undefined {
   try {
     const parsed = manifestSchema.safeParse(JSON.parse(manifestBytes.toString('utf8')));
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      problems.push({ file: MANIFEST_FILE, message: `not a valid manifest: ${i?.path.join('.')}: ${i?.message}` });
-      return report;
-    }
-    manifest = parsed.data;
+    if (parsed.success) return parsed.data;
+    const i = parsed.error.issues[0];
+    problems.push({ file: MANIFEST_FILE, message: `not a valid manifest: ${i?.path.join('.')}: ${i?.message}` });
   } catch {
     problems.push({ file: MANIFEST_FILE, message: 'not valid JSON' });
-    return report;
   }
-  report.manifest = manifest;
+  return undefined;
+}
 
-  // The signature: over the exact bytes of MANIFEST.json.
+/** The signature: over the exact bytes of MANIFEST.json, by the key it names, and one of the trusted keys when given. */
+function checkSignature(manifest: Manifest, got: PackContents, report: VerifyReport, opts: { keysDir?: string }, trusted: Map<string, Uint8Array> | undefined): void {
+  const { problems } = report;
   const pub = new Uint8Array(Buffer.from(manifest.device.public_key, 'base64'));
-  if (!sigBytes) problems.push({ file: SIGNATURE_FILE, message: 'missing from the pack' });
+  if (!got.sigBytes) problems.push({ file: SIGNATURE_FILE, message: 'missing from the pack' });
   else {
-    const sig = new Uint8Array(Buffer.from(sigBytes.toString('utf8').trim(), 'base64'));
+    const sig = new Uint8Array(Buffer.from(got.sigBytes.toString('utf8').trim(), 'base64'));
     if (sig.length !== 64) {
       report.signature = 'invalid';
       problems.push({ file: SIGNATURE_FILE, message: `is not an ed25519 signature (${sig.length} bytes, expected 64)` });
-    } else if (!verifySignature(pub, new Uint8Array(manifestBytes), sig)) {
+    } else if (!verifySignature(pub, new Uint8Array(got.manifestBytes as Buffer), sig)) {
       report.signature = 'invalid';
       problems.push({
         file: `${MANIFEST_FILE}/${SIGNATURE_FILE}`,
@@ -183,8 +178,11 @@ export async function verifyPack(file: string, opts: { keysDir?: string } = {}):
         message: `signed by ${manifest.device.key_id}, which is none of the ${trusted.size} trusted key${trusted.size === 1 ? '' : 's'} in ${opts.keysDir}`,
       });
   }
+}
 
-  // Every file: present, same size, same sha256; nothing extra.
+/** Every file: present, same size, same sha256; nothing extra. */
+function checkFiles(manifest: Manifest, seen: Map<string, Seen>, report: VerifyReport): void {
+  const { problems } = report;
   const listed = new Set<string>();
   for (const f of manifest.files) {
     listed.add(f.path);
@@ -197,20 +195,43 @@ export async function verifyPack(file: string, opts: { keysDir?: string } = {}):
   for (const p of seen.keys()) {
     if (p !== MANIFEST_FILE && p !== SIGNATURE_FILE && !listed.has(p)) problems.push({ file: p, message: 'in the pack but not listed in MANIFEST.json: it was added' });
   }
+}
 
-  // The chain: intact, and exactly the stretch the manifest anchors.
+/** The chain: intact, and exactly the stretch the manifest anchors. */
+function checkChain(manifest: Manifest, got: PackContents, problems: VerifyProblem[]): void {
   const j = manifest.journal;
-  if (seen.has('events.jsonl')) {
-    if (chain.problem) problems.push({ file: 'events.jsonl', message: `the hash chain breaks at ${chain.problem}` });
-    else if (j.events !== chain.count) problems.push({ file: 'events.jsonl', message: `${chain.count} events, the manifest says ${j.events}` });
-    else if (chain.count > 0) {
-      if (chain.first?.prev_hash !== j.anchor_prev_hash || chain.first?.seq !== j.first_seq)
-        problems.push({ file: 'events.jsonl', message: "the first event does not hang on the manifest's anchor (prev_hash / first_seq)" });
-      if (chain.last?.hash !== j.last_hash || chain.last?.seq !== j.last_seq)
-        problems.push({ file: 'events.jsonl', message: "the last event is not the manifest's last_hash / last_seq" });
-    }
+  if (!got.seen.has('events.jsonl')) return;
+  const chain = got.chain.summary;
+  if (got.chain.problem) problems.push({ file: 'events.jsonl', message: `the hash chain breaks at ${got.chain.problem}` });
+  else if (j.events !== chain.count) problems.push({ file: 'events.jsonl', message: `${chain.count} events, the manifest says ${j.events}` });
+  else if (chain.count > 0) {
+    if (chain.first?.prev_hash !== j.anchor_prev_hash || chain.first?.seq !== j.first_seq)
+      problems.push({ file: 'events.jsonl', message: "the first event does not hang on the manifest's anchor (prev_hash / first_seq)" });
+    if (chain.last?.hash !== j.last_hash || chain.last?.seq !== j.last_seq) problems.push({ file: 'events.jsonl', message: "the last event is not the manifest's last_hash / last_seq" });
   }
-  report.events_checked = chain.count;
+}
+
+/**
+ * Verifies a pack without a daemon: the signature over MANIFEST.json (with the key the manifest names,
+ * and against trusted keys when a directory of them is given), every file's size and sha256, that no
+ * file was added or removed, and the event chain against the manifest's anchors.
+ */
+export async function verifyPack(file: string, opts: { keysDir?: string } = {}): Promise<VerifyReport> {
+  if (!existsSync(file)) throw new WaveosError('WAVEOS_E_USAGE', `${file}: no such file`);
+  const trusted = opts.keysDir === undefined ? undefined : readTrustedKeys(opts.keysDir);
+  const problems: VerifyProblem[] = [];
+  const got = await readPack(file, problems);
+  const report: VerifyReport = { ok: false, file, problems, files_checked: 0, events_checked: got.chain.summary.count, signature: 'missing' };
+  if (!got.manifestBytes) {
+    problems.push({ file: MANIFEST_FILE, message: 'missing from the pack' });
+    return report;
+  }
+  const manifest = parseManifest(got.manifestBytes, problems);
+  if (!manifest) return report;
+  report.manifest = manifest;
+  checkSignature(manifest, got, report, opts, trusted);
+  checkFiles(manifest, got.seen, report);
+  checkChain(manifest, got, problems);
   report.ok = problems.length === 0;
   return report;
 }

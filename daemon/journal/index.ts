@@ -24,3 +24,4 @@ export {
 } from './journal.js';
 export { SCHEMA_VERSION } from './schema.js';
 export { type ChainBreak, type ChainReport, verifyChain, verifyJournal } from './verify.js';
+export { type ChainAnchor, type ChainLink, ChainWalker } from './verify.js';

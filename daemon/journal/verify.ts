@@ -16,7 +16,8 @@ export interface ChainReport {
   broken?: ChainBreak;
 }
 
-interface ChainLink {
+/** An event as the chain check reads it: a stored row (data as text) or a parsed event. */
+export interface ChainLink {
   seq: number;
   ts: string;
   mono_ms: number;
@@ -31,63 +32,109 @@ interface ChainLink {
   hash: string;
 }
 
+/** Where a stretch of the chain hangs: the hash and seq of the event before its first. */
+export interface ChainAnchor {
+  prevHash: string;
+  seq: number;
+}
+
+const GENESIS_ANCHOR: ChainAnchor = { prevHash: GENESIS_HASH, seq: 0 };
+
 /**
- * Walks events in seq order and checks what the chain promises: seq without gaps, each prev_hash equal to
- * the hash before it, and each hash equal to sha256(prev_hash + canonical body). `anchor` lets a partial
- * chain (an evidence pack's window) start after genesis.
+ * Checks links pushed one at a time, in seq order, for what the chain promises: seq without gaps, each
+ * prev_hash equal to the hash before it, and each hash equal to sha256(prev_hash + canonical body). It
+ * stops at the first break. Anchored at genesis by default; `'first'` hangs it on whatever the first link
+ * names (an evidence pack's window starts anywhere in the chain).
  */
-export function verifyChain(links: Iterable<ChainLink>, anchor: { prevHash: string; seq: number } = { prevHash: GENESIS_HASH, seq: 0 }): ChainReport {
-  let prev = anchor.prevHash;
-  let expectSeq = anchor.seq + 1;
-  let count = 0;
-  let first: number | null = null;
-  let last: number | null = null;
-  const fail = (seq: number, problem: string): ChainReport => ({
-    ok: false,
-    events: count,
-    firstSeq: first,
-    lastSeq: last,
-    head: prev,
-    broken: { seq, problem },
-  });
-  for (const r of links) {
-    if (first === null) {
-      first = r.seq;
-      // A window may start anywhere; its first prev_hash is the anchor it is checked against.
-      if (anchor.seq === 0 && anchor.prevHash === GENESIS_HASH && r.seq !== 1) return fail(r.seq, `the journal starts at seq ${r.seq}, expected 1`);
-    }
-    if (r.seq !== expectSeq) return fail(r.seq, r.seq > expectSeq ? `seq ${expectSeq}..${r.seq - 1} missing` : `seq ${r.seq} repeats or goes back`);
-    if (r.prev_hash !== prev) return fail(r.seq, 'prev_hash does not match the hash of the event before it');
-    if (!(SEVERITIES as readonly string[]).includes(r.severity)) return fail(r.seq, `unknown severity "${r.severity}"`);
-    let data: Record<string, unknown>;
-    try {
-      data = typeof r.data === 'string' ? (JSON.parse(r.data) as Record<string, unknown>) : r.data;
-    } catch {
-      return fail(r.seq, 'data is not valid JSON');
-    }
-    const body = canonicalBody(
-      {
-        v: 1,
-        seq: r.seq,
-        ts: r.ts,
-        mono_ms: r.mono_ms,
-        run_id: r.run_id,
-        boot_id: r.boot_id,
-        kind: r.kind,
-        severity: r.severity as Severity,
-        source: r.source,
-        reason: r.reason,
-        data,
-      },
-      canonicalJson(data),
-    );
-    if (chainHash(prev, body) !== r.hash) return fail(r.seq, "hash does not match the event's content: the event was changed after it was written");
-    prev = r.hash;
-    expectSeq = r.seq + 1;
-    last = r.seq;
-    count++;
+export class ChainWalker {
+  private prev: string;
+  private expectSeq: number;
+  private count = 0;
+  private first: number | null = null;
+  private last: number | null = null;
+  private broken: ChainBreak | undefined;
+  private from: ChainAnchor | undefined;
+
+  constructor(anchoredAt: ChainAnchor | 'first' = GENESIS_ANCHOR) {
+    this.from = anchoredAt === 'first' ? undefined : anchoredAt;
+    this.prev = this.from?.prevHash ?? GENESIS_HASH;
+    this.expectSeq = (this.from?.seq ?? 0) + 1;
   }
-  return { ok: true, events: count, firstSeq: first, lastSeq: last, head: prev };
+
+  get ok(): boolean {
+    return this.broken === undefined;
+  }
+
+  /** The anchor the walk hangs on (for `'first'`, known once a link was pushed). */
+  get anchor(): ChainAnchor | undefined {
+    return this.from;
+  }
+
+  /**
+   * Checks the next link; false once the chain is broken (at this link or before). `body` is the link's
+   * canonical body when the caller has made it already (to write it out): it is not made twice.
+   */
+  push(r: ChainLink, body?: string): boolean {
+    if (this.broken) return false;
+    if (this.first === null) {
+      this.first = r.seq;
+      if (this.from === undefined) {
+        this.from = { prevHash: r.prev_hash, seq: r.seq - 1 };
+        this.prev = r.prev_hash;
+        this.expectSeq = r.seq;
+      }
+      // A chain from genesis starts at 1; a window may start anywhere.
+      else if (this.from.seq === 0 && this.from.prevHash === GENESIS_HASH && r.seq !== 1) return this.fail(r.seq, `the journal starts at seq ${r.seq}, expected 1`);
+    }
+    const problem = this.problemOf(r, body);
+    if (problem !== undefined) return this.fail(r.seq, problem);
+    this.prev = r.hash;
+    this.expectSeq = r.seq + 1;
+    this.last = r.seq;
+    this.count++;
+    return true;
+  }
+
+  /** What is wrong with the next link, if anything. */
+  private problemOf(r: ChainLink, body: string | undefined): string | undefined {
+    if (r.seq !== this.expectSeq) return r.seq > this.expectSeq ? `seq ${this.expectSeq}..${r.seq - 1} missing` : `seq ${r.seq} repeats or goes back`;
+    if (r.prev_hash !== this.prev) return 'prev_hash does not match the hash of the event before it';
+    if (!(SEVERITIES as readonly string[]).includes(r.severity)) return `unknown severity "${r.severity}"`;
+    const text = body ?? bodyOf(r);
+    if (text === undefined) return 'data is not valid JSON';
+    if (chainHash(this.prev, text) !== r.hash) return "hash does not match the event's content: the event was changed after it was written";
+    return undefined;
+  }
+
+  private fail(seq: number, problem: string): false {
+    this.broken = { seq, problem };
+    return false;
+  }
+
+  report(): ChainReport {
+    const r: ChainReport = { ok: this.ok, events: this.count, firstSeq: this.first, lastSeq: this.last, head: this.prev };
+    if (this.broken) r.broken = this.broken;
+    return r;
+  }
+}
+
+/** The canonical body a link's hash covers; undefined when its data is not JSON. */
+function bodyOf(r: ChainLink): string | undefined {
+  let data: Record<string, unknown>;
+  try {
+    data = typeof r.data === 'string' ? (JSON.parse(r.data) as Record<string, unknown>) : r.data;
+  } catch {
+    return undefined;
+  }
+  const { seq, ts, mono_ms, run_id, boot_id, kind, source, reason } = r;
+  return canonicalBody({ v: 1, seq, ts, mono_ms, run_id, boot_id, kind, severity: r.severity as Severity, source, reason, data }, canonicalJson(data));
+}
+
+/** Walks events in seq order (see ChainWalker); `anchor` lets a partial chain start after genesis. */
+export function verifyChain(links: Iterable<ChainLink>, anchor: ChainAnchor = GENESIS_ANCHOR): ChainReport {
+  const walker = new ChainWalker(anchor);
+  for (const r of links) if (!walker.push(r)) break;
+  return walker.report();
 }
 
 export function verifyJournal(reader: JournalReader): ChainReport {

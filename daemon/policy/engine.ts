@@ -1,4 +1,4 @@
-import type { Clock } from '../core/index.js';
+import { type Clock, TokenBucket } from '../core/index.js';
 import { fmtLabels, fmtMs, fmtValue } from './format.js';
 import { emptyPolicySet, type PolicySet } from './policy-set.js';
 import type {
@@ -13,7 +13,6 @@ import type {
   RateLimitRuleSpec,
   RuleSpec,
 } from './schema.js';
-import { TokenBucket } from './token-bucket.js';
 import type { Action, AdmitResult, Decision, Observation, PolicySample, RuleKind, TransitionCheck } from './types.js';
 
 /** Where each budget resource is read from (the telemetry contract) and which label names the service. */
@@ -706,7 +705,8 @@ export class PolicyEngine {
       }
     }
     const cap = f.rule.burst ?? f.rule.limit;
-    b = new TokenBucket(cap, f.rule.limit / f.rule.per, t);
+    // `per` is in milliseconds.
+    b = new TokenBucket({ capacity: cap, refillPerSec: (f.rule.limit * 1000) / f.rule.per, nowMs: t });
     f.buckets.set(key, b);
     return b;
   }

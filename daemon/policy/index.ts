@@ -19,5 +19,4 @@ export {
   policyFileSchema,
 } from './schema.js';
 export { SimClock, type SimulationResult, Simulator, simulate } from './simulate.js';
-export { TokenBucket } from './token-bucket.js';
 export { type Action, type AdmitResult, type Decision, type Observation, type PolicySample, type RuleKind, type TransitionCheck, observationFromEvent } from './types.js';

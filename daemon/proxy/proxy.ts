@@ -4,12 +4,11 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer, r
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { type Chaos, type Clock, type Lifecycle, type Logger, errorMessage, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, type Lifecycle, type Logger, TokenBucket, errorMessage, isoUtc } from '../core/index.js';
 import { type BreakerState, CircuitBreaker } from './breaker.js';
 import { DurableQueue, type StoredRequest } from './durable-queue.js';
 import { type CompiledRoute, compileRoutes, forwardHeaders, matchRoute, responseHeaders } from './rules.js';
 import type { ProxySettings, UpstreamSettings } from './settings.js';
-import { TokenBucket } from '../spooler/index.js';
 
 /** An event as the journal takes it. */
 export interface ProxyEvent {
@@ -181,8 +180,8 @@ export class UplinkProxy implements Lifecycle {
     const clientHeader = req.headers['x-waveos-client'];
     const client = (typeof clientHeader === 'string' && clientHeader.slice(0, 64)) || req.socket.remoteAddress || 'local';
     const bucket = this.clientBucket(client, now);
-    if (!bucket.take(1, now)) {
-      const wait = bucket.waitMs(1, now);
+    if (!bucket.take(now)) {
+      const wait = bucket.waitMs(now);
       return this.refuse(res, 429, `client ${client} is over its limit of ${s.client_requests_per_s} requests/s`, undefined, { 'retry-after': secs(wait) }, { client });
     }
     let url: URL;
@@ -429,7 +428,7 @@ export class UplinkProxy implements Lifecycle {
         if (oldest !== undefined) this.clients.delete(oldest);
       }
       const s = this.deps.settings;
-      b = new TokenBucket(s.client_requests_per_s, Math.max(1, s.client_requests_per_s * s.client_burst_s), now);
+      b = new TokenBucket({ capacity: Math.max(1, s.client_requests_per_s * s.client_burst_s), refillPerSec: s.client_requests_per_s, nowMs: now });
       this.clients.set(client, b);
     }
     return b;

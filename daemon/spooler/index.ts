@@ -18,4 +18,3 @@ export {
   createSpooler,
   safeSourceName,
 } from './spooler.js';
-export { TokenBucket } from './token-bucket.js';

@@ -1,9 +1,17 @@
 import { closeSync, fstatSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, renameSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Chaos, fsyncDir } from '../core/index.js';
+import { type Chaos, TokenBucket, fsyncDir } from '../core/index.js';
 import { CURRENT, listSegments, segmentName } from './segments.js';
 import type { FsyncPolicy, SourceSettings } from './settings.js';
-import { TokenBucket } from './token-bucket.js';
+
+/** A source's rate (per second, `burst_s` seconds of it saved up): a new bucket, or the old one keeping its tokens. */
+function rebucket(old: TokenBucket | undefined, perSec: number | undefined, burstS: number, nowMono: number): TokenBucket | undefined {
+  if (perSec === undefined) return undefined;
+  const limits = { capacity: Math.max(1, perSec * burstS), refillPerSec: perSec };
+  if (!old) return new TokenBucket({ ...limits, nowMs: nowMono });
+  old.reconfigure(nowMono, limits);
+  return old;
+}
 
 /** What a source's writer needs from the spooler around it. */
 export interface SourceHost {
@@ -87,12 +95,8 @@ export class SourceLog {
     const lps = r?.lines_per_s;
     const bps = r?.bytes_per_s;
     const burst = r?.burst_s ?? 1;
-    if (lps === undefined) this.lineBucket = undefined;
-    else if (this.lineBucket) this.lineBucket.reconfigure(lps, Math.max(1, lps * burst), nowMono);
-    else this.lineBucket = new TokenBucket(lps, Math.max(1, lps * burst), nowMono);
-    if (bps === undefined) this.byteBucket = undefined;
-    else if (this.byteBucket) this.byteBucket.reconfigure(bps, Math.max(1, bps * burst), nowMono);
-    else this.byteBucket = new TokenBucket(bps, Math.max(1, bps * burst), nowMono);
+    this.lineBucket = rebucket(this.lineBucket, lps, burst, nowMono);
+    this.byteBucket = rebucket(this.byteBucket, bps, burst, nowMono);
   }
 
   /** Is there room for more in memory? In drop mode the caller drops when not. */

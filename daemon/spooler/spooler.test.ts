@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { effectiveConfig } from '../config/index.js';
 import { FakeClock, silentLogger } from '../core/index.js';
 import { LineSplitter } from './line-splitter.js';
-import { type SpoolEvent, Spooler, type SpoolerSettings, TokenBucket, compileRedaction, readSpool, spoolerSettings } from './index.js';
+import { type SpoolEvent, Spooler, type SpoolerSettings, compileRedaction, readSpool, spoolerSettings } from './index.js';
 
 let dir: string;
 let spool: string;
@@ -105,18 +105,6 @@ describe('LineSplitter', () => {
         },
       ),
     );
-  });
-});
-
-describe('TokenBucket', () => {
-  it('allows the burst, then the rate on the monotonic clock', () => {
-    const b = new TokenBucket(10, 20, 0);
-    let ok = 0;
-    for (let i = 0; i < 100; i++) if (b.take(1, 0)) ok++;
-    expect(ok).toBe(20);
-    expect(b.take(1, 50)).toBe(false);
-    expect(b.take(1, 100)).toBe(true);
-    expect(b.waitMs(5, 100)).toBe(500);
   });
 });
 

@@ -266,7 +266,7 @@ export class Spooler implements Lifecycle, LogSink {
         return;
       }
       const bytes = end - start + 1 + truncated;
-      if ((log.lineBucket !== undefined && log.lineBucket.waitMs(1, now) > 0) || (log.byteBucket !== undefined && log.byteBucket.waitMs(bytes, now) > 0)) {
+      if ((log.lineBucket !== undefined && log.lineBucket.waitMs(now, 1) > 0) || (log.byteBucket !== undefined && log.byteBucket.waitMs(now, bytes) > 0)) {
         if (log.window.lines === 0) log.window.sinceMono = now;
         log.window.lines++;
         log.window.bytes += bytes;
@@ -274,8 +274,8 @@ export class Spooler implements Lifecycle, LogSink {
         c.suppressed_bytes += bytes;
         return;
       }
-      log.lineBucket?.take(1, now);
-      log.byteBucket?.take(bytes, now);
+      log.lineBucket?.take(now, 1);
+      log.byteBucket?.take(now, bytes);
       if (drop && log.pendingBytes + queuedBytes >= this.settings.buffer_bytes) {
         c.dropped_backpressure++;
         return;
