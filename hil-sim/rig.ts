@@ -1,32 +1,24 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { type RawResponse, rawRequest } from '../daemon/api/index.js';
 import { fsyncPath } from '../daemon/core/index.js';
+import { BIN, DaemonProcess, REPO, logTail, sleep } from '../test/helpers/daemon.js';
 import { type CliResult, runCommand } from './host.js';
 import { type FsStats, PowercutFs, mountedType, sleepSync } from './powercut/powercut.js';
 
 export { type CliResult, runCommand } from './host.js';
 
-export const REPO = resolve(import.meta.dirname, '..');
-export const BIN = join(REPO, 'bin/waveos.js');
+export { BIN, REPO, isAlive, sleep } from '../test/helpers/daemon.js';
 export const EXAMPLES = join(REPO, 'hil-sim/services');
 /** Every process a rig starts carries this variable with the rig's root, so leftovers can be found in /proc. */
 export const MARK = 'WAVEOS_HIL_MARK';
 export const CANARY_ENV = 'WAVEOS_HIL_CANARY';
 
-
-export interface ApiResult {
-  status: number;
-  body: unknown;
-  text: string;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+/** An answer of the control API as the rig sees it: status, headers, text and parsed body. */
+export type ApiResult = RawResponse;
 
 /** A service entry running one of the example scripts with this node. `{root}` is replaced by the daemon. */
 export function example(name: string, script: string, args: string[] = [], extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -59,13 +51,8 @@ export interface RigOptions {
   powerCut?: boolean;
 }
 
-export interface Daemon {
-  proc: ChildProcess;
-  /** The daemon's own pid (under strace, the traced child's). */
-  pid: number;
-  exited: boolean;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
+/** The rig's daemon: the tests' harness, its output in the rig's log file. */
+export type Daemon = DaemonProcess;
 
 /** One daemon root in a throwaway folder, with its config, its secret canary and the processes it started. */
 export class Rig {
@@ -205,25 +192,11 @@ export class Rig {
 
   /** Starts `waveos run --root ROOT`, optionally under strace; does not wait for readiness. */
   spawnDaemon(extraArgs: string[] = [], straceFile?: string, envOverride: NodeJS.ProcessEnv = {}): Daemon {
-    const env = { ...this.env(), ...envOverride };
-    const log = openSync(this.logFile, 'a');
-    const args = [BIN, 'run', '--root', this.root, '--log-format', 'json', ...extraArgs];
-    const proc = straceFile
-      ? spawn(
-          'strace',
-          ['-f', '-tt', '-yy', '-s', '4096', '-e', 'trace=openat,write,writev,pwrite64,fsync,fdatasync,rename,renameat,renameat2,unlink,symlink,symlinkat,clone,clone3', '-o', straceFile, process.execPath, ...args],
-          { env, stdio: ['ignore', log, log] },
-        )
-      : spawn(process.execPath, args, { env, stdio: ['ignore', log, log] });
-    closeSync(log);
+    const wrapper = straceFile
+      ? ['strace', '-f', '-tt', '-yy', '-s', '4096', '-e', 'trace=openat,write,writev,pwrite64,fsync,fdatasync,rename,renameat,renameat2,unlink,symlink,symlinkat,clone,clone3', '-o', straceFile]
+      : undefined;
+    const d = new DaemonProcess(this.root, extraArgs, { ...this.env(), ...envOverride }, { logFile: this.logFile, ...(wrapper ? { wrapper } : {}) });
     this.starts++;
-    const d: Daemon = { proc, pid: proc.pid ?? -1, exited: false, exit: Promise.resolve({ code: null, signal: null }) };
-    d.exit = new Promise((res) =>
-      proc.on('exit', (code, signal) => {
-        d.exited = true;
-        res({ code, signal });
-      }),
-    );
     this.daemon = d;
     return d;
   }
@@ -250,52 +223,18 @@ export class Rig {
     }
   }
 
-  async waitReady(timeoutMs = 60_000, d = this.daemon): Promise<Record<string, unknown>> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      if (d?.exited) throw new Error(`daemon exited during start (see ${this.logFile}): ${this.logTail()}`);
-      try {
-        const r = await this.api('GET', '/v1/status', undefined, {}, 5_000);
-        if (r.status === 200) return r.body as Record<string, unknown>;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > end) throw new Error(`daemon did not answer status within ${timeoutMs} ms: ${this.logTail()}`);
-      await sleep(100);
-    }
+  waitReady(timeoutMs = 60_000, d = this.daemon): Promise<Record<string, unknown>> {
+    if (!d) return Promise.reject(new Error('waitReady: no daemon was started'));
+    return d.ready(timeoutMs);
   }
 
   logTail(lines = 3): string {
-    try {
-      return readFileSync(this.logFile, 'utf8').trim().split('\n').slice(-lines).join(' | ').slice(0, 800);
-    } catch {
-      return '(no log)';
-    }
+    return logTail(this.logFile, lines);
   }
 
   /** SIGKILL (or another signal) to the daemon itself; waits until it is gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const d = this.daemon;
-    if (!d || d.exited) return;
-    try {
-      process.kill(d.pid, signal);
-    } catch {
-      // already gone
-    }
-    if (d.proc.pid === d.pid) {
-      await d.exit;
-      return;
-    }
-    // Under strace: the tracer lives on while it still traces the daemon's children, so wait for the daemon
-    // itself, then let strace go (its tracees are detached and left as a crash would leave them).
-    for (let i = 0; i < 600 && isAlive(d.pid); i++) await sleep(50);
-    await Promise.race([d.exit, sleep(3_000)]);
-    if (!d.exited) {
-      d.proc.kill('SIGTERM');
-      await Promise.race([d.exit, sleep(5_000)]);
-      if (!d.exited) d.proc.kill('SIGKILL');
-      await d.exit;
-    }
+    await this.daemon?.kill(signal);
   }
 
   /** Runs the real `waveos` command against this root. */
@@ -305,26 +244,7 @@ export class Rig {
 
   /** One HTTP request over the control socket, with whatever method, path, headers and body the caller wants. */
   api(method: string, path: string, body?: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<ApiResult> {
-    return new Promise((res, rej) => {
-      const req = request({ socketPath: this.socket, method, path, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, timeout: timeoutMs }, (r) => {
-        const chunks: Buffer[] = [];
-        r.on('data', (c: Buffer) => chunks.push(c));
-        r.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : null;
-          } catch {
-            // not JSON
-          }
-          res({ status: r.statusCode ?? 0, body: parsed, text });
-        });
-        r.on('error', rej);
-      });
-      req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', rej);
-      req.end(body);
-    });
+    return rawRequest(this.socket, { method, path, headers, ...(body === undefined ? {} : { body }), timeoutMs });
   }
 
   /** Processes of this root (the daemon's children carry the mark in their environment). */
@@ -394,13 +314,4 @@ export function markedProcesses(key: string, value: string): MarkedProcess[] {
     }
   }
   return out;
-}
-
-/** Alive and not a zombie. */
-export function isAlive(pid: number): boolean {
-  try {
-    return !/\) [ZX] /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
 }

@@ -103,7 +103,8 @@ describe('the spooler in the daemon', () => {
     const json = cli(['logs', 'sensor-app', '--grep', 'n=7 ', '--json', '--root', root]);
     expect(JSON.parse(json.stdout)).toMatchObject({ source: 'sensor-app', stream: 'socket', line: expect.stringMatching(/^n=7 /) });
     const missing = cli(['logs', 'no-such-app', '--root', root]);
-    expect(missing.code).toBe(1);
+    // An unknown name is invalid input (WAVEOS_E_NOT_FOUND, exit 2), like an unknown service.
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no spooled logs for "no-such-app" \(sources: .*sensor-app/);
     expect(cli(['logs', '../etc', '--root', root]).code).toBe(2);
 

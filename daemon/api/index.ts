@@ -1,4 +1,4 @@
-export { type ClientOptions, type ClientResponse, apiCall, apiDownload, apiStream } from './client.js';
+export { type ClientOptions, type ClientResponse, type RawRequest, type RawResponse, apiCall, apiDownload, apiStream, rawRequest } from './client.js';
 export { type EvidenceRouteDeps, evidenceRoutes } from './evidence-routes.js';
 export { type CoreRouteDeps, coreRoutes, discoveryRoute, eventsQuery } from './routes.js';
 export { tokenRoutes } from './token-routes.js';

@@ -1,6 +1,6 @@
 import { chmodSync, chownSync, readFileSync, unlinkSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { type Lifecycle, type Logger, ErrorCodes, WaveosError, errorMessage, isWaveosError } from '../core/index.js';
+import { type ErrorCode, type Lifecycle, type Logger, WaveosError, errorMessage, httpStatusOf, isWaveosError } from '../core/index.js';
 import type { ApiResult, Authorizer, Route } from './types.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -24,17 +24,12 @@ function json(status: number, body: unknown): ApiResponse {
   return { status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-function errorBody(status: number, code: string, message: string, details?: unknown): ApiResponse {
+/**
+ * An error answer: `status` is the code's own (core's table) unless the edge tells cases apart that one code
+ * covers (401 vs 403 for WAVEOS_E_PERMISSION).
+ */
+function errorBody(code: ErrorCode, message: string, details?: unknown, status = httpStatusOf(code)): ApiResponse {
   return json(status, { error: { code, message, ...(details === undefined ? {} : { details }) } });
-}
-
-/** Exit-code classes of WaveOS errors as HTTP statuses, decided here at the edge only. */
-function statusOf(code: keyof typeof ErrorCodes): number {
-  if (code === 'WAVEOS_E_NOT_FOUND') return 404;
-  // The disk is full: the request may succeed once space is freed.
-  if (code === 'WAVEOS_E_DISK_FULL') return 503;
-  const exit = ErrorCodes[code];
-  return exit === 2 ? 400 : exit === 4 ? 403 : exit === 5 ? 422 : 500;
 }
 
 export interface InjectRequest {
@@ -57,7 +52,7 @@ export async function dispatch(
   try {
     url = new URL(req.url, 'http://waveos');
   } catch {
-    return errorBody(400, 'WAVEOS_E_BAD_REQUEST', 'malformed request URL');
+    return errorBody('WAVEOS_E_BAD_REQUEST', 'malformed request URL');
   }
   // A route path ending in `/:name` matches one more path segment, handed to the query schema as `name`.
   const param = (r: Route): string | undefined => {
@@ -72,10 +67,10 @@ export async function dispatch(
     }
   };
   const candidates = deps.routes.filter((r) => r.path === url.pathname || param(r) !== undefined);
-  if (candidates.length === 0) return errorBody(404, 'WAVEOS_E_NOT_FOUND', `no such endpoint: ${url.pathname}`);
+  if (candidates.length === 0) return errorBody('WAVEOS_E_NOT_FOUND', `no such endpoint: ${url.pathname}`);
   const route = candidates.find((r) => r.method === req.method);
   if (!route)
-    return errorBody(405, 'WAVEOS_E_BAD_REQUEST', `${req.method} is not allowed on ${url.pathname} (allowed: ${candidates.map((r) => r.method).join(', ')})`);
+    return errorBody('WAVEOS_E_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url.pathname} (allowed: ${candidates.map((r) => r.method).join(', ')})`);
 
   const rawQuery: Record<string, string> = Object.fromEntries(url.searchParams.entries());
   const name = param(route);
@@ -98,9 +93,9 @@ export async function dispatch(
   const auth = req.headers?.authorization;
   const token = auth === undefined ? undefined : auth.startsWith('Bearer ') ? auth.slice(7).trim() : auth;
   const decision = deps.authorize({ token, action: route.action, need: route.role, target });
-  if (decision.diskFull) return errorBody(503, 'WAVEOS_E_DISK_FULL', decision.reason ?? 'the disk is full');
+  if (decision.diskFull) return errorBody('WAVEOS_E_DISK_FULL', decision.reason ?? 'the disk is full');
   if (!decision.allowed || !decision.principal) {
-    return errorBody(decision.principal ? 403 : 401, 'WAVEOS_E_PERMISSION', decision.reason ?? 'permission denied');
+    return errorBody('WAVEOS_E_PERMISSION', decision.reason ?? 'permission denied', undefined, decision.principal ? 403 : 401);
   }
 
   let query: unknown = rawQuery;
@@ -108,7 +103,6 @@ export async function dispatch(
     const r = route.query.safeParse(rawQuery);
     if (!r.success)
       return errorBody(
-        400,
         'WAVEOS_E_BAD_REQUEST',
         'invalid query parameters',
         r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
@@ -117,11 +111,10 @@ export async function dispatch(
   }
   let body: unknown;
   if (route.body) {
-    if (req.body && rawBody === undefined) return errorBody(400, 'WAVEOS_E_BAD_REQUEST', 'the request body is not valid JSON');
+    if (req.body && rawBody === undefined) return errorBody('WAVEOS_E_BAD_REQUEST', 'the request body is not valid JSON');
     const r = route.body.safeParse(req.body ? rawBody : {});
     if (!r.success)
       return errorBody(
-        400,
         'WAVEOS_E_BAD_REQUEST',
         'invalid request body',
         r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
@@ -132,9 +125,9 @@ export async function dispatch(
   try {
     result = await route.handle({ query, body, principal: decision.principal, signal: req.signal ?? new AbortController().signal });
   } catch (e) {
-    if (isWaveosError(e)) return errorBody(statusOf(e.code), e.code, e.message, e.problems.length ? e.problems : undefined);
+    if (isWaveosError(e)) return errorBody(e.code, e.message, e.problems.length ? e.problems : undefined);
     deps.log.error({ err: errorMessage(e), action: route.action }, 'API handler failed');
-    return errorBody(500, 'WAVEOS_E_RUNTIME', `internal error: ${errorMessage(e)}`);
+    return errorBody('WAVEOS_E_RUNTIME', `internal error: ${errorMessage(e)}`);
   }
   if (result.kind === 'stream') return { stream: result.lines };
   if (result.kind === 'bytes') return { stream: result.chunks, contentType: result.contentType, headers: result.headers };
@@ -145,16 +138,16 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // Past the limit the rest is read and dropped, not the connection cut: a cut would reach the client as a
+    // reset instead of the 413 (the server's requestTimeout bounds how long a sender can keep us reading).
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Error('too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
+      if (size <= MAX_BODY_BYTES) chunks.push(c);
     });
-    req.on('end', () => resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined));
+    req.on('end', () => {
+      if (size > MAX_BODY_BYTES) reject(new Error('too large'));
+      else resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined);
+    });
     req.on('error', reject);
   });
 }
@@ -210,7 +203,7 @@ export class ApiServer implements Lifecycle {
     try {
       body = await readBody(req);
     } catch {
-      this.send(res, errorBody(413, 'WAVEOS_E_BAD_REQUEST', `request body over ${MAX_BODY_BYTES} bytes`));
+      this.send(res, errorBody('WAVEOS_E_BODY_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
       return;
     }
     const out = await dispatch(this.deps, {

@@ -1,21 +1,27 @@
 import type { ClientResponse } from '../api/index.js';
-import { type ErrorCode, ErrorCodes, WaveosError } from '../core/index.js';
+import { type ErrorCode, WaveosError, isErrorCode } from '../core/index.js';
 
 interface ErrorBody {
-  error?: { code?: string; message?: string };
+  error?: { code?: unknown; message?: unknown };
 }
 
-/** Turns a non-2xx answer from the daemon into the matching typed error (and so the right exit code). */
+/** A WaveOS code for an answer that carries none (not the daemon's answer, or no JSON): guessed from the status. */
+function codeOfStatus(status: number): ErrorCode {
+  if (status === 401 || status === 403) return 'WAVEOS_E_PERMISSION';
+  // An unknown name or a refused request is invalid input to the command: exit 2.
+  if (status === 400 || status === 404 || status === 405 || status === 413) return 'WAVEOS_E_USAGE';
+  return 'WAVEOS_E_RUNTIME';
+}
+
+/**
+ * Turns a non-2xx answer from the daemon into a typed error: the daemon's own code when the body carries one
+ * (so the exit status is that code's, core's table), else one guessed from the status.
+ */
 export function checkResponse(r: ClientResponse): unknown {
   if (r.status >= 200 && r.status < 300) return r.body;
   const err = (r.body as ErrorBody | null)?.error;
-  const message = err?.message ?? `the daemon answered HTTP ${r.status}`;
-  // A verification failure keeps its own code (and so exit 5) across the socket.
-  if (r.status === 422 && err?.code && err.code in ErrorCodes) throw new WaveosError(err.code as ErrorCode, message);
-  // So does a full disk (exit 1), so that an operator sees what to free rather than a generic failure.
-  if (r.status === 503 && err?.code === 'WAVEOS_E_DISK_FULL') throw new WaveosError('WAVEOS_E_DISK_FULL', message);
-  if (r.status === 401 || r.status === 403) throw new WaveosError('WAVEOS_E_PERMISSION', `permission denied: ${message}`);
-  // An unknown name (service, token, pack) is invalid input to the command: exit 2.
-  if (r.status === 400 || r.status === 404 || r.status === 405 || r.status === 413) throw new WaveosError('WAVEOS_E_USAGE', message);
-  throw new WaveosError('WAVEOS_E_RUNTIME', message);
+  const message = typeof err?.message === 'string' ? err.message : `the daemon answered HTTP ${r.status}`;
+  const sent = err?.code;
+  const code = isErrorCode(sent) ? sent : codeOfStatus(r.status);
+  throw new WaveosError(code, code === 'WAVEOS_E_PERMISSION' ? `permission denied: ${message}` : message);
 }

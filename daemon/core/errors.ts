@@ -9,45 +9,76 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/** What one error code means at each edge: the command's exit status and the control API's HTTP status. */
+export interface ErrorCodeSpec {
+  readonly exit: ExitCode;
+  /** The status the API answers with when a handler throws this code. */
+  readonly http: number;
+  /** Other statuses the code is sent with where the edge tells cases apart (401 vs 403, the proxy's refusals). */
+  readonly alsoHttp?: readonly number[];
+}
+
+const usage = { exit: ExitCode.usage, http: 400 } as const;
+const verification = { exit: ExitCode.verification, http: 422 } as const;
+const runtime = { exit: ExitCode.runtime, http: 500 } as const;
+
 /**
- * Stable error codes; docs/errors.md explains each and what to do about it.
- * The exit code is decided here once, so the edges only map.
+ * Stable error codes, the one table of them; docs/errors.md explains each and what to do about it (a test
+ * holds the two equal). The exit and HTTP statuses are decided here once, so the edges only look them up.
  */
 export const ErrorCodes = {
-  WAVEOS_E_USAGE: ExitCode.usage,
-  WAVEOS_E_CONFIG_MISSING: ExitCode.usage,
-  WAVEOS_E_CONFIG_SYNTAX: ExitCode.usage,
-  WAVEOS_E_CONFIG_INVALID: ExitCode.usage,
-  WAVEOS_E_CONFIG_VERSION: ExitCode.usage,
-  WAVEOS_E_POLICY_SYNTAX: ExitCode.usage,
-  WAVEOS_E_POLICY_INVALID: ExitCode.usage,
-  WAVEOS_E_METRICS_CSV: ExitCode.usage,
-  WAVEOS_E_BAD_REQUEST: ExitCode.usage,
-  WAVEOS_E_DAEMON_UNREACHABLE: ExitCode.unreachable,
-  WAVEOS_E_PERMISSION: ExitCode.denied,
-  WAVEOS_E_JOURNAL_CHAIN: ExitCode.verification,
-  WAVEOS_E_EVIDENCE_VERIFY: ExitCode.verification,
-  WAVEOS_E_JOURNAL_OPEN: ExitCode.runtime,
-  WAVEOS_E_ALREADY_RUNNING: ExitCode.runtime,
-  WAVEOS_E_ROOT: ExitCode.runtime,
-  WAVEOS_E_NOT_FOUND: ExitCode.runtime,
-  WAVEOS_E_RUNTIME: ExitCode.runtime,
-  WAVEOS_E_NOTIFY: ExitCode.runtime,
-  WAVEOS_E_DISK_FULL: ExitCode.runtime,
-  WAVEOS_E_REBOOT_GUARD: ExitCode.runtime,
-  WAVEOS_E_BUNDLE_FORMAT: ExitCode.verification,
-  WAVEOS_E_BUNDLE_SIGNATURE: ExitCode.verification,
-  WAVEOS_E_BUNDLE_HASH: ExitCode.verification,
-  WAVEOS_E_BUNDLE_PATH: ExitCode.verification,
-  WAVEOS_E_BUNDLE_LIMIT: ExitCode.verification,
-  WAVEOS_E_BUNDLE_EXPIRED: ExitCode.verification,
-  WAVEOS_E_BUNDLE_VERSION: ExitCode.verification,
-  WAVEOS_E_BUNDLE_CONTENT: ExitCode.verification,
-  WAVEOS_E_BUNDLE_FAILED: ExitCode.verification,
-  WAVEOS_E_BUNDLE_ROLLED_BACK: ExitCode.runtime,
-  WAVEOS_E_BUNDLE_BUSY: ExitCode.runtime,
-} as const;
+  WAVEOS_E_USAGE: usage,
+  WAVEOS_E_CONFIG_MISSING: usage,
+  WAVEOS_E_CONFIG_SYNTAX: usage,
+  WAVEOS_E_CONFIG_INVALID: usage,
+  WAVEOS_E_CONFIG_VERSION: usage,
+  WAVEOS_E_POLICY_SYNTAX: usage,
+  WAVEOS_E_POLICY_INVALID: usage,
+  WAVEOS_E_METRICS_CSV: usage,
+  WAVEOS_E_BAD_REQUEST: usage,
+  WAVEOS_E_METHOD_NOT_ALLOWED: { exit: ExitCode.usage, http: 405 },
+  WAVEOS_E_BODY_TOO_LARGE: { exit: ExitCode.usage, http: 413 },
+  // A name the command was given does not exist (a service, a token, a pack, an endpoint): invalid input.
+  WAVEOS_E_NOT_FOUND: { exit: ExitCode.usage, http: 404 },
+  // The command's own verdict when nothing answers; the daemon never sends it.
+  WAVEOS_E_DAEMON_UNREACHABLE: { exit: ExitCode.unreachable, http: 503 },
+  // 401 when the token is unknown or revoked, 403 when its role is too low.
+  WAVEOS_E_PERMISSION: { exit: ExitCode.denied, http: 403, alsoHttp: [401] },
+  WAVEOS_E_JOURNAL_CHAIN: verification,
+  WAVEOS_E_EVIDENCE_VERIFY: verification,
+  WAVEOS_E_JOURNAL_OPEN: runtime,
+  WAVEOS_E_ALREADY_RUNNING: runtime,
+  WAVEOS_E_ROOT: runtime,
+  WAVEOS_E_RUNTIME: runtime,
+  WAVEOS_E_NOTIFY: runtime,
+  // The request may succeed once space is freed.
+  WAVEOS_E_DISK_FULL: { exit: ExitCode.runtime, http: 503 },
+  WAVEOS_E_REBOOT_GUARD: runtime,
+  // Sent by the uplink proxy to the apps that use it (never to the command), with the status of each refusal.
+  WAVEOS_E_PROXY_REFUSED: { exit: ExitCode.runtime, http: 400, alsoHttp: [404, 405, 413, 415, 422, 429, 502, 503] },
+  WAVEOS_E_BUNDLE_FORMAT: verification,
+  WAVEOS_E_BUNDLE_SIGNATURE: verification,
+  WAVEOS_E_BUNDLE_HASH: verification,
+  WAVEOS_E_BUNDLE_PATH: verification,
+  WAVEOS_E_BUNDLE_LIMIT: verification,
+  WAVEOS_E_BUNDLE_EXPIRED: verification,
+  WAVEOS_E_BUNDLE_VERSION: verification,
+  WAVEOS_E_BUNDLE_CONTENT: verification,
+  WAVEOS_E_BUNDLE_FAILED: verification,
+  WAVEOS_E_BUNDLE_ROLLED_BACK: runtime,
+  WAVEOS_E_BUNDLE_BUSY: runtime,
+} as const satisfies Record<string, ErrorCodeSpec>;
 export type ErrorCode = keyof typeof ErrorCodes;
+
+/** Whether `s` is one of WaveOS's codes (e.g. one read from an API answer). */
+export function isErrorCode(s: unknown): s is ErrorCode {
+  return typeof s === 'string' && Object.hasOwn(ErrorCodes, s);
+}
+
+/** The HTTP status the control API answers a thrown error of this code with. */
+export function httpStatusOf(code: ErrorCode): number {
+  return ErrorCodes[code].http;
+}
 
 /** One located problem in an input: which file, where inside it, and what was expected. */
 export interface InputProblem {
@@ -77,7 +108,7 @@ export class WaveosError extends Error {
   }
 
   get exitCode(): ExitCode {
-    return ErrorCodes[this.code];
+    return ErrorCodes[this.code].exit;
   }
 }
 

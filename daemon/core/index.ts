@@ -4,13 +4,16 @@ export { formatMs, parseDuration, parseSize } from './duration.js';
 export {
   ErrorCodes,
   type ErrorCode,
+  type ErrorCodeSpec,
   ExitCode,
   type InputProblem,
   WaveosError,
   errorMessage,
   formatProblem,
   hasErrorCode,
+  httpStatusOf,
   isDiskFull,
+  isErrorCode,
   isWaveosError,
 } from './errors.js';
 export { type BuildStamp, readBuildStamp } from './build-info.js';
