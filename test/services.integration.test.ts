@@ -225,7 +225,7 @@ describe('service supervision with real child processes', () => {
 
     // A clean stop leaves nothing, even a child that ignores SIGTERM.
     const exit = await d2.kill('SIGTERM');
-    expect(exit.code).toBe(0);
+    expect(exit.code).toBe(143);
     expect(count()).toEqual({});
   });
 

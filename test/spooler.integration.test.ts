@@ -108,7 +108,7 @@ describe('the spooler in the daemon', () => {
     expect(missing.stderr).toMatch(/no spooled logs for "no-such-app" \(sources: .*sensor-app/);
     expect(cli(['logs', '../etc', '--root', root]).code).toBe(2);
 
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     const offline = cli(['logs', 'sensor-app', '--root', root]);
     expect(offline.code).toBe(0);
     expect(offline.stdout.trim().split('\n')).toHaveLength(201);
@@ -200,7 +200,7 @@ describe('the spooler in the daemon', () => {
     const note = cli(['logs', 'chatty', '--grep', 'spooling resumed', '--root', root]).stdout;
     expect(note).toMatch(/ spool spooling resumed: [\d,]+ lines from chatty were dropped while the disk was full/);
     writer.kill('SIGKILL');
-    expect((await d.kill('SIGTERM')).code).toBe(0);
+    expect((await d.kill('SIGTERM')).code).toBe(143);
     expectNoTornLine(spoolOf(root));
     expect(statSync(spoolOf(root)).isDirectory()).toBe(true);
   });
