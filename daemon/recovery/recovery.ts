@@ -63,7 +63,7 @@ export class Recovery implements Lifecycle {
   private readonly ladders = new Map<string, LadderState>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly unsubscribe: (() => void)[] = [];
-  private hook: ModeTransitionHook;
+  private readonly hook: ModeTransitionHook;
   private stopped = false;
 
   constructor(private readonly deps: RecoveryDeps) {
@@ -82,11 +82,6 @@ export class Recovery implements Lifecycle {
       'feature.degrade': { target: (p) => p.feature, run: (p, r) => this.featureDegrade(p, r) },
       'board.reboot': { target: (p) => p.service, run: (p, r) => this.boardReboot(p, r) },
     };
-  }
-
-  /** The policy engine installs its transition rules here. */
-  setModeHook(hook: ModeTransitionHook): void {
-    this.hook = hook;
   }
 
   mode(): Mode {
