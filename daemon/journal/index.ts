@@ -1,13 +1,19 @@
 export {
-  type EventInput,
-  type JournalEvent,
-  type Severity,
-  GENESIS_HASH,
-  SEVERITIES,
-  canonicalBody,
-  chainHash,
-  eventLine,
-} from './event.js';
+  type CatalogueKind,
+  EVENT_KIND_PATTERN,
+  EVENT_KINDS,
+  type EventKind,
+  type EventKindSpec,
+  type Highlight,
+  POLICY_EVENT_KIND_PATTERN,
+  type PolicyEventKind,
+  eventKindSpec,
+  highlightOf,
+  isCatalogueKind,
+  policyEventKind,
+} from './event-kinds.js';
+export { type EventInput, type JournalEvent, GENESIS_HASH, canonicalBody, chainHash, eventLine } from './event.js';
+export { type Severity, SEVERITIES } from './severity.js';
 export {
   type EventQuery,
   type Intent,

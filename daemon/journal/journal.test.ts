@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Chaos, FakeClock, isWaveosError } from '../core/index.js';
-import { GENESIS_HASH, Journal, JournalReader, verifyChain, verifyJournal } from './index.js';
+import { GENESIS_HASH, Journal, JournalReader, policyEventKind, verifyChain, verifyJournal } from './index.js';
 
 let dir: string;
 let db: string;
@@ -46,14 +46,14 @@ describe('Journal.openForStart', () => {
     const moved = r.quarantined?.files[0] as string;
     expect(moved).toMatch(/waveos\.db\.corrupt-\d{8}T\d{6}Z$/);
     expect(readFileSync(moved)).toEqual(before);
-    r.journal.appendDurable({ kind: 'k', source: 's', reason: 'first of the new journal' });
+    r.journal.appendDurable({ kind: 'daemon.start', source: 's', reason: 'first of the new journal' });
     expect(r.journal.lastSeq()).toBe(1);
     r.journal.close();
   });
 
   it('after an unclean stop, quick_check finds damage open() does not, and a sound journal is left alone', () => {
     const j = open();
-    for (let i = 0; i < 3000; i++) j.append({ kind: 'test.tick', source: 'test', reason: `tick ${i} ${'x'.repeat(200)}`, data: { i } });
+    for (let i = 0; i < 3000; i++) j.append({ kind: 'service.started', source: 'test', reason: `tick ${i} ${'x'.repeat(200)}`, data: { i } });
     j.flush();
     j.close();
     const sound = Journal.openForStart(db, { clock, runId: 'run-b', bootId: 'b', quickCheck: true });
@@ -89,10 +89,10 @@ describe('Journal', () => {
     const j = Journal.openWriter(db, { clock, runId: 'run-a', bootId: 'boot-1', batchMax: 10, batchDelayMs: 1, chaos, fullRetryMs: 2 });
     let refused = 0;
     for (let i = 0; i < 300; i++) {
-      j.append({ kind: 'test.tick', source: 'test', reason: `tick ${i}`, data: { i } });
+      j.append({ kind: 'service.started', source: 'test', reason: `tick ${i}`, data: { i } });
       if (i % 50 === 0) {
         try {
-          j.appendDurable({ kind: 'test.durable', source: 'test', reason: `durable ${i}` });
+          j.appendDurable({ kind: 'service.stopped', source: 'test', reason: `durable ${i}` });
         } catch (e) {
           expect(isWaveosError(e) && e.code).toBe('WAVEOS_E_DISK_FULL');
           refused++;
@@ -108,7 +108,7 @@ describe('Journal', () => {
     const v = verifyJournal(j);
     expect(v).toMatchObject({ ok: true, firstSeq: 1 });
     const kinds = new JournalReader(new Database(db, { readonly: true })).events({ limit: 10_000 }).map((e) => e.kind);
-    expect(kinds.filter((k) => k === 'test.tick')).toHaveLength(300);
+    expect(kinds.filter((k) => k === 'service.started')).toHaveLength(300);
     expect(kinds).toContain('journal.disk_full');
     expect(kinds).toContain('journal.disk_full_recovered');
     j.close();
@@ -117,7 +117,7 @@ describe('Journal', () => {
   it('numbers and chains events, and commits a group in one transaction', () => {
     const j = open();
     const commitsBefore = j.commitCount;
-    const evs = Array.from({ length: 100 }, (_, i) => j.append({ kind: 'test.tick', source: 'test', reason: `tick ${i}`, data: { i } }));
+    const evs = Array.from({ length: 100 }, (_, i) => j.append({ kind: 'service.started', source: 'test', reason: `tick ${i}`, data: { i } }));
     expect(evs.map((e) => e.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     expect(evs[0]?.prev_hash).toBe(GENESIS_HASH);
     expect(evs[1]?.prev_hash).toBe(evs[0]?.hash);
@@ -131,30 +131,30 @@ describe('Journal', () => {
 
   it('commits when a batch fills, without waiting for the timer', () => {
     const j = open('run-a', 10);
-    for (let i = 0; i < 25; i++) j.append({ kind: 'x', source: 't', reason: 'r' });
+    for (let i = 0; i < 25; i++) j.append({ kind: 'service.exited', source: 't', reason: 'r' });
     expect(j.pendingCount).toBe(5);
     j.close();
   });
 
   it('appendDurable is committed when it returns, with everything queued before it', () => {
     const j = open();
-    j.append({ kind: 'a', source: 't', reason: 'r' });
-    j.appendDurable({ kind: 'b', source: 't', reason: 'r' });
+    j.append({ kind: 'daemon.start', source: 't', reason: 'r' });
+    j.appendDurable({ kind: 'daemon.stop', source: 't', reason: 'r' });
     const reader = JournalReader.openReadOnly(db);
-    expect(reader.events().map((e) => e.kind)).toEqual(['a', 'b']);
+    expect(reader.events().map((e) => e.kind)).toEqual(['daemon.start', 'daemon.stop']);
     reader.close();
     j.close();
   });
 
   it('continues seq and chain after reopening, across runs', () => {
     const a = open('run-a');
-    a.append({ kind: 'a', source: 't', reason: 'r' });
+    a.append({ kind: 'daemon.start', source: 't', reason: 'r' });
     a.close();
     const b = open('run-b');
-    const e = b.appendDurable({ kind: 'b', source: 't', reason: 'r' });
+    const e = b.appendDurable({ kind: 'daemon.stop', source: 't', reason: 'r' });
     expect(e.seq).toBe(2);
     expect(verifyJournal(b).ok).toBe(true);
-    expect(b.lastEventOfRun('run-a')?.kind).toBe('a');
+    expect(b.lastEventOfRun('run-a')?.kind).toBe('daemon.start');
     b.close();
   });
 
@@ -162,11 +162,11 @@ describe('Journal', () => {
     const j = open();
     j.append({ kind: 'service.restart', source: 't', reason: 'r' });
     clock.advance(10_000);
-    j.append({ kind: 'service.stop', source: 't', reason: 'r' });
-    j.append({ kind: 'services', source: 't', reason: 'r' });
+    j.append({ kind: 'service.stopped', source: 't', reason: 'r' });
+    j.append({ kind: policyEventKind('services'), source: 't', reason: 'r' });
     j.append({ kind: 'daemon.start', source: 't', reason: 'r' });
     j.flush();
-    expect(j.events({ kindPrefix: 'service.' }).map((e) => e.kind)).toEqual(['service.restart', 'service.stop']);
+    expect(j.events({ kindPrefix: 'service.' }).map((e) => e.kind)).toEqual(['service.restart', 'service.stopped']);
     expect(j.events({ kindPrefix: 'service' })).toHaveLength(3);
     expect(j.events({ sinceTs: new Date(clock.now()).toISOString() })).toHaveLength(3);
     j.close();
@@ -174,7 +174,7 @@ describe('Journal', () => {
 
   it('keeps data keys canonical, so a reader can recompute each hash', () => {
     const j = open();
-    j.appendDurable({ kind: 'k', source: 's', reason: 'r', data: { z: 1, a: { y: 2, b: [3, { d: 4, c: 5 }] } } });
+    j.appendDurable({ kind: 'daemon.start', source: 's', reason: 'r', data: { z: 1, a: { y: 2, b: [3, { d: 4, c: 5 }] } } });
     const [e] = j.events();
     expect(verifyChain([e as never]).ok).toBe(true);
     j.close();
@@ -231,7 +231,7 @@ describe('verifyJournal', () => {
 
   function filled(): void {
     const j = open();
-    for (let i = 0; i < 10; i++) j.append({ kind: 'k', source: 's', reason: `r${i}`, data: { i } });
+    for (let i = 0; i < 10; i++) j.append({ kind: 'daemon.start', source: 's', reason: `r${i}`, data: { i } });
     j.close();
   }
 

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
-import { type EventInput, GENESIS_HASH, type JournalEvent, type Severity, chainHash } from './event.js';
+import { type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
+import type { Severity } from './severity.js';
 import { migrateSchema } from './schema.js';
 
 export interface JournalOptions {
