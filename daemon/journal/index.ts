@@ -30,3 +30,4 @@ export {
 } from './journal.js';
 export { SCHEMA_VERSION } from './schema.js';
 export { type ChainBreak, type ChainReport, verifyChain, verifyJournal } from './verify.js';
+export { type EventKindRow, catalogueRows, eventKindsTable, parseEventKindsTable, withEventKindsTable } from './event-kinds-doc.js';
