@@ -5,6 +5,7 @@ import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMess
 import { type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
 import type { Severity } from './severity.js';
 import { migrateSchema } from './schema.js';
+import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
 
 export interface JournalOptions {
   clock: Clock;
@@ -162,6 +163,16 @@ export function rowToEvent(r: EventRow): JournalEvent {
   };
 }
 
+/** The entries of a typed multi-key write, each checked against its key's schema. */
+function checkedEntries(entries: StateEntries): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(entries)) {
+    if (!isStateKey(k)) throw new WaveosError('WAVEOS_E_RUNTIME', `${k} is not a journal state key (state-keys.ts)`);
+    out[k] = checkStateValue(k, v);
+  }
+  return out;
+}
+
 function fillRow(params: unknown[], at: number, p: PendingEvent): void {
   const e = p.event;
   params[at] = e.seq;
@@ -248,9 +259,23 @@ export class JournalReader {
     return this.db.prepare('SELECT * FROM events ORDER BY seq').iterate() as IterableIterator<EventRow>;
   }
 
+  /**
+   * A state value from the registry (state-keys.ts), checked against its schema; undefined when it was never
+   * written. A stored value that does not match throws a WaveosError naming the key.
+   */
+  readState<K extends StateKey>(key: K): StateValue<K> | undefined {
+    const r = this.stateRow(key);
+    return r === undefined ? undefined : parseStateValue(key, r.value);
+  }
+
+  /** @deprecated Untyped and unchecked: use readState with a key from the registry (state-keys.ts). */
   getState<T>(key: string): T | undefined {
-    const r = this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
+    const r = this.stateRow(key);
     return r === undefined ? undefined : (JSON.parse(r.value) as T);
+  }
+
+  private stateRow(key: string): { value: string } | undefined {
+    return this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
   }
 
   samples(afterId: number, limit: number): StoredSample[] {
@@ -690,6 +715,11 @@ export class Journal extends JournalReader {
   }
 
   /** Appends an event and writes state values in one commit: both are durable together, or neither is. */
+  appendDurableWritingStates(input: EventInput, entries: StateEntries): JournalEvent {
+    return this.appendDurableWithState(input, checkedEntries(entries));
+  }
+
+  /** @deprecated Untyped and unchecked: use appendDurableWritingStates with keys from the registry. */
   appendDurableWithState(input: EventInput, entries: Record<string, unknown>): JournalEvent {
     const ev = this.chain(input);
     const ts = isoUtc(this.clock.now());
@@ -714,13 +744,23 @@ export class Journal extends JournalReader {
     this.head = ev.prev_hash;
   }
 
-  /** Writes a state value durably, in the same commit as everything queued before it. */
+  /** Writes a state value durably, in the same commit as everything queued before it; checked against its schema first. */
+  writeState<K extends StateKey>(key: K, value: StateValue<K>): void {
+    this.setState(key, checkStateValue(key, value));
+  }
+
+  /** Several state values in one durable commit, each checked against its schema first. */
+  writeStates(entries: StateEntries): void {
+    this.setStates(checkedEntries(entries));
+  }
+
+  /** @deprecated Untyped and unchecked: use writeState with a key from the registry (state-keys.ts). */
   setState(key: string, value: unknown): void {
     const json = JSON.stringify(value);
     this.flush(() => this.putState.run(key, json, isoUtc(this.clock.now())));
   }
 
-  /** Several state values in one durable commit. */
+  /** @deprecated Untyped and unchecked: use writeStates with keys from the registry (state-keys.ts). */
   setStates(entries: Record<string, unknown>): void {
     const ts = isoUtc(this.clock.now());
     this.flush(() => {
@@ -728,7 +768,7 @@ export class Journal extends JournalReader {
     });
   }
 
-  deleteState(key: string): void {
+  deleteState(key: StateKey): void {
     this.flush(() => this.db.prepare('DELETE FROM state WHERE key = ?').run(key));
   }
 
