@@ -245,6 +245,30 @@ describe('Journal', () => {
     j.close();
   });
 
+  it('answers the HIL checks through the reader: span, one event, one intent, the last of a kind, exact kinds', () => {
+    const j = open();
+    const intent = j.beginIntent({ action: 'mode.set', reason: 'r', requestedBy: 'operator:a' });
+    j.appendDurableWritingStates({ kind: 'mode.changed', source: 'operator:a', reason: 'r', data: { from: 'normal', to: 'safe' } }, { [MODE_KEY]: 'safe' });
+    j.finishIntent(intent, 'succeeded', 'done');
+    j.appendDurable({ kind: 'evidence.pruned', source: 'evidence', reason: 'r', data: { removed: ['a.tar.gz'] } });
+    j.appendDurable({ kind: policyEventKind('evidence.pruned_more'), source: 'policy:x', reason: 'r' });
+    j.appendSamples([{ ts_ms: 1, name: 'cpu', value: 1, unit: 'ratio', labels: {} }]);
+    const r = JournalReader.openReadOnly(db);
+    expect(r.integrityCheck()).toEqual(['ok']);
+    expect(r.eventSpan()).toEqual({ count: 5, first: 1, last: 5 });
+    expect(r.eventAt(2)?.kind).toBe('mode.changed');
+    expect(r.eventAt(99)).toBeUndefined();
+    expect(r.intent(intent.id)).toMatchObject({ status: 'succeeded', action: 'mode.set', outcome: {} });
+    expect(r.intent(intent.id + 1)).toBeUndefined();
+    expect(r.readTogether(() => [r.lastEventOf('mode.changed')?.data.to, r.readState(MODE_KEY)])).toEqual(['safe', 'safe']);
+    expect(r.lastEventOf('daemon.start')).toBeUndefined();
+    expect(r.events({ kind: 'evidence.pruned' }).map((e) => e.seq)).toEqual([4]);
+    expect(r.events({ kindPrefix: 'evidence.pruned' })).toHaveLength(2);
+    expect(r.sampleCount()).toBe(1);
+    r.close();
+    j.close();
+  });
+
   it('still reads and writes untyped values through the deprecated calls', () => {
     const j = open();
     j.setStates({ 'some.key': { x: 1 } });

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
+import type { EventKind } from './event-kinds.js';
 import { type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
 import type { Severity } from './severity.js';
 import { migrateSchema } from './schema.js';
@@ -45,6 +46,8 @@ export interface EventQuery {
   /** ISO-8601 UTC; events at or after it. */
   sinceTs?: string;
   kindPrefix?: string;
+  /** Events of exactly this kind. */
+  kind?: EventKind;
   limit?: number;
 }
 
@@ -134,6 +137,16 @@ interface EventRow {
   data: string;
   prev_hash: string;
   hash: string;
+}
+
+type IntentRow = Omit<Intent, 'params' | 'outcome'> & { params: string; outcome: string | null };
+
+function rowToIntent(r: IntentRow): Intent {
+  return {
+    ...r,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    outcome: r.outcome === null ? null : (JSON.parse(r.outcome) as Record<string, unknown>),
+  };
 }
 
 interface PendingEvent {
@@ -237,6 +250,10 @@ export class JournalReader {
       where.push('ts >= ?');
       args.push(q.sinceTs);
     }
+    if (q.kind !== undefined) {
+      where.push('kind = ?');
+      args.push(q.kind);
+    }
     if (q.kindPrefix) {
       // A prefix range keeps the kind index usable.
       where.push('(kind = ? OR (kind >= ? AND kind < ?))');
@@ -252,6 +269,45 @@ export class JournalReader {
       ? this.db.prepare('SELECT * FROM events WHERE kind = ? AND run_id = ? ORDER BY seq DESC LIMIT 1').get(kind, runId)
       : this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1').get(runId);
     return r === undefined ? undefined : rowToEvent(r as EventRow);
+  }
+
+  /** The newest event of a kind, in any run. */
+  lastEventOf(kind: EventKind): JournalEvent | undefined {
+    const r = this.db.prepare('SELECT * FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1').get(kind);
+    return r === undefined ? undefined : rowToEvent(r as EventRow);
+  }
+
+  /** The event with this seq, if the journal has it. */
+  eventAt(seq: number): JournalEvent | undefined {
+    const r = this.db.prepare('SELECT * FROM events WHERE seq = ?').get(seq);
+    return r === undefined ? undefined : rowToEvent(r as EventRow);
+  }
+
+  /** How many events there are and their lowest and highest seq: without gaps, first is 1 and last is count. */
+  eventSpan(): { count: number; first: number | null; last: number | null } {
+    const r = this.db.prepare('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events').get() as { n: number; lo: number | null; hi: number | null };
+    return { count: r.n, first: r.lo, last: r.hi };
+  }
+
+  /** The intent with this id, if one was recorded. */
+  intent(id: number): Intent | undefined {
+    const r = this.db.prepare('SELECT * FROM intents WHERE id = ?').get(id) as IntentRow | undefined;
+    return r === undefined ? undefined : rowToIntent(r);
+  }
+
+  /** Runs `fn` in one read transaction: everything it reads comes from the same instant of the journal. */
+  readTogether<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** SQLite's own check of the whole file: ['ok'] when sound, else what it found. */
+  integrityCheck(): string[] {
+    return (this.db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
+  }
+
+  /** The exact number of stored raw metric samples. */
+  sampleCount(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM metrics').get() as { n: number }).n;
   }
 
   /** Raw rows in seq order, for chain verification. */
@@ -375,12 +431,8 @@ export class JournalReader {
   intents(status?: IntentStatus): Intent[] {
     const rows = (
       status ? this.db.prepare('SELECT * FROM intents WHERE status = ? ORDER BY id').all(status) : this.db.prepare('SELECT * FROM intents ORDER BY id').all()
-    ) as (Omit<Intent, 'params' | 'outcome'> & { params: string; outcome: string | null })[];
-    return rows.map((r) => ({
-      ...r,
-      params: JSON.parse(r.params) as Record<string, unknown>,
-      outcome: r.outcome === null ? null : (JSON.parse(r.outcome) as Record<string, unknown>),
-    }));
+    ) as IntentRow[];
+    return rows.map(rowToIntent);
   }
 
   close(): void {
