@@ -1,5 +1,6 @@
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isKind } from './event-kind.js';
 import { REPO, Rig, example, sleep } from './rig.js';
 
 /**
@@ -117,11 +118,11 @@ export async function main(argv: string[]): Promise<number> {
       let limited: Ev | undefined;
       while (Date.now() < end && !(budget && limited)) {
         const evs = await events('policy');
-        budget = evs.find((e) => e.kind === 'policy.decision' && (e.data as { rule_kind?: string }).rule_kind === 'budget');
-        limited = evs.find((e) => e.kind === 'policy.rate_limited');
+        budget = evs.find((e) => isKind(e, 'policy.decision') && (e.data as { rule_kind?: string }).rule_kind === 'budget');
+        limited = evs.find((e) => isKind(e, 'policy.rate_limited'));
         if (!(budget && limited)) await sleep(1_000);
       }
-      const acted = budget ? (await events('service')).find((e) => e.kind === 'service.restart' && e.data.service === 'leaker' && e.seq > (budget?.seq ?? 0)) : undefined;
+      const acted = budget ? (await events('service')).find((e) => isKind(e, 'service.restart') && e.data.service === 'leaker' && e.seq > (budget?.seq ?? 0)) : undefined;
       steps.push({
         criterion: 'an enforced policy (rate limit and resource budget)',
         verdict: budget && limited ? 'PASS' : 'FAIL',
@@ -148,9 +149,9 @@ export async function main(argv: string[]): Promise<number> {
       let started: Ev | undefined;
       while (Date.now() < end && !(exit && restart && started)) {
         const evs = await events('service');
-        exit = evs.find((e) => e.kind === 'service.exited' && e.data.service === 'crasher' && e.data.code === 3);
-        restart = exit && evs.find((e) => e.kind === 'service.restart' && e.data.service === 'crasher' && e.seq > (exit?.seq ?? 0));
-        started = exit && evs.find((e) => e.kind === 'service.started' && e.data.service === 'crasher' && e.seq > (exit?.seq ?? 0));
+        exit = evs.find((e) => isKind(e, 'service.exited') && e.data.service === 'crasher' && e.data.code === 3);
+        restart = exit && evs.find((e) => isKind(e, 'service.restart') && e.data.service === 'crasher' && e.seq > (exit?.seq ?? 0));
+        started = exit && evs.find((e) => isKind(e, 'service.started') && e.data.service === 'crasher' && e.seq > (exit?.seq ?? 0));
         if (!(exit && restart && started)) await sleep(500);
       }
       steps.push({
@@ -245,12 +246,10 @@ async function bundleStep(rig: Rig): Promise<Step> {
   evidence.push(`install 1.1.0 (failing health gate): exit ${i2.code} ${(i2.stderr || i2.stdout).trim().split('\n')[0] ?? ''}`);
   const list = await rig.cli(['bundle', 'list', '--json']);
   const evs = (await rig.cli(['events', '--json', '--kind', 'bundle.'])).stdout;
-  const kinds = (JSON.parse(evs || '[]') as { kind: string; seq: number; reason: string; data: Record<string, unknown> }[]).filter((e) =>
-    ['bundle.committed', 'bundle.rolled_back'].includes(e.kind),
-  );
+  const kinds = (JSON.parse(evs || '[]') as { kind: string; seq: number; reason: string; data: Record<string, unknown> }[]).filter((e) => isKind(e, 'bundle.committed', 'bundle.rolled_back'));
   for (const e of kinds) evidence.push(`#${e.seq} ${e.kind}: ${e.reason}`);
-  const committed = kinds.some((e) => e.kind === 'bundle.committed');
-  const rolledBack = kinds.some((e) => e.kind === 'bundle.rolled_back');
+  const committed = kinds.some((e) => isKind(e, 'bundle.committed'));
+  const rolledBack = kinds.some((e) => isKind(e, 'bundle.rolled_back'));
   const current = list.stdout.includes('1.0.0');
   evidence.push(`bundle list after the rollback names 1.0.0: ${current}`);
   return { criterion, verdict: i1.code === 0 && i2.code !== 0 && committed && rolledBack && current ? 'PASS' : 'FAIL', evidence };

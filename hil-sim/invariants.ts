@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import Database from 'better-sqlite3';
+import { JournalReader, MODE_KEY } from '../daemon/journal/index.js';
 import { atLeast, slotViolations } from './bundles.js';
+import { isKind } from './event-kind.js';
 import type { MarkedProcess, Rig } from './rig.js';
 
 /** What the rig saw the daemon acknowledge: these must survive any fault. */
@@ -177,43 +178,47 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
   else status = JSON.parse(st.stdout) as StatusDoc;
   if (jv.code !== 0) fail('journal-verify', `exit ${jv.code}: ${jv.stderr.trim().slice(0, 300)}`);
 
-  const db = new Database(rig.db, { readonly: true, fileMustExist: true });
+  const journal = JournalReader.openReadOnly(rig.db);
   try {
-    db.pragma('busy_timeout = 5000');
     checked.push('sqlite-integrity');
-    const ic = db.pragma('integrity_check') as { integrity_check: string }[];
-    if (ic.length !== 1 || ic[0]?.integrity_check !== 'ok') fail('sqlite-integrity', JSON.stringify(ic).slice(0, 300));
+    const ic = journal.integrityCheck();
+    if (ic.length !== 1 || ic[0] !== 'ok') fail('sqlite-integrity', JSON.stringify(ic).slice(0, 300));
 
     checked.push('seq-no-gap');
-    const agg = db.prepare('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events').get() as { n: number; lo: number | null; hi: number | null };
-    if (agg.n > 0 && (agg.lo !== 1 || agg.hi !== agg.n)) fail('seq-no-gap', `${agg.n} events but seq ${agg.lo}..${agg.hi}`);
+    const span = journal.eventSpan();
+    if (span.count > 0 && (span.first !== 1 || span.last !== span.count)) fail('seq-no-gap', `${span.count} events but seq ${span.first}..${span.last}`);
 
     checked.push('acked-events-kept');
-    if ((agg.hi ?? 0) < ledger.maxSeq) fail('acked-events-kept', `the journal ends at seq ${agg.hi} but seq ${ledger.maxSeq} was acknowledged`);
-    const get = db.prepare('SELECT hash FROM events WHERE seq = ?');
+    if ((span.last ?? 0) < ledger.maxSeq) fail('acked-events-kept', `the journal ends at seq ${span.last} but seq ${ledger.maxSeq} was acknowledged`);
     let lost = 0;
     let changed = 0;
     for (const [seq, hash] of ledger.events) {
-      const row = get.get(seq) as { hash: string } | undefined;
-      if (!row) lost++;
-      else if (row.hash !== hash) changed++;
+      const ev = journal.eventAt(seq);
+      if (!ev) lost++;
+      else if (ev.hash !== hash) changed++;
     }
     if (lost || changed) fail('acked-events-kept', `${lost} acknowledged events missing, ${changed} with a different hash (of ${ledger.events.size})`);
 
     checked.push('acked-intents-finished');
-    const intent = db.prepare('SELECT status FROM intents WHERE id = ?');
     for (const id of ledger.intents) {
-      const row = intent.get(id) as { status: string } | undefined;
+      const row = journal.intent(id);
       if (!row || (row.status !== 'succeeded' && row.status !== 'failed')) fail('acked-intents-finished', `intent ${id} was reported done but the journal says ${row?.status ?? 'nothing'}`);
     }
 
     checked.push('mode-matches-journal');
     // One read transaction: the event and the state from the same instant of the journal.
-    const readMode = db.transaction(() => {
-      const ev = db.prepare("SELECT data, source FROM events WHERE kind = 'mode.changed' ORDER BY seq DESC LIMIT 1").get() as { data: string; source: string } | undefined;
-      const row = db.prepare("SELECT value FROM state WHERE key = 'mode.current'").get() as { value: string } | undefined;
-      return { last: ev, journalMode: ev ? (JSON.parse(ev.data) as { to: string }).to : 'normal', stateMode: row ? (JSON.parse(row.value) as string) : 'normal' };
-    });
+    const readMode = () =>
+      journal.readTogether(() => {
+        const ev = journal.lastEventOf('mode.changed');
+        let stateMode: string;
+        try {
+          stateMode = journal.readState(MODE_KEY) ?? 'normal';
+        } catch (e) {
+          // A stored mode outside its schema is a finding of this check, not a crash of the round.
+          stateMode = `unreadable (${e instanceof Error ? e.message : String(e)})`;
+        }
+        return { last: ev, journalMode: ev ? (ev.data as { to: string }).to : 'normal', stateMode };
+      });
     let { last, journalMode, stateMode } = readMode();
     let statusMode = status?.mode;
     if (statusMode !== undefined && statusMode !== journalMode) {
@@ -232,8 +237,8 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
 
     checked.push('acked-packs-kept');
     const pruned = new Set<string>();
-    for (const r of db.prepare("SELECT data FROM events WHERE kind = 'evidence.pruned'").all() as { data: string }[]) {
-      for (const n of (JSON.parse(r.data) as { removed?: string[] }).removed ?? []) pruned.add(n);
+    for (const e of journal.iterateEvents({ kind: 'evidence.pruned' })) {
+      for (const n of (e.data as { removed?: string[] }).removed ?? []) pruned.add(n);
     }
     for (const p of ledger.packs) {
       if (pruned.has(basename(p))) continue;
@@ -246,7 +251,7 @@ export async function checkInvariants(rig: Rig, ledger: Ledger): Promise<CheckRe
       if (size === 0) fail('acked-packs-kept', `the exported pack ${p} is gone or empty, and no evidence.pruned event names it`);
     }
   } finally {
-    db.close();
+    journal.close();
   }
 
   checked.push('artifacts-parse');
@@ -352,7 +357,7 @@ export function checkArtifacts(dir: string, currentRun: string | undefined, cach
       lines.lines.forEach((l, i) => {
         try {
           const e = JSON.parse(l) as { seq?: unknown; kind?: unknown };
-          if (e.kind === 'journal.quarantined' || e.kind === 'journal.missing') epoch = true;
+          if (isKind(e, 'journal.quarantined', 'journal.missing')) epoch = true;
           if (typeof e.seq !== 'number') out.push(`${run}/events.jsonl line ${i + 1} has no seq`);
           else {
             if (firstSeq === 0) firstSeq = e.seq;

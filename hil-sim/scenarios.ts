@@ -3,8 +3,8 @@ import { existsSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileS
 import { type AddressInfo, createConnection, createServer as createNetServer } from 'node:net';
 import { createServer as createHttpServer, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import { JournalReader } from '../daemon/journal/index.js';
 import { BundleFeed, HIL_APP, slotViolations } from './bundles.js';
 import { auditFile } from './fsync-audit.js';
 import { Ledger, checkInvariants } from './invariants.js';
@@ -15,6 +15,7 @@ import { type HilReport, Recorder } from './report.js';
 import { aptInstall } from './host.js';
 import { Rig, example, loadServices, runCommand, sleep } from './rig.js';
 
+import { isKind } from './event-kind.js';
 import type { ScenarioOptions } from './scenario-options.js';
 export type { ScenarioOptions } from './scenario-options.js';
 
@@ -514,7 +515,7 @@ async function journalDamage(rec: Recorder, rig: Rig, prng: Prng, o: ScenarioOpt
     rec.recovered(Date.now() - t0);
     const evs = (await rig.api('GET', '/v1/events?kind=journal&limit=100')).body as { events: { kind: string; data: { files?: string[] } }[] };
     const want = kind === 'journal-corrupted' ? 'journal.quarantined' : 'journal.missing';
-    const ev = evs.events.find((e) => e.kind === want);
+    const ev = evs.events.find((e) => isKind(e, want));
     rec.expect(`${kind}-recorded`, ev !== undefined, `no ${want} event in the new journal`);
     if (damaged !== undefined) {
       const moved = ev?.data.files?.[0];
@@ -854,8 +855,8 @@ async function diskFull(rec: Recorder, o: ScenarioOptions): Promise<void> {
       // Freed: within a few seconds the journal commits what waited, with a record of when it began and ended.
       for (const stop = Date.now() + 15_000; Date.now() < stop && !recoveredEvent; await sleep(250)) {
         const r = await rig.api('GET', '/v1/events?kind=journal&limit=100', undefined, {}, 5_000).catch(() => undefined);
-        const kinds = ((r?.body as { events?: { kind: string }[] } | undefined)?.events ?? []).map((e) => e.kind);
-        recoveredEvent = kinds.includes('journal.disk_full') && kinds.includes('journal.disk_full_recovered');
+        const evs = (r?.body as { events?: { kind: string }[] } | undefined)?.events ?? [];
+        recoveredEvent = evs.some((e) => isKind(e, 'journal.disk_full')) && evs.some((e) => isKind(e, 'journal.disk_full_recovered'));
       }
       rec.recovered(Date.now() - t0);
       rec.expect('disk-full-recovered', recoveredEvent, 'no journal.disk_full / journal.disk_full_recovered events 15 s after space was freed');
@@ -1079,9 +1080,9 @@ async function chaosRun(rec: Recorder, o: ScenarioOptions): Promise<void> {
     rec.expect('acked-proxy-requests-delivered', missing.length === 0, `${missing.length} of ${acked.size} acknowledged durable requests never reached the upstream (e.g. ${missing.slice(0, 3).join(', ')})`);
     const evs = (await rig.api('GET', '/v1/events?limit=100000')).body as { events: { kind: string }[] };
     for (const e of evs.events) {
-      if (e.kind === 'telemetry.collector_failed') seen.collector_failed++;
-      if (e.kind === 'spool.disk_full') seen.spool_full++;
-      if (e.kind === 'evidence.export_failed') seen.export_failed++;
+      if (isKind(e, 'telemetry.collector_failed')) seen.collector_failed++;
+      if (isKind(e, 'spool.disk_full')) seen.spool_full++;
+      if (isKind(e, 'evidence.export_failed')) seen.export_failed++;
     }
     rec.expect('chaos-collector-failures-reported', seen.collector_failed > 0, 'no telemetry.collector_failed event while collectors failed');
     rec.expect('chaos-spool-failures-reported', seen.spool_full > 0 || !injected['spool.write:ENOSPC'], 'spool writes failed with ENOSPC but no spool.disk_full event');
@@ -1115,11 +1116,11 @@ async function faketimeLibrary(): Promise<string> {
 }
 
 function metricRows(db: string): number {
-  const d = new Database(db, { readonly: true, fileMustExist: true });
+  const journal = JournalReader.openReadOnly(db);
   try {
-    return (d.prepare('SELECT count(*) AS n FROM metrics').get() as { n: number }).n;
+    return journal.sampleCount();
   } finally {
-    d.close();
+    journal.close();
   }
 }
 

@@ -92,7 +92,7 @@ describe('the control socket', () => {
       expect(statSync(socketPath).mode & 0o777).toBe(0o600);
       const r = await apiCall({ socketPath }, 'GET', '/v1/status');
       expect(r).toEqual({ status: 200, body: { run_id: 'r', mode: 'normal' } });
-      journal.append({ kind: 'before', source: 's', reason: 'r' });
+      journal.append({ kind: 'daemon.start', source: 's', reason: 'r' });
       const abort = new AbortController();
       const got: string[] = [];
       const done = apiStream(
@@ -100,13 +100,13 @@ describe('the control socket', () => {
         '/v1/events?follow=1',
         (l) => {
           got.push((JSON.parse(l) as JournalEvent).kind);
-          if (got.length === 1) journal.append({ kind: 'after', source: 's', reason: 'r' });
+          if (got.length === 1) journal.append({ kind: 'daemon.stop', source: 's', reason: 'r' });
           if (got.length === 2) abort.abort();
         },
         abort.signal,
       );
       await done;
-      expect(got).toEqual(['before', 'after']);
+      expect(got).toEqual(['daemon.start', 'daemon.stop']);
     } finally {
       await server.stop();
     }

@@ -40,7 +40,7 @@ describe('ArtifactExporter', () => {
     mkdirSync(join(paths.artifactsDir, 'r1'), { recursive: true });
     const x = new ArtifactExporter({ journal: j, paths, log: silentLogger(), runId: 'r1', flushIntervalMs: 60_000, keepRuns: 20, maxBytes: 1e9, chaos });
     for (let pass = 0; pass < 40; pass++) {
-      for (let k = 0; k < 5; k++) j.append({ kind: 'k', source: 's', reason: `pass ${pass} event ${k}`, data: { pass, k } });
+      for (let k = 0; k < 5; k++) j.append({ kind: 'service.started', source: 's', reason: `pass ${pass} event ${k}`, data: { pass, k } });
       x.exportNow();
     }
     // The retries: a seeded 50% failure rate lets every pass through within a few more.
@@ -56,9 +56,9 @@ describe('ArtifactExporter', () => {
   it('writes each event once, as the journal holds it, and resumes from its cursor', () => {
     const j = journal('r1');
     const x = exporter(j, 'r1');
-    j.append({ kind: 'a', source: 's', reason: 'first', data: { n: 1 } });
+    j.append({ kind: 'daemon.start', source: 's', reason: 'first', data: { n: 1 } });
     expect(x.exportNow()).toEqual({ events: 1, samples: 0 });
-    j.append({ kind: 'b', source: 's', reason: 'second' });
+    j.append({ kind: 'daemon.stop', source: 's', reason: 'second' });
     expect(x.exportNow()).toEqual({ events: 1, samples: 0 });
     expect(x.exportNow()).toEqual({ events: 0, samples: 0 });
     const out = lines('r1').map((l) => JSON.parse(l));
@@ -68,7 +68,7 @@ describe('ArtifactExporter', () => {
 
   it('a start whose export fails (a failing disk) still starts, says so, and leaves the export to the next pass', () => {
     const j1 = journal('r1');
-    j1.append({ kind: 'a', source: 's', reason: 'never exported' });
+    j1.append({ kind: 'daemon.start', source: 's', reason: 'never exported' });
     j1.close();
     const j2 = journal('r2');
     for (const r of ['r1', 'r2']) mkdirSync(join(paths.artifactsDir, r), { recursive: true });
@@ -99,9 +99,9 @@ describe('ArtifactExporter', () => {
   it('after a crash, cuts lines written past the committed cursor and exports them again exactly once', () => {
     const j1 = journal('r1');
     const x1 = exporter(j1, 'r1');
-    j1.append({ kind: 'a', source: 's', reason: 'r' });
+    j1.append({ kind: 'daemon.start', source: 's', reason: 'r' });
     x1.exportNow();
-    j1.append({ kind: 'b', source: 's', reason: 'r' });
+    j1.append({ kind: 'daemon.stop', source: 's', reason: 'r' });
     j1.flush();
     // The crash: a duplicate of a line and a torn half line reached the file, the cursor did not move.
     appendFileSync(join(paths.artifactsDir, 'r1', 'events.jsonl'), `${lines('r1')[0]}\n{"v":1,"se`);
@@ -112,7 +112,7 @@ describe('ArtifactExporter', () => {
     const r = x2.recover('r1');
     expect(r.events).toBe(1);
     expect(r.trimmedBytes).toBeGreaterThan(0);
-    expect(lines('r1').map((l) => JSON.parse(l).kind)).toEqual(['a', 'b']);
+    expect(lines('r1').map((l) => JSON.parse(l).kind)).toEqual(['daemon.start', 'daemon.stop']);
     x2.exportNow();
     expect(lines('r2').map((l) => JSON.parse(l).kind)).toEqual(['artifacts.trimmed']);
     j2.close();
@@ -120,13 +120,13 @@ describe('ArtifactExporter', () => {
 
   it('a previous run whose files were never committed is rewritten from the journal', () => {
     const j1 = journal('r1');
-    j1.append({ kind: 'a', source: 's', reason: 'r' });
+    j1.append({ kind: 'daemon.start', source: 's', reason: 'r' });
     j1.close();
     mkdirSync(join(paths.artifactsDir, 'r1'), { recursive: true });
     writeFileSync(join(paths.artifactsDir, 'r1', 'events.jsonl'), 'garbage line\n');
     const j2 = journal('r2');
     exporter(j2, 'r2').recover('r1');
-    expect(lines('r1').map((l) => JSON.parse(l).kind)).toEqual(['a']);
+    expect(lines('r1').map((l) => JSON.parse(l).kind)).toEqual(['daemon.start']);
     j2.close();
   });
 

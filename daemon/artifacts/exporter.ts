@@ -1,24 +1,12 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Chaos, type Lifecycle, type Logger, NO_CHAOS, type Paths, errorMessage, trimTornTail } from '../core/index.js';
-import { type Journal, canonicalBody, eventLine } from '../journal/index.js';
+import { ARTIFACTS_CURSOR_KEY, type ExportCursor, type Journal, canonicalBody, eventLine } from '../journal/index.js';
 import { canonicalJson } from '../core/index.js';
 import { METRICS_CSV_HEADER, sampleRow } from './csv.js';
 import { runDir } from './run-meta.js';
 
-const CURSOR_KEY = 'artifacts.cursor';
 const CHUNK = 5_000;
-
-/**
- * Where export stands: the last event seq and metric id written out, and the size each file had when the
- * cursor was committed. A file longer than its recorded size holds lines written before a crash whose
- * cursor never committed: start-up cuts it back to the recorded size and exports those lines again.
- */
-interface Cursor {
-  events_seq: number;
-  metrics_id: number;
-  files: Record<string, number>;
-}
 
 export interface ExporterDeps {
   journal: Journal;
@@ -90,10 +78,15 @@ function dirSize(dir: string): number {
 export class ArtifactExporter implements Lifecycle {
   readonly name = 'artifacts';
   private timer: NodeJS.Timeout | undefined;
-  private cursor: Cursor;
+  /**
+   * Where export stands: the last event seq and metric id written out, and the size each file had when the
+   * cursor was committed. A file longer than its recorded size holds lines written before a crash whose
+   * cursor never committed: start-up cuts it back to the recorded size and exports those lines again.
+   */
+  private cursor: ExportCursor;
 
   constructor(private readonly deps: ExporterDeps) {
-    this.cursor = deps.journal.getState<Cursor>(CURSOR_KEY) ?? { events_seq: 0, metrics_id: 0, files: {} };
+    this.cursor = deps.journal.readState(ARTIFACTS_CURSOR_KEY) ?? { events_seq: 0, metrics_id: 0, files: {} };
   }
 
   /**
@@ -134,7 +127,7 @@ export class ArtifactExporter implements Lifecycle {
     }
     // Files of earlier runs are complete now; only the current run's stay in the cursor.
     this.cursor.files = Object.fromEntries(Object.entries(this.cursor.files).filter(([rel]) => rel.startsWith(`${this.deps.runId}/`)));
-    this.deps.journal.setState(CURSOR_KEY, this.cursor);
+    this.deps.journal.writeState(ARTIFACTS_CURSOR_KEY, this.cursor);
     if (trimmed > 0) {
       this.deps.journal.append({
         kind: 'artifacts.trimmed',
@@ -242,7 +235,7 @@ export class ArtifactExporter implements Lifecycle {
     if (events > 0 || samples > 0) {
       Object.assign(this.cursor.files, grown);
       // The files are fsynced; only now does the cursor move past what they hold.
-      journal.setState(CURSOR_KEY, this.cursor);
+      journal.writeState(ARTIFACTS_CURSOR_KEY, this.cursor);
     }
     return { events, samples };
   }

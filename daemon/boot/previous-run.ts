@@ -1,16 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { PreviousRun } from '../artifacts/index.js';
-import type { Journal, JournalReader } from '../journal/index.js';
+import { CURRENT_RUN_KEY, type JournalReader, type RunRecord } from '../journal/index.js';
 
-export const CURRENT_RUN_KEY = 'run.current';
-
-/** What the journal remembers of the run in progress; the next start reads it as the previous run. */
-export interface RunRecord {
-  run_id: string;
-  boot_id: string;
-  started_at: string;
-  pid: number;
-}
+/** The key and the record (what the journal remembers of the run in progress) live in the state registry. */
+export { CURRENT_RUN_KEY, type RunRecord };
 
 /** Written as the very last step of a SIGTERM/SIGINT stop; its absence at start means the run did not stop cleanly. */
 export interface CleanStopMarker {
@@ -78,6 +71,6 @@ export function previousRunEnding(
   };
 }
 
-export function currentRun(journal: Journal): RunRecord | undefined {
-  return journal.getState<RunRecord>(CURRENT_RUN_KEY);
+export function currentRun(journal: JournalReader): RunRecord | undefined {
+  return journal.readState(CURRENT_RUN_KEY);
 }

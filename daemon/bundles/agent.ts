@@ -533,7 +533,7 @@ export class BundleAgent implements Lifecycle {
     this.transition(rec, guard ? 'failed' : 'rejected', 'error', `rejected bundle ${basename(rec.source)}: ${e.message}`, { check: e.check, code: e.code, ...e.detail });
   }
 
-  private event(rec: InstallRecord, what: string, severity: Severity, reason: string, data: Record<string, unknown>): void {
+  private event(rec: InstallRecord, what: InstallState | 'resumed' | 'restart', severity: Severity, reason: string, data: Record<string, unknown>): void {
     this.j.append({
       kind: `bundle.${what}`,
       severity,

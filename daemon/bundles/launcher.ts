@@ -3,8 +3,8 @@ import { existsSync, lstatSync, readFileSync, realpathSync, symlinkSync } from '
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathsFor, readBootId, resolveRoot, systemClock, unlinkDurable, writeFileAtomic } from '../core/index.js';
-import { Journal } from '../journal/index.js';
-import { LAUNCHER_NOTE_KEY, ownTree } from './agent.js';
+import { Journal, LAUNCHER_NOTE_KEY } from '../journal/index.js';
+import { ownTree } from './agent.js';
 import { LINK_CURRENT, groupDir, readGroup, switchLink } from './slots.js';
 
 /** Exit code with which the daemon asks the launcher to start it again (onto a new `waveos` slot). */
@@ -138,7 +138,7 @@ export async function runLauncher(argv: string[], env: NodeJS.ProcessEnv = proce
     const j = Journal.openWriter(paths.db, { clock: systemClock, runId: 'launcher', bootId: readBootId(env) });
     try {
       j.append({ kind: 'bundle.rolled_back', severity: 'error', source: 'launcher', reason, data: { bundle_kind: WAVEOS_NAME, name: WAVEOS_NAME, bundle_id: bad, to: lkg ?? null, starts, max_starts: maxStarts } });
-      j.setState(LAUNCHER_NOTE_KEY, { bundle_id: bad, starts, ts: new Date().toISOString() });
+      j.writeState(LAUNCHER_NOTE_KEY, { bundle_id: bad, starts, ts: new Date().toISOString() });
     } finally {
       j.close();
     }

@@ -1,9 +1,8 @@
 import { z } from 'zod';
-import { parseDuration } from '../core/index.js';
+import { MODES, type Mode, parseDuration } from '../core/index.js';
 
-/** Modes the daemon can be in; the policy engine may decide transitions between them. */
-export const MODES = ['normal', 'degraded', 'safe'] as const;
-export type Mode = (typeof MODES)[number];
+/** The modes live in core (the journal's state schemas need them too); config still exports them. */
+export { MODES, type Mode };
 
 /** A duration as text ("5s") or a non-negative number of seconds; negative values are refused with a located message. */
 const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {

@@ -43,3 +43,4 @@ export {
   mulberry32,
   parseChaosEnv,
 } from './chaos.js';
+export { MODES, type Mode } from './modes.js';

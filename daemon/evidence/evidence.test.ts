@@ -51,7 +51,7 @@ const SETTINGS: EvidenceSettings = {
 
 function fillJournal(j: Journal, minutes: number): void {
   for (let m = 0; m < minutes; m++) {
-    j.append({ kind: m % 10 === 5 ? 'policy.triggered' : 'tick', severity: m % 10 === 5 ? 'warning' : 'info', source: 't', reason: `minute ${m}`, data: { m } });
+    j.append({ kind: m % 10 === 5 ? 'policy.alert' : 'service.started', severity: m % 10 === 5 ? 'warning' : 'info', source: 't', reason: `minute ${m}`, data: { m } });
     j.appendSamples([
       { ts_ms: clock.now(), name: 'cpu_usage', value: (m % 7) / 7, unit: 'ratio', labels: {} },
       { ts_ms: clock.now(), name: 'temp', value: 40 + m, unit: 'celsius', labels: { zone: 'a' } },

@@ -9,7 +9,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
 import { type Chaos, NO_CHAOS, type Paths, canonicalJson, fsyncDir, isoUtc } from '../core/index.js';
-import { ChainWalker, type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine } from '../journal/index.js';
+import { ChainWalker, type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
 import { SampleRowFormatter } from './csv-rows.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
@@ -121,12 +121,8 @@ function compactData(data: Record<string, unknown>): string {
   return s.length > 400 ? `${s.slice(0, 400)}…` : s;
 }
 
-/** Policy decisions and recovery actions are what a field engineer looks for first. */
-export function highlightOf(kind: string): 'policy' | 'recovery' | undefined {
-  if (/^(policy|rule|breaker)\./.test(kind)) return 'policy';
-  if (/^(recovery|action|mode|service\.(restart|stop|start|crash|degrade)|reboot|watchdog|degrade|bundle\.(rolled_back|rollback))/.test(kind)) return 'recovery';
-  return undefined;
-}
+/** Policy decisions and recovery actions are what a field engineer looks for first: the event catalogue flags them. */
+export { highlightOf };
 
 const SEVERITY_RANK: Record<string, number> = { info: 0, notice: 1, warning: 2, error: 3, critical: 4 };
 

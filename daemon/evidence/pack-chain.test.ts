@@ -20,7 +20,7 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 function filled(tamper?: string): void {
   const j = Journal.openWriter(paths.db, { clock, runId: 'r1', bootId: 'b', batchDelayMs: 1_000 });
   for (let i = 0; i < 10; i++) {
-    j.append({ kind: 'k', source: 's', reason: `r${i}`, data: { i } });
+    j.append({ kind: 'daemon.start', source: 's', reason: `r${i}`, data: { i } });
     clock.advance(1_000);
   }
   j.close();

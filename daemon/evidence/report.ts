@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { PreviousRun } from '../artifacts/index.js';
+import type { Highlight } from '../journal/index.js';
 
 export interface ReportEvent {
   seq: number;
@@ -11,7 +12,8 @@ export interface ReportEvent {
   reason: string;
   /** The event's data as JSON, cut at 400 characters. */
   data: string;
-  hl: 'policy' | 'recovery' | undefined;
+  /** From the event catalogue's highlight flag. */
+  hl: Highlight | undefined;
 }
 
 export interface ReportSeries {

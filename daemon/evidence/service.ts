@@ -1,7 +1,7 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, isoUtc } from '../core/index.js';
-import type { Journal } from '../journal/index.js';
+import { EVIDENCE_INCIDENTS_KEY, EVIDENCE_PENDING_KEY, type IncidentMark, type Journal, type PendingIncident } from '../journal/index.js';
 import type { DeviceKey } from './device-key.js';
 import { PACK_NAME_RE, type Trigger } from './manifest.js';
 import { type BuiltPack, type PackSource, buildPack, removeLeftovers } from './pack-builder.js';
@@ -69,26 +69,6 @@ export interface PackListing {
   created_at: string;
 }
 
-interface PendingIncident {
-  reason: string;
-  since_ms: number;
-  until_ms: number;
-  requested_by: string;
-  incidents: Record<string, unknown>[];
-  coalesced: number;
-  boot_id: string;
-  due_mono: number;
-  due_wall: number;
-}
-
-interface IncidentMark {
-  boot_id: string;
-  mono: number;
-  wall: number;
-}
-
-const PENDING_KEY = 'evidence.pending_incident';
-const INCIDENTS_KEY = 'evidence.incident_log';
 const MAX_MERGED_INCIDENTS = 20;
 
 function toMs(v: string | number | undefined, what: string): number | undefined {
@@ -137,7 +117,7 @@ export class EvidenceService implements Lifecycle {
     if (schedule && this.deps.scheduler) {
       this.cron = this.deps.scheduler(schedule, () => void this.scheduledExport());
     }
-    const pending = this.deps.journal.getState<PendingIncident>(PENDING_KEY);
+    const pending = this.deps.journal.readState(EVIDENCE_PENDING_KEY);
     if (pending) void this.armPending(pending);
   }
 
@@ -180,7 +160,7 @@ export class EvidenceService implements Lifecycle {
     const until = toMs(req.until, 'until') ?? now + settings.window_after_ms;
     const requestedBy = req.requestedBy ?? 'policy';
     const incident = { ...(req.incident ?? {}), reason: req.reason, at: isoUtc(now) };
-    const existing = journal.getState<PendingIncident>(PENDING_KEY);
+    const existing = journal.readState(EVIDENCE_PENDING_KEY);
     if (existing && this.pendingDone) {
       const merged: PendingIncident = {
         ...existing,
@@ -192,7 +172,7 @@ export class EvidenceService implements Lifecycle {
       const later = Math.max(0, merged.until_ms - existing.until_ms);
       merged.due_mono = existing.due_mono + later;
       merged.due_wall = existing.due_wall + later;
-      journal.setState(PENDING_KEY, merged);
+      journal.writeState(EVIDENCE_PENDING_KEY, merged);
       journal.append({
         kind: 'evidence.coalesced',
         source: 'evidence',
@@ -214,7 +194,7 @@ export class EvidenceService implements Lifecycle {
       });
       return { status: 'suppressed', reason: why };
     }
-    journal.setState(INCIDENTS_KEY, [...marks, { boot_id: this.deps.bootId, mono, wall: now }]);
+    journal.writeState(EVIDENCE_INCIDENTS_KEY, [...marks, { boot_id: this.deps.bootId, mono, wall: now }]);
     const delay = Math.max(0, until - now);
     const pending: PendingIncident = {
       reason: req.reason,
@@ -227,7 +207,7 @@ export class EvidenceService implements Lifecycle {
       due_mono: mono + delay,
       due_wall: now + delay,
     };
-    journal.setState(PENDING_KEY, pending);
+    journal.writeState(EVIDENCE_PENDING_KEY, pending);
     journal.append({
       kind: 'evidence.scheduled',
       source: 'evidence',
@@ -241,7 +221,7 @@ export class EvidenceService implements Lifecycle {
   /** Incident exports inside the rate window: monotonic time within this boot, wall time across boots. */
   private recentIncidents(now: number, mono: number): IncidentMark[] {
     const per = this.deps.settings.incident_per_ms;
-    const marks = this.deps.journal.getState<IncidentMark[]>(INCIDENTS_KEY) ?? [];
+    const marks = this.deps.journal.readState(EVIDENCE_INCIDENTS_KEY) ?? [];
     return marks.filter((m) => (m.boot_id === this.deps.bootId ? mono - m.mono < per : now - m.wall < per && now >= m.wall));
   }
 
@@ -265,11 +245,11 @@ export class EvidenceService implements Lifecycle {
 
   private async firePending(): Promise<void> {
     this.pendingTimer = undefined;
-    const p = this.deps.journal.getState<PendingIncident>(PENDING_KEY);
+    const p = this.deps.journal.readState(EVIDENCE_PENDING_KEY);
     const done = this.pendingDone;
     this.pendingDone = undefined;
     if (!p || this.stopped) return;
-    this.deps.journal.deleteState(PENDING_KEY);
+    this.deps.journal.deleteState(EVIDENCE_PENDING_KEY);
     const now = this.deps.clock.now();
     const outcome = await this.enqueue({
       sinceMs: p.since_ms,

@@ -1,16 +1,15 @@
 import { hash } from 'node:crypto';
 import { canonicalJson } from '../core/index.js';
-
-export const SEVERITIES = ['info', 'notice', 'warning', 'error', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+import type { EventKind } from './event-kinds.js';
+import type { Severity } from './severity.js';
 
 /** The first event's prev_hash. */
 export const GENESIS_HASH = '0'.repeat(64);
 
 /** What a module hands the journal; the journal adds seq, times, ids and the chain. */
 export interface EventInput {
-  /** Dotted, most general first: `daemon.start`, `service.restart`, `config.changed`. */
-  kind: string;
+  /** Dotted, most general first: `daemon.start`, `service.restart`, `config.changed`; listed in EVENT_KINDS. */
+  kind: EventKind;
   severity?: Severity;
   /** The module or actor that emitted it: `daemon`, `artifacts`, `operator:alice`. */
   source: string;

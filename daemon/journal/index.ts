@@ -1,13 +1,19 @@
 export {
-  type EventInput,
-  type JournalEvent,
-  type Severity,
-  GENESIS_HASH,
-  SEVERITIES,
-  canonicalBody,
-  chainHash,
-  eventLine,
-} from './event.js';
+  type CatalogueKind,
+  EVENT_KIND_PATTERN,
+  EVENT_KINDS,
+  type EventKind,
+  type EventKindSpec,
+  type Highlight,
+  POLICY_EVENT_KIND_PATTERN,
+  type PolicyEventKind,
+  eventKindSpec,
+  highlightOf,
+  isCatalogueKind,
+  policyEventKind,
+} from './event-kinds.js';
+export { type EventInput, type JournalEvent, GENESIS_HASH, canonicalBody, chainHash, eventLine } from './event.js';
+export { type Severity, SEVERITIES } from './severity.js';
 export {
   type EventQuery,
   type Intent,
@@ -25,3 +31,38 @@ export {
 export { SCHEMA_VERSION } from './schema.js';
 export { type ChainBreak, type ChainReport, verifyChain, verifyJournal } from './verify.js';
 export { type ChainAnchor, type ChainLink, ChainWalker } from './verify.js';
+export { type EventKindRow, catalogueRows, eventKindsTable, parseEventKindsTable, withEventKindsTable } from './event-kinds-doc.js';
+export {
+  ARTIFACTS_CURSOR_KEY,
+  BUNDLES_ACTIVE_KEY,
+  BUNDLES_FAILURES_KEY,
+  BUNDLES_HISTORY_KEY,
+  BUNDLES_SEQ_KEY,
+  CHILDREN_KEY,
+  CONFIG_HASH_KEY,
+  CURRENT_RUN_KEY,
+  type ChildRecordValue,
+  DEGRADED_FEATURES_KEY,
+  EVIDENCE_INCIDENTS_KEY,
+  EVIDENCE_PENDING_KEY,
+  type ExportCursor,
+  HOLDS_KEY,
+  type HoldValue,
+  type IncidentMark,
+  type InstallRecordValue,
+  LAST_GOOD_KEY,
+  LAUNCHER_NOTE_KEY,
+  MODE_KEY,
+  type PendingIncident,
+  REBOOTS_KEY,
+  type RebootRecordValue,
+  type RunRecord,
+  STATE_KEYS,
+  STORED_BUNDLE_KINDS,
+  STORED_INSTALL_STATES,
+  type StateEntries,
+  type StateKey,
+  type StateValue,
+  type StoredPolicy,
+  checkStateValue,
+} from './state-keys.js';

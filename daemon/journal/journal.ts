@@ -2,8 +2,11 @@ import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
-import { type EventInput, GENESIS_HASH, type JournalEvent, type Severity, chainHash } from './event.js';
+import type { EventKind } from './event-kinds.js';
+import { type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
+import type { Severity } from './severity.js';
 import { migrateSchema } from './schema.js';
+import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
 
 export interface JournalOptions {
   clock: Clock;
@@ -43,6 +46,8 @@ export interface EventQuery {
   /** ISO-8601 UTC; events at or after it. */
   sinceTs?: string;
   kindPrefix?: string;
+  /** Events of exactly this kind. */
+  kind?: EventKind;
   limit?: number;
 }
 
@@ -134,6 +139,16 @@ interface EventRow {
   hash: string;
 }
 
+type IntentRow = Omit<Intent, 'params' | 'outcome'> & { params: string; outcome: string | null };
+
+function rowToIntent(r: IntentRow): Intent {
+  return {
+    ...r,
+    params: JSON.parse(r.params) as Record<string, unknown>,
+    outcome: r.outcome === null ? null : (JSON.parse(r.outcome) as Record<string, unknown>),
+  };
+}
+
 interface PendingEvent {
   event: JournalEvent;
   dataJson: string;
@@ -159,6 +174,16 @@ export function rowToEvent(r: EventRow): JournalEvent {
     prev_hash: r.prev_hash,
     hash: r.hash,
   };
+}
+
+/** The entries of a typed multi-key write, each checked against its key's schema. */
+function checkedEntries(entries: StateEntries): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(entries)) {
+    if (!isStateKey(k)) throw new WaveosError('WAVEOS_E_RUNTIME', `${k} is not a journal state key (state-keys.ts)`);
+    out[k] = checkStateValue(k, v);
+  }
+  return out;
 }
 
 function fillRow(params: unknown[], at: number, p: PendingEvent): void {
@@ -225,6 +250,10 @@ export class JournalReader {
       where.push('ts >= ?');
       args.push(q.sinceTs);
     }
+    if (q.kind !== undefined) {
+      where.push('kind = ?');
+      args.push(q.kind);
+    }
     if (q.kindPrefix) {
       // A prefix range keeps the kind index usable.
       where.push('(kind = ? OR (kind >= ? AND kind < ?))');
@@ -242,14 +271,67 @@ export class JournalReader {
     return r === undefined ? undefined : rowToEvent(r as EventRow);
   }
 
+  /** The newest event of a kind, in any run. */
+  lastEventOf(kind: EventKind): JournalEvent | undefined {
+    const r = this.db.prepare('SELECT * FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1').get(kind);
+    return r === undefined ? undefined : rowToEvent(r as EventRow);
+  }
+
+  /** The event with this seq, if the journal has it. */
+  eventAt(seq: number): JournalEvent | undefined {
+    const r = this.db.prepare('SELECT * FROM events WHERE seq = ?').get(seq);
+    return r === undefined ? undefined : rowToEvent(r as EventRow);
+  }
+
+  /** How many events there are and their lowest and highest seq: without gaps, first is 1 and last is count. */
+  eventSpan(): { count: number; first: number | null; last: number | null } {
+    const r = this.db.prepare('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events').get() as { n: number; lo: number | null; hi: number | null };
+    return { count: r.n, first: r.lo, last: r.hi };
+  }
+
+  /** The intent with this id, if one was recorded. */
+  intent(id: number): Intent | undefined {
+    const r = this.db.prepare('SELECT * FROM intents WHERE id = ?').get(id) as IntentRow | undefined;
+    return r === undefined ? undefined : rowToIntent(r);
+  }
+
+  /** Runs `fn` in one read transaction: everything it reads comes from the same instant of the journal. */
+  readTogether<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** SQLite's own check of the whole file: ['ok'] when sound, else what it found. */
+  integrityCheck(): string[] {
+    return (this.db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
+  }
+
+  /** The exact number of stored raw metric samples. */
+  sampleCount(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM metrics').get() as { n: number }).n;
+  }
+
   /** Raw rows in seq order, for chain verification. */
   iterateRows(): IterableIterator<EventRow> {
     return this.db.prepare('SELECT * FROM events ORDER BY seq').iterate() as IterableIterator<EventRow>;
   }
 
+  /**
+   * A state value from the registry (state-keys.ts), checked against its schema; undefined when it was never
+   * written. A stored value that does not match throws a WaveosError naming the key.
+   */
+  readState<K extends StateKey>(key: K): StateValue<K> | undefined {
+    const r = this.stateRow(key);
+    return r === undefined ? undefined : parseStateValue(key, r.value);
+  }
+
+  /** @deprecated Untyped and unchecked: use readState with a key from the registry (state-keys.ts). */
   getState<T>(key: string): T | undefined {
-    const r = this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
+    const r = this.stateRow(key);
     return r === undefined ? undefined : (JSON.parse(r.value) as T);
+  }
+
+  private stateRow(key: string): { value: string } | undefined {
+    return this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
   }
 
   samples(afterId: number, limit: number): StoredSample[] {
@@ -349,12 +431,8 @@ export class JournalReader {
   intents(status?: IntentStatus): Intent[] {
     const rows = (
       status ? this.db.prepare('SELECT * FROM intents WHERE status = ? ORDER BY id').all(status) : this.db.prepare('SELECT * FROM intents ORDER BY id').all()
-    ) as (Omit<Intent, 'params' | 'outcome'> & { params: string; outcome: string | null })[];
-    return rows.map((r) => ({
-      ...r,
-      params: JSON.parse(r.params) as Record<string, unknown>,
-      outcome: r.outcome === null ? null : (JSON.parse(r.outcome) as Record<string, unknown>),
-    }));
+    ) as IntentRow[];
+    return rows.map(rowToIntent);
   }
 
   close(): void {
@@ -689,6 +767,11 @@ export class Journal extends JournalReader {
   }
 
   /** Appends an event and writes state values in one commit: both are durable together, or neither is. */
+  appendDurableWritingStates(input: EventInput, entries: StateEntries): JournalEvent {
+    return this.appendDurableWithState(input, checkedEntries(entries));
+  }
+
+  /** @deprecated Untyped and unchecked: use appendDurableWritingStates with keys from the registry. */
   appendDurableWithState(input: EventInput, entries: Record<string, unknown>): JournalEvent {
     const ev = this.chain(input);
     const ts = isoUtc(this.clock.now());
@@ -713,13 +796,23 @@ export class Journal extends JournalReader {
     this.head = ev.prev_hash;
   }
 
-  /** Writes a state value durably, in the same commit as everything queued before it. */
+  /** Writes a state value durably, in the same commit as everything queued before it; checked against its schema first. */
+  writeState<K extends StateKey>(key: K, value: StateValue<K>): void {
+    this.setState(key, checkStateValue(key, value));
+  }
+
+  /** Several state values in one durable commit, each checked against its schema first. */
+  writeStates(entries: StateEntries): void {
+    this.setStates(checkedEntries(entries));
+  }
+
+  /** @deprecated Untyped and unchecked: use writeState with a key from the registry (state-keys.ts). */
   setState(key: string, value: unknown): void {
     const json = JSON.stringify(value);
     this.flush(() => this.putState.run(key, json, isoUtc(this.clock.now())));
   }
 
-  /** Several state values in one durable commit. */
+  /** @deprecated Untyped and unchecked: use writeStates with keys from the registry (state-keys.ts). */
   setStates(entries: Record<string, unknown>): void {
     const ts = isoUtc(this.clock.now());
     this.flush(() => {
@@ -727,7 +820,7 @@ export class Journal extends JournalReader {
     });
   }
 
-  deleteState(key: string): void {
+  deleteState(key: StateKey): void {
     this.flush(() => this.db.prepare('DELETE FROM state WHERE key = ?').run(key));
   }
 

@@ -1,4 +1,5 @@
-import { GENESIS_HASH, type Severity, SEVERITIES, canonicalBody, chainHash } from './event.js';
+import { GENESIS_HASH, canonicalBody, chainHash } from './event.js';
+import { type Severity, SEVERITIES } from './severity.js';
 import { canonicalJson } from '../core/index.js';
 import type { JournalReader } from './journal.js';
 

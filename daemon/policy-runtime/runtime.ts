@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
-import type { EventInput } from '../journal/index.js';
+import { type EventInput, policyEventKind } from '../journal/index.js';
 import {
   type AdmitResult,
   type Decision,
@@ -325,7 +325,7 @@ export class PolicyRuntime implements Lifecycle {
       const a = d.action;
       if (a.type === 'emit_event') {
         this.emit({
-          kind: a.kind,
+          kind: policyEventKind(a.kind),
           severity: a.severity,
           source: `policy:${d.rule_id}`,
           reason: a.message ? `${d.reason} — ${a.message}` : d.reason,

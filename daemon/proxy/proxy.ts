@@ -5,6 +5,7 @@ import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type Chaos, type Clock, type Lifecycle, type Logger, TokenBucket, errorMessage, isoUtc } from '../core/index.js';
+import type { EventKind } from '../journal/index.js';
 import { type BreakerState, CircuitBreaker } from './breaker.js';
 import { DurableQueue, type StoredRequest } from './durable-queue.js';
 import { type CompiledRoute, compileRoutes, forwardHeaders, matchRoute, responseHeaders } from './rules.js';
@@ -12,7 +13,7 @@ import type { ProxySettings, UpstreamSettings } from './settings.js';
 
 /** An event as the journal takes it. */
 export interface ProxyEvent {
-  kind: string;
+  kind: EventKind;
   severity?: 'info' | 'notice' | 'warning' | 'error' | 'critical';
   source: string;
   reason: string;

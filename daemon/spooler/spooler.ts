@@ -3,6 +3,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Chaos, type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isDiskFull, isoUtc } from '../core/index.js';
+import type { EventKind } from '../journal/index.js';
 import { LineSplitter } from './line-splitter.js';
 import { compileRedaction } from './redact.js';
 import { CURRENT, compressSegment, listSegments, recoverSourceDir } from './segments.js';
@@ -11,7 +12,7 @@ import { type SourceCounters, type SourceHost, SourceLog } from './source-log.js
 
 /** An event as the journal takes it; the spooler needs nothing else from the journal. */
 export interface SpoolEvent {
-  kind: string;
+  kind: EventKind;
   severity?: 'info' | 'notice' | 'warning' | 'error' | 'critical';
   source: string;
   reason: string;
