@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import type { Paths } from '../core/index.js';
 import type { EvidenceService } from '../evidence/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionPerformer } from '../policy-runtime/index.js';
-import { type ActionResult, type AnyActionRequest, MODE_KEY } from '../recovery/index.js';
+import { LAST_GOOD_KEY, MODE_KEY } from '../journal/index.js';
+import type { ActionResult, AnyActionRequest } from '../recovery/index.js';
 import type { BootContext } from './open.js';
 
 /** The payload folders of the installed policy bundles (`slots/policy/<name>/current/payload`). */
@@ -50,8 +51,8 @@ export function policyUnit(boot: BootContext, deps: PolicyUnitDeps): PolicyRunti
     webhook: config.policy.webhook,
     emit: (e) => journal.append(e),
     execute: (d) => perform(d),
-    state: { get: (k) => journal.getState(k), set: (k, v) => journal.setState(k, v) },
-    initialMode: journal.getState<string>(MODE_KEY),
+    lastGood: { read: () => journal.readState(LAST_GOOD_KEY), write: (p) => journal.writeState(LAST_GOOD_KEY, p) },
+    initialMode: journal.readState(MODE_KEY),
     onPolicyChange: (set) => deps.onPolicyChange(set.version),
   });
   return policy;

@@ -1,11 +1,10 @@
 import { readdirSync } from 'node:fs';
 import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from '../artifacts/index.js';
-import { CURRENT_RUN_KEY, type RunRecord, startupFindings } from '../boot/index.js';
+import { type RunRecord, startupFindings } from '../boot/index.js';
 import { installedVersions } from '../bundles/index.js';
 import { unlinkDurable } from '../core/index.js';
+import { CONFIG_HASH_KEY, CURRENT_RUN_KEY } from '../journal/index.js';
 import type { BootContext } from './open.js';
-
-const CONFIG_HASH_KEY = 'config.hash';
 
 /** run_meta.json of this run: written at start, rewritten when the enforced policy or a bundle changes. */
 export class RunMetaFile {
@@ -69,9 +68,9 @@ export function beginRun(boot: BootContext): { exporter: ArtifactExporter; runMe
   });
   const recovered = exporter.recover(boot.previousRecord?.run_id);
   const runMeta = new RunMetaFile(boot);
-  const previousHash = journal.getState<string>(CONFIG_HASH_KEY);
+  const previousHash = journal.readState(CONFIG_HASH_KEY);
   const record: RunRecord = { run_id: boot.runId, boot_id: boot.bootId, started_at: boot.startedAt, pid: process.pid };
-  journal.setStates({ [CURRENT_RUN_KEY]: record, [CONFIG_HASH_KEY]: loaded.hash });
+  journal.writeStates({ [CURRENT_RUN_KEY]: record, [CONFIG_HASH_KEY]: loaded.hash });
   unlinkDurable(paths.cleanStopMarker);
   journal.resolveInterruptedIntents();
   const r = boot.resetReason;

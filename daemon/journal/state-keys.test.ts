@@ -1,18 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_KINDS, INSTALL_STATES, type InstallRecord } from '../bundles/index.js';
-import { LAST_GOOD_KEY as POLICY_LAST_GOOD_KEY } from '../policy-runtime/index.js';
-import { DEGRADED_FEATURES_KEY as RECOVERY_FEATURES_KEY, MODE_KEY as RECOVERY_MODE_KEY, REBOOTS_KEY as RECOVERY_REBOOTS_KEY, type RebootRecord } from '../recovery/index.js';
+import type { RebootRecord } from '../recovery/index.js';
 import { type ChildRecord, type Hold, CHILDREN_KEY as SERVICES_CHILDREN_KEY, HOLDS_KEY as SERVICES_HOLDS_KEY } from '../services/index.js';
 import {
   CHILDREN_KEY,
   type ChildRecordValue,
-  DEGRADED_FEATURES_KEY,
   HOLDS_KEY,
   type HoldValue,
   type InstallRecordValue,
-  LAST_GOOD_KEY,
-  MODE_KEY,
-  REBOOTS_KEY,
   type RebootRecordValue,
   STATE_KEYS,
   STORED_BUNDLE_KINDS,
@@ -29,14 +24,7 @@ describe('the journal state key registry', () => {
   });
 
   it('uses the same keys as the modules that still name their own', () => {
-    expect([RECOVERY_MODE_KEY, RECOVERY_FEATURES_KEY, RECOVERY_REBOOTS_KEY, SERVICES_CHILDREN_KEY, SERVICES_HOLDS_KEY, POLICY_LAST_GOOD_KEY]).toEqual([
-      MODE_KEY,
-      DEGRADED_FEATURES_KEY,
-      REBOOTS_KEY,
-      CHILDREN_KEY,
-      HOLDS_KEY,
-      LAST_GOOD_KEY,
-    ]);
+    expect([SERVICES_CHILDREN_KEY, SERVICES_HOLDS_KEY]).toEqual([CHILDREN_KEY, HOLDS_KEY]);
   });
 
   it("stores the bundle module's kinds and install states", () => {

@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 import type { Decision } from '../policy/index.js';
-import { LAST_GOOD_KEY, PolicyRuntime, type PolicyRuntimeDeps } from './runtime.js';
+import type { StoredPolicy } from '../journal/index.js';
+import { PolicyRuntime, type PolicyRuntimeDeps } from './runtime.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -51,7 +52,8 @@ function runtime(dir: string, extra: Partial<PolicyRuntimeDeps> = {}) {
   const clock = new FakeClock();
   const events: EventInput[] = [];
   const executed: Decision[] = [];
-  const state = new Map<string, unknown>();
+  /** The journal's `policy.last_good`, as a test double kept across a restart. */
+  const kept: { policy?: StoredPolicy } = {};
   const rt = new PolicyRuntime({
     clock,
     log: silentLogger(),
@@ -59,12 +61,12 @@ function runtime(dir: string, extra: Partial<PolicyRuntimeDeps> = {}) {
     tickIntervalMs: 50,
     emit: (e) => events.push(e),
     execute: (d) => void executed.push(d),
-    state: { get: (k) => state.get(k), set: (k, v) => state.set(k, v) },
+    lastGood: { read: () => kept.policy, write: (p) => (kept.policy = p) },
     ...extra,
   });
   cleanups.push(() => rt.stop());
   const sample = (name: string, value: number) => rt.observe([{ ts_ms: clock.now(), name, value, unit: '', labels: {} }]);
-  return { rt, clock, events, executed, state, sample };
+  return { rt, clock, events, executed, kept, sample };
 }
 
 describe('policy runtime', () => {
@@ -107,7 +109,7 @@ describe('policy runtime', () => {
   it('an invalid change is rejected with a located message and the last good policy keeps firing', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1));
-    const { rt, events, sample, clock, state } = runtime(dir);
+    const { rt, events, sample, clock, kept } = runtime(dir);
     rt.load();
     rt.start();
     await new Promise((r) => setTimeout(r, 200));
@@ -126,8 +128,8 @@ describe('policy runtime', () => {
     }
     expect(hot()).toBe(4);
     // A restart with the broken file on disk keeps enforcing the last good policy from the journal state.
-    expect((state.get(LAST_GOOD_KEY) as { version: string }).version).toBe('main@1');
-    const again = runtime(dir, { watch: false, state: { get: (k) => state.get(k), set: (k, v) => state.set(k, v) } });
+    expect(kept.policy?.version).toBe('main@1');
+    const again = runtime(dir, { watch: false, lastGood: { read: () => kept.policy, write: (p) => (kept.policy = p) } });
     expect(again.rt.load().status).toBe('rejected');
     expect(again.rt.version).toBe('main@1');
     again.sample('temp', 11);

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
-import { type EventInput, policyEventKind } from '../journal/index.js';
+import { type EventInput, type StoredPolicy, policyEventKind } from '../journal/index.js';
 import {
   type AdmitResult,
   type Decision,
@@ -22,7 +22,6 @@ import {
 } from '../policy/index.js';
 import { WebhookSender } from './webhook.js';
 
-export const LAST_GOOD_KEY = 'policy.last_good';
 
 export interface PolicyWebhookConfig {
   url: string | null;
@@ -50,8 +49,8 @@ export interface PolicyRuntimeDeps {
   /** Every decided action other than emit_event and webhook: at merge, the recovery executor. */
   execute(d: Decision): void | Promise<void>;
   webhook?: PolicyWebhookConfig;
-  /** Durable key-value state (the journal's): keeps the last good policy across restarts. */
-  state?: { get(key: string): unknown; set(key: string, value: unknown): void };
+  /** Where the last good policy is kept across restarts (the journal's `policy.last_good`). */
+  lastGood?: { read(): StoredPolicy | undefined; write(p: StoredPolicy): void };
   /** The mode the device is in at start (it survives restarts; the executor persists it). */
   initialMode?: string;
   /** Called when the effective policy changes (run_meta.json, status). */
@@ -60,10 +59,6 @@ export interface PolicyRuntimeDeps {
   watch?: boolean;
 }
 
-interface StoredPolicy {
-  version: string;
-  files: { name: string; file: string; text: string }[];
-}
 
 interface ReadResult {
   set: PolicySet;
@@ -125,7 +120,7 @@ export class PolicyRuntime implements Lifecycle {
   load(): ReloadOutcome {
     const outcome = this.reload('start');
     if (outcome.status === 'rejected') {
-      const stored = this.deps.state?.get(LAST_GOOD_KEY) as StoredPolicy | undefined;
+      const stored = this.deps.lastGood?.read();
       if (stored && Array.isArray(stored.files)) {
         try {
           const set = buildPolicySet(stored.files.map((f) => parsePolicyText(f.text, f.file)));
@@ -245,7 +240,7 @@ export class PolicyRuntime implements Lifecycle {
     if (r.digest === this.digest) return { status: 'unchanged', version: old };
     this.digest = r.digest;
     this.handle(this.engine.replacePolicy(r.set));
-    this.deps.state?.set(LAST_GOOD_KEY, { version: r.set.version, files: r.texts } satisfies StoredPolicy);
+    this.deps.lastGood?.write({ version: r.set.version, files: r.texts });
     const files = r.set.files.map((f) => ({ name: f.name, file: f.file, version: f.version, sha256: f.sha256 }));
     this.emit({
       kind: why === 'start' ? 'policy.loaded' : 'policy.reloaded',

@@ -12,8 +12,8 @@ export {
 } from './executor.js';
 export { type DecisionStep, planDecision } from './decisions.js';
 export { type Failure, type LadderConfig, type LadderState, type Level, type Step, backoffDelay, initialLadder, planAfterFailure } from './ladder.js';
-export { type GuardDecision, REBOOTS_KEY, type RebootRecord, decideReboot, pruneReboots } from './reboot-guard.js';
-export { DEGRADED_FEATURES_KEY, MODE_KEY, type ModeTransitionHook, Recovery, type RecoveryActions, type RecoveryDeps, allowAllModes } from './recovery.js';
+export { type GuardDecision, type RebootRecord, decideReboot, pruneReboots } from './reboot-guard.js';
+export { type ModeTransitionHook, Recovery, type RecoveryActions, type RecoveryDeps, allowAllModes } from './recovery.js';
 export { type ResetCause, type ResetReason, captureResetReason } from './reset-reason.js';
 export { CLOCK_JUMP_MS, HardwareWatchdog, MainLoop, type MainLoopDeps, SdNotifier } from './watchdog.js';
 export { applyCap } from './caps.js';

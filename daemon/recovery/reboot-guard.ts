@@ -1,12 +1,10 @@
-/** Persisted across boots in the journal's state: wall-clock times of the reboots WaveOS asked for. */
-export const REBOOTS_KEY = 'recovery.reboots';
+import type { RebootRecordValue } from '../journal/index.js';
 
-export interface RebootRecord {
-  /** Wall time (ms): monotonic time restarts at every boot, so only wall time spans reboots. */
-  at: number;
-  service: string | null;
-  reason: string;
-}
+/**
+ * A reboot WaveOS asked for, persisted across boots in the journal's `recovery.reboots`; `at` is wall
+ * time (ms): monotonic time restarts at every boot, so only wall time spans reboots.
+ */
+export type RebootRecord = RebootRecordValue;
 
 export interface GuardDecision {
   allowed: boolean;

@@ -1,16 +1,14 @@
 import { spawn } from 'node:child_process';
 import { MODES, type Mode, type RecoveryConfig } from '../config/index.js';
 import { type Clock, type Lifecycle, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
-import type { Journal } from '../journal/index.js';
+import { DEGRADED_FEATURES_KEY, type Journal, MODE_KEY, REBOOTS_KEY } from '../journal/index.js';
 import type { ExitInfo, Supervisor, UnhealthyInfo } from '../services/index.js';
 import type { ActionMap } from './actions.js';
 import { applyCap } from './caps.js';
 import type { ActionExecutor, ActionHandlers, ActionOutcome } from './executor.js';
 import { type LadderState, type Step, initialLadder, planAfterFailure } from './ladder.js';
-import { REBOOTS_KEY, type RebootRecord, decideReboot, pruneReboots } from './reboot-guard.js';
+import { decideReboot, pruneReboots } from './reboot-guard.js';
 
-export const MODE_KEY = 'mode.current';
-export const DEGRADED_FEATURES_KEY = 'features.degraded';
 
 /**
  * Decides whether a mode change may happen; the policy engine supplies the real one. `true` allows it;
@@ -85,7 +83,7 @@ export class Recovery implements Lifecycle {
   }
 
   mode(): Mode {
-    const m = this.deps.journal.getState<string>(MODE_KEY);
+    const m = this.deps.journal.readState(MODE_KEY);
     return isMode(m) ? m : 'normal';
   }
 
@@ -371,7 +369,7 @@ export class Recovery implements Lifecycle {
     const { journal, supervisor: sup } = this.deps;
     if (from !== to) {
       // The state and its event commit together: a failed commit leaves neither, never a mode without its record.
-      journal.appendDurableWithState(
+      journal.appendDurableWritingStates(
         {
           kind: 'mode.changed',
           severity: to === 'normal' ? 'notice' : 'warning',
@@ -407,11 +405,11 @@ export class Recovery implements Lifecycle {
     const { feature } = p;
     if (!feature) throw new WaveosError('WAVEOS_E_BAD_REQUEST', 'feature.degrade needs a feature name');
     const { journal } = this.deps;
-    const current = { ...(journal.getState<Record<string, string>>(DEGRADED_FEATURES_KEY) ?? {}) };
+    const current = { ...(journal.readState(DEGRADED_FEATURES_KEY) ?? {}) };
     const restore = p.restore === true;
     if (restore) delete current[feature];
     else current[feature] = isoUtc(this.deps.clock.now());
-    journal.setState(DEGRADED_FEATURES_KEY, current);
+    journal.writeState(DEGRADED_FEATURES_KEY, current);
     journal.append({
       kind: restore ? 'feature.restored' : 'feature.degraded',
       severity: restore ? 'notice' : 'warning',
@@ -425,7 +423,7 @@ export class Recovery implements Lifecycle {
   private async boardReboot(p: ActionMap['board.reboot'], req: Asked): Promise<ActionOutcome> {
     const { journal, clock, config } = this.deps;
     const now = clock.now();
-    const history = journal.getState<RebootRecord[]>(REBOOTS_KEY) ?? [];
+    const history = journal.readState(REBOOTS_KEY) ?? [];
     const d = decideReboot(history, now, config.reboot_guard.max, config.reboot_guard.window_ms);
     const { service } = p;
     if (!d.allowed) {
@@ -440,7 +438,7 @@ export class Recovery implements Lifecycle {
     }
     const argv = config.reboot_command.map((a) => a.split('{root}').join(this.deps.root));
     // Recorded durably before the command runs: the next boot reads it as the reset reason.
-    journal.setState(REBOOTS_KEY, [...pruneReboots(history, now, Math.max(d.window_ms, 86_400_000)), { at: now, service, reason: req.reason }]);
+    journal.writeState(REBOOTS_KEY, [...pruneReboots(history, now, Math.max(d.window_ms, 86_400_000)), { at: now, service, reason: req.reason }]);
     journal.appendDurable({
       kind: 'recovery.reboot_requested',
       severity: 'critical',
