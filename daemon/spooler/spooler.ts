@@ -101,6 +101,8 @@ export class Spooler implements Lifecycle, LogSink {
   private lastFree: number | null = null;
   private readonly compressQueue: string[] = [];
   private compressing = false;
+  /** The compression in flight: a stop waits for it, so a clean stop leaves no half-written .gz.tmp. */
+  private compression: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private server: Server | undefined;
   private readonly conns = new Set<Socket>();
@@ -187,6 +189,7 @@ export class Spooler implements Lifecycle, LogSink {
     }
     this.reportSuppressed(true);
     await this.drain();
+    await this.compression;
     for (const s of this.sources.values()) s.close();
   }
 
@@ -474,7 +477,7 @@ export class Spooler implements Lifecycle, LogSink {
     this.compressing = true;
     this.compressingPath = next;
     this.compressedAway = false;
-    compressSegment(next, this.settings.fsync !== 'none')
+    this.compression = compressSegment(next, this.settings.fsync !== 'none')
       .then(({ before, after }) => {
         if (!this.compressedAway) this.usage += after - before;
       })
