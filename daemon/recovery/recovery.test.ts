@@ -6,7 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recoveryConfig } from '../config/index.js';
 import { FakeClock, silentLogger } from '../core/index.js';
 import { Journal } from '../journal/index.js';
-import { ActionExecutor, backoffDelay, captureResetReason, decideReboot, initialLadder, planAfterFailure } from './index.js';
+import { MODE_KEY } from '../journal/index.js';
+import { Supervisor } from '../services/index.js';
+import { ActionExecutor, Recovery, type RecoveryActions, backoffDelay, captureResetReason, decideReboot, initialLadder, planAfterFailure } from './index.js';
 
 const cfg = { ...recoveryConfig(undefined, { reboot_command: ['true'] }), jitter: 0 };
 
@@ -152,6 +154,45 @@ describe('ActionExecutor', () => {
     await ex.stop();
     await expect(ex.run({ action: 'test.act', params: { item: 'x' }, reason: 'x', source: 'test' })).rejects.toThrow(/stopping/);
     expect(journal.intents()).toHaveLength(0);
+  });
+});
+
+describe("Recovery's mode action", () => {
+  let dir: string;
+  let journal: Journal;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'recovery-'));
+    journal = Journal.openWriter(join(dir, 'j.db'), { clock: new FakeClock(), runId: 'r1', bootId: 'b1' });
+  });
+  afterEach(() => {
+    journal.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const rig = (allow: (from: string, to: string) => true | string = () => true) => {
+    const clock = new FakeClock();
+    const supervisor = new Supervisor({ specs: [], journal, clock, log: silentLogger(), sink: { attach: () => undefined }, root: dir, runId: 'r1' });
+    const executor = new ActionExecutor<RecoveryActions>({ journal, log: silentLogger() });
+    const recovery = new Recovery({ executor, supervisor, journal, clock, log: silentLogger(), config: cfg, root: dir, allowTransition: allow });
+    executor.install(recovery.handlers());
+    return { recovery, executor };
+  };
+
+  it('records the mode and its event together, and refuses what the transition rules refuse', async () => {
+    const { recovery, executor } = rig((from, to) => (to === 'safe' && from === 'normal' ? 'safe only from degraded' : true));
+    await executor.run({ action: 'mode.set', params: { mode: 'degraded' }, reason: 'test', source: 'operator:t' });
+    expect(recovery.mode()).toBe('degraded');
+    expect(journal.readState(MODE_KEY)).toBe('degraded');
+    expect(journal.events().filter((e) => e.kind === 'mode.changed').map((e) => e.data)).toEqual([{ from: 'normal', to: 'degraded' }]);
+    await executor.run({ action: 'mode.set', params: { mode: 'normal' }, reason: 'back', source: 'operator:t' });
+    await expect(executor.run({ action: 'mode.set', params: { mode: 'safe' }, reason: 'x', source: 'operator:t' })).rejects.toMatchObject({ code: 'WAVEOS_E_PERMISSION' });
+    await expect(executor.run({ action: 'mode.set', params: { mode: 'maintenance' }, reason: 'x', source: 'policy:p' })).rejects.toMatchObject({ code: 'WAVEOS_E_BAD_REQUEST' });
+    expect(recovery.mode()).toBe('normal');
+  });
+
+  it('reads a recorded mode it does not know (a newer WaveOS wrote it) as normal instead of failing', () => {
+    const { recovery } = rig();
+    journal.setState(MODE_KEY, 'maintenance');
+    expect(recovery.mode()).toBe('normal');
   });
 });
 

@@ -28,7 +28,8 @@ interface Asked {
 export const allowAllModes: ModeTransitionHook = () => true;
 
 export interface RecoveryDeps {
-  executor: ActionExecutor;
+  /** Where the ladder's own steps go: the executor, for the actions Recovery owns. */
+  executor: Pick<ActionExecutor<RecoveryActions>, 'run'>;
   supervisor: Supervisor;
   journal: Journal;
   clock: Clock;
@@ -82,9 +83,14 @@ export class Recovery implements Lifecycle {
     };
   }
 
+  /** The recorded mode; one that cannot be read (a newer WaveOS's mode after a rollback) counts as normal, as before it was recorded. */
   mode(): Mode {
-    const m = this.deps.journal.readState(MODE_KEY);
-    return isMode(m) ? m : 'normal';
+    try {
+      return this.deps.journal.readState(MODE_KEY) ?? 'normal';
+    } catch (e) {
+      this.deps.log.warn({ err: errorMessage(e) }, 'the recorded mode cannot be read: running as in mode normal');
+      return 'normal';
+    }
   }
 
   /** Start-up: every service that runs in the current mode and is not held is started, through the executor. */
