@@ -415,7 +415,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     return v.allowed ? true : v.reason;
   });
   let requestRestart: (reason: string) => void = () => undefined;
-  const { runtime: bundleRuntime, agent: bundles, inbox, handlers: bundleHandlers } = bundleUnits({
+  const { agent: bundles, inbox, handlers: bundleHandlers } = bundleUnits({
     journal,
     paths,
     clock,
@@ -558,7 +558,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     log.warn({ reason }, `${reason}: exiting with code 75 for the launcher`);
     void shutdown('SIGTERM', 75);
   };
-  await runner.start([exporter, spooler, ...(proxy ? [proxy] : []), supervisor, executor, recovery, telemetry, policy, evidence, bundleRuntime, bundles, inbox, api, mainLoop]);
+  await runner.start([exporter, spooler, ...(proxy ? [proxy] : []), supervisor, executor, recovery, telemetry, policy, evidence, bundles, inbox, api, mainLoop]);
   mainLoop.ready();
   log.info({ secrets }, `${secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(

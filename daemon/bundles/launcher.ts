@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { pathsFor, readBootId, resolveRoot, systemClock, unlinkDurable, writeFileAtomic } from '../core/index.js';
 import { Journal } from '../journal/index.js';
 import { LAUNCHER_NOTE_KEY, ownTree } from './agent.js';
-import { LINK_CURRENT, groupDir, readGroup, switchLink } from './slots.js';
+import { switchLink } from './actions.js';
+import { LINK_CURRENT, groupDir, readGroup } from './slots.js';
 
 /** Exit code with which the daemon asks the launcher to start it again (onto a new `waveos` slot). */
 export const RESTART_EXIT_CODE = 75;
