@@ -560,7 +560,6 @@ export class BundleAgent implements Lifecycle {
   /** One durable commit per state: the event and the record together; then the fault hook may kill us. */
   private transition(rec: InstallRecord, state: InstallState, severity: Severity, reason: string, data: Record<string, unknown>): void {
     this.move(rec, state);
-    rec.history.push({ state, ts: isoUtc(this.deps.clock.now()) });
     this.event(rec, state, severity, reason, data);
     if (TERMINAL.has(state)) {
       rec.finished_at = isoUtc(this.deps.clock.now());
@@ -575,10 +574,11 @@ export class BundleAgent implements Lifecycle {
     this.crashPoint(`bundle.after:${state}`);
   }
 
-  /** Moves the record to `state`, along an edge of the declared table only. */
+  /** Moves the record to `state`, along an edge of the declared table only, and says so in its history. */
   private move(rec: InstallRecord, state: InstallState): void {
     assertTransition(rec.history.length === 0 ? undefined : rec.state, state);
     rec.state = state;
+    rec.history.push({ state, ts: isoUtc(this.deps.clock.now()) });
   }
 
   private crashPoint(point: string): void {
