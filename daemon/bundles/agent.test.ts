@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type TestKey, appDir, buildApp, makeKey, trustKey } from '../../test/helpers/bundles.js';
 import { FakeClock, type Paths, ensureLayout, pathsFor, silentLogger, systemClock } from '../core/index.js';
 import { Journal } from '../journal/index.js';
-import { ActionExecutor, type ActionHandlers } from '../recovery/index.js';
+import { ActionExecutor, type ActionHandler } from '../recovery/index.js';
 import type { ServiceInput } from '../services/index.js';
 import {
   type AgentSettings,
@@ -215,16 +215,20 @@ async function life(o: LifeOptions = {}): Promise<Life> {
   journal.resolveInterruptedIntents();
   const apps = new FakeApps(broken);
   const real = bundleHandlers({ paths, apps, log });
-  const wrap = <A extends keyof BundleActions>(a: A): ActionHandlers<BundleActions>[A] => ({
-    target: real[a].target,
+  const wrap = <P,>(a: keyof BundleActions, h: ActionHandler<P>): ActionHandler<P> => ({
+    target: h.target,
     run: async (p, r, c) => {
       if (o.failAction === a) throw new Error(`${a} failed: disk on fire`);
-      const out = await real[a].run(p, r, c);
+      const out = await h.run(p, r, c);
       return o.hangAfter === a ? new Promise<never>(() => undefined) : out;
     },
   });
   const executor = new ActionExecutor<BundleActions>({ journal, log });
-  executor.install({ 'bundle.activate': wrap('bundle.activate'), 'bundle.commit': wrap('bundle.commit'), 'bundle.rollback': wrap('bundle.rollback') });
+  executor.install({
+    'bundle.activate': wrap('bundle.activate', real['bundle.activate']),
+    'bundle.commit': wrap('bundle.commit', real['bundle.commit']),
+    'bundle.rollback': wrap('bundle.rollback', real['bundle.rollback']),
+  });
   const agent = new BundleAgent({
     journal,
     paths,
