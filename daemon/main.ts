@@ -77,7 +77,6 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       telemetry,
       policy,
       evidence,
-      bundles.runtime,
       bundles.agent,
       bundles.inbox,
       api,

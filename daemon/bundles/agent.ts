@@ -5,16 +5,18 @@ import { parse as parseYaml } from 'yaml';
 import { parseConfigText } from '../config/index.js';
 import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, fsyncPath, isoUtc, writeFileAtomic } from '../core/index.js';
 import type { Intent, Journal, Severity } from '../journal/index.js';
+import type { ActionRequest, ActionResult } from '../recovery/index.js';
+import type { AppHost, BundleActions } from './actions.js';
+import { appServiceName } from './app-service.js';
 import { loadTrustedKeys } from './keys.js';
 import type { Manifest } from './manifest.js';
+import { type InstallState, type LauncherNote, type StepFacts, TERMINAL_STATES as TERMINAL, assertTransition, nextStep } from './next-step.js';
 import { BundleRejection, isBundleRejection } from './rejection.js';
-import type { BundleRuntime, SlotRef } from './runtime.js';
+import type { BundleRuntime, GateResult, SlotRef } from './runtime.js';
 import { type BundleLimits, type VerifiedBundle, scanBundle } from './scan.js';
 import { compareSemver } from './semver.js';
 import {
   LINK_CURRENT,
-  LINK_LKG,
-  LINK_PREVIOUS,
   type SlotGroup,
   ensureGroup,
   type BundleVersions,
@@ -22,17 +24,22 @@ import {
   installedVersions,
   listGroups,
   markSlot,
-  pruneGroup,
   readGroup,
+  readLink,
   readSlotManifest,
   removeSlot,
   slotStatus,
-  switchLink,
 } from './slots.js';
 
-export const INSTALL_STATES = ['received', 'verified', 'staged', 'activated', 'trial', 'committed', 'rejected', 'rolled_back', 'failed'] as const;
-export type InstallState = (typeof INSTALL_STATES)[number];
-const TERMINAL = new Set<InstallState>(['committed', 'rejected', 'rolled_back', 'failed']);
+/** A request for one of the bundle actions, as the agent hands it to the executor. */
+export type BundleRequest = { [A in keyof BundleActions]: ActionRequest<A> }[keyof BundleActions];
+
+/** What one drive of an install remembers between steps (the rest is on disk and in the journal). */
+interface DriveMemo {
+  resumed: boolean;
+  reactivated: boolean;
+  gate: GateResult | undefined;
+}
 
 export interface InstallRecord {
   install_id: string;
@@ -74,7 +81,15 @@ export interface BundleAgentDeps {
   log: Logger;
   settings: AgentSettings;
   runtime: BundleRuntime;
-  /** The fault-injection hook (WAVEOS_FAULT): called with `bundle.after:<state>` and `bundle.during:staging`. */
+  /** The one action path: activation, commit and rollback are asked of the executor, never done here. */
+  run: (req: BundleRequest) => Promise<ActionResult>;
+  /** Whether an app runs, and from which slot (the supervisor's view). */
+  apps: Pick<AppHost, 'state'>;
+  /**
+   * The fault-injection hook (WAVEOS_FAULT): called with `bundle.after:<state>` and `bundle.during:staging`.
+   * When it fires it does not return: it kills the process, or (a test) throws, after which this agent does
+   * nothing more, as a killed one would not.
+   */
   fault?: (point: string) => void;
   /** Asks the daemon to exit so that the launcher starts the new WaveOS slot (exit code 75). */
   restartDaemon?: (reason: string) => void;
@@ -97,6 +112,12 @@ const HISTORY_MAX = 100;
 
 function short(id: string | undefined | null): string {
   return id ? id.slice(0, 12) : 'none';
+}
+
+/** The slots a commit or rollback action pruned, from its outcome. */
+function prunedOf(out: ActionResult): string[] {
+  const p = out.data?.pruned;
+  return Array.isArray(p) ? (p as string[]) : [];
 }
 
 function defaultValidatePolicy(payload: string): string | undefined {
@@ -132,6 +153,8 @@ export class BundleAgent implements Lifecycle {
   private readonly abort = new AbortController();
   private readonly workDir: string;
   private readonly rejectedDir: string;
+  /** Set once the fault hook fired: this agent is dead and must not clean up after itself. */
+  private dead = false;
 
   constructor(private readonly deps: BundleAgentDeps) {
     this.workDir = deps.paths.bundleWorkDir;
@@ -232,40 +255,63 @@ export class BundleAgent implements Lifecycle {
     return rec;
   }
 
+  /** Gather the facts, ask nextStep, perform it; until the install is settled (or the daemon restarts into it). */
   private async drive(rec: InstallRecord, resumed: boolean): Promise<InstallRecord> {
+    const memo: DriveMemo = { resumed, reactivated: false, gate: undefined };
     try {
       for (;;) {
-        switch (rec.state) {
-          case 'received':
+        const step = nextStep(rec, this.facts(rec, memo));
+        switch (step.do) {
+          case 'verify':
             await this.verify(rec);
             break;
-          case 'verified':
+          case 'stage':
             await this.stage(rec);
             break;
-          case 'staged':
+          case 'unstage':
+            // Only a slot marked good may become current; a staged slot that is not means the disk lost it.
+            this.move(rec, 'verified');
+            break;
+          case 'activate':
             await this.activate(rec);
             break;
-          case 'activated':
-            if (rec.kind === 'waveos' && !(await this.waveosReady(rec, resumed))) return rec;
+          case 'reactivate':
+            await this.ask(rec, 'bundle.activate', `resuming install ${rec.install_id}: its slot is put back into service before the trial starts again`);
+            memo.reactivated = true;
+            continue; // still resuming: the trial start is counted next
+          case 'begin-trial':
             this.beginTrial(rec);
             break;
-          case 'trial':
-            await this.trial(rec, resumed);
+          case 'run-trial':
+            memo.gate = await this.deps.runtime.healthGate(this.slotRef(rec, rec.bundle_id as string), this.abort.signal);
+            if (this.abort.signal.aborted) return new Promise(() => undefined); // stopping: the next start resumes the trial
             break;
-          case 'committed':
-          case 'rolled_back':
-          case 'failed':
+          case 'commit':
+            await this.commit(rec, step.reason, step.data);
+            break;
+          case 'rollback':
+            await this.rollback(rec, step.reason, step.data);
+            break;
+          case 'restart-into-waveos':
+            this.event(rec, 'restart', 'notice', `restarting into WaveOS ${rec.version} (slot ${short(rec.bundle_id)}) through the launcher`, {});
+            this.j.flush();
+            this.deps.restartDaemon?.(`restart into WaveOS ${rec.version}`);
+            return rec;
+          case 'done':
             return rec;
           case 'rejected':
             throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', rec.check ?? 'rejected', rec.reason ?? 'rejected');
         }
-        resumed = false;
+        memo.resumed = false;
       }
     } catch (e) {
+      if (this.dead) throw e;
       if (isBundleRejection(e)) {
         if (rec.state !== 'rejected') this.rejectInstall(rec, e);
         throw e;
       }
+      // Stopping: the executor refuses actions now; the next start resumes from the recorded state.
+      if (this.abort.signal.aborted) throw e;
       // A step failed for a reason of this board (disk full, I/O error, a failing activation): end the
       // install cleanly rather than leave it half-way — refused before activation, rolled back after.
       this.deps.log.error({ err: errorMessage(e), install_id: rec.install_id, state: rec.state }, 'bundle install step failed');
@@ -277,6 +323,56 @@ export class BundleAgent implements Lifecycle {
       if (!TERMINAL.has(rec.state)) await this.rollback(rec, `the install failed in state ${rec.state}: ${errorMessage(e)}`, {});
       throw e;
     }
+  }
+
+  /** What the disk, the journal and the supervisor say about this install now. */
+  private facts(rec: InstallRecord, memo: DriveMemo): StepFacts {
+    const f: StepFacts = {
+      resumed: memo.resumed,
+      reactivated: memo.reactivated,
+      slotGood: false,
+      currentIsBundle: false,
+      inService: false,
+      underLauncher: this.deps.underLauncher ?? false,
+      runningFromSlot: false,
+      launcherNote: this.j.getState<LauncherNote | null>(LAUNCHER_NOTE_KEY) ?? null,
+      maxTrialStarts: this.deps.settings.maxTrialStarts,
+      gate: memo.gate,
+    };
+    const { kind, name, bundle_id: id } = rec;
+    if (!kind || !name || !id) return f;
+    const dir = groupDir(this.deps.paths, kind, name);
+    f.slotGood = slotStatus(join(dir, id)) === 'good';
+    f.currentIsBundle = readLink(dir, LINK_CURRENT) === id;
+    f.inService = f.currentIsBundle && this.appRunsFrom(name, dir, id, kind);
+    if (kind === 'waveos') {
+      try {
+        f.runningFromSlot = this.deps.selfTree !== undefined && realpathSync(this.deps.selfTree) === realpathSync(join(dir, id, 'payload'));
+      } catch {
+        f.runningFromSlot = false;
+      }
+    }
+    return f;
+  }
+
+  /** An app with `app.run` is in service when its service runs from this slot; anything else once current names it. */
+  private appRunsFrom(name: string, dir: string, id: string, kind: string): boolean {
+    if (kind !== 'app' || !readSlotManifest(join(dir, id))?.app?.run) return true;
+    const st = this.deps.apps.state(appServiceName(name));
+    return st?.pid != null && st.bundle_id === id;
+  }
+
+  /** Asks the executor for one of this install's actions (it journals the intent and its outcome). */
+  private ask(rec: InstallRecord, action: 'bundle.activate' | 'bundle.commit' | 'bundle.rollback', reason: string): Promise<ActionResult> {
+    const base = { install_id: rec.install_id, kind: rec.kind as string, name: rec.name as string };
+    const id = rec.bundle_id as string;
+    const req: BundleRequest =
+      action === 'bundle.activate'
+        ? { action, params: { ...base, bundle_id: id, from: rec.rollback_to ?? null }, reason, source: 'bundles' }
+        : action === 'bundle.commit'
+          ? { action, params: { ...base, bundle_id: id }, reason, source: 'bundles' }
+          : { action, params: { ...base, from: id, to: rec.rollback_to ?? null }, reason, source: 'bundles' };
+    return this.deps.run(req);
   }
 
   private async verify(rec: InstallRecord): Promise<void> {
@@ -311,7 +407,7 @@ export class BundleAgent implements Lifecycle {
       now: new Date(this.deps.clock.now()),
       extractTo,
       strictModes,
-      onExtracted: extractTo ? (n) => (n === 1 ? this.deps.fault?.('bundle.during:staging') : undefined) : undefined,
+      onExtracted: extractTo ? (n) => (n === 1 ? this.crashPoint('bundle.during:staging') : undefined) : undefined,
     });
   }
 
@@ -395,47 +491,8 @@ export class BundleAgent implements Lifecycle {
 
   private async activate(rec: InstallRecord): Promise<void> {
     const id = rec.bundle_id as string;
-    const dir = groupDir(this.deps.paths, rec.kind as string, rec.name as string);
-    if (slotStatus(join(dir, id)) !== 'good') {
-      // Only a slot marked good may become current; a staged slot that is not means the disk lost it.
-      rec.state = 'verified';
-      return;
-    }
-    switchLink(dir, LINK_CURRENT, id);
-    if (rec.kind !== 'waveos') await this.deps.runtime.activate(this.slotRef(rec, id));
+    await this.ask(rec, 'bundle.activate', `install ${rec.install_id}: switch ${rec.kind} ${rec.name} to ${rec.version}, staged in slot ${short(id)}`);
     this.transition(rec, 'activated', 'notice', `activated ${rec.kind} ${rec.name} ${rec.version}: current now points at slot ${short(id)} (was ${short(rec.rollback_to)})`, { from: rec.rollback_to ?? null, to: id });
-  }
-
-  /** A waveos bundle is tried by the daemon it contains: restart into it via the launcher, or roll back. */
-  private async waveosReady(rec: InstallRecord, resumed: boolean): Promise<boolean> {
-    const dir = groupDir(this.deps.paths, 'waveos', rec.name as string);
-    const id = rec.bundle_id as string;
-    const note = this.j.getState<{ bundle_id: string; starts: number; ts: string } | null>(LAUNCHER_NOTE_KEY);
-    if (readGroup(this.deps.paths, 'waveos', rec.name as string).current !== id) {
-      await this.rollback(rec, note?.bundle_id === id ? `the launcher switched back to the last known-good daemon after the new one failed to start ${note.starts} time(s)` : 'current no longer points at this bundle', { launcher: note ?? null });
-      return false;
-    }
-    let runningFromSlot = false;
-    try {
-      runningFromSlot = this.deps.selfTree !== undefined && realpathSync(this.deps.selfTree) === realpathSync(join(dir, id, 'payload'));
-    } catch {
-      runningFromSlot = false;
-    }
-    if (runningFromSlot) return true;
-    if (!this.deps.underLauncher) {
-      await this.rollback(rec, 'this daemon was not started by the WaveOS launcher, so it cannot start the new daemon: run the unit through bin/waveos-launcher.js', {});
-      return false;
-    }
-    if (resumed) {
-      // We were started again from the old tree although current points at the new one: the launcher
-      // did not take it (e.g. it is older than this bundle); do not loop.
-      await this.rollback(rec, 'the launcher started the old daemon again although current points at the new one', {});
-      return false;
-    }
-    this.event(rec, 'restart', 'notice', `restarting into WaveOS ${rec.version} (slot ${short(id)}) through the launcher`, {});
-    this.j.flush();
-    this.deps.restartDaemon?.(`restart into WaveOS ${rec.version}`);
-    return false;
   }
 
   private beginTrial(rec: InstallRecord): void {
@@ -443,69 +500,26 @@ export class BundleAgent implements Lifecycle {
     this.transition(rec, 'trial', 'info', `trial ${rec.trial_starts} of ${rec.kind} ${rec.name} ${rec.version} started`, { trial_starts: rec.trial_starts, max_trial_starts: this.deps.settings.maxTrialStarts });
   }
 
-  private async trial(rec: InstallRecord, resumed: boolean): Promise<void> {
-    if (resumed) {
-      // The daemon died during this trial. Count it, and stop after too many (Mender's bootcount).
-      if (rec.trial_starts >= this.deps.settings.maxTrialStarts) {
-        await this.rollback(rec, `the daemon stopped during the trial ${rec.trial_starts} time(s); the limit is ${this.deps.settings.maxTrialStarts}`, { trial_starts: rec.trial_starts });
-        return;
-      }
-      if (rec.kind === 'waveos' && !(await this.waveosReady(rec, true))) return;
-      if (rec.kind !== 'waveos' && rec.kind !== 'app') await this.deps.runtime.activate(this.slotRef(rec, rec.bundle_id as string));
-      this.beginTrial(rec);
-    }
-    const ref = this.slotRef(rec, rec.bundle_id as string);
-    const gate = await this.deps.runtime.healthGate(ref, this.abort.signal);
-    if (this.abort.signal.aborted) return new Promise(() => undefined); // stopping: the next start resumes the trial
-    if (gate.ok) this.commit(rec, gate.reason, gate.data);
-    else await this.rollback(rec, `health gate failed: ${gate.reason}`, gate.data);
-  }
-
-  private commit(rec: InstallRecord, why: string, data: Record<string, unknown>): void {
-    const id = rec.bundle_id as string;
-    const dir = groupDir(this.deps.paths, rec.kind as string, rec.name as string);
-    const g = readGroup(this.deps.paths, rec.kind as string, rec.name as string);
-    if (g.lastKnownGood !== id) {
-      if (g.lastKnownGood) switchLink(dir, LINK_PREVIOUS, g.lastKnownGood);
-      switchLink(dir, LINK_LKG, id);
-    }
-    const removed = this.prune(rec);
-    this.transition(rec, 'committed', 'notice', `committed ${rec.kind} ${rec.name} ${rec.version}: ${why}; it is now the last known-good`, { ...data, pruned: removed });
+  private async commit(rec: InstallRecord, why: string, data: Record<string, unknown>): Promise<void> {
+    const out = await this.ask(rec, 'bundle.commit', `install ${rec.install_id}: ${rec.kind} ${rec.name} ${rec.version} passed its trial: ${why}`);
+    this.transition(rec, 'committed', 'notice', `committed ${rec.kind} ${rec.name} ${rec.version}: ${why}; it is now the last known-good`, { ...data, pruned: prunedOf(out) });
     this.deps.onVersionsChanged?.();
   }
 
-  private prune(rec: InstallRecord): string[] {
-    const g = readGroup(this.deps.paths, rec.kind as string, rec.name as string);
-    const keep = new Set([g.current, g.lastKnownGood, g.previousGood].filter((x): x is string => !!x));
-    return pruneGroup(g.dir, keep);
-  }
-
   private async rollback(rec: InstallRecord, why: string, data: Record<string, unknown>): Promise<void> {
-    const dir = groupDir(this.deps.paths, rec.kind as string, rec.name as string);
-    const target = rec.rollback_to ?? undefined;
-    const g = readGroup(this.deps.paths, rec.kind as string, rec.name as string);
-    if (g.current !== target) switchLink(dir, LINK_CURRENT, target);
-    if (rec.kind !== 'waveos') {
-      if (target) await this.deps.runtime.activate(this.slotRef(rec, target));
-      else await this.deps.runtime.deactivate(rec.kind as string, rec.name as string);
-    }
-    if (g.lastKnownGood === rec.bundle_id) {
-      // A crash between recording the commit link and the commit itself: undo that too.
-      if (target) switchLink(dir, LINK_LKG, target);
-      else switchLink(dir, LINK_LKG, undefined);
-    }
+    const target = rec.rollback_to ?? null;
+    const out = await this.ask(rec, 'bundle.rollback', `install ${rec.install_id} of ${rec.kind} ${rec.name} ${rec.version}: ${why}`);
     const failures = { ...(this.j.getState<Record<string, number>>(FAILURES_KEY) ?? {}) };
     const n = (failures[rec.bundle_id as string] ?? 0) + 1;
     failures[rec.bundle_id as string] = n;
     this.j.setState(FAILURES_KEY, failures);
-    const removed = this.prune(rec);
     rec.reason = why;
     this.transition(rec, 'rolled_back', 'error', `rolled back ${rec.kind} ${rec.name} ${rec.version} to ${target ? `slot ${short(target)}` : 'no bundle (none was installed before)'}: ${why}`, {
       ...data,
-      to: target ?? null,
+      to: target,
       failures: n,
       max_attempts: this.deps.settings.maxAttempts,
-      pruned: removed,
+      pruned: prunedOf(out),
     });
     if (n >= this.deps.settings.maxAttempts) {
       this.j.appendDurable({
@@ -545,8 +559,7 @@ export class BundleAgent implements Lifecycle {
 
   /** One durable commit per state: the event and the record together; then the fault hook may kill us. */
   private transition(rec: InstallRecord, state: InstallState, severity: Severity, reason: string, data: Record<string, unknown>): void {
-    rec.state = state;
-    rec.history.push({ state, ts: isoUtc(this.deps.clock.now()) });
+    this.move(rec, state);
     this.event(rec, state, severity, reason, data);
     if (TERMINAL.has(state)) {
       rec.finished_at = isoUtc(this.deps.clock.now());
@@ -558,10 +571,33 @@ export class BundleAgent implements Lifecycle {
       }
       this.j.setStates({ [ACTIVE_KEY]: null, [HISTORY_KEY]: history });
     } else this.j.setState(ACTIVE_KEY, rec);
-    this.deps.fault?.(`bundle.after:${state}`);
+    this.crashPoint(`bundle.after:${state}`);
+  }
+
+  /** Moves the record to `state`, along an edge of the declared table only, and says so in its history. */
+  private move(rec: InstallRecord, state: InstallState): void {
+    assertTransition(rec.history.length === 0 ? undefined : rec.state, state);
+    rec.state = state;
+    rec.history.push({ state, ts: isoUtc(this.deps.clock.now()) });
+  }
+
+  private crashPoint(point: string): void {
+    try {
+      this.deps.fault?.(point);
+    } catch (e) {
+      this.dead = true;
+      throw e;
+    }
   }
 
   // --- queries and operator actions -----------------------------------------------------------------
+
+  /** The app whose install is in flight with its slot current (activated or on trial): its service starts on trial. */
+  appOnTrial(): { name: string; bundle_id: string } | undefined {
+    const a = this.j.getState<InstallRecord | null>(ACTIVE_KEY);
+    if (!a || a.kind !== 'app' || !a.name || !a.bundle_id || (a.state !== 'activated' && a.state !== 'trial')) return undefined;
+    return { name: a.name, bundle_id: a.bundle_id };
+  }
 
   versions(): BundleVersions {
     return installedVersions(this.deps.paths);
@@ -592,18 +628,16 @@ export class BundleAgent implements Lifecycle {
       const g = candidates[0] as SlotGroup;
       const from = g.current as string;
       const to = g.lastKnownGood && g.lastKnownGood !== from ? g.lastKnownGood : (g.previousGood as string);
-      const intent = this.j.beginIntent({ action: 'bundle.rollback', target: `${g.kind}/${g.name}`, params: { from, to }, reason: `${opts.requestedBy} asked to roll ${g.kind}/${g.name} back to its last known-good`, requestedBy: opts.requestedBy });
-      switchLink(g.dir, LINK_CURRENT, to);
-      const slotDir = join(g.dir, to);
-      const manifest = readSlotManifest(slotDir);
-      if (manifest && g.kind !== 'waveos') await this.deps.runtime.activate({ kind: manifest.kind, name: manifest.name, slotDir, manifest });
-      switchLink(g.dir, LINK_LKG, to);
-      if (g.previousGood === to) switchLink(g.dir, LINK_PREVIOUS, undefined);
+      const manifest = readSlotManifest(join(g.dir, to));
+      await this.deps.run({
+        action: 'bundle.rollback',
+        params: { kind: g.kind, name: g.name, from, to },
+        reason: `${opts.requestedBy} asked to roll ${g.kind}/${g.name} back to its last known-good`,
+        source: opts.requestedBy,
+      });
       const fromVersion = g.slots.find((s) => s.bundle_id === from)?.version;
       const data = { bundle_kind: g.kind, name: g.name, from, to, from_version: fromVersion ?? null, to_version: manifest?.version ?? null };
       this.j.append({ kind: 'bundle.rolled_back', severity: 'notice', source: opts.requestedBy, reason: `${g.kind}/${g.name} rolled back on request from ${fromVersion ?? short(from)} to ${manifest?.version ?? short(to)}`, data });
-      this.j.finishIntent(intent, 'succeeded', `${g.kind}/${g.name} now runs ${manifest?.version ?? short(to)}`, data);
-      pruneGroup(g.dir, new Set([to, from].filter(Boolean)));
       this.deps.onVersionsChanged?.();
       if (g.kind === 'waveos') this.deps.restartDaemon?.(`restart into WaveOS ${manifest?.version ?? short(to)} after a rollback`);
       return data;

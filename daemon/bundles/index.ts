@@ -1,4 +1,6 @@
-export { type AgentSettings, BundleAgent, type BundleAgentDeps, INSTALL_STATES, type InstallRecord, type InstallState, ownTree } from './agent.js';
+export { type AgentSettings, BundleAgent, type BundleAgentDeps, type BundleRequest, type InstallRecord, ownTree } from './agent.js';
+export { type AppHost, type AppState, type BundleActions, type BundleHandlerDeps, bundleHandlers, registerApps, supervisorAppHost } from './actions.js';
+export { appServiceName } from './app-service.js';
 export { type BuildOptions, buildBundle, sha256File } from './build.js';
 export { faultHook } from './fault.js';
 export { InboxWatcher } from './inbox.js';
@@ -7,6 +9,7 @@ export { notifyLauncherReady, runLauncher } from './launcher.js';
 export { type AppSpec, BUNDLE_KINDS, type BundleKind, type FileEntry, type Manifest, computeBundleId, manifestBytes, manifestSchema } from './manifest.js';
 export { BundleRejection, isBundleRejection } from './rejection.js';
 export { bundleRoutes } from './routes.js';
+export { INSTALL_STATES, type InstallState, type Step, type StepFacts, TRANSITIONS, assertTransition, nextStep } from './next-step.js';
 export { type BundleRuntime, DefaultRuntime, type GateResult, type SlotRef } from './runtime.js';
 export { type BundleLimits, DEFAULT_LIMITS, type VerifiedBundle, readBundleHead, scanBundle } from './scan.js';
 export { compareSemver, isSemver } from './semver.js';

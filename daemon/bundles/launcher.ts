@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pathsFor, readBootId, resolveRoot, systemClock, unlinkDurable, writeFileAtomic } from '../core/index.js';
 import { Journal, LAUNCHER_NOTE_KEY } from '../journal/index.js';
+import { switchLink } from './actions.js';
 import { ownTree } from './agent.js';
-import { LINK_CURRENT, groupDir, readGroup, switchLink } from './slots.js';
+import { LINK_CURRENT, groupDir, readGroup } from './slots.js';
 
 /** Exit code with which the daemon asks the launcher to start it again (onto a new `waveos` slot). */
 export const RESTART_EXIT_CODE = 75;

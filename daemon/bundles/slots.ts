@@ -1,6 +1,6 @@
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Paths, fsyncDir, unlinkDurable, writeFileAtomic } from '../core/index.js';
+import { type Paths, fsyncDir, writeFileAtomic } from '../core/index.js';
 import { type Manifest, manifestSchema } from './manifest.js';
 
 /**
@@ -22,20 +22,6 @@ export function readLink(dir: string, link: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Points `link` at `id` by renaming a fresh symlink over it: readers see the old slot or the new one. */
-export function switchLink(dir: string, link: string, id: string | undefined): void {
-  const path = join(dir, link);
-  if (id === undefined) {
-    unlinkDurable(path);
-    return;
-  }
-  const tmp = `${path}.tmp-${process.pid}`;
-  rmSync(tmp, { force: true });
-  symlinkSync(id, tmp);
-  renameSync(tmp, path);
-  fsyncDir(dir);
 }
 
 /** RAUC's rule: a slot is marked bad before anything is written into it, good only once all of it is durable. */

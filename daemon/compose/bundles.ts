@@ -1,12 +1,24 @@
-import { BundleAgent, type BundleVersions, DefaultRuntime, InboxWatcher, faultHook, installedVersions, ownTree } from '../bundles/index.js';
+import {
+  type BundleActions,
+  BundleAgent,
+  type BundleVersions,
+  DefaultRuntime,
+  InboxWatcher,
+  bundleHandlers,
+  faultHook,
+  installedVersions,
+  ownTree,
+  registerApps,
+  supervisorAppHost,
+} from '../bundles/index.js';
 import type { Config } from '../config/index.js';
 import type { Clock, Logger, Paths } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
-import type { ActionExecutor, ActionHandlers, ActionMap } from '../recovery/index.js';
+import type { ActionExecutor, ActionHandlers } from '../recovery/index.js';
 import type { Supervisor } from '../services/index.js';
 
 /** The actions the update agent owns (activation, commit and rollback of a slot). */
-export type BundleActions = Pick<ActionMap, never>;
+export type { BundleActions };
 
 export interface BundleUnitsDeps {
   journal: Journal;
@@ -25,11 +37,16 @@ export interface BundleUnitsDeps {
   onVersionsChanged(versions: BundleVersions): void;
 }
 
-/** The update agent's units: the app runtime, the install state machine, and the inbox watcher. */
-export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; agent: BundleAgent; inbox: InboxWatcher; handlers: ActionHandlers<BundleActions> } {
-  const { config, env, paths } = deps;
+/**
+ * The update agent's units: the install state machine and the inbox watcher, and the handlers of its actions.
+ * Installed apps are registered with the supervisor here, before anything starts, so that recovery starts
+ * them with the configured services.
+ */
+export function bundleUnits(deps: BundleUnitsDeps): { agent: BundleAgent; inbox: InboxWatcher; handlers: ActionHandlers<BundleActions> } {
+  const { config, env, paths, executor } = deps;
   const log = deps.log.child({ module: 'bundles' });
-  const runtime = new DefaultRuntime({ paths, log, defaultTrialMs: config.bundles.trial_ms, env });
+  const apps = supervisorAppHost(deps.supervisor);
+  const runtime = new DefaultRuntime({ root: paths.root, apps, defaultTrialMs: config.bundles.trial_ms, env });
   const agent = new BundleAgent({
     journal: deps.journal,
     paths,
@@ -47,12 +64,15 @@ export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; a
       maxAttempts: config.bundles.max_attempts,
     },
     runtime,
+    run: (req) => executor.run(req),
+    apps,
     fault: faultHook(env, (point) => log.warn({ point }, `fault injection: killing the daemon at ${point} (WAVEOS_FAULT)`)),
     restartDaemon: (reason) => deps.restartDaemon(reason),
     underLauncher: env.WAVEOS_LAUNCHER === '1',
     selfTree: ownTree(),
     onVersionsChanged: () => deps.onVersionsChanged(installedVersions(paths)),
   });
+  registerApps(paths, apps, log, agent.appOnTrial());
   const inbox = new InboxWatcher({
     dir: paths.inboxDir,
     rejectedDir: paths.inboxRejectedDir,
@@ -60,5 +80,5 @@ export function bundleUnits(deps: BundleUnitsDeps): { runtime: DefaultRuntime; a
     stableMs: config.bundles.inbox_stable_ms,
     install: (file) => agent.install(file, { origin: 'inbox', requestedBy: 'inbox' }),
   });
-  return { runtime, agent, inbox, handlers: {} };
+  return { agent, inbox, handlers: bundleHandlers({ paths, apps, log }) };
 }

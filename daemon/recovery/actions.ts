@@ -24,6 +24,15 @@ export interface ActionMap {
   'feature.degrade': { feature: string; restore?: boolean };
   /** `service`: the service whose crash loop asked for it, null when a policy or an operator did. */
   'board.reboot': { service: string | null; failures_in_window?: number; window_ms?: number };
+  /** Points a bundle group's `current` at a staged (good) slot and puts it into service; `from` is where it pointed. */
+  'bundle.activate': { install_id: string; kind: string; name: string; bundle_id: string; from: string | null };
+  /** Makes the slot on trial the last known-good (the one before becomes previous_good) and prunes older slots. */
+  'bundle.commit': { install_id: string; kind: string; name: string; bundle_id: string };
+  /**
+   * Points `current` back at `to` (none: the bundle is taken out of service) and puts it into service; `from`
+   * is the slot given up. With `install_id` it undoes that install's trial; without, an operator asked.
+   */
+  'bundle.rollback': { kind: string; name: string; from: string | null; to: string | null; install_id?: string };
 }
 
 export type ActionName = keyof ActionMap;

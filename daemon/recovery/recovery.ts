@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
 import { MODES, type Mode, type RecoveryConfig } from '../config/index.js';
 import { type Clock, type Lifecycle, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import { DEGRADED_FEATURES_KEY, type Journal, MODE_KEY, REBOOTS_KEY } from '../journal/index.js';
-import type { ExitInfo, Supervisor, UnhealthyInfo } from '../services/index.js';
+import { type ExitInfo, type Supervisor, type UnhealthyInfo, runCommand } from '../services/index.js';
 import type { ActionMap } from './actions.js';
 import { applyCap } from './caps.js';
 import type { ActionExecutor, ActionHandlers, ActionOutcome } from './executor.js';
@@ -452,19 +451,7 @@ export class Recovery implements Lifecycle {
       reason: `controlled reboot requested (${d.recent + 1} of ${d.max} allowed within ${secs(d.window_ms)}): ${req.reason}`,
       data: { service, recent: d.recent + 1, max: d.max, window_ms: d.window_ms, failures_in_window: p.failures_in_window ?? null, command: argv },
     });
-    const [cmd, ...args] = argv as [string, ...string[]];
-    const result = await new Promise<{ code: number | null; signal: string | null; error?: string }>((resolve) => {
-      const c = spawn(cmd, args, { stdio: 'ignore' });
-      const timer = setTimeout(() => c.kill('SIGKILL'), 30_000);
-      c.on('error', (e) => {
-        clearTimeout(timer);
-        resolve({ code: null, signal: null, error: e.message });
-      });
-      c.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        resolve({ code, signal });
-      });
-    });
+    const result = await runCommand(argv, { timeoutMs: 30_000 });
     if (result.error !== undefined || result.code !== 0)
       throw new WaveosError('WAVEOS_E_RUNTIME', `the reboot command ${argv.join(' ')} failed: ${result.error ?? `exit ${result.code ?? result.signal}`}`);
     return { reason: `reboot command ran: ${argv.join(' ')}`, data: { service, code: result.code, recent: d.recent + 1, max: d.max } };

@@ -1,4 +1,5 @@
 export { FileLogSink } from './file-log-sink.js';
+export { type CommandResult, runCommand } from './command.js';
 export { type HealthResult, checkHealth } from './health.js';
 export { type ChildRecord, type ReapResult, reapOrphans, unrecordedChildren } from './orphans.js';
 export {
@@ -8,6 +9,7 @@ export {
   HOLDS_KEY,
   type Hold,
   type ServiceFigures,
+  type ServiceInput,
   type ServiceState,
   type StopResult,
   Supervisor,

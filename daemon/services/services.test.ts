@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfigText, serviceSpec } from '../config/index.js';
-import { isWaveosError } from '../core/index.js';
-import { checkHealth } from './index.js';
+import { FakeClock, isWaveosError, silentLogger } from '../core/index.js';
+import { Journal } from '../journal/index.js';
+import { Supervisor, checkHealth } from './index.js';
 
 const base = { interval_ms: 1000, failures: 1, start_grace_ms: 0 };
 
@@ -91,6 +92,39 @@ describe('service config', () => {
       const msgs = (e as { problems: { path?: string; line?: number; message: string }[] }).problems;
       expect(msgs).toContainEqual(expect.objectContaining({ path: 'services.1.name', line: 4, message: 'service "a" is declared twice' }));
       expect(msgs).toContainEqual(expect.objectContaining({ path: 'services.1.stop_signal', message: expect.stringMatching(/signal name/) as unknown }));
+    }
+  });
+});
+
+describe('services added at run time', () => {
+  const sink = { attach: (_s: string, stream: NodeJS.ReadableStream) => void stream.resume() };
+  const supervisor = (journal: Journal): Supervisor =>
+    new Supervisor({ specs: [serviceSpec({ name: 'conf', command: '/bin/true' })], journal, clock: new FakeClock(), log: silentLogger(), sink, root: dir, runId: 'r1' });
+
+  it('are validated, never shadow a configured service, and go to the ladder only once off trial', async () => {
+    const journal = Journal.openWriter(join(dir, 'j.db'), { clock: new FakeClock(), runId: 'r1', bootId: 'b' });
+    try {
+      const sup = supervisor(journal);
+      const exits: string[] = [];
+      sup.onExit((i) => exits.push(`${i.name}:${i.code}`));
+      expect(() => sup.addService({ name: 'conf', command: '/bin/true' })).toThrow(/configured service is already named/);
+      expect(() => sup.addService({ name: 'bad name', command: '/bin/true' })).toThrow(/service bad name: name/);
+      sup.addService({ name: 'app-x', command: '/bin/sh', args: ['-c', 'exit 3'], stop_timeout: '2s' }, { trial: true });
+      expect(sup.names()).toEqual(['conf', 'app-x']);
+      expect(sup.spec('app-x').stop_timeout_ms).toBe(2_000);
+      await sup.startService('app-x', { reason: 'test', source: 'test' });
+      await expect.poll(() => sup.state('app-x').last_exit?.code).toBe(3);
+      expect(exits).toEqual([]); // on trial: the trial's verdict, not the ladder's
+      sup.setTrial('app-x', false);
+      await sup.startService('app-x', { reason: 'test', source: 'test' });
+      await expect.poll(() => exits).toEqual(['app-x:3']);
+      expect(sup.state('app-x')).toMatchObject({ pid: null, trial: false, starts: 2 });
+      sup.removeService('app-x');
+      expect(sup.has('app-x')).toBe(false);
+      expect(sup.isRunning('app-x')).toBe(false);
+      expect(() => sup.removeService('conf')).toThrow(/configured service/);
+    } finally {
+      journal.close();
     }
   });
 });

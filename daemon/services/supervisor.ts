@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Mode, ServiceSpec } from '../config/index.js';
+import type { z } from 'zod';
+import { type Mode, type ServiceSpec, serviceSchema, serviceSpec } from '../config/index.js';
 import { type Clock, type Lifecycle, type LogSink, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
 import { type HealthResult, type HeartbeatMemo, checkHealth } from './health.js';
@@ -101,6 +102,10 @@ interface Running {
 
 interface Entry {
   spec: ServiceSpec;
+  /** Added at run time (an app bundle's service), not from the config. */
+  dynamic: boolean;
+  /** On trial: an exit is the trial's verdict, so it is not handed to the exit listeners (the ladder). */
+  trial: boolean;
   state: ServiceState;
   running: Running | undefined;
   restarts: number;
@@ -109,6 +114,9 @@ interface Entry {
 }
 
 type Listener<T> = (info: T) => void;
+
+/** A service as the config file declares one (durations as text or seconds), before defaults are filled in. */
+export type ServiceInput = z.input<typeof serviceSchema>;
 
 function expand(text: string, root: string): string {
   return text.split('{root}').join(root);
@@ -149,7 +157,7 @@ export class Supervisor implements Lifecycle {
 
   constructor(private readonly deps: SupervisorDeps) {
     for (const s of deps.specs) {
-      this.entries.set(s.name, { spec: expandSpec(s, deps.root), state: 'stopped', running: undefined, restarts: 0, starts: 0, lastExit: null });
+      this.entries.set(s.name, { spec: expandSpec(s, deps.root), dynamic: false, trial: false, state: 'stopped', running: undefined, restarts: 0, starts: 0, lastExit: null });
     }
     this.children = { ...(deps.journal.getState<Record<string, ChildRecord>>(CHILDREN_KEY) ?? {}) };
     this.holds = { ...(deps.journal.getState<Record<string, Hold>>(HOLDS_KEY) ?? {}) };
@@ -218,14 +226,59 @@ export class Supervisor implements Lifecycle {
     return this.entry(name).spec;
   }
 
+  /**
+   * Adds a service at run time (an app bundle's `app.run`), validated like a configured one; it is then
+   * started, stopped, laddered and reconciled with the mode like any other. Replaces a stopped dynamic
+   * service of the same name; a configured service's name, or a running service, is refused.
+   */
+  addService(file: ServiceInput, opts: { trial?: boolean } = {}): ServiceSpec {
+    const parsed = serviceSchema.safeParse(file);
+    if (!parsed.success) throw new WaveosError('WAVEOS_E_RUNTIME', `service ${file.name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`).join('; ')}`);
+    const spec = expandSpec(serviceSpec(parsed.data), this.deps.root);
+    const old = this.entries.get(spec.name);
+    if (old && !old.dynamic) throw new WaveosError('WAVEOS_E_RUNTIME', `a configured service is already named "${spec.name}"`);
+    if (old?.running) throw new WaveosError('WAVEOS_E_RUNTIME', `service ${spec.name} runs: stop it before replacing it`);
+    const kept = old ? { restarts: old.restarts, starts: old.starts, lastExit: old.lastExit } : { restarts: 0, starts: 0, lastExit: null };
+    this.entries.set(spec.name, { spec, dynamic: true, trial: opts.trial ?? false, state: old?.state === 'failed' ? 'failed' : 'stopped', running: undefined, ...kept });
+    return spec;
+  }
+
+  /** Removes a stopped dynamic service (and any hold on it). */
+  removeService(name: string): void {
+    const e = this.entry(name);
+    if (!e.dynamic) throw new WaveosError('WAVEOS_E_RUNTIME', `${name} is a configured service; it cannot be removed at run time`);
+    if (e.running) throw new WaveosError('WAVEOS_E_RUNTIME', `service ${name} runs: stop it before removing it`);
+    this.entries.delete(name);
+    if (this.holds[name]) {
+      delete this.holds[name];
+      this.deps.journal.setState(HOLDS_KEY, this.holds);
+    }
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /** Puts a service on trial or takes it off: while on trial its exits are not handed to the exit listeners. */
+  setTrial(name: string, trial: boolean): void {
+    this.entry(name).trial = trial;
+  }
+
+  /** Its pid while it runs, its last exit, and whether it is on trial (what a trial watches). */
+  state(name: string): { pid: number | null; last_exit: { code: number | null; signal: string | null } | null; trial: boolean; starts: number } {
+    const e = this.entry(name);
+    return { pid: e.running?.pid ?? null, last_exit: e.lastExit, trial: e.trial, starts: e.starts };
+  }
+
   private entry(name: string): Entry {
     const e = this.entries.get(name);
     if (!e) throw new WaveosError('WAVEOS_E_NOT_FOUND', `no service named "${name}" (configured: ${this.names().join(', ') || 'none'})`);
     return e;
   }
 
+  /** False for a name that is gone too: a removed app service does not run. */
   isRunning(name: string): boolean {
-    return this.entry(name).running !== undefined;
+    return this.entries.get(name)?.running !== undefined;
   }
 
   hold(name: string): Hold | undefined {
@@ -355,7 +408,8 @@ export class Supervisor implements Lifecycle {
         data: { service: info.name, pid: info.pid, code: info.code, signal: info.signal, uptime_ms: info.uptime_ms, restarts: e.restarts },
       });
     }
-    if (this.shuttingDown) return;
+    // A trial's exit is the trial's verdict (the bundle agent watches it), not a crash for the ladder.
+    if (this.shuttingDown || e.trial) return;
     for (const l of this.exitListeners) {
       try {
         l(info);
