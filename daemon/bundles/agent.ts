@@ -4,13 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { parseConfigText } from '../config/index.js';
 import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, fsyncPath, isoUtc, writeFileAtomic } from '../core/index.js';
-import type { Intent, Journal, Severity } from '../journal/index.js';
+import { BUNDLES_ACTIVE_KEY, BUNDLES_FAILURES_KEY, BUNDLES_HISTORY_KEY, BUNDLES_SEQ_KEY, type Intent, type Journal, LAUNCHER_NOTE_KEY, type Severity } from '../journal/index.js';
 import type { ActionRequest, ActionResult } from '../recovery/index.js';
 import type { AppHost, BundleActions } from './actions.js';
 import { appServiceName } from './app-service.js';
 import { loadTrustedKeys } from './keys.js';
 import type { Manifest } from './manifest.js';
-import { type InstallState, type LauncherNote, type StepFacts, TERMINAL_STATES as TERMINAL, assertTransition, nextStep } from './next-step.js';
+import { type InstallState, type StepFacts, TERMINAL_STATES as TERMINAL, assertTransition, nextStep } from './next-step.js';
 import { BundleRejection, isBundleRejection } from './rejection.js';
 import type { BundleRuntime, GateResult, SlotRef } from './runtime.js';
 import { type BundleLimits, type VerifiedBundle, scanBundle } from './scan.js';
@@ -103,11 +103,6 @@ export interface BundleAgentDeps {
   onVersionsChanged?: () => void;
 }
 
-const ACTIVE_KEY = 'bundles.active';
-const HISTORY_KEY = 'bundles.history';
-const FAILURES_KEY = 'bundles.failures';
-const SEQ_KEY = 'bundles.seq';
-export const LAUNCHER_NOTE_KEY = 'bundles.launcher_rollback';
 const HISTORY_MAX = 100;
 
 function short(id: string | undefined | null): string {
@@ -168,7 +163,7 @@ export class BundleAgent implements Lifecycle {
   /** Crash-only start: hand orphaned work files back to the inbox, then resume the install in flight. */
   start(): void {
     mkdirSync(this.workDir, { recursive: true, mode: 0o750 });
-    const active = this.j.getState<InstallRecord | null>(ACTIVE_KEY) ?? null;
+    const active = this.j.readState(BUNDLES_ACTIVE_KEY) ?? null;
     for (const f of readdirSync(this.workDir)) {
       const p = join(this.workDir, f);
       if (active && p === active.file) continue;
@@ -214,7 +209,7 @@ export class BundleAgent implements Lifecycle {
       throw new WaveosError('WAVEOS_E_USAGE', `${file}: cannot read the bundle: ${(e as NodeJS.ErrnoException).code ?? errorMessage(e)}`);
     }
     if (!st.isFile()) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a regular file`);
-    const seq = (this.j.getState<number>(SEQ_KEY) ?? 0) + 1;
+    const seq = (this.j.readState(BUNDLES_SEQ_KEY) ?? 0) + 1;
     const install_id = `i${seq}`;
     const work = join(this.workDir, `${install_id}.bundle`);
     rmSync(work, { force: true });
@@ -250,7 +245,7 @@ export class BundleAgent implements Lifecycle {
       requestedBy: opts.requestedBy,
     });
     rec.intent_id = intent.id;
-    this.j.setState(SEQ_KEY, seq);
+    this.j.writeState(BUNDLES_SEQ_KEY, seq);
     this.transition(rec, 'received', 'info', `received bundle ${basename(file)} (${st.size} bytes) from ${opts.origin === 'inbox' ? 'the inbox' : opts.requestedBy}`, { bytes: st.size, source: file });
     return rec;
   }
@@ -335,7 +330,7 @@ export class BundleAgent implements Lifecycle {
       inService: false,
       underLauncher: this.deps.underLauncher ?? false,
       runningFromSlot: false,
-      launcherNote: this.j.getState<LauncherNote | null>(LAUNCHER_NOTE_KEY) ?? null,
+      launcherNote: this.j.readState(LAUNCHER_NOTE_KEY) ?? null,
       maxTrialStarts: this.deps.settings.maxTrialStarts,
       gate: memo.gate,
     };
@@ -380,7 +375,7 @@ export class BundleAgent implements Lifecycle {
     const m = v.manifest;
     Object.assign(rec, { bundle_id: m.bundle_id, kind: m.kind, name: m.name, version: m.version });
     this.checkVersion(m);
-    const failures = this.j.getState<Record<string, number>>(FAILURES_KEY) ?? {};
+    const failures = this.j.readState(BUNDLES_FAILURES_KEY) ?? {};
     const n = failures[m.bundle_id] ?? 0;
     if (n >= this.deps.settings.maxAttempts) {
       throw new BundleRejection(
@@ -509,10 +504,10 @@ export class BundleAgent implements Lifecycle {
   private async rollback(rec: InstallRecord, why: string, data: Record<string, unknown>): Promise<void> {
     const target = rec.rollback_to ?? null;
     const out = await this.ask(rec, 'bundle.rollback', `install ${rec.install_id} of ${rec.kind} ${rec.name} ${rec.version}: ${why}`);
-    const failures = { ...(this.j.getState<Record<string, number>>(FAILURES_KEY) ?? {}) };
+    const failures = { ...(this.j.readState(BUNDLES_FAILURES_KEY) ?? {}) };
     const n = (failures[rec.bundle_id as string] ?? 0) + 1;
     failures[rec.bundle_id as string] = n;
-    this.j.setState(FAILURES_KEY, failures);
+    this.j.writeState(BUNDLES_FAILURES_KEY, failures);
     rec.reason = why;
     this.transition(rec, 'rolled_back', 'error', `rolled back ${rec.kind} ${rec.name} ${rec.version} to ${target ? `slot ${short(target)}` : 'no bundle (none was installed before)'}: ${why}`, {
       ...data,
@@ -564,13 +559,13 @@ export class BundleAgent implements Lifecycle {
     if (TERMINAL.has(state)) {
       rec.finished_at = isoUtc(this.deps.clock.now());
       if (existsSync(rec.file)) rmSync(rec.file, { force: true });
-      const history = [rec, ...(this.j.getState<InstallRecord[]>(HISTORY_KEY) ?? [])].slice(0, HISTORY_MAX);
+      const history = [rec, ...(this.j.readState(BUNDLES_HISTORY_KEY) ?? [])].slice(0, HISTORY_MAX);
       if (rec.intent_id !== undefined) {
         const intent = this.j.intents().find((i) => i.id === rec.intent_id);
         if (intent && intent.status === 'pending') this.j.finishIntent(intent, state === 'committed' ? 'succeeded' : 'failed', reason, { install_id: rec.install_id, state });
       }
-      this.j.setStates({ [ACTIVE_KEY]: null, [HISTORY_KEY]: history });
-    } else this.j.setState(ACTIVE_KEY, rec);
+      this.j.writeStates({ [BUNDLES_ACTIVE_KEY]: null, [BUNDLES_HISTORY_KEY]: history });
+    } else this.j.writeState(BUNDLES_ACTIVE_KEY, rec);
     this.crashPoint(`bundle.after:${state}`);
   }
 
@@ -594,7 +589,7 @@ export class BundleAgent implements Lifecycle {
 
   /** The app whose install is in flight with its slot current (activated or on trial): its service starts on trial. */
   appOnTrial(): { name: string; bundle_id: string } | undefined {
-    const a = this.j.getState<InstallRecord | null>(ACTIVE_KEY);
+    const a = this.j.readState(BUNDLES_ACTIVE_KEY);
     if (!a || a.kind !== 'app' || !a.name || !a.bundle_id || (a.state !== 'activated' && a.state !== 'trial')) return undefined;
     return { name: a.name, bundle_id: a.bundle_id };
   }
@@ -611,9 +606,9 @@ export class BundleAgent implements Lifecycle {
     }));
     return {
       installed,
-      active: this.j.getState<InstallRecord | null>(ACTIVE_KEY) ?? null,
-      history: this.j.getState<InstallRecord[]>(HISTORY_KEY) ?? [],
-      failures: this.j.getState<Record<string, number>>(FAILURES_KEY) ?? {},
+      active: this.j.readState(BUNDLES_ACTIVE_KEY) ?? null,
+      history: this.j.readState(BUNDLES_HISTORY_KEY) ?? [],
+      failures: this.j.readState(BUNDLES_FAILURES_KEY) ?? {},
     };
   }
 

@@ -768,23 +768,32 @@ export class Journal extends JournalReader {
 
   /** Appends an event and writes state values in one commit: both are durable together, or neither is. */
   appendDurableWritingStates(input: EventInput, entries: StateEntries): JournalEvent {
-    return this.appendDurableWithState(input, checkedEntries(entries));
+    return this.appendStoring(input, checkedEntries(entries));
   }
 
   /** @deprecated Untyped and unchecked: use appendDurableWritingStates with keys from the registry. */
   appendDurableWithState(input: EventInput, entries: Record<string, unknown>): JournalEvent {
+    return this.appendStoring(input, entries);
+  }
+
+  private appendStoring(input: EventInput, entries: Record<string, unknown>): JournalEvent {
     const ev = this.chain(input);
-    const ts = isoUtc(this.clock.now());
     try {
-      this.flush(() => {
-        for (const [k, v] of Object.entries(entries)) this.putState.run(k, JSON.stringify(v), ts);
-      });
+      this.storeStates(entries);
     } catch (e) {
       // The state did not change, so the event must not be committed later on its own either.
       this.drop(ev);
       throw e;
     }
     return ev;
+  }
+
+  /** One durable commit of state values, with everything queued before them. */
+  private storeStates(entries: Record<string, unknown>): void {
+    const ts = isoUtc(this.clock.now());
+    this.flush(() => {
+      for (const [k, v] of Object.entries(entries)) this.putState.run(k, JSON.stringify(v), ts);
+    });
   }
 
   /** Takes back the newest queued event (its commit failed with the state it belonged to). */
@@ -798,26 +807,22 @@ export class Journal extends JournalReader {
 
   /** Writes a state value durably, in the same commit as everything queued before it; checked against its schema first. */
   writeState<K extends StateKey>(key: K, value: StateValue<K>): void {
-    this.setState(key, checkStateValue(key, value));
+    this.storeStates({ [key]: checkStateValue(key, value) });
   }
 
   /** Several state values in one durable commit, each checked against its schema first. */
   writeStates(entries: StateEntries): void {
-    this.setStates(checkedEntries(entries));
+    this.storeStates(checkedEntries(entries));
   }
 
   /** @deprecated Untyped and unchecked: use writeState with a key from the registry (state-keys.ts). */
   setState(key: string, value: unknown): void {
-    const json = JSON.stringify(value);
-    this.flush(() => this.putState.run(key, json, isoUtc(this.clock.now())));
+    this.storeStates({ [key]: value });
   }
 
   /** @deprecated Untyped and unchecked: use writeStates with keys from the registry (state-keys.ts). */
   setStates(entries: Record<string, unknown>): void {
-    const ts = isoUtc(this.clock.now());
-    this.flush(() => {
-      for (const [k, v] of Object.entries(entries)) this.putState.run(k, JSON.stringify(v), ts);
-    });
+    this.storeStates(entries);
   }
 
   deleteState(key: StateKey): void {

@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_KINDS, INSTALL_STATES, type InstallRecord } from '../bundles/index.js';
 import type { RebootRecord } from '../recovery/index.js';
-import { type ChildRecord, type Hold, CHILDREN_KEY as SERVICES_CHILDREN_KEY, HOLDS_KEY as SERVICES_HOLDS_KEY } from '../services/index.js';
+import type { ChildRecord, Hold } from '../services/index.js';
 import {
-  CHILDREN_KEY,
   type ChildRecordValue,
-  HOLDS_KEY,
   type HoldValue,
   type InstallRecordValue,
   type RebootRecordValue,
@@ -21,10 +19,6 @@ type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 describe('the journal state key registry', () => {
   it('lists dotted lowercase keys', () => {
     for (const key of Object.keys(STATE_KEYS)) expect(key).toMatch(/^[a-z]+(\.[a-z_]+)+$/);
-  });
-
-  it('uses the same keys as the modules that still name their own', () => {
-    expect([SERVICES_CHILDREN_KEY, SERVICES_HOLDS_KEY]).toEqual([CHILDREN_KEY, HOLDS_KEY]);
   });
 
   it("stores the bundle module's kinds and install states", () => {

@@ -16,7 +16,7 @@ const duration = z
 
 /** A plain number, or a size with a unit ("256MiB"), so memory thresholds read as operators think of them. */
 const quantity = z
-  .union([z.number().finite(), z.string()])
+  .union([z.number(), z.string()])
   .describe('a number, or a size with a unit such as 512KiB or 256MiB')
   .transform((v, ctx) => {
     if (typeof v === 'number') return v;

@@ -4,9 +4,7 @@ export { type HealthResult, checkHealth } from './health.js';
 export { type ChildRecord, type ReapResult, reapOrphans, unrecordedChildren } from './orphans.js';
 export {
   type Because,
-  CHILDREN_KEY,
   type ExitInfo,
-  HOLDS_KEY,
   type Hold,
   type ServiceFigures,
   type ServiceInput,

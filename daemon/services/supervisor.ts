@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { z } from 'zod';
 import { type Mode, type ServiceSpec, serviceSchema, serviceSpec } from '../config/index.js';
 import { type Clock, type Lifecycle, type LogSink, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
-import type { Journal } from '../journal/index.js';
+import { CHILDREN_KEY, HOLDS_KEY, type Journal } from '../journal/index.js';
 import { type HealthResult, type HeartbeatMemo, checkHealth } from './health.js';
 import { type ChildRecord, SUPERVISOR_ROOT_ENV, reapOrphans, unrecordedChildren, waitGroupGone } from './orphans.js';
 import { killGroup, processStartTime, procUsage, resolveId } from './proc.js';
@@ -67,8 +67,6 @@ export interface Hold {
   since: string;
 }
 
-export const CHILDREN_KEY = 'services.children';
-export const HOLDS_KEY = 'services.holds';
 
 export interface SupervisorDeps {
   specs: readonly ServiceSpec[];
@@ -159,8 +157,8 @@ export class Supervisor implements Lifecycle {
     for (const s of deps.specs) {
       this.entries.set(s.name, { spec: expandSpec(s, deps.root), dynamic: false, trial: false, state: 'stopped', running: undefined, restarts: 0, starts: 0, lastExit: null });
     }
-    this.children = { ...(deps.journal.getState<Record<string, ChildRecord>>(CHILDREN_KEY) ?? {}) };
-    this.holds = { ...(deps.journal.getState<Record<string, Hold>>(HOLDS_KEY) ?? {}) };
+    this.children = { ...(deps.journal.readState(CHILDREN_KEY) ?? {}) };
+    this.holds = { ...(deps.journal.readState(HOLDS_KEY) ?? {}) };
     for (const [name, h] of Object.entries(this.holds)) {
       const e = this.entries.get(name);
       if (e && h.kind === 'failed') e.state = 'failed';
@@ -188,7 +186,7 @@ export class Supervisor implements Lifecycle {
       }
     }
     this.children = {};
-    this.deps.journal.setState(CHILDREN_KEY, this.children);
+    this.deps.journal.writeState(CHILDREN_KEY, this.children);
   }
 
   /** Daemon stop: every child gets its stop signal at once, then SIGKILL within the shutdown budget. */
@@ -251,7 +249,7 @@ export class Supervisor implements Lifecycle {
     this.entries.delete(name);
     if (this.holds[name]) {
       delete this.holds[name];
-      this.deps.journal.setState(HOLDS_KEY, this.holds);
+      this.deps.journal.writeState(HOLDS_KEY, this.holds);
     }
   }
 
@@ -321,7 +319,7 @@ export class Supervisor implements Lifecycle {
     else delete this.holds[name];
     if (hold?.kind === 'failed') e.state = 'failed';
     else if (!e.running && (e.state === 'failed' || e.state === 'backoff')) e.state = 'stopped';
-    this.deps.journal.setState(HOLDS_KEY, this.holds);
+    this.deps.journal.writeState(HOLDS_KEY, this.holds);
   }
 
   /** Starts a service in its own process group; a running service is left as it is (never two copies). */
@@ -378,7 +376,7 @@ export class Supervisor implements Lifecycle {
     e.starts++;
     void running.exited.then((info) => this.exited(e, running, info));
     this.children[name] = { pid, start_time: processStartTime(pid) ?? '', run_id: this.deps.runId, started_at: isoUtc(this.deps.clock.now()) };
-    this.deps.journal.setState(CHILDREN_KEY, this.children);
+    this.deps.journal.writeState(CHILDREN_KEY, this.children);
     this.deps.journal.append({
       kind: 'service.started',
       source: why.source,
