@@ -42,6 +42,12 @@ export const RULES: readonly Rule[] = [
       n.importClause.namedBindings.elements.some((e) => CHILD_PROCESS_CALLS.has((e.propertyName ?? e.name).text)),
   },
   {
+    what: "runs a command (services' runCommand)",
+    // The trial's health command of an app bundle is a probe, like a service's exec health check.
+    allowed: [...HANDLERS, 'daemon/bundles/runtime.ts'],
+    find: (n) => ts.isCallExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'runCommand',
+  },
+  {
     what: 'sends a signal (process.kill)',
     // fault.ts kills its own process at a named point, for the HIL rig's crash tests (WAVEOS_FAULT).
     allowed: [...HANDLERS, 'daemon/bundles/fault.ts'],

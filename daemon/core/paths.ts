@@ -35,10 +35,6 @@ export interface Paths {
   readonly bundleWorkDir: string;
   /** Where refused inbox bundles are moved aside. */
   readonly inboxRejectedDir: string;
-  /** Pid records of app processes started from bundle slots (so a restarted daemon reaps orphans). */
-  readonly appsRunDir: string;
-  /** stdout/stderr of app processes started from bundle slots. */
-  readonly appsLogDir: string;
 }
 
 /** The root comes from `--root`, then `WAVEOS_ROOT`, then `/`. */
@@ -81,8 +77,6 @@ export function pathsFor(rootDir: string): Paths {
     proxySocket: join(runDir, 'proxy.sock'),
     bundleWorkDir: join(libDir, 'bundles'),
     inboxRejectedDir: join(libDir, 'inbox', 'rejected'),
-    appsRunDir: join(runDir, 'apps'),
-    appsLogDir: join(logDir, 'apps'),
   };
 }
 
