@@ -5,8 +5,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recoveryConfig } from '../config/index.js';
 import { FakeClock, silentLogger } from '../core/index.js';
-import { Journal } from '../journal/index.js';
-import { MODE_KEY } from '../journal/index.js';
+import { Journal, MODE_KEY } from '../journal/index.js';
 import { Supervisor } from '../services/index.js';
 import { ActionExecutor, Recovery, type RecoveryActions, backoffDelay, captureResetReason, decideReboot, initialLadder, planAfterFailure } from './index.js';
 
@@ -78,17 +77,22 @@ describe('the reboot guard', () => {
   });
 });
 
-describe('ActionExecutor', () => {
-  let dir: string;
-  let journal: Journal;
+/** A journal in a temp folder for each test of the block, closed and removed after it. */
+function withTempJournal(prefix: string): { dir: string; journal: Journal } {
+  const t = {} as { dir: string; journal: Journal };
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'executor-'));
-    journal = Journal.openWriter(join(dir, 'j.db'), { clock: new FakeClock(), runId: 'r1', bootId: 'b1' });
+    t.dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+    t.journal = Journal.openWriter(join(t.dir, 'j.db'), { clock: new FakeClock(), runId: 'r1', bootId: 'b1' });
   });
   afterEach(() => {
-    journal.close();
-    rmSync(dir, { recursive: true, force: true });
+    t.journal.close();
+    rmSync(t.dir, { recursive: true, force: true });
   });
+  return t;
+}
+
+describe('ActionExecutor', () => {
+  const t = withTempJournal('executor');
 
   /** A map of its own: the executor is generic over it, and the compiler checks these tests' requests too. */
   interface TestActions {
@@ -102,7 +106,7 @@ describe('ActionExecutor', () => {
   };
 
   it('journals the intent before the action and the outcome after, one action at a time', async () => {
-    const ex = new ActionExecutor<TestActions>({ journal, log: silentLogger() });
+    const ex = new ActionExecutor<TestActions>({ journal: t.journal, log: silentLogger() });
     const order: string[] = [];
     let running = 0;
     ex.install({
@@ -112,7 +116,7 @@ describe('ActionExecutor', () => {
           running++;
           expect(running).toBe(1);
           // the intent is durable before the handler runs
-          expect(journal.intents('pending').map((i) => i.target)).toEqual([p.item]);
+          expect(t.journal.intents('pending').map((i) => i.target)).toEqual([p.item]);
           order.push(`start ${p.item}`);
           await new Promise((r) => setTimeout(r, 5));
           order.push(`end ${p.item}`);
@@ -129,19 +133,19 @@ describe('ActionExecutor', () => {
       ['did b', 'b'],
       ['did c', 'c'],
     ]);
-    expect(journal.intents('succeeded')).toHaveLength(3);
-    expect(journal.intents('succeeded')[0]?.params).toEqual({ item: 'a', rule_id: 'r-1' });
-    const kinds = journal.events().map((e) => e.kind);
+    expect(t.journal.intents('succeeded')).toHaveLength(3);
+    expect(t.journal.intents('succeeded')[0]?.params).toEqual({ item: 'a', rule_id: 'r-1' });
+    const kinds = t.journal.events().map((e) => e.kind);
     expect(kinds).toEqual(['action.requested', 'action.succeeded', 'action.requested', 'action.succeeded', 'action.requested', 'action.succeeded']);
   });
 
   it('records a failed action and rejects; refuses an action without a handler and a second install', async () => {
-    const ex = new ActionExecutor<TestActions>({ journal, log: silentLogger() });
+    const ex = new ActionExecutor<TestActions>({ journal: t.journal, log: silentLogger() });
     expect(() => ex.start(new AbortController().signal)).toThrow(/no action handlers/);
     const handlers = { 'test.act': { run: () => ({ reason: 'ok' }) }, 'test.fail': failing };
     ex.install(handlers);
     await expect(ex.run({ action: 'test.fail', params: {}, reason: 'try', source: 'test' })).rejects.toThrow('no luck');
-    expect(journal.intents('failed')[0]?.outcome).toMatchObject({ error: 'no luck' });
+    expect(t.journal.intents('failed')[0]?.outcome).toMatchObject({ error: 'no luck' });
     // A request from outside the compiler's view (parsed JSON, a plugin) that names no known action.
     const stray = JSON.parse('{"action":"test.nope","params":{},"reason":"x","source":"test"}') as { action: 'test.act'; params: { item: string }; reason: string; source: string };
     await expect(ex.run(stray)).rejects.toThrow(/unknown action/);
@@ -149,30 +153,21 @@ describe('ActionExecutor', () => {
   });
 
   it('aborts: after stop nothing further runs', async () => {
-    const ex = new ActionExecutor<TestActions>({ journal, log: silentLogger() });
+    const ex = new ActionExecutor<TestActions>({ journal: t.journal, log: silentLogger() });
     ex.install({ 'test.act': { run: () => ({ reason: 'ok' }) }, 'test.fail': failing });
     await ex.stop();
     await expect(ex.run({ action: 'test.act', params: { item: 'x' }, reason: 'x', source: 'test' })).rejects.toThrow(/stopping/);
-    expect(journal.intents()).toHaveLength(0);
+    expect(t.journal.intents()).toHaveLength(0);
   });
 });
 
 describe("Recovery's mode action", () => {
-  let dir: string;
-  let journal: Journal;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'recovery-'));
-    journal = Journal.openWriter(join(dir, 'j.db'), { clock: new FakeClock(), runId: 'r1', bootId: 'b1' });
-  });
-  afterEach(() => {
-    journal.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const t = withTempJournal('recovery');
   const rig = (allow: (from: string, to: string) => true | string = () => true) => {
     const clock = new FakeClock();
-    const supervisor = new Supervisor({ specs: [], journal, clock, log: silentLogger(), sink: { attach: () => undefined }, root: dir, runId: 'r1' });
-    const executor = new ActionExecutor<RecoveryActions>({ journal, log: silentLogger() });
-    const recovery = new Recovery({ executor, supervisor, journal, clock, log: silentLogger(), config: cfg, root: dir, allowTransition: allow });
+    const supervisor = new Supervisor({ specs: [], journal: t.journal, clock, log: silentLogger(), sink: { attach: () => undefined }, root: t.dir, runId: 'r1' });
+    const executor = new ActionExecutor<RecoveryActions>({ journal: t.journal, log: silentLogger() });
+    const recovery = new Recovery({ executor, supervisor, journal: t.journal, clock, log: silentLogger(), config: cfg, root: t.dir, allowTransition: allow });
     executor.install(recovery.handlers());
     return { recovery, executor };
   };
@@ -181,8 +176,8 @@ describe("Recovery's mode action", () => {
     const { recovery, executor } = rig((from, to) => (to === 'safe' && from === 'normal' ? 'safe only from degraded' : true));
     await executor.run({ action: 'mode.set', params: { mode: 'degraded' }, reason: 'test', source: 'operator:t' });
     expect(recovery.mode()).toBe('degraded');
-    expect(journal.readState(MODE_KEY)).toBe('degraded');
-    expect(journal.events().filter((e) => e.kind === 'mode.changed').map((e) => e.data)).toEqual([{ from: 'normal', to: 'degraded' }]);
+    expect(t.journal.readState(MODE_KEY)).toBe('degraded');
+    expect(t.journal.events().filter((e) => e.kind === 'mode.changed').map((e) => e.data)).toEqual([{ from: 'normal', to: 'degraded' }]);
     await executor.run({ action: 'mode.set', params: { mode: 'normal' }, reason: 'back', source: 'operator:t' });
     await expect(executor.run({ action: 'mode.set', params: { mode: 'safe' }, reason: 'x', source: 'operator:t' })).rejects.toMatchObject({ code: 'WAVEOS_E_PERMISSION' });
     await expect(executor.run({ action: 'mode.set', params: { mode: 'maintenance' }, reason: 'x', source: 'policy:p' })).rejects.toMatchObject({ code: 'WAVEOS_E_BAD_REQUEST' });
@@ -191,7 +186,7 @@ describe("Recovery's mode action", () => {
 
   it('reads a recorded mode it does not know (a newer WaveOS wrote it) as normal instead of failing', () => {
     const { recovery } = rig();
-    journal.setState(MODE_KEY, 'maintenance');
+    t.journal.setState(MODE_KEY, 'maintenance');
     expect(recovery.mode()).toBe('normal');
   });
 });
