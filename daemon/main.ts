@@ -10,8 +10,7 @@ import { DaemonExit } from './compose/process.js';
 import { mainLoopUnit, recoveryUnit, supervisorUnit } from './compose/services.js';
 import { beginRun } from './compose/startup.js';
 import { ModuleRunner } from './core/index.js';
-import { MODE_KEY } from './journal/index.js';
-import { ActionExecutor } from './recovery/index.js';
+import { ActionExecutor, recordedMode } from './recovery/index.js';
 
 export { type RunOptions, loadDaemonConfig };
 
@@ -42,7 +41,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const policy = policyUnit(boot, {
     run: (req) => executor.run(req),
     evidence,
-    mode: () => journal.readState(MODE_KEY) ?? 'normal',
+    mode: () => recordedMode(journal, log),
     onPolicyChange: (version) => runMeta.update({ policy_version: version }),
   });
   const recovery = recoveryUnit(boot, { executor, supervisor, policy });

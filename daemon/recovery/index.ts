@@ -13,7 +13,7 @@ export {
 export { type DecisionStep, planDecision } from './decisions.js';
 export { type Failure, type LadderConfig, type LadderState, type Level, type Step, backoffDelay, initialLadder, planAfterFailure } from './ladder.js';
 export { type GuardDecision, type RebootRecord, decideReboot, pruneReboots } from './reboot-guard.js';
-export { type ModeTransitionHook, Recovery, type RecoveryActions, type RecoveryDeps, allowAllModes } from './recovery.js';
+export { type ModeTransitionHook, Recovery, type RecoveryActions, type RecoveryDeps, allowAllModes, recordedMode } from './recovery.js';
 export { type ResetCause, type ResetReason, captureResetReason } from './reset-reason.js';
 export { CLOCK_JUMP_MS, HardwareWatchdog, MainLoop, type MainLoopDeps, SdNotifier } from './watchdog.js';
 export { applyCap } from './caps.js';

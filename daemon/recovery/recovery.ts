@@ -43,6 +43,16 @@ export interface RecoveryDeps {
   admitRestart?: (service: string) => { allowed: boolean; retry_after_ms?: number; rule_id?: string };
 }
 
+/** The recorded mode; one that cannot be read (a newer WaveOS's mode after a rollback) counts as normal, as before any was recorded. */
+export function recordedMode(journal: Pick<Journal, 'readState'>, log: Logger): Mode {
+  try {
+    return journal.readState(MODE_KEY) ?? 'normal';
+  } catch (e) {
+    log.warn({ err: errorMessage(e) }, 'the recorded mode cannot be read: running as in mode normal');
+    return 'normal';
+  }
+}
+
 function isMode(v: unknown): v is Mode {
   return typeof v === 'string' && (MODES as readonly string[]).includes(v);
 }
@@ -82,14 +92,8 @@ export class Recovery implements Lifecycle {
     };
   }
 
-  /** The recorded mode; one that cannot be read (a newer WaveOS's mode after a rollback) counts as normal, as before it was recorded. */
   mode(): Mode {
-    try {
-      return this.deps.journal.readState(MODE_KEY) ?? 'normal';
-    } catch (e) {
-      this.deps.log.warn({ err: errorMessage(e) }, 'the recorded mode cannot be read: running as in mode normal');
-      return 'normal';
-    }
+    return recordedMode(this.deps.journal, this.deps.log);
   }
 
   /** Start-up: every service that runs in the current mode and is not held is started, through the executor. */
