@@ -74,6 +74,7 @@ export function beginRun(boot: BootContext): { exporter: ArtifactExporter; runMe
   unlinkDurable(paths.cleanStopMarker);
   journal.resolveInterruptedIntents();
   const r = boot.resetReason;
+  const chaos = boot.chaos.stats();
   const findings = startupFindings({
     runId: boot.runId,
     version: boot.build.version,
@@ -87,7 +88,7 @@ export function beginRun(boot: BootContext): { exporter: ArtifactExporter; runMe
     artifacts: { recoveredEvents: recovered.events, trimmedBytes: recovered.trimmedBytes },
     lastEventTs: boot.lastEventTs,
     journal: { db: paths.db, artifactsDir: paths.artifactsDir, quarantined: boot.journalOpened.quarantined, missingWithRuns },
-    chaos: { stats: boot.chaos.stats(), refused: boot.chaosAsked.refused, origin: boot.chaosAsked.origin },
+    chaos: { stats: chaos, refused: boot.chaosAsked.refused, origin: boot.chaosAsked.origin },
   });
   for (const f of findings) {
     if (f.durable) journal.appendDurable(f.event);
@@ -95,7 +96,7 @@ export function beginRun(boot: BootContext): { exporter: ArtifactExporter; runMe
   }
   const q = boot.journalOpened.quarantined;
   if (q) log.error({ files: q.files, problem: q.problem }, 'the journal was damaged: moved aside, a new journal begins');
-  if (boot.chaos.enabled) log.warn({ seed: boot.chaos.stats().seed, rules: boot.chaos.stats().rules }, 'chaos: failure injection is on');
+  if (chaos.enabled) log.warn({ seed: chaos.seed, rules: chaos.rules }, 'chaos: failure injection is on');
   else if (boot.chaosAsked.refused) log.warn('chaos: WAVEOS_CHAOS is ignored in the prod profile');
   return { exporter, runMeta };
 }
