@@ -44,3 +44,4 @@ export {
   parseChaosEnv,
 } from './chaos.js';
 export { MODES, type Mode } from './modes.js';
+export { didYouMean, nearestName } from './nearest.js';

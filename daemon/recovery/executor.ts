@@ -34,6 +34,11 @@ export interface ActionContext {
 /** The one executor of an action: what the intent names as its target, and how it is done. */
 export interface ActionHandler<P> {
   target?(params: P): string | null | undefined;
+  /**
+   * Refuses a request that could never run (an unknown service or mode) by throwing a usage error: it runs
+   * before the intent is journaled, so a typo is answered, not recorded as a failed action.
+   */
+  check?(params: P): void;
   run(params: P, req: { reason: string; source: string }, ctx: ActionContext): Promise<ActionOutcome> | ActionOutcome;
 }
 
@@ -95,6 +100,11 @@ export class ActionExecutor<M extends object = ActionMap> implements Lifecycle {
     const handler = this.handlers?.[req.action] as ActionHandler<M[A]> | undefined;
     // Requests are typed, but one may still come from a caller the compiler did not see (a test, a plugin).
     if (!handler) return Promise.reject(new WaveosError('WAVEOS_E_BAD_REQUEST', `unknown action "${req.action}" (known: ${this.actions().join(', ')})`));
+    try {
+      handler.check?.(req.params);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     this.queued++;
     const p = this.tail.then(() => this.execute(handler, req));
     this.tail = p.catch(() => undefined);

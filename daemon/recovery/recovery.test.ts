@@ -180,7 +180,10 @@ describe("Recovery's mode action", () => {
     expect(t.journal.events().filter((e) => e.kind === 'mode.changed').map((e) => e.data)).toEqual([{ from: 'normal', to: 'degraded' }]);
     await executor.run({ action: 'mode.set', params: { mode: 'normal' }, reason: 'back', source: 'operator:t' });
     await expect(executor.run({ action: 'mode.set', params: { mode: 'safe' }, reason: 'x', source: 'operator:t' })).rejects.toMatchObject({ code: 'WAVEOS_E_PERMISSION' });
-    await expect(executor.run({ action: 'mode.set', params: { mode: 'maintenance' }, reason: 'x', source: 'policy:p' })).rejects.toMatchObject({ code: 'WAVEOS_E_BAD_REQUEST' });
+    const seq = t.journal.events().length;
+    await expect(executor.run({ action: 'mode.set', params: { mode: 'maintenance' }, reason: 'x', source: 'policy:p' })).rejects.toMatchObject({ code: 'WAVEOS_E_USAGE' });
+    // A mode that does not exist is refused before an intent is journaled: a typo is not a failed action.
+    expect(t.journal.events().length).toBe(seq);
     expect(recovery.mode()).toBe('normal');
   });
 

@@ -1,5 +1,5 @@
 import { MODES, type Mode, type RecoveryConfig } from '../config/index.js';
-import { type Clock, type Lifecycle, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
+import { type Clock, type Lifecycle, type Logger, WaveosError, didYouMean, errorMessage, isoUtc } from '../core/index.js';
 import { DEGRADED_FEATURES_KEY, type Journal, MODE_KEY, REBOOTS_KEY } from '../journal/index.js';
 import { type ExitInfo, type Supervisor, type UnhealthyInfo, runCommand } from '../services/index.js';
 import type { ActionMap } from './actions.js';
@@ -57,6 +57,10 @@ function isMode(v: unknown): v is Mode {
   return typeof v === 'string' && (MODES as readonly string[]).includes(v);
 }
 
+function assertMode(v: string): asserts v is Mode {
+  if (!isMode(v)) throw new WaveosError('WAVEOS_E_USAGE', `no mode named ${JSON.stringify(v)}${didYouMean(v, MODES)} (modes: ${MODES.join(', ')})`);
+}
+
 function secs(ms: number): string {
   return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 }
@@ -81,15 +85,21 @@ export class Recovery implements Lifecycle {
   /** The executor's handlers of the actions Recovery owns. */
   handlers(): ActionHandlers<RecoveryActions> {
     const service = (p: { service: string }): string => p.service;
+    const known = (p: { service: string }): void => this.assertService(p.service);
     return {
-      'service.start': { target: service, run: (p, r) => this.serviceStart(p.service, r) },
-      'service.stop': { target: service, run: (p, r) => this.serviceStop(p.service, r) },
-      'service.restart': { target: service, run: (p, r) => this.serviceRestart(p.service, r) },
-      'service.cap': { target: service, run: (p) => applyCap(this.deps.supervisor.list(), p) },
-      'mode.set': { run: (p, r) => this.modeSet(p.mode, r) },
+      'service.start': { target: service, check: known, run: (p, r) => this.serviceStart(p.service, r) },
+      'service.stop': { target: service, check: known, run: (p, r) => this.serviceStop(p.service, r) },
+      'service.restart': { target: service, check: known, run: (p, r) => this.serviceRestart(p.service, r) },
+      'service.cap': { target: service, check: known, run: (p) => applyCap(this.deps.supervisor.list(), p) },
+      'mode.set': { check: (p) => assertMode(p.mode), run: (p, r) => this.modeSet(p.mode, r) },
       'feature.degrade': { target: (p) => p.feature, run: (p, r) => this.featureDegrade(p, r) },
       'board.reboot': { target: (p) => p.service, run: (p, r) => this.boardReboot(p, r) },
     };
+  }
+
+  private assertService(name: string): void {
+    const names = this.deps.supervisor.names();
+    if (!names.includes(name)) throw new WaveosError('WAVEOS_E_NOT_FOUND', `no service named "${name}"${didYouMean(name, names)} (configured: ${names.join(', ') || 'none'})`);
   }
 
   mode(): Mode {
@@ -371,7 +381,7 @@ export class Recovery implements Lifecycle {
   }
 
   private async modeSet(to: string, req: Asked): Promise<ActionOutcome> {
-    if (!isMode(to)) throw new WaveosError('WAVEOS_E_BAD_REQUEST', `mode.set: expected a mode (${MODES.join(', ')}), got ${JSON.stringify(to)}`);
+    assertMode(to);
     const from = this.mode();
     const verdict = this.hook(from, to);
     if (verdict !== true) throw new WaveosError('WAVEOS_E_PERMISSION', `mode change ${from} → ${to} refused: ${verdict}`);

@@ -14,7 +14,10 @@ export interface ServiceFigures {
   name: string;
   pid: number | null;
   state: ServiceState;
+  /** Every start after the first. */
   restarts: number;
+  /** Of those, the starts that followed a crash or a failed health check (the rest were asked for). */
+  failure_restarts: number;
   uptime_s: number;
   last_exit: { code: number | null; signal: string | null } | null;
   critical: boolean;
@@ -107,6 +110,9 @@ interface Entry {
   state: ServiceState;
   running: Running | undefined;
   restarts: number;
+  failureRestarts: number;
+  /** Set by a crash or a failed health check; the next start is then a failure restart. */
+  failedSinceStart: boolean;
   starts: number;
   lastExit: { code: number | null; signal: string | null } | null;
 }
@@ -155,7 +161,7 @@ export class Supervisor implements Lifecycle {
 
   constructor(private readonly deps: SupervisorDeps) {
     for (const s of deps.specs) {
-      this.entries.set(s.name, { spec: expandSpec(s, deps.root), dynamic: false, trial: false, state: 'stopped', running: undefined, restarts: 0, starts: 0, lastExit: null });
+      this.entries.set(s.name, { spec: expandSpec(s, deps.root), dynamic: false, trial: false, state: 'stopped', running: undefined, restarts: 0, failureRestarts: 0, failedSinceStart: false, starts: 0, lastExit: null });
     }
     this.children = { ...(deps.journal.readState(CHILDREN_KEY) ?? {}) };
     this.holds = { ...(deps.journal.readState(HOLDS_KEY) ?? {}) };
@@ -236,7 +242,9 @@ export class Supervisor implements Lifecycle {
     const old = this.entries.get(spec.name);
     if (old && !old.dynamic) throw new WaveosError('WAVEOS_E_RUNTIME', `a configured service is already named "${spec.name}"`);
     if (old?.running) throw new WaveosError('WAVEOS_E_RUNTIME', `service ${spec.name} runs: stop it before replacing it`);
-    const kept = old ? { restarts: old.restarts, starts: old.starts, lastExit: old.lastExit } : { restarts: 0, starts: 0, lastExit: null };
+    const kept = old
+      ? { restarts: old.restarts, failureRestarts: old.failureRestarts, failedSinceStart: old.failedSinceStart, starts: old.starts, lastExit: old.lastExit }
+      : { restarts: 0, failureRestarts: 0, failedSinceStart: false, starts: 0, lastExit: null };
     this.entries.set(spec.name, { spec, dynamic: true, trial: opts.trial ?? false, state: old?.state === 'failed' ? 'failed' : 'stopped', running: undefined, ...kept });
     return spec;
   }
@@ -297,6 +305,7 @@ export class Supervisor implements Lifecycle {
         pid: e.running?.pid ?? null,
         state: e.state,
         restarts: e.restarts,
+        failure_restarts: e.failureRestarts,
         uptime_s: e.running ? Math.round((now - e.running.startedMono) / 1000) : 0,
         last_exit: e.lastExit,
         critical: e.spec.critical,
@@ -373,6 +382,8 @@ export class Supervisor implements Lifecycle {
     e.running = running;
     e.state = 'running';
     if (e.starts > 0) e.restarts++;
+    if (e.starts > 0 && e.failedSinceStart) e.failureRestarts++;
+    e.failedSinceStart = false;
     e.starts++;
     void running.exited.then((info) => this.exited(e, running, info));
     this.children[name] = { pid, start_time: processStartTime(pid) ?? '', run_id: this.deps.runId, started_at: isoUtc(this.deps.clock.now()) };
@@ -398,6 +409,7 @@ export class Supervisor implements Lifecycle {
     // and skipping the commit keeps an fsync out of the exit-to-restart path.
     delete this.children[e.spec.name];
     if (!info.expected) {
+      e.failedSinceStart = true;
       this.deps.journal.append({
         kind: 'service.exited',
         severity: 'warning',
@@ -496,6 +508,7 @@ export class Supervisor implements Lifecycle {
     r.healthFailures++;
     if (r.healthFailures < h.failures) return;
     r.healthFailures = 0;
+    e.failedSinceStart = true;
     const info: UnhealthyInfo = { name: e.spec.name, pid: r.pid, failures: h.failures, detail: result.detail, value: result.value };
     this.deps.journal.append({
       kind: 'service.unhealthy',

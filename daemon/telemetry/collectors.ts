@@ -31,6 +31,8 @@ export interface ServiceInfo {
   pid: number | null;
   state: string;
   restarts: number;
+  /** Restarts after a crash or a failed health check; when absent every restart counts as one. */
+  failure_restarts?: number;
   uptime_s: number;
   last_exit: { code: number | null; signal: string | null } | null;
 }

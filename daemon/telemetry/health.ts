@@ -20,8 +20,10 @@ export interface HealthWeights {
 }
 
 export interface HealthInputs {
-  /** Restarts of all services within the window. */
+  /** Restarts within the window that followed a crash or a failed health check. */
   service_restarts: number;
+  /** Restarts within the window that an operator, a policy, a bundle or a mode change asked for: no points. */
+  requested_restarts?: number;
   /** Services whose state is failed. */
   failed_services: string[];
   budget_violations: number;
@@ -44,6 +46,8 @@ export interface HealthReport {
   score: number;
   window_s: number;
   deductions: Deduction[];
+  /** What was seen but costs nothing, in words (restarts someone asked for). */
+  notes: string[];
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
@@ -59,7 +63,12 @@ export function healthScore(inputs: HealthInputs, w: HealthWeights, windowS: num
     if (points > 0) d.push({ input, points: round1(points), observed: round1(observed), why });
   };
   const win = `in the last ${windowS} s`;
-  add('service_restart', w.service_restart, inputs.service_restarts, `${inputs.service_restarts} service restart(s) ${win} × ${w.service_restart.points} points (at most ${w.service_restart.max})`);
+  add(
+    'service_restart',
+    w.service_restart,
+    inputs.service_restarts,
+    `${inputs.service_restarts} service restart(s) after a crash or a failed health check ${win} × ${w.service_restart.points} points (at most ${w.service_restart.max})`,
+  );
   add(
     'service_failed',
     w.service_failed,
@@ -92,7 +101,9 @@ export function healthScore(inputs: HealthInputs, w: HealthWeights, windowS: num
     `${inputs.failing_collectors.length} collector(s) failing${inputs.failing_collectors.length ? ` (${inputs.failing_collectors.join(', ')})` : ''} × ${w.collector_failure.points} points (at most ${w.collector_failure.max})`,
   );
   const lost = d.reduce((a, x) => a + x.points, 0);
-  return { score: Math.max(0, Math.round(100 - lost)), window_s: windowS, deductions: d.sort((a, b) => b.points - a.points) };
+  const asked = inputs.requested_restarts ?? 0;
+  const notes = asked > 0 ? [`${asked} restart(s) ${win} were asked for (operator, policy, bundle or mode change) and cost no points`] : [];
+  return { score: Math.max(0, Math.round(100 - lost)), window_s: windowS, deductions: d.sort((a, b) => b.points - a.points), notes };
 }
 
 /** Journal events that cost health points: matched by kind. */

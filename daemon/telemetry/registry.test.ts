@@ -83,7 +83,11 @@ const CLEAN = { service_restarts: 0, failed_services: [], budget_violations: 0, 
 
 describe('health score', () => {
   it('is 100 with nothing wrong, and explains every deduction with capped, weighted points', () => {
-    expect(healthScore(CLEAN, W, 600)).toEqual({ score: 100, window_s: 600, deductions: [] });
+    expect(healthScore(CLEAN, W, 600)).toEqual({ score: 100, window_s: 600, deductions: [], notes: [] });
+    // Restarts someone asked for cost nothing, and the report says they were seen.
+    const asked = healthScore({ ...CLEAN, requested_restarts: 4 }, W, 600);
+    expect([asked.score, asked.deductions]).toEqual([100, []]);
+    expect(asked.notes).toEqual(['4 restart(s) in the last 600 s were asked for (operator, policy, bundle or mode change) and cost no points']);
     const r = healthScore({ ...CLEAN, service_restarts: 7, failed_services: ['cam'], disk_free_ratio: 0.05, failing_collectors: ['net'] }, W, 600);
     expect(r.deductions.map((d) => [d.input, d.points])).toEqual([
       ['service_restart', 25],

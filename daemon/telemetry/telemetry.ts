@@ -78,7 +78,7 @@ export class Telemetry implements Lifecycle {
   private promError: string | null = null;
   private lastHealth: HealthReport | null = null;
   private readonly files = new ProcFiles();
-  private readonly restartMarks = new Map<string, { mono: number; restarts: number }[]>();
+  private readonly restartMarks = new Map<string, { mono: number; restarts: number; failed: number }[]>();
 
   constructor(private readonly deps: TelemetryDeps) {
     const c = deps.config;
@@ -204,21 +204,26 @@ export class Telemetry implements Lifecycle {
     }
   }
 
-  private restartsInWindow(list: ServiceInfo[], now: number): number {
+  /** Restarts within the health window: those after a failure, and those someone asked for. */
+  private restartsInWindow(list: ServiceInfo[], now: number): { failure: number; asked: number } {
     const from = now - this.deps.config.health.window_ms;
-    let total = 0;
+    let failure = 0;
+    let all = 0;
     const seen = new Set<string>();
     for (const s of list) {
       seen.add(s.name);
       const marks = this.restartMarks.get(s.name) ?? [];
-      marks.push({ mono: now, restarts: s.restarts });
+      const failed = s.failure_restarts ?? s.restarts;
+      marks.push({ mono: now, restarts: s.restarts, failed });
       // Keep one mark at or before the window's start as the baseline.
       while (marks.length > 1 && (marks[1] as { mono: number }).mono <= from) marks.shift();
       this.restartMarks.set(s.name, marks);
-      total += Math.max(0, s.restarts - (marks[0] as { restarts: number }).restarts);
+      const base = marks[0] as { restarts: number; failed: number };
+      all += Math.max(0, s.restarts - base.restarts);
+      failure += Math.max(0, failed - base.failed);
     }
     for (const k of [...this.restartMarks.keys()]) if (!seen.has(k)) this.restartMarks.delete(k);
-    return total;
+    return { failure, asked: Math.max(0, all - failure) };
   }
 
   /** Gathers the documented inputs and recomputes the score. */
@@ -228,8 +233,10 @@ export class Telemetry implements Lifecycle {
     const list = this.services();
     const used = this.registry.series(METRICS.filesystem_used_ratio.name).map((s) => s.value);
     const windowMin = cfg.window_ms / 60_000;
+    const restarts = this.restartsInWindow(list, now);
     const inputs: HealthInputs = {
-      service_restarts: this.restartsInWindow(list, now),
+      service_restarts: restarts.failure,
+      requested_restarts: restarts.asked,
       failed_services: list.filter((s) => s.state.startsWith('failed')).map((s) => s.name),
       budget_violations: this.rates.inWindow('budget', now),
       breaker_trips: this.rates.inWindow('breaker', now),
