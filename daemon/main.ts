@@ -58,7 +58,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   // The one action path: every world-changing action has exactly one handler, or this does not compile.
   executor.install({ ...recovery.handlers(), ...bundles.handlers });
-  const telemetry = telemetryUnit(boot, { supervisor, policy });
+  const telemetry = telemetryUnit(boot, { supervisor, policy, spooler });
   policy.load();
   journal.onCommit((events) => policy.observeJournalEvents(events));
   const api = apiUnit(boot, { executor, supervisor, recovery, policy, telemetry, evidence, bundles: bundles.agent, spooler });

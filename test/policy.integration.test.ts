@@ -34,7 +34,7 @@ const SITE = (v: number) => `policy_version: ${v}
 rules:
   - id: site-temp
     kind: threshold
-    metric: board.temp_c
+    metric: temperature_celsius
     op: ">"
     value: ${70 + v}
     for: 5s
@@ -66,7 +66,7 @@ describe('policies in the real daemon', () => {
     await waitFor('run_meta to follow', () => (runMetaVersion(root)?.endsWith('site@2') ? true : undefined), 5_000);
 
     // An invalid change: rejected with the place, the last good policy stays in force.
-    writeFileSync(join(dir, 'site.yaml'), 'policy_version: 3\nrules:\n  - id: site-temp\n    kind: threshold\n    metric: board.temp_c\n    op: ">"\n    value: hot\n');
+    writeFileSync(join(dir, 'site.yaml'), 'policy_version: 3\nrules:\n  - id: site-temp\n    kind: threshold\n    metric: temperature_celsius\n    op: ">"\n    value: hot\n');
     const rejected = await waitFor('policy.rejected', () => events(root, 'policy.rejected')[0], 15_000, 100);
     expect(rejected.severity).toBe('error');
     expect(rejected.reason).toMatch(/site\.yaml:7:12: rules\.0\.value: expected a number or a size/);

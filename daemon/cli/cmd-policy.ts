@@ -1,11 +1,16 @@
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { type InputProblem, WaveosError, isWaveosError } from '../core/index.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROFILES, type Profile, loadConfig } from '../config/index.js';
+import { type ErrorCode, type InputProblem, WaveosError, isWaveosError } from '../core/index.js';
+import { policyWorld } from '../policy-runtime/index.js';
 import {
   type Decision,
   MetricsCsvReader,
   type Observation,
   type PolicySample,
+  type PolicyWorld,
   type PolicySet,
   type SimulationResult,
   Simulator,
@@ -16,9 +21,22 @@ import {
   parsePolicyText,
   policyJsonSchema,
 } from '../policy/index.js';
-import { type Output, parseFlags } from './context.js';
+import { type Output, parseFlags, rootPaths } from './context.js';
 
-const USAGE = `waveos policy validate FILE...
+/** The sources of one argument together: a folder's files, a document's blocks, or one file. */
+function groupBySource<T extends { file: string }>(sources: readonly T[]): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const s of sources) {
+    const key = s.file.replace(/:\d+$/, '').replace(/\/[^/]*\.ya?ml$/, '');
+    const g = groups.get(key) ?? [];
+    g.push(s);
+    groups.set(key, g);
+  }
+  // Every doc block stands alone: two examples may well use the same rule id.
+  return [...groups.values()].flatMap((g) => (g[0]?.file.match(/\.md:\d+$/) ? g.map((x) => [x]) : [g]));
+}
+
+const USAGE = `waveos policy validate FILE|DIR... [--config FILE] [--profile dev|prod] [--strict]
        waveos policy simulate FILE... --metrics metrics.csv [--events events.jsonl] [--mode MODE] [--json]
        waveos policy schema [--out FILE]`;
 
@@ -32,14 +50,60 @@ function readText(file: string, what: string): string {
   }
 }
 
+/**
+ * The policy texts behind the arguments: a file as it is, a folder's `*.yaml`/`*.yml` files, and with
+ * `--strict` a Markdown file's fenced yaml blocks that are policies (they carry `policy_version`), each
+ * named `doc.md:LINE` so a problem points at the block.
+ */
+export function policySources(args: readonly string[]): { file: string; text: string; lineOffset: number }[] {
+  const out: { file: string; text: string; lineOffset: number }[] = [];
+  for (const a of args) {
+    if (existsSync(a) && statSync(a).isDirectory()) {
+      for (const n of readdirSync(a).filter((x) => /\.ya?ml$/.test(x)).sort()) out.push({ file: join(a, n), text: readText(join(a, n), 'policy'), lineOffset: 0 });
+    } else if (a.endsWith('.md')) {
+      const lines = readText(a, 'document').split('\n');
+      for (let i = 0; i < lines.length; i++) {
+        if (!/^```ya?ml\s*$/.test(lines[i] as string)) continue;
+        const end = lines.findIndex((l, j) => j > i && l.startsWith('```'));
+        const block = lines.slice(i + 1, end < 0 ? lines.length : end).join('\n');
+        if (/^policy_version:/m.test(block)) out.push({ file: `${a}:${i + 2}`, text: block, lineOffset: i + 1 });
+        // A list of rules, as the reference shows them: checked as the rules of a file of their own.
+        else if (/^- id:/.test(block)) out.push({ file: `${a}:${i + 2}`, text: `policy_version: doc\nrules:\n${block}`, lineOffset: i - 1 });
+        i = end < 0 ? lines.length : end;
+      }
+    } else out.push({ file: a, text: readText(a, 'policy'), lineOffset: 0 });
+  }
+  return out;
+}
+
 /** Parses every file, collecting the problems of all of them, then builds the effective policy. */
-export function loadPolicyFiles(files: readonly string[]): PolicySet {
+export function loadPolicyFiles(files: readonly string[], world?: PolicyWorld): PolicySet {
+  return loadPolicySources(files.map((f) => ({ file: f, text: readText(f, 'policy'), lineOffset: 0 })), world);
+}
+
+function loadPolicySources(sources: readonly { file: string; text: string; lineOffset: number }[], world?: PolicyWorld): PolicySet {
+  try {
+    return loadParsedSources(sources, world);
+  } catch (e) {
+    if (!isWaveosError(e)) throw e;
+    // A document's block: point at the line of the document, not of the block.
+    const offsets = new Map(sources.filter((x) => x.lineOffset > 0).map((x) => [x.file, x.lineOffset]));
+    const problems = e.problems.map((p) => {
+      const off = p.file === undefined ? undefined : offsets.get(p.file);
+      return off === undefined || p.line === undefined ? p : { ...p, file: (p.file as string).replace(/:\d+$/, ''), line: p.line + off };
+    });
+    throw new WaveosError(e.code, e.message, { problems });
+  }
+}
+
+function loadParsedSources(sources: readonly { file: string; text: string; lineOffset: number }[], world?: PolicyWorld): PolicySet {
+  const files = sources.map((s) => s.file);
   const parsed = [];
   const problems: InputProblem[] = [];
   let code: 'WAVEOS_E_POLICY_SYNTAX' | 'WAVEOS_E_POLICY_INVALID' = 'WAVEOS_E_POLICY_INVALID';
-  for (const f of files) {
+  for (const { file: f, text } of sources) {
     try {
-      parsed.push(parsePolicyText(readText(f, 'policy'), f));
+      parsed.push(parsePolicyText(text, f));
     } catch (e) {
       if (!isWaveosError(e) || e.problems.length === 0) throw e;
       if (e.code === 'WAVEOS_E_POLICY_SYNTAX') code = e.code;
@@ -50,7 +114,43 @@ export function loadPolicyFiles(files: readonly string[]): PolicySet {
     const n = problems.length;
     throw new WaveosError(code, `${n} problem${n === 1 ? '' : 's'} in ${files.length === 1 ? files[0] : `${files.length} policy files`}`, { problems });
   }
-  return buildPolicySet(parsed);
+  return buildPolicySet(parsed, world);
+}
+
+/** Loads each group as its own policy, reporting the problems of all of them together. */
+function loadEach(groups: readonly { file: string; text: string; lineOffset: number }[][], world: PolicyWorld): PolicySet[] {
+  const sets: PolicySet[] = [];
+  const problems: InputProblem[] = [];
+  let code: ErrorCode = 'WAVEOS_E_POLICY_INVALID';
+  for (const g of groups) {
+    try {
+      sets.push(loadPolicySources(g, world));
+    } catch (e) {
+      if (!isWaveosError(e) || e.problems.length === 0) throw e;
+      if (e.code === 'WAVEOS_E_POLICY_SYNTAX') code = e.code;
+      problems.push(...e.problems);
+    }
+  }
+  if (problems.length > 0) throw new WaveosError(code, `${problems.length} problem(s) in ${groups.length} policy set(s)`, { problems });
+  if (sets.length === 0) throw new WaveosError('WAVEOS_E_USAGE', 'no policy files found in the arguments');
+  return sets;
+}
+
+/**
+ * What the rules may name: the services of the config (`--config`, else the root's config file, else the
+ * profile's defaults) and the metrics its enabled collectors produce. Validation and the daemon agree.
+ */
+function validationWorld(values: { config?: string; profile?: string; root?: string }): PolicyWorld {
+  if (values.profile !== undefined && !(PROFILES as readonly string[]).includes(values.profile)) {
+    throw new WaveosError('WAVEOS_E_USAGE', `--profile: expected ${PROFILES.join(' or ')}, got "${values.profile}"`);
+  }
+  const { config } = loadConfig({
+    explicitFile: values.config,
+    defaultFile: rootPaths(values.root).configFile,
+    profile: values.profile as Profile | undefined,
+    fileExists: existsSync,
+  });
+  return policyWorld(config);
 }
 
 function readEvents(file: string): Observation[] {
@@ -125,19 +225,31 @@ function decisionJson(d: Decision): Record<string, unknown> {
 export function policyCommand(argv: string[], io: Output): number {
   const { values, positionals } = parseFlags(
     argv,
-    { metrics: { type: 'string' }, events: { type: 'string' }, mode: { type: 'string' }, out: { type: 'string' } },
+    {
+      metrics: { type: 'string' },
+      events: { type: 'string' },
+      mode: { type: 'string' },
+      out: { type: 'string' },
+      config: { type: 'string' },
+      profile: { type: 'string' },
+      strict: { type: 'boolean' },
+    },
     USAGE,
   );
   const [sub, ...files] = positionals;
   if (sub === 'validate') {
     if (files.length === 0) throw new WaveosError('WAVEOS_E_USAGE', `policy validate takes one or more FILEs\nusage: ${USAGE}`);
-    const set = loadPolicyFiles(files);
+    const sources = policySources(files.filter((f) => values.strict || !f.endsWith('.md')));
+    const world = validationWorld(values);
+    // --strict: each folder and each document block is a set of its own (the docs' examples are not one policy).
+    const sets = values.strict ? loadEach(groupBySource(sources), world) : [loadPolicySources(sources, world)];
+    const set = sets[0] as PolicySet;
     if (values.json) io.out(JSON.stringify({ valid: true, policy_version: set.version, files: set.files, rules: set.rules.length, modes: Object.keys(set.modes) }));
     else {
       const kinds = new Map<string, number>();
       for (const r of set.rules) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
       const summary = [...kinds].map(([k, n]) => `${n} ${k}`).join(', ') || 'no rules';
-      io.out(`${files.join(', ')}: valid — policy_version ${set.version}; ${summary}; modes ${Object.keys(set.modes).join(', ')}`);
+      io.out(`${files.join(', ')}: valid — ${sets.length > 1 ? `${sets.length} policy sets, the first ` : ''}policy_version ${set.version}; ${summary}; modes ${Object.keys(set.modes).join(', ')}`);
     }
     return 0;
   }

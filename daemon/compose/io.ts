@@ -17,8 +17,13 @@ export function spoolUnits(boot: BootContext): { spooler: ReturnType<typeof crea
 }
 
 /** Collectors, the metrics history and Prometheus; every sample set goes to the policy. */
-export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor; policy: PolicyRuntime }): Telemetry {
+interface SpoolUsage {
+  usageBySource(): Map<string, number>;
+}
+
+export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor; policy: PolicyRuntime; spooler?: SpoolUsage }): Telemetry {
   const { journal } = boot;
+  const { spooler } = deps;
   const telemetry = new Telemetry({
     journal,
     config: boot.config.telemetry,
@@ -26,6 +31,7 @@ export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor;
     log: boot.log.child({ module: 'telemetry' }),
     paths: boot.paths,
     services: () => deps.supervisor.list(),
+    spoolUsage: spooler ? () => spooler.usageBySource() : undefined,
     onSamples: (samples) => deps.policy.observe(samples),
     chaos: boot.chaos,
   });

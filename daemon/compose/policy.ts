@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Paths } from '../core/index.js';
 import type { EvidenceService } from '../evidence/index.js';
-import { PolicyRuntime, bundledPoliciesDir, decisionPerformer } from '../policy-runtime/index.js';
+import { PolicyRuntime, bundledPoliciesDir, decisionPerformer, policyWorld } from '../policy-runtime/index.js';
 import { LAST_GOOD_KEY } from '../journal/index.js';
 import { type ActionResult, type AnyActionRequest, recordedMode } from '../recovery/index.js';
 import type { BootContext } from './open.js';
@@ -54,6 +54,7 @@ export function policyUnit(boot: BootContext, deps: PolicyUnitDeps): PolicyRunti
     lastGood: { read: () => journal.readState(LAST_GOOD_KEY), write: (p) => journal.writeState(LAST_GOOD_KEY, p) },
     initialMode: recordedMode(journal, log),
     onPolicyChange: (set) => deps.onPolicyChange(set.version),
+    world: policyWorld(config),
   });
   return policy;
 }

@@ -21,7 +21,7 @@ export const PROMETHEUS_DEFAULT_PORT = 9469;
  * Collectors whose figures move slowly sample at most this often: the kernel updates loadavg every 5 s,
  * filesystem usage changes slowly, and error rates and the health score are per-minute figures.
  */
-const SLOW_COLLECTORS: Partial<Record<string, number>> = { load: 5_000, filesystem: 10_000, events: 5_000, health: 5_000 };
+const SLOW_COLLECTORS: Partial<Record<string, number>> = { load: 5_000, filesystem: 10_000, spool: 10_000, events: 5_000, health: 5_000 };
 
 /** Lays the file's `telemetry:` section over the defaults (docs/telemetry.md explains each). */
 function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefaults): TelemetryConfig {

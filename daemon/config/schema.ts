@@ -89,6 +89,7 @@ export const TELEMETRY_COLLECTORS = [
   'net',
   'temperature',
   'queues',
+  'spool',
   'events',
   'health',
 ] as const;

@@ -17,6 +17,7 @@ import {
   buildPolicySet,
   emptyPolicySet,
   observationFromEvent,
+  type PolicyWorld,
   parsePolicyText,
   policyName,
 } from '../policy/index.js';
@@ -57,6 +58,8 @@ export interface PolicyRuntimeDeps {
   onPolicyChange?(set: PolicySet): void;
   /** Watch the folders for changes (default true). */
   watch?: boolean;
+  /** What rules may name (services, metrics, event kinds); a file naming anything else is rejected. */
+  world?: PolicyWorld;
 }
 
 
@@ -210,7 +213,7 @@ export class PolicyRuntime implements Lifecycle {
       const n = problems.length;
       throw new WaveosError('WAVEOS_E_POLICY_INVALID', `${n} problem${n === 1 ? '' : 's'} in the policy files`, { problems });
     }
-    return { set: buildPolicySet(parsed), texts, digest: digestOf(texts) };
+    return { set: buildPolicySet(parsed, this.deps.world), texts, digest: digestOf(texts) };
   }
 
   /** Reads every folder and puts the result in force if it is valid and differs from what is in force. */

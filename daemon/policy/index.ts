@@ -20,3 +20,4 @@ export {
 } from './schema.js';
 export { SimClock, type SimulationResult, Simulator, simulate } from './simulate.js';
 export { type Action, type AdmitResult, type Decision, type Observation, type PolicySample, type RuleKind, type TransitionCheck, observationFromEvent } from './types.js';
+export { type PolicyWorld, referenceProblems } from './references.js';

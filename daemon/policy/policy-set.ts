@@ -1,5 +1,6 @@
 import type { InputProblem } from '../core/index.js';
 import { type ParsedPolicyFile, invalidPolicy } from './parse.js';
+import { type PolicyWorld, referenceProblems } from './references.js';
 import { type ActionSpec, type ModeSpec, REQUIRED_MODES, type RuleSpec } from './schema.js';
 
 /** The effective policy: every file merged, cross-checked, frozen. */
@@ -51,8 +52,9 @@ function actionLists(r: RuleSpec): [string, ActionSpec[] | undefined][] {
 /**
  * Merges parsed files into the effective policy. Files are taken in name order; cross-file problems (a rule id
  * used twice, modes defined twice, a mode named but not defined) are located in the file that causes them.
+ * With a `world`, a rule naming a service, metric or event kind the device does not have is a problem too.
  */
-export function buildPolicySet(files: readonly ParsedPolicyFile[]): PolicySet {
+export function buildPolicySet(files: readonly ParsedPolicyFile[], world?: PolicyWorld): PolicySet {
   const sorted = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const problems: InputProblem[] = [];
   const byName = new Map<string, ParsedPolicyFile>();
@@ -111,6 +113,7 @@ export function buildPolicySet(files: readonly ParsedPolicyFile[]): PolicySet {
       rules.push({ ...r, source: f.name });
     });
   }
+  if (world) problems.push(...referenceProblems(sorted, world));
   if (problems.length > 0) throw invalidPolicy(problems[0]?.file ?? 'policy', problems);
   return deepFreeze({
     version: sorted.length === 0 ? 'none' : sorted.map((f) => `${f.name}@${f.spec.policy_version}`).join(','),

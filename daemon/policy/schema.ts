@@ -29,7 +29,7 @@ const quantity = z
   });
 
 export const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected 1-64 letters, digits, "_", "." or "-"');
-const eventKind = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'expected a dotted event kind such as service.exit');
+const eventKind = z.string().regex(/^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$/, 'expected a dotted event kind such as service.exited');
 const metricName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.:]*$/, 'expected a metric name such as service_rss_bytes');
 /** Label selector: exact value, or a glob with `*`. */
 const labelSelector = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a label name'), z.string());
@@ -146,7 +146,7 @@ const breakerTrigger = z.union([
 export const breakerRuleSchema = z.strictObject({
   ...base,
   kind: z.literal('breaker'),
-  trigger: breakerTrigger.describe('what counts as one failure: an event (service.exit) or a metric sample over a threshold'),
+  trigger: breakerTrigger.describe('what counts as one failure: an event (service.exited) or a metric sample over a threshold'),
   threshold: z.number().int().min(1).describe('failures within `window` that open the breaker'),
   window: duration,
   open_for: duration.describe('how long the breaker stays open before it half-opens'),

@@ -128,3 +128,14 @@ export async function compressSegment(plain: string, fsync: boolean): Promise<{ 
   if (fsync) fsyncDir(dir);
   return { before, after: statSync(gz).size };
 }
+
+/** Bytes one source folder holds: its current file and every rotated segment. */
+export function sourceBytes(dir: string): number {
+  let n = listSegments(dir).reduce((a, seg) => a + seg.size, 0);
+  try {
+    n += statSync(join(dir, CURRENT)).size;
+  } catch {
+    // no current file yet
+  }
+  return n;
+}

@@ -6,7 +6,7 @@ import { type Chaos, type Clock, type Lifecycle, type LogSink, type Logger, erro
 import type { EventKind } from '../journal/index.js';
 import { LineSplitter } from './line-splitter.js';
 import { compileRedaction } from './redact.js';
-import { CURRENT, compressSegment, listSegments, recoverSourceDir } from './segments.js';
+import { CURRENT, compressSegment, listSegments, recoverSourceDir, sourceBytes } from './segments.js';
 import type { RateLimit, SourceSettings, SpoolerSettings } from './settings.js';
 import { type SourceCounters, type SourceHost, SourceLog } from './source-log.js';
 
@@ -728,6 +728,11 @@ export class Spooler implements Lifecycle, LogSink {
       socket_connections: this.conns.size,
       socket_refused: this.refused,
     };
+  }
+
+  /** Bytes each source holds in the spool, read from its folder (the spool_bytes metric). */
+  usageBySource(): Map<string, number> {
+    return new Map(this.sourceNames().map((name) => [name, sourceBytes(join(this.deps.spoolDir, name))]));
   }
 
   /** Names of the sources that have spool folders. */

@@ -483,6 +483,9 @@ export function servicesCollector(env: CollectorEnv, services: () => ServiceInfo
       lastAt.set(s.name, now);
       r.set(METRICS.service_rss_bytes.name, l, rss);
       r.set(METRICS.service_processes.name, l, members.length);
+      const fds = openFds(env.procDir, members);
+      if (fds === undefined) r.remove(METRICS.service_open_fds.name, l);
+      else r.set(METRICS.service_open_fds.name, l, fds);
       r.set(METRICS.service_cpu_seconds_total.name, l, total);
       if (since !== undefined && now > since) r.set(METRICS.service_cpu_ratio.name, l, dTicks / USER_HZ / ((now - since) / 1000));
     }
@@ -494,6 +497,37 @@ export function servicesCollector(env: CollectorEnv, services: () => ServiceInfo
       lastAt.delete(name);
     }
     known = seen;
+  };
+}
+
+/**
+ * Open descriptors of a process group; undefined when any member's fd folder may not be read (a service
+ * running as another user than WaveOS), because a partial count would understate what a budget limits.
+ */
+function openFds(procDir: string, members: readonly { pid: number }[]): number | undefined {
+  let n = 0;
+  for (const m of members) {
+    try {
+      n += readdirSync(join(procDir, String(m.pid), 'fd')).length;
+    } catch (e) {
+      if (errno(e) === 'ENOENT') continue; // exited while we counted
+      return undefined;
+    }
+  }
+  return members.length > 0 ? n : undefined;
+}
+
+/** Bytes each log source holds in the spool, read from the spooler's own accounting of its folders. */
+export function spoolCollector(env: CollectorEnv, usage: () => ReadonlyMap<string, number>): () => void {
+  let known = new Set<string>();
+  return () => {
+    const now = new Set<string>();
+    for (const [source, bytes] of usage()) {
+      now.add(source);
+      env.registry.set(METRICS.spool_bytes.name, { source }, bytes);
+    }
+    for (const s of known) if (!now.has(s)) env.registry.remove(METRICS.spool_bytes.name, { source: s });
+    known = now;
   };
 }
 

@@ -3,7 +3,7 @@ export { MonotonicCounters, counterDelta } from './counters.js';
 export { type Deduction, EventRates, type HealthInputs, type HealthReport, type HealthWeights, healthScore } from './health.js';
 export { History, type HistoryOptions } from './history.js';
 export { type HistoryAnswer, type HistoryQuery, readHistory } from './history-query.js';
-export { METRICS, type MetricName } from './metrics.js';
+export { METRICS, METRIC_COLLECTOR, type MetricName } from './metrics.js';
 export * from './parsers.js';
 export { PROM_PREFIX, buildExposition, startPrometheus } from './prometheus.js';
 export { type Labels, type MetricDef, type MetricType, type Point, Registry, type RegistryOptions, type SeriesValue } from './registry.js';

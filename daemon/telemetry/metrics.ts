@@ -1,3 +1,4 @@
+import type { TelemetryCollector } from '../config/index.js';
 import type { MetricDef } from './registry.js';
 
 const g = (name: string, unit: string, labelNames: string[], help: string): MetricDef => ({ name, type: 'gauge', unit, labelNames, help });
@@ -30,6 +31,8 @@ export const METRICS = {
   service_cpu_ratio: g('service_cpu_ratio', 'ratio', ['service'], 'CPU used by the process group over the last interval, in cores (1 = one core busy)'),
   service_cpu_seconds_total: c('service_cpu_seconds_total', 'seconds', ['service'], 'CPU time of the process group seen since WaveOS started watching it'),
   service_processes: g('service_processes', 'count', ['service'], 'processes in the service process group'),
+  service_open_fds: g('service_open_fds', 'count', ['service'], 'open file descriptors of the process group (only where WaveOS may read /proc/<pid>/fd)'),
+  spool_bytes: g('spool_bytes', 'bytes', ['source'], 'bytes a log source holds in the spool (current file and rotated segments)'),
   filesystem_size_bytes: g('filesystem_size_bytes', 'bytes', ['volume', 'path'], 'size of the filesystem holding WaveOS state or logs'),
   filesystem_free_bytes: g('filesystem_free_bytes', 'bytes', ['volume', 'path'], 'space available to WaveOS on that filesystem'),
   filesystem_used_ratio: g('filesystem_used_ratio', 'ratio', ['volume', 'path'], '1 - available/size'),
@@ -71,3 +74,32 @@ export const METRICS = {
 } as const;
 
 export type MetricName = keyof typeof METRICS;
+
+/**
+ * The collector that produces each metric, so a policy naming a metric can be told when nothing would ever
+ * sample it; `always` for the daemon's own figures that run whatever the config says.
+ */
+export const METRIC_COLLECTOR: Readonly<Record<MetricName, TelemetryCollector | 'gpu' | 'always'>> = Object.fromEntries(
+  Object.keys(METRICS).map((name) => [name, collectorOf(name)]),
+) as Record<MetricName, TelemetryCollector | 'gpu' | 'always'>;
+
+function collectorOf(name: string): TelemetryCollector | 'gpu' | 'always' {
+  const prefixes: [RegExp, TelemetryCollector | 'gpu' | 'always'][] = [
+    [/^cpu_/, 'cpu'],
+    [/^load_/, 'load'],
+    [/^(memory|swap)_/, 'memory'],
+    [/^pressure_/, 'pressure'],
+    [/^daemon_/, 'self'],
+    [/^service_/, 'services'],
+    [/^filesystem_/, 'filesystem'],
+    [/^disk_/, 'diskstats'],
+    [/^net_/, 'net'],
+    [/^temperature_/, 'temperature'],
+    [/^gpu_/, 'gpu'],
+    [/^queue_/, 'queues'],
+    [/^spool_/, 'spool'],
+    [/^events_/, 'events'],
+    [/^health_/, 'health'],
+  ];
+  return prefixes.find(([re]) => re.test(name))?.[1] ?? 'always';
+}

@@ -13,6 +13,7 @@ import {
   netCollector,
   pressureCollector,
   queueCollector,
+  spoolCollector,
   selfCollector,
   servicesCollector,
   temperatureCollector,
@@ -34,6 +35,8 @@ export interface TelemetryDeps {
   paths: Paths;
   /** The supervisor's view of its services; until it exists, none. */
   services?: () => ServiceInfo[];
+  /** Bytes per log source in the spool; without it the spool collector exports nothing. */
+  spoolUsage?: () => ReadonlyMap<string, number>;
   procDir?: string;
   sysDir?: string;
   /** Each sampling pass's new values, in the order taken (the policy engine observes them). */
@@ -185,6 +188,7 @@ export class Telemetry implements Lifecycle {
     add('net', netCollector(env));
     add('temperature', temperatureCollector(env));
     add('queues', queueCollector(env, this.queues));
+    add('spool', spoolCollector(env, this.deps.spoolUsage ?? (() => new Map())));
     add('events', () => this.collectEvents());
     add('health', () => this.collectHealth());
     const gpu = this.deps.config.gpu;
