@@ -1,6 +1,7 @@
 import type { InputProblem } from '../core/index.js';
 import { type ParsedPolicyFile, invalidPolicy } from './parse.js';
 import { type PolicyWorld, referenceProblems } from './references.js';
+import { actionLists } from './rule-actions.js';
 import { type ActionSpec, type ModeSpec, REQUIRED_MODES, type RuleSpec } from './schema.js';
 
 /** The effective policy: every file merged, cross-checked, frozen. */
@@ -26,27 +27,6 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
-}
-
-function actionLists(r: RuleSpec): [string, ActionSpec[] | undefined][] {
-  switch (r.kind) {
-    case 'threshold':
-      return [
-        ['actions', r.actions],
-        ['on_clear', r.on_clear],
-      ];
-    case 'breaker':
-      return [
-        ['actions', r.actions],
-        ['on_half_open', r.on_half_open],
-        ['on_close', r.on_close],
-      ];
-    case 'rate_limit':
-      return [['on_exceeded', r.on_exceeded]];
-    case 'budget':
-    case 'cap':
-      return [];
-  }
 }
 
 /**

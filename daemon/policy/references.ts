@@ -1,7 +1,7 @@
 import { type InputProblem, didYouMean } from '../core/index.js';
 import { BUDGET_METRICS } from './budget-metrics.js';
 import type { ParsedPolicyFile } from './parse.js';
-import type { ActionSpec, RuleSpec } from './schema.js';
+import { actionLists } from './rule-actions.js';
 
 /**
  * What a policy may name on this device: configured services, the metrics an enabled collector produces,
@@ -15,26 +15,6 @@ export interface PolicyWorld {
 
 /** Services installed by app bundles at run time (`app-<name>`): not in the config, so not checked. */
 const APP_SERVICE = /^app-/;
-
-function actionsOf(r: RuleSpec): [string, readonly ActionSpec[] | undefined][] {
-  switch (r.kind) {
-    case 'threshold':
-      return [
-        ['actions', r.actions],
-        ['on_clear', r.on_clear],
-      ];
-    case 'breaker':
-      return [
-        ['actions', r.actions],
-        ['on_half_open', r.on_half_open],
-        ['on_close', r.on_close],
-      ];
-    case 'rate_limit':
-      return [['on_exceeded', r.on_exceeded]];
-    default:
-      return [];
-  }
-}
 
 /** Every name in the files that this device does not have, located, with the nearest name it does have. */
 export function referenceProblems(files: readonly ParsedPolicyFile[], world: PolicyWorld): InputProblem[] {
@@ -68,7 +48,7 @@ export function referenceProblems(files: readonly ParsedPolicyFile[], world: Pol
         if ('metric' in t) metric(at('trigger', 'metric'), t.metric);
         service(at('trigger', 'labels', 'service'), t.labels?.service);
       }
-      for (const [key, list] of actionsOf(r)) {
+      for (const [key, list] of actionLists(r)) {
         list?.forEach((a, j) => {
           if ('service' in a) service(at(key, j, 'service'), a.service);
         });
