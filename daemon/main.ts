@@ -11,6 +11,7 @@ import { mainLoopUnit, recoveryUnit, supervisorUnit } from './compose/services.j
 import { beginRun } from './compose/startup.js';
 import { ModuleRunner } from './core/index.js';
 import { ActionExecutor, recordedMode } from './recovery/index.js';
+import { eventMirror } from './journal/index.js';
 
 export { type RunOptions, loadDaemonConfig };
 
@@ -61,6 +62,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const telemetry = telemetryUnit(boot, { supervisor, policy, spooler });
   policy.load();
   journal.onCommit((events) => policy.observeJournalEvents(events));
+  const mirror = eventMirror({ minSeverity: boot.config.log.events, runId: boot.runId, log: log.child({ module: 'events' }), env });
+  if (mirror) journal.onCommit(mirror);
   const api = apiUnit(boot, { executor, supervisor, recovery, policy, telemetry, evidence, bundles: bundles.agent, spooler });
   const mainLoop = mainLoopUnit(boot, { supervisor, recovery });
 

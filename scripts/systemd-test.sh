@@ -74,6 +74,13 @@ user=$(inside ps -o user= -p "$main" | tr -d ' ')
 token=$(inside setpriv --reuid=waveos --regid=waveos --clear-groups sh -c 'WAVEOS_ROOT=/ waveos token create admin --role admin --offline --json' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
 code=0; inside sh -c 'WAVEOS_ROOT=/ waveos status' >/dev/null 2>&1 || code=$?; [[ $code == 4 ]] && ok "a token-less request is denied in prod (exit 4)" || bad "a token-less request was not denied"
 inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos events --kind daemon.start --json >/dev/null 2>&1 && ok "waveos events with an admin token made offline" || bad "waveos events with a token failed inside the container"
+# journald: events at or above notice are native entries with their priority; the daemon's lines carry <N>.
+inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos mode set safe --reason "journald drill" >/dev/null 2>&1 || bad "mode set safe failed"
+sleep 1
+if inside journalctl -u waveos -p warning --no-pager -o cat 2>/dev/null | grep -q 'mode.changed: mode normal → safe'; then ok "journalctl -p warning shows the move to safe mode"; else bad "journalctl -p warning does not show mode.changed"; fi
+inside journalctl -u waveos WAVEOS_EVENT_KIND=mode.changed -o verbose --no-pager 2>/dev/null | grep -q 'WAVEOS_SEQ=' && ok "the entry carries WAVEOS_EVENT_KIND and WAVEOS_SEQ" || bad "no WAVEOS_* fields on the mode.changed entry"
+inside journalctl -u waveos -p info..info --no-pager -o cat 2>/dev/null | grep -q '"msg":"WaveOS .* ready' && ok "the daemon's own ready line is at priority info" || bad "the ready line has no info priority"
+inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos mode set normal --reason "journald drill over" >/dev/null 2>&1 || true
 
 # 2. A stalled daemon (SIGSTOP) stops petting the watchdog: systemd kills it and restarts it.
 restarts=$(prop NRestarts)

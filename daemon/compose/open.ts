@@ -25,7 +25,7 @@ import {
 import { Journal } from '../journal/index.js';
 import { type ResetReason, SdNotifier, captureResetReason } from '../recovery/index.js';
 import { type Secrets, resolveSecrets } from '../security/index.js';
-import { teeLogDestination } from '../spooler/index.js';
+import { pinoLinePriority, teeLogDestination } from '../spooler/index.js';
 import { fatalExit } from './fatal.js';
 
 export interface RunOptions {
@@ -98,8 +98,10 @@ export function openBoot(opts: RunOptions): BootContext {
   const secrets = resolveSecrets(config.secrets, env);
   const { chaos, asked } = chaosFor(config, env);
   // The daemon's own log goes to stdout as before and, through the spooler, to the spool as source `waveos`.
-  const selfLog = teeLogDestination();
-  const log = createLogger({ level: config.log.level, format: opts.logFormat ?? config.log.format, redact: config.log.redact, destination: selfLog.destination });
+  const format = opts.logFormat ?? config.log.format;
+  // Under systemd stdout is a journal stream: each JSON line carries its priority for journalctl -p.
+  const selfLog = teeLogDestination(1, undefined, { priority: env.JOURNAL_STREAM !== undefined && format === 'json' ? pinoLinePriority : undefined });
+  const log = createLogger({ level: config.log.level, format, redact: config.log.redact, destination: selfLog.destination });
   log.info(
     { profile: config.profile, config_file: loaded.file ?? null },
     loaded.file ? `config: ${loaded.file} (profile ${config.profile})` : `no config at ${paths.configFile}: running on the ${config.profile} profile's built-in defaults`,

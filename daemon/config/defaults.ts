@@ -107,6 +107,7 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       level: file?.log?.level ?? 'info',
       format: file?.log?.format ?? d.log_format,
       redact: [...(file?.log?.redact ?? [])],
+      events: file?.log?.events ?? 'notice',
     },
     journal: {
       batch_max: file?.journal?.batch_max ?? 256,

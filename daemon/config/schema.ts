@@ -45,6 +45,8 @@ export const logSchema = z.strictObject({
   format: z.enum(['json', 'pretty']).optional(),
   /** Extra pino redaction paths on top of the built-in secret names. */
   redact: z.array(z.string().min(1)).optional(),
+  /** Journal events at or above this severity are mirrored to the log (journald under systemd); `off` for none. */
+  events: z.enum(['info', 'notice', 'warning', 'error', 'critical', 'off']).optional(),
 });
 
 export const journalSchema = z.strictObject({
@@ -362,7 +364,7 @@ export interface Config {
   readonly profile: Profile;
   readonly device: { readonly device_id: string; readonly app_id: string; readonly environment: string };
   readonly feature_flags: Readonly<Record<string, boolean>>;
-  readonly log: { readonly level: string; readonly format: 'json' | 'pretty'; readonly redact: readonly string[] };
+  readonly log: { readonly level: string; readonly format: 'json' | 'pretty'; readonly redact: readonly string[]; readonly events: 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'off' };
   readonly journal: { readonly batch_max: number; readonly batch_delay_ms: number };
   readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number };
   readonly api: { readonly socket_group: string | null };

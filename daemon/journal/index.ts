@@ -66,3 +66,4 @@ export {
   type StoredPolicy,
   checkStateValue,
 } from './state-keys.js';
+export { EVENT_PRIORITY, type EventMirrorOptions, eventMirror, journaldEntry } from './journald.js';

@@ -1,6 +1,6 @@
 export { type ReadOptions, type SpoolLine, listSources, parseSpoolLine, readSpool } from './reader.js';
 export { REDACTED, compileRedaction } from './redact.js';
-export { teeLogDestination } from './self-log.js';
+export { pinoLinePriority, teeLogDestination } from './self-log.js';
 export {
   type Backpressure,
   type FsyncPolicy,
