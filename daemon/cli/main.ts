@@ -1,4 +1,4 @@
-import { ExitCode, formatProblem, isWaveosError } from '../core/index.js';
+import { ExitCode, didYouMean, formatProblem, isWaveosError, readBuildStamp } from '../core/index.js';
 import { type Output, stdio } from './context.js';
 
 const HELP = `waveos — the WaveOS overlay control plane
@@ -24,9 +24,70 @@ Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN)
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
 4 permission denied, 5 verification failed.`;
 
+/** Every command and its subcommands: the help guard and the tests that hold it walk the same list. */
+export const COMMANDS: Readonly<Record<string, readonly string[]>> = {
+  run: [],
+  status: [],
+  events: [],
+  metrics: [],
+  service: ['list', 'start', 'stop', 'restart'],
+  mode: ['get', 'set'],
+  logs: [],
+  config: ['validate', 'schema'],
+  token: ['create', 'list', 'revoke'],
+  journal: ['verify'],
+  policy: ['validate', 'simulate', 'schema'],
+  evidence: ['export', 'list', 'verify', 'pubkey'],
+  bundle: ['install', 'list', 'rollback', 'keygen', 'build', 'verify', 'inspect'],
+};
+
+const EXIT_CODES = HELP.slice(HELP.indexOf('Exit codes:'));
+
+/** The usage of one command: its lines of the overview (continuations included), the globals and exit codes. */
+export function commandHelp(cmd: string): string {
+  const lines = HELP.split('\n');
+  const out: string[] = [];
+  let mine = false;
+  for (const l of lines) {
+    if (/^ {2}waveos /.test(l)) mine = l.trimStart().split(/\s+/)[1] === cmd;
+    else if (!/^ {4,}/.test(l)) mine = false;
+    if (mine) out.push(l);
+  }
+  const subs = COMMANDS[cmd] ?? [];
+  return [
+    `waveos ${cmd}${subs.length ? ` ${subs.join('|')}` : ''} — usage:`,
+    ...out,
+    '',
+    'Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN), -h/--help (prints this and does nothing else).',
+    EXIT_CODES,
+  ].join('\n');
+}
+
+/** `-h`/`--help` anywhere before a `--` asks how to use the command: it must never run it. */
+function asksForHelp(args: readonly string[]): boolean {
+  const end = args.indexOf('--');
+  return (end < 0 ? args : args.slice(0, end)).some((a) => a === '--help' || a === '-h');
+}
+
+
+/** A failure as the command prints it: words on a terminal, `{"error": …}` with --json (same exit code). */
+function reportFailure(io: Output, code: string, message: string, problems: readonly unknown[] = []): void {
+  io.err(JSON.stringify({ error: { code, message, problems } }));
+}
+
 /** Runs one command and returns its exit code; `undefined` means the command keeps the process alive. */
 export async function main(argv: string[], io: Output = stdio): Promise<number | undefined> {
   const [cmd, ...rest] = argv;
+  const json = rest.includes('--json');
+  if (cmd === '--version' || cmd === '-V') {
+    const b = readBuildStamp();
+    io.out(`waveos ${b.version}${b.git_commit ? ` (${b.git_commit.slice(0, 12)}${b.git_dirty ? ', modified' : ''})` : ''}`);
+    return ExitCode.ok;
+  }
+  if (cmd !== undefined && cmd in COMMANDS && asksForHelp(rest)) {
+    io.out(commandHelp(cmd));
+    return ExitCode.ok;
+  }
   try {
     switch (cmd) {
       case 'run':
@@ -67,24 +128,47 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
       case '-h':
         io.out(HELP);
         return cmd === undefined ? ExitCode.usage : ExitCode.ok;
-      default:
-        io.err(`waveos: unknown command "${cmd}"\n\n${HELP}`);
+      default: {
+        const message = `unknown command "${cmd}"${didYouMean(cmd, Object.keys(COMMANDS))}`;
+        if (json) reportFailure(io, 'WAVEOS_E_USAGE', message);
+        else io.err(`waveos: ${message}\n\n${HELP}`);
         return ExitCode.usage;
+      }
     }
   } catch (e) {
+    if (isWaveosError(e) && json) {
+      reportFailure(io, e.code, e.message, e.problems);
+      return e.exitCode;
+    }
     if (isWaveosError(e)) {
       io.err(`waveos: ${e.message}`);
       for (const p of e.problems) io.err(`  ${formatProblem(p)}`);
       io.err(`  (${e.code})`);
       return e.exitCode;
     }
-    io.err(`waveos: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    // A file the command was pointed at (--out, an input) that cannot be used is the user's to fix, not a crash.
+    const fsErr = e as NodeJS.ErrnoException;
+    if (typeof fsErr?.code === 'string' && typeof fsErr.path === 'string' && ['ENOENT', 'EACCES', 'EISDIR', 'ENOTDIR', 'EROFS', 'EEXIST'].includes(fsErr.code)) {
+      const message = `${fsErr.path}: ${fsErr.code === 'ENOENT' ? 'no such file or directory' : fsErr.code === 'EACCES' ? 'permission denied' : fsErr.code}`;
+      if (json) reportFailure(io, 'WAVEOS_E_USAGE', message);
+      else io.err(`waveos: ${message}`);
+      return ExitCode.usage;
+    }
+    if (json) reportFailure(io, 'WAVEOS_E_RUNTIME', e instanceof Error ? e.message : String(e));
+    else io.err(`waveos: unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     return ExitCode.runtime;
   }
 }
 
 // Only when run as the program, not when a test imports main().
 if (process.argv[1] && import.meta.url.endsWith('/cli/main.js') && process.env.WAVEOS_CLI_NO_AUTORUN !== '1') {
+  // `waveos events | head -1`: the reader went away; that is the end of the output, not an error.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   const code = await main(process.argv.slice(2));
   if (code !== undefined) {
     process.exitCode = code;
