@@ -72,3 +72,32 @@ describe('--help on every command and subcommand', () => {
     expect(r.stderr).not.toMatch(/EPIPE|Error/);
   });
 });
+
+describe('events like journalctl', () => {
+  it('-n shows the newest N, --reverse turns them, --follow starts at the end', async () => {
+    const { root } = await fixture.start({ services: [example('healthy', 'healthy.mjs')] });
+    await waitFor('healthy running', () => services(root)[0]?.pid ?? undefined);
+    const all = events(root);
+    const newest = JSON.parse(cli(['events', '-n', '2', '--json', '--root', root]).stdout) as { seq: number }[];
+    expect(newest.map((e) => e.seq)).toEqual(all.slice(-2).map((e) => e.seq));
+    const reversed = JSON.parse(cli(['events', '--lines', '3', '--reverse', '--json', '--root', root]).stdout) as { seq: number }[];
+    expect(reversed.map((e) => e.seq)).toEqual(all.slice(-3).map((e) => e.seq).reverse());
+    const short = cli(['events', '-n', '1', '-o', 'short', '--root', root]).stdout.trim();
+    expect(short).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d #${all.at(-1)?.seq} `));
+
+    const { spawn } = await import('node:child_process');
+    const f = spawn(process.execPath, [join(import.meta.dirname, '../bin/waveos.js'), 'events', '--follow', '--json', '--root', root]);
+    let out = '';
+    f.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(out).toBe('');
+      expect(cli(['mode', 'set', 'degraded', '--reason', 'follow test', '--root', root]).code).toBe(0);
+      const seen = await waitFor('the new event in --follow', () => (out.includes('"mode.changed"') ? out : undefined), 15_000, 100);
+      const seqs = seen.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq);
+      expect(Math.min(...seqs)).toBeGreaterThan(all.at(-1)?.seq ?? 0);
+    } finally {
+      f.kill('SIGINT');
+    }
+  });
+});

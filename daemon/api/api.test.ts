@@ -97,7 +97,7 @@ describe('the control socket', () => {
       const got: string[] = [];
       const done = apiStream(
         { socketPath },
-        '/v1/events?follow=1',
+        '/v1/events?follow=1&after_seq=0',
         (l) => {
           got.push((JSON.parse(l) as JournalEvent).kind);
           if (got.length === 1) journal.append({ kind: 'daemon.stop', source: 's', reason: 'r' });

@@ -17,6 +17,8 @@ export const eventsQuery = z.strictObject({
     .regex(/^[A-Za-z0-9_.:-]*$/, 'expected a kind prefix such as service or daemon.start')
     .optional(),
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
+  /** The newest N matching events (journalctl -n); with follow, the backlog shown before new ones. */
+  last: z.coerce.number().int().min(0).max(100_000).optional(),
   follow: z.enum(['0', '1']).optional(),
 });
 type EventsQuery = z.infer<typeof eventsQuery>;
@@ -40,7 +42,10 @@ async function* follow(journal: Journal, q: EventsQuery, signal: AbortSignal): A
   try {
     journal.flush();
     let last = q.after_seq ?? 0;
-    const backlog = journal.events({ afterSeq: last, sinceTs: q.since, kindPrefix: q.kind });
+    // Like `journalctl -f`: without a starting point the backlog is the newest `last` events, not the whole journal.
+    const fromStart = q.after_seq !== undefined || q.since !== undefined;
+    const backlog = journal.events({ afterSeq: last, sinceTs: q.since, kindPrefix: q.kind, newest: fromStart ? q.last : (q.last ?? 0) });
+    if (!fromStart && q.last === undefined) last = journal.lastSeq();
     for (const e of backlog) {
       last = e.seq;
       yield `${JSON.stringify(e)}\n`;
@@ -81,7 +86,7 @@ export function coreRoutes(deps: CoreRouteDeps): Route[] {
         const q = req.query;
         if (q.follow === '1') return { kind: 'stream', lines: follow(deps.journal, q, req.signal) };
         deps.journal.flush();
-        const events = deps.journal.events({ afterSeq: q.after_seq, sinceTs: q.since, kindPrefix: q.kind, limit: q.limit ?? 10_000 });
+        const events = deps.journal.events({ afterSeq: q.after_seq, sinceTs: q.since, kindPrefix: q.kind, limit: q.limit ?? 10_000, newest: q.last });
         return { kind: 'json', body: { events } };
       },
     }),

@@ -5,7 +5,8 @@ import { type JournalEvent, JournalReader } from '../journal/index.js';
 import { checkResponse } from './api-errors.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
 
-const USAGE = 'waveos events [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--json] [--root DIR]';
+const USAGE =
+  'waveos events [-n|--lines N] [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--reverse] [--output short|verbose|json] [--json] [--root DIR]';
 
 /** `--since 10m` means ten minutes ago; `--since 2026-11-22T01:00:00Z` is a point in time. */
 export function parseSince(text: string, nowMs: number): string {
@@ -21,25 +22,61 @@ export function formatEvent(e: JournalEvent): string {
   return `${e.ts}  #${e.seq}  ${e.severity.padEnd(8)} ${e.kind}  [${e.source}] ${e.reason}${data}`;
 }
 
+/** One line per event for a terminal: no data, cut to the width (`…` marks the cut), as journalctl does. */
+export function shortEvent(e: JournalEvent, columns: number | undefined): string {
+  const line = `${e.ts.slice(0, 19).replace('T', ' ')} #${e.seq} ${e.severity.padEnd(8)} ${e.kind}: ${e.reason}`;
+  return columns !== undefined && line.length > columns ? `${line.slice(0, Math.max(1, columns - 1))}…` : line;
+}
+
+type OutputMode = 'short' | 'verbose' | 'json';
+
+function outputMode(values: { json?: boolean; output?: string }, tty: boolean): OutputMode {
+  if (values.output !== undefined && !['short', 'verbose', 'json'].includes(values.output)) {
+    throw new WaveosError('WAVEOS_E_USAGE', `--output: expected short, verbose or json, got "${values.output}"`);
+  }
+  if (values.json) return 'json';
+  return (values.output as OutputMode | undefined) ?? (tty ? 'short' : 'verbose');
+}
+
 function isUnreachable(e: unknown): boolean {
   return isWaveosError(e) && e.code === 'WAVEOS_E_DAEMON_UNREACHABLE';
 }
 
 export async function eventsCommand(argv: string[], io: Output, signal?: AbortSignal): Promise<number> {
-  const { values } = parseFlags(argv, { since: { type: 'string' }, kind: { type: 'string' }, follow: { type: 'boolean' }, limit: { type: 'string' } }, USAGE);
+  const { values } = parseFlags(
+    argv,
+    {
+      since: { type: 'string' },
+      kind: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      limit: { type: 'string' },
+      lines: { type: 'string', short: 'n' },
+      reverse: { type: 'boolean', short: 'r' },
+      output: { type: 'string', short: 'o' },
+    },
+    USAGE,
+  );
   const paths = rootPaths(values.root);
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
     throw new WaveosError('WAVEOS_E_USAGE', `--limit: expected a whole number above 0, got "${values.limit}"`);
+  const lines = values.lines === undefined ? undefined : Number(values.lines);
+  if (lines !== undefined && (!Number.isInteger(lines) || lines < 0))
+    throw new WaveosError('WAVEOS_E_USAGE', `--lines: expected a whole number, got "${values.lines}"`);
+  if (values.reverse && values.follow) throw new WaveosError('WAVEOS_E_USAGE', '--reverse and --follow do not go together');
+  const mode = outputMode(values, process.stdout.isTTY === true);
+  const columns = process.stdout.isTTY ? process.stdout.columns : undefined;
   const q = new URLSearchParams();
   if (since) q.set('since', since);
   if (values.kind) q.set('kind', values.kind);
   if (limit) q.set('limit', String(limit));
+  if (lines !== undefined) q.set('last', String(lines));
   const print = (e: JournalEvent, last: boolean, first: boolean): void => {
-    if (values.json && !values.follow) io.out(`${first ? '[' : ''}${JSON.stringify(e)}${last ? ']' : ','}`);
-    else io.out(values.json ? JSON.stringify(e) : formatEvent(e));
+    if (mode === 'json' && !values.follow) io.out(`${first ? '[' : ''}${JSON.stringify(e)}${last ? ']' : ','}`);
+    else io.out(mode === 'json' ? JSON.stringify(e) : mode === 'short' ? shortEvent(e, columns) : formatEvent(e));
   };
+  const ordered = (events: JournalEvent[]): JournalEvent[] => (values.reverse ? [...events].reverse() : events);
   const opts = clientOptions(paths, values['token-file']);
   try {
     if (values.follow) {
@@ -49,7 +86,7 @@ export async function eventsCommand(argv: string[], io: Output, signal?: AbortSi
       return 0;
     }
     const body = checkResponse(await apiCall(opts, 'GET', `/v1/events?${q}`)) as { events: JournalEvent[] };
-    emitAll(body.events, values.json === true, print, io);
+    emitAll(ordered(body.events), mode === 'json', print, io);
     return 0;
   } catch (e) {
     // Reading history needs no daemon: fall back to the journal file itself.
@@ -58,11 +95,11 @@ export async function eventsCommand(argv: string[], io: Output, signal?: AbortSi
   const reader = JournalReader.openReadOnly(paths.db);
   try {
     if (!values.follow) {
-      emitAll(reader.events({ sinceTs: since, kindPrefix: values.kind, limit }), values.json === true, print, io);
+      emitAll(ordered(reader.events({ sinceTs: since, kindPrefix: values.kind, limit, newest: lines })), mode === 'json', print, io);
       return 0;
     }
-    let last = 0;
-    for (const e of reader.iterateEvents({ sinceTs: since, kindPrefix: values.kind })) {
+    let last = since === undefined && lines === undefined ? reader.lastSeq() : 0;
+    for (const e of reader.iterateEvents({ afterSeq: last, sinceTs: since, kindPrefix: values.kind, newest: since === undefined ? lines : undefined })) {
       print(e, false, false);
       last = e.seq;
     }

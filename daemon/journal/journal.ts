@@ -49,6 +49,8 @@ export interface EventQuery {
   /** Events of exactly this kind. */
   kind?: EventKind;
   limit?: number;
+  /** Only the newest N of the matching events (still returned oldest first), as `journalctl -n`. */
+  newest?: number;
 }
 
 export interface MetricSample {
@@ -259,7 +261,13 @@ export class JournalReader {
       where.push('(kind = ? OR (kind >= ? AND kind < ?))');
       args.push(q.kindPrefix, q.kindPrefix, `${q.kindPrefix}\uffff`);
     }
-    const sql = `SELECT * FROM events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq${q.limit ? ` LIMIT ${Math.floor(q.limit)}` : ''}`;
+    const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    if (q.newest !== undefined) {
+      const rows = this.db.prepare(`SELECT * FROM events ${filter} ORDER BY seq DESC LIMIT ${Math.floor(q.newest)}`).all(...args) as EventRow[];
+      for (const r of rows.reverse()) yield rowToEvent(r);
+      return;
+    }
+    const sql = `SELECT * FROM events ${filter} ORDER BY seq${q.limit ? ` LIMIT ${Math.floor(q.limit)}` : ''}`;
     for (const r of this.db.prepare(sql).iterate(...args)) yield rowToEvent(r as EventRow);
   }
 
