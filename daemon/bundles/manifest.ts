@@ -58,15 +58,19 @@ export function resolveInTree(entries: ReadonlyMap<string, FileEntry>, path: str
   const todo = path.split('/');
   while (todo.length > 0) {
     const c = todo.shift() as string;
-    if (c === '' || c === '.') continue;
+    if (c === '') continue;
+    // As the kernel: whatever comes after a component ("..", "." included) needs it to be an existing folder.
+    if (at.length > 0) {
+      const here = entries.get(at.join('/'));
+      if (!here) return { ok: false, why: `goes through ${at.join('/')}, which is not in the bundle` };
+      if (here.type !== 'dir') return { ok: false, why: `goes through ${at.join('/')}, which is not a folder` };
+    }
+    if (c === '.') continue;
     if (c === '..') {
       if (at.length === 0) return { ok: false, why: 'climbs above the payload with ".."' };
       at.pop();
       continue;
     }
-    const parent = at.length > 0 ? entries.get(at.join('/')) : undefined;
-    if (parent && parent.type !== 'dir') return { ok: false, why: `goes through ${at.join('/')}, which is not a folder` };
-    if (at.length > 0 && !parent) return { ok: false, why: `goes through ${at.join('/')}, which is not in the bundle` };
     at.push(c);
     const e = entries.get(at.join('/'));
     if (e?.type !== 'symlink') continue;
