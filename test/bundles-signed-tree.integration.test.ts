@@ -76,6 +76,9 @@ describe('bundles are judged only by what the signature covers (through the daem
       const r = cli(['bundle', 'install', file, '--root', root]);
       expect({ name: c.name, code: r.code }).toEqual({ name: c.name, code: 5 });
       expect(hashTree(slots)).toBe(before); // nothing staged, nothing activated
+      // Offline verification gives the same verdict, content checks included.
+      const v = cli(['bundle', 'verify', file, '--root', root]);
+      expect({ name: c.name, code: v.code, check: v.stderr.includes(c.check.startsWith('content') ? 'WAVEOS_E_BUNDLE_CONTENT' : 'WAVEOS_E_BUNDLE_') }).toEqual({ name: c.name, code: 5, check: true });
     }
     const rejected = events<Rejected>(root, 'bundle.rejected');
     expect(rejected.map((e) => e.data.check)).toEqual(cases.map((c) => c.check));

@@ -7,12 +7,12 @@ import type { ActionRequest, ActionResult } from '../recovery/index.js';
 import type { AppHost, BundleActions } from './actions.js';
 import { appServiceName } from './app-service.js';
 import { loadTrustedKeys } from './keys.js';
-import { CONTENT_KINDS, validateContent } from './content.js';
+import { validateContent, verifyBundle } from './content.js';
 import type { Manifest } from './manifest.js';
 import { type InstallState, type StepFacts, TERMINAL_STATES as TERMINAL, assertTransition, nextStep } from './next-step.js';
 import { BundleRejection, isBundleRejection } from './rejection.js';
 import type { BundleRuntime, GateResult, SlotRef } from './runtime.js';
-import { type BundleLimits, type VerifiedBundle, scanBundle } from './scan.js';
+import { type BundleLimits, type ScanOptions, type VerifiedBundle, scanBundle } from './scan.js';
 import { compareSemver } from './semver.js';
 import {
   LINK_CURRENT,
@@ -371,38 +371,22 @@ export class BundleAgent implements Lifecycle {
     });
   }
 
-  /**
-   * The verify stage: the streaming scan, then each kind's content check. The kinds the daemon parses
-   * (config, policy, certs) are extracted into a scratch folder for it — verified byte by byte and resolved
-   * on the real filesystem as a slot would be — and the folder is removed again.
-   */
-  private async verifyWithContent(rec: InstallRecord): Promise<VerifiedBundle> {
-    const head = await this.scan(rec.file);
-    if (!CONTENT_KINDS.has(head.manifest.kind)) {
-      validateContent(head.manifest, undefined);
-      return head;
-    }
-    const scratch = join(this.workDir, `${rec.install_id}.verify`);
-    rmSync(scratch, { recursive: true, force: true });
-    try {
-      const v = await this.scan(rec.file, join(scratch, 'payload'), false, false);
-      validateContent(v.manifest, join(scratch, 'payload'));
-      return v;
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-    }
+  /** The verify stage; kinds whose content is parsed are extracted into a scratch folder of this install. */
+  private verifyWithContent(rec: InstallRecord): Promise<VerifiedBundle> {
+    return verifyBundle(this.scanOptions(rec.file), join(this.workDir, `${rec.install_id}.verify`));
   }
 
-  private scan(file: string, extractTo?: string, strictModes = false, faultPoint = true): Promise<VerifiedBundle> {
-    return scanBundle({
+  private scanOptions(file: string): Omit<ScanOptions, 'extractTo'> {
+    return {
       file,
       keys: loadTrustedKeys(this.deps.paths.keysDir, (f, why) => this.keySkipped(f, why)),
       limits: this.deps.settings.limits,
       now: new Date(this.deps.clock.now()),
-      extractTo,
-      strictModes,
-      onExtracted: extractTo && faultPoint ? (n) => (n === 1 ? this.crashPoint('bundle.during:staging') : undefined) : undefined,
-    });
+    };
+  }
+
+  private scan(file: string, extractTo: string, strictModes: boolean): Promise<VerifiedBundle> {
+    return scanBundle({ ...this.scanOptions(file), extractTo, strictModes, onExtracted: (n) => (n === 1 ? this.crashPoint('bundle.during:staging') : undefined) });
   }
 
   /** A key file that does not parse is said once per file and error (each install reads the keys again). */

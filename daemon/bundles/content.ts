@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../config/index.js';
 import { type InputProblem, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
 import { type ParsedPolicyFile, buildPolicySet, parsePolicyText } from '../policy/index.js';
 import { type FileEntry, type Manifest, PAYLOAD_PREFIX, resolveInTree } from './manifest.js';
 import { BundleRejection } from './rejection.js';
+import { type ScanOptions, type VerifiedBundle, scanBundle } from './scan.js';
 
 /** The kinds whose payload is read and validated before staging (small, and parsed by the daemon). */
 export const CONTENT_KINDS: ReadonlySet<Manifest['kind']> = new Set(['config', 'policy', 'certs']);
@@ -109,4 +110,25 @@ export function validateContent(m: Manifest, payload: string | undefined): void 
   if (m.kind === 'policy') validatePolicy(payload, m);
   else if (m.kind === 'config') validateConfig(payload, m);
   else if (m.kind === 'certs') validateCerts(payload, m);
+}
+
+/**
+ * The verify stage: the streaming scan, then the kind's content check. The kinds the daemon parses (config,
+ * policy, certs) are extracted into `scratch` for it — verified byte by byte and resolved on the real
+ * filesystem as a slot would be — and `scratch` is removed again whatever happens.
+ */
+export async function verifyBundle(o: Omit<ScanOptions, 'extractTo' | 'strictModes'>, scratch: string): Promise<VerifiedBundle> {
+  const head = await scanBundle(o);
+  if (!CONTENT_KINDS.has(head.manifest.kind)) {
+    validateContent(head.manifest, undefined);
+    return head;
+  }
+  rmSync(scratch, { recursive: true, force: true });
+  try {
+    const v = await scanBundle({ ...o, extractTo: join(scratch, 'payload'), onExtracted: undefined });
+    validateContent(v.manifest, join(scratch, 'payload'));
+    return v;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }

@@ -12,7 +12,7 @@ export { bundleRoutes } from './routes.js';
 export { INSTALL_STATES, type InstallState, type Step, type StepFacts, TRANSITIONS, assertTransition, nextStep } from './next-step.js';
 export { type BundleRuntime, DefaultRuntime, type GateResult, type SlotRef } from './runtime.js';
 export { type BundleLimits, DEFAULT_LIMITS, type VerifiedBundle, readBundleHead, scanBundle } from './scan.js';
-export { CONTENT_KINDS, validateContent } from './content.js';
+export { CONTENT_KINDS, validateContent, verifyBundle } from './content.js';
 export { checkExtractedTree } from './tree-check.js';
 export { compareSemver, isSemver } from './semver.js';
 export { type BundleVersions, LINK_CURRENT, LINK_LKG, installedVersions, listGroups } from './slots.js';
