@@ -115,7 +115,7 @@ export async function bundleCommand(argv: string[], io: Output): Promise<number>
           `  bundle_id ${m?.bundle_id}`,
           `  key_id ${m?.key_id}, created ${m?.created_at}${m?.expires_at ? `, expires ${m.expires_at}` : ''}`,
           `  files (${m?.files?.length ?? 0}):`,
-          ...(m?.files ?? []).slice(0, 200).map((f) => `    ${f.type === 'file' ? `${String(f.size).padStart(12)}  ${f.sha256?.slice(0, 16)}` : `${'symlink'.padStart(12)}  ${''.padEnd(16)}`}  ${f.path}`),
+          ...(m?.files ?? []).slice(0, 200).map((f) => `    ${f.type === 'file' ? `${String(f.size).padStart(12)}  ${f.sha256?.slice(0, 16)}` : `${f.type.padStart(12)}  ${''.padEnd(16)}`}  ${f.path}`),
         ].join('\n'),
       );
       return 0;
