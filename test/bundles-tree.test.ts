@@ -284,6 +284,27 @@ describe('per-kind content', () => {
     const two = payloadOf({ 'a.yaml': modes, 'b.yaml': modes });
     expect(contentCheck(two.manifest('policy'), two.root)).toMatch(/^content\.policy: the policy files of the bundle do not go together: payload\/b\.yaml/);
   });
+  it('policy files must go together with the policy in force beside them, unless that is broken on its own', () => {
+    const modes = 'policy_version: "1"\nmodes:\n  normal: { transitions: [degraded, safe] }\n  degraded: { transitions: [normal, safe] }\n  safe: { transitions: [normal] }\nrules: []\n';
+    const local = payloadOf({ 'site-modes.yaml': modes });
+    const bundle = payloadOf({ 'fleet-modes.yaml': modes });
+    const check = (beside: string[]): string => {
+      try {
+        validateContent(bundle.manifest('policy'), bundle.root, beside);
+        return 'accepted';
+      } catch (e) {
+        if (e instanceof BundleRejection) return `${e.check}: ${e.message}`;
+        throw e;
+      }
+    };
+    expect(check([local.root])).toMatch(/^content\.policy: the bundle's policy files conflict with the policy in force beside them: .*modes are already defined/);
+    // The same name replaces the local file (as the runtime merges), so no conflict.
+    const same = payloadOf({ 'fleet-modes.yaml': modes });
+    expect(check([same.root])).toBe('accepted');
+    // A broken local file is the runtime's to report; it does not block the bundle.
+    const broken = payloadOf({ 'site-modes.yaml': modes, 'broken.yaml': 'rules: [' });
+    expect(check([broken.root])).toBe('accepted');
+  });
   it('a config bundle is validated as config is, and carries waveos.yaml only', () => {
     const bad = payloadOf({ 'waveos.yaml': 'schema_version: 2\ndevice:\n  colour: blue\n' });
     expect(contentCheck(bad.manifest('config'), bad.root)).toMatch(/^content\.config: payload\/waveos\.yaml fails the config schema: payload\/waveos\.yaml:3:/);

@@ -373,7 +373,18 @@ export class BundleAgent implements Lifecycle {
 
   /** The verify stage; kinds whose content is parsed are extracted into a scratch folder of this install. */
   private verifyWithContent(rec: InstallRecord): Promise<VerifiedBundle> {
-    return verifyBundle(this.scanOptions(rec.file), join(this.workDir, `${rec.install_id}.verify`));
+    return verifyBundle(this.scanOptions(rec.file), join(this.workDir, `${rec.install_id}.verify`), (m) => this.policyBeside(m));
+  }
+
+  /**
+   * The folders whose policy files the runtime merges with a policy bundle's: etc/waveos/policies.d and the
+   * other installed policy bundles (the bundle replaces its own group's current slot).
+   */
+  private policyBeside(m: Manifest): string[] {
+    const others = listGroups(this.deps.paths)
+      .filter((g) => g.kind === 'policy' && g.name !== m.name && g.current)
+      .map((g) => join(g.dir, g.current as string, 'payload'));
+    return [this.deps.paths.policiesDir, ...others];
   }
 
   private scanOptions(file: string): Omit<ScanOptions, 'extractTo'> {
@@ -446,7 +457,7 @@ export class BundleAgent implements Lifecycle {
         // Synced before the slot is marked good: after a power cut a good slot must not have an empty manifest.
         writeFileAtomic(join(slotDir, 'manifest.json'), v.manifestBytes, 0o644);
         writeFileAtomic(join(slotDir, 'manifest.sig'), v.signatureBytes, 0o644);
-        validateContent(v.manifest, join(slotDir, 'payload'));
+        validateContent(v.manifest, join(slotDir, 'payload'), this.policyBeside(v.manifest));
       } catch (e) {
         removeSlot(slotDir);
         fsyncDir(g.dir);

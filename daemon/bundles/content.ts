@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { type Dirent, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseConfigText } from '../config/index.js';
 import { type InputProblem, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
@@ -31,7 +31,7 @@ function located(e: unknown): { text: string; problem?: InputProblem } {
  * payload (where the policy runtime reads them), each valid as the daemon validates policies, and valid
  * together. A `waveos.yaml` is a config file, not a policy, and is refused by name.
  */
-function validatePolicy(payload: string, m: Manifest): void {
+function validatePolicy(payload: string, m: Manifest, beside: readonly string[]): void {
   const parsed: ParsedPolicyFile[] = [];
   for (const f of m.files) {
     const where = `${PAYLOAD_PREFIX}${f.path}`;
@@ -51,6 +51,45 @@ function validatePolicy(payload: string, m: Manifest): void {
   } catch (e) {
     const l = located(e);
     refuse('content.policy', `the policy files of the bundle do not go together: ${l.text}`, { line: l.problem?.line ?? null });
+  }
+  checkBeside(parsed, beside);
+}
+
+/** The policy files of a folder the runtime reads: regular `*.yaml`/`*.yml` files only (never a FIFO). */
+function policyFilesIn(dir: string): string[] {
+  let names: Dirent[];
+  try {
+    names = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return names.filter((d) => d.isFile() && POLICY_FILE.test(d.name)).map((d) => join(dir, d.name)).sort();
+}
+
+/**
+ * The bundle's files must also go together with the policy already in force beside them (`beside`: the
+ * folders the runtime merges, in its order; a later file of the same name wins, so the bundle's come last).
+ * Only when those files are valid on their own: a broken local file is the runtime's to report, and must not
+ * block a bundle that may be what repairs it.
+ */
+function checkBeside(bundle: ParsedPolicyFile[], beside: readonly string[]): void {
+  if (beside.length === 0) return;
+  const byName = new Map<string, ParsedPolicyFile>();
+  try {
+    for (const d of beside) for (const f of policyFilesIn(d)) {
+      const p = parsePolicyText(readFileSync(f, 'utf8'), f);
+      byName.set(p.name, p);
+    }
+    buildPolicySet([...byName.values()]);
+  } catch {
+    return;
+  }
+  for (const p of bundle) byName.set(p.name, p);
+  try {
+    buildPolicySet([...byName.values()]);
+  } catch (e) {
+    const l = located(e);
+    refuse('content.policy', `the bundle's policy files conflict with the policy in force beside them: ${l.text}`, { line: l.problem?.line ?? null });
   }
 }
 
@@ -103,11 +142,11 @@ function validateApp(m: Manifest): void {
  * What each kind's payload must be, checked before the bundle is accepted. `payload` is an extracted copy
  * (verified against the manifest) for the kinds in CONTENT_KINDS; app bundles are checked from the manifest.
  */
-export function validateContent(m: Manifest, payload: string | undefined): void {
+export function validateContent(m: Manifest, payload: string | undefined, policyBeside: readonly string[] = []): void {
   if (m.app && m.kind !== 'app') refuse('content.app', `a ${m.kind} bundle cannot declare app (run/health belong to app bundles)`);
   if (m.kind === 'app') return validateApp(m);
   if (!payload) return;
-  if (m.kind === 'policy') validatePolicy(payload, m);
+  if (m.kind === 'policy') validatePolicy(payload, m, policyBeside);
   else if (m.kind === 'config') validateConfig(payload, m);
   else if (m.kind === 'certs') validateCerts(payload, m);
 }
@@ -117,7 +156,7 @@ export function validateContent(m: Manifest, payload: string | undefined): void 
  * policy, certs) are extracted into `scratch` for it — verified byte by byte and resolved on the real
  * filesystem as a slot would be — and `scratch` is removed again whatever happens.
  */
-export async function verifyBundle(o: Omit<ScanOptions, 'extractTo' | 'strictModes'>, scratch: string): Promise<VerifiedBundle> {
+export async function verifyBundle(o: Omit<ScanOptions, 'extractTo' | 'strictModes'>, scratch: string, policyBeside: (m: Manifest) => string[] = () => []): Promise<VerifiedBundle> {
   const head = await scanBundle(o);
   if (!CONTENT_KINDS.has(head.manifest.kind)) {
     validateContent(head.manifest, undefined);
@@ -126,7 +165,7 @@ export async function verifyBundle(o: Omit<ScanOptions, 'extractTo' | 'strictMod
   rmSync(scratch, { recursive: true, force: true });
   try {
     const v = await scanBundle({ ...o, extractTo: join(scratch, 'payload'), onExtracted: undefined });
-    validateContent(v.manifest, join(scratch, 'payload'));
+    validateContent(v.manifest, join(scratch, 'payload'), policyBeside(v.manifest));
     return v;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
