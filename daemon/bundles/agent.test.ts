@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type TestKey, appDir, buildApp, makeKey, trustKey } from '../../test/helpers/bundles.js';
+import { type TestKey, appDir, buildApp, makeKey, patchFile, trustKey } from '../../test/helpers/bundles.js';
 import { FakeClock, type Paths, ensureLayout, pathsFor, silentLogger, systemClock } from '../core/index.js';
 import { Journal } from '../journal/index.js';
 import { ActionExecutor, type ActionHandler } from '../recovery/index.js';
@@ -345,12 +345,23 @@ describe('the update agent on the action path', () => {
     const other = makeKey(join(dir, 'other'));
     await buildApp(other, appDir(dir, 'demo', '9.0.0'), join(dir, 'evil.bundle'), '9.0.0');
     await collect(install(l, join(dir, 'evil.bundle')));
-    // A config bundle whose payload fails the config schema: refused while staging.
+    // A config bundle whose payload fails the config schema: refused while verifying.
     const cfg = join(dir, 'cfg');
     mkdirSync(cfg);
     writeFileSync(join(cfg, 'waveos.yaml'), 'schema_version: 2\nno_such_section: 1\n');
     await buildBundle({ dir: cfg, kind: 'config', name: 'main', version: '1.0.0', key: k.key, out: join(dir, 'cfg.bundle'), clock: systemClock });
     await collect(install(l, join(dir, 'cfg.bundle')));
+    // A bundle changed on disk between verification and staging: refused while staging.
+    records.push(...l.agent.list().history);
+    kill(l);
+    l = await life({ fault: 'bundle.after:verified' });
+    const v4 = await app('4.0.0');
+    await expect(install(l, v4.file)).rejects.toBeInstanceOf(Crash);
+    kill(l);
+    const work = readdirSync(paths.bundleWorkDir).filter((n) => n.endsWith('.bundle'));
+    for (const n of work) patchFile(join(paths.bundleWorkDir, n), 'version=4.0.0', 'version=4.0.1');
+    l = await life();
+    await l.agent.idle();
     // A waveos bundle without the launcher: rolled back from activated.
     const wv = join(dir, 'wv');
     mkdirSync(wv);

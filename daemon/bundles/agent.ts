@@ -1,19 +1,18 @@
-import { copyFileSync, existsSync, linkSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
-import { parseConfigText } from '../config/index.js';
 import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, fsyncDir, fsyncPath, isoUtc, writeFileAtomic } from '../core/index.js';
 import { BUNDLES_ACTIVE_KEY, BUNDLES_FAILURES_KEY, BUNDLES_HISTORY_KEY, BUNDLES_SEQ_KEY, type Intent, type Journal, LAUNCHER_NOTE_KEY, type Severity } from '../journal/index.js';
 import type { ActionRequest, ActionResult } from '../recovery/index.js';
 import type { AppHost, BundleActions } from './actions.js';
 import { appServiceName } from './app-service.js';
 import { loadTrustedKeys } from './keys.js';
+import { validateContent, verifyBundle } from './content.js';
 import type { Manifest } from './manifest.js';
 import { type InstallState, type StepFacts, TERMINAL_STATES as TERMINAL, assertTransition, nextStep } from './next-step.js';
 import { BundleRejection, isBundleRejection } from './rejection.js';
 import type { BundleRuntime, GateResult, SlotRef } from './runtime.js';
-import { type BundleLimits, type VerifiedBundle, scanBundle } from './scan.js';
+import { type BundleLimits, type ScanOptions, type VerifiedBundle, scanBundle } from './scan.js';
 import { compareSemver } from './semver.js';
 import {
   LINK_CURRENT,
@@ -97,8 +96,6 @@ export interface BundleAgentDeps {
   underLauncher?: boolean;
   /** The daemon tree this process runs from; a waveos bundle is on trial when that is its slot. */
   selfTree?: string;
-  /** Validates a policy bundle's payload; the default checks that every YAML file parses to a mapping. */
-  validatePolicy?: (payloadDir: string) => string | undefined;
   /** Called after a commit or rollback so run_meta.json and status can show the new versions. */
   onVersionsChanged?: () => void;
 }
@@ -115,27 +112,6 @@ function prunedOf(out: ActionResult): string[] {
   return Array.isArray(p) ? (p as string[]) : [];
 }
 
-function defaultValidatePolicy(payload: string): string | undefined {
-  const walk = (dir: string): string | undefined => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) {
-        const why = walk(p);
-        if (why) return why;
-      } else if (/\.ya?ml$/.test(e.name)) {
-        try {
-          const doc: unknown = parseYaml(readFileSync(p, 'utf8'), { uniqueKeys: true });
-          if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return `${e.name} is not a YAML mapping`;
-        } catch (x) {
-          return `${e.name}: ${errorMessage(x).split('\n')[0]}`;
-        }
-      }
-    }
-    return undefined;
-  };
-  return walk(payload);
-}
-
 /**
  * The update agent: a journaled install state machine. Each state is durable (journal state + a
  * `bundle.<state>` event in one commit) before the next step starts, so a start-up after a crash at any
@@ -150,6 +126,7 @@ export class BundleAgent implements Lifecycle {
   private readonly rejectedDir: string;
   /** Set once the fault hook fired: this agent is dead and must not clean up after itself. */
   private dead = false;
+  private readonly skippedKeys = new Set<string>();
 
   constructor(private readonly deps: BundleAgentDeps) {
     this.workDir = deps.paths.bundleWorkDir;
@@ -371,7 +348,7 @@ export class BundleAgent implements Lifecycle {
   }
 
   private async verify(rec: InstallRecord): Promise<void> {
-    const v = await this.scan(rec.file);
+    const v = await this.verifyWithContent(rec);
     const m = v.manifest;
     Object.assign(rec, { bundle_id: m.bundle_id, kind: m.kind, name: m.name, version: m.version });
     this.checkVersion(m);
@@ -394,16 +371,42 @@ export class BundleAgent implements Lifecycle {
     });
   }
 
-  private scan(file: string, extractTo?: string, strictModes = false): Promise<VerifiedBundle> {
-    return scanBundle({
+  /** The verify stage; kinds whose content is parsed are extracted into a scratch folder of this install. */
+  private verifyWithContent(rec: InstallRecord): Promise<VerifiedBundle> {
+    return verifyBundle(this.scanOptions(rec.file), join(this.workDir, `${rec.install_id}.verify`), (m) => this.policyBeside(m));
+  }
+
+  /**
+   * The folders whose policy files the runtime merges with a policy bundle's: etc/waveos/policies.d and the
+   * other installed policy bundles (the bundle replaces its own group's current slot).
+   */
+  private policyBeside(m: Manifest): string[] {
+    const others = listGroups(this.deps.paths)
+      .filter((g) => g.kind === 'policy' && g.name !== m.name && g.current)
+      .map((g) => join(g.dir, g.current as string, 'payload'));
+    return [this.deps.paths.policiesDir, ...others];
+  }
+
+  private scanOptions(file: string): Omit<ScanOptions, 'extractTo'> {
+    return {
       file,
-      keys: loadTrustedKeys(this.deps.paths.keysDir),
+      keys: loadTrustedKeys(this.deps.paths.keysDir, (f, why) => this.keySkipped(f, why)),
       limits: this.deps.settings.limits,
       now: new Date(this.deps.clock.now()),
-      extractTo,
-      strictModes,
-      onExtracted: extractTo ? (n) => (n === 1 ? this.crashPoint('bundle.during:staging') : undefined) : undefined,
-    });
+    };
+  }
+
+  private scan(file: string, extractTo: string, strictModes: boolean): Promise<VerifiedBundle> {
+    return scanBundle({ ...this.scanOptions(file), extractTo, strictModes, onExtracted: (n) => (n === 1 ? this.crashPoint('bundle.during:staging') : undefined) });
+  }
+
+  /** A key file that does not parse is said once per file and error (each install reads the keys again). */
+  private keySkipped(file: string, why: string): void {
+    const key = `${file}\0${why}`;
+    if (this.skippedKeys.has(key)) return;
+    this.skippedKeys.add(key);
+    this.deps.log.warn({ file, err: why }, 'a trusted-key file does not parse; it is ignored');
+    this.j.append({ kind: 'bundle.key_skipped', severity: 'warning', source: 'bundles', reason: `ignored the key file ${basename(file)}: ${why}; the other trusted keys still count`, data: { file, error: why } });
   }
 
   /** TUF's rule: versions only go up; the one way down is back to the recorded last known-good. */
@@ -454,7 +457,7 @@ export class BundleAgent implements Lifecycle {
         // Synced before the slot is marked good: after a power cut a good slot must not have an empty manifest.
         writeFileAtomic(join(slotDir, 'manifest.json'), v.manifestBytes, 0o644);
         writeFileAtomic(join(slotDir, 'manifest.sig'), v.signatureBytes, 0o644);
-        this.validateContent(rec, join(slotDir, 'payload'));
+        validateContent(v.manifest, join(slotDir, 'payload'), this.policyBeside(v.manifest));
       } catch (e) {
         removeSlot(slotDir);
         fsyncDir(g.dir);
@@ -464,24 +467,6 @@ export class BundleAgent implements Lifecycle {
       markSlot(slotDir, 'good');
     }
     this.transition(rec, 'staged', 'info', `staged ${rec.kind} ${rec.name} ${rec.version} into slot ${short(id)}`, { slot: slotDir });
-  }
-
-  private validateContent(rec: InstallRecord, payload: string): void {
-    if (rec.kind === 'config') {
-      const file = join(payload, 'waveos.yaml');
-      if (!existsSync(file)) throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', 'content.config', `a config bundle must carry payload/waveos.yaml`);
-      try {
-        parseConfigText(readFileSync(file, 'utf8'), 'payload/waveos.yaml');
-      } catch (e) {
-        const problems = isBundleRejection(e) ? [] : ((e as WaveosError).problems ?? []);
-        const where = problems[0] ? ` (${problems[0].path ?? ''} ${problems[0].message})` : '';
-        throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', 'content.config', `payload/waveos.yaml fails the config schema: ${errorMessage(e)}${where}`);
-      }
-    }
-    if (rec.kind === 'policy') {
-      const why = (this.deps.validatePolicy ?? defaultValidatePolicy)(payload);
-      if (why) throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', 'content.policy', `the policy payload fails validation: ${why}`);
-    }
   }
 
   private async activate(rec: InstallRecord): Promise<void> {

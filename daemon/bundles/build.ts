@@ -16,6 +16,7 @@ import {
   escapingLinkReason,
   manifestBytes,
   manifestSchema,
+  resolveInTree,
 } from './manifest.js';
 import { type TarEntry, writeTar } from './tar-writer.js';
 
@@ -57,7 +58,10 @@ function walk(root: string, rel: string, out: Found[]): void {
     const r = rel ? `${rel}/${name}` : name;
     const p = join(root, r);
     const st = lstatSync(p);
-    if (st.isDirectory()) walk(root, r, out);
+    if (st.isDirectory()) {
+      out.push({ abs: p, entry: { type: 'dir', path: r, mode: st.mode & 0o777 } });
+      walk(root, r, out);
+    }
     else if (st.isFile()) out.push({ abs: p, entry: { type: 'file', path: r, size: st.size, mode: st.mode & 0o777, sha256: '' } });
     else if (st.isSymbolicLink()) {
       const target = readlinkSync(p);
@@ -80,6 +84,13 @@ export async function buildBundle(o: BuildOptions): Promise<Manifest> {
   const found: Found[] = [];
   walk(o.dir, '', found);
   for (const f of found) if (f.entry.type === 'file') f.entry.sha256 = await sha256File(f.abs);
+  // Links judged as the board will judge them: through the whole tree, not one by one.
+  const tree = new Map(found.map((f) => [f.entry.path, f.entry]));
+  for (const f of found) {
+    if (f.entry.type !== 'symlink') continue;
+    const r = resolveInTree(tree, f.entry.path);
+    if (!r.ok) throw new WaveosError('WAVEOS_E_USAGE', `${f.abs}: the symlink does not resolve inside the payload: it ${r.why}`);
+  }
   const now = o.clock.now();
   const draft = {
     schema_version: MANIFEST_SCHEMA_VERSION,
@@ -117,6 +128,7 @@ function* bundleEntries(manifest: Buffer, sig: Buffer, found: Found[]): Generato
   for (const f of found) {
     const path = `${PAYLOAD_PREFIX}${f.entry.path}`;
     if (f.entry.type === 'file') yield { type: 'File', path, mode: f.entry.mode, file: f.abs, size: f.entry.size };
+    else if (f.entry.type === 'dir') yield { type: 'Directory', path, mode: f.entry.mode };
     else yield { type: 'SymbolicLink', path, linkpath: f.entry.target };
   }
 }

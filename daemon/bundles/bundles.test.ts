@@ -48,7 +48,8 @@ describe('build and verify', () => {
     const { symlinkSync } = await import('node:fs');
     symlinkSync('../etc/app.conf', join(src, 'lib/conf'));
     const m = await buildApp(k, src, join(dir, 'b.bundle'), '1.0.0');
-    expect(m.files.map((f) => f.path).sort()).toEqual(['etc/app.conf', 'lib/conf', 'lib/data.bin', 'run.sh']);
+    expect(m.files.map((f) => `${f.type} ${f.path}`).sort()).toEqual(['dir etc', 'dir lib', 'file etc/app.conf', 'file lib/data.bin', 'file run.sh', 'symlink lib/conf']);
+    expect(m.schema_version).toBe(2);
     const out = join(dir, 'x');
     const v = await scan(join(dir, 'b.bundle'), { extractTo: out });
     expect(v.manifest.bundle_id).toBe(m.bundle_id);

@@ -61,8 +61,11 @@ export function readSigningKey(file: string): SigningKey {
   return { key_id: r.data.key_id, secretKey };
 }
 
-/** The trusted keys: every `*.pub` in the directory. A malformed file is an error, not silently skipped. */
-export function loadTrustedKeys(dir: string): TrustedKey[] {
+/**
+ * The trusted keys: every `*.pub` in the directory that parses. A malformed file is skipped — it can add no
+ * trust, and it must not take away the trust the other keys give — and handed to `onSkipped` to be said.
+ */
+export function loadTrustedKeys(dir: string, onSkipped?: (file: string, why: string) => void): TrustedKey[] {
   let names: string[];
   try {
     names = readdirSync(dir).filter((n) => n.endsWith('.pub')).sort();
@@ -70,16 +73,26 @@ export function loadTrustedKeys(dir: string): TrustedKey[] {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
   }
-  return names.map((n) => {
+  const keys: TrustedKey[] = [];
+  for (const n of names) {
     const file = join(dir, n);
-    const r = publicKeyFile.safeParse(readJson(file));
-    if (!r.success) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS public key: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const publicKey = new Uint8Array(Buffer.from(r.data.public_key, 'base64'));
-    if (publicKey.length !== nacl.sign.publicKeyLength || keyIdOf(publicKey) !== r.data.key_id) {
-      throw new WaveosError('WAVEOS_E_USAGE', `${file}: public_key is not a 32-byte ed25519 key matching key_id ${r.data.key_id}`);
+    try {
+      keys.push(readPublicKey(file));
+    } catch (e) {
+      onSkipped?.(file, (e as Error).message);
     }
-    return { key_id: r.data.key_id, publicKey, file };
-  });
+  }
+  return keys;
+}
+
+function readPublicKey(file: string): TrustedKey {
+  const r = publicKeyFile.safeParse(readJson(file));
+  if (!r.success) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS public key: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const publicKey = new Uint8Array(Buffer.from(r.data.public_key, 'base64'));
+  if (publicKey.length !== nacl.sign.publicKeyLength || keyIdOf(publicKey) !== r.data.key_id) {
+    throw new WaveosError('WAVEOS_E_USAGE', `${file}: public_key is not a 32-byte ed25519 key matching key_id ${r.data.key_id}`);
+  }
+  return { key_id: r.data.key_id, publicKey, file };
 }
 
 export function signDetached(message: Uint8Array, key: SigningKey): string {

@@ -4,7 +4,11 @@ import { z } from 'zod';
 import { canonicalJson } from '../core/index.js';
 import { isSemver } from './semver.js';
 
-export const MANIFEST_SCHEMA_VERSION = 1;
+/**
+ * 2: every payload member, directories included, is listed with its type and mode (the tree equals the
+ * manifest). 1 (still accepted): files and symlinks only; the archive may carry no directory members.
+ */
+export const MANIFEST_SCHEMA_VERSION = 2;
 export const BUNDLE_KINDS = ['app', 'config', 'certs', 'policy', 'waveos'] as const;
 export type BundleKind = (typeof BUNDLE_KINDS)[number];
 
@@ -28,13 +32,58 @@ export function unsafePathReason(p: string): string | undefined {
   return undefined;
 }
 
-/** Why a symlink at `path` pointing at `target` would leave the payload, or undefined when it stays inside. */
+/** Why a symlink at `path` pointing at `target` would leave the payload on its own, or undefined (a first, cheap check). */
 export function escapingLinkReason(path: string, target: string): string | undefined {
   if (target.length === 0) return 'has an empty target';
   if (target.startsWith('/')) return `points at the absolute path ${target}`;
+  if (target.includes('\0')) return 'has a NUL byte in its target';
   const resolved = posix.normalize(posix.join(posix.dirname(path), target));
   if (resolved === '..' || resolved.startsWith('../')) return `points outside the payload (${target} resolves to ${resolved})`;
   return undefined;
+}
+
+/** Linux's limit on links followed in one lookup (MAXSYMLINKS). */
+export const MAX_LINK_HOPS = 40;
+
+/**
+ * Resolves `path` inside the tree the manifest declares, component by component, following links as the
+ * kernel would (a link's target is taken relative to the link's folder, `..` after a link climbs from where
+ * the link led). Returns the entry it ends at, or why it does not end inside the payload: a `..` above the
+ * payload, an absolute target, a loop (more than MAX_LINK_HOPS links), a missing component, or a component
+ * that is not a folder.
+ */
+export function resolveInTree(entries: ReadonlyMap<string, FileEntry>, path: string): { ok: true; entry: FileEntry | undefined; path: string } | { ok: false; why: string } {
+  let hops = 0;
+  const at: string[] = [];
+  const todo = path.split('/');
+  while (todo.length > 0) {
+    const c = todo.shift() as string;
+    if (c === '') continue;
+    // As the kernel: whatever comes after a component ("..", "." included) needs it to be an existing folder.
+    if (at.length > 0) {
+      const here = entries.get(at.join('/'));
+      if (!here) return { ok: false, why: `goes through ${at.join('/')}, which is not in the bundle` };
+      if (here.type !== 'dir') return { ok: false, why: `goes through ${at.join('/')}, which is not a folder` };
+    }
+    if (c === '.') continue;
+    if (c === '..') {
+      if (at.length === 0) return { ok: false, why: 'climbs above the payload with ".."' };
+      at.pop();
+      continue;
+    }
+    at.push(c);
+    const e = entries.get(at.join('/'));
+    if (e?.type !== 'symlink') continue;
+    if (++hops > MAX_LINK_HOPS) return { ok: false, why: `follows more than ${MAX_LINK_HOPS} links (a loop)` };
+    if (e.target.startsWith('/')) return { ok: false, why: `reaches ${at.join('/')}, which points at the absolute path ${e.target}` };
+    at.pop();
+    todo.unshift(...e.target.split('/'));
+  }
+  const p = at.join('/');
+  if (p === '') return { ok: true, entry: undefined, path: p };
+  const entry = entries.get(p);
+  if (!entry) return { ok: false, why: `ends at ${p}, which is not in the bundle` };
+  return { ok: true, entry, path: p };
 }
 
 const relPath = z
@@ -59,6 +108,7 @@ export const fileEntrySchema = z.discriminatedUnion('type', [
     sha256: sha256Hex,
   }),
   z.strictObject({ type: z.literal('symlink'), path: relPath, target: z.string().min(1).max(4096) }),
+  z.strictObject({ type: z.literal('dir'), path: relPath, mode: z.number().int().min(0).max(0o7777) }),
 ]);
 export type FileEntry = z.infer<typeof fileEntrySchema>;
 
@@ -74,7 +124,7 @@ export const appSpecSchema = z.strictObject({
 export type AppSpec = z.infer<typeof appSpecSchema>;
 
 export const manifestSchema = z.strictObject({
-  schema_version: z.literal(MANIFEST_SCHEMA_VERSION),
+  schema_version: z.union([z.literal(1), z.literal(MANIFEST_SCHEMA_VERSION)]),
   bundle_id: sha256Hex,
   kind: z.enum(BUNDLE_KINDS),
   name: identifier,

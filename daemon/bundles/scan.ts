@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, fsync, mkdirSync, openSync, statSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, fsync, mkdirSync, openSync, readSync, statSync, symlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Parser, type ReadEntry } from 'tar';
@@ -14,12 +14,15 @@ import {
   PAYLOAD_PREFIX,
   SIGNATURE_NAME,
   computeBundleId,
+  MANIFEST_SCHEMA_VERSION,
   escapingLinkReason,
   manifestSchema,
+  resolveInTree,
   signatureFileSchema,
   unsafePathReason,
 } from './manifest.js';
 import { BundleRejection } from './rejection.js';
+import { checkExtractedTree } from './tree-check.js';
 
 export interface BundleLimits {
   /** Most bytes of the archive file, and of the payload it unpacks to. */
@@ -53,18 +56,52 @@ export interface VerifiedBundle {
   signatureBytes: Buffer;
   signedBy: string[];
   payloadBytes: number;
+  /** Regular files in the payload. */
   fileCount: number;
+  /** Every entry: files, folders and links. */
+  entryCount: number;
   archiveBytes: number;
 }
 
 const FILE_TYPES = new Set(['File', 'OldFile', 'ContiguousFile']);
+const TYPE_WORDS = { file: 'a regular file', dir: 'a folder', symlink: 'a symlink' } as const;
+
+/** Magic numbers of compressed streams: a bundle is a plain tar, and the tar parser would inflate gzip unasked. */
+const COMPRESSED: [string, number[]][] = [
+  ['gzip', [0x1f, 0x8b]],
+  ['bzip2', [0x42, 0x5a, 0x68]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+];
+
+/** Which compression the file starts with, if any. */
+function compressionOf(file: string): string | undefined {
+  const head = Buffer.alloc(6);
+  const fd = openSync(file, 'r');
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return COMPRESSED.find(([, magic]) => n >= magic.length && magic.every((b, i) => head[i] === b))?.[0];
+}
+
+/** A manifest whose signature checked out, with the tree it declares. */
+export interface CheckedManifest {
+  manifest: Manifest;
+  signedBy: string[];
+  byPath: Map<string, FileEntry>;
+  /** Parent folders a schema-1 manifest implies without listing them. */
+  implied: Set<string>;
+}
 
 function reject(code: ConstructorParameters<typeof BundleRejection>[0], check: string, message: string, detail: Record<string, unknown> = {}): never {
   throw new BundleRejection(code, check, message, detail);
 }
 
 /** Checks the signature(s) over the exact manifest bytes, then parses the manifest. */
-export function checkManifest(mBytes: Buffer, sBytes: Buffer, o: Pick<ScanOptions, 'keys' | 'limits' | 'now'>): { manifest: Manifest; signedBy: string[] } {
+export function checkManifest(mBytes: Buffer, sBytes: Buffer, o: Pick<ScanOptions, 'keys' | 'limits' | 'now'>): CheckedManifest {
   let sigDoc: unknown;
   try {
     sigDoc = JSON.parse(sBytes.toString('utf8'));
@@ -117,21 +154,55 @@ export function checkManifest(mBytes: Buffer, sBytes: Buffer, o: Pick<ScanOption
   if (m.expires_at && Date.parse(m.expires_at) <= o.now.getTime()) {
     reject('WAVEOS_E_BUNDLE_EXPIRED', 'expired', `the bundle expired at ${m.expires_at} (now ${o.now.toISOString()})`, { expires_at: m.expires_at, now: o.now.toISOString() });
   }
+  const tree = manifestTree(m, o.limits);
+  return { manifest: m, signedBy, ...tree };
+}
+
+/**
+ * The tree a manifest declares, checked as a whole: paths unique and within the limits, every parent folder
+ * listed (schema 2; schema 1's are implied), and every symlink resolved through the declared tree — links
+ * followed component by component — to an entry inside the payload.
+ */
+function manifestTree(m: Manifest, limits: BundleLimits): { byPath: Map<string, FileEntry>; implied: Set<string> } {
   let total = 0;
-  const paths = new Set<string>();
+  const byPath = new Map<string, FileEntry>();
   for (const f of m.files) {
-    if (paths.has(f.path)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.duplicate', `${MANIFEST_NAME} lists ${f.path} twice`);
-    paths.add(f.path);
-    if (f.path.length > o.limits.maxPathLength) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.path', `path ${f.path.slice(0, 60)}… is ${f.path.length} characters long; the limit is ${o.limits.maxPathLength}`, { length: f.path.length, limit: o.limits.maxPathLength });
+    if (byPath.has(f.path)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.duplicate', `${MANIFEST_NAME} lists ${f.path} twice`);
+    byPath.set(f.path, f);
+    if (f.path.length > limits.maxPathLength) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.path', `path ${f.path.slice(0, 60)}… is ${f.path.length} characters long; the limit is ${limits.maxPathLength}`, { length: f.path.length, limit: limits.maxPathLength });
     if (f.type === 'file') total += f.size;
-    else {
+    else if (f.type === 'symlink') {
       const why = escapingLinkReason(f.path, f.target);
       if (why) reject('WAVEOS_E_BUNDLE_PATH', 'path.symlink_escape', `symlink ${f.path} ${why}`, { path: f.path, target: f.target });
     }
   }
-  if (m.files.length > o.limits.maxFiles) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.files', `${m.files.length} files in the payload; the limit is ${o.limits.maxFiles}`, { files: m.files.length, limit: o.limits.maxFiles });
-  if (total > o.limits.maxBytes) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.size', `the payload is ${total} bytes; the limit is ${o.limits.maxBytes}`, { bytes: total, limit: o.limits.maxBytes });
-  return { manifest: m, signedBy };
+  if (m.files.length > limits.maxFiles) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.files', `${m.files.length} entries (files, folders and links) in the payload; the limit is ${limits.maxFiles}`, { files: m.files.length, limit: limits.maxFiles });
+  if (total > limits.maxBytes) reject('WAVEOS_E_BUNDLE_LIMIT', 'limit.size', `the payload is ${total} bytes; the limit is ${limits.maxBytes}`, { bytes: total, limit: limits.maxBytes });
+  const implied = new Set<string>();
+  for (const f of m.files) {
+    if (m.schema_version === 1 && f.type === 'dir') reject('WAVEOS_E_BUNDLE_FORMAT', 'manifest.invalid', `${MANIFEST_NAME}: schema_version 1 cannot list folders (${f.path}); use schema_version ${MANIFEST_SCHEMA_VERSION}`);
+    for (let i = f.path.indexOf('/'); i > 0; i = f.path.indexOf('/', i + 1)) {
+      const parent = f.path.slice(0, i);
+      const e = byPath.get(parent);
+      if (e && e.type !== 'dir') reject('WAVEOS_E_BUNDLE_PATH', 'path.through_symlink', `${MANIFEST_NAME} lists ${f.path} below ${parent}, which is a ${e.type}, not a folder`, { path: f.path });
+      if (!e && m.schema_version !== 1) reject('WAVEOS_E_BUNDLE_PATH', 'manifest.parent', `${MANIFEST_NAME} lists ${f.path} but not its folder ${parent}: every folder must be listed`, { path: f.path, parent });
+      if (!e) implied.add(parent);
+    }
+  }
+  if (implied.size > 0) {
+    const withParents = new Map(byPath);
+    for (const d of implied) withParents.set(d, { type: 'dir', path: d, mode: 0o755 });
+    checkLinks(m, withParents);
+  } else checkLinks(m, byPath);
+  return { byPath, implied };
+}
+
+function checkLinks(m: Manifest, tree: ReadonlyMap<string, FileEntry>): void {
+  for (const f of m.files) {
+    if (f.type !== 'symlink') continue;
+    const r = resolveInTree(tree, f.path);
+    if (!r.ok) reject('WAVEOS_E_BUNDLE_PATH', 'path.symlink_escape', `symlink ${PAYLOAD_PREFIX}${f.path} → ${f.target} does not resolve inside the payload: it ${r.why}`, { path: f.path, target: f.target });
+  }
 }
 
 /**
@@ -145,6 +216,15 @@ export function scanBundle(o: ScanOptions): Promise<VerifiedBundle> {
     archiveBytes = statSync(o.file).size;
   } catch (e) {
     return Promise.reject(new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'format.unreadable', `${o.file}: cannot read the bundle: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
+  }
+  let compressed: string | undefined;
+  try {
+    compressed = compressionOf(o.file);
+  } catch (e) {
+    return Promise.reject(new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'format.unreadable', `${o.file}: cannot read the bundle: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`));
+  }
+  if (compressed) {
+    return Promise.reject(new BundleRejection('WAVEOS_E_BUNDLE_FORMAT', 'format.compressed', `${o.file} is ${compressed}-compressed; a bundle is a plain (uncompressed) tar: its signature covers the tar members, not a compressed stream`, { compression: compressed }));
   }
   // The archive adds headers and padding to the payload; allow for them, but not for an unbounded file.
   const archiveLimit = o.limits.maxBytes + MAX_MANIFEST_BYTES + o.limits.maxFiles * 1536 + 1024 * 1024;
@@ -162,13 +242,15 @@ class BundleScan {
   private index = 0;
   private mBytes: Buffer | undefined;
   private sBytes: Buffer | undefined;
-  private checked: { manifest: Manifest; signedBy: string[] } | undefined;
+  private checked: CheckedManifest | undefined;
   private byPath = new Map<string, FileEntry>();
   private readonly seen = new Set<string>();
   private readonly links = new Set<string>();
   private readonly openFds = new Set<number>();
   private readonly syncs: Promise<void>[] = [];
   private readonly madeDirs = new Set<string>();
+  /** Listed folders extracted: their modes are applied once everything below them is written. */
+  private readonly dirModes: [string, number][] = [];
   private extracted = 0;
   private payloadBytes = 0;
 
@@ -236,11 +318,7 @@ class BundleScan {
       return;
     }
     const rel = this.memberPath(entry);
-    if (entry.type === 'Directory') {
-      if (this.o.extractTo) this.ensureDir(join(this.o.extractTo, rel));
-      entry.resume();
-      return;
-    }
+    if (entry.type === 'Directory') return this.directory(entry, rel);
     if (entry.type === 'SymbolicLink') return this.symlink(entry, rel);
     if (!FILE_TYPES.has(entry.type)) reject('WAVEOS_E_BUNDLE_PATH', 'entry.unsupported', `member ${p} has the unsupported type ${entry.type}`, { path: p, type: entry.type });
     this.file(entry, rel);
@@ -256,7 +334,7 @@ class BundleScan {
       else {
         this.sBytes = b;
         this.checked = checkManifest(this.mBytes as Buffer, this.sBytes, this.o);
-        this.byPath = new Map(this.checked.manifest.files.map((f) => [f.path, f]));
+        this.byPath = this.checked.byPath;
         if (this.o.extractTo) this.ensureDir(this.o.extractTo);
       }
     });
@@ -305,11 +383,27 @@ class BundleScan {
     return rel;
   }
 
-  /** The manifest entry a member must match. */
-  private listed(p: string, rel: string): FileEntry {
+  /** The manifest entry a member must match: listed, of the same type, with the same mode. */
+  private listed<T extends FileEntry['type']>(entry: ReadEntry, rel: string, type: T): Extract<FileEntry, { type: T }> {
+    const p = entry.path;
     const m = this.byPath.get(rel);
-    if (!m) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} is not listed in the manifest`, { path: p });
-    return m;
+    if (!m) reject('WAVEOS_E_BUNDLE_PATH', 'file.extra', `member ${p} (${TYPE_WORDS[type]}) is not listed in the manifest`, { path: p });
+    if (m.type !== type) reject('WAVEOS_E_BUNDLE_PATH', 'entry.type', `member ${p} is ${TYPE_WORDS[type]}; the manifest lists ${TYPE_WORDS[m.type]}`, { path: p, type, expected: m.type });
+    if (m.type !== 'symlink') {
+      const mode = (entry.mode ?? 0) & 0o7777;
+      if (mode !== m.mode) reject('WAVEOS_E_BUNDLE_PATH', 'entry.mode', `member ${p} has mode 0${mode.toString(8)}; the manifest says 0${m.mode.toString(8)}`, { path: p, mode, expected: m.mode });
+    }
+    return m as Extract<FileEntry, { type: T }>;
+  }
+
+  private directory(entry: ReadEntry, rel: string): void {
+    const m = this.listed(entry, rel, 'dir');
+    if (this.o.extractTo) {
+      const dest = join(this.o.extractTo, rel);
+      this.ensureDir(dest);
+      this.dirModes.push([dest, this.o.strictModes ? 0o700 : m.mode & 0o777]);
+    }
+    entry.resume();
   }
 
   private symlink(entry: ReadEntry, rel: string): void {
@@ -317,8 +411,8 @@ class BundleScan {
     const target = entry.linkpath ?? '';
     const escape = escapingLinkReason(rel, target);
     if (escape) reject('WAVEOS_E_BUNDLE_PATH', 'path.symlink_escape', `symlink ${p} ${escape}`, { path: p, target });
-    const m = this.listed(p, rel);
-    if (m.type !== 'symlink' || m.target !== target) reject('WAVEOS_E_BUNDLE_HASH', 'hash.symlink', `symlink ${p} → ${target} differs from the manifest`, { path: p });
+    const m = this.listed(entry, rel, 'symlink');
+    if (m.target !== target) reject('WAVEOS_E_BUNDLE_HASH', 'hash.symlink', `symlink ${p} → ${target} differs from the manifest (→ ${m.target})`, { path: p });
     this.links.add(rel);
     if (this.o.extractTo) {
       const dest = join(this.o.extractTo, rel);
@@ -331,8 +425,7 @@ class BundleScan {
   /** A regular file: its size and sha256 against the manifest, written (O_EXCL) and fsynced when extracting. */
   private file(entry: ReadEntry, rel: string): void {
     const p = entry.path;
-    const m = this.listed(p, rel);
-    if (m.type !== 'file') reject('WAVEOS_E_BUNDLE_HASH', 'hash.type', `member ${p} is a file; the manifest lists a ${m.type}`, { path: p });
+    const m = this.listed(entry, rel, 'file');
     if (entry.size !== m.size) reject('WAVEOS_E_BUNDLE_HASH', 'hash.size', `member ${p} is ${entry.size} bytes; the manifest says ${m.size}`, { path: p, size: entry.size, expected: m.size });
     const hash = createHash('sha256');
     let fd: number | undefined;
@@ -393,14 +486,21 @@ class BundleScan {
       reject('WAVEOS_E_BUNDLE_PATH', 'file.missing', `${missing.length} file(s) listed in the manifest are missing from the archive, first ${PAYLOAD_PREFIX}${missing[0]?.path}`, { missing: missing.slice(0, 20).map((f) => f.path) });
     }
     await Promise.all(this.syncs);
-    if (o.extractTo) for (const d of this.madeDirs) fsyncDir(d);
+    if (o.extractTo) {
+      // Deepest first, so a read-only folder is made so only after what is below it.
+      for (const [d, mode] of this.dirModes.reverse()) chmodSync(d, mode);
+      // The same tree again, on the real filesystem this time: what the kernel resolves is what counts.
+      checkExtractedTree(o.extractTo, checked.byPath, checked.implied);
+      for (const d of this.madeDirs) fsyncDir(d);
+    }
     return {
       manifest: checked.manifest,
       manifestBytes: mBytes,
       signatureBytes: sBytes,
       signedBy: checked.signedBy,
       payloadBytes: this.payloadBytes,
-      fileCount: checked.manifest.files.length,
+      fileCount: checked.manifest.files.filter((f) => f.type === 'file').length,
+      entryCount: checked.manifest.files.length,
       archiveBytes: this.archiveBytes,
     };
   }

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
 import { apiCall } from '../api/index.js';
-import { BUNDLE_KINDS, type BundleKind, DEFAULT_LIMITS, type InstallRecord, buildBundle, generateKeyPair, loadTrustedKeys, readBundleHead, readSigningKey, scanBundle } from '../bundles/index.js';
+import { BUNDLE_KINDS, type BundleKind, DEFAULT_LIMITS, type InstallRecord, buildBundle, generateKeyPair, loadTrustedKeys, readBundleHead, readSigningKey, verifyBundle } from '../bundles/index.js';
 import { WaveosError, parseDuration, systemClock } from '../core/index.js';
 import { checkResponse } from './api-errors.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
@@ -90,7 +91,8 @@ export async function bundleCommand(argv: string[], io: Output): Promise<number>
       const keysDir = values.keys ?? rootPaths(values.root).keysDir;
       const keys = loadTrustedKeys(keysDir);
       if (keys.length === 0) throw new WaveosError('WAVEOS_E_BUNDLE_SIGNATURE', `no trusted keys in ${keysDir}: nothing can verify ${file}`);
-      const v = await scanBundle({ file, keys, limits: DEFAULT_LIMITS, now: new Date() });
+      // The same checks as the board's verify stage, content included (parsed in a scratch folder that is removed).
+      const v = await verifyBundle({ file, keys, limits: DEFAULT_LIMITS, now: new Date() }, join(tmpdir(), `waveos-verify-${process.pid}-${Date.now()}`));
       const m = v.manifest;
       if (values.json) io.out(JSON.stringify({ file, valid: true, signed_by: v.signedBy, manifest: m, payload_bytes: v.payloadBytes }));
       else io.out(`${file}: valid — ${m.kind} ${m.name} ${m.version}, ${v.fileCount} files, ${v.payloadBytes} bytes, signed by ${v.signedBy.join(', ')}${m.expires_at ? `, expires ${m.expires_at}` : ''}`);
@@ -113,7 +115,7 @@ export async function bundleCommand(argv: string[], io: Output): Promise<number>
           `  bundle_id ${m?.bundle_id}`,
           `  key_id ${m?.key_id}, created ${m?.created_at}${m?.expires_at ? `, expires ${m.expires_at}` : ''}`,
           `  files (${m?.files?.length ?? 0}):`,
-          ...(m?.files ?? []).slice(0, 200).map((f) => `    ${f.type === 'file' ? `${String(f.size).padStart(12)}  ${f.sha256?.slice(0, 16)}` : `${'symlink'.padStart(12)}  ${''.padEnd(16)}`}  ${f.path}`),
+          ...(m?.files ?? []).slice(0, 200).map((f) => `    ${f.type === 'file' ? `${String(f.size).padStart(12)}  ${f.sha256?.slice(0, 16)}` : `${f.type.padStart(12)}  ${''.padEnd(16)}`}  ${f.path}`),
         ].join('\n'),
       );
       return 0;

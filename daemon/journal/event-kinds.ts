@@ -44,6 +44,7 @@ export const EVENT_KINDS = {
   'bundle.rolled_back': { severity: 'error', meaning: 'a bundle was rolled back to the previous slot (failed trial, launcher, or on request)', data: ['bundle_kind', 'name', 'bundle_id', 'from', 'to', '...'], highlight: 'recovery' },
   'bundle.failed': { severity: 'error', meaning: 'a bundle install failed (loop guard) or a bundle failed too often', data: ['bundle_id', 'name', 'version', 'failures', 'limit', '...'], highlight: null },
   'bundle.resumed': { severity: 'notice', meaning: 'an install interrupted by a restart is carried on', data: [...INSTALL, 'from_state'], highlight: null },
+  'bundle.key_skipped': { severity: 'warning', meaning: 'a trusted-key file in etc/waveos/keys/ does not parse: it is ignored, the other keys still count', data: ['file', 'error'], highlight: null },
   'bundle.restart': { severity: 'notice', meaning: 'the daemon restarts through the launcher into a new WaveOS bundle', data: [...INSTALL], highlight: null },
   'chaos.enabled': { severity: 'warning', meaning: 'failure injection is on for this run (test rigs only)', data: ['seed', 'origin', 'rules'], highlight: null },
   'chaos.refused': { severity: 'warning', meaning: 'failure injection was asked for outside a test profile and refused', data: ['origin'], highlight: null },

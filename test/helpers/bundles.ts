@@ -72,10 +72,25 @@ export function member(path: string, text: string, mode = 0o644): { entry: FileE
   return { entry: { type: 'file', path, size: bytes.length, mode, sha256: sha(bytes) }, tar: { type: 'File', path: `payload/${path}`, mode, bytes } };
 }
 
+/** A folder entry for a schema-2 manifest and the matching tar member. */
+export function folder(path: string, mode = 0o755): { entry: FileEntry; tar: TarEntry } {
+  return { entry: { type: 'dir', path, mode }, tar: { type: 'Directory', path: `payload/${path}`, mode } };
+}
+
+/** A symlink entry and the matching tar member. */
+export function link(path: string, target: string): { entry: FileEntry; tar: TarEntry } {
+  return { entry: { type: 'symlink', path, target }, tar: { type: 'SymbolicLink', path: `payload/${path}`, linkpath: target } };
+}
+
+/** Signs a schema-2 manifest listing exactly `members` and writes them: a bundle whose tree equals its manifest. */
+export function craftTree(k: TestKey, out: string, members: { entry: FileEntry; tar: TarEntry }[], over: Partial<Manifest> = {}): Promise<Manifest> {
+  return craftBundle(k, out, members.map((m) => m.entry), members.map((m) => m.tar), { schema_version: 2, ...over });
+}
+
 /** Signs a manifest listing `files` and writes it with arbitrary (possibly hostile) payload members. */
 export async function craftBundle(k: TestKey, out: string, files: FileEntry[], members: TarEntry[], over: Partial<Manifest> = {}): Promise<Manifest> {
   const draft = {
-    schema_version: 1 as const,
+    schema_version: 1 as 1 | 2,
     bundle_id: '',
     kind: 'app' as const,
     name: 'demo',
