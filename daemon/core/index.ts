@@ -44,3 +44,4 @@ export {
   parseChaosEnv,
 } from './chaos.js';
 export { MODES, type Mode } from './modes.js';
+export { linearRegExp } from './linear-regexp.js';
