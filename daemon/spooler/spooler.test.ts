@@ -7,7 +7,6 @@ import { PassThrough } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { effectiveConfig } from '../config/index.js';
 import { FakeClock, silentLogger } from '../core/index.js';
 import { LineSplitter } from './line-splitter.js';
 import { Redactor, compilePatterns } from '../security/index.js';
