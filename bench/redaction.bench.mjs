@@ -53,7 +53,11 @@ export async function run(row) {
   const stream = ours.stream();
   const spool = legacySpoolRedact();
   const pack = legacyPackRedact(SECRETS);
-  for (let i = 0; i < 20; i++) stream(text), spool(text), pack(text);
+  for (let i = 0; i < 20; i++) {
+    stream(text);
+    spool(text);
+    pack(text);
+  }
   const o = mbPerS(stream, text);
   const s = mbPerS(spool, text);
   const p = mbPerS(pack, text);
