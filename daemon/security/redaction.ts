@@ -374,9 +374,21 @@ export class Redactor {
     return n;
   }
 
+  /** Keys repeat from event to event: each is judged once (bounded). */
+  private readonly secretKeys = new Map<string, boolean>();
+
+  private secretKey(key: string): boolean {
+    let r = this.secretKeys.get(key);
+    if (r === undefined) {
+      r = isSecretName(key);
+      if (this.secretKeys.size < 4096) this.secretKeys.set(key, r);
+    }
+    return r;
+  }
+
   /** A deep copy with secret-named keys masked and every string passed through `text`; unchanged parts are shared. */
   value(v: unknown, key?: string): unknown {
-    if (key !== undefined && (typeof v === 'string' || typeof v === 'number') && isSecretName(key)) return REDACTED;
+    if (key !== undefined && (typeof v === 'string' || typeof v === 'number') && this.secretKey(key)) return REDACTED;
     if (typeof v === 'string') return this.text(v);
     if (Array.isArray(v)) {
       const out = v.map((x) => this.value(x));
