@@ -10,12 +10,15 @@ import { median } from './lib.mjs';
 
 const { Journal } = await import('../dist/journal/index.js');
 const { systemClock } = await import('../dist/core/index.js');
+// the daemon's journal redacts every event before hashing it (older builds had no redactor)
+const security = await import('../dist/security/index.js');
+const redactor = security.Redactor ? new security.Redactor({ literals: ['bench-secret-value-0123456789'] }) : undefined;
 
 // --- journal appends with group commit vs raw better-sqlite3 inserts of the same rows -----------------
 function benchJournal(n, batch) {
   const dir = mkdtempSync(join(tmpdir(), 'bench-journal-'));
   try {
-    const j = Journal.openWriter(join(dir, 'j.db'), { clock: systemClock, runId: 'bench', bootId: 'bench', batchMax: batch, batchDelayMs: 1000 });
+    const j = Journal.openWriter(join(dir, 'j.db'), { clock: systemClock, runId: 'bench', bootId: 'bench', batchMax: batch, batchDelayMs: 1000, redactor });
     const t0 = performance.now();
     for (let i = 0; i < n; i++) j.append({ kind: 'bench.tick', source: 'bench', reason: 'a benchmark event', data: { i, load: 0.5 } });
     j.flush();

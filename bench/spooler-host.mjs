@@ -6,11 +6,15 @@ import { performance } from 'node:perf_hooks';
 const [spoolDir, code] = process.argv.slice(2);
 const { Spooler, spoolerSettings } = await import('../dist/spooler/index.js');
 const { systemClock, silentLogger } = await import('../dist/core/index.js');
+// the daemon's redactor with a secret literal, as every spooled line passes it (older builds had none)
+const security = await import('../dist/security/index.js').catch(() => ({}));
+const redactor = security.Redactor ? new security.Redactor({ literals: ['bench-secret-value-0123456789'] }) : undefined;
 
 const spooler = new Spooler({
   clock: systemClock,
   log: silentLogger(),
   spoolDir,
+  redactor,
   settings: spoolerSettings({
     quota_bytes: 4 * 1024 * 1024 * 1024,
     keep_files: 100_000,

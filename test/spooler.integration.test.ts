@@ -95,7 +95,7 @@ describe('the spooler in the daemon', () => {
       200,
     );
     const lines = shown.trim().split('\n');
-    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z socket n=1 password=\[redacted\] y+$/);
+    expect(lines[0]).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z socket n=1 password=\[REDACTED\] y+$/);
     expect(lines.map((l) => Number(/ n=(\d+) /.exec(l)?.[1]))).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     expect(readdirSync(join(spoolOf(root), 'sensor-app')).some((f) => /^\d{8}\.log(\.gz)?$/.test(f))).toBe(true);
     expect(await writeLines(root, 'sensor-app', 1, 'late-line ')).toBe(0);
@@ -235,8 +235,9 @@ describe('the spooler in the daemon', () => {
         '-e',
         `const { Spooler, spoolerSettings, readSpool } = await import(${JSON.stringify(join(REPO, 'dist/spooler/index.js'))});
          const { systemClock, silentLogger } = await import(${JSON.stringify(join(REPO, 'dist/core/index.js'))});
+         const { Redactor } = await import(${JSON.stringify(join(REPO, 'dist/security/index.js'))});
          const dir = ${JSON.stringify(spool)};
-         const s = new Spooler({ clock: systemClock, log: silentLogger(), spoolDir: dir, settings: spoolerSettings({ socket: false, min_free_bytes: 0 }) });
+         const s = new Spooler({ clock: systemClock, log: silentLogger(), spoolDir: dir, redactor: new Redactor(), settings: spoolerSettings({ socket: false, min_free_bytes: 0 }) });
          await s.start(); await s.stop();
          let expect = 1, bad = 0;
          for await (const l of readSpool(dir, 'burst')) { const m = / seq=(\\d+) x{40}$/.exec(l); if (!m || Number(m[1]) !== expect) bad++; expect++; }

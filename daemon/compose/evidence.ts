@@ -41,5 +41,6 @@ export function evidenceUnit(boot: BootContext): EvidenceService {
     chaos: boot.chaos,
     // A secret read from a variable named like any other (WAVEOS_UPLINK_KEY) is still a secret.
     secretValues: () => boot.secrets.list(),
+    redactor: boot.redactor,
   });
 }

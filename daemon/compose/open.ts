@@ -24,7 +24,7 @@ import {
 } from '../core/index.js';
 import { Journal } from '../journal/index.js';
 import { type ResetReason, SdNotifier, captureResetReason } from '../recovery/index.js';
-import { type Secrets, resolveSecrets } from '../security/index.js';
+import { type Redactor, type Secrets, daemonRedactor, resolveSecrets } from '../security/index.js';
 import { pinoLinePriority, teeLogDestination } from '../spooler/index.js';
 import { fatalExit } from './fatal.js';
 
@@ -45,6 +45,8 @@ export interface BootContext {
   readonly clock: Clock;
   readonly env: NodeJS.ProcessEnv;
   readonly secrets: Secrets;
+  /** The one redactor, built once from the secrets, the environment, the config and its patterns; every store uses it. */
+  readonly redactor: Redactor;
   readonly chaos: Chaos;
   /** Where failure injection was asked for, and whether the prod profile refused it. */
   readonly chaosAsked: { origin: ChaosSpec['origin'] | null; refused: boolean };
@@ -96,6 +98,7 @@ export function openBoot(opts: RunOptions): BootContext {
   const env = opts.env ?? process.env;
   // Secrets are read before anything is written: one that cannot be read is a config error (exit 2).
   const secrets = resolveSecrets(config.secrets, env);
+  const redactor = daemonRedactor({ secrets: secrets.list(), env, config, patterns: config.spooler.redact });
   const { chaos, asked } = chaosFor(config, env);
   // The daemon's own log goes to stdout as before and, through the spooler, to the spool as source `waveos`.
   const format = opts.logFormat ?? config.log.format;
@@ -132,6 +135,7 @@ export function openBoot(opts: RunOptions): BootContext {
     batchDelayMs: config.journal.batch_delay_ms,
     onCommitError: (e) => fatalExit(log, opened.journal, e),
     chaos,
+    redactor,
   });
   const { journal } = opened;
   const lastEvent = journal.lastSeq() > 0 ? journal.events({ afterSeq: journal.lastSeq() - 1, limit: 1 })[0] : undefined;
@@ -149,6 +153,7 @@ export function openBoot(opts: RunOptions): BootContext {
     clock,
     env,
     secrets,
+    redactor,
     chaos,
     chaosAsked: asked,
     log,

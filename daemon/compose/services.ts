@@ -12,7 +12,7 @@ const DAEMON_ONLY_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LIST
 export function supervisorUnit(boot: BootContext, sink: LogSink): Supervisor {
   const env = { ...boot.env };
   for (const k of DAEMON_ONLY_ENV) delete env[k];
-  return new Supervisor({ specs: boot.config.services, journal: boot.journal, clock: boot.clock, log: boot.log.child({ module: 'services' }), sink, root: boot.paths.root, runId: boot.runId, env });
+  return new Supervisor({ specs: boot.config.services, journal: boot.journal, clock: boot.clock, log: boot.log.child({ module: 'services' }), sink, root: boot.paths.root, runId: boot.runId, env, secret: (name) => boot.secrets.get(name) });
 }
 
 /** The escalation ladder and the device's mode; the policy's rate limit and mode transitions bound it. */

@@ -23,5 +23,4 @@ export {
   serviceSpec,
 } from './services-schema.js';
 export { examplesDir } from './dev-services.js';
-export { DEFAULT_SPOOL_REDACT } from './section-defaults.js';
 export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolRateConfig, SpoolSourceConfig, SpoolerConfig } from './schema.js';

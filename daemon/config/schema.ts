@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
-import { type ChaosRule, chaosSchema, parseDuration, parseSize } from '../core/index.js';
-import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema } from './services-schema.js';
+import { type ChaosRule, chaosSchema, parseDuration, linearRegExp, parseSize } from '../core/index.js';
+import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema, undeclaredSecretIssues } from './services-schema.js';
 
 export const CONFIG_SCHEMA_VERSION = 2;
 export const PROFILES = ['dev', 'prod'] as const;
@@ -218,14 +218,15 @@ export const evidenceSchema = z.strictObject({
   default_window: durationSchema.optional(),
 });
 /** A regular expression, checked when the config is read so a bad one is a located config error. */
+/** A redaction pattern: compiled for the linear-time engine, so one that could backtrack is refused here, located. */
 const regexSchema = z
   .string()
   .min(1)
   .superRefine((p, ctx) => {
     try {
-      new RegExp(p, 'i');
+      linearRegExp(p);
     } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `not a valid regular expression: ${(e as Error).message}` });
+      ctx.addIssue({ code: 'custom', message: `not usable as a redaction pattern: ${(e as Error).message}` });
     }
   });
 
@@ -260,7 +261,7 @@ export const spoolerSchema = z.strictObject({
   buffer: sizeSchema.optional(),
   report_interval: durationSchema.optional(),
   redact: z.array(regexSchema).optional(),
-  /** Keep the built-in secret patterns in front of `redact` (default true). */
+  /** Accepted for older configs, without effect: the built-in rules are part of the redactor and always apply. */
   redact_defaults: z.boolean().optional(),
   socket: z.boolean().optional(),
   socket_mode: z.string().regex(/^0?[0-7]{3}$/, 'expected an octal file mode such as 0666 or 0660').optional(),
@@ -355,6 +356,8 @@ export const configFileSchema = z.strictObject({
   bundles: bundlesSchema.optional(),
   /** Failure injection for test rigs (docs/hil.md); refused in the prod profile. */
   chaos: chaosSchema.optional(),
+}).superRefine((c, ctx) => {
+  for (const issue of undeclaredSecretIssues(c.services, Object.keys(c.secrets ?? {}))) ctx.addIssue({ code: 'custom', ...issue });
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 

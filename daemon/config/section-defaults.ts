@@ -1,12 +1,5 @@
 import type { ConfigFile, Profile, ProxyConfig, SpoolRateConfig, SpoolerConfig } from './schema.js';
 
-/** Built-in secret patterns: the value after common secret names, bearer tokens, PEM private-key headers. */
-export const DEFAULT_SPOOL_REDACT: readonly string[] = [
-  String.raw`(?<=\b(?:password|passwd|pwd|token|secret|api[_-]?key|access[_-]?key|private[_-]?key|auth)["']?\s*[:=]\s*["']?)[^\s"',;&]+`,
-  String.raw`(?<=\bBearer\s+)[A-Za-z0-9._~+/=-]+`,
-  String.raw`-----BEGIN [A-Z ]*PRIVATE KEY-----`,
-];
-
 type SpoolFile = NonNullable<ConfigFile['spooler']>;
 type RateFile = SpoolFile['rate'];
 
@@ -48,7 +41,8 @@ export function spoolerConfig(f: SpoolFile | undefined, profile: Profile): Spool
     disk_check_interval_ms: f?.disk_check_interval ?? 1_000,
     buffer_bytes: f?.buffer ?? 1024 * 1024,
     report_interval_ms: f?.report_interval ?? 60_000,
-    redact: [...(f?.redact_defaults === false ? [] : DEFAULT_SPOOL_REDACT), ...(f?.redact ?? [])],
+    // the built-in rules live in the redactor itself (security/redaction.ts) and always apply
+    redact: [...(f?.redact ?? [])],
     socket: f?.socket ?? true,
     socket_mode: Number.parseInt(f?.socket_mode ?? '0666', 8),
     defaults,

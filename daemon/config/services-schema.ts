@@ -76,11 +76,17 @@ export const healthSchema = z
   })
   .pipe(z.discriminatedUnion('kind', [healthVariants.process, healthVariants.exec, healthVariants.tcp, healthVariants.http, healthVariants.heartbeat]));
 
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
+
 export const serviceSchema = z.strictObject({
   name: serviceName,
   command: z.string({ error: (i) => (i.input === undefined ? 'command is missing (expected the program to run)' : 'expected the program to run as text') }).min(1, 'command is empty'),
   args: z.array(z.string()).optional(),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name'), z.string()).optional(),
+  env: z.record(envName, z.string()).optional(),
+  /** Environment variable → name of a secret declared under top-level `secrets:`; the only way a secret reaches a service. */
+  secrets_env: z.record(envName, z.string().regex(/^[a-z][a-z0-9_.-]*$/, 'expected the name of a secret declared under secrets:')).optional(),
+  /** Variables of the daemon's own environment passed on as they are (the escape hatch; the base set is always given). */
+  inherit_env: z.array(envName).max(256).optional(),
   cwd: z.string().min(1).optional(),
   user: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
   group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
@@ -99,6 +105,20 @@ export const servicesSchema = z.array(serviceSchema).superRefine((list, ctx) => 
     seen.add(s.name);
   });
 });
+
+/** Each `secrets_env` entry must name a secret declared under `secrets:` (located at the service's key). */
+export function undeclaredSecretIssues(services: readonly ServiceFile[] | undefined, declared: readonly string[]): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  (services ?? []).forEach((s, i) => {
+    for (const [variable, secret] of Object.entries(s.secrets_env ?? {})) {
+      if (!declared.includes(secret)) {
+        const known = declared.length ? ` (declared: ${declared.join(', ')})` : ' (none is declared)';
+        out.push({ path: ['services', i, 'secrets_env', variable], message: `secret "${secret}" is not declared under secrets:${known}` });
+      }
+    }
+  });
+  return out;
+}
 
 export const recoverySchema = z.strictObject({
   /** First restart delay after a crash; it doubles (backoff_factor) with each further crash. */
@@ -139,6 +159,10 @@ export interface ServiceSpec {
   readonly command: string;
   readonly args: readonly string[];
   readonly env: Readonly<Record<string, string>>;
+  /** Environment variable → secret name (checked against `secrets:` when the config is loaded). */
+  readonly secrets_env: Readonly<Record<string, string>>;
+  /** Daemon environment variables passed on as they are. */
+  readonly inherit_env: readonly string[];
   readonly cwd: string | null;
   readonly user: string | number | null;
   readonly group: string | number | null;
@@ -184,6 +208,8 @@ export function serviceSpec(s: ServiceFile): ServiceSpec {
     command: s.command,
     args: [...(s.args ?? [])],
     env: { ...(s.env ?? {}) },
+    secrets_env: { ...(s.secrets_env ?? {}) },
+    inherit_env: [...(s.inherit_env ?? [])],
     cwd: s.cwd ?? null,
     user: s.user ?? null,
     group: s.group ?? null,

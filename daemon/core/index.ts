@@ -45,3 +45,4 @@ export {
 } from './chaos.js';
 export { MODES, type Mode } from './modes.js';
 export { didYouMean, nearestName } from './nearest.js';
+export { linearRegExp } from './linear-regexp.js';

@@ -13,7 +13,7 @@ import { ChainWalker, type JournalEvent, type JournalReader, type RawSample, can
 import { SampleRowFormatter } from './csv-rows.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
-import { Redactor, secretLiterals } from './redact.js';
+import { Redactor, literalsFromEnv, secretLiterals } from '../security/redaction.js';
 import { type ReportData, type ReportEvent, type ReportSeries, writeReport } from './report.js';
 
 const EVENT_PAGE = 2_000;
@@ -48,6 +48,8 @@ export interface PackSource {
   chaos?: Chaos;
   /** The values of the config's resolved secrets: masked wherever they appear, whatever carries them. */
   secretValues?: () => readonly string[];
+  /** The daemon's one redactor (its secrets and the operator's patterns); the pack adds its own env and config literals. */
+  redactor?: Redactor;
 }
 
 export interface PackRequest {
@@ -542,8 +544,11 @@ async function writeArchive(src: PackSource, req: PackRequest, staging: string, 
  * into place. Nothing is held whole in memory but the report's bounded summary; the loop is yielded
  * between pages so the daemon's timers (the watchdog) keep running.
  */
-export async function buildPack(src: PackSource, req: PackRequest, outDir = src.paths.evidenceDir): Promise<BuiltPack> {
+export async function buildPack(src: PackSource, request: PackRequest, outDir = src.paths.evidenceDir): Promise<BuiltPack> {
   const t0 = performance.now();
+  const redactor = (src.redactor ?? new Redactor()).withLiterals([...literalsFromEnv(src.env), ...secretLiterals(src.config), ...(src.secretValues?.() ?? [])]);
+  // the reason names the file and goes into the manifest and the report
+  const req: PackRequest = { ...request, reason: redactor.text(request.reason), incident: request.incident ? (redactor.value(request.incident) as Record<string, unknown>) : request.incident };
   mkdirSync(outDir, { recursive: true, mode: 0o750 });
   const name = uniqueName(outDir, packName(src.device.device_id, req.nowMs, req.reason));
   const staging = stagingDirOf(src.paths, name);
@@ -554,7 +559,6 @@ export async function buildPack(src: PackSource, req: PackRequest, outDir = src.
     const stage: Stage = { dir: staging, files: [], notes: [] };
     const sinceTs = isoUtc(req.sinceMs);
     const untilTs = isoUtc(req.untilMs);
-    const redactor = new Redactor([...Redactor.literalsFromEnv(src.env), ...secretLiterals(src.config), ...(src.secretValues?.() ?? [])]);
     src.journal.flush?.();
     const events = await writeEvents(src, stage, sinceTs, untilTs);
     const metrics = await writeMetrics(src, stage, req);

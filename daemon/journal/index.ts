@@ -26,6 +26,7 @@ export {
   type MetricsFootprint,
   type MetricsQuery,
   type RawSample,
+  type StoredRedactor,
   type StoredSample,
 } from './journal.js';
 export { SCHEMA_VERSION } from './schema.js';

@@ -24,7 +24,20 @@ export interface JournalOptions {
   maxHeldEvents?: number;
   /** How often a held batch is tried again while the disk is full. */
   fullRetryMs?: number;
+  /**
+   * Applied to every event's reason and data, intent and state value before it is hashed and stored, so
+   * that no secret reaches the database and the hash chain covers exactly what is stored.
+   */
+  redactor?: StoredRedactor;
 }
+
+/** What the journal needs of the redactor (security/redaction.ts): text and JSON-like values, unchanged parts shared. */
+export interface StoredRedactor {
+  text(s: string): string;
+  value(v: unknown): unknown;
+}
+
+const NO_REDACTION: StoredRedactor = { text: (s) => s, value: (v) => v };
 
 /** A corrupt journal moved aside at start: where it went and what SQLite said. */
 export interface QuarantinedJournal {
@@ -461,6 +474,7 @@ export class Journal extends JournalReader {
   private readonly batchDelayMs: number;
   private readonly onCommitError: (e: unknown) => void;
   private readonly chaos: Chaos;
+  private readonly redactor: StoredRedactor;
   private readonly maxHeld: number;
   private readonly fullRetryMs: number;
   /** Set while commits fail because the disk is full: events wait in memory and are retried. */
@@ -491,6 +505,7 @@ export class Journal extends JournalReader {
     this.batchMax = opts.batchMax ?? 256;
     this.batchDelayMs = opts.batchDelayMs ?? 2;
     this.chaos = opts.chaos ?? NO_CHAOS;
+    this.redactor = opts.redactor ?? NO_REDACTION;
     this.maxHeld = opts.maxHeldEvents ?? 20_000;
     this.fullRetryMs = opts.fullRetryMs ?? 1_000;
     this.onCommitError =
@@ -598,7 +613,8 @@ export class Journal extends JournalReader {
   }
 
   private chain(input: EventInput): JournalEvent {
-    const data = input.data ?? {};
+    const data = this.redactor.value(input.data ?? {}) as Record<string, unknown>;
+    const reason = this.redactor.text(input.reason);
     const now = this.clock.now();
     // Many events share a millisecond under load; format the timestamp once per millisecond.
     if (now !== this.lastTsMs) {
@@ -615,7 +631,7 @@ export class Journal extends JournalReader {
     const text =
       `{"v":1,"seq":${seq},"ts":"${this.lastTs}","mono_ms":${mono}${this.idsJson}` +
       `,"kind":${this.json(kind)},"severity":"${severity}"` +
-      `,"source":${this.json(source)},"reason":${JSON.stringify(input.reason)},"data":${dataJson}}`;
+      `,"source":${this.json(source)},"reason":${JSON.stringify(reason)},"data":${dataJson}}`;
     const prevHash = this.head;
     const hash = chainHash(prevHash, text);
     const event: JournalEvent = {
@@ -628,7 +644,7 @@ export class Journal extends JournalReader {
       kind,
       severity,
       source,
-      reason: input.reason,
+      reason,
       data,
       prev_hash: prevHash,
       hash,
@@ -800,7 +816,7 @@ export class Journal extends JournalReader {
   private storeStates(entries: Record<string, unknown>): void {
     const ts = isoUtc(this.clock.now());
     this.flush(() => {
-      for (const [k, v] of Object.entries(entries)) this.putState.run(k, JSON.stringify(v), ts);
+      for (const [k, v] of Object.entries(entries)) this.putState.run(k, JSON.stringify(this.redactor.value(v)), ts);
     });
   }
 
@@ -931,20 +947,21 @@ export class Journal extends JournalReader {
    * Start-up marks intents that never got an outcome as interrupted.
    */
   beginIntent(req: { action: string; target?: string; params?: Record<string, unknown>; reason: string; requestedBy: string }): Intent {
-    const params = req.params ?? {};
     const ev = this.chain({
       kind: 'action.requested',
       source: req.requestedBy,
       reason: req.reason,
-      data: { action: req.action, target: req.target ?? null, params },
+      data: { action: req.action, target: req.target ?? null, params: req.params ?? {} },
     });
+    // the intent row holds what the event holds: redacted
+    const params = ev.data.params as Record<string, unknown>;
     let id = 0;
     this.flush(() => {
       const r = this.db
         .prepare(
           "INSERT INTO intents (run_id, action, target, params, reason, requested_by, status, intent_seq, created_ts) VALUES (?,?,?,?,?,?,'pending',?,?)",
         )
-        .run(this.runId, req.action, req.target ?? null, JSON.stringify(params), req.reason, req.requestedBy, ev.seq, ev.ts);
+        .run(this.runId, req.action, req.target ?? null, JSON.stringify(params), ev.reason, req.requestedBy, ev.seq, ev.ts);
       id = Number(r.lastInsertRowid);
     });
     return {
@@ -953,7 +970,7 @@ export class Journal extends JournalReader {
       action: req.action,
       target: req.target ?? null,
       params,
-      reason: req.reason,
+      reason: ev.reason,
       requested_by: req.requestedBy,
       status: 'pending',
       outcome: null,
@@ -974,7 +991,7 @@ export class Journal extends JournalReader {
     this.flush(() =>
       this.db
         .prepare('UPDATE intents SET status = ?, outcome = ?, outcome_seq = ?, finished_ts = ? WHERE id = ?')
-        .run(status, JSON.stringify(outcome), ev.seq, ev.ts, intent.id),
+        .run(status, JSON.stringify(this.redactor.value(outcome)), ev.seq, ev.ts, intent.id),
     );
     return ev;
   }

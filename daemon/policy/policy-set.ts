@@ -2,7 +2,7 @@ import type { InputProblem } from '../core/index.js';
 import { type ParsedPolicyFile, invalidPolicy } from './parse.js';
 import { type PolicyWorld, referenceProblems } from './references.js';
 import { actionLists } from './rule-actions.js';
-import { type ActionSpec, type ModeSpec, REQUIRED_MODES, type RuleSpec } from './schema.js';
+import { type ModeSpec, REQUIRED_MODES, type RuleSpec } from './schema.js';
 
 /** The effective policy: every file merged, cross-checked, frozen. */
 export interface PolicySet {

@@ -3,3 +3,4 @@ export { type AuthRequest, type AuthResult, tokenAuthorizer } from './authorizer
 export { TOKEN_ROLES, type TokenInfo, type TokenRole, TokenStore } from './tokens.js';
 export { Secrets, resolveSecrets } from './secrets.js';
 export { AUDIT_FAILURE_EVERY_MS, auditFailureReporter } from './audit-failures.js';
+export { REDACTED, Redactor, type RedactorOptions, compilePatterns, daemonRedactor, isSecretName, literalsFromEnv, secretLiterals } from './redaction.js';

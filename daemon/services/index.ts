@@ -1,3 +1,4 @@
+export { BASE_ENV, serviceEnvironment } from './environment.js';
 export { FileLogSink } from './file-log-sink.js';
 export { type CommandResult, runCommand } from './command.js';
 export { type HealthResult, checkHealth } from './health.js';

@@ -3,8 +3,9 @@ import type { z } from 'zod';
 import { type Mode, type ServiceSpec, serviceSchema, serviceSpec } from '../config/index.js';
 import { type Clock, type Lifecycle, type LogSink, type Logger, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import { CHILDREN_KEY, HOLDS_KEY, type Journal } from '../journal/index.js';
+import { serviceEnvironment } from './environment.js';
 import { type HealthResult, type HeartbeatMemo, checkHealth } from './health.js';
-import { type ChildRecord, SUPERVISOR_ROOT_ENV, reapOrphans, unrecordedChildren, waitGroupGone } from './orphans.js';
+import { type ChildRecord, reapOrphans, unrecordedChildren, waitGroupGone } from './orphans.js';
 import { killGroup, processStartTime, procUsage, resolveId } from './proc.js';
 
 export type ServiceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'failed';
@@ -80,8 +81,10 @@ export interface SupervisorDeps {
   /** The daemon's root: `{root}` in a service's args, env, cwd and health paths stands for it. */
   root: string;
   runId: string;
-  /** The environment children inherit (the service's own env is laid over it). */
+  /** The daemon's environment: a service gets only its base set and what its config names (environment.ts). */
   env?: NodeJS.ProcessEnv;
+  /** A declared secret's value, for the services whose `secrets_env` names it. */
+  secret?: (name: string) => string;
   /** Orphans from a previous run get this long between SIGTERM and SIGKILL. */
   orphanStopTimeoutMs?: number;
   /** On daemon stop, each child gets at most this long between its stop signal and SIGKILL. */
@@ -344,9 +347,16 @@ export class Supervisor implements Lifecycle {
       e.state = 'stopped';
       throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: unknown ${uid === undefined && s.user !== null ? `user "${s.user}"` : `group "${String(s.group)}"`}`);
     }
+    let env: Record<string, string>;
+    try {
+      env = serviceEnvironment(s, { daemonEnv: this.deps.env ?? process.env, secret: this.deps.secret, root: this.deps.root });
+    } catch (err) {
+      e.state = 'stopped';
+      throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: ${errorMessage(err)}`, { cause: err });
+    }
     const proc = spawn(s.command, [...s.args], {
       cwd: s.cwd ?? undefined,
-      env: { ...(this.deps.env ?? process.env), ...s.env, WAVEOS_SERVICE: name, [SUPERVISOR_ROOT_ENV]: this.deps.root },
+      env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       uid,

@@ -1,5 +1,4 @@
 export { type ReadOptions, type SpoolLine, listSources, parseSpoolLine, readSpool } from './reader.js';
-export { REDACTED, compileRedaction } from './redact.js';
 export { pinoLinePriority, teeLogDestination } from './self-log.js';
 export {
   type Backpressure,
@@ -15,6 +14,7 @@ export {
   Spooler,
   type SpoolerDeps,
   type SpoolerStats,
+  type LineRedactor,
   createSpooler,
   safeSourceName,
 } from './spooler.js';

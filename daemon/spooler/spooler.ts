@@ -5,7 +5,6 @@ import type { Readable } from 'node:stream';
 import { type Chaos, type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isDiskFull, isoUtc } from '../core/index.js';
 import type { EventKind } from '../journal/index.js';
 import { LineSplitter } from './line-splitter.js';
-import { compileRedaction } from './redact.js';
 import { CURRENT, compressSegment, listSegments, recoverSourceDir, sourceBytes } from './segments.js';
 import type { RateLimit, SourceSettings, SpoolerSettings } from './settings.js';
 import { type SourceCounters, type SourceHost, SourceLog } from './source-log.js';
@@ -19,6 +18,13 @@ export interface SpoolEvent {
   data?: Record<string, unknown>;
 }
 
+/** What the spooler needs of the one redactor (security/redaction.ts). */
+export interface LineRedactor {
+  text(s: string): string;
+  /** A redactor for one stream of chunks cut at line ends (a PEM block may span chunks). */
+  stream(): (chunk: string) => string;
+}
+
 export interface SpoolerDeps {
   clock: Clock;
   log: Logger;
@@ -27,6 +33,8 @@ export interface SpoolerDeps {
   /** The ingestion socket (`run/waveos/log.sock`); none when undefined or `settings.socket` is off. */
   socketPath?: string;
   settings: SpoolerSettings;
+  /** Every line is redacted before it is stored: secrets never reach the spool. */
+  redactor: LineRedactor;
   events?: { append(e: SpoolEvent): unknown };
   /** Free bytes on the spool's filesystem; fs.statfs unless a test supplies its own. */
   freeBytes?: (dir: string) => number;
@@ -88,7 +96,6 @@ export class Spooler implements Lifecycle, LogSink {
   readonly name = 'spooler';
   private readonly settings: SpoolerSettings;
   private readonly sources = new Map<string, SourceLog>();
-  private readonly redact: ((s: string) => string) | undefined;
   private usage = 0;
   private full = false;
   private fullReason = '';
@@ -114,7 +121,6 @@ export class Spooler implements Lifecycle, LogSink {
 
   constructor(private readonly deps: SpoolerDeps) {
     this.settings = deps.settings;
-    this.redact = compileRedaction(deps.settings.redact);
     this.lastFsyncMono = deps.clock.monoMs();
     this.host = {
       fsync: this.settings.fsync,
@@ -221,7 +227,7 @@ export class Spooler implements Lifecycle, LogSink {
       log.droppedWhileFull++;
       return;
     }
-    const line = this.redact ? this.redact(text) : text;
+    const line = this.deps.redactor.text(text);
     log.enqueue(Buffer.from(`${isoUtc(this.deps.clock.now())} spool ${line.replace(/\n/g, ' ')}\n`), 1);
   }
 
@@ -255,6 +261,7 @@ export class Spooler implements Lifecycle, LogSink {
    */
   private ingester(log: SourceLog, streamName: string, producer: Producer | undefined): { push(chunk: Buffer): void; end(): void; splitter: LineSplitter } {
     const splitter = new LineSplitter(log.settings.max_line_bytes);
+    const redact = this.deps.redactor.stream();
     // accepted lines of the current chunk as [start, end, truncated] triples into `src`
     let ranges: number[] = [];
     let src: Buffer = Buffer.alloc(0);
@@ -304,13 +311,11 @@ export class Spooler implements Lifecycle, LogSink {
       const n = pieces.reduce((a, p) => a + ((p as Buffer & { lines?: number }).lines ?? 0), 0);
       let out = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces);
       pieces = [];
-      if (this.redact) {
-        const text = out.toString('utf8');
-        const masked = this.redact(text);
-        if (masked !== text) {
-          c.redacted_chunks++;
-          out = Buffer.from(masked, 'utf8');
-        }
+      const text = out.toString('utf8');
+      const masked = redact(text);
+      if (masked !== text) {
+        c.redacted_chunks++;
+        out = Buffer.from(masked, 'utf8');
       }
       log.enqueue(out, n);
       if (!drop && producer && log.full) log.hold(producer);
