@@ -133,11 +133,44 @@ describe('policy runtime', () => {
     expect(again.rt.load().status).toBe('rejected');
     expect(again.rt.version).toBe('main@1');
     again.sample('temp', 11);
-    expect(again.events.map((e) => e.kind)).toEqual(['policy.rejected', 'test.hot']);
+    expect(again.events.map((e) => e.kind)).toEqual(['policy.rejected', 'policy.loaded', 'test.hot']);
+    // The event tells the truth: which version stays in force, and from where.
+    expect(again.events[0]?.reason).toMatch(/last good version main@1 from the last good policy main@1 recorded in the journal/);
+    expect(again.events[0]?.reason).not.toMatch(/none/);
+    expect(again.events[0]?.data).toMatchObject({ kept_version: 'main@1', kept_from: expect.stringMatching(/journal/) });
     // Fixing the file brings the new version in.
     writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(3));
     const fixed = await waitFor('policy.reloaded', () => events.find((e) => e.kind === 'policy.reloaded'), 2_000);
     expect(fixed.data).toMatchObject({ from: 'main@1', to: 'main@3' });
+  });
+
+  it('a broken file in one folder does not block valid changes in another, and every refusal is journaled', async () => {
+    const local = tempDir();
+    const bundle = tempDir();
+    writeFileSync(join(local, 'main.yaml'), KEEPS_FIRING(1));
+    // What a bad policy bundle leaves behind: a rule of an unknown kind, and a config file among the policies.
+    writeFileSync(join(bundle, 'bad.yaml'), 'policy_version: 1\nrules:\n  - { id: x, kind: nonsense }\n');
+    writeFileSync(join(bundle, 'waveos.yaml'), 'schema_version: 2\ndevice: { device_id: d }\n');
+    const { rt, events } = runtime(local, { dirs: [local, bundle] });
+    expect(rt.load().status).toBe('rejected');
+    expect(rt.version).toBe('main@1');
+    rt.start();
+    await new Promise((r) => setTimeout(r, 200));
+    const rejected = () => events.filter((e) => e.kind === 'policy.rejected');
+    expect(rejected()).toHaveLength(1);
+    for (const v of [2, 3]) {
+      writeFileSync(join(local, 'main.yaml'), KEEPS_FIRING(v));
+      await waitFor(`main@${v} in force`, () => (rt.version === `main@${v}` ? true : undefined), 3_000);
+    }
+    // Each valid change went in, and each time the still-broken bundle files were said again.
+    expect(events.filter((e) => e.kind === 'policy.reloaded').map((e) => (e.data as { to: string }).to)).toEqual(['main@2', 'main@3']);
+    expect(rejected()).toHaveLength(3);
+    expect(rejected().at(-1)?.reason).toMatch(/bad\.yaml: it was never good/);
+    // A broken local change is refused and said too, the last good text of that file staying in force.
+    writeFileSync(join(local, 'main.yaml'), 'policy_version: 9\nrules: [ { id: hot, kind: nope } ]\n');
+    await waitFor('a fourth refusal', () => (rejected().length === 4 ? true : undefined), 3_000);
+    expect(rejected().at(-1)?.reason).toMatch(/main\.yaml: its last good version main@3 from the policy in force stays in force/);
+    expect(rt.version).toBe('main@3');
   });
 
   it('a later folder overrides a file of the same name; ticks move breakers on their own', async () => {
