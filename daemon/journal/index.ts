@@ -51,6 +51,7 @@ export {
   type IncidentMark,
   type InstallRecordValue,
   LAST_GOOD_KEY,
+  BREAKERS_KEY,
   LAUNCHER_NOTE_KEY,
   MODE_KEY,
   type PendingIncident,
@@ -64,5 +65,6 @@ export {
   type StateKey,
   type StateValue,
   type StoredPolicy,
+  type StoredBreakers,
   checkStateValue,
 } from './state-keys.js';

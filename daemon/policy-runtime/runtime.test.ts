@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 import type { Decision } from '../policy/index.js';
-import type { StoredPolicy } from '../journal/index.js';
+import type { StoredBreakers, StoredPolicy } from '../journal/index.js';
 import { PolicyRuntime, type PolicyRuntimeDeps } from './runtime.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -191,6 +191,35 @@ describe('policy runtime', () => {
     clock.advance(2_500);
     await waitFor('the breaker to close on ticks', () => (rt.mode === 'normal' ? true : undefined), 2_000);
     expect(executed.map((d) => d.action.type)).toEqual(['set_mode', 'set_mode']);
+  });
+
+  it('an open breaker survives a restart: status shows it open with its trips, and after the cool-down the mode returns', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'b.yaml'),
+      'policy_version: 1\nrules:\n  - { id: k, kind: breaker, trigger: { event: boom }, threshold: 1, window: 10s, open_for: 5s, probe: 1s, mode: safe }\n',
+    );
+    let saved: StoredBreakers | undefined;
+    const store = { read: () => saved, write: (b: StoredBreakers) => (saved = structuredClone(b)) };
+    const first = runtime(dir, { watch: false, breakers: store });
+    first.rt.load();
+    first.rt.observeJournalEvents([{ kind: 'boom', ts: new Date(first.clock.now()).toISOString(), source: 'test', data: {} }]);
+    expect(first.rt.mode).toBe('safe');
+    expect(saved?.[0]).toMatchObject({ rule_id: 'k', phase: 'open', trips: 1, previous_mode: 'normal' });
+    await first.rt.stop();
+    // The next run starts in the mode the executor recorded (safe) with the breaker as it was left.
+    const second = runtime(dir, { watch: false, breakers: store, initialMode: 'safe' });
+    second.clock.advance(first.clock.now() - second.clock.now() + 2_000);
+    second.rt.load();
+    expect(second.rt.snapshot().breakers[0]).toMatchObject({ rule_id: 'k', state: 'open', trips: 1 });
+    second.rt.start();
+    second.clock.advance(3_500);
+    second.rt.tick();
+    second.clock.advance(1_500);
+    second.rt.tick();
+    expect(second.rt.snapshot().breakers[0]).toMatchObject({ state: 'closed', trips: 1 });
+    expect(second.executed.map((d) => d.action)).toEqual([expect.objectContaining({ type: 'set_mode', mode: 'normal', from: 'safe' })]);
+    expect(second.events.map((e) => e.kind)).toEqual(expect.arrayContaining(['policy.breaker_half_open', 'policy.breaker_closed']));
   });
 
   it('admit() routes its refusal decision and canTransition answers from the graph', () => {

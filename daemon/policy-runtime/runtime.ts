@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
-import { type EventInput, type StoredPolicy, policyEventKind } from '../journal/index.js';
+import { type EventInput, type StoredBreakers, type StoredPolicy, policyEventKind } from '../journal/index.js';
 import {
   type AdmitResult,
   type Decision,
@@ -51,6 +51,8 @@ export interface PolicyRuntimeDeps {
   webhook?: PolicyWebhookConfig;
   /** Where the last good policy is kept across restarts (the journal's `policy.last_good`). */
   lastGood?: { read(): StoredPolicy | undefined; write(p: StoredPolicy): void };
+  /** Where the breakers' state is kept across restarts (the journal's `policy.breakers`). */
+  breakers?: { read(): StoredBreakers | undefined; write(s: StoredBreakers): void };
   /** The mode the device is in at start (it survives restarts; the executor persists it). */
   initialMode?: string;
   /** Called when the effective policy changes (run_meta.json, status). */
@@ -93,6 +95,8 @@ export class PolicyRuntime implements Lifecycle {
   private reloadTimer: NodeJS.Timeout | undefined;
   private digest = '';
   private lastSeen = '';
+  /** Undefined until load() restored the previous run's breakers: nothing may overwrite them before that. */
+  private breakersJson: string | undefined;
   private fallback: Fallback = { files: [], from: 'nowhere' };
   private reloading: Promise<void> = Promise.resolve();
 
@@ -132,7 +136,17 @@ export class PolicyRuntime implements Lifecycle {
   load(): ReloadOutcome {
     const stored = this.deps.lastGood?.read();
     if (stored && Array.isArray(stored.files)) this.fallback = { files: stored.files, from: `the last good policy ${stored.version} recorded in the journal (state policy.last_good)` };
-    return this.reload('start');
+    const outcome = this.reload('start');
+    // After the policy is in force: breakers of unchanged rules pick up where the previous run left them.
+    try {
+      const saved = this.deps.breakers?.read();
+      if (saved) this.engine.restoreBreakers(saved);
+      this.breakersJson = JSON.stringify(this.engine.breakerStates());
+    } catch (e) {
+      this.deps.log.error({ err: errorMessage(e) }, 'the stored breaker state could not be restored; breakers start closed');
+      this.breakersJson = '';
+    }
+    return outcome;
   }
 
   /**
@@ -403,6 +417,21 @@ export class PolicyRuntime implements Lifecycle {
       } catch (e) {
         this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed');
       }
+    }
+    this.persistBreakers();
+  }
+
+  /** Writes the breakers' state when it changed, so that a restart resumes their cool-downs. */
+  private persistBreakers(): void {
+    if (!this.deps.breakers || this.breakersJson === undefined) return;
+    const states = this.engine.breakerStates();
+    const json = JSON.stringify(states);
+    if (json === this.breakersJson) return;
+    try {
+      this.deps.breakers.write(states);
+      this.breakersJson = json;
+    } catch (e) {
+      this.deps.log.warn({ err: errorMessage(e) }, 'could not record the breaker state; a restart would begin with it closed');
     }
   }
 
