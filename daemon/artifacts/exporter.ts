@@ -106,6 +106,8 @@ export class ArtifactExporter implements Lifecycle {
    * said in an event. Returns what was missing.
    */
   private rebuildIfMissing(): string[] {
+    // Armed once the run's run_meta.json is written (attachRunMeta): before that there is nothing to have lost.
+    if (!this.rewriteRunMeta) return [];
     const { paths, runId, journal } = this.deps;
     const dir = runDir(paths, runId);
     // events.jsonl counts as missing only once it was written: before the first pass it does not exist yet.
