@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
-import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
+import { type Clock, type InputProblem, type Lifecycle, type Logger, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
 import { type EventInput, type StoredBreakers, type StoredPolicy, policyEventKind } from '../journal/index.js';
 import {
   type AdmitResult,
