@@ -2,7 +2,7 @@ import { notifyLauncherReady } from './bundles/index.js';
 import { apiUnit } from './compose/api.js';
 import { bundleUnits } from './compose/bundles.js';
 import { evidenceUnit } from './compose/evidence.js';
-import { fatalExit } from './compose/fatal.js';
+import { uncaughtError } from './compose/fatal.js';
 import { spoolUnits, telemetryUnit } from './compose/io.js';
 import { type RunOptions, loadDaemonConfig, openBoot } from './compose/open.js';
 import { policyUnit } from './compose/policy.js';
@@ -28,8 +28,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const { journal, log, env, paths } = boot;
   const runner = new ModuleRunner(log);
   const exit = new DaemonExit(boot, runner);
-  process.on('uncaughtException', (e) => fatalExit(log, journal, e));
-  process.on('unhandledRejection', (e) => fatalExit(log, journal, e));
+  process.on('uncaughtException', (e) => uncaughtError(log, journal, e));
+  process.on('unhandledRejection', (e) => uncaughtError(log, journal, e));
   process.on('SIGTERM', () => void exit.stop('SIGTERM'));
   process.on('SIGINT', () => void exit.stop('SIGINT'));
 

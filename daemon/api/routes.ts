@@ -40,7 +40,7 @@ async function* follow(journal: Journal, q: EventsQuery, signal: AbortSignal): A
   const onAbort = (): void => wake?.();
   signal.addEventListener('abort', onAbort);
   try {
-    journal.flush();
+    journal.flushForRead();
     let last = q.after_seq ?? 0;
     // Like `journalctl -f`: without a starting point the backlog is the newest `last` events, not the whole journal.
     const fromStart = q.after_seq !== undefined || q.since !== undefined;
@@ -85,7 +85,7 @@ export function coreRoutes(deps: CoreRouteDeps): Route[] {
       handle: (req) => {
         const q = req.query;
         if (q.follow === '1') return { kind: 'stream', lines: follow(deps.journal, q, req.signal) };
-        deps.journal.flush();
+        deps.journal.flushForRead();
         const events = deps.journal.events({ afterSeq: q.after_seq, sinceTs: q.since, kindPrefix: q.kind, limit: q.limit ?? 10_000, newest: q.last });
         return { kind: 'json', body: { events } };
       },

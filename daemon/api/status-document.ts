@@ -22,7 +22,7 @@ export interface StatusSources {
   versions(): { waveos: string; policy: string | null; bundles: Record<string, string> };
   policy(): unknown;
   services(): unknown[];
-  journal(): { last_seq: number; disk_full: unknown };
+  journal(): { last_seq: number; disk_full: unknown; read_only: unknown };
   telemetry(): { prometheus: string | null; prometheus_error: string | null; collectors_failing: string[] };
   /** Only a test rig's daemon has it. */
   chaos(): unknown;

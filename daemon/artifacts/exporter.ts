@@ -84,9 +84,73 @@ export class ArtifactExporter implements Lifecycle {
    * cursor never committed: start-up cuts it back to the recorded size and exports those lines again.
    */
   private cursor: ExportCursor;
+  /** Where this run's events and samples begin in the journal: what a rebuilt folder is exported from. */
+  private readonly runStartSeq: number;
+  private readonly runStartSampleId: number;
+  private rewriteRunMeta: (() => void) | undefined;
 
   constructor(private readonly deps: ExporterDeps) {
     this.cursor = deps.journal.readState(ARTIFACTS_CURSOR_KEY) ?? { events_seq: 0, metrics_id: 0, files: {} };
+    this.runStartSeq = deps.journal.lastSeq();
+    this.runStartSampleId = deps.journal.lastSampleId();
+  }
+
+  /** How run_meta.json and the `latest` link are written again when the run's folder went missing. */
+  attachRunMeta(rewrite: () => void): void {
+    this.rewriteRunMeta = rewrite;
+  }
+
+  /**
+   * The run's folder (or files in it) deleted while running: rebuilt from the journal — run_meta.json and
+   * `latest`, events.jsonl with this run's exported events, metrics.csv with its header and samples — and
+   * said in an event. Returns what was missing.
+   */
+  private rebuildIfMissing(): string[] {
+    // Armed once the run's run_meta.json is written (attachRunMeta): before that there is nothing to have lost.
+    if (!this.rewriteRunMeta) return [];
+    const { paths, runId, journal } = this.deps;
+    const dir = runDir(paths, runId);
+    // events.jsonl counts as missing only once it was written: before the first pass it does not exist yet.
+    const expected = ['run_meta.json', 'metrics.csv', ...(this.cursor.files[`${runId}/events.jsonl`] === undefined ? [] : ['events.jsonl'])];
+    const missing = expected.filter((f) => !existsSync(join(dir, f)));
+    if (!existsSync(paths.artifactsLatest)) missing.push('latest');
+    if (missing.length === 0) return missing;
+    mkdirSync(dir, { recursive: true, mode: 0o750 });
+    if (missing.includes('run_meta.json') || missing.includes('latest')) this.rewriteRunMeta?.();
+    let events = 0;
+    let samples = 0;
+    if (missing.includes('events.jsonl')) {
+      const lines: string[] = [];
+      for (const e of journal.iterateEvents({ afterSeq: this.runStartSeq })) {
+        if (e.seq > this.cursor.events_seq) break;
+        if (e.run_id !== runId) continue;
+        const { prev_hash, hash, ...body } = e;
+        lines.push(eventLine(canonicalBody(body, canonicalJson(e.data)), prev_hash, hash));
+      }
+      this.cursor.files[`${runId}/events.jsonl`] = appendAndSync(join(dir, 'events.jsonl'), lines.join(''), NO_CHAOS);
+      events = lines.length;
+    }
+    if (missing.includes('metrics.csv')) {
+      let text = METRICS_CSV_HEADER;
+      for (let after = this.runStartSampleId; after < this.cursor.metrics_id; ) {
+        const rows = journal.samples(after, CHUNK).filter((r) => r.id <= this.cursor.metrics_id);
+        if (rows.length === 0) break;
+        text += rows.map(sampleRow).join('');
+        samples += rows.length;
+        after = (rows[rows.length - 1] as { id: number }).id;
+      }
+      this.cursor.files[`${runId}/metrics.csv`] = appendAndSync(join(dir, 'metrics.csv'), text, NO_CHAOS);
+    }
+    journal.writeState(ARTIFACTS_CURSOR_KEY, this.cursor);
+    this.deps.log.warn({ missing }, 'the artifacts of this run went missing; rebuilt from the journal');
+    journal.append({
+      kind: 'artifacts.rebuilt',
+      severity: 'warning',
+      source: 'artifacts',
+      reason: `this run's artifacts were missing (${missing.join(', ')}: deleted while WaveOS ran) and were rebuilt from the journal: ${events} events, ${samples} samples`,
+      data: { run_id: runId, missing, events, samples },
+    });
+    return missing;
   }
 
   /**
@@ -127,6 +191,12 @@ export class ArtifactExporter implements Lifecycle {
     }
     // Files of earlier runs are complete now; only the current run's stay in the cursor.
     this.cursor.files = Object.fromEntries(Object.entries(this.cursor.files).filter(([rel]) => rel.startsWith(`${this.deps.runId}/`)));
+    // metrics.csv exists with its header from the start: a run killed before its first telemetry flush still has one.
+    const csv = join(runDir(this.deps.paths, this.deps.runId), 'metrics.csv');
+    if (!existsSync(csv)) {
+      mkdirSync(runDir(this.deps.paths, this.deps.runId), { recursive: true, mode: 0o750 });
+      this.cursor.files[`${this.deps.runId}/metrics.csv`] = appendAndSync(csv, METRICS_CSV_HEADER, NO_CHAOS);
+    }
     this.deps.journal.writeState(ARTIFACTS_CURSOR_KEY, this.cursor);
     if (trimmed > 0) {
       this.deps.journal.append({
@@ -155,6 +225,7 @@ export class ArtifactExporter implements Lifecycle {
   /** One export pass; failures are logged and retried next pass (the journal still holds everything). */
   exportNow(): ExportResult {
     try {
+      this.rebuildIfMissing();
       const r = this.exportPending(this.deps.runId);
       this.prune();
       return r;

@@ -14,7 +14,7 @@ interface StatusDoc {
   versions: { waveos: string; policy: string | null };
   previous_run: { ended: string; reset_reason: string } | null;
   root: string;
-  journal?: { last_seq: number; disk_full?: { since_ms: number; held_events: number } | null };
+  journal?: { last_seq: number; disk_full?: { since_ms: number; held_events: number } | null; read_only?: { since_ms: number; held_events: number; error: string } | null };
   services: { name: string; state: string }[];
   chaos?: { seed: number; injected: Record<string, number> };
 }
@@ -37,7 +37,7 @@ export async function statusCommand(argv: string[], io: Output): Promise<number>
       `waveos      ${body.versions.waveos}${body.versions.policy ? `, policy ${body.versions.policy}` : ''}`,
       `previous    ${prev}`,
       `services    ${body.services.length === 0 ? 'none supervised' : body.services.map((s) => `${s.name}:${s.state}`).join(' ')}`,
-      `journal     last seq ${body.journal?.last_seq ?? '?'}${body.journal?.disk_full ? `  DISK FULL since ${new Date(body.journal.disk_full.since_ms).toISOString()}, ${body.journal.disk_full.held_events} events waiting in memory` : ''}`,
+      `journal     last seq ${body.journal?.last_seq ?? '?'}${body.journal?.disk_full ? `  DISK FULL since ${new Date(body.journal.disk_full.since_ms).toISOString()}, ${body.journal.disk_full.held_events} events waiting in memory` : ''}${body.journal?.read_only ? `  READ-ONLY since ${new Date(body.journal.read_only.since_ms).toISOString()}, ${body.journal.read_only.held_events} events waiting in memory (${body.journal.read_only.error})` : ''}`,
       `root        ${body.root}`,
       ...(body.chaos ? [`chaos       ON (seed ${body.chaos.seed}): ${Object.entries(body.chaos.injected).map(([k, n]) => `${k} ${n}`).join(', ') || 'nothing injected yet'}`] : []),
     ].join('\n'),

@@ -45,7 +45,7 @@ function status(boot: BootContext, d: ApiUnitDeps): () => Record<string, unknown
       versions: () => ({ waveos: boot.build.version, policy: d.policy.version, bundles: d.bundles.versions().bundle_ids }),
       policy: () => d.policy.snapshot(),
       services: () => d.supervisor.list(),
-      journal: () => ({ last_seq: journal.lastSeq(), disk_full: journal.diskFull() ?? null }),
+      journal: () => ({ last_seq: journal.lastSeq(), disk_full: journal.diskFull() ?? null, read_only: journal.readOnly() ?? null }),
       telemetry: () => ({
         prometheus: d.telemetry.prometheusUrl,
         prometheus_error: d.telemetry.prometheusError,

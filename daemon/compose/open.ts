@@ -134,6 +134,10 @@ export function openBoot(opts: RunOptions): BootContext {
     batchMax: config.journal.batch_max,
     batchDelayMs: config.journal.batch_delay_ms,
     onCommitError: (e) => fatalExit(log, opened.journal, e),
+    onWritableChange: (c) =>
+      c.writable
+        ? log.warn({ cause: c.cause }, 'the journal commits again; what waited in memory is being committed')
+        : log.error({ cause: c.cause, err: c.error }, 'the journal cannot commit: running degraded (reads work, durable actions are refused, events wait in memory)'),
     chaos,
     redactor,
   });

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Paths } from '../core/index.js';
 import type { EvidenceService } from '../evidence/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionPerformer, policyWorld } from '../policy-runtime/index.js';
-import { LAST_GOOD_KEY } from '../journal/index.js';
+import { BREAKERS_KEY, LAST_GOOD_KEY } from '../journal/index.js';
 import { type ActionResult, type AnyActionRequest, recordedMode } from '../recovery/index.js';
 import type { BootContext } from './open.js';
 
@@ -52,6 +52,7 @@ export function policyUnit(boot: BootContext, deps: PolicyUnitDeps): PolicyRunti
     emit: (e) => journal.append(e),
     execute: (d) => perform(d),
     lastGood: { read: () => journal.readState(LAST_GOOD_KEY), write: (p) => journal.writeState(LAST_GOOD_KEY, p) },
+    breakers: { read: () => journal.readState(BREAKERS_KEY), write: (s) => journal.writeState(BREAKERS_KEY, s) },
     initialMode: recordedMode(journal, log),
     onPolicyChange: (set) => deps.onPolicyChange(set.version),
     world: policyWorld(config),

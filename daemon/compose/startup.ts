@@ -68,6 +68,7 @@ export function beginRun(boot: BootContext): { exporter: ArtifactExporter; runMe
   });
   const recovered = exporter.recover(boot.previousRecord?.run_id);
   const runMeta = new RunMetaFile(boot);
+  exporter.attachRunMeta(() => runMeta.update({}));
   const previousHash = journal.readState(CONFIG_HASH_KEY);
   const record: RunRecord = { run_id: boot.runId, boot_id: boot.bootId, started_at: boot.startedAt, pid: process.pid };
   journal.writeStates({ [CURRENT_RUN_KEY]: record, [CONFIG_HASH_KEY]: loaded.hash });

@@ -53,6 +53,8 @@ export const ErrorCodes = {
   WAVEOS_E_NOTIFY: runtime,
   // The request may succeed once space is freed.
   WAVEOS_E_DISK_FULL: { exit: ExitCode.runtime, http: 503 },
+  // The request may succeed once the journal's files can be written again.
+  WAVEOS_E_JOURNAL_READONLY: { exit: ExitCode.runtime, http: 503 },
   WAVEOS_E_REBOOT_GUARD: runtime,
   // Sent by the uplink proxy to the apps that use it (never to the command), with the status of each refusal.
   WAVEOS_E_PROXY_REFUSED: { exit: ExitCode.runtime, http: 400, alsoHttp: [404, 405, 413, 415, 422, 429, 502, 503] },

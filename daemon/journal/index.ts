@@ -52,6 +52,7 @@ export {
   type IncidentMark,
   type InstallRecordValue,
   LAST_GOOD_KEY,
+  BREAKERS_KEY,
   LAUNCHER_NOTE_KEY,
   MODE_KEY,
   type PendingIncident,
@@ -65,6 +66,7 @@ export {
   type StateKey,
   type StateValue,
   type StoredPolicy,
+  type StoredBreakers,
   checkStateValue,
 } from './state-keys.js';
 export { EVENT_PRIORITY, type EventMirrorOptions, eventMirror, journaldEntry } from './journald.js';

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
@@ -20,15 +20,17 @@ export interface JournalOptions {
   onCommitError?: (e: unknown) => void;
   /** Failure injection at each group commit (test rigs only). */
   chaos?: Chaos;
-  /** Events held in memory while the disk is full, before the journal gives up (onCommitError). */
+  /** Events held in memory while the disk is full or the files are read-only, before the journal gives up (onCommitError). */
   maxHeldEvents?: number;
-  /** How often a held batch is tried again while the disk is full. */
+  /** How often a held batch is tried again while the disk is full or the files are read-only. */
   fullRetryMs?: number;
   /**
    * Applied to every event's reason and data, intent and state value before it is hashed and stored, so
    * that no secret reaches the database and the hash chain covers exactly what is stored.
    */
   redactor?: StoredRedactor;
+  /** Told when commits stop (the disk is full, the files turned read-only) and when they work again: the daemon logs it. */
+  onWritableChange?: (change: { writable: boolean; cause: HoldCause; error?: string }) => void;
 }
 
 /** What the journal needs of the redactor (security/redaction.ts): text and JSON-like values, unchanged parts shared. */
@@ -38,6 +40,9 @@ export interface StoredRedactor {
 }
 
 const NO_REDACTION: StoredRedactor = { text: (s) => s, value: (v) => v };
+
+/** Why commits are held: a full disk, or journal files that cannot be written (chattr +i, a read-only mount, permissions). */
+export type HoldCause = 'disk_full' | 'read_only';
 
 /** A corrupt journal moved aside at start: where it went and what SQLite said. */
 export interface QuarantinedJournal {
@@ -52,6 +57,31 @@ export interface DiskFullState {
   since_ms: number;
   held_events: number;
   retries: number;
+}
+
+/** While the journal's files cannot be written: what waits in memory, since when, and what the system said. */
+export interface ReadOnlyState extends DiskFullState {
+  error: string;
+}
+
+/** SQLite's and the system's words for "this file cannot be written" (as opposed to a damaged file). */
+const READ_ONLY_CODES = ['EROFS', 'EPERM', 'EACCES', 'WAVEOS_E_JOURNAL_READONLY'] as const;
+
+function isReadOnlyError(e: unknown): boolean {
+  if (hasErrorCode(e, READ_ONLY_CODES)) return true;
+  for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN')) return true;
+  }
+  return false;
+}
+
+function isIoError(e: unknown): boolean {
+  for (let c: unknown = e, i = 0; c && i < 4; c = (c as { cause?: unknown }).cause, i++) {
+    const code = (c as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_IOERR')) return true;
+  }
+  return false;
 }
 
 export interface EventQuery {
@@ -477,8 +507,13 @@ export class Journal extends JournalReader {
   private readonly redactor: StoredRedactor;
   private readonly maxHeld: number;
   private readonly fullRetryMs: number;
-  /** Set while commits fail because the disk is full: events wait in memory and are retried. */
-  private full: { sinceMs: number; retries: number; timer: NodeJS.Timeout | undefined; announced: boolean } | undefined;
+  /** Set while commits fail because the disk is full or the files are read-only: events wait in memory and are retried. */
+  private full: { cause: HoldCause; sinceMs: number; retries: number; timer: NodeJS.Timeout | undefined; announced: boolean; error: string } | undefined;
+  private readonly onWritableChange: NonNullable<JournalOptions['onWritableChange']>;
+  /** Intent outcomes whose commit was held: they go in with their events, in the commit that stores them. */
+  private deferred: (() => void)[] = [];
+  /** The files SQLite writes: probed before each write, since writing a mapped file that turned immutable is a SIGBUS. */
+  private readonly files: string[];
   private pending: PendingEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   private seq: number;
@@ -508,6 +543,8 @@ export class Journal extends JournalReader {
     this.redactor = opts.redactor ?? NO_REDACTION;
     this.maxHeld = opts.maxHeldEvents ?? 20_000;
     this.fullRetryMs = opts.fullRetryMs ?? 1_000;
+    this.onWritableChange = opts.onWritableChange ?? (() => undefined);
+    this.files = db.memory ? [] : [db.name, `${db.name}-wal`, `${db.name}-shm`, dirname(db.name)];
     this.onCommitError =
       opts.onCommitError ??
       ((e) => {
@@ -585,9 +622,13 @@ export class Journal extends JournalReader {
   append(input: EventInput): JournalEvent {
     const ev = this.chain(input);
     if (this.full) {
-      // The retry timer commits once space is freed; past the bound, waiting longer would only lose more.
+      // The retry timer commits once writes work again; past the bound, waiting longer would only lose more.
       if (this.pending.length > this.maxHeld) {
-        this.onCommitError(new WaveosError('WAVEOS_E_DISK_FULL', `the disk has been full for ${Math.round((this.clock.now() - this.full.sinceMs) / 1000)} s and ${this.pending.length} events wait in memory: giving up`));
+        const f = this.full;
+        const what = f.cause === 'disk_full' ? 'the disk has been full' : 'the journal files have been read-only';
+        this.onCommitError(
+          new WaveosError(f.cause === 'disk_full' ? 'WAVEOS_E_DISK_FULL' : 'WAVEOS_E_JOURNAL_READONLY', `${what} for ${Math.round((this.clock.now() - f.sinceMs) / 1000)} s and ${this.pending.length} events wait in memory: giving up`),
+        );
       }
       return ev;
     }
@@ -596,7 +637,7 @@ export class Journal extends JournalReader {
         this.flush();
       } catch (e) {
         // Held for the retry; the event is numbered and chained already and is committed in order later.
-        if (!isDiskFull(e)) throw e;
+        if (!this.full) throw e;
       }
     } else if (this.timer === undefined) {
       this.timer = setTimeout(() => this.backgroundFlush(), this.batchDelayMs);
@@ -668,20 +709,46 @@ export class Journal extends JournalReader {
     try {
       this.flush();
     } catch (e) {
-      // A full disk is a state to wait out, not an unknown one: flush() queued the batch again, in order, and
-      // set the retry going.
-      if (isDiskFull(e) && this.pending.length <= this.maxHeld) return;
+      // A full disk or read-only files are a state to wait out, not an unknown one: flush() queued the batch
+      // again, in order, and set the retry going.
+      if (this.full && this.pending.length <= this.maxHeld) return;
       this.onCommitError(e);
     }
   }
 
   /** While the disk is full, what waits in memory and since when; undefined when commits work. */
   diskFull(): DiskFullState | undefined {
-    return this.full ? { since_ms: this.full.sinceMs, held_events: this.pending.length, retries: this.full.retries } : undefined;
+    const f = this.full;
+    return f?.cause === 'disk_full' ? { since_ms: f.sinceMs, held_events: this.pending.length, retries: f.retries } : undefined;
   }
 
-  private holdWhileFull(): void {
-    if (!this.full) this.full = { sinceMs: this.clock.now(), retries: 0, timer: undefined, announced: false };
+  /** While the journal's files cannot be written, what waits in memory, since when and why; undefined otherwise. */
+  readOnly(): ReadOnlyState | undefined {
+    const f = this.full;
+    return f?.cause === 'read_only' ? { since_ms: f.sinceMs, held_events: this.pending.length, retries: f.retries, error: f.error } : undefined;
+  }
+
+  /**
+   * Throws WAVEOS_E_JOURNAL_READONLY when a file SQLite writes cannot be written. Checked before every write:
+   * SQLite maps the wal-index (-shm), and a store into a mapping whose file turned immutable is a SIGBUS that
+   * no handler survives, so the journal must not try.
+   */
+  private assertWritable(): void {
+    for (const f of this.files) {
+      try {
+        accessSync(f, fsConstants.W_OK);
+      } catch (e) {
+        if (hasErrorCode(e, ['ENOENT'])) continue;
+        throw new WaveosError('WAVEOS_E_JOURNAL_READONLY', `the journal file ${f} cannot be written (${errorMessage(e)})`, { cause: e });
+      }
+    }
+  }
+
+  private holdWhileFull(cause: HoldCause, error: string): void {
+    if (!this.full) {
+      this.full = { cause, sinceMs: this.clock.now(), retries: 0, timer: undefined, announced: false, error };
+      this.onWritableChange({ writable: false, cause, error });
+    }
     if (this.full.timer === undefined) {
       this.full.timer = setTimeout(() => {
         const f = this.full;
@@ -691,13 +758,28 @@ export class Journal extends JournalReader {
           // Chained here, not where the failure was seen: the caller of that commit may still take its event back.
           if (!f.announced) {
             f.announced = true;
-            this.chain(this.diskFullEvent(f.sinceMs, true));
+            this.chain(this.heldEvent(f, true));
           }
         }
         this.backgroundFlush();
       }, this.fullRetryMs);
       this.full.timer.unref();
     }
+  }
+
+  private heldEvent(f: NonNullable<Journal['full']>, still: boolean): EventInput {
+    if (f.cause === 'read_only') {
+      return {
+        kind: 'journal.read_only',
+        severity: 'error',
+        source: 'journal',
+        reason: still
+          ? `the journal cannot commit: its files are read-only since ${isoUtc(f.sinceMs)} (${f.error}); reads go on, events wait in memory (at most ${this.maxHeld}) and actions that must be durable are refused until the files can be written`
+          : `the journal could not commit: its files were read-only since ${isoUtc(f.sinceMs)} (${f.error})`,
+        data: { since: isoUtc(f.sinceMs), held_events: this.pending.length, max_held_events: this.maxHeld, error: f.error },
+      };
+    }
+    return this.diskFullEvent(f.sinceMs, still);
   }
 
   private diskFullEvent(sinceMs: number, stillFull: boolean): EventInput {
@@ -718,8 +800,20 @@ export class Journal extends JournalReader {
     if (!f) return;
     this.full = undefined;
     if (f.timer) clearTimeout(f.timer);
+    this.onWritableChange({ writable: true, cause: f.cause });
     // Freed before the first retry: the record of when it began still goes in, before the recovery.
-    if (!f.announced) this.append(this.diskFullEvent(f.sinceMs, false));
+    if (!f.announced) this.append(this.heldEvent(f, false));
+    const seconds = Math.round((this.clock.now() - f.sinceMs) / 1000);
+    if (f.cause === 'read_only') {
+      this.append({
+        kind: 'journal.writable_again',
+        severity: 'notice',
+        source: 'journal',
+        reason: `the journal's files can be written again after ${seconds} s read-only (${f.retries} retries); what waited in memory is committed`,
+        data: { seconds, retries: f.retries },
+      });
+      return;
+    }
     this.append({
       kind: 'journal.disk_full_recovered',
       severity: 'notice',
@@ -731,6 +825,8 @@ export class Journal extends JournalReader {
 
   private readonly writeBatch = (batch: PendingEvent[], extra?: () => void): void => {
     this.chaos.check('journal.commit');
+    this.assertWritable();
+    const deferred = this.deferred;
     this.db.transaction(() => {
       let i = 0;
       if (batch.length >= ROWS_PER_INSERT) {
@@ -745,8 +841,10 @@ export class Journal extends JournalReader {
         fillRow(one, 0, batch[i] as PendingEvent);
         this.insertEvent.run(one);
       }
+      for (const d of deferred) d();
       extra?.();
     })();
+    if (deferred.length > 0) this.deferred = [];
   };
 
   /** Commits everything queued in one transaction. */
@@ -755,7 +853,7 @@ export class Journal extends JournalReader {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.pending.length === 0 && !extra) return;
+    if (this.pending.length === 0 && !extra && this.deferred.length === 0) return;
     const batch = this.pending;
     this.pending = [];
     try {
@@ -764,11 +862,7 @@ export class Journal extends JournalReader {
       // Nothing of the batch is stored. Put it back in front, so seq and chain stay continuous if a
       // later commit succeeds (a full disk may free up); the caller decides whether to go on.
       this.pending = batch.concat(this.pending);
-      if (isDiskFull(e)) {
-        this.holdWhileFull();
-        throw new WaveosError('WAVEOS_E_DISK_FULL', `journal commit failed: the disk is full (${errorMessage(e)}); free space on the journal's filesystem`, { cause: e });
-      }
-      throw new WaveosError('WAVEOS_E_RUNTIME', `journal commit failed: ${errorMessage(e)}`, { cause: e });
+      throw this.commitFailure(e);
     }
     this.commits++;
     if (this.full) this.leaveFull();
@@ -781,6 +875,49 @@ export class Journal extends JournalReader {
           // a listener's failure is its own business; the journal has committed
         }
       }
+    }
+  }
+
+  /**
+   * What a failed commit means. A full disk, or files that cannot be written (probed again after an I/O error:
+   * an immutable or read-only file fails writes with SQLITE_IOERR), hold the batch and retry: degraded, not
+   * fatal. Anything else (a damaged file, an I/O error on writable files) leaves the caller to decide.
+   */
+  private commitFailure(e: unknown): WaveosError {
+    if (isDiskFull(e)) {
+      this.holdWhileFull('disk_full', errorMessage(e));
+      return new WaveosError('WAVEOS_E_DISK_FULL', `journal commit failed: the disk is full (${errorMessage(e)}); free space on the journal's filesystem`, { cause: e });
+    }
+    let readOnly = isReadOnlyError(e) ? e : undefined;
+    if (!readOnly && isIoError(e)) {
+      try {
+        this.assertWritable();
+      } catch (probe) {
+        readOnly = probe;
+      }
+    }
+    if (readOnly) {
+      this.holdWhileFull('read_only', errorMessage(readOnly));
+      return new WaveosError(
+        'WAVEOS_E_JOURNAL_READONLY',
+        `journal commit failed: ${errorMessage(readOnly)}; the journal is read-only until its files can be written again (chattr -i, remount read-write, fix permissions)`,
+        { cause: e },
+      );
+    }
+    return new WaveosError('WAVEOS_E_RUNTIME', `journal commit failed: ${errorMessage(e)}`, { cause: e });
+  }
+
+  /**
+   * Commits what is queued before a read, so the read sees it; while commits are held (disk full, read-only
+   * files) the read is served from what is committed and the retry timer keeps trying. Reads never fail for
+   * want of a write.
+   */
+  flushForRead(): void {
+    if (this.full) return;
+    try {
+      this.flush();
+    } catch (e) {
+      if (!this.full) throw e;
     }
   }
 
@@ -856,6 +993,7 @@ export class Journal extends JournalReader {
   /** Bulk metrics: batched, and not fsynced on their own (a later durable commit carries them). */
   appendSamples(samples: readonly MetricSample[]): void {
     if (samples.length === 0) return;
+    this.assertWritable();
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
@@ -869,6 +1007,7 @@ export class Journal extends JournalReader {
   /** One-minute aggregates; a minute written twice (a restart mid-minute) is merged, not duplicated. */
   appendAggregates(rows: readonly MetricAggregate[]): void {
     if (rows.length === 0) return;
+    this.assertWritable();
     const ins = this.db.prepare(
       `INSERT INTO metrics_1m (minute_ms, name, unit, labels, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?,?,?)
        ON CONFLICT (name, labels, minute_ms) DO UPDATE SET
@@ -912,6 +1051,7 @@ export class Journal extends JournalReader {
   private deleteOldest(rawBeforeId: number | null, aggBeforeId: number | null, maxRows: number): { raw: number; aggregates: number } {
     let raw = 0;
     let aggregates = 0;
+    this.assertWritable();
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
@@ -932,6 +1072,7 @@ export class Journal extends JournalReader {
    */
   appendSamplesJson(samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[]): void {
     if (samples.length === 0) return;
+    this.assertWritable();
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
@@ -956,14 +1097,20 @@ export class Journal extends JournalReader {
     // the intent row holds what the event holds: redacted
     const params = ev.data.params as Record<string, unknown>;
     let id = 0;
-    this.flush(() => {
-      const r = this.db
-        .prepare(
-          "INSERT INTO intents (run_id, action, target, params, reason, requested_by, status, intent_seq, created_ts) VALUES (?,?,?,?,?,?,'pending',?,?)",
-        )
-        .run(this.runId, req.action, req.target ?? null, JSON.stringify(params), ev.reason, req.requestedBy, ev.seq, ev.ts);
-      id = Number(r.lastInsertRowid);
-    });
+    try {
+      this.flush(() => {
+        const r = this.db
+          .prepare(
+            "INSERT INTO intents (run_id, action, target, params, reason, requested_by, status, intent_seq, created_ts) VALUES (?,?,?,?,?,?,'pending',?,?)",
+          )
+          .run(this.runId, req.action, req.target ?? null, JSON.stringify(params), ev.reason, req.requestedBy, ev.seq, ev.ts);
+        id = Number(r.lastInsertRowid);
+      });
+    } catch (e) {
+      // No intent row, so no action: its event must not be committed later on its own either.
+      this.drop(ev);
+      throw e;
+    }
     return {
       id,
       run_id: this.runId,
@@ -988,11 +1135,18 @@ export class Journal extends JournalReader {
       reason,
       data: { intent_id: intent.id, action: intent.action, target: intent.target, ...outcome },
     });
-    this.flush(() =>
+    const record = (): void => {
       this.db
         .prepare('UPDATE intents SET status = ?, outcome = ?, outcome_seq = ?, finished_ts = ? WHERE id = ?')
-        .run(status, JSON.stringify(this.redactor.value(outcome)), ev.seq, ev.ts, intent.id),
-    );
+        .run(status, JSON.stringify(this.redactor.value(outcome)), ev.seq, ev.ts, intent.id);
+    };
+    try {
+      this.flush(record);
+    } catch (e) {
+      if (!this.full) throw e;
+      // The action has happened: its outcome waits with its event and goes in with it once writes work again.
+      this.deferred.push(record);
+    }
     return ev;
   }
 

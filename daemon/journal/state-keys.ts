@@ -24,6 +24,7 @@ export const ARTIFACTS_CURSOR_KEY = 'artifacts.cursor';
 export const EVIDENCE_PENDING_KEY = 'evidence.pending_incident';
 export const EVIDENCE_INCIDENTS_KEY = 'evidence.incident_log';
 export const LAST_GOOD_KEY = 'policy.last_good';
+export const BREAKERS_KEY = 'policy.breakers';
 
 /** The bundle module's kinds and install states, as stored (the journal may not import bundles; a test keeps them equal). */
 export const STORED_BUNDLE_KINDS = ['app', 'config', 'certs', 'policy', 'waveos'] as const;
@@ -88,6 +89,20 @@ export const incidentMarkSchema = z.object({ boot_id: z.string(), mono: z.number
 /** The last policy that loaded, so a broken change at start still leaves a policy in force. */
 export const storedPolicySchema = z.object({ version: z.string(), files: z.array(z.object({ name: z.string(), file: z.string(), text: z.string() })) });
 
+/** Circuit breakers as they stood, in wall-clock ms: restored at start so cool-downs and the return to the earlier mode survive a restart. */
+export const storedBreakersSchema = z.array(
+  z.object({
+    rule_id: z.string(),
+    spec: z.string(),
+    phase: z.enum(['closed', 'open', 'half_open']),
+    opened_at: z.number(),
+    half_open_at: z.number(),
+    previous_mode: z.string().nullable(),
+    trips: z.number().int().nonnegative(),
+    failures: z.array(z.number()),
+  }),
+);
+
 export const STATE_KEYS = {
   [MODE_KEY]: z.enum(MODES),
   [DEGRADED_FEATURES_KEY]: z.record(z.string(), z.string()),
@@ -105,6 +120,7 @@ export const STATE_KEYS = {
   [EVIDENCE_PENDING_KEY]: pendingIncidentSchema,
   [EVIDENCE_INCIDENTS_KEY]: z.array(incidentMarkSchema),
   [LAST_GOOD_KEY]: storedPolicySchema,
+  [BREAKERS_KEY]: storedBreakersSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 export type StateKey = keyof typeof STATE_KEYS;
@@ -121,6 +137,7 @@ export type ExportCursor = z.output<typeof exportCursorSchema>;
 export type PendingIncident = z.output<typeof pendingIncidentSchema>;
 export type IncidentMark = z.output<typeof incidentMarkSchema>;
 export type StoredPolicy = z.output<typeof storedPolicySchema>;
+export type StoredBreakers = z.output<typeof storedBreakersSchema>;
 
 /**
  * Checks a stored (or about to be stored) value against its key's schema. A value that does not match is an

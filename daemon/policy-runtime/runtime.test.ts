@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 import type { Decision } from '../policy/index.js';
-import type { StoredPolicy } from '../journal/index.js';
+import type { StoredBreakers, StoredPolicy } from '../journal/index.js';
 import { PolicyRuntime, type PolicyRuntimeDeps } from './runtime.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -133,11 +133,44 @@ describe('policy runtime', () => {
     expect(again.rt.load().status).toBe('rejected');
     expect(again.rt.version).toBe('main@1');
     again.sample('temp', 11);
-    expect(again.events.map((e) => e.kind)).toEqual(['policy.rejected', 'test.hot']);
+    expect(again.events.map((e) => e.kind)).toEqual(['policy.rejected', 'policy.loaded', 'test.hot']);
+    // The event tells the truth: which version stays in force, and from where.
+    expect(again.events[0]?.reason).toMatch(/last good version main@1 from the last good policy main@1 recorded in the journal/);
+    expect(again.events[0]?.reason).not.toMatch(/none/);
+    expect(again.events[0]?.data).toMatchObject({ kept_version: 'main@1', kept_from: expect.stringMatching(/journal/) });
     // Fixing the file brings the new version in.
     writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(3));
     const fixed = await waitFor('policy.reloaded', () => events.find((e) => e.kind === 'policy.reloaded'), 2_000);
     expect(fixed.data).toMatchObject({ from: 'main@1', to: 'main@3' });
+  });
+
+  it('a broken file in one folder does not block valid changes in another, and every refusal is journaled', async () => {
+    const local = tempDir();
+    const bundle = tempDir();
+    writeFileSync(join(local, 'main.yaml'), KEEPS_FIRING(1));
+    // What a bad policy bundle leaves behind: a rule of an unknown kind, and a config file among the policies.
+    writeFileSync(join(bundle, 'bad.yaml'), 'policy_version: 1\nrules:\n  - { id: x, kind: nonsense }\n');
+    writeFileSync(join(bundle, 'waveos.yaml'), 'schema_version: 2\ndevice: { device_id: d }\n');
+    const { rt, events } = runtime(local, { dirs: [local, bundle] });
+    expect(rt.load().status).toBe('rejected');
+    expect(rt.version).toBe('main@1');
+    rt.start();
+    await new Promise((r) => setTimeout(r, 200));
+    const rejected = () => events.filter((e) => e.kind === 'policy.rejected');
+    expect(rejected()).toHaveLength(1);
+    for (const v of [2, 3]) {
+      writeFileSync(join(local, 'main.yaml'), KEEPS_FIRING(v));
+      await waitFor(`main@${v} in force`, () => (rt.version === `main@${v}` ? true : undefined), 3_000);
+    }
+    // Each valid change went in, and each time the still-broken bundle files were said again.
+    expect(events.filter((e) => e.kind === 'policy.reloaded').map((e) => (e.data as { to: string }).to)).toEqual(['main@2', 'main@3']);
+    expect(rejected()).toHaveLength(3);
+    expect(rejected().at(-1)?.reason).toMatch(/bad\.yaml: it was never good/);
+    // A broken local change is refused and said too, the last good text of that file staying in force.
+    writeFileSync(join(local, 'main.yaml'), 'policy_version: 9\nrules: [ { id: hot, kind: nope } ]\n');
+    await waitFor('a fourth refusal', () => (rejected().length === 4 ? true : undefined), 3_000);
+    expect(rejected().at(-1)?.reason).toMatch(/main\.yaml: its last good version main@3 from the policy in force stays in force/);
+    expect(rt.version).toBe('main@3');
   });
 
   it('a later folder overrides a file of the same name; ticks move breakers on their own', async () => {
@@ -158,6 +191,35 @@ describe('policy runtime', () => {
     clock.advance(2_500);
     await waitFor('the breaker to close on ticks', () => (rt.mode === 'normal' ? true : undefined), 2_000);
     expect(executed.map((d) => d.action.type)).toEqual(['set_mode', 'set_mode']);
+  });
+
+  it('an open breaker survives a restart: status shows it open with its trips, and after the cool-down the mode returns', async () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'b.yaml'),
+      'policy_version: 1\nrules:\n  - { id: k, kind: breaker, trigger: { event: boom }, threshold: 1, window: 10s, open_for: 5s, probe: 1s, mode: safe }\n',
+    );
+    let saved: StoredBreakers | undefined;
+    const store = { read: () => saved, write: (b: StoredBreakers) => (saved = structuredClone(b)) };
+    const first = runtime(dir, { watch: false, breakers: store });
+    first.rt.load();
+    first.rt.observeJournalEvents([{ kind: 'boom', ts: new Date(first.clock.now()).toISOString(), source: 'test', data: {} }]);
+    expect(first.rt.mode).toBe('safe');
+    expect(saved?.[0]).toMatchObject({ rule_id: 'k', phase: 'open', trips: 1, previous_mode: 'normal' });
+    await first.rt.stop();
+    // The next run starts in the mode the executor recorded (safe) with the breaker as it was left.
+    const second = runtime(dir, { watch: false, breakers: store, initialMode: 'safe' });
+    second.clock.advance(first.clock.now() - second.clock.now() + 2_000);
+    second.rt.load();
+    expect(second.rt.snapshot().breakers[0]).toMatchObject({ rule_id: 'k', state: 'open', trips: 1 });
+    second.rt.start();
+    second.clock.advance(3_500);
+    second.rt.tick();
+    second.clock.advance(1_500);
+    second.rt.tick();
+    expect(second.rt.snapshot().breakers[0]).toMatchObject({ state: 'closed', trips: 1 });
+    expect(second.executed.map((d) => d.action)).toEqual([expect.objectContaining({ type: 'set_mode', mode: 'normal', from: 'safe' })]);
+    expect(second.events.map((e) => e.kind)).toEqual(expect.arrayContaining(['policy.breaker_half_open', 'policy.breaker_closed']));
   });
 
   it('admit() routes its refusal decision and canTransition answers from the graph', () => {

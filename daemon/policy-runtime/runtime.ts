@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
-import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
-import { type EventInput, type StoredPolicy, policyEventKind } from '../journal/index.js';
+import { type Clock, type InputProblem, type Lifecycle, type Logger, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
+import { type EventInput, type StoredBreakers, type StoredPolicy, policyEventKind } from '../journal/index.js';
 import {
   type AdmitResult,
   type Decision,
@@ -52,6 +52,8 @@ export interface PolicyRuntimeDeps {
   webhook?: PolicyWebhookConfig;
   /** Where the last good policy is kept across restarts (the journal's `policy.last_good`). */
   lastGood?: { read(): StoredPolicy | undefined; write(p: StoredPolicy): void };
+  /** Where the breakers' state is kept across restarts (the journal's `policy.breakers`). */
+  breakers?: { read(): StoredBreakers | undefined; write(s: StoredBreakers): void };
   /** The mode the device is in at start (it survives restarts; the executor persists it). */
   initialMode?: string;
   /** Called when the effective policy changes (run_meta.json, status). */
@@ -65,8 +67,19 @@ export interface PolicyRuntimeDeps {
 
 interface ReadResult {
   set: PolicySet;
+  /** The texts put in force: the files on disk, with a broken file's last good text in its place. */
   texts: StoredPolicy['files'];
   digest: string;
+  /** The digest of what is on disk: a change the watcher reports again without new bytes is not a new change. */
+  diskDigest: string;
+  /** Files on disk that failed validation, and which version of each (if any) stays in force. */
+  refused: { file: string; problems: InputProblem[]; kept: string | null }[];
+}
+
+/** Where the texts a broken file falls back to come from: the policy in force, or at start the journal's record. */
+interface Fallback {
+  files: StoredPolicy['files'];
+  from: string;
 }
 
 export type ReloadOutcome = { status: 'reloaded' | 'unchanged'; version: string } | { status: 'rejected'; version: string; problems: InputProblem[] };
@@ -84,7 +97,10 @@ export class PolicyRuntime implements Lifecycle {
   private timer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private digest = '';
-  private lastRejected = '';
+  private lastSeen = '';
+  /** Undefined until load() restored the previous run's breakers: nothing may overwrite them before that. */
+  private breakersJson: string | undefined;
+  private fallback: Fallback = { files: [], from: 'nowhere' };
   private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: PolicyRuntimeDeps) {
@@ -121,22 +137,39 @@ export class PolicyRuntime implements Lifecycle {
    * event) and the last good policy from the journal state stays in force; with none, the empty policy.
    */
   load(): ReloadOutcome {
+    const stored = this.deps.lastGood?.read();
+    if (stored && Array.isArray(stored.files)) this.fallback = { files: stored.files, from: `the last good policy ${stored.version} recorded in the journal (state policy.last_good)` };
     const outcome = this.reload('start');
-    if (outcome.status === 'rejected') {
-      const stored = this.deps.lastGood?.read();
-      if (stored && Array.isArray(stored.files)) {
-        try {
-          const set = buildPolicySet(stored.files.map((f) => parsePolicyText(f.text, f.file)));
-          this.handle(this.engine.replacePolicy(set));
-          this.digest = digestOf(stored.files);
-          this.deps.log.warn({ version: set.version }, `policy on disk rejected; the last good policy ${set.version} stays in force`);
-          this.deps.onPolicyChange?.(set);
-        } catch (e) {
-          this.deps.log.error({ err: errorMessage(e) }, 'the stored last good policy no longer parses; running with no policy rules');
-        }
-      }
+    // After the policy is in force: breakers of unchanged rules pick up where the previous run left them.
+    try {
+      const saved = this.deps.breakers?.read();
+      if (saved) this.engine.restoreBreakers(saved);
+      this.breakersJson = JSON.stringify(this.engine.breakerStates());
+    } catch (e) {
+      this.deps.log.error({ err: errorMessage(e) }, 'the stored breaker state could not be restored; breakers start closed');
+      this.breakersJson = '';
     }
     return outcome;
+  }
+
+  /**
+   * A whole set that cannot be put in force: the policy in force stays. At start nothing is in force yet, so
+   * the journal's last good policy is restored first and the event names it and where it came from.
+   */
+  private keepOnRejection(why: 'start' | 'change' | 'request'): { version: string; from: string } {
+    const stored = why === 'start' ? this.deps.lastGood?.read() : undefined;
+    if (!stored || !Array.isArray(stored.files)) return { version: this.engine.version, from: why === 'start' ? 'no last good policy is recorded' : 'the policy in force' };
+    try {
+      const set = buildPolicySet(stored.files.map((f) => parsePolicyText(f.text, f.file)));
+      this.handle(this.engine.replacePolicy(set));
+      this.digest = digestOf(stored.files);
+      this.fallback = { files: stored.files, from: 'the policy in force' };
+      this.deps.onPolicyChange?.(set);
+      return { version: set.version, from: 'the last good policy recorded in the journal (state policy.last_good)' };
+    } catch (e) {
+      this.deps.log.error({ err: errorMessage(e) }, 'the stored last good policy no longer parses; running with no policy rules');
+      return { version: this.engine.version, from: `the recorded last good policy no longer parses (${errorMessage(e)})` };
+    }
   }
 
   start(): void {
@@ -198,22 +231,43 @@ export class PolicyRuntime implements Lifecycle {
     }
     const texts = [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, f]) => ({ name, ...f }));
     const parsed: ParsedPolicyFile[] = [];
-    const problems: InputProblem[] = [];
-    let first: unknown;
+    const used: StoredPolicy['files'] = [];
+    const refused: ReadResult['refused'] = [];
     for (const f of texts) {
       try {
         parsed.push(parsePolicyText(f.text, f.file));
+        used.push(f);
       } catch (e) {
         if (!isWaveosError(e)) throw e;
-        first ??= e;
-        problems.push(...e.problems);
+        // One broken file does not hold the others back: its last good text (if it ever had one) stays in force.
+        const good = this.fallback.files.find((g) => g.name === f.name);
+        let kept: string | null = null;
+        if (good) {
+          const p = parsePolicyText(good.text, good.file);
+          parsed.push(p);
+          used.push(good);
+          kept = `${p.name}@${p.spec.policy_version}`;
+        }
+        refused.push({ file: f.file, problems: [...e.problems], kept });
       }
     }
-    if (first !== undefined) {
-      const n = problems.length;
-      throw new WaveosError('WAVEOS_E_POLICY_INVALID', `${n} problem${n === 1 ? '' : 's'} in the policy files`, { problems });
-    }
-    return { set: buildPolicySet(parsed, this.deps.world), texts, digest: digestOf(texts) };
+    return { set: buildPolicySet(parsed, this.deps.world), texts: used, digest: digestOf(used), diskDigest: digestOf(texts), refused };
+  }
+
+  /** Every refused file is journaled, each change once: which file, what is wrong, what stays in force and from where. */
+  private journalRefused(r: ReadResult, why: 'start' | 'change' | 'request'): void {
+    if (r.refused.length === 0) return;
+    const problems = r.refused.flatMap((f) => f.problems);
+    const text = problems.map(formatProblem);
+    const kept = r.refused.map((f) => (f.kept ? `${f.file}: its last good version ${f.kept} from ${this.fallback.from} stays in force` : `${f.file}: it was never good, nothing of it is in force`));
+    this.deps.log.error({ problems: text, kept }, 'policy file rejected');
+    this.emit({
+      kind: 'policy.rejected',
+      severity: 'error',
+      source: 'policy',
+      reason: `policy file${r.refused.length === 1 ? '' : 's'} rejected (${kept.join('; ')}), ${r.set.version} is in force: ${text[0] ?? 'invalid'}${text.length > 1 ? ` (and ${text.length - 1} more)` : ''}`,
+      data: { kept_version: r.set.version, kept_from: this.fallback.from, files: r.refused, problems, messages: text, on: why },
+    });
   }
 
   /** Reads every folder and puts the result in force if it is valid and differs from what is in force. */
@@ -224,26 +278,32 @@ export class PolicyRuntime implements Lifecycle {
       r = this.read();
     } catch (e) {
       const problems: InputProblem[] = isWaveosError(e) ? [...e.problems] : [{ message: errorMessage(e) }];
-      const key = JSON.stringify(problems);
-      if (key !== this.lastRejected || why === 'start') {
-        this.lastRejected = key;
+      // Every refusal is journaled: the key is what is on disk, so only the same bytes reported again are quiet.
+      const key = `set:${JSON.stringify(problems)}`;
+      if (key !== this.lastSeen || why !== 'change') {
+        this.lastSeen = key;
+        const kept = this.keepOnRejection(why);
         const text = problems.map(formatProblem);
         this.deps.log.error({ problems: text }, 'policy rejected');
         this.emit({
           kind: 'policy.rejected',
           severity: 'error',
           source: 'policy',
-          reason: `policy change rejected, ${old} stays in force: ${text[0] ?? errorMessage(e)}${text.length > 1 ? ` (and ${text.length - 1} more)` : ''}`,
-          data: { kept_version: old, problems, messages: text, on: why },
+          reason: `policy change rejected, ${kept.version} stays in force (from ${kept.from}): ${text[0] ?? errorMessage(e)}${text.length > 1 ? ` (and ${text.length - 1} more)` : ''}`,
+          data: { kept_version: kept.version, kept_from: kept.from, problems, messages: text, on: why },
         });
       }
-      return { status: 'rejected', version: old, problems };
+      return { status: 'rejected', version: this.engine.version, problems };
     }
-    this.lastRejected = '';
-    if (r.digest === this.digest) return { status: 'unchanged', version: old };
+    const seen = r.diskDigest === this.lastSeen && why === 'change';
+    this.lastSeen = r.diskDigest;
+    if (!seen) this.journalRefused(r, why);
+    const refusedProblems = r.refused.flatMap((f) => f.problems);
+    if (r.digest === this.digest) return refusedProblems.length ? { status: 'rejected', version: old, problems: refusedProblems } : { status: 'unchanged', version: old };
     this.digest = r.digest;
     this.handle(this.engine.replacePolicy(r.set));
     this.deps.lastGood?.write({ version: r.set.version, files: r.texts });
+    this.fallback = { files: r.texts, from: 'the policy in force' };
     const files = r.set.files.map((f) => ({ name: f.name, file: f.file, version: f.version, sha256: f.sha256 }));
     this.emit({
       kind: why === 'start' ? 'policy.loaded' : 'policy.reloaded',
@@ -257,7 +317,7 @@ export class PolicyRuntime implements Lifecycle {
     });
     this.deps.log.info({ from: old, to: r.set.version }, `policy ${r.set.version} in force`);
     this.deps.onPolicyChange?.(r.set);
-    return { status: 'reloaded', version: r.set.version };
+    return refusedProblems.length ? { status: 'rejected', version: r.set.version, problems: refusedProblems } : { status: 'reloaded', version: r.set.version };
   }
 
   // ---- the seams other modules use -----------------------------------------------------------------------
@@ -360,6 +420,21 @@ export class PolicyRuntime implements Lifecycle {
       } catch (e) {
         this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed');
       }
+    }
+    this.persistBreakers();
+  }
+
+  /** Writes the breakers' state when it changed, so that a restart resumes their cool-downs. */
+  private persistBreakers(): void {
+    if (!this.deps.breakers || this.breakersJson === undefined) return;
+    const states = this.engine.breakerStates();
+    const json = JSON.stringify(states);
+    if (json === this.breakersJson) return;
+    try {
+      this.deps.breakers.write(states);
+      this.breakersJson = json;
+    } catch (e) {
+      this.deps.log.warn({ err: errorMessage(e) }, 'could not record the breaker state; a restart would begin with it closed');
     }
   }
 

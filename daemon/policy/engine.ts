@@ -647,6 +647,39 @@ export class PolicyEngine {
     if (!reopening) for (const a of r.actions ?? []) this.decide(r.id, 'breaker', a, {}, why, this.breakerData(b, t), t, wall);
   }
 
+  /** The breakers as they stand, times in wall-clock ms (policy time does not survive a restart; the wall clock does). */
+  breakerStates(): { rule_id: string; spec: string; phase: Breaker['phase']; opened_at: number; half_open_at: number; previous_mode: string | null; trips: number; failures: number[] }[] {
+    return this.breakers.map((b) => ({
+      rule_id: b.rule.id,
+      spec: b.spec,
+      phase: b.phase,
+      opened_at: this.wallOf(b.openedAt),
+      half_open_at: this.wallOf(b.halfOpenAt),
+      previous_mode: b.previousMode ?? null,
+      trips: b.trips,
+      failures: b.failures.map((f) => this.wallOf(f)),
+    }));
+  }
+
+  /**
+   * Puts breakers back as a previous run left them: same rule id and same spec only (a changed rule starts
+   * closed). Time spent down counts toward the cool-down: the next tick half-opens or closes what is due.
+   */
+  restoreBreakers(states: readonly ReturnType<PolicyEngine['breakerStates']>[number][]): void {
+    this.nowT();
+    const off = this.offset ?? 0;
+    for (const s of states) {
+      const b = this.breakers.find((x) => x.rule.id === s.rule_id && x.spec === s.spec);
+      if (!b) continue;
+      b.phase = s.phase;
+      b.openedAt = s.opened_at + off;
+      b.halfOpenAt = s.half_open_at + off;
+      b.previousMode = s.previous_mode ?? undefined;
+      b.trips = s.trips;
+      b.failures = s.failures.map((f) => f + off);
+    }
+  }
+
   /** Fires breaker timers due up to `t`, each at its own due time, in time order. */
   private advanceTo(t: number): void {
     for (;;) {
