@@ -44,3 +44,4 @@ export {
   parseChaosEnv,
 } from './chaos.js';
 export { MODES, type Mode } from './modes.js';
+export { type DirScan, INPUT_LIMITS, type InputRead, fileTypeOf, formatBytes, readInputFile, scanInputDir } from './input-files.js';
