@@ -16,14 +16,12 @@ export const INPUT_LIMITS = {
   policyFile: 256 * KiB,
   /** Every policy file of every folder together. */
   policySet: 2 * MiB,
-  /** A bundle's manifest.json (and its manifest.sig). */
+  /** A bundle's manifest.json (and its manifest.sig), for the bundle scanner to check before JSON.parse. */
   bundleManifest: 4 * MiB,
   /** A trusted key file in etc/waveos/keys/, a signing key. */
   keyFile: 16 * KiB,
   /** A control API request body. */
   apiBody: 64 * KiB,
-  /** One JSON line the daemon reads back (a state file, a queue record). */
-  jsonLine: 1 * MiB,
 } as const;
 
 /** "256 KiB", "2 MiB": a limit as a sentence says it. */
