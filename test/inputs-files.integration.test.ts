@@ -83,6 +83,11 @@ describe('input files that could stall or bloat the daemon', () => {
     const p = cli(['policy', 'validate', big]);
     expect(p.code).toBe(2);
     expect(p.stderr).toMatch(/over the limit of 256 KiB/);
+    const slow = join(root, 'slow.yaml');
+    writeFileSync(slow, 'schema_version: 2\nservices:\n  - name: healthy\n    command: x\n    health: {kind: tcp, port: 80, interval: 999999999h}\n');
+    const b = cli(['config', 'validate', slow]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toContain('services.0.health.interval: must be between 100ms and 1h, got 999999999h');
     const fifo = join(root, 'cfg.fifo');
     execFileSync('mkfifo', [fifo]);
     const f = cli(['config', 'validate', fifo]);

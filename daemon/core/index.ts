@@ -1,6 +1,6 @@
 export { writeFileAtomic, fsyncDir, fsyncPath, unlinkDurable } from './atomic-file.js';
 export { type Clock, FakeClock, systemClock, isoUtc } from './clock.js';
-export { formatMs, parseDuration, parseSize } from './duration.js';
+export { boundedDuration, boundedSize, formatDurationText, formatMs, parseDuration, parseSize } from './duration.js';
 export {
   ErrorCodes,
   type ErrorCode,
