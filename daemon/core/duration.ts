@@ -66,7 +66,11 @@ export function boundedDuration(min: string, max: string, opts: { seconds?: bool
   return input.describe(`a duration such as 500ms, 5s, 1m, 2h or 30d, between ${min} and ${max}`).transform((v, ctx) => {
     const ms = typeof v === 'number' ? (Number.isFinite(v) && v >= 0 ? Math.round(v * 1000) : undefined) : parseDuration(v);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms, 5s, 1m, 2h or 30d${opts.seconds ? ' (or a number of seconds)' : ''}, got ${JSON.stringify(v)}` });
+      const message =
+        typeof v === 'number'
+          ? `expected a non-negative number of seconds or a duration such as 5s, got ${v}`
+          : `expected a ${opts.seconds ? 'non-negative ' : ''}duration such as 500ms, 5s, 1m, 2h or 30d, got "${v}"`;
+      ctx.addIssue({ code: 'custom', message });
       return z.NEVER;
     }
     if (ms < lo || ms > hi) {
