@@ -1,9 +1,9 @@
 import { chmodSync, chownSync, readFileSync, unlinkSync } from 'node:fs';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { type ErrorCode, type Lifecycle, type Logger, WaveosError, errorMessage, httpStatusOf, isWaveosError } from '../core/index.js';
+import { type ErrorCode, INPUT_LIMITS, type Lifecycle, type Logger, WaveosError, errorMessage, httpStatusOf, isWaveosError } from '../core/index.js';
 import type { ApiResult, Authorizer, Route } from './types.js';
 
-const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = INPUT_LIMITS.apiBody;
 
 export interface ApiServerDeps {
   socketPath: string;
@@ -134,22 +134,49 @@ export async function dispatch(
   return json(result.status ?? 200, result.body);
 }
 
+/** A body over the limit: known from Content-Length before a byte is read, or found while reading. */
+class BodyTooLarge extends Error {}
+
 function readBody(req: IncomingMessage): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY_BYTES) {
+      reject(new BodyTooLarge());
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
-    // Past the limit the rest is read and dropped, not the connection cut: a cut would reach the client as a
-    // reset instead of the 413 (the server's requestTimeout bounds how long a sender can keep us reading).
-    req.on('data', (c: Buffer) => {
+    const onData = (c: Buffer): void => {
       size += c.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(c);
-    });
-    req.on('end', () => {
-      if (size > MAX_BODY_BYTES) reject(new Error('too large'));
-      else resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined);
-    });
+      if (size <= MAX_BODY_BYTES) {
+        chunks.push(c);
+        return;
+      }
+      // Stop buffering at once: the answer goes out now and the connection closes after it (refuseBody).
+      req.off('data', onData);
+      chunks.length = 0;
+      reject(new BodyTooLarge());
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined));
     req.on('error', reject);
   });
+}
+
+/**
+ * Answers 413 with the error body and closes. The answer is written on the socket itself and only the sending
+ * side is shut: node's own close after a response would cut the connection while the client is still sending,
+ * and a client whose write fails (EPIPE) drops the answer it has not read yet. So what still arrives is parsed
+ * and dropped, never buffered, for a short grace; then the connection is cut, so an endless body cannot hold it.
+ */
+function refuseBody(req: IncomingMessage): void {
+  const r = errorBody('WAVEOS_E_BODY_TOO_LARGE', `request body over the limit of ${MAX_BODY_BYTES} bytes`);
+  const socket = req.socket;
+  req.on('data', () => undefined);
+  req.resume();
+  const head = [`HTTP/1.1 ${r.status} Payload Too Large`, 'content-type: application/json', `content-length: ${Buffer.byteLength(r.body)}`, 'connection: close'];
+  socket.end(`${head.join('\r\n')}\r\n\r\n${r.body}`);
+  setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
 function groupId(name: string): number {
@@ -202,8 +229,9 @@ export class ApiServer implements Lifecycle {
     let body: string | undefined;
     try {
       body = await readBody(req);
-    } catch {
-      this.send(res, errorBody('WAVEOS_E_BODY_TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
+    } catch (e) {
+      if (e instanceof BodyTooLarge) refuseBody(req);
+      else req.socket.destroy();
       return;
     }
     const out = await dispatch(this.deps, {

@@ -1,6 +1,7 @@
+import { statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
-import { type Lifecycle, type Logger, errorMessage } from '../core/index.js';
+import { type Lifecycle, type Logger, errorMessage, fileTypeOf } from '../core/index.js';
 import { isBundleRejection } from './rejection.js';
 
 export interface InboxDeps {
@@ -11,6 +12,16 @@ export interface InboxDeps {
   /** How long a file's size must stay unchanged before it counts as complete. */
   stableMs: number;
   install(file: string): Promise<unknown>;
+}
+
+/** What a non-regular inbox entry is (undefined for a regular file, or a link to one). */
+function inboxEntryType(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return st.isFile() ? undefined : fileTypeOf(st);
+  } catch {
+    return 'gone';
+  }
 }
 
 /**
@@ -33,6 +44,12 @@ export class InboxWatcher implements Lifecycle {
       ignored: (p: string) => p !== this.deps.dir && (p === rejected || p.startsWith(`${rejected}/`) || basename(p).startsWith('.') || p.endsWith('.part')),
     });
     this.watcher.on('add', (file: string) => {
+      // A FIFO or device dropped here would hold a reader (and a thread-pool thread) forever: never opened.
+      const kind = inboxEntryType(file);
+      if (kind !== undefined) {
+        this.deps.log.warn({ file, type: kind }, `inbox: ${basename(file)} is ${kind}, not a regular file; skipped`);
+        return;
+      }
       this.deps.log.info({ file }, `inbox: ${basename(file)} is complete; installing it`);
       this.deps.install(file).catch((e: unknown) => {
         if (!isBundleRejection(e)) this.deps.log.error({ file, err: errorMessage(e) }, 'inbox install failed');

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
 import { z } from 'zod';
-import { WaveosError, writeFileAtomic } from '../core/index.js';
+import { INPUT_LIMITS, WaveosError, readInputFile, writeFileAtomic } from '../core/index.js';
 import { keyIdSchema } from './manifest.js';
 
 export interface TrustedKey {
@@ -39,14 +39,11 @@ export function generateKeyPair(outDir: string): { key_id: string; keyFile: stri
 }
 
 function readJson(file: string): unknown {
-  let text: string;
+  // Never a blocking open (a FIFO in the keys folder) and never a parse of more than a key file can hold.
+  const r = readInputFile(file, INPUT_LIMITS.keyFile);
+  if (!r.ok) throw new WaveosError('WAVEOS_E_USAGE', `${file}: the key file ${r.message}`);
   try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new WaveosError('WAVEOS_E_USAGE', `${file}: cannot read the key file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  try {
-    return JSON.parse(text);
+    return JSON.parse(r.text);
   } catch (e) {
     throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS key file (expected JSON): ${(e as Error).message}`);
   }

@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { z } from 'zod';
-import { type InputProblem, type Locate, WaveosError, canonicalJson, defaultDeviceId, parseLocatedYaml } from '../core/index.js';
+import { INPUT_LIMITS, type InputProblem, type Locate, WaveosError, canonicalJson, defaultDeviceId, parseLocatedYaml, readInputFile } from '../core/index.js';
 import { effectiveConfig } from './defaults.js';
 import { type Migration, migrate } from './migrate.js';
 import { CONFIG_SCHEMA_VERSION, type Config, type ConfigFile, type Profile, configFileSchema } from './schema.js';
@@ -82,18 +81,13 @@ export function configHash(config: Config): string {
 }
 
 export function readConfigFile(file: string): ParsedConfigFile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code);
-    throw new WaveosError('WAVEOS_E_CONFIG_MISSING', `${file}: cannot read the config: ${why}`, {
-      problems: [{ file, message: `cannot read the config: ${why} (expected a YAML file with schema_version: ${CONFIG_SCHEMA_VERSION})` }],
-      cause: e,
-    });
+  const r = readInputFile(file, INPUT_LIMITS.configFile);
+  if (!r.ok) {
+    const code = r.reason === 'too-large' ? 'WAVEOS_E_CONFIG_INVALID' : 'WAVEOS_E_CONFIG_MISSING';
+    const expected = r.reason === 'too-large' ? '' : ` (expected a YAML file with schema_version: ${CONFIG_SCHEMA_VERSION})`;
+    throw new WaveosError(code, `${file}: the config ${r.message}`, { problems: [{ file, message: `the config ${r.message}${expected}` }] });
   }
-  return parseConfigText(text, file);
+  return parseConfigText(r.text, file);
 }
 
 export interface LoadOptions {

@@ -1,36 +1,11 @@
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
-import { type ChaosRule, chaosSchema, parseDuration, linearRegExp, parseSize } from '../core/index.js';
+import { type ChaosRule, boundedDuration, boundedSize, chaosSchema, linearRegExp } from '../core/index.js';
 import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema, undeclaredSecretIssues } from './services-schema.js';
 
 export const CONFIG_SCHEMA_VERSION = 2;
 export const PROFILES = ['dev', 'prod'] as const;
 export type Profile = (typeof PROFILES)[number];
-
-/** "5s", "500ms", "1m": kept as text in the file, turned into milliseconds here. */
-export const durationSchema = z
-  .string()
-  .describe('a duration such as 500ms, 5s, 1m, 2h or 30d')
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms, 5s, 1m, 2h or 30d, got "${text}"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-export const sizeSchema = z
-  .union([z.number().int().nonnegative(), z.string()])
-  .describe('a size in bytes, or with a unit: 512KiB, 256MiB, 1GB')
-  .transform((v, ctx) => {
-    const bytes = typeof v === 'number' ? v : parseSize(v);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a size such as 4096, 512KiB or 256MiB, got "${v}"` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
 
 const identifier = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected 1-64 letters, digits, "_", "." or "-"');
 
@@ -57,9 +32,9 @@ export const journalSchema = z.strictObject({
 });
 
 export const artifactsSchema = z.strictObject({
-  flush_interval: durationSchema.optional(),
+  flush_interval: boundedDuration('100ms', '1h').optional(),
   keep_runs: z.number().int().min(1).max(10_000).optional(),
-  max_bytes: sizeSchema.optional(),
+  max_bytes: boundedSize('1MiB', '1024GiB').optional(),
 });
 
 /**
@@ -99,27 +74,27 @@ export type TelemetryCollector = (typeof TELEMETRY_COLLECTORS)[number];
 
 const collectorToggle = z.union([
   z.boolean(),
-  z.strictObject({ enabled: z.boolean().optional(), interval: durationSchema.optional(), timeout: durationSchema.optional() }),
+  z.strictObject({ enabled: z.boolean().optional(), interval: boundedDuration('100ms', '1d').optional(), timeout: boundedDuration('10ms', '5m').optional() }),
 ]);
 const healthWeight = z.strictObject({ points: z.number().min(0).max(100).optional(), max: z.number().min(0).max(100).optional() });
 
 export const telemetrySchema = z.strictObject({
   /** How often collectors sample (each may override its own). */
-  sample_interval: durationSchema.optional(),
+  sample_interval: boundedDuration('100ms', '1h').optional(),
   /** How often buffered samples are written to the journal. */
-  flush_interval: durationSchema.optional(),
-  collector_timeout: durationSchema.optional(),
+  flush_interval: boundedDuration('100ms', '1h').optional(),
+  collector_timeout: boundedDuration('10ms', '5m').optional(),
   /** A series whose value has not changed is written to the history at most this often ("0s": every sample). */
-  unchanged_every: durationSchema.optional(),
+  unchanged_every: boundedDuration('0s', '1d').optional(),
   /** Longest wait between retries of a failing collector. */
-  max_backoff: durationSchema.optional(),
-  raw_retention: durationSchema.optional(),
-  aggregate_retention: durationSchema.optional(),
+  max_backoff: boundedDuration('100ms', '1d').optional(),
+  raw_retention: boundedDuration('1m', '400d').optional(),
+  aggregate_retention: boundedDuration('1h', '3650d').optional(),
   /** Disk quota for the metric history (raw samples and aggregates) in the journal. */
-  quota: sizeSchema.optional(),
+  quota: boundedSize('1MiB', '64GiB').optional(),
   max_series: z.number().int().min(10).max(1_000_000).optional(),
   /** Sampling step of the event-loop delay histogram; each step wakes the process once. */
-  loop_delay_resolution: durationSchema.optional(),
+  loop_delay_resolution: boundedDuration('10ms', '10s').optional(),
   /** Recent points kept in memory per series for the policy engine's windows. */
   window_points: z.number().int().min(0).max(100_000).optional(),
   prometheus: z
@@ -127,7 +102,7 @@ export const telemetrySchema = z.strictObject({
     .optional(),
   health: z
     .strictObject({
-      window: durationSchema.optional(),
+      window: boundedDuration('10s', '1d').optional(),
       weights: z
         .strictObject({
           service_restart: healthWeight.optional(),
@@ -142,7 +117,7 @@ export const telemetrySchema = z.strictObject({
     })
     .optional(),
   collectors: z.strictObject(Object.fromEntries(TELEMETRY_COLLECTORS.map((c) => [c, collectorToggle.optional()])) as Record<TelemetryCollector, z.ZodOptional<typeof collectorToggle>>).optional(),
-  gpu: z.strictObject({ enabled: z.boolean().optional(), command: z.string().min(1).optional(), interval: durationSchema.optional() }).optional(),
+  gpu: z.strictObject({ enabled: z.boolean().optional(), command: z.string().min(1).optional(), interval: boundedDuration('1s', '1d').optional() }).optional(),
 });
 
 export interface TelemetryWeight {
@@ -181,7 +156,7 @@ export interface TelemetryConfig {
 
 export const policySchema = z.strictObject({
   /** How often breakers and other timers are evaluated when no sample arrives. */
-  tick_interval: durationSchema.optional(),
+  tick_interval: boundedDuration('100ms', '10m').optional(),
   /** More policy folders, read after the repo's examples and before etc/waveos/policies.d (relative to the root). */
   extra_dirs: z.array(z.string().min(1)).optional(),
   /** Load the repo's example and default policies from policies/ (default: on in dev, off in prod). */
@@ -189,10 +164,10 @@ export const policySchema = z.strictObject({
   webhook: z
     .strictObject({
       url: z.url({ protocol: /^https?$/ }).optional().describe('where webhook actions POST their JSON'),
-      timeout: durationSchema.optional(),
+      timeout: boundedDuration('100ms', '5m').optional(),
       retries: z.number().int().min(0).max(10).optional(),
-      backoff: durationSchema.optional(),
-      max_backoff: durationSchema.optional(),
+      backoff: boundedDuration('10ms', '1h').optional(),
+      max_backoff: boundedDuration('10ms', '1d').optional(),
       queue_max: z.number().int().min(1).max(10_000).optional(),
     })
     .optional(),
@@ -207,15 +182,15 @@ export const evidenceSchema = z.strictObject({
   /** Most packs kept in var/lib/waveos/evidence/; the oldest go first. */
   keep: z.number().int().min(1).max(10_000).optional(),
   /** Most bytes all packs may take together. */
-  max_bytes: sizeSchema.optional(),
+  max_bytes: boundedSize('1MiB', '1024GiB').optional(),
   /** Incident exports allowed per `incident_per`; more are suppressed (and counted in an event). */
   incident_max: z.number().int().min(0).max(1_000).optional(),
-  incident_per: durationSchema.optional(),
+  incident_per: boundedDuration('1m', '30d').optional(),
   /** How much history before an incident its pack holds, and how long after it the export waits. */
-  window_before: durationSchema.optional(),
-  window_after: durationSchema.optional(),
+  window_before: boundedDuration('0s', '7d').optional(),
+  window_after: boundedDuration('0s', '1d').optional(),
   /** The window of on-demand and scheduled exports when none is given. */
-  default_window: durationSchema.optional(),
+  default_window: boundedDuration('1m', '400d').optional(),
 });
 /** A regular expression, checked when the config is read so a bad one is a located config error. */
 /** A redaction pattern: compiled for the linear-time engine, so one that could backtrack is refused here, located. */
@@ -232,34 +207,34 @@ const regexSchema = z
 
 export const spoolRateSchema = z.strictObject({
   lines_per_s: z.number().positive().optional(),
-  bytes_per_s: sizeSchema.optional(),
+  bytes_per_s: boundedSize('1', '1GiB').optional(),
   /** How much of the rate may arrive at once, as a duration (the bucket's depth). */
-  burst: durationSchema.optional(),
+  burst: boundedDuration('100ms', '1h').optional(),
 });
 
 export const spoolSourceSchema = z.strictObject({
   backpressure: z.enum(['block', 'drop']).optional(),
   /** `false` lifts the rate limit for this source. */
   rate: z.union([spoolRateSchema, z.literal(false)]).optional(),
-  max_line: sizeSchema.optional(),
+  max_line: boundedSize('256', '1MiB').optional(),
 });
 
 /** The logging spooler (docs/spooler.md). */
 export const spoolerSchema = z.strictObject({
   enabled: z.boolean().optional(),
-  flush_interval: durationSchema.optional(),
-  batch: sizeSchema.optional(),
+  flush_interval: boundedDuration('10ms', '1m').optional(),
+  batch: boundedSize('1KiB', '16MiB').optional(),
   fsync: z.enum(['none', 'interval', 'every-batch']).optional(),
-  fsync_interval: durationSchema.optional(),
-  rotate_size: sizeSchema.optional(),
-  rotate_age: durationSchema.optional(),
+  fsync_interval: boundedDuration('10ms', '1h').optional(),
+  rotate_size: boundedSize('4KiB', '1GiB').optional(),
+  rotate_age: boundedDuration('1m', '30d').optional(),
   keep_files: z.number().int().min(0).max(100_000).optional(),
-  max_age: durationSchema.optional(),
-  quota: sizeSchema.optional(),
-  min_free: sizeSchema.optional(),
-  disk_check_interval: durationSchema.optional(),
-  buffer: sizeSchema.optional(),
-  report_interval: durationSchema.optional(),
+  max_age: boundedDuration('1m', '3650d').optional(),
+  quota: boundedSize('64KiB', '1024GiB').optional(),
+  min_free: boundedSize('0', '1024GiB').optional(),
+  disk_check_interval: boundedDuration('100ms', '1h').optional(),
+  buffer: boundedSize('4KiB', '256MiB').optional(),
+  report_interval: boundedDuration('1s', '1d').optional(),
   redact: z.array(regexSchema).optional(),
   /** Accepted for older configs, without effect: the built-in rules are part of the redactor and always apply. */
   redact_defaults: z.boolean().optional(),
@@ -267,7 +242,7 @@ export const spoolerSchema = z.strictObject({
   socket_mode: z.string().regex(/^0?[0-7]{3}$/, 'expected an octal file mode such as 0666 or 0660').optional(),
   backpressure: z.enum(['block', 'drop']).optional(),
   rate: z.union([spoolRateSchema, z.literal(false)]).optional(),
-  max_line: sizeSchema.optional(),
+  max_line: boundedSize('256', '1MiB').optional(),
   sources: z.record(identifier, spoolSourceSchema).optional(),
 });
 
@@ -275,9 +250,9 @@ export const proxyUpstreamSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
   queue: z.number().int().min(1).max(100_000).optional(),
   max_in_flight: z.number().int().min(1).max(1_000).optional(),
-  timeout: durationSchema.optional(),
-  breaker: z.strictObject({ failures: z.number().int().min(1).max(1_000).optional(), open_for: durationSchema.optional() }).optional(),
-  retry: z.strictObject({ base: durationSchema.optional(), max: durationSchema.optional() }).optional(),
+  timeout: boundedDuration('100ms', '10m').optional(),
+  breaker: z.strictObject({ failures: z.number().int().min(1).max(1_000).optional(), open_for: boundedDuration('100ms', '1d').optional() }).optional(),
+  retry: z.strictObject({ base: boundedDuration('10ms', '1h').optional(), max: boundedDuration('10ms', '1d').optional() }).optional(),
 });
 
 export const proxyRouteSchema = z.strictObject({
@@ -287,7 +262,7 @@ export const proxyRouteSchema = z.strictObject({
   /** A path prefix on the local endpoint, e.g. /v1/telemetry; the request path is forwarded as it is. */
   path: z.string().regex(/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/, 'expected an absolute URL path such as /v1/telemetry'),
   durable: z.boolean().optional(),
-  max_body: sizeSchema.optional(),
+  max_body: boundedSize('1', '64MiB').optional(),
   strip_headers: z.array(z.string().min(1)).optional(),
   set_headers: z.record(z.string().min(1), z.string()).optional(),
   /** A JSON Schema the JSON body must satisfy. */
@@ -302,9 +277,9 @@ export const proxySchema = z.strictObject({
     .string()
     .regex(/^(unix|(127\.0\.0\.1|localhost|\[::1\]):\d{1,5})$/, 'expected 127.0.0.1:PORT, [::1]:PORT or unix')
     .optional(),
-  max_body: sizeSchema.optional(),
-  client_rate: z.strictObject({ requests_per_s: z.number().positive().optional(), burst: durationSchema.optional() }).optional(),
-  spool_max: sizeSchema.optional(),
+  max_body: boundedSize('1', '64MiB').optional(),
+  client_rate: z.strictObject({ requests_per_s: z.number().positive().optional(), burst: boundedDuration('100ms', '1h').optional() }).optional(),
+  spool_max: boundedSize('64KiB', '4GiB').optional(),
   upstreams: z.record(identifier, proxyUpstreamSchema).optional(),
   routes: z.array(proxyRouteSchema).optional(),
 })
@@ -325,14 +300,14 @@ export const proxySchema = z.strictObject({
 
 /** Signed bundles: verification limits, trial and loop-guard settings (docs/bundles.md). */
 export const bundlesSchema = z.strictObject({
-  max_bytes: sizeSchema.optional(),
+  max_bytes: boundedSize('1MiB', '64GiB').optional(),
   max_files: z.number().int().min(1).max(1_000_000).optional(),
   max_path_length: z.number().int().min(16).max(4096).optional(),
   signature_threshold: z.number().int().min(1).max(16).optional(),
-  trial: durationSchema.optional(),
+  trial: boundedDuration('0s', '1d').optional(),
   max_trial_starts: z.number().int().min(1).max(100).optional(),
   max_attempts: z.number().int().min(1).max(100).optional(),
-  inbox_stable: durationSchema.optional(),
+  inbox_stable: boundedDuration('10ms', '10m').optional(),
 });
 
 /** The config file as written by an operator (schema_version 2). */

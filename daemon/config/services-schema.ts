@@ -1,36 +1,19 @@
 import { z } from 'zod';
-import { MODES, type Mode, parseDuration } from '../core/index.js';
+import { MODES, type Mode, boundedDuration } from '../core/index.js';
 
 /** The modes live in core (the journal's state schemas need them too); config still exports them. */
 export { MODES, type Mode };
-
-/** A duration as text ("5s") or a non-negative number of seconds; negative values are refused with a located message. */
-const duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v) || v < 0) {
-      ctx.addIssue({ code: 'custom', message: `expected a non-negative number of seconds or a duration such as 5s, got ${v}` });
-      return z.NEVER;
-    }
-    return Math.round(v * 1000);
-  }
-  const ms = parseDuration(v);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `expected a non-negative duration such as 500ms, 5s or 1m, got "${v}"` });
-    return z.NEVER;
-  }
-  return ms;
-});
 
 const signalName = z.string().regex(/^SIG[A-Z0-9]+$/, 'expected a signal name such as SIGTERM or SIGINT');
 const serviceName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected 1-64 letters, digits, "_", "." or "-"');
 
 const healthCommon = {
   /** How often the check runs. */
-  interval: duration.optional(),
+  interval: boundedDuration('100ms', '1h', { seconds: true }).optional(),
   /** Consecutive failed checks before the service counts as hung. */
   failures: z.number().int().min(1).max(100).optional(),
   /** Checks do not count until the service has run this long. */
-  start_grace: duration.optional(),
+  start_grace: boundedDuration('0s', '1h', { seconds: true }).optional(),
 };
 
 export const HEALTH_KINDS = ['process', 'exec', 'tcp', 'http', 'heartbeat'] as const;
@@ -41,27 +24,27 @@ const healthVariants = {
     kind: z.literal('exec'),
     command: z.string().min(1, 'expected the health command to run'),
     args: z.array(z.string()).optional(),
-    timeout: duration.optional(),
+    timeout: boundedDuration('10ms', '5m', { seconds: true }).optional(),
     ...healthCommon,
   }),
   tcp: z.strictObject({
     kind: z.literal('tcp'),
     host: z.string().min(1).optional(),
     port: z.number().int().min(1).max(65535),
-    timeout: duration.optional(),
+    timeout: boundedDuration('10ms', '5m', { seconds: true }).optional(),
     ...healthCommon,
   }),
   http: z.strictObject({
     kind: z.literal('http'),
     url: z.url({ protocol: /^https?$/ }),
     expect_status: z.number().int().min(100).max(599).optional(),
-    timeout: duration.optional(),
+    timeout: boundedDuration('10ms', '5m', { seconds: true }).optional(),
     ...healthCommon,
   }),
   heartbeat: z.strictObject({
     kind: z.literal('heartbeat'),
     file: z.string().min(1),
-    max_age: duration,
+    max_age: boundedDuration('100ms', '1d', { seconds: true }),
     ...healthCommon,
   }),
 };
@@ -91,7 +74,7 @@ export const serviceSchema = z.strictObject({
   user: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
   group: z.union([z.string().min(1), z.number().int().nonnegative()]).optional(),
   stop_signal: signalName.optional(),
-  stop_timeout: duration.optional(),
+  stop_timeout: boundedDuration('100ms', '1h', { seconds: true }).optional(),
   critical: z.boolean().optional(),
   modes: z.array(z.enum(MODES)).min(1).optional(),
   health: healthSchema.optional(),
@@ -122,15 +105,15 @@ export function undeclaredSecretIssues(services: readonly ServiceFile[] | undefi
 
 export const recoverySchema = z.strictObject({
   /** First restart delay after a crash; it doubles (backoff_factor) with each further crash. */
-  backoff_initial: duration.optional(),
-  backoff_max: duration.optional(),
+  backoff_initial: boundedDuration('10ms', '1h', { seconds: true }).optional(),
+  backoff_max: boundedDuration('10ms', '1d', { seconds: true }).optional(),
   backoff_factor: z.number().min(1).max(10).optional(),
   /** Random spread of each delay, as a fraction (0.2 = ±20 %). */
   jitter: z.number().min(0).max(1).optional(),
   /** A run at least this long resets the backoff and the escalation. */
-  healthy_reset: duration.optional(),
-  crash_loop: z.strictObject({ exits: z.number().int().min(2).max(1000).optional(), window: duration.optional() }).optional(),
-  reboot_guard: z.strictObject({ max: z.number().int().min(0).max(100).optional(), window: duration.optional() }).optional(),
+  healthy_reset: boundedDuration('1s', '1d', { seconds: true }).optional(),
+  crash_loop: z.strictObject({ exits: z.number().int().min(2).max(1000).optional(), window: boundedDuration('1s', '1d', { seconds: true }).optional() }).optional(),
+  reboot_guard: z.strictObject({ max: z.number().int().min(0).max(100).optional(), window: boundedDuration('1m', '30d', { seconds: true }).optional() }).optional(),
   /** The command that reboots the board (argv). */
   reboot_command: z.array(z.string().min(1)).min(1).optional(),
   watchdog: z
@@ -138,7 +121,7 @@ export const recoverySchema = z.strictObject({
       /** A hardware watchdog device to pet from the main loop, e.g. /dev/watchdog. */
       device: z.string().min(1).optional(),
       /** Main-loop period. */
-      tick: duration.optional(),
+      tick: boundedDuration('100ms', '1m', { seconds: true }).optional(),
     })
     .optional(),
   /** Where sysfs is mounted (watchdog bootstatus, pstore); tests point it at a fake tree. */

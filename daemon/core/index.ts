@@ -1,6 +1,6 @@
 export { writeFileAtomic, fsyncDir, fsyncPath, unlinkDurable } from './atomic-file.js';
 export { type Clock, FakeClock, systemClock, isoUtc } from './clock.js';
-export { formatMs, parseDuration, parseSize } from './duration.js';
+export { boundedDuration, boundedSize, formatDurationText, formatMs, parseDuration, parseSize } from './duration.js';
 export {
   ErrorCodes,
   type ErrorCode,
@@ -46,3 +46,4 @@ export {
 export { MODES, type Mode } from './modes.js';
 export { didYouMean, nearestName } from './nearest.js';
 export { linearRegExp } from './linear-regexp.js';
+export { type DirScan, INPUT_LIMITS, type InputRead, fileTypeOf, formatBytes, readInputFile, scanInputDir } from './input-files.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import nacl from 'tweetnacl';
-import { WaveosError, errorMessage, writeFileAtomic } from '../core/index.js';
+import { INPUT_LIMITS, WaveosError, errorMessage, readInputFile, writeFileAtomic } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 
 /** The device's signing identity: ed25519, the secret half never leaves var/lib/waveos/device.key. */
@@ -143,7 +143,9 @@ export function readTrustedKeys(dir: string): Map<string, Uint8Array> {
   }
   const out = new Map<string, Uint8Array>();
   for (const n of names) {
-    const k = parsePublicKey(readFileSync(join(dir, n), 'utf8'));
+    // Like an unusable key, a FIFO or an oversized file is passed over (never opened blocking).
+    const r = readInputFile(join(dir, n), INPUT_LIMITS.keyFile);
+    const k = r.ok ? parsePublicKey(r.text) : undefined;
     if (k) out.set(n, k);
   }
   return out;

@@ -67,6 +67,7 @@ export const EVENT_KINDS = {
   'evidence.suppressed': { severity: 'warning', meaning: 'an incident export was refused: too many recently', data: ['requested_by', 'recent', 'limit', 'per_ms', 'incident'], highlight: null },
   'feature.degraded': { severity: 'warning', meaning: 'a feature was switched off (degrade action)', data: ['feature', 'degraded'], highlight: null },
   'feature.restored': { severity: 'notice', meaning: 'a degraded feature was switched on again', data: ['feature', 'degraded'], highlight: null },
+  'input.skipped': { severity: 'warning', meaning: 'a file in a folder the daemon reads is not a regular file (a FIFO, a device, a socket) and was skipped unopened', data: ['file', 'type', 'reader'], highlight: null },
   'journal.disk_full': { severity: 'error', meaning: 'the journal cannot commit: the disk is full; events wait in memory', data: ['since', 'held_events', 'max_held_events'], highlight: null },
   'journal.disk_full_recovered': { severity: 'notice', meaning: 'the journal commits again after a full disk', data: ['seconds', 'retries'], highlight: null },
   'journal.read_only': { severity: 'error', meaning: 'the journal cannot commit: its files cannot be written (immutable, read-only mount, permissions); reads go on, events wait in memory', data: ['since', 'held_events', 'max_held_events', 'error'], highlight: null },

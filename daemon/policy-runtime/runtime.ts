@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync } from 'node:fs';
 import { type FSWatcher, watch } from 'chokidar';
-import { type Clock, type InputProblem, type Lifecycle, type Logger, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
+import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
 import { type EventInput, type StoredBreakers, type StoredPolicy, policyEventKind } from '../journal/index.js';
 import {
   type AdmitResult,
@@ -19,8 +18,8 @@ import {
   observationFromEvent,
   type PolicyWorld,
   parsePolicyText,
-  policyName,
 } from '../policy/index.js';
+import { PolicyFolderReader } from './policy-files.js';
 import { WebhookSender } from './webhook.js';
 
 
@@ -94,6 +93,7 @@ export class PolicyRuntime implements Lifecycle {
   private readonly engine: PolicyEngine;
   private readonly webhook: WebhookSender | undefined;
   private watcher: FSWatcher | undefined;
+  private folders: PolicyFolderReader | undefined;
   private timer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private digest = '';
@@ -216,20 +216,12 @@ export class PolicyRuntime implements Lifecycle {
   }
 
   private read(): ReadResult {
-    const byName = new Map<string, { file: string; text: string }>();
-    for (const dir of this.dirs()) {
-      let names: string[];
-      try {
-        names = readdirSync(dir).filter(isPolicyFile).sort();
-      } catch {
-        continue;
-      }
-      for (const n of names) {
-        const file = join(dir, n);
-        byName.set(policyName(file), { file, text: readFileSync(file, 'utf8') });
-      }
+    this.folders ??= new PolicyFolderReader({ log: this.deps.log, emit: (e) => this.emit(e), accept: isPolicyFile });
+    const { texts, problems: readProblems } = this.folders.read(this.dirs());
+    if (readProblems.length > 0) {
+      const n = readProblems.length;
+      throw new WaveosError('WAVEOS_E_POLICY_INVALID', `${n} problem${n === 1 ? '' : 's'} in the policy files`, { problems: readProblems });
     }
-    const texts = [...byName.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, f]) => ({ name, ...f }));
     const parsed: ParsedPolicyFile[] = [];
     const used: StoredPolicy['files'] = [];
     const refused: ReadResult['refused'] = [];

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { basename, extname } from 'node:path';
 import type { z } from 'zod';
-import { type InputProblem, type Locate, WaveosError, parseLocatedYaml } from '../core/index.js';
+import { INPUT_LIMITS, type InputProblem, type Locate, WaveosError, formatBytes, parseLocatedYaml } from '../core/index.js';
 import { type PolicyFile, policyFileSchema } from './schema.js';
 
 /** One validated policy file, with a way to point back into it for problems found later (cross-file checks). */
@@ -11,6 +11,8 @@ export interface ParsedPolicyFile {
   file: string;
   /** sha256 of the text: a change without a version bump is still a change. */
   sha256: string;
+  /** The text's size in bytes: the set's total is limited too. */
+  bytes: number;
   spec: PolicyFile;
   locate: Locate;
 }
@@ -44,6 +46,11 @@ export function invalidPolicy(file: string, problems: InputProblem[]): WaveosErr
 
 /** Parses and validates one policy file's text; every problem is located by file, line, column and key path. */
 export function parsePolicyText(text: string, file: string): ParsedPolicyFile {
+  const bytes = Buffer.byteLength(text);
+  // Checked before the parser sees a byte: a parse costs a large multiple of the text in memory.
+  if (bytes > INPUT_LIMITS.policyFile) {
+    throw invalidPolicy(file, [{ file, message: `the policy file is ${bytes} bytes, over the limit of ${formatBytes(INPUT_LIMITS.policyFile)} for one policy file` }]);
+  }
   const { value: raw, locate } = parseLocatedYaml(text, file, 'WAVEOS_E_POLICY_SYNTAX');
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw invalidPolicy(file, [{ file, line: 1, column: 1, message: 'expected a mapping with policy_version and rules at the top level' }]);
@@ -73,6 +80,7 @@ export function parsePolicyText(text: string, file: string): ParsedPolicyFile {
     name: policyName(file),
     file,
     sha256: createHash('sha256').update(text).digest('hex'),
+    bytes,
     spec,
     locate,
   };

@@ -1,4 +1,4 @@
-import type { InputProblem } from '../core/index.js';
+import { INPUT_LIMITS, type InputProblem, formatBytes } from '../core/index.js';
 import { type ParsedPolicyFile, invalidPolicy } from './parse.js';
 import { type PolicyWorld, referenceProblems } from './references.js';
 import { actionLists } from './rule-actions.js';
@@ -38,7 +38,12 @@ export function buildPolicySet(files: readonly ParsedPolicyFile[], world?: Polic
   const sorted = [...files].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const problems: InputProblem[] = [];
   const byName = new Map<string, ParsedPolicyFile>();
+  let total = 0;
   for (const f of sorted) {
+    total += f.bytes;
+    if (total > INPUT_LIMITS.policySet && total - f.bytes <= INPUT_LIMITS.policySet) {
+      problems.push({ file: f.file, message: `the policy files together are over the limit of ${formatBytes(INPUT_LIMITS.policySet)} (this file brings them to ${total} bytes)` });
+    }
     const prev = byName.get(f.name);
     if (prev) problems.push(f.locate([], `two policy files are both named "${f.name}" (${prev.file} and ${f.file}); rename one`));
     byName.set(f.name, f);

@@ -1,18 +1,5 @@
 import { z } from 'zod';
-import { parseDuration, parseSize } from '../core/index.js';
-
-/** "5s", "500ms", "1m": kept as text in the file, turned into milliseconds here. */
-const duration = z
-  .string()
-  .describe('a duration such as 500ms, 5s, 1m, 2h or 30d')
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected a duration such as 500ms, 5s, 1m, 2h or 30d, got "${text}"` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+import { boundedDuration, parseSize } from '../core/index.js';
 
 /** A plain number, or a size with a unit ("256MiB"), so memory thresholds read as operators think of them. */
 const quantity = z
@@ -51,7 +38,7 @@ const capFields = {
     .describe('I/O scheduling class and level'),
   cpu_weight: z.number().int().min(1).max(10_000).optional().describe('cgroup v2 cpu.weight, 1..10000'),
   cpu_max: z
-    .strictObject({ quota: z.union([z.literal('max'), duration]), period: duration.optional() })
+    .strictObject({ quota: z.union([z.literal('max'), boundedDuration('1ms', '10s')]), period: boundedDuration('1ms', '1s').optional() })
     .optional()
     .describe('cgroup v2 cpu.max: quota per period (period defaults to 100ms)'),
 };
@@ -91,12 +78,12 @@ export const thresholdRuleSchema = z.strictObject({
   labels: labelSelector.optional(),
   op,
   value: quantity,
-  for: duration.optional().describe('the condition must hold this long before the rule fires (default 0)'),
+  for: boundedDuration('0s', '1d').optional().describe('the condition must hold this long before the rule fires (default 0)'),
   clear: z
-    .strictObject({ op, value: quantity, for: duration.optional() })
+    .strictObject({ op, value: quantity, for: boundedDuration('0s', '1d').optional() })
     .optional()
     .describe('hysteresis: the condition under which a fired rule is cleared (default: the trigger no longer holds)'),
-  cooldown: duration.optional().describe('the least time between two firings of the rule for one series'),
+  cooldown: boundedDuration('0s', '7d').optional().describe('the least time between two firings of the rule for one series'),
   repeat: z.boolean().optional().describe('fire again after the cooldown while the condition still holds (default false)'),
   actions,
   on_clear: actions.optional(),
@@ -112,8 +99,8 @@ export const budgetRuleSchema = z.strictObject({
   resource: z.enum(BUDGET_RESOURCES),
   limit: quantity,
   metric: metricName.optional().describe('override the metric the resource is read from'),
-  for: duration.optional(),
-  cooldown: duration.optional(),
+  for: boundedDuration('0s', '1d').optional(),
+  cooldown: boundedDuration('0s', '7d').optional(),
   repeat: z.boolean().optional(),
   action: z.enum(['warn', 'throttle', 'restart', 'stop']),
   /** What `throttle` applies (default: nice 10, cpu.weight 20). */
@@ -125,7 +112,7 @@ export const rateLimitRuleSchema = z.strictObject({
   kind: z.literal('rate_limit'),
   flow: identifier.describe('service.restart, log.lines, proxy.request, evidence.export, device.reboot, or your own'),
   limit: z.number().int().min(1).describe('tokens refilled per `per`'),
-  per: duration,
+  per: boundedDuration('100ms', '30d'),
   burst: z.number().int().min(1).optional().describe('bucket size (default: limit)'),
   per_key: z.boolean().default(true).describe('one bucket per key (service, source) rather than one for the flow'),
   on_exceeded: actions.optional(),
@@ -148,9 +135,9 @@ export const breakerRuleSchema = z.strictObject({
   kind: z.literal('breaker'),
   trigger: breakerTrigger.describe('what counts as one failure: an event (service.exited) or a metric sample over a threshold'),
   threshold: z.number().int().min(1).describe('failures within `window` that open the breaker'),
-  window: duration,
-  open_for: duration.describe('how long the breaker stays open before it half-opens'),
-  probe: duration.describe('half-open: this long without a failure closes the breaker'),
+  window: boundedDuration('1s', '30d'),
+  open_for: boundedDuration('100ms', '7d').describe('how long the breaker stays open before it half-opens'),
+  probe: boundedDuration('100ms', '1d').describe('half-open: this long without a failure closes the breaker'),
   mode: identifier.optional().describe('the mode entered while open (the previous mode is restored on close)'),
   actions: actions.optional().describe('extra actions when the breaker opens'),
   on_half_open: actions.optional(),

@@ -3,6 +3,7 @@ import { type IncomingHttpHeaders, type Server, createServer, request } from 'no
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { systemClock, silentLogger } from '../core/index.js';
 import {
@@ -15,6 +16,7 @@ import {
   routeSettings,
   upstreamSettings,
 } from './index.js';
+import { normalisePath } from './rules.js';
 
 interface Seen {
   method: string;
@@ -207,7 +209,45 @@ describe('the uplink proxy', () => {
     expect(a).toEqual([200, 200, 200, 429, 429]);
     const limited = await call(port, 'POST', '/t', '{}', { 'x-waveos-client': 'app-a' });
     expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
-    expect((await call(port, 'POST', '/t', '{}', { 'x-waveos-client': 'app-b' })).status).toBe(200);
+    // A fresh X-Waveos-Client header is not a fresh bucket: the limit is the peer's, which the header cannot change.
+    const fresh = [];
+    for (let i = 0; i < 5; i++) fresh.push((await call(port, 'POST', '/t', '{}', { 'x-waveos-client': `app-${i}-${Math.random()}` })).status);
+    expect(fresh).toEqual([429, 429, 429, 429, 429]);
+  });
+
+  it('property: encoded separators and dot segments never match another route than the normalised path, and the upstream only sees normalised paths', async () => {
+    const { up, port: upPort } = await startUpstream();
+    const { port } = await startProxy(upstreamSettings(`http://127.0.0.1:${upPort}`, fast), [
+      routeSettings('live', 'cloud', '/v1/live', { methods: ['GET'] }),
+      routeSettings('admin', 'cloud', '/v1/admin', { methods: ['GET'] }),
+    ]);
+    expect((await call(port, 'GET', '/v1/live/..%2F..%2Fadmin')).status).toBe(400);
+    expect((await call(port, 'GET', '/v1/live/%2e%2e/%2e%2e/admin')).status).toBe(400);
+    expect((await call(port, 'GET', '/v1/live/%252F')).status).toBe(400);
+    const seg = fc.constantFrom('v1', 'live', 'admin', '..', '.', '%2F', '%2f', '%5C', '%2E%2E', '%252F', 'x', '%41');
+    await fc.assert(
+      fc.asyncProperty(fc.array(seg, { minLength: 1, maxLength: 6 }), async (segs) => {
+        const raw = `/${segs.join('/')}`;
+        const before = up.seen.length;
+        const r = await call(port, 'GET', raw);
+        const norm = normalisePath(raw);
+        if (!norm.ok) {
+          expect(r.status).toBe(400);
+          expect(up.seen.length).toBe(before);
+          return;
+        }
+        const expected = norm.path === '/v1/live' || norm.path.startsWith('/v1/live/') ? 'live' : norm.path === '/v1/admin' || norm.path.startsWith('/v1/admin/') ? 'admin' : undefined;
+        if (expected === undefined) {
+          expect(r.status).toBe(404);
+          return;
+        }
+        expect(r.status).toBe(200);
+        const seen = up.seen.at(-1)?.url ?? '';
+        expect(seen).toBe(norm.path);
+        expect(seen).not.toMatch(/%2f|%5c|%2e|(^|\/)\.\.?(\/|$)/i);
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it('bounds the queue per upstream: when it is full, 503 with Retry-After; the queued ones go through later', async () => {

@@ -8,7 +8,7 @@ import { type Chaos, type Clock, type Lifecycle, type Logger, TokenBucket, error
 import type { EventKind } from '../journal/index.js';
 import { type BreakerState, CircuitBreaker } from './breaker.js';
 import { DurableQueue, type StoredRequest } from './durable-queue.js';
-import { type CompiledRoute, compileRoutes, forwardHeaders, matchRoute, responseHeaders } from './rules.js';
+import { type CompiledRoute, compileRoutes, forwardHeaders, matchRoute, normalisePath, responseHeaders } from './rules.js';
 import type { ProxySettings, UpstreamSettings } from './settings.js';
 
 /** An event as the journal takes it. */
@@ -178,8 +178,9 @@ export class UplinkProxy implements Lifecycle {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const s = this.deps.settings;
     const now = this.deps.clock.monoMs();
-    const clientHeader = req.headers['x-waveos-client'];
-    const client = (typeof clientHeader === 'string' && clientHeader.slice(0, 64)) || req.socket.remoteAddress || 'local';
+    // The limit is keyed on the peer address, which the proxy can verify, never on a header the client picks
+    // (a fresh X-Waveos-Client per request would be a fresh bucket each time).
+    const client = req.socket.remoteAddress || 'local';
     const bucket = this.clientBucket(client, now);
     if (!bucket.take(now)) {
       const wait = bucket.waitMs(now);
@@ -191,8 +192,10 @@ export class UplinkProxy implements Lifecycle {
     } catch {
       return this.refuse(res, 400, 'malformed request URL', undefined);
     }
-    const route = matchRoute(this.routes, url.pathname);
-    if (!route) return this.refuse(res, 404, `no route allows ${url.pathname}`, undefined, {}, { path: url.pathname });
+    const norm = normalisePath(req.url ?? '/');
+    if (!norm.ok) return this.refuse(res, 400, `refused path: ${norm.why}`, undefined, {}, { path: url.pathname });
+    const route = matchRoute(this.routes, norm.path);
+    if (!route) return this.refuse(res, 404, `no route allows ${norm.path}`, undefined, {}, { path: norm.path });
     const method = req.method ?? 'GET';
     if (!route.methods.includes(method))
       return this.refuse(res, 405, `route ${route.name} allows ${route.methods.join(', ')}, not ${method}`, route, { allow: route.methods.join(', ') }, { method });
@@ -218,7 +221,7 @@ export class UplinkProxy implements Lifecycle {
     }
     const up = this.upstreams.get(route.upstream) as Upstream;
     const headers = forwardHeaders(route, req.headers);
-    const path = `${url.pathname}${url.search}`;
+    const path = `${norm.path}${url.search}`;
     if (route.durable && up.queue) return this.store(res, up, route, method, path, headers, body, req);
     return this.forwardLive(res, up, route, method, path, headers, body);
   }

@@ -66,6 +66,50 @@ function declareRequired(schema: unknown): unknown {
   return out;
 }
 
+/** Encoded separators and dots, and an encoded `%` (double encoding): refused, never decoded into a path. */
+const ENCODED_SEPARATOR = /%(2f|5c|2e|25|00)/i;
+
+/** A path segment re-encoded for the upstream: what encodeURIComponent escapes, less the sub-delimiters paths allow. */
+function encodeSegment(seg: string): string {
+  return encodeURIComponent(seg).replace(/%(21|24|26|27|28|29|2A|2B|2C|3B|3D|3A|40)/g, (m) => decodeURIComponent(m));
+}
+
+/**
+ * The request path as routes are matched and the upstream sees it: decoded once, dot segments resolved.
+ * Encoded separators (`%2F`, `%5C`), encoded dots (`%2E`), an encoded `%` (double encoding), a NUL, a
+ * backslash, and a `..` that climbs above the root are refused, so no spelling of a path can match one route
+ * and reach the upstream as another.
+ */
+export function normalisePath(raw: string): { ok: true; path: string } | { ok: false; why: string } {
+  const q = raw.indexOf('?');
+  const path = q >= 0 ? raw.slice(0, q) : raw;
+  if (!path.startsWith('/')) return { ok: false, why: 'the path must begin with /' };
+  if (ENCODED_SEPARATOR.test(path)) return { ok: false, why: 'the path holds an encoded separator, dot or percent sign' };
+  if (path.includes('\\')) return { ok: false, why: 'the path holds a backslash' };
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return { ok: false, why: 'the path is not valid percent-encoding' };
+  }
+  const out: string[] = [];
+  const segs = decoded.split('/').slice(1);
+  for (const [i, seg] of segs.entries()) {
+    if (seg === '.') {
+      if (i === segs.length - 1) out.push('');
+      continue;
+    }
+    if (seg === '..') {
+      if (out.length === 0) return { ok: false, why: 'the path climbs above the root' };
+      out.pop();
+      if (i === segs.length - 1) out.push('');
+      continue;
+    }
+    out.push(seg);
+  }
+  return { ok: true, path: `/${out.map(encodeSegment).join('/')}` };
+}
+
 /** The route for a path: the longest matching prefix (on a segment boundary). */
 export function matchRoute(routes: readonly CompiledRoute[], path: string): CompiledRoute | undefined {
   let best: CompiledRoute | undefined;

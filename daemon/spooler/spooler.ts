@@ -87,6 +87,9 @@ interface Producer {
   resume(): void;
 }
 
+/** About what ` [truncated N bytes]` adds to a cut line. */
+const TRUNCATION_MARK_BYTES = 32;
+
 /**
  * The logging spooler: every source's lines, rate-limited, redacted, truncated and enveloped, into its own
  * append-only files under the spool, rotated, compressed and kept within a quota and the disk's headroom.
@@ -276,7 +279,9 @@ export class Spooler implements Lifecycle, LogSink {
         log.droppedWhileFull++;
         return;
       }
-      const bytes = end - start + 1 + truncated;
+      // The rate is charged for what is stored (the kept part and its mark), not for the bytes a cut discards:
+      // counting those made one long line cost more than the bucket can ever hold, so it was dropped whole.
+      const bytes = end - start + 1 + (truncated > 0 ? TRUNCATION_MARK_BYTES : 0);
       if ((log.lineBucket !== undefined && log.lineBucket.waitMs(now, 1) > 0) || (log.byteBucket !== undefined && log.byteBucket.waitMs(now, bytes) > 0)) {
         if (log.window.lines === 0) log.window.sinceMono = now;
         log.window.lines++;
