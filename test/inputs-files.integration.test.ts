@@ -23,7 +23,7 @@ function events(root: string, kind: string): Ev[] {
   return r.code === 0 ? (JSON.parse(r.stdout) as Ev[]) : [];
 }
 
-const POLICY = (v: number): string => `policy_version: ${v}\nrules:\n  - id: site-${v}\n    kind: threshold\n    metric: board.temp_c\n    op: ">"\n    value: 80\n    actions: [{ type: emit_event }]\n`;
+const POLICY = (v: number): string => `policy_version: ${v}\nrules:\n  - id: site-${v}\n    kind: threshold\n    metric: temperature_celsius\n    op: ">"\n    value: 80\n    actions: [{ type: emit_event }]\n`;
 
 function setup(): { root: string; dir: string; extra: string } {
   const root = tempRoot('waveos-inputs-');

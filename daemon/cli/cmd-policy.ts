@@ -3,7 +3,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROFILES, type Profile, loadConfig } from '../config/index.js';
-import { type ErrorCode, type InputProblem, WaveosError, isWaveosError } from '../core/index.js';
+import { type ErrorCode, INPUT_LIMITS, type InputProblem, WaveosError, isWaveosError, readInputFile } from '../core/index.js';
 import { policyWorld } from '../policy-runtime/index.js';
 import {
   type Decision,
@@ -50,6 +50,13 @@ function readText(file: string, what: string): string {
   }
 }
 
+/** A policy file, read only if it is a regular file within the daemon's own limit (so validate agrees with it). */
+function readPolicyText(file: string, maxBytes: number = INPUT_LIMITS.policyFile): string {
+  const r = readInputFile(file, maxBytes);
+  if (r.ok) return r.text;
+  throw new WaveosError('WAVEOS_E_USAGE', `${file}: ${r.message}`, { problems: [{ file, message: r.message }] });
+}
+
 /**
  * The policy texts behind the arguments: a file as it is, a folder's `*.yaml`/`*.yml` files, and with
  * `--strict` a Markdown file's fenced yaml blocks that are policies (they carry `policy_version`), each
@@ -59,9 +66,9 @@ export function policySources(args: readonly string[]): { file: string; text: st
   const out: { file: string; text: string; lineOffset: number }[] = [];
   for (const a of args) {
     if (existsSync(a) && statSync(a).isDirectory()) {
-      for (const n of readdirSync(a).filter((x) => /\.ya?ml$/.test(x)).sort()) out.push({ file: join(a, n), text: readText(join(a, n), 'policy'), lineOffset: 0 });
+      for (const n of readdirSync(a).filter((x) => /\.ya?ml$/.test(x)).sort()) out.push({ file: join(a, n), text: readPolicyText(join(a, n)), lineOffset: 0 });
     } else if (a.endsWith('.md')) {
-      const lines = readText(a, 'document').split('\n');
+      const lines = readPolicyText(a, INPUT_LIMITS.policySet).split('\n');
       for (let i = 0; i < lines.length; i++) {
         if (!/^```ya?ml\s*$/.test(lines[i] as string)) continue;
         const end = lines.findIndex((l, j) => j > i && l.startsWith('```'));
@@ -71,14 +78,14 @@ export function policySources(args: readonly string[]): { file: string; text: st
         else if (/^- id:/.test(block)) out.push({ file: `${a}:${i + 2}`, text: `policy_version: doc\nrules:\n${block}`, lineOffset: i - 1 });
         i = end < 0 ? lines.length : end;
       }
-    } else out.push({ file: a, text: readText(a, 'policy'), lineOffset: 0 });
+    } else out.push({ file: a, text: readPolicyText(a), lineOffset: 0 });
   }
   return out;
 }
 
 /** Parses every file, collecting the problems of all of them, then builds the effective policy. */
 export function loadPolicyFiles(files: readonly string[], world?: PolicyWorld): PolicySet {
-  return loadPolicySources(files.map((f) => ({ file: f, text: readText(f, 'policy'), lineOffset: 0 })), world);
+  return loadPolicySources(files.map((f) => ({ file: f, text: readPolicyText(f), lineOffset: 0 })), world);
 }
 
 function loadPolicySources(sources: readonly { file: string; text: string; lineOffset: number }[], world?: PolicyWorld): PolicySet {

@@ -300,7 +300,7 @@ export const proxySchema = z.strictObject({
 
 /** Signed bundles: verification limits, trial and loop-guard settings (docs/bundles.md). */
 export const bundlesSchema = z.strictObject({
-  max_bytes: boundedSize('1MiB', '64GiB').optional(),
+  max_bytes: boundedSize('4KiB', '64GiB').optional(),
   max_files: z.number().int().min(1).max(1_000_000).optional(),
   max_path_length: z.number().int().min(16).max(4096).optional(),
   signature_threshold: z.number().int().min(1).max(16).optional(),
