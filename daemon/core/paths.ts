@@ -82,9 +82,11 @@ export function pathsFor(rootDir: string): Paths {
 
 /** Creates the directories the daemon writes to; state directories are private to the daemon's user. */
 export function ensureLayout(p: Paths): void {
-  for (const dir of [p.libDir, p.artifactsDir, p.slotsDir, p.inboxDir, p.evidenceDir, p.spoolDir, p.runDir]) {
+  for (const dir of [p.libDir, p.artifactsDir, p.slotsDir, p.inboxDir, p.evidenceDir, p.spoolDir]) {
     mkdirSync(dir, { recursive: true, mode: 0o750 });
   }
+  // The run dir is traversable (not listable) by all, so the sockets' own group modes decide who connects.
+  mkdirSync(p.runDir, { recursive: true, mode: 0o751 });
   mkdirSync(p.etcDir, { recursive: true, mode: 0o755 });
 }
 
