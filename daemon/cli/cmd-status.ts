@@ -9,7 +9,7 @@ interface StatusDoc {
   device_id: string;
   mode: string;
   health_score: number | null;
-  health?: { score: number; deductions: { input: string; points: number; why: string }[] };
+  health?: { score: number; deductions: { input: string; points: number; why: string }[]; notes?: string[] };
   uptime_s: number;
   versions: { waveos: string; policy: string | null };
   previous_run: { ended: string; reset_reason: string } | null;
@@ -33,7 +33,7 @@ export async function statusCommand(argv: string[], io: Output): Promise<number>
       `device      ${body.device_id}`,
       `run         ${body.run_id}, up ${body.uptime_s} s`,
       `mode        ${body.mode}`,
-      `health      ${body.health_score ?? 'not computed yet'}${body.health?.deductions.length ? `  (${body.health.deductions.map((d) => `-${d.points} ${d.input}: ${d.why}`).join('; ')})` : ''}`,
+      `health      ${body.health_score ?? 'not computed yet'}${body.health?.deductions.length ? `  (${body.health.deductions.map((d) => `-${d.points} ${d.input}: ${d.why}`).join('; ')})` : ''}${body.health?.notes?.length ? `; ${body.health.notes.join('; ')}` : ''}`,
       `waveos      ${body.versions.waveos}${body.versions.policy ? `, policy ${body.versions.policy}` : ''}`,
       `previous    ${prev}`,
       `services    ${body.services.length === 0 ? 'none supervised' : body.services.map((s) => `${s.name}:${s.state}`).join(' ')}`,
