@@ -5,14 +5,31 @@ import { listSources, parseSpoolLine, readSpool } from '../spooler/index.js';
 import { parseSince } from './cmd-events.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
 
-const USAGE = 'waveos logs SOURCE [--since DURATION|TIME] [--follow] [--grep TEXT] [--json] [--root DIR]';
+const USAGE =
+  'waveos logs SOURCE [--since DURATION|TIME] [--follow] [--grep TEXT] [--escape|--raw] [--json] [--root DIR]\n' +
+  '  On a terminal, control characters from service output (ESC, OSC, BEL, CR, other C0/C1, DEL) are shown\n' +
+  '  escaped (\\x1b); piped output is the stored bytes unless --escape.';
+
+/**
+ * Control characters a service printed, made visible: written raw they would drive the viewer's terminal
+ * (colours, cursor moves, an OSC 52 clipboard write, a CR that hides the start of a line). Tab stays.
+ */
+export function escapeControls(line: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  return line.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
 
 /**
  * A source's spooled lines, across rotated and compressed files, in order. Through the daemon when it runs
  * (so lines still in its memory are included); straight from the spool files when it does not.
  */
 export async function logsCommand(argv: string[], io: Output, signal?: AbortSignal): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { since: { type: 'string' }, follow: { type: 'boolean' }, grep: { type: 'string' } }, USAGE);
+  const { values, positionals } = parseFlags(
+    argv,
+    { since: { type: 'string' }, follow: { type: 'boolean' }, grep: { type: 'string' }, escape: { type: 'boolean' }, raw: { type: 'boolean' } },
+    USAGE,
+  );
+  const escape = values.escape === true || (values.raw !== true && process.stdout.isTTY === true);
   const source = positionals[0];
   if (source === undefined || positionals.length > 1) throw new WaveosError('WAVEOS_E_USAGE', `expected one SOURCE\nusage: ${USAGE}`);
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(source))
@@ -24,7 +41,7 @@ export async function logsCommand(argv: string[], io: Output, signal?: AbortSign
   });
   const since = values.since === undefined ? undefined : parseSince(values.since, Date.now());
   const print = (raw: string): void => {
-    io.out(values.json ? JSON.stringify({ source, ...parseSpoolLine(raw) }) : raw);
+    io.out(values.json ? JSON.stringify({ source, ...parseSpoolLine(raw) }) : escape ? escapeControls(raw) : raw);
   };
   const q = new URLSearchParams({ source });
   if (since) q.set('since', since);
