@@ -54,6 +54,8 @@ function readText(file: string, what: string): string {
 function readPolicyText(file: string, maxBytes: number = INPUT_LIMITS.policyFile): string {
   const r = readInputFile(file, maxBytes);
   if (r.ok) return r.text;
+  // A missing or unreadable file says so as every other input of the command does.
+  if (r.reason === 'unreadable') return readText(file, 'policy');
   throw new WaveosError('WAVEOS_E_USAGE', `${file}: ${r.message}`, { problems: [{ file, message: r.message }] });
 }
 
