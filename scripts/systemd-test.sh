@@ -77,9 +77,9 @@ inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos events --kind daemon.start
 # journald: events at or above notice are native entries with their priority; the daemon's lines carry <N>.
 inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos mode set safe --reason "journald drill" >/dev/null 2>&1 || bad "mode set safe failed"
 sleep 1
-if inside journalctl -u waveos -p warning --no-pager -o cat 2>/dev/null | grep -q 'mode.changed: mode normal → safe'; then ok "journalctl -p warning shows the move to safe mode"; else bad "journalctl -p warning does not show mode.changed"; fi
-inside journalctl -u waveos WAVEOS_EVENT_KIND=mode.changed -o verbose --no-pager 2>/dev/null | grep -q 'WAVEOS_SEQ=' && ok "the entry carries WAVEOS_EVENT_KIND and WAVEOS_SEQ" || bad "no WAVEOS_* fields on the mode.changed entry"
-inside journalctl -u waveos -p info..info --no-pager -o cat 2>/dev/null | grep -q '"msg":"WaveOS .* ready' && ok "the daemon's own ready line is at priority info" || bad "the ready line has no info priority"
+if inside journalctl -u waveos -p warning --no-pager -o cat 2>/dev/null | grep -c 'mode.changed: mode normal → safe' >/dev/null; then ok "journalctl -p warning shows the move to safe mode"; else bad "journalctl -p warning does not show mode.changed"; fi
+inside journalctl -u waveos WAVEOS_EVENT_KIND=mode.changed -o verbose --no-pager 2>/dev/null | grep -c 'WAVEOS_SEQ=' >/dev/null && ok "the entry carries WAVEOS_EVENT_KIND and WAVEOS_SEQ" || bad "no WAVEOS_* fields on the mode.changed entry"
+inside journalctl -u waveos -p info..info --no-pager -o cat 2>/dev/null | grep -c '"msg":"WaveOS .* ready' >/dev/null && ok "the daemon's own ready line is at priority info" || bad "the ready line has no info priority"
 inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos mode set normal --reason "journald drill over" >/dev/null 2>&1 || true
 
 # 2. A stalled daemon (SIGSTOP) stops petting the watchdog: systemd kills it and restarts it.
@@ -91,7 +91,7 @@ else
   bad "no watchdog restart after SIGSTOP (result $(prop Result))"
 fi
 wait_for 60 "active after watchdog restart" active || true
-inside journalctl -u waveos --no-pager 2>/dev/null | grep -qi watchdog && ok "journal records the watchdog timeout" || bad "no watchdog line in the journal"
+inside journalctl -u waveos --no-pager 2>/dev/null | grep -ci watchdog>/dev/null && ok "journal records the watchdog timeout" || bad "no watchdog line in the journal"
 
 # 3. kill -9 is followed by a restart and start-up recovery.
 main=$(prop MainPID)
