@@ -13,7 +13,8 @@ export function tempRoot(prefix = 'waveos-test-'): string {
 }
 
 export function removeRoot(root: string): void {
-  rmSync(root, { recursive: true, force: true });
+  // A child that is still being reaped may write once more: retry rather than fail the test on ENOTEMPTY.
+  rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }
 
 export interface CliResult {
