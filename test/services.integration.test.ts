@@ -17,8 +17,10 @@ function start(root: string, config: string, env: NodeJS.ProcessEnv = {}): Daemo
   daemons.push(d);
   return d;
 }
-afterEach(() => {
-  for (const d of daemons.splice(0)) d.proc.kill('SIGKILL');
+afterEach(async () => {
+  const stopping = daemons.splice(0);
+  for (const d of stopping) d.proc.kill('SIGKILL');
+  await Promise.all(stopping.map((d) => d.exit));
   for (const r of roots.splice(0)) {
     killMarked(MARK, r);
     removeRoot(r);

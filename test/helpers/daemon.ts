@@ -13,8 +13,19 @@ export function tempRoot(prefix = 'waveos-test-'): string {
 }
 
 export function removeRoot(root: string): void {
-  // A child that is still being reaped may write once more: retry rather than fail the test on ENOTEMPTY.
-  rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+  // A killed child that is still being reaped may write once more: retry for a while rather than
+  // fail the test on ENOTEMPTY, since the test itself has passed by then.
+  const end = Date.now() + 10_000;
+  for (;;) {
+    try {
+      rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EBUSY') || Date.now() > end) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
 }
 
 export interface CliResult {

@@ -11,8 +11,10 @@ const MARK = 'WAVEOS_TEST_MARK';
 export function daemonFixture(prefix = 'waveos-test-'): { start(doc: Record<string, unknown>): Promise<{ root: string; d: DaemonProcess }> } {
   const roots: string[] = [];
   const daemons: DaemonProcess[] = [];
-  afterEach(() => {
-    for (const d of daemons.splice(0)) d.proc.kill('SIGKILL');
+  afterEach(async () => {
+    const stopping = daemons.splice(0);
+    for (const d of stopping) d.proc.kill('SIGKILL');
+    await Promise.all(stopping.map((d) => d.exit));
     for (const r of roots.splice(0)) {
       killMarked(MARK, r);
       removeRoot(r);
