@@ -1,14 +1,31 @@
 import { chmodSync, chownSync, readFileSync, unlinkSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { type ErrorCode, INPUT_LIMITS, type Lifecycle, type Logger, WaveosError, errorMessage, httpStatusOf, isWaveosError } from '../core/index.js';
-import type { ApiResult, Authorizer, Route } from './types.js';
+import type { AuthThrottle } from '../security/index.js';
+import { FAILURES_PER_CONNECTION, THROTTLE_SUMMARY_MS } from '../security/index.js';
+import type { ApiResult, ApiSocketKind, Authorizer, Route } from './types.js';
 
 const MAX_BODY_BYTES = INPUT_LIMITS.apiBody;
 
+/** A group socket: whoever its mode lets connect gets the socket's role without a token. */
+export interface GroupSocket {
+  kind: Exclude<ApiSocketKind, 'token'>;
+  path: string;
+  /** The group whose members may connect (0660); absent from /etc/group, the socket is 0600. */
+  group: string;
+}
+
 export interface ApiServerDeps {
+  /** The token socket (CONTRACT.md `run/waveos/waveos.sock`). */
   socketPath: string;
-  /** A group allowed to use the socket: it becomes 0660 and owned by that group. */
+  /** A group alone allowed to use the token socket: it becomes 0660 and owned by that group. */
   socketGroup?: string;
+  /** The token socket's mode when no group is set: 0600 (dev: the developer's own) or 0666 (prod). */
+  socketMode?: number;
+  groupSockets?: readonly GroupSocket[];
+  /** Failed-authentication throttling per socket; none in unit tests. */
+  throttle?: AuthThrottle;
   routes: readonly Route[];
   authorize: Authorizer;
   log: Logger;
@@ -38,6 +55,8 @@ export interface InjectRequest {
   headers?: Record<string, string | undefined>;
   body?: string;
   signal?: AbortSignal;
+  /** The socket it came in on; default `token`. */
+  via?: ApiSocketKind;
 }
 
 /**
@@ -92,7 +111,7 @@ export async function dispatch(
   }
   const auth = req.headers?.authorization;
   const token = auth === undefined ? undefined : auth.startsWith('Bearer ') ? auth.slice(7).trim() : auth;
-  const decision = deps.authorize({ token, action: route.action, need: route.role, target });
+  const decision = deps.authorize({ token, via: req.via ?? 'token', action: route.action, need: route.role, target });
   if (decision.diskFull) return errorBody('WAVEOS_E_DISK_FULL', decision.reason ?? 'the disk is full');
   if (!decision.allowed || !decision.principal) {
     return errorBody('WAVEOS_E_PERMISSION', decision.reason ?? 'permission denied', undefined, decision.principal ? 403 : 401);
@@ -179,51 +198,99 @@ function refuseBody(req: IncomingMessage): void {
   setTimeout(() => socket.destroy(), 1_000).unref();
 }
 
-function groupId(name: string): number {
+function groupIdOf(name: string): number | undefined {
   for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
     const [g, , gid] = line.split(':');
     if (g === name && gid !== undefined) return Number(gid);
   }
-  throw new WaveosError('WAVEOS_E_CONFIG_INVALID', `api.socket_group: no group named "${name}" in /etc/group`);
+  return undefined;
 }
 
-/** HTTP over the control socket (CONTRACT.md `run/waveos/waveos.sock`), 0600 until group access is configured. */
+function groupId(name: string): number {
+  const gid = groupIdOf(name);
+  if (gid === undefined) throw new WaveosError('WAVEOS_E_CONFIG_INVALID', `api.socket_group: no group named "${name}" in /etc/group`);
+  return gid;
+}
+
+/**
+ * HTTP over the control sockets: the token socket (CONTRACT.md `run/waveos/waveos.sock`) and the group
+ * sockets, whose file modes decide who connects (docs/security.md, "Local access").
+ */
 export class ApiServer implements Lifecycle {
   readonly name = 'api';
-  private server: Server | undefined;
+  private readonly servers: { server: Server; path: string }[] = [];
   private readonly open = new Set<ServerResponse>();
+  /** Failed authentications per connection: a connection that keeps guessing is closed. */
+  private readonly failures = new WeakMap<Socket, number>();
+  private summaryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: ApiServerDeps) {}
 
   async start(): Promise<void> {
     const { socketPath } = this.deps;
+    await this.listen(socketPath, 'token');
+    if (this.deps.socketGroup) {
+      chownSync(socketPath, -1, groupId(this.deps.socketGroup));
+      chmodSync(socketPath, 0o660);
+    } else {
+      chmodSync(socketPath, this.deps.socketMode ?? 0o600);
+    }
+    for (const g of this.deps.groupSockets ?? []) {
+      await this.listen(g.path, g.kind);
+      this.restrictTo(g);
+    }
+    if (this.deps.throttle) {
+      const throttle = this.deps.throttle;
+      this.summaryTimer = setInterval(() => throttle.summarise(), THROTTLE_SUMMARY_MS);
+      this.summaryTimer.unref();
+    }
+  }
+
+  private async listen(path: string, via: ApiSocketKind): Promise<void> {
     try {
       // A socket file left by a killed daemon would make listen fail; the pid file already proved we are alone.
-      unlinkSync(socketPath);
+      unlinkSync(path);
     } catch {
       // none was left
     }
-    const server = createServer((req, res) => void this.onRequest(req, res));
+    const server = createServer((req, res) => void this.onRequest(req, res, via));
     server.maxHeadersCount = 50;
     server.headersTimeout = 5_000;
     server.requestTimeout = 10_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(socketPath, () => {
+      server.listen(path, () => {
         server.off('error', reject);
         resolve();
       });
     });
-    if (this.deps.socketGroup) {
-      chownSync(socketPath, -1, groupId(this.deps.socketGroup));
-      chmodSync(socketPath, 0o660);
-    } else {
-      chmodSync(socketPath, 0o600);
-    }
-    this.server = server;
+    // Owner-only until the group is set: a group socket must never be open wider than its group.
+    chmodSync(path, 0o600);
+    this.servers.push({ server, path });
   }
 
-  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** 0660 and the group's, or 0600 (root and the daemon's own user only) when the group cannot be used. */
+  private restrictTo(g: GroupSocket): void {
+    const gid = groupIdOf(g.group);
+    if (gid === undefined) {
+      this.deps.log.info({ socket: g.path, group: g.group }, `no group "${g.group}": ${g.kind} socket is for root and the daemon's user only`);
+      return;
+    }
+    try {
+      chownSync(g.path, -1, gid);
+      chmodSync(g.path, 0o660);
+    } catch (e) {
+      this.deps.log.warn({ socket: g.path, group: g.group, err: errorMessage(e) }, `cannot give the ${g.kind} socket to group "${g.group}": it stays 0600`);
+    }
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse, via: ApiSocketKind): Promise<void> {
+    const throttle = this.deps.throttle;
+    if (throttle && !throttle.admit(via)) {
+      res.shouldKeepAlive = false;
+      this.send(res, errorBody('WAVEOS_E_THROTTLED', `too many failed authentications on the ${via} socket: try again in a few seconds`));
+      return;
+    }
     const abort = new AbortController();
     res.on('close', () => abort.abort());
     let body: string | undefined;
@@ -240,7 +307,9 @@ export class ApiServer implements Lifecycle {
       headers: req.headers as Record<string, string>,
       body,
       signal: abort.signal,
+      via,
     });
+    if (!('stream' in out) && out.status === 401) this.authFailed(req.socket, res, via);
     if ('stream' in out) {
       this.open.add(res);
       res.writeHead(200, { 'content-type': out.contentType ?? 'application/x-ndjson', ...out.headers });
@@ -264,22 +333,33 @@ export class ApiServer implements Lifecycle {
     this.send(res, out);
   }
 
+  /** Counts a failed authentication against the socket's throttle and the connection; a guessing connection is closed. */
+  private authFailed(socket: Socket, res: ServerResponse, via: ApiSocketKind): void {
+    this.deps.throttle?.failed(via);
+    const n = (this.failures.get(socket) ?? 0) + 1;
+    this.failures.set(socket, n);
+    if (n >= FAILURES_PER_CONNECTION) res.shouldKeepAlive = false;
+  }
+
   private send(res: ServerResponse, r: ApiResponse): void {
     res.writeHead(r.status, r.headers);
     res.end(r.body);
   }
 
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
+    if (this.summaryTimer) clearInterval(this.summaryTimer);
+    this.summaryTimer = undefined;
+    this.deps.throttle?.summarise();
+    const servers = this.servers.splice(0);
     for (const res of this.open) res.end();
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    try {
-      unlinkSync(this.deps.socketPath);
-    } catch {
-      // already gone
+    for (const { server, path } of servers) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      try {
+        unlinkSync(path);
+      } catch {
+        // already gone
+      }
     }
   }
 }

@@ -52,7 +52,10 @@ export interface AuthDecision {
 }
 
 /** Decides whether a request may run; the security module supplies the real one (tokens, audit). */
-export type Authorizer = (req: { token: string | undefined; action: string; need: Role; target?: string }) => AuthDecision;
+/** Which control socket a request came in on (security's SocketKind): the group sockets authenticate by file mode. */
+export type ApiSocketKind = 'admin' | 'viewer' | 'token';
+
+export type Authorizer = (req: { token: string | undefined; via?: ApiSocketKind; action: string; need: Role; target?: string }) => AuthDecision;
 
 export function defineRoute<Q, B>(r: Route<Q, B>): Route {
   return r as unknown as Route;

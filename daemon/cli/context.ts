@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import type { ClientOptions } from '../api/index.js';
 import { type Paths, WaveosError, pathsFor, resolveRoot } from '../core/index.js';
@@ -44,5 +44,22 @@ export function clientOptions(paths: Paths, tokenFile: string | undefined, env: 
       throw new WaveosError('WAVEOS_E_USAGE', `${tokenFile}: cannot read the token file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
-  return { socketPath: paths.socket, token };
+  return { socketPath: controlSocketFor(paths), token };
+}
+
+/**
+ * The first control socket this user may connect to: the admin socket, then the viewer socket (their file
+ * modes are the authentication), then the token socket. A socket that is missing or not writable for us is
+ * passed over, so the message on failure names the token socket of CONTRACT.md.
+ */
+export function controlSocketFor(paths: Paths): string {
+  for (const path of [paths.adminSocket, paths.viewerSocket]) {
+    try {
+      accessSync(path, constants.W_OK);
+      return path;
+    } catch {
+      // not ours to use: try the next
+    }
+  }
+  return paths.socket;
 }

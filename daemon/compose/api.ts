@@ -3,7 +3,7 @@ import { type BundleAgent, bundleRoutes } from '../bundles/index.js';
 import type { EvidenceService } from '../evidence/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
 import type { ActionExecutor, Recovery } from '../recovery/index.js';
-import { AuditLog, TokenStore, auditFailureReporter, tokenAuthorizer } from '../security/index.js';
+import { AuditLog, AuthThrottle, THROTTLE_SUMMARY_MS, TokenStore, auditFailureReporter, tokenAuthorizer } from '../security/index.js';
 import type { Supervisor } from '../services/index.js';
 import { readSpool } from '../spooler/index.js';
 import { type Telemetry, metricsRoutes } from '../telemetry/index.js';
@@ -76,11 +76,34 @@ export function apiUnit(boot: BootContext, d: ApiUnitDeps): ApiServer {
   ];
   routes.push(discoveryRoute(() => routes));
   const onAuditFailure = auditFailureReporter({ journal, log, clock, file: paths.auditLog });
+  const audit = new AuditLog(paths.auditLog, clock);
+  const burst = config.api.auth_failure_burst;
+  const throttle = new AuthThrottle({
+    burst,
+    clock,
+    // One record and one event per window, whatever the number of guesses: the throttling is audited, not each refusal.
+    onSummary: (socket, refused) => {
+      const reason = `${refused} requests on the ${socket} socket refused unjudged in ${THROTTLE_SUMMARY_MS / 1000} s: more than ${burst} failed authentications (then one a second is judged)`;
+      try {
+        audit.append({ decision: 'deny', token: null, role: null, action: 'authenticate', target: null, reason, socket });
+      } catch (e) {
+        onAuditFailure(e);
+      }
+      journal.append({ kind: 'security.auth_throttled', severity: 'warning', source: 'security', reason, data: { socket, refused, window_ms: THROTTLE_SUMMARY_MS, burst } });
+    },
+  });
   return new ApiServer({
     socketPath: paths.socket,
     socketGroup: config.api.socket_group ?? undefined,
+    // Prod's token socket is open to every local user with a token; dev's is the developer's own.
+    socketMode: config.profile === 'prod' ? 0o666 : 0o600,
+    groupSockets: [
+      { kind: 'admin', path: paths.adminSocket, group: config.api.admin_group },
+      { kind: 'viewer', path: paths.viewerSocket, group: config.api.viewer_group },
+    ],
+    throttle,
     routes,
-    authorize: tokenAuthorizer({ store: tokens, audit: new AuditLog(paths.auditLog, clock), profile: config.profile, onAuditFailure }),
+    authorize: tokenAuthorizer({ store: tokens, audit, profile: config.profile, onAuditFailure }),
     log: log.child({ module: 'api' }),
   });
 }

@@ -118,7 +118,12 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       keep_runs: file?.artifacts?.keep_runs ?? 20,
       max_bytes: file?.artifacts?.max_bytes ?? 256 * 1024 * 1024,
     },
-    api: { socket_group: file?.api?.socket_group ?? null },
+    api: {
+      socket_group: file?.api?.socket_group ?? null,
+      admin_group: file?.api?.admin_group ?? 'waveos-admin',
+      viewer_group: file?.api?.viewer_group ?? 'waveos',
+      auth_failure_burst: file?.api?.auth_failure_burst ?? 20,
+    },
     secrets: { ...(file?.secrets ?? {}) },
     telemetry: telemetryConfig(file?.telemetry ?? {}, d),
     // The dev profile supervises the example services when the config names none.

@@ -49,9 +49,17 @@ export const secretSourceSchema = z.union([
 ]);
 export type SecretSource = z.infer<typeof secretSourceSchema>;
 
+const groupName = z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a group name');
+
 export const apiSchema = z.strictObject({
-  /** A group whose members may use the control socket (it becomes 0660 and that group's). */
-  socket_group: z.string().regex(/^[a-z_][a-z0-9_-]*$/, 'expected a group name').optional(),
+  /** A group whose members alone may use the token socket `waveos.sock` (0660); unset, anyone may try a token (prod, 0666). */
+  socket_group: groupName.optional(),
+  /** Members connect to `waveos-admin.sock` and are admin without a token (docs/security.md). */
+  admin_group: groupName.optional(),
+  /** Members connect to `waveos-ro.sock` and are viewers without a token. */
+  viewer_group: groupName.optional(),
+  /** Failed authentications a socket answers in a burst before it throttles (then one a second). */
+  auth_failure_burst: z.number().int().min(1).max(100_000).optional(),
 });
 
 export const TELEMETRY_COLLECTORS = [
@@ -345,7 +353,7 @@ export interface Config {
   readonly log: { readonly level: string; readonly format: 'json' | 'pretty'; readonly redact: readonly string[]; readonly events: 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'off' };
   readonly journal: { readonly batch_max: number; readonly batch_delay_ms: number };
   readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number };
-  readonly api: { readonly socket_group: string | null };
+  readonly api: { readonly socket_group: string | null; readonly admin_group: string; readonly viewer_group: string; readonly auth_failure_burst: number };
   readonly secrets: Readonly<Record<string, SecretSource>>;
   readonly telemetry: TelemetryConfig;
   readonly services: readonly ServiceSpec[];

@@ -44,6 +44,8 @@ export const ErrorCodes = {
   WAVEOS_E_DAEMON_UNREACHABLE: { exit: ExitCode.unreachable, http: 503 },
   // 401 when the token is unknown or revoked, 403 when its role is too low.
   WAVEOS_E_PERMISSION: { exit: ExitCode.denied, http: 403, alsoHttp: [401] },
+  // Too many failed authentications on one socket or connection: nothing is judged until the throttle lifts.
+  WAVEOS_E_THROTTLED: { exit: ExitCode.denied, http: 429 },
   WAVEOS_E_JOURNAL_CHAIN: verification,
   WAVEOS_E_EVIDENCE_VERIFY: verification,
   WAVEOS_E_JOURNAL_OPEN: runtime,

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 /** Every path WaveOS uses, derived from one root (CONTRACT.md, "Paths under the root"). */
@@ -23,7 +23,12 @@ export interface Paths {
   readonly spoolDir: string;
   readonly auditLog: string;
   readonly runDir: string;
+  /** The token socket (CONTRACT.md): every request is judged by its token alone (dev: token-less is admin). */
   readonly socket: string;
+  /** Whoever can connect (root, the daemon's user, `api.admin_group`) is admin without a token. */
+  readonly adminSocket: string;
+  /** Whoever can connect (`api.viewer_group`) is a viewer without a token. */
+  readonly viewerSocket: string;
   readonly pidFile: string;
   /** The logging spooler's ingestion socket (unix stream, newline-delimited). */
   readonly logSocket: string;
@@ -71,6 +76,8 @@ export function pathsFor(rootDir: string): Paths {
     auditLog: join(logDir, 'audit.jsonl'),
     runDir,
     socket: join(runDir, 'waveos.sock'),
+    adminSocket: join(runDir, 'waveos-admin.sock'),
+    viewerSocket: join(runDir, 'waveos-ro.sock'),
     pidFile: join(runDir, 'waveos.pid'),
     logSocket: join(runDir, 'log.sock'),
     proxyDir: join(libDir, 'proxy'),
@@ -87,6 +94,12 @@ export function ensureLayout(p: Paths): void {
   }
   // The run dir is traversable (not listable) by all, so the sockets' own group modes decide who connects.
   mkdirSync(p.runDir, { recursive: true, mode: 0o751 });
+  try {
+    // An existing run dir (an older install's 0750, a RuntimeDirectory) would keep group members out.
+    chmodSync(p.runDir, 0o751);
+  } catch {
+    // not ours to change (a read-only or foreign run dir): the sockets' modes still apply within it
+  }
   mkdirSync(p.etcDir, { recursive: true, mode: 0o755 });
 }
 

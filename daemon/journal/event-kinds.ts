@@ -98,6 +98,7 @@ export const EVENT_KINDS = {
   'recovery.degrade': { severity: 'warning', meaning: 'the recovery ladder moved a failing service (or the device) a step down', data: ['service', 'mode', 'mode_from', 'mode_to', 'failures_in_window', 'window_ms', 'level'], highlight: 'recovery' },
   'recovery.reboot_refused': { severity: 'critical', meaning: 'a reboot was refused: too many recent reboots', data: ['service', 'recent', 'max', 'window_ms'], highlight: 'recovery' },
   'recovery.reboot_requested': { severity: 'critical', meaning: 'the recovery ladder reboots the board', data: ['service', 'recent', 'max', 'window_ms', 'failures_in_window', 'command'], highlight: 'recovery' },
+  'security.auth_throttled': { severity: 'warning', meaning: 'failed authentications on a control socket were throttled: requests refused unjudged', data: ['socket', 'refused', 'window_ms', 'burst'], highlight: null },
   'security.audit_failed': { severity: 'error', meaning: 'the audit log could not be written', data: ['error', 'failures'], highlight: null },
   'service.backoff': { severity: 'notice', meaning: 'a service that exited waits its backoff before the next start', data: ['service', 'delay_ms', 'attempt', 'failures_in_window', 'window_ms', 'code', 'signal', 'uptime_ms', 'health_failures', 'reset'], highlight: null },
   'service.exited': { severity: 'warning', meaning: 'a service process exited without being asked to', data: ['service', 'pid', 'code', 'signal', 'uptime_ms', 'restarts'], highlight: null },

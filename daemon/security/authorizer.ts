@@ -2,8 +2,17 @@ import { errorMessage, isDiskFull } from '../core/index.js';
 import type { AuditLog } from './audit.js';
 import { TOKEN_ROLES, type TokenRole, type TokenStore } from './tokens.js';
 
+/**
+ * Which control socket a request came in on. The group sockets' file modes are the authentication: whoever
+ * could connect to `admin` is admin, to `viewer` a viewer; on `token` (CONTRACT.md's waveos.sock) only a
+ * token counts.
+ */
+export type SocketKind = 'admin' | 'viewer' | 'token';
+
 export interface AuthRequest {
   token: string | undefined;
+  /** Default `token`. */
+  via?: SocketKind;
   action: string;
   need: TokenRole;
   target?: string;
@@ -18,21 +27,38 @@ export interface AuthResult {
 
 const allows = (have: TokenRole, need: TokenRole): boolean => TOKEN_ROLES.indexOf(have) >= TOKEN_ROLES.indexOf(need);
 
+/** The role a token-less request gets, by the socket it came in on; null when it is denied. */
+function tokenlessRole(via: SocketKind, profile: 'dev' | 'prod'): TokenRole | null {
+  if (via === 'admin') return 'admin';
+  if (via === 'viewer') return 'viewer';
+  // The dev profile's token socket is the developer's own (0600); prod's is open to anyone with a token.
+  return profile === 'dev' ? 'admin' : null;
+}
+
 /**
- * Token RBAC for the control API. An unknown, revoked or malformed token is denied in every profile. A
- * request without a token is admin in the dev profile (the socket is the developer's own) and denied in
- * prod. Every decision, either way, is appended to the audit log.
+ * Token RBAC for the control API. An unknown, revoked or malformed token is denied in every profile and on
+ * every socket. A request without a token takes its role from the socket (tokenlessRole): the group
+ * sockets' modes decide who can connect at all. Every decision, either way, is appended to the audit log.
  */
 export function tokenAuthorizer(deps: { store: TokenStore; audit: AuditLog; profile: 'dev' | 'prod'; onAuditFailure?: (e: unknown) => void }): (req: AuthRequest) => AuthResult {
   return (req) => {
     let result: AuthResult;
     let tokenName: string | null = null;
+    const via = req.via ?? 'token';
     if (req.token === undefined) {
-      if (deps.profile === 'dev') {
-        result = { allowed: true, principal: { name: 'local', role: 'admin' } };
-        tokenName = 'local';
+      const role = tokenlessRole(via, deps.profile);
+      if (role === null) {
+        result = {
+          allowed: false,
+          principal: null,
+          reason: 'a token is required on waveos.sock (WAVEOS_TOKEN or --token-file); on this board, members of the admin or viewer group need none (docs/security.md)',
+        };
       } else {
-        result = { allowed: false, principal: null, reason: 'a token is required (WAVEOS_TOKEN or --token-file)' };
+        const principal = { name: 'local', role };
+        tokenName = 'local';
+        result = allows(role, req.need)
+          ? { allowed: true, principal }
+          : { allowed: false, principal, reason: `the ${via} socket gives role ${role} without a token; ${req.action} needs ${req.need} (use a token, or join the admin group)` };
       }
     } else {
       let check: ReturnType<TokenStore['check']>;
@@ -60,6 +86,7 @@ export function tokenAuthorizer(deps: { store: TokenStore; audit: AuditLog; prof
         action: req.action,
         target: req.target ?? null,
         reason: result.reason ?? `role ${result.principal?.role ?? '?'} may ${req.action}`,
+        socket: via,
       });
     } catch (e) {
       // Reads go on unaudited (they change nothing); a change that cannot be audited is refused.

@@ -93,6 +93,20 @@ describe('tokenAuthorizer', () => {
     expect(setup('dev').authorize({ token: undefined, action: 'token.create', need: 'admin' }).allowed).toBe(true);
   });
 
+  it('a token-less request takes its role from the group socket it came in on, in both profiles', () => {
+    for (const profile of ['dev', 'prod'] as const) {
+      const { authorize } = setup(profile);
+      expect(authorize({ token: undefined, via: 'admin', action: 'token.create', need: 'admin' }).allowed).toBe(true);
+      expect(authorize({ token: undefined, via: 'viewer', action: 'status.read', need: 'viewer' }).allowed).toBe(true);
+      const restart = authorize({ token: undefined, via: 'viewer', action: 'service.restart', need: 'operator' });
+      expect(restart.allowed).toBe(false);
+      expect(restart.principal?.role).toBe('viewer');
+      expect(restart.reason).toMatch(/viewer socket .* needs operator/);
+      // A token is judged alone, whatever the socket: a bad one is never rescued by the socket's role.
+      expect(authorize({ token: 'wos_unknown', via: 'admin', action: 'status.read', need: 'viewer' }).allowed).toBe(false);
+    }
+  });
+
   it('denies unknown, revoked and malformed tokens in every profile', () => {
     for (const profile of ['dev', 'prod'] as const) {
       const { store, authorize } = setup(profile);
