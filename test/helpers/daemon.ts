@@ -141,7 +141,9 @@ export class DaemonProcess {
     const end = Date.now() + ms;
     for (;;) {
       if (this.exited) throw new Error(`daemon exited during start: ${this.recentOutput()}`);
-      const r = await apiCall({ socketPath: this.socket, token, timeoutMs: 5_000 }, 'GET', '/v1/status').catch(() => undefined);
+      // Token-less, as the CLI of root or the daemon's user would: on the admin socket (the token socket would deny it in prod).
+      const socketPath = token === undefined ? pathsFor(this.root).adminSocket : this.socket;
+      const r = await apiCall({ socketPath, token, timeoutMs: 5_000 }, 'GET', '/v1/status').catch(() => undefined);
       if (r?.status === 200) return r.body as Record<string, unknown>;
       if (Date.now() > end) throw new Error(`daemon did not answer status within ${ms} ms: ${this.recentOutput()}`);
       await sleep(100);
