@@ -1,6 +1,6 @@
-import { GENESIS_HASH, canonicalBody, chainHash } from './event.js';
+import { type EventFormatVersion, GENESIS_HASH, canonicalBody, chainHash, isEventFormatVersion } from './event.js';
 import { type Severity, SEVERITIES } from './severity.js';
-import { canonicalJson } from '../core/index.js';
+import { JcsError } from '../core/index.js';
 import type { JournalReader } from './journal.js';
 
 export interface ChainBreak {
@@ -19,6 +19,8 @@ export interface ChainReport {
 
 /** An event as the chain check reads it: a stored row (data as text) or a parsed event. */
 export interface ChainLink {
+  /** The event format version (docs/formats/journal.md): which canonical form the hash covers. */
+  v: number;
   seq: number;
   ts: string;
   mono_ms: number;
@@ -55,6 +57,8 @@ export class ChainWalker {
   private last: number | null = null;
   private broken: ChainBreak | undefined;
   private from: ChainAnchor | undefined;
+  /** The highest format version seen so far: a journal's versions never go back. */
+  private version = 0;
 
   constructor(anchoredAt: ChainAnchor | 'first' = GENESIS_ANCHOR) {
     this.from = anchoredAt === 'first' ? undefined : anchoredAt;
@@ -100,10 +104,13 @@ export class ChainWalker {
   private problemOf(r: ChainLink, body: string | undefined): string | undefined {
     if (r.seq !== this.expectSeq) return r.seq > this.expectSeq ? `seq ${this.expectSeq}..${r.seq - 1} missing` : `seq ${r.seq} repeats or goes back`;
     if (r.prev_hash !== this.prev) return 'prev_hash does not match the hash of the event before it';
+    if (!isEventFormatVersion(r.v)) return `unknown event format version ${JSON.stringify(r.v ?? null)} (this WaveOS knows 1 and 2)`;
+    if (r.v < this.version) return `event format version ${r.v} after version ${this.version}: versions never go back`;
     if (!(SEVERITIES as readonly string[]).includes(r.severity)) return `unknown severity "${r.severity}"`;
-    const text = body ?? bodyOf(r);
-    if (text === undefined) return 'data is not valid JSON';
+    const text = body ?? bodyOf(r, r.v);
+    if (typeof text !== 'string') return text.problem;
     if (chainHash(this.prev, text) !== r.hash) return "hash does not match the event's content: the event was changed after it was written";
+    this.version = r.v;
     return undefined;
   }
 
@@ -119,16 +126,22 @@ export class ChainWalker {
   }
 }
 
-/** The canonical body a link's hash covers; undefined when its data is not JSON. */
-function bodyOf(r: ChainLink): string | undefined {
+/** The canonical body a link's hash covers, by the rule of its version; or why there is none. */
+function bodyOf(r: ChainLink, v: EventFormatVersion): string | { problem: string } {
   let data: Record<string, unknown>;
   try {
     data = typeof r.data === 'string' ? (JSON.parse(r.data) as Record<string, unknown>) : r.data;
   } catch {
-    return undefined;
+    return { problem: 'data is not valid JSON' };
   }
+  if (v === 2 && (typeof data !== 'object' || data === null || Array.isArray(data))) return { problem: 'data is not a JSON object' };
   const { seq, ts, mono_ms, run_id, boot_id, kind, source, reason } = r;
-  return canonicalBody({ v: 1, seq, ts, mono_ms, run_id, boot_id, kind, severity: r.severity as Severity, source, reason, data }, canonicalJson(data));
+  try {
+    return canonicalBody({ v, seq, ts, mono_ms, run_id, boot_id, kind, severity: r.severity as Severity, source, reason, data });
+  } catch (e) {
+    if (e instanceof JcsError) return { problem: `the event has no RFC 8785 form: ${e.message}` };
+    throw e;
+  }
 }
 
 /** Walks events in seq order (see ChainWalker); `anchor` lets a partial chain start after genesis. */
