@@ -16,13 +16,17 @@ export function journalCommand(argv: string[], io: Output): number {
     if (values.json) io.out(JSON.stringify({ file: paths.db, ...report }));
     if (!report.ok) {
       const b = report.broken as { seq: number; problem: string };
+      const t = report.missingTail;
       throw new WaveosError(
         'WAVEOS_E_JOURNAL_CHAIN',
-        `${paths.db}: the hash chain breaks at seq ${b.seq}: ${b.problem} (${report.events} events before it verified)`,
+        t
+          ? `${paths.db}: the journal was truncated: seq ${t.from}..${t.to} missing at the tail (the head mark says seq ${t.to}; ${report.events} events verified)`
+          : `${paths.db}: the hash chain breaks at seq ${b.seq}: ${b.problem} (${report.events} events before it verified)`,
       );
     }
+    const mark = report.headMark ? 'matches the head mark' : 'no head mark (a journal from before it)';
     if (!values.json)
-      io.out(`${paths.db}: ${report.events} events, seq ${report.firstSeq ?? 0}..${report.lastSeq ?? 0}, hash chain intact (head ${report.head.slice(0, 16)})`);
+      io.out(`${paths.db}: ${report.events} events, seq ${report.firstSeq ?? 0}..${report.lastSeq ?? 0}, hash chain intact, ${mark} (head ${report.head.slice(0, 16)})`);
     return 0;
   } finally {
     reader.close();

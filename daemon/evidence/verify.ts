@@ -209,6 +209,9 @@ function checkChain(manifest: Manifest, got: PackContents, problems: VerifyProbl
       problems.push({ file: 'events.jsonl', message: "the first event does not hang on the manifest's anchor (prev_hash / first_seq)" });
     if (chain.last?.hash !== j.last_hash || chain.last?.seq !== j.last_seq) problems.push({ file: 'events.jsonl', message: "the last event is not the manifest's last_hash / last_seq" });
   }
+  if (j.head_seq !== undefined && j.head_seq < (j.last_seq ?? 0)) problems.push({ file: MANIFEST_FILE, message: `journal.head_seq ${j.head_seq} is before journal.last_seq ${j.last_seq}: the head mark only moves forward` });
+  if (j.head_seq !== undefined && j.head_seq === j.last_seq && j.head_hash !== undefined && j.head_hash !== j.last_hash)
+    problems.push({ file: MANIFEST_FILE, message: 'journal.head_hash differs from journal.last_hash at the same seq' });
 }
 
 /**

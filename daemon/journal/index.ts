@@ -27,6 +27,7 @@ export {
 export { type Severity, SEVERITIES } from './severity.js';
 export {
   type EventQuery,
+  type HeadMark,
   type Intent,
   type IntentStatus,
   Journal,

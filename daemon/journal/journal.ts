@@ -153,6 +153,12 @@ export interface RawSample {
   labels: string;
 }
 
+/** The journal's high-water mark: how far it had got, whatever rows are left. */
+export interface HeadMark {
+  seq: number;
+  hash: string;
+}
+
 export type IntentStatus = 'pending' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface Intent {
@@ -352,6 +358,16 @@ export class JournalReader {
     return r === undefined ? undefined : rowToEvent(r as EventRow);
   }
 
+  /**
+   * The head mark: the seq and hash of the last event committed, kept outside the chain (journal_head).
+   * Undefined for a journal an older WaveOS left, which has none.
+   */
+  headMark(): HeadMark | undefined {
+    const t = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal_head'").get();
+    if (t === undefined) return undefined;
+    return this.db.prepare('SELECT seq, hash FROM journal_head WHERE id = 1').get() as HeadMark | undefined;
+  }
+
   /** How many events there are and their lowest and highest seq: without gaps, first is 1 and last is count. */
   eventSpan(): { count: number; first: number | null; last: number | null } {
     const r = this.db.prepare('SELECT count(*) AS n, min(seq) AS lo, max(seq) AS hi FROM events').get() as { n: number; lo: number | null; hi: number | null };
@@ -538,6 +554,7 @@ export class Journal extends JournalReader {
   private head: string;
   private readonly insertEvent: Database.Statement;
   private readonly insertEvents: Database.Statement;
+  private readonly moveHead: Database.Statement;
   /** JSON of the few distinct kinds and sources, serialized once each. */
   private readonly jsonCache = new Map<string, string>();
   private readonly putState: Database.Statement;
@@ -580,6 +597,7 @@ export class Journal extends JournalReader {
       'INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts',
     );
     this.insertSample = db.prepare('INSERT INTO metrics (ts_ms, name, value, unit, labels) VALUES (?,?,?,?,?)');
+    this.moveHead = db.prepare('UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1');
   }
 
   /**
@@ -863,6 +881,8 @@ export class Journal extends JournalReader {
         fillRow(one, 0, batch[i] as PendingEvent);
         this.insertEvent.run(one);
       }
+      const last = batch.at(-1)?.event;
+      if (last) this.moveHead.run(last.seq, last.hash);
       for (const d of deferred) d();
       extra?.();
     })();

@@ -72,6 +72,17 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE events ADD COLUMN v INTEGER NOT NULL DEFAULT 1;
   `,
+  // 4: the head mark, outside the chain: the seq and hash of the last event, moved in the same transaction
+  // as every append, so a verifier can tell a journal whose last rows were deleted from one that ended there.
+  `
+  CREATE TABLE journal_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+  );
+  INSERT INTO journal_head (id, seq, hash)
+    SELECT 1, coalesce(max(seq), 0), coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), '${'0'.repeat(64)}') FROM events;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,7 +1,7 @@
 import { type EventFormatVersion, GENESIS_HASH, canonicalBody, chainHash, isEventFormatVersion } from './event.js';
 import { type Severity, SEVERITIES } from './severity.js';
 import { JcsError } from '../core/index.js';
-import type { JournalReader } from './journal.js';
+import type { HeadMark, JournalReader } from './journal.js';
 
 export interface ChainBreak {
   seq: number;
@@ -15,6 +15,10 @@ export interface ChainReport {
   lastSeq: number | null;
   head: string;
   broken?: ChainBreak;
+  /** The journal's head mark (journal_head), when it has one; null for a journal an older WaveOS left. */
+  headMark?: HeadMark | null;
+  /** The seq range the head mark says was written and the journal no longer holds. */
+  missingTail?: { from: number; to: number };
 }
 
 /** An event as the chain check reads it: a stored row (data as text) or a parsed event. */
@@ -151,6 +155,30 @@ export function verifyChain(links: Iterable<ChainLink>, anchor: ChainAnchor = GE
   return walker.report();
 }
 
+/**
+ * The whole journal: the chain from genesis (verifyChain), then its end against the head mark, which is
+ * kept outside the chain so that deleting the last rows cannot pass as a journal that ended there.
+ */
 export function verifyJournal(reader: JournalReader): ChainReport {
-  return verifyChain(reader.iterateRows());
+  return reader.readTogether(() => {
+    const report = verifyChain(reader.iterateRows());
+    const mark = reader.headMark();
+    report.headMark = mark ?? null;
+    if (mark && report.ok) checkTail(report, mark);
+    return report;
+  });
+}
+
+/** The chain verified: its last event must be the one the head mark names. */
+function checkTail(report: ChainReport, mark: HeadMark): void {
+  const last = report.lastSeq ?? 0;
+  const fail = (seq: number, problem: string): void => {
+    report.ok = false;
+    report.broken = { seq, problem };
+  };
+  if (mark.seq > last) {
+    report.missingTail = { from: last + 1, to: mark.seq };
+    fail(last + 1, `seq ${last + 1}..${mark.seq} missing at the tail: the head mark says the journal reached seq ${mark.seq}, its last event is seq ${last}`);
+  } else if (mark.seq < last) fail(mark.seq + 1, `seq ${mark.seq + 1}..${last} are past the head mark (seq ${mark.seq}): they were not written by WaveOS`);
+  else if (mark.hash !== report.head) fail(last, "the last event's hash is not the one the head mark holds: the tail was replaced");
 }
