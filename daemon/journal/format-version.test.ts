@@ -84,9 +84,9 @@ describe('event format versions', () => {
     for (let i = 0; i < 3; i++) j.append({ kind: 'daemon.start', source: 's', reason: `n${i}` });
     j.close();
     sql('UPDATE events SET v = 3 WHERE seq = 2');
-    expect(verify().broken).toEqual({ seq: 2, problem: 'unknown event format version 3 (this WaveOS knows 1 and 2)' });
+    expect(verify().broken).toEqual({ seq: 2, code: 'version.unknown', problem: 'unknown event format version 3 (this WaveOS knows 1 and 2)' });
     sql('UPDATE events SET v = 1 WHERE seq = 2');
-    expect(verify().broken).toEqual({ seq: 2, problem: 'event format version 1 after version 2: versions never go back' });
+    expect(verify().broken).toEqual({ seq: 2, code: 'version.back', problem: 'event format version 1 after version 2: versions never go back' });
   });
 
   it('refuses a version 2 row whose content has no RFC 8785 form', () => {

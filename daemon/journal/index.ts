@@ -42,7 +42,7 @@ export {
   type StoredSample,
 } from './journal.js';
 export { SCHEMA_VERSION, migrateSchema } from './schema.js';
-export { type ChainBreak, type ChainReport, verifyChain, verifyJournal } from './verify.js';
+export { type ChainBreak, type ChainBreakCode, type ChainReport, verifyChain, verifyJournal } from './verify.js';
 export { type ChainAnchor, type ChainLink, ChainWalker } from './verify.js';
 export { type EventKindRow, catalogueRows, eventKindsTable, parseEventKindsTable, withEventKindsTable } from './event-kinds-doc.js';
 export {

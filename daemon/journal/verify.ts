@@ -3,10 +3,32 @@ import { type Severity, SEVERITIES } from './severity.js';
 import { JcsError } from '../core/index.js';
 import type { HeadMark, JournalReader } from './journal.js';
 
+/**
+ * The stable name of each way a chain can break (docs/formats/journal.md): the words may change, these do
+ * not, and another verifier names the same break with the same one.
+ */
+export type ChainBreakCode =
+  | 'seq.start'
+  | 'seq.gap'
+  | 'seq.back'
+  | 'prev_hash'
+  | 'version.unknown'
+  | 'version.back'
+  | 'severity'
+  | 'data.invalid'
+  | 'canonical'
+  | 'hash'
+  | 'tail.truncated'
+  | 'tail.extra'
+  | 'tail.hash';
+
 export interface ChainBreak {
   seq: number;
+  code: ChainBreakCode;
   problem: string;
 }
+
+type Problem = [ChainBreakCode, string];
 
 export interface ChainReport {
   ok: boolean;
@@ -93,7 +115,7 @@ export class ChainWalker {
         this.expectSeq = r.seq;
       }
       // A chain from genesis starts at 1; a window may start anywhere.
-      else if (this.from.seq === 0 && this.from.prevHash === GENESIS_HASH && r.seq !== 1) return this.fail(r.seq, `the journal starts at seq ${r.seq}, expected 1`);
+      else if (this.from.seq === 0 && this.from.prevHash === GENESIS_HASH && r.seq !== 1) return this.fail(r.seq, ['seq.start', `the journal starts at seq ${r.seq}, expected 1`]);
     }
     const problem = this.problemOf(r, body);
     if (problem !== undefined) return this.fail(r.seq, problem);
@@ -105,21 +127,21 @@ export class ChainWalker {
   }
 
   /** What is wrong with the next link, if anything. */
-  private problemOf(r: ChainLink, body: string | undefined): string | undefined {
-    if (r.seq !== this.expectSeq) return r.seq > this.expectSeq ? `seq ${this.expectSeq}..${r.seq - 1} missing` : `seq ${r.seq} repeats or goes back`;
-    if (r.prev_hash !== this.prev) return 'prev_hash does not match the hash of the event before it';
-    if (!isEventFormatVersion(r.v)) return `unknown event format version ${JSON.stringify(r.v ?? null)} (this WaveOS knows 1 and 2)`;
-    if (r.v < this.version) return `event format version ${r.v} after version ${this.version}: versions never go back`;
-    if (!(SEVERITIES as readonly string[]).includes(r.severity)) return `unknown severity "${r.severity}"`;
+  private problemOf(r: ChainLink, body: string | undefined): Problem | undefined {
+    if (r.seq !== this.expectSeq) return r.seq > this.expectSeq ? ['seq.gap', `seq ${this.expectSeq}..${r.seq - 1} missing`] : ['seq.back', `seq ${r.seq} repeats or goes back`];
+    if (r.prev_hash !== this.prev) return ['prev_hash', 'prev_hash does not match the hash of the event before it'];
+    if (!isEventFormatVersion(r.v)) return ['version.unknown', `unknown event format version ${JSON.stringify(r.v ?? null)} (this WaveOS knows 1 and 2)`];
+    if (r.v < this.version) return ['version.back', `event format version ${r.v} after version ${this.version}: versions never go back`];
+    if (!(SEVERITIES as readonly string[]).includes(r.severity)) return ['severity', `unknown severity "${r.severity}"`];
     const text = body ?? bodyOf(r, r.v);
-    if (typeof text !== 'string') return text.problem;
-    if (chainHash(this.prev, text) !== r.hash) return "hash does not match the event's content: the event was changed after it was written";
+    if (typeof text !== 'string') return text;
+    if (chainHash(this.prev, text) !== r.hash) return ['hash', "hash does not match the event's content: the event was changed after it was written"];
     this.version = r.v;
     return undefined;
   }
 
-  private fail(seq: number, problem: string): false {
-    this.broken = { seq, problem };
+  private fail(seq: number, [code, problem]: Problem): false {
+    this.broken = { seq, code, problem };
     return false;
   }
 
@@ -131,19 +153,19 @@ export class ChainWalker {
 }
 
 /** The canonical body a link's hash covers, by the rule of its version; or why there is none. */
-function bodyOf(r: ChainLink, v: EventFormatVersion): string | { problem: string } {
+function bodyOf(r: ChainLink, v: EventFormatVersion): string | Problem {
   let data: Record<string, unknown>;
   try {
     data = typeof r.data === 'string' ? (JSON.parse(r.data) as Record<string, unknown>) : r.data;
   } catch {
-    return { problem: 'data is not valid JSON' };
+    return ['data.invalid', 'data is not valid JSON'];
   }
-  if (v === 2 && (typeof data !== 'object' || data === null || Array.isArray(data))) return { problem: 'data is not a JSON object' };
+  if (v === 2 && (typeof data !== 'object' || data === null || Array.isArray(data))) return ['data.invalid', 'data is not a JSON object'];
   const { seq, ts, mono_ms, run_id, boot_id, kind, source, reason } = r;
   try {
     return canonicalBody({ v, seq, ts, mono_ms, run_id, boot_id, kind, severity: r.severity as Severity, source, reason, data });
   } catch (e) {
-    if (e instanceof JcsError) return { problem: `the event has no RFC 8785 form: ${e.message}` };
+    if (e instanceof JcsError) return ['canonical', `the event has no RFC 8785 form: ${e.message}`];
     throw e;
   }
 }
@@ -172,13 +194,13 @@ export function verifyJournal(reader: JournalReader): ChainReport {
 /** The chain verified: its last event must be the one the head mark names. */
 function checkTail(report: ChainReport, mark: HeadMark): void {
   const last = report.lastSeq ?? 0;
-  const fail = (seq: number, problem: string): void => {
+  const fail = (seq: number, code: ChainBreakCode, problem: string): void => {
     report.ok = false;
-    report.broken = { seq, problem };
+    report.broken = { seq, code, problem };
   };
   if (mark.seq > last) {
     report.missingTail = { from: last + 1, to: mark.seq };
-    fail(last + 1, `seq ${last + 1}..${mark.seq} missing at the tail: the head mark says the journal reached seq ${mark.seq}, its last event is seq ${last}`);
-  } else if (mark.seq < last) fail(mark.seq + 1, `seq ${mark.seq + 1}..${last} are past the head mark (seq ${mark.seq}): they were not written by WaveOS`);
-  else if (mark.hash !== report.head) fail(last, "the last event's hash is not the one the head mark holds: the tail was replaced");
+    fail(last + 1, 'tail.truncated', `seq ${last + 1}..${mark.seq} missing at the tail: the head mark says the journal reached seq ${mark.seq}, its last event is seq ${last}`);
+  } else if (mark.seq < last) fail(mark.seq + 1, 'tail.extra', `seq ${mark.seq + 1}..${last} are past the head mark (seq ${mark.seq}): they were not written by WaveOS`);
+  else if (mark.hash !== report.head) fail(last, 'tail.hash', "the last event's hash is not the one the head mark holds: the tail was replaced");
 }
