@@ -49,12 +49,18 @@ function canon(v: unknown): string | undefined {
 /** A value that RFC 8785 cannot serialize (a non-finite number, an unpaired surrogate, a non-JSON type). */
 export class JcsError extends TypeError {}
 
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
+/** Whether the string holds an unpaired surrogate (the cheap class test first: most text has no surrogate at all). */
+function hasLoneSurrogate(s: string): boolean {
+  return ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s);
+}
+
 /** The string with every unpaired surrogate replaced by U+FFFD, so that it can be written as UTF-8. */
 export function wellFormed(s: string): string {
-  return LONE_SURROGATE.test(s) ? s.replace(LONE_SURROGATES, '\uFFFD') : s;
+  return hasLoneSurrogate(s) ? s.replace(LONE_SURROGATES, '\uFFFD') : s;
 }
 
 /**
@@ -73,7 +79,7 @@ export function jcs(value: unknown): string {
       if (!Number.isFinite(value)) throw new JcsError(`${value} is not a JSON number`);
       return JSON.stringify(value);
     case 'string':
-      if (LONE_SURROGATE.test(value)) throw new JcsError('a string holds an unpaired surrogate');
+      if (hasLoneSurrogate(value)) throw new JcsError('a string holds an unpaired surrogate');
       return JSON.stringify(value);
     case 'object':
       break;
@@ -128,13 +134,24 @@ function lenient(v: unknown): string | undefined {
     for (let i = 0; i < o.length; i++) items.push(lenient(o[i]) ?? 'null');
     return `[${items.join(',')}]`;
   }
-  // Names are made well-formed before sorting; two that become the same name keep the later value, as JSON.parse would.
-  const members = new Map<string, string>();
-  for (const k of Object.keys(o)) {
+  const keys = Object.keys(o);
+  if (keys.some(hasLoneSurrogate)) return mendedMembers(o, keys);
+  keys.sort();
+  let out = '{';
+  for (const k of keys) {
     const m = lenient(o[k]);
     if (m === undefined) continue;
-    const name = wellFormed(k);
-    members.set(name, m);
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${m}`;
+  }
+  return `${out}}`;
+}
+
+/** Members whose names must be mended first: sorted after mending, two that become one keep the later value, as JSON.parse would. */
+function mendedMembers(o: Record<string, unknown>, keys: string[]): string {
+  const members = new Map<string, string>();
+  for (const k of keys) {
+    const m = lenient(o[k]);
+    if (m !== undefined) members.set(wellFormed(k), m);
   }
   const names = [...members.keys()].sort();
   return `{${names.map((k) => `${JSON.stringify(k)}:${members.get(k) as string}`).join(',')}}`;
