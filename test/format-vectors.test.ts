@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, isBundleRejection, loadTrustedKeys, readSigningKey, scanBundle } from '../daemon/bundles/index.js';
-import { parsePublicKey, verifyPack } from '../daemon/evidence/index.js';
+import { parsePublicKey, readSignedManifest, verifyPack } from '../daemon/evidence/index.js';
 import { JournalReader, verifyJournal } from '../daemon/journal/index.js';
 
 const DIR = join(import.meta.dirname, '../docs/formats/vectors');
@@ -76,5 +76,12 @@ describe('the format vectors (docs/formats/vectors/verdicts.json)', () => {
     expect(got.valid, `${v.file}: ${v.note}; got ${got.reasons.join(', ')}`).toBe(v.valid);
     // Keys are judged valid or not; their reasons are the second verifier's words for the same verdict.
     if (!v.valid && v.reason && !v.kind.includes('key') && v.kind !== 'device-pub') expect(got.reasons).toContain(v.reason);
+  });
+
+  it("reads a pack's signed manifest without unpacking it, and refuses one changed after signing", () => {
+    expect(readSignedManifest(join(DIR, 'pack-valid.tar.gz')).journal).toMatchObject({ last_seq: 8, head_seq: 10 });
+    expect(() => readSignedManifest(join(DIR, 'pack-manifest-edited.tar.gz'))).toThrow(/does not verify/);
+    expect(() => readSignedManifest(join(DIR, 'pack-key-id-mismatch.tar.gz'))).toThrow(/key_id does not belong/);
+    expect(() => readSignedManifest(join(DIR, 'journal-v2.db'))).toThrow(/not a readable evidence pack/);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readSignedManifest } from '../daemon/evidence/index.js';
 import { REPO, cli } from './helpers/daemon.js';
 import { daemonFixture } from './helpers/fixture.js';
 
@@ -39,8 +40,8 @@ function run(args: string[]): { code: number; out: string; err: string } {
   return { code: r.status ?? -1, out: r.stdout, err: r.stderr };
 }
 
-function judge(kind: string, file: string, trusted?: string): Judgement & { code: number } {
-  const r = run([kind, file, ...(trusted ? ['--trusted', trusted] : [])]);
+function judge(kind: string, file: string, trusted?: string, packs: string[] = []): Judgement & { code: number } {
+  const r = run([kind, file, ...(trusted ? ['--trusted', trusted] : []), ...packs.flatMap((p) => ['--pack', p])]);
   expect(r.err).toBe('');
   return { ...(JSON.parse(r.out) as Judgement), code: r.code };
 }
@@ -106,10 +107,19 @@ describe('the Python verifier on what a real daemon wrote', () => {
     const db = join(root, 'var/lib/waveos/waveos.db');
     const j = judge('journal', db);
     expect(j, j.messages.join('; ')).toMatchObject({ code: 0, valid: true });
+    expect(judge('journal', db, undefined, [pack])).toMatchObject({ code: 0, valid: true });
     const last = (JSON.parse(cli(['journal', 'verify', '--root', root, '--json']).stdout) as { lastSeq: number }).lastSeq;
     const w = new Database(db);
     w.prepare('DELETE FROM events WHERE seq > ?').run(last - 2);
     w.close();
     expect(judge('journal', db)).toMatchObject({ code: 5, reasons: ['tail.truncated'], messages: [`seq ${last - 1}..${last} missing at the tail`] });
+    // The head mark cut with the rows, below what the pack recorded: only the pack shows it.
+    const cut = (readSignedManifest(pack).journal.head_seq as number) - 1;
+    const w2 = new Database(db);
+    w2.prepare('DELETE FROM events WHERE seq > ?').run(cut);
+    w2.prepare('UPDATE journal_head SET seq = ?, hash = (SELECT hash FROM events WHERE seq = ?)').run(cut, cut);
+    w2.close();
+    expect(judge('journal', db).code).toBe(0);
+    expect(judge('journal', db, undefined, [pack])).toMatchObject({ code: 5, reasons: ['tail.truncated'], messages: [expect.stringContaining(`seq ${cut + 1}..`)] });
   });
 });

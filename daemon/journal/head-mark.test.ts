@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../core/index.js';
-import { GENESIS_HASH, Journal, JournalReader, migrateSchema, verifyJournal } from './index.js';
+import { GENESIS_HASH, Journal, JournalReader, checkAnchors, migrateSchema, verifyJournal } from './index.js';
 
 let dir: string;
 let db: string;
@@ -80,5 +80,15 @@ describe('the head mark', () => {
     expect(read((r) => verifyJournal(r)).broken?.problem).toMatch(/seq 10\.\.10 are past the head mark/);
     sql(`UPDATE journal_head SET seq = 10, hash = '${'a'.repeat(64)}'`);
     expect(read((r) => verifyJournal(r)).broken?.problem).toMatch(/the tail was replaced/);
+  });
+
+  it('checks points known from outside: a seq past the end is a cut tail, another hash a rewrite', () => {
+    filled(10);
+    const hash5 = read((r) => r.eventAt(5)?.hash) as string;
+    const check = (anchors: { seq: number; hash: string }[]): ReturnType<typeof verifyJournal> =>
+      read((r) => checkAnchors(r, verifyJournal(r), anchors.map((a) => ({ ...a, source: 'pack p' }))));
+    expect(check([{ seq: 5, hash: hash5 }]).ok).toBe(true);
+    expect(check([{ seq: 12, hash: 'a'.repeat(64) }])).toMatchObject({ ok: false, missingTail: { from: 11, to: 12 }, broken: { code: 'tail.truncated' } });
+    expect(check([{ seq: 5, hash: 'b'.repeat(64) }]).broken).toMatchObject({ seq: 5, code: 'anchor', problem: expect.stringMatching(/not the one pack p records/) });
   });
 });

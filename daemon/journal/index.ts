@@ -43,7 +43,7 @@ export {
 } from './journal.js';
 export { SCHEMA_VERSION, migrateSchema } from './schema.js';
 export { type ChainBreak, type ChainBreakCode, type ChainReport, verifyChain, verifyJournal } from './verify.js';
-export { type ChainAnchor, type ChainLink, ChainWalker } from './verify.js';
+export { type ChainAnchor, type ChainLink, ChainWalker, type OutsideAnchor, checkAnchors } from './verify.js';
 export { type EventKindRow, catalogueRows, eventKindsTable, parseEventKindsTable, withEventKindsTable } from './event-kinds-doc.js';
 export {
   ARTIFACTS_CURSOR_KEY,

@@ -20,7 +20,8 @@ export type ChainBreakCode =
   | 'hash'
   | 'tail.truncated'
   | 'tail.extra'
-  | 'tail.hash';
+  | 'tail.hash'
+  | 'anchor';
 
 export interface ChainBreak {
   seq: number;
@@ -203,4 +204,36 @@ function checkTail(report: ChainReport, mark: HeadMark): void {
     fail(last + 1, 'tail.truncated', `seq ${last + 1}..${mark.seq} missing at the tail: the head mark says the journal reached seq ${mark.seq}, its last event is seq ${last}`);
   } else if (mark.seq < last) fail(mark.seq + 1, 'tail.extra', `seq ${mark.seq + 1}..${last} are past the head mark (seq ${mark.seq}): they were not written by WaveOS`);
   else if (mark.hash !== report.head) fail(last, 'tail.hash', "the last event's hash is not the one the head mark holds: the tail was replaced");
+}
+
+/** A point of the chain known from outside the journal: an evidence pack's head mark or window ends. */
+export interface OutsideAnchor {
+  seq: number;
+  hash: string;
+  /** Who says so, for the message: `evidence pack X`. */
+  source: string;
+}
+
+/**
+ * A verified journal against points of its chain known from elsewhere: it must still hold each one's event
+ * with that hash. What the head mark cannot catch (rows and mark cut together) a pack kept elsewhere does.
+ */
+export function checkAnchors(reader: JournalReader, report: ChainReport, anchors: readonly OutsideAnchor[]): ChainReport {
+  if (!report.ok) return report;
+  const last = report.lastSeq ?? 0;
+  for (const a of [...anchors].sort((x, y) => y.seq - x.seq)) {
+    if (a.seq === 0) continue;
+    if (a.seq > last) {
+      report.ok = false;
+      report.missingTail = { from: last + 1, to: a.seq };
+      report.broken = { seq: last + 1, code: 'tail.truncated', problem: `seq ${last + 1}..${a.seq} missing at the tail: ${a.source} records that the journal reached seq ${a.seq}` };
+      return report;
+    }
+    if (reader.eventAt(a.seq)?.hash !== a.hash) {
+      report.ok = false;
+      report.broken = { seq: a.seq, code: 'anchor', problem: `the event at seq ${a.seq} is not the one ${a.source} records: the journal was rewritten` };
+      return report;
+    }
+  }
+  return report;
 }

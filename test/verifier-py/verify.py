@@ -4,7 +4,7 @@
 Python 3 standard library plus `cryptography` (ed25519). It shares no code with the daemon, so where the
 two agree on every vector the spec is what both implement.
 
-    verify.py journal FILE.db
+    verify.py journal FILE.db [--pack PACK.tar.gz]...
     verify.py pack FILE.tar.gz [--trusted DIR]
     verify.py bundle FILE.tar --trusted DIR
     verify.py public-key|secret-key|device-pub FILE
@@ -227,7 +227,44 @@ class Chain:
         self.last = (seq, e["hash"])
 
 
-def verify_journal(path):
+def pack_anchors(pack):
+    """The chain points a signed pack records (journal.md, checks 13-14): (seq, hash), highest first."""
+    problems = []
+    seen = read_pack(pack, problems)
+    raw = seen.get("MANIFEST.json")
+    if raw is None or problems:
+        raise Failure("anchor", f"{pack}: not a readable evidence pack")
+    m = json.loads(raw.decode("utf-8"))
+    if check_pack_manifest(m):
+        raise Failure("anchor", f"{pack}: not a valid manifest")
+    pub = b64decode(m["device"]["public_key"])
+    sig = b64decode(seen.get("MANIFEST.sig", b"").decode("ascii").strip())
+    if len(pub) != 32 or len(sig) != 64 or not ed25519_ok(pub, raw, sig) or m["device"]["key_id"] != "ed25519:" + key_id(pub):
+        raise Failure("anchor", f"{pack}: the manifest's signature does not verify")
+    j = m["journal"]
+    points = []
+    if j["first_seq"] is not None and j["first_seq"] > 1:
+        points.append((j["first_seq"] - 1, j["anchor_prev_hash"]))
+    if j["last_seq"] is not None:
+        points.append((j["last_seq"], j["last_hash"]))
+    if "head_seq" in j and "head_hash" in j:
+        points.append((j["head_seq"], j["head_hash"]))
+    return sorted(points, reverse=True)
+
+
+def check_anchors(db, last, anchors):
+    for seq, want in anchors:
+        if seq == 0:
+            continue
+        if seq > last:
+            raise Failure("tail.truncated", f"seq {last + 1}..{seq} missing at the tail (an evidence pack records seq {seq})")
+        row = db.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+        if row is None or row[0] != want:
+            raise Failure("anchor", f"the event at seq {seq} is not the one an evidence pack records")
+
+
+def verify_journal(path, packs=()):
+    anchors = sorted((a for p in packs for a in pack_anchors(p)), reverse=True)
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         columns = [r[1] for r in db.execute("PRAGMA table_info(events)")]
@@ -243,6 +280,7 @@ def verify_journal(path):
             chain.push(e)
         has_head = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal_head'").fetchone()
         if not has_head:
+            check_anchors(db, (chain.last or (0, GENESIS))[0], anchors)
             return ["the tail is not anchored: no journal_head (a journal from before the head mark)"]
         mark = db.execute("SELECT seq, hash FROM journal_head WHERE id = 1").fetchone()
         if mark is None:
@@ -254,6 +292,7 @@ def verify_journal(path):
             raise Failure("tail.extra", f"seq {mark[0] + 1}..{last} are past the head mark")
         if mark[1] != head:
             raise Failure("tail.hash", "the head mark's hash is not the last event's")
+        check_anchors(db, last, anchors)
         return [f"{chain.count} events, head mark at seq {mark[0]}"]
     finally:
         db.close()
@@ -791,11 +830,11 @@ def verify_bundle(path, trusted_dir, now=None):
 # ---------------------------------------------------------------- the command
 
 
-def judge(kind, path, trusted=None):
+def judge(kind, path, trusted=None, packs=()):
     """{"valid", "reasons", "messages"} for one file."""
     try:
         if kind == "journal":
-            return {"valid": True, "reasons": [], "messages": verify_journal(path)}
+            return {"valid": True, "reasons": [], "messages": verify_journal(path, packs)}
         if kind == "pack":
             problems = verify_pack(path, trusted)
             return {"valid": not problems, "reasons": [p[0] for p in problems], "messages": [p[1] for p in problems]}
@@ -819,6 +858,11 @@ def judge(kind, path, trusted=None):
 def main(argv):
     args = argv[1:]
     trusted = None
+    packs = []
+    while "--pack" in args:
+        i = args.index("--pack")
+        packs.append(args[i + 1])
+        del args[i : i + 2]
     if "--trusted" in args:
         i = args.index("--trusted")
         trusted = args[i + 1]
@@ -848,7 +892,7 @@ def main(argv):
     if kind == "bundle" and trusted is None:
         print("bundle needs --trusted DIR", file=sys.stderr)
         return 2
-    result = judge(kind, path, trusted)
+    result = judge(kind, path, trusted, packs)
     print(json.dumps(result))
     return 0 if result["valid"] else 5
 
