@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../core/index.js';
-import { GENESIS_HASH, Journal, JournalReader, checkAnchors, migrateSchema, verifyJournal } from './index.js';
+import { GENESIS_HASH, Journal, type JournalEvent, JournalReader, canonicalBody, chainHash, checkAnchors, migrateSchema, verifyJournal } from './index.js';
 
 let dir: string;
 let db: string;
@@ -90,5 +90,30 @@ describe('the head mark', () => {
     expect(check([{ seq: 5, hash: hash5 }]).ok).toBe(true);
     expect(check([{ seq: 12, hash: 'a'.repeat(64) }])).toMatchObject({ ok: false, missingTail: { from: 11, to: 12 }, broken: { code: 'tail.truncated' } });
     expect(check([{ seq: 5, hash: 'b'.repeat(64) }]).broken).toMatchObject({ seq: 5, code: 'anchor', problem: expect.stringMatching(/not the one pack p records/) });
+  });
+
+  it('a writer opened on a cut journal goes on after the mark, so the cut stays a gap that every verify reports', () => {
+    filled(10);
+    const hash10 = read((r) => r.eventAt(10)?.hash);
+    sql('DELETE FROM events WHERE seq > 7');
+    const j = Journal.openWriter(db, { clock, runId: 'r2', bootId: 'b' });
+    const ev = j.appendDurable({ kind: 'daemon.start', source: 's', reason: 'after the cut' });
+    j.close();
+    expect(ev).toMatchObject({ seq: 11, prev_hash: hash10 });
+    expect(read((r) => verifyJournal(r)).broken).toMatchObject({ seq: 11, code: 'seq.gap', problem: 'seq 8..10 missing' });
+  });
+
+  it('a writer opened on a journal whose last row was replaced hangs new events on the mark', () => {
+    filled(4);
+    // A forged last event with a correct hash: the chain alone cannot tell, the mark can.
+    const e4 = read((r) => r.eventAt(4)) as JournalEvent;
+    const { prev_hash, hash: _old, ...body } = { ...e4, reason: 'forged' };
+    const forged = chainHash(prev_hash, canonicalBody(body));
+    sql(`UPDATE events SET reason = 'forged', hash = '${forged}' WHERE seq = 4`);
+    expect(read((r) => verifyJournal(r)).broken).toMatchObject({ seq: 4, code: 'tail.hash' });
+    const j = Journal.openWriter(db, { clock, runId: 'r2', bootId: 'b' });
+    j.appendDurable({ kind: 'daemon.start', source: 's', reason: 'after the rewrite' });
+    j.close();
+    expect(read((r) => verifyJournal(r)).broken).toMatchObject({ seq: 5, code: 'prev_hash' });
   });
 });

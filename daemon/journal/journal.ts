@@ -589,6 +589,14 @@ export class Journal extends JournalReader {
     const last = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
     this.seq = last?.seq ?? 0;
     this.head = last?.hash ?? GENESIS_HASH;
+    // The head mark says the journal reached further than its last row (rows were deleted, or the last one
+    // replaced): go on from the mark, so the cut stays in the chain as a gap every later verify reports,
+    // instead of new events taking the missing seqs and the mark moving over the evidence.
+    const mark = this.headMark();
+    if (mark && (mark.seq > this.seq || (mark.seq === this.seq && mark.hash !== this.head))) {
+      this.seq = mark.seq;
+      this.head = mark.hash;
+    }
     this.runIdJson = JSON.stringify(wellFormed(opts.runId));
     this.bootIdJson = JSON.stringify(wellFormed(opts.bootId));
     this.insertEvent = db.prepare(`INSERT INTO events ${EVENT_COLUMNS} VALUES ${ROW_PLACEHOLDERS}`);
