@@ -2,6 +2,9 @@
  * JSON with object keys sorted at every depth, so equal values always hash alike. Same output as
  * JSON.stringify with a key-sorting replacer (toJSON honoured, undefined and functions dropped from
  * objects and nulled in arrays), written out by hand because it sits on the journal's append path.
+ * It is the rule of journal event format 1 and must never change (docs/formats/journal.md); for the JSON
+ * values a parsed document holds it prints what RFC 8785 prints, except that it escapes an unpaired
+ * surrogate where `jcs` refuses it.
  */
 export function canonicalJson(value: unknown): string {
   return canon(value) ?? 'null';
@@ -41,4 +44,115 @@ function canon(v: unknown): string | undefined {
     first = false;
   }
   return `${out}}`;
+}
+
+/** A value that RFC 8785 cannot serialize (a non-finite number, an unpaired surrogate, a non-JSON type). */
+export class JcsError extends TypeError {}
+
+const ANY_SURROGATE = /[\uD800-\uDFFF]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+
+/** Whether the string holds an unpaired surrogate (the cheap class test first: most text has no surrogate at all). */
+function hasLoneSurrogate(s: string): boolean {
+  return ANY_SURROGATE.test(s) && LONE_SURROGATE.test(s);
+}
+
+/** The string with every unpaired surrogate replaced by U+FFFD, so that it can be written as UTF-8. */
+export function wellFormed(s: string): string {
+  return hasLoneSurrogate(s) ? s.replace(LONE_SURROGATES, '\uFFFD') : s;
+}
+
+/**
+ * RFC 8785 (JSON Canonicalization Scheme) of a JSON value: object members sorted by their names' UTF-16
+ * code units, no whitespace, numbers as ECMAScript prints them (the shortest round-trip form: 1e+21,
+ * 1e-7, -0 as 0), strings escaped as JSON.stringify does. Strict, as the RFC asks: a non-finite number, an
+ * unpaired surrogate, or anything that is not null, boolean, number, string, array or plain object throws
+ * a JcsError instead of being changed. Use `toJsonValue` first for values that are not plain JSON yet.
+ */
+export function jcs(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw new JcsError(`${value} is not a JSON number`);
+      return JSON.stringify(value);
+    case 'string':
+      if (hasLoneSurrogate(value)) throw new JcsError('a string holds an unpaired surrogate');
+      return JSON.stringify(value);
+    case 'object':
+      break;
+    default:
+      throw new JcsError(`a ${typeof value} is not a JSON value`);
+  }
+  if (Array.isArray(value)) {
+    const items: string[] = [];
+    for (let i = 0; i < value.length; i++) items.push(jcs(value[i]));
+    return `[${items.join(',')}]`;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) throw new JcsError('only plain objects are JSON objects');
+  const o = value as Record<string, unknown>;
+  const members = Object.keys(o)
+    .sort()
+    .map((k) => `${jcs(k)}:${jcs(o[k])}`);
+  return `{${members.join(',')}}`;
+}
+
+/**
+ * `jcs` of a JavaScript value taken as JSON.stringify would take it (toJSON honoured, undefined and functions
+ * dropped from objects and nulled in arrays, non-finite numbers null), with every unpaired surrogate replaced
+ * by U+FFFD. It never refuses a value JSON.stringify accepts, and what it prints is its own RFC 8785 form, so
+ * a reader that parses it and canonicalises it again gets the same text: the journal stores and hashes this.
+ */
+export function jcsOf(value: unknown): string {
+  return lenient(value) ?? 'null';
+}
+
+function lenient(v: unknown): string | undefined {
+  if (v === null) return 'null';
+  switch (typeof v) {
+    case 'string':
+      return JSON.stringify(wellFormed(v));
+    case 'number':
+      return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'bigint':
+      throw new JcsError('a bigint is not a JSON value');
+    case 'object':
+      break;
+    default:
+      return undefined;
+  }
+  const o = v as Record<string, unknown> & { toJSON?: () => unknown };
+  if (typeof o.toJSON === 'function') return lenient(o.toJSON());
+  if (Array.isArray(o)) {
+    // An index loop, not map: a hole in a sparse array is null, as JSON.stringify prints it.
+    const items: string[] = [];
+    for (let i = 0; i < o.length; i++) items.push(lenient(o[i]) ?? 'null');
+    return `[${items.join(',')}]`;
+  }
+  const keys = Object.keys(o);
+  if (keys.some(hasLoneSurrogate)) return mendedMembers(o, keys);
+  keys.sort();
+  let out = '{';
+  for (const k of keys) {
+    const m = lenient(o[k]);
+    if (m === undefined) continue;
+    out += `${out.length > 1 ? ',' : ''}${JSON.stringify(k)}:${m}`;
+  }
+  return `${out}}`;
+}
+
+/** Members whose names must be mended first: sorted after mending, two that become one keep the later value, as JSON.parse would. */
+function mendedMembers(o: Record<string, unknown>, keys: string[]): string {
+  const members = new Map<string, string>();
+  for (const k of keys) {
+    const m = lenient(o[k]);
+    if (m !== undefined) members.set(wellFormed(k), m);
+  }
+  const names = [...members.keys()].sort();
+  return `{${names.map((k) => `${JSON.stringify(k)}:${members.get(k) as string}`).join(',')}}`;
 }

@@ -128,9 +128,13 @@ export function parsePublicKey(text: string): Uint8Array | undefined {
     }
   }
   const line = t.split('\n').find((l) => l.trim() && !l.trim().startsWith('#'));
-  const word = line?.trim().split(/\s+/)[0] ?? '';
+  const [word = '', id] = line?.trim().split(/\s+/) ?? [];
   const bytes = /^[0-9a-f]{64}$/i.test(word) ? Buffer.from(word, 'hex') : Buffer.from(word, 'base64');
-  return bytes.length === nacl.sign.publicKeyLength ? new Uint8Array(bytes) : undefined;
+  if (bytes.length !== nacl.sign.publicKeyLength) return undefined;
+  const key = new Uint8Array(bytes);
+  // A key id written after the key (as publicKeyText writes it) must be this key's: a file that says otherwise was edited.
+  if (id !== undefined && /^ed25519:[0-9a-f]{16}$/.test(id) && id !== keyIdOf(key)) return undefined;
+  return key;
 }
 
 /** Every `*.pub` in a directory that holds a usable key, by file name. */

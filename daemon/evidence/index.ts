@@ -28,4 +28,5 @@ export {
   packPath,
 } from './service.js';
 export { systemFacts } from './system-facts.js';
-export { type VerifyProblem, type VerifyReport, verifyPack } from './verify.js';
+export { type PackProblemCode, type VerifyProblem, type VerifyReport, verifyPack } from './verify.js';
+export { readSignedManifest } from './pack-head.js';

@@ -40,6 +40,13 @@ export const manifestSchema = z.object({
     /** hash of the last event: the head a later pack or the device's journal must continue from. */
     last_hash: sha256.nullable(),
     chain_verified: z.boolean(),
+    /**
+     * The journal's head mark when the pack was made: the seq and hash of its last committed event, at or
+     * past last_seq. A journal seen later must still hold that event with that hash, or its tail was cut.
+     * Absent in packs from before the head mark.
+     */
+    head_seq: z.number().int().nonnegative().optional(),
+    head_hash: sha256.optional(),
   }),
   metrics: z.object({ samples: z.number().int().nonnegative(), series: z.number().int().nonnegative() }),
   logs: z.array(z.object({ source: z.string(), files: z.array(z.string()) })),

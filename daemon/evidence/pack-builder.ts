@@ -8,8 +8,8 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
-import { type Chaos, NO_CHAOS, type Paths, canonicalJson, fsyncDir, isoUtc } from '../core/index.js';
-import { ChainWalker, type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
+import { type Chaos, NO_CHAOS, type Paths, fsyncDir, isoUtc } from '../core/index.js';
+import { ChainWalker, GENESIS_HASH, type HeadMark, type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
 import { SampleRowFormatter } from './csv-rows.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
@@ -239,6 +239,8 @@ interface EventsSection {
   chainOk: boolean;
   chainProblem: string | undefined;
   report: ReportEvents;
+  /** The journal's head mark at export time. */
+  head: HeadMark;
 }
 
 /** events.jsonl: a contiguous stretch of the chain, checked as it is written with the journal's own chain check. */
@@ -258,7 +260,7 @@ async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, until
       for (const e of page) {
         const { prev_hash, hash, ...body } = e;
         // Made once: the chain check hashes the same text the line carries.
-        const canonical = canonicalBody(body, canonicalJson(e.data));
+        const canonical = canonicalBody(body);
         chain.push(e, canonical);
         after = e.seq;
         text += eventLine(canonical, prev_hash, hash);
@@ -278,7 +280,9 @@ async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, until
   const broken = chain.report().broken;
   const chainProblem = broken ? `seq ${broken.seq}: ${broken.problem}` : undefined;
   if (broken) stage.notes.push(`the hash chain did not verify at export time: ${chainProblem}`);
-  return { range, count, anchor: chain.anchor, lastHash, chainOk: chain.ok, chainProblem, report };
+  // Read after the window: the mark only moves forward, so it is at or past the window's last event.
+  const head = src.journal.headMark() ?? { seq: range?.last ?? 0, hash: lastHash ?? GENESIS_HASH };
+  return { range, count, anchor: chain.anchor, lastHash, chainOk: chain.ok, chainProblem, report, head };
 }
 
 interface MetricsSection {
@@ -504,6 +508,8 @@ async function writeManifest(src: PackSource, req: PackRequest, stage: Stage, p:
       anchor_prev_hash: ev.anchor?.prevHash ?? null,
       last_hash: ev.lastHash,
       chain_verified: ev.chainOk,
+      head_seq: ev.head.seq,
+      head_hash: ev.head.hash,
     },
     metrics: { samples: p.metrics.samples, series: p.metrics.series.size + p.metrics.chartDropped },
     logs: p.logs,

@@ -39,6 +39,24 @@ async function exportAll(journal: JournalReader): Promise<Awaited<ReturnType<typ
   );
 }
 
+describe('the head mark in the pack', () => {
+  it('is the journal\'s, past a window that ends before the journal does', async () => {
+    filled();
+    const reader = JournalReader.openReadOnly(paths.db);
+    try {
+      const key = loadOrCreateDeviceKey(paths.deviceKey, paths.devicePub, 'd', clock.now()).key;
+      const built = await buildPack(
+        { journal: reader, paths, key, device: { device_id: 'd', app_id: 'a', environment: 'e' }, waveos: { version: 't' }, runId: 'r1', config: {}, policyFiles: () => [], env: {}, systemFacts: () => Promise.resolve({}) },
+        { sinceMs: 0, untilMs: clock.now() - 5_500, reason: 'x', trigger: 'manual', requestedBy: 't', nowMs: clock.now() },
+      );
+      expect(built.manifest.journal).toMatchObject({ last_seq: 5, head_seq: 10, head_hash: reader.eventAt(10)?.hash });
+      expect(await verifyPack(built.file)).toMatchObject({ ok: true });
+    } finally {
+      reader.close();
+    }
+  });
+});
+
 describe('the chain check of `journal verify` and of the pack builder', () => {
   it.each([
     ['a tampered event', "UPDATE events SET reason = 'forged' WHERE seq = 4", 4, /changed after it was written/],
@@ -68,7 +86,7 @@ describe('the chain check of `journal verify` and of the pack builder', () => {
     try {
       expect(verifyJournal(reader)).toMatchObject({ ok: true, events: 10 });
       const built = await exportAll(reader);
-      expect(built.manifest.journal).toMatchObject({ events: 10, first_seq: 1, last_seq: 10, chain_verified: true });
+      expect(built.manifest.journal).toMatchObject({ events: 10, first_seq: 1, last_seq: 10, chain_verified: true, head_seq: 10, head_hash: reader.headMark()?.hash });
       expect(built.manifest.notes.filter((n) => n.includes('hash chain'))).toEqual([]);
       expect(await verifyPack(built.file)).toMatchObject({ ok: true, events_checked: 10 });
     } finally {

@@ -1,14 +1,36 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { list as listTar, type ReadEntry } from 'tar';
-import { type ChainLink, ChainWalker } from '../journal/index.js';
+import { type ChainBreakCode, type ChainLink, ChainWalker } from '../journal/index.js';
 import { WaveosError, errorMessage } from '../core/index.js';
 import { keyIdOf, readTrustedKeys, verifySignature } from './device-key.js';
 import { MANIFEST_FILE, type Manifest, SIGNATURE_FILE, manifestSchema } from './manifest.js';
 
+/** The stable name of each check a pack can fail (docs/formats/evidence-pack.md); `chain.*` carries the journal's. */
+export type PackProblemCode =
+  | 'archive.unreadable'
+  | 'entry.type'
+  | 'manifest.missing'
+  | 'manifest.invalid'
+  | 'signature.missing'
+  | 'signature.invalid'
+  | 'signature.untrusted'
+  | 'key_id.mismatch'
+  | 'file.missing'
+  | 'file.size'
+  | 'file.hash'
+  | 'file.extra'
+  | 'file.duplicate'
+  | 'chain.count'
+  | 'chain.anchor'
+  | 'chain.last'
+  | 'head.behind'
+  | `chain.${ChainBreakCode | 'line'}`;
+
 export interface VerifyProblem {
   /** The file (or part) that failed: `events.jsonl`, `MANIFEST.sig`, `MANIFEST.json`. */
   file: string;
+  code: PackProblemCode;
   message: string;
 }
 
@@ -35,6 +57,7 @@ class EventsFileCheck {
   private rest = '';
   private lines = 0;
   problem: string | undefined;
+  code: PackProblemCode = 'chain.line';
 
   feed(chunk: Buffer): void {
     if (this.problem) return;
@@ -77,6 +100,7 @@ class EventsFileCheck {
     if (!this.walker.push(e as unknown as ChainLink)) {
       const b = this.walker.report().broken;
       this.problem = `seq ${b?.seq}: ${b?.problem}`;
+      if (b) this.code = `chain.${b.code}`;
     }
   }
 }
@@ -100,7 +124,7 @@ async function readPack(file: string, problems: VerifyProblem[]): Promise<PackCo
       onReadEntry: (entry: ReadEntry) => {
         const path = entry.path.replace(/^\.\//, '');
         if (entry.type !== 'File' && entry.type !== 'OldFile') {
-          if (entry.type !== 'Directory') problems.push({ file: path, message: `unexpected ${entry.type} entry in the pack` });
+          if (entry.type !== 'Directory') problems.push({ file: path, code: 'entry.type', message: `unexpected ${entry.type} entry in the pack` });
           entry.resume();
           return;
         }
@@ -109,7 +133,7 @@ async function readPack(file: string, problems: VerifyProblem[]): Promise<PackCo
     });
     await Promise.all(pending);
   } catch (e) {
-    problems.push({ file: file, message: `not a readable gzip'd tar: ${errorMessage(e)}` });
+    problems.push({ file: file, code: 'archive.unreadable', message: `not a readable gzip'd tar: ${errorMessage(e)}` });
   }
   return got;
 }
@@ -128,7 +152,7 @@ function readEntry(entry: ReadEntry, path: string, got: PackContents, problems: 
   });
   return new Promise<void>((resolve) =>
     entry.on('end', () => {
-      if (got.seen.has(path)) problems.push({ file: path, message: 'appears twice in the pack' });
+      if (got.seen.has(path)) problems.push({ file: path, code: 'file.duplicate', message: 'appears twice in the pack' });
       got.seen.set(path, { size, sha256: h.digest('hex') });
       if (path === MANIFEST_FILE) got.manifestBytes = Buffer.concat(chunks);
       if (path === SIGNATURE_FILE) got.sigBytes = Buffer.concat(chunks);
@@ -143,9 +167,9 @@ function parseManifest(manifestBytes: Buffer, problems: VerifyProblem[]): Manife
     const parsed = manifestSchema.safeParse(JSON.parse(manifestBytes.toString('utf8')));
     if (parsed.success) return parsed.data;
     const i = parsed.error.issues[0];
-    problems.push({ file: MANIFEST_FILE, message: `not a valid manifest: ${i?.path.join('.')}: ${i?.message}` });
+    problems.push({ file: MANIFEST_FILE, code: 'manifest.invalid', message: `not a valid manifest: ${i?.path.join('.')}: ${i?.message}` });
   } catch {
-    problems.push({ file: MANIFEST_FILE, message: 'not valid JSON' });
+    problems.push({ file: MANIFEST_FILE, code: 'manifest.invalid', message: 'not valid JSON' });
   }
   return undefined;
 }
@@ -154,27 +178,29 @@ function parseManifest(manifestBytes: Buffer, problems: VerifyProblem[]): Manife
 function checkSignature(manifest: Manifest, got: PackContents, report: VerifyReport, opts: { keysDir?: string }, trusted: Map<string, Uint8Array> | undefined): void {
   const { problems } = report;
   const pub = new Uint8Array(Buffer.from(manifest.device.public_key, 'base64'));
-  if (!got.sigBytes) problems.push({ file: SIGNATURE_FILE, message: 'missing from the pack' });
+  if (!got.sigBytes) problems.push({ file: SIGNATURE_FILE, code: 'signature.missing', message: 'missing from the pack' });
   else {
     const sig = new Uint8Array(Buffer.from(got.sigBytes.toString('utf8').trim(), 'base64'));
     if (sig.length !== 64) {
       report.signature = 'invalid';
-      problems.push({ file: SIGNATURE_FILE, message: `is not an ed25519 signature (${sig.length} bytes, expected 64)` });
+      problems.push({ file: SIGNATURE_FILE, code: 'signature.invalid', message: `is not an ed25519 signature (${sig.length} bytes, expected 64)` });
     } else if (!verifySignature(pub, new Uint8Array(got.manifestBytes as Buffer), sig)) {
       report.signature = 'invalid';
       problems.push({
         file: `${MANIFEST_FILE}/${SIGNATURE_FILE}`,
+        code: 'signature.invalid',
         message: `the signature does not match: MANIFEST.json or MANIFEST.sig was changed after export (key ${manifest.device.key_id})`,
       });
     } else report.signature = 'valid';
   }
-  if (keyIdOf(pub) !== manifest.device.key_id) problems.push({ file: MANIFEST_FILE, message: 'device.key_id does not belong to device.public_key' });
+  if (keyIdOf(pub) !== manifest.device.key_id) problems.push({ file: MANIFEST_FILE, code: 'key_id.mismatch', message: 'device.key_id does not belong to device.public_key' });
   if (trusted) {
     const match = [...trusted.entries()].find(([, k]) => Buffer.compare(Buffer.from(k), Buffer.from(pub)) === 0);
     if (match) report.trusted_by = match[0];
     else
       problems.push({
         file: SIGNATURE_FILE,
+        code: 'signature.untrusted',
         message: `signed by ${manifest.device.key_id}, which is none of the ${trusted.size} trusted key${trusted.size === 1 ? '' : 's'} in ${opts.keysDir}`,
       });
   }
@@ -187,13 +213,13 @@ function checkFiles(manifest: Manifest, seen: Map<string, Seen>, report: VerifyR
   for (const f of manifest.files) {
     listed.add(f.path);
     const s = seen.get(f.path);
-    if (!s) problems.push({ file: f.path, message: 'listed in MANIFEST.json but missing from the pack' });
-    else if (s.size !== f.size) problems.push({ file: f.path, message: `size ${s.size} bytes, the manifest says ${f.size}: the file was changed` });
-    else if (s.sha256 !== f.sha256) problems.push({ file: f.path, message: 'sha256 does not match the manifest: the file was changed' });
+    if (!s) problems.push({ file: f.path, code: 'file.missing', message: 'listed in MANIFEST.json but missing from the pack' });
+    else if (s.size !== f.size) problems.push({ file: f.path, code: 'file.size', message: `size ${s.size} bytes, the manifest says ${f.size}: the file was changed` });
+    else if (s.sha256 !== f.sha256) problems.push({ file: f.path, code: 'file.hash', message: 'sha256 does not match the manifest: the file was changed' });
     else report.files_checked++;
   }
   for (const p of seen.keys()) {
-    if (p !== MANIFEST_FILE && p !== SIGNATURE_FILE && !listed.has(p)) problems.push({ file: p, message: 'in the pack but not listed in MANIFEST.json: it was added' });
+    if (p !== MANIFEST_FILE && p !== SIGNATURE_FILE && !listed.has(p)) problems.push({ file: p, code: 'file.extra', message: 'in the pack but not listed in MANIFEST.json: it was added' });
   }
 }
 
@@ -202,13 +228,16 @@ function checkChain(manifest: Manifest, got: PackContents, problems: VerifyProbl
   const j = manifest.journal;
   if (!got.seen.has('events.jsonl')) return;
   const chain = got.chain.summary;
-  if (got.chain.problem) problems.push({ file: 'events.jsonl', message: `the hash chain breaks at ${got.chain.problem}` });
-  else if (j.events !== chain.count) problems.push({ file: 'events.jsonl', message: `${chain.count} events, the manifest says ${j.events}` });
+  if (got.chain.problem) problems.push({ file: 'events.jsonl', code: got.chain.code, message: `the hash chain breaks at ${got.chain.problem}` });
+  else if (j.events !== chain.count) problems.push({ file: 'events.jsonl', code: 'chain.count', message: `${chain.count} events, the manifest says ${j.events}` });
   else if (chain.count > 0) {
     if (chain.first?.prev_hash !== j.anchor_prev_hash || chain.first?.seq !== j.first_seq)
-      problems.push({ file: 'events.jsonl', message: "the first event does not hang on the manifest's anchor (prev_hash / first_seq)" });
-    if (chain.last?.hash !== j.last_hash || chain.last?.seq !== j.last_seq) problems.push({ file: 'events.jsonl', message: "the last event is not the manifest's last_hash / last_seq" });
+      problems.push({ file: 'events.jsonl', code: 'chain.anchor', message: "the first event does not hang on the manifest's anchor (prev_hash / first_seq)" });
+    if (chain.last?.hash !== j.last_hash || chain.last?.seq !== j.last_seq) problems.push({ file: 'events.jsonl', code: 'chain.last', message: "the last event is not the manifest's last_hash / last_seq" });
   }
+  if (j.head_seq !== undefined && j.head_seq < (j.last_seq ?? 0)) problems.push({ file: MANIFEST_FILE, code: 'head.behind', message: `journal.head_seq ${j.head_seq} is before journal.last_seq ${j.last_seq}: the head mark only moves forward` });
+  if (j.head_seq !== undefined && j.head_seq === j.last_seq && j.head_hash !== undefined && j.head_hash !== j.last_hash)
+    problems.push({ file: MANIFEST_FILE, code: 'head.behind', message: 'journal.head_hash differs from journal.last_hash at the same seq' });
 }
 
 /**
@@ -223,7 +252,7 @@ export async function verifyPack(file: string, opts: { keysDir?: string } = {}):
   const got = await readPack(file, problems);
   const report: VerifyReport = { ok: false, file, problems, files_checked: 0, events_checked: got.chain.summary.count, signature: 'missing' };
   if (!got.manifestBytes) {
-    problems.push({ file: MANIFEST_FILE, message: 'missing from the pack' });
+    problems.push({ file: MANIFEST_FILE, code: 'manifest.missing', message: 'missing from the pack' });
     return report;
   }
   const manifest = parseManifest(got.manifestBytes, problems);

@@ -1,7 +1,20 @@
 import { hash } from 'node:crypto';
-import { canonicalJson } from '../core/index.js';
+import { canonicalJson, jcs } from '../core/index.js';
 import type { EventKind } from './event-kinds.js';
 import type { Severity } from './severity.js';
+
+/**
+ * The event format written now (docs/formats/journal.md). 1: a fixed field order with data keys sorted by
+ * `canonicalJson`; 2: the whole body, `"v":2` included, in RFC 8785 form. Old events keep their version and
+ * its rule, so a journal begun before version 2 still verifies.
+ */
+export const EVENT_FORMAT_VERSION = 2;
+export const EVENT_FORMAT_VERSIONS = [1, 2] as const;
+export type EventFormatVersion = (typeof EVENT_FORMAT_VERSIONS)[number];
+
+export function isEventFormatVersion(v: unknown): v is EventFormatVersion {
+  return v === 1 || v === 2;
+}
 
 /** The first event's prev_hash. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -21,7 +34,8 @@ export interface EventInput {
 
 /** An event in the journal's own form (CONTRACT.md, events.jsonl). */
 export interface JournalEvent {
-  v: 1;
+  /** The event format version: which canonical form its hash covers. */
+  v: EventFormatVersion;
   seq: number;
   ts: string;
   mono_ms: number;
@@ -39,15 +53,30 @@ export interface JournalEvent {
 export type EventBody = Omit<JournalEvent, 'prev_hash' | 'hash'>;
 
 /**
- * The canonical JSON of an event without its chain fields: fixed field order, data keys sorted.
- * It is exactly JSON.stringify of the body with its keys in this order, so anyone can recompute it.
+ * The canonical body of an event (without its chain fields) by the rule of its version: the text its hash
+ * covers. `dataJson` is the data already canonical by that rule, when the caller has it. Throws a JcsError
+ * when a version 2 body holds what RFC 8785 cannot write (an unpaired surrogate, a non-finite number).
  */
-export function canonicalBody(e: EventBody, dataJson = canonicalJson(e.data)): string {
+export function canonicalBody(e: EventBody, dataJson?: string): string {
+  return e.v === 1 ? bodyV1(e, dataJson ?? canonicalJson(e.data)) : bodyV2(e, dataJson ?? jcs(e.data));
+}
+
+/** Version 1: exactly JSON.stringify of the body with its keys in this order and data keys sorted. */
+function bodyV1(e: EventBody, dataJson: string): string {
   return (
     `{"v":1,"seq":${e.seq},"ts":${JSON.stringify(e.ts)},"mono_ms":${e.mono_ms}` +
     `,"run_id":${JSON.stringify(e.run_id)},"boot_id":${JSON.stringify(e.boot_id)}` +
     `,"kind":${JSON.stringify(e.kind)},"severity":${JSON.stringify(e.severity)}` +
     `,"source":${JSON.stringify(e.source)},"reason":${JSON.stringify(e.reason)},"data":${dataJson}}`
+  );
+}
+
+/** Version 2: RFC 8785 of the body, members in code-unit order (the journal's writer builds the same text). */
+function bodyV2(e: EventBody, dataJson: string): string {
+  return (
+    `{"boot_id":${jcs(e.boot_id)},"data":${dataJson},"kind":${jcs(e.kind)},"mono_ms":${jcs(e.mono_ms)}` +
+    `,"reason":${jcs(e.reason)},"run_id":${jcs(e.run_id)},"seq":${jcs(e.seq)},"severity":${jcs(e.severity)}` +
+    `,"source":${jcs(e.source)},"ts":${jcs(e.ts)},"v":2}`
   );
 }
 

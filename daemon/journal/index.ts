@@ -12,10 +12,22 @@ export {
   isCatalogueKind,
   policyEventKind,
 } from './event-kinds.js';
-export { type EventInput, type JournalEvent, GENESIS_HASH, canonicalBody, chainHash, eventLine } from './event.js';
+export {
+  EVENT_FORMAT_VERSION,
+  EVENT_FORMAT_VERSIONS,
+  type EventFormatVersion,
+  type EventInput,
+  type JournalEvent,
+  GENESIS_HASH,
+  canonicalBody,
+  chainHash,
+  eventLine,
+  isEventFormatVersion,
+} from './event.js';
 export { type Severity, SEVERITIES } from './severity.js';
 export {
   type EventQuery,
+  type HeadMark,
   type Intent,
   type IntentStatus,
   Journal,
@@ -29,9 +41,9 @@ export {
   type StoredRedactor,
   type StoredSample,
 } from './journal.js';
-export { SCHEMA_VERSION } from './schema.js';
-export { type ChainBreak, type ChainReport, verifyChain, verifyJournal } from './verify.js';
-export { type ChainAnchor, type ChainLink, ChainWalker } from './verify.js';
+export { SCHEMA_VERSION, migrateSchema } from './schema.js';
+export { type ChainBreak, type ChainBreakCode, type ChainReport, verifyChain, verifyJournal } from './verify.js';
+export { type ChainAnchor, type ChainLink, ChainWalker, type OutsideAnchor, checkAnchors } from './verify.js';
 export { type EventKindRow, catalogueRows, eventKindsTable, parseEventKindsTable, withEventKindsTable } from './event-kinds-doc.js';
 export {
   ARTIFACTS_CURSOR_KEY,

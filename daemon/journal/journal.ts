@@ -1,9 +1,9 @@
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
+import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, jcsOf, wellFormed, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
 import type { EventKind } from './event-kinds.js';
-import { type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
+import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
 import type { Severity } from './severity.js';
 import { migrateSchema } from './schema.js';
 import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
@@ -153,6 +153,12 @@ export interface RawSample {
   labels: string;
 }
 
+/** The journal's high-water mark: how far it had got, whatever rows are left. */
+export interface HeadMark {
+  seq: number;
+  hash: string;
+}
+
 export type IntentStatus = 'pending' | 'succeeded' | 'failed' | 'interrupted';
 
 export interface Intent {
@@ -170,6 +176,7 @@ export interface Intent {
 }
 
 interface EventRow {
+  v: number;
   seq: number;
   ts: string;
   mono_ms: number;
@@ -201,11 +208,13 @@ interface PendingEvent {
 
 /** Rows per multi-row INSERT: one statement per 64 events costs far less than 64 statement runs. */
 const ROWS_PER_INSERT = 64;
-const EVENT_COLUMNS = '(seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash)';
+const EVENT_COLUMNS = '(seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash, v)';
+const COLUMN_COUNT = 13;
+const ROW_PLACEHOLDERS = `(${Array(COLUMN_COUNT).fill('?').join(',')})`;
 
 export function rowToEvent(r: EventRow): JournalEvent {
   return {
-    v: 1,
+    v: r.v as EventFormatVersion,
     seq: r.seq,
     ts: r.ts,
     mono_ms: r.mono_ms,
@@ -245,6 +254,7 @@ function fillRow(params: unknown[], at: number, p: PendingEvent): void {
   params[at + 9] = p.dataJson;
   params[at + 10] = e.prev_hash;
   params[at + 11] = e.hash;
+  params[at + 12] = e.v;
 }
 
 function openDb(path: string, readonly: boolean): Database.Database {
@@ -268,6 +278,20 @@ export class JournalReader {
 
   constructor(db: Database.Database) {
     this.db = db;
+  }
+
+  private columns: string | undefined;
+
+  /**
+   * What to select for an event: a journal an older WaveOS left (schema 2, opened read-only, not migrated)
+   * has no `v` column, and every row of it is version 1.
+   */
+  protected get eventColumns(): string {
+    if (this.columns === undefined) {
+      const names = (this.db.pragma('table_info(events)') as { name: string }[]).map((c) => c.name);
+      this.columns = names.includes('v') ? '*' : '*, 1 AS v';
+    }
+    return this.columns;
   }
 
   static openReadOnly(path: string): JournalReader {
@@ -306,32 +330,42 @@ export class JournalReader {
     }
     const filter = where.length ? `WHERE ${where.join(' AND ')}` : '';
     if (q.newest !== undefined) {
-      const rows = this.db.prepare(`SELECT * FROM events ${filter} ORDER BY seq DESC LIMIT ${Math.floor(q.newest)}`).all(...args) as EventRow[];
+      const rows = this.db.prepare(`SELECT ${this.eventColumns} FROM events ${filter} ORDER BY seq DESC LIMIT ${Math.floor(q.newest)}`).all(...args) as EventRow[];
       for (const r of rows.reverse()) yield rowToEvent(r);
       return;
     }
-    const sql = `SELECT * FROM events ${filter} ORDER BY seq${q.limit ? ` LIMIT ${Math.floor(q.limit)}` : ''}`;
+    const sql = `SELECT ${this.eventColumns} FROM events ${filter} ORDER BY seq${q.limit ? ` LIMIT ${Math.floor(q.limit)}` : ''}`;
     for (const r of this.db.prepare(sql).iterate(...args)) yield rowToEvent(r as EventRow);
   }
 
   /** The newest event of a run (optionally of one kind): how a run ended is read from its last events. */
   lastEventOfRun(runId: string, kind?: string): JournalEvent | undefined {
     const r = kind
-      ? this.db.prepare('SELECT * FROM events WHERE kind = ? AND run_id = ? ORDER BY seq DESC LIMIT 1').get(kind, runId)
-      : this.db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1').get(runId);
+      ? this.db.prepare(`SELECT ${this.eventColumns} FROM events WHERE kind = ? AND run_id = ? ORDER BY seq DESC LIMIT 1`).get(kind, runId)
+      : this.db.prepare(`SELECT ${this.eventColumns} FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1`).get(runId);
     return r === undefined ? undefined : rowToEvent(r as EventRow);
   }
 
   /** The newest event of a kind, in any run. */
   lastEventOf(kind: EventKind): JournalEvent | undefined {
-    const r = this.db.prepare('SELECT * FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1').get(kind);
+    const r = this.db.prepare(`SELECT ${this.eventColumns} FROM events WHERE kind = ? ORDER BY seq DESC LIMIT 1`).get(kind);
     return r === undefined ? undefined : rowToEvent(r as EventRow);
   }
 
   /** The event with this seq, if the journal has it. */
   eventAt(seq: number): JournalEvent | undefined {
-    const r = this.db.prepare('SELECT * FROM events WHERE seq = ?').get(seq);
+    const r = this.db.prepare(`SELECT ${this.eventColumns} FROM events WHERE seq = ?`).get(seq);
     return r === undefined ? undefined : rowToEvent(r as EventRow);
+  }
+
+  /**
+   * The head mark: the seq and hash of the last event committed, kept outside the chain (journal_head).
+   * Undefined for a journal an older WaveOS left, which has none.
+   */
+  headMark(): HeadMark | undefined {
+    const t = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'journal_head'").get();
+    if (t === undefined) return undefined;
+    return this.db.prepare('SELECT seq, hash FROM journal_head WHERE id = 1').get() as HeadMark | undefined;
   }
 
   /** How many events there are and their lowest and highest seq: without gaps, first is 1 and last is count. */
@@ -363,7 +397,7 @@ export class JournalReader {
 
   /** Raw rows in seq order, for chain verification. */
   iterateRows(): IterableIterator<EventRow> {
-    return this.db.prepare('SELECT * FROM events ORDER BY seq').iterate() as IterableIterator<EventRow>;
+    return this.db.prepare(`SELECT ${this.eventColumns} FROM events ORDER BY seq`).iterate() as IterableIterator<EventRow>;
   }
 
   /**
@@ -520,6 +554,7 @@ export class Journal extends JournalReader {
   private head: string;
   private readonly insertEvent: Database.Statement;
   private readonly insertEvents: Database.Statement;
+  private readonly moveHead: Database.Statement;
   /** JSON of the few distinct kinds and sources, serialized once each. */
   private readonly jsonCache = new Map<string, string>();
   private readonly putState: Database.Statement;
@@ -527,8 +562,9 @@ export class Journal extends JournalReader {
   /** Listeners that see each event once it is durable (the API's --follow, the exporter). */
   private readonly listeners = new Set<(e: JournalEvent[]) => void>();
   private commits = 0;
-  /** `,"run_id":…,"boot_id":…` is the same for every event of this run: serialize it once. */
-  private readonly idsJson: string;
+  /** The run's ids are the same for every event of this run: serialized once. */
+  private readonly runIdJson: string;
+  private readonly bootIdJson: string;
   private lastTsMs = Number.NaN;
   private lastTs = '';
 
@@ -553,13 +589,23 @@ export class Journal extends JournalReader {
     const last = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1').get() as { seq: number; hash: string } | undefined;
     this.seq = last?.seq ?? 0;
     this.head = last?.hash ?? GENESIS_HASH;
-    this.idsJson = `,"run_id":${JSON.stringify(opts.runId)},"boot_id":${JSON.stringify(opts.bootId)}`;
-    this.insertEvent = db.prepare(`INSERT INTO events ${EVENT_COLUMNS} VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`);
-    this.insertEvents = db.prepare(`INSERT INTO events ${EVENT_COLUMNS} VALUES ${Array(ROWS_PER_INSERT).fill('(?,?,?,?,?,?,?,?,?,?,?,?)').join(',')}`);
+    // The head mark says the journal reached further than its last row (rows were deleted, or the last one
+    // replaced): go on from the mark, so the cut stays in the chain as a gap every later verify reports,
+    // instead of new events taking the missing seqs and the mark moving over the evidence.
+    const mark = this.headMark();
+    if (mark && (mark.seq > this.seq || (mark.seq === this.seq && mark.hash !== this.head))) {
+      this.seq = mark.seq;
+      this.head = mark.hash;
+    }
+    this.runIdJson = JSON.stringify(wellFormed(opts.runId));
+    this.bootIdJson = JSON.stringify(wellFormed(opts.bootId));
+    this.insertEvent = db.prepare(`INSERT INTO events ${EVENT_COLUMNS} VALUES ${ROW_PLACEHOLDERS}`);
+    this.insertEvents = db.prepare(`INSERT INTO events ${EVENT_COLUMNS} VALUES ${Array(ROWS_PER_INSERT).fill(ROW_PLACEHOLDERS).join(',')}`);
     this.putState = db.prepare(
       'INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts',
     );
     this.insertSample = db.prepare('INSERT INTO metrics (ts_ms, name, value, unit, labels) VALUES (?,?,?,?,?)');
+    this.moveHead = db.prepare('UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1');
   }
 
   /**
@@ -654,8 +700,9 @@ export class Journal extends JournalReader {
   }
 
   private chain(input: EventInput): JournalEvent {
+    // Every string made well-formed, so the stored text is exactly its RFC 8785 form and reads back as it was hashed.
     const data = this.redactor.value(input.data ?? {}) as Record<string, unknown>;
-    const reason = this.redactor.text(input.reason);
+    const reason = wellFormed(this.redactor.text(input.reason));
     const now = this.clock.now();
     // Many events share a millisecond under load; format the timestamp once per millisecond.
     if (now !== this.lastTsMs) {
@@ -666,17 +713,18 @@ export class Journal extends JournalReader {
     const kind = input.kind;
     const source = input.source;
     const severity = input.severity ?? 'info';
-    const dataJson = canonicalJson(data);
+    const dataJson = jcsOf(data);
     const mono = this.clock.monoMs();
-    // The same text as canonicalBody(event, dataJson), built with the run's ids serialized once.
+    // The same text as canonicalBody(event, dataJson) for version 2 (members in RFC 8785 order), built with
+    // the run's ids serialized once.
     const text =
-      `{"v":1,"seq":${seq},"ts":"${this.lastTs}","mono_ms":${mono}${this.idsJson}` +
-      `,"kind":${this.json(kind)},"severity":"${severity}"` +
-      `,"source":${this.json(source)},"reason":${JSON.stringify(reason)},"data":${dataJson}}`;
+      `{"boot_id":${this.bootIdJson},"data":${dataJson},"kind":${this.json(kind)},"mono_ms":${mono}` +
+      `,"reason":${JSON.stringify(reason)},"run_id":${this.runIdJson},"seq":${seq},"severity":"${severity}"` +
+      `,"source":${this.json(source)},"ts":"${this.lastTs}","v":${EVENT_FORMAT_VERSION}}`;
     const prevHash = this.head;
     const hash = chainHash(prevHash, text);
     const event: JournalEvent = {
-      v: 1,
+      v: EVENT_FORMAT_VERSION,
       seq,
       ts: this.lastTs,
       mono_ms: mono,
@@ -684,7 +732,7 @@ export class Journal extends JournalReader {
       boot_id: this.bootId,
       kind,
       severity,
-      source,
+      source: wellFormed(source),
       reason,
       data,
       prev_hash: prevHash,
@@ -699,7 +747,7 @@ export class Journal extends JournalReader {
   private json(s: string): string {
     let j = this.jsonCache.get(s);
     if (j === undefined) {
-      j = JSON.stringify(s);
+      j = JSON.stringify(wellFormed(s));
       if (this.jsonCache.size < 1024) this.jsonCache.set(s, j);
     }
     return j;
@@ -830,17 +878,19 @@ export class Journal extends JournalReader {
     this.db.transaction(() => {
       let i = 0;
       if (batch.length >= ROWS_PER_INSERT) {
-        const params: unknown[] = new Array(ROWS_PER_INSERT * 12);
+        const params: unknown[] = new Array(ROWS_PER_INSERT * COLUMN_COUNT);
         for (; i + ROWS_PER_INSERT <= batch.length; i += ROWS_PER_INSERT) {
-          for (let r = 0; r < ROWS_PER_INSERT; r++) fillRow(params, r * 12, batch[i + r] as PendingEvent);
+          for (let r = 0; r < ROWS_PER_INSERT; r++) fillRow(params, r * COLUMN_COUNT, batch[i + r] as PendingEvent);
           this.insertEvents.run(params);
         }
       }
-      const one: unknown[] = new Array(12);
+      const one: unknown[] = new Array(COLUMN_COUNT);
       for (; i < batch.length; i++) {
         fillRow(one, 0, batch[i] as PendingEvent);
         this.insertEvent.run(one);
       }
+      const last = batch.at(-1)?.event;
+      if (last) this.moveHead.run(last.seq, last.hash);
       for (const d of deferred) d();
       extra?.();
     })();

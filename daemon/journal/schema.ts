@@ -67,18 +67,37 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX metrics_1m_minute ON metrics_1m(minute_ms);
   `,
+  // 3: each event's format version (docs/formats/journal.md): the rule its hash was made by. Rows written
+  // before it are version 1; the writer sets it on every row from here on.
+  `
+  ALTER TABLE events ADD COLUMN v INTEGER NOT NULL DEFAULT 1;
+  `,
+  // 4: the head mark, outside the chain: the seq and hash of the last event, moved in the same transaction
+  // as every append, so a verifier can tell a journal whose last rows were deleted from one that ended there.
+  `
+  CREATE TABLE journal_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+  );
+  INSERT INTO journal_head (id, seq, hash)
+    SELECT 1, coalesce(max(seq), 0), coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), '${'0'.repeat(64)}') FROM events;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Applies the migrations the file has not seen yet, each in its own transaction. */
-export function migrateSchema(db: Database.Database): number[] {
+/**
+ * Applies the migrations the file has not seen yet, each in its own transaction; `upTo` stops earlier (to
+ * make a journal as an older WaveOS left it, for tests of what a newer one makes of it).
+ */
+export function migrateSchema(db: Database.Database, upTo = MIGRATIONS.length): number[] {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`journal schema version ${current} is newer than this WaveOS understands (${MIGRATIONS.length})`);
   }
   const applied: number[] = [];
-  for (let v = current; v < MIGRATIONS.length; v++) {
+  for (let v = current; v < Math.min(upTo, MIGRATIONS.length); v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v] as string);
       db.pragma(`user_version = ${v + 1}`);

@@ -41,7 +41,7 @@ describe('ChainWalker', () => {
     expect(walker.anchor).toEqual({ prevHash: links[2]?.hash, seq: 3 });
     expect(walker.report()).toMatchObject({ ok: true, events: 5, firstSeq: 4, lastSeq: 8 });
     // From genesis, the same window is a journal that does not start at 1.
-    expect(verifyChain(links.slice(3)).broken).toEqual({ seq: 4, problem: 'the journal starts at seq 4, expected 1' });
+    expect(verifyChain(links.slice(3)).broken).toEqual({ seq: 4, code: 'seq.start', problem: 'the journal starts at seq 4, expected 1' });
   });
 
   it('hashes the body it is given instead of making it again', () => {
@@ -56,6 +56,6 @@ describe('ChainWalker', () => {
   it('reads stored rows, whose data is text', () => {
     const rows = chain(3).map((c) => ({ ...c.link, data: JSON.stringify(c.link.data) }));
     expect(verifyChain(rows)).toMatchObject({ ok: true, events: 3 });
-    expect(verifyChain(rows.map((r, i) => (i === 1 ? { ...r, data: '{' } : r))).broken).toEqual({ seq: 2, problem: 'data is not valid JSON' });
+    expect(verifyChain(rows.map((r, i) => (i === 1 ? { ...r, data: '{' } : r))).broken).toEqual({ seq: 2, code: 'data.invalid', problem: 'data is not valid JSON' });
   });
 });
