@@ -1,8 +1,8 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand } from '../services/index.js';
 import type { AppHost } from './actions.js';
 import { appServiceName } from './app-service.js';
+import { quoteOutput, runHealthCheck } from './health-check.js';
 import type { Manifest } from './manifest.js';
 
 /** What the agent hands a health gate: one slot of one bundle. */
@@ -78,8 +78,17 @@ export class DefaultRuntime implements BundleRuntime {
       const cwd = realpathSync(join(ref.slotDir, 'payload'));
       const prog = existsSync(join(cwd, health[0])) ? join(cwd, health[0]) : health[0];
       const env = { ...(this.deps.env ?? process.env), WAVEOS_ROOT: this.deps.root, WAVEOS_APP_NAME: ref.name };
-      const r = await runCommand([prog, ...health.slice(1)], { cwd, env, timeoutMs: HEALTH_TIMEOUT_MS });
-      if (r.code !== 0) return { ok: false, reason: `health check ${health.join(' ')} of app ${ref.name} exited with ${r.code ?? 'an error'}`, data: { exit_code: r.code, trial_ms: trialMs } };
+      const r = await runHealthCheck([prog, ...health.slice(1)], { cwd, env, timeoutMs: HEALTH_TIMEOUT_MS });
+      if (r.code !== 0) {
+        const how = r.error ? `could not run (${r.error})` : r.signal ? `was killed by ${r.signal}` : `exited with ${r.code ?? 'an error'}`;
+        // What the check printed is what says why it failed; the journal's redactor masks any secret in it.
+        const said = r.output ? `: ${quoteOutput(r.output)}` : ' and printed nothing';
+        return {
+          ok: false,
+          reason: `health check ${health.join(' ')} of app ${ref.name} ${how}${said}`,
+          data: { exit_code: r.code, signal: r.signal, trial_ms: trialMs, output: r.output, output_truncated: r.truncated },
+        };
+      }
     }
     return { ok: true, reason: `${ref.kind} ${ref.name} ${ref.manifest.version} stayed healthy for ${trialMs} ms`, data: { trial_ms: trialMs } };
   }
