@@ -83,6 +83,8 @@ export function apiUnit(boot: BootContext, d: ApiUnitDeps): ApiServer {
     }),
   ];
   routes.push(discoveryRoute(() => routes));
+  // Evidence is made before telemetry exists (the policy between them needs it); here both do.
+  d.evidence.flushBeforeEachPack(() => d.telemetry.flushHistory());
   const onAuditFailure = auditFailureReporter({ journal, log, clock, file: paths.auditLog });
   return new ApiServer({
     socketPath: paths.socket,

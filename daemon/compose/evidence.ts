@@ -1,18 +1,23 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import cron from 'node-cron';
-import { EvidenceService, deviceKeyFinding, loadOrCreateDeviceKey, systemFacts } from '../evidence/index.js';
+import { EvidenceService, type PolicyInForce, deviceKeyFinding, loadOrCreateDeviceKey, systemFacts } from '../evidence/index.js';
+import { type JournalReader, LAST_GOOD_KEY } from '../journal/index.js';
 import type { BootContext } from './open.js';
+import { type PolicyDir, policyDirs } from './policy.js';
 
-function listPolicyFiles(dir: string): string[] {
-  try {
-    return readdirSync(dir)
-      .filter((n) => /\.ya?ml$/.test(n))
-      .sort()
-      .map((n) => join(dir, n));
-  } catch {
-    return [];
-  }
+/**
+ * The policy files in force, as the policy runtime last put them in force (the journal's `policy.last_good`:
+ * a refused file's last good text stands in for it), each with the folder it was read from.
+ */
+export function policiesInForce(journal: Pick<JournalReader, 'readState'>, dirs: readonly PolicyDir[]): PolicyInForce[] {
+  const stored = journal.readState(LAST_GOOD_KEY);
+  if (!stored) return [];
+  return stored.files.map((f) => {
+    const from = resolve(dirname(f.file));
+    const dir = dirs.find((d) => resolve(d.dir) === from);
+    // A folder no longer configured (the config changed since): named by its own path.
+    return { file: f.file, text: f.text, origin: dir ? dir.origin : `other/${from.replace(/^\/+/, '')}` };
+  });
 }
 
 /** The device key (made on first start, journaled when new) and the evidence exporter that signs with it. */
@@ -33,7 +38,7 @@ export function evidenceUnit(boot: BootContext): EvidenceService {
     runId: boot.runId,
     config,
     configFile: boot.loaded.file,
-    policyFiles: () => listPolicyFiles(paths.policiesDir),
+    policyFiles: () => policiesInForce(journal, policyDirs(config, paths)),
     env,
     systemFacts: () => systemFacts(env, { waveos: build.version }),
     settings: config.evidence,
