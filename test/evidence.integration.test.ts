@@ -123,7 +123,7 @@ describe('evidence packs from a running daemon', () => {
 
     unpacked = await unpack(out);
     const files = allFiles(unpacked);
-    for (const f of ['MANIFEST.json', 'MANIFEST.sig', 'run_meta.json', 'events.jsonl', 'metrics.csv', 'bundles.json', 'system.json', 'report.html', 'config/effective.json', 'config/policies/notify.yaml'])
+    for (const f of ['MANIFEST.json', 'MANIFEST.sig', 'run_meta.json', 'events.jsonl', 'metrics.csv', 'bundles.json', 'system.json', 'report.html', 'config/effective.json', 'config/policies/index.json', 'config/policies/not-in-force/notify.yaml'])
       expect(files).toContain(f);
     expect(files).toContain('logs/sensor-app/sensor-app.log');
     expect(files).toContain('logs/sensor-app/sensor-app.1.log.gz');

@@ -8,7 +8,7 @@ import type { Supervisor } from '../services/index.js';
 import { readSpool } from '../spooler/index.js';
 import { type Telemetry, metricsRoutes } from '../telemetry/index.js';
 import type { BootContext } from './open.js';
-import { rejectedPolicyFiles } from './policy.js';
+import { policyDirs, policyFilesOnDisk, rejectedPolicyFiles } from './policy.js';
 import { installedBundles } from './startup.js';
 
 export interface ApiUnitDeps {
@@ -50,7 +50,7 @@ function status(boot: BootContext, d: ApiUnitDeps): () => Record<string, unknown
       rejectedPolicies: () => {
         // A rejection journaled a moment ago may still be queued: commit it before it is looked for.
         journal.flushForRead();
-        return rejectedPolicyFiles(journal, d.policy.policy.files);
+        return rejectedPolicyFiles(journal, d.policy.policy.files, policyFilesOnDisk(policyDirs(config, paths)), (t) => boot.redactor.text(t));
       },
       services: () => d.supervisor.list(),
       journal: () => ({ last_seq: journal.lastSeq(), disk_full: journal.diskFull() ?? null, read_only: journal.readOnly() ?? null }),

@@ -3,8 +3,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { RejectedPolicyFile } from '../api/index.js';
 import type { Config } from '../config/index.js';
-import { type InputProblem, type Paths, formatProblem } from '../core/index.js';
+import { type InputProblem, type Paths, formatProblem, scanInputDir } from '../core/index.js';
 import type { EvidenceService } from '../evidence/index.js';
+import { policyName } from '../policy/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionPerformer, policyWorld } from '../policy-runtime/index.js';
 import { BREAKERS_KEY, type JournalReader, LAST_GOOD_KEY } from '../journal/index.js';
 import { type ActionResult, type AnyActionRequest, recordedMode } from '../recovery/index.js';
@@ -46,6 +47,34 @@ export function policyDirs(config: Config, paths: Paths): PolicyDir[] {
   ];
 }
 
+/** A policy file on disk, in the folder it was found in. */
+export interface PolicyFileOnDisk {
+  file: string;
+  name: string;
+  origin: string;
+  /** Whether the runtime takes this one for its name (a later folder's file of the same name wins). */
+  chosen: boolean;
+}
+
+/** Every policy file in the folders, in the runtime's reading order, each marked chosen when it wins its name. */
+export function policyFilesOnDisk(dirs: readonly PolicyDir[]): PolicyFileOnDisk[] {
+  const out: PolicyFileOnDisk[] = [];
+  for (const d of dirs) {
+    for (const file of scanInputDir(d.dir, (n) => /\.ya?ml$/.test(n)).files) out.push({ file, name: policyName(file), origin: d.origin, chosen: false });
+  }
+  const last = new Map(out.map((f) => [f.name, f]));
+  for (const f of last.values()) f.chosen = true;
+  return out;
+}
+
+/**
+ * The file on disk a journaled path names. The journal stores paths through the redactor, which may have
+ * masked part of one (a secret-named variable whose value is a folder): the disk's paths, redacted alike, match.
+ */
+export function fileOnDisk(recorded: string, onDisk: readonly PolicyFileOnDisk[], redact: (text: string) => string): PolicyFileOnDisk | undefined {
+  return onDisk.find((f) => f.file === recorded) ?? onDisk.find((f) => redact(f.file) === recorded);
+}
+
 function sha256Of(file: string): string | undefined {
   try {
     return createHash('sha256').update(readFileSync(file, 'utf8')).digest('hex');
@@ -75,14 +104,20 @@ function refusedIn(data: Readonly<Record<string, unknown>>): RefusedFile[] {
  * whose bytes on disk are still not the bytes in force. A file fixed since (or removed) drops out at once,
  * without waiting for an event that says so.
  */
-export function rejectedPolicyFiles(journal: Pick<JournalReader, 'lastEventOf'>, inForce: readonly { file: string; sha256: string }[]): RejectedPolicyFile[] {
+export function rejectedPolicyFiles(
+  journal: Pick<JournalReader, 'lastEventOf'>,
+  inForce: readonly { file: string; sha256: string }[],
+  onDisk: readonly PolicyFileOnDisk[],
+  redact: (text: string) => string,
+): RejectedPolicyFile[] {
   const e = journal.lastEventOf('policy.rejected');
   if (!e) return [];
   const out: RejectedPolicyFile[] = [];
   for (const f of refusedIn(e.data)) {
-    const disk = sha256Of(f.file);
-    if (disk === undefined || inForce.some((p) => p.file === f.file && p.sha256 === disk)) continue;
-    out.push({ file: f.file, reason: f.problems.map(formatProblem).join('; ') || e.reason, kept: f.kept ?? null, since: e.ts, seq: e.seq });
+    const file = fileOnDisk(f.file, onDisk, redact)?.file;
+    const disk = file === undefined ? undefined : sha256Of(file);
+    if (file === undefined || disk === undefined || inForce.some((p) => p.file === file && p.sha256 === disk)) continue;
+    out.push({ file, reason: f.problems.map(formatProblem).join('; ') || e.reason, kept: f.kept ?? null, since: e.ts, seq: e.seq });
   }
   return out;
 }

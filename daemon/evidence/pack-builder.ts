@@ -39,8 +39,8 @@ export interface PackSource {
   /** The effective config; it is redacted before it goes in. */
   config: unknown;
   configFile?: string | undefined;
-  /** Every policy file in force, with the text in force (a refused file's last good text) and where it was read. */
-  policyFiles: () => PolicyInForce[];
+  /** Every policy file in force and every one on disk that is not, each with the folder it came from. */
+  policyFiles: () => PolicyFileCopy[];
   /** Writes out what is still buffered in memory (metric samples) before the pack reads the journal. */
   flushBuffered?: () => void;
   env: NodeJS.ProcessEnv;
@@ -55,17 +55,19 @@ export interface PackSource {
   redactor?: Redactor;
 }
 
-/** A policy file in force and the folder it came from. */
-export interface PolicyInForce {
+/** A policy file for the pack: its text, the folder it came from, and whether that text is in force. */
+export interface PolicyFileCopy {
   /** Where the daemon read it. */
   file: string;
-  /** The text in force: the file's, or its last good version while the file on disk is refused. */
+  /** In force: the text in force (a refused file's last good version). Not in force: the file's bytes on disk. */
   text: string;
   /**
    * The folder's place under `config/policies/` in the pack: '' for etc/waveos/policies.d, `examples` for the
    * repo's bundled examples, `extra/<absolute folder>` for policy.extra_dirs, `bundles/<name>` for a policy bundle.
    */
   origin: string;
+  /** False for a file on disk whose bytes are not in force (refused, overridden, not loaded yet). */
+  inForce: boolean;
 }
 
 export interface PackRequest {
@@ -393,19 +395,20 @@ async function writeConfig(src: PackSource, stage: Stage, redactor: Redactor): P
 }
 
 /**
- * config/policies/: every policy file in force, each under the folder it came from, and config/policies.json
- * naming, for each, the path in the pack, where it was read and which folder that is.
+ * config/policies/: every policy file in force under the folder it came from, the files on disk that are not
+ * in force under config/policies/not-in-force/, and config/policies/index.json naming, for each, the path in
+ * the pack, where it was read, which folder that is and whether it is in force.
  */
 async function writePolicies(src: PackSource, stage: Stage, redactor: Redactor): Promise<void> {
-  const index: { path: string; source: string; origin: string }[] = [];
+  const index: { path: string; source: string; origin: string; in_force: boolean }[] = [];
   for (const p of src.policyFiles()) {
-    const path = `config/policies/${p.origin ? `${p.origin}/` : ''}${basename(p.file)}`;
+    const path = `config/policies/${p.inForce ? '' : 'not-in-force/'}${p.origin ? `${p.origin}/` : ''}${basename(p.file)}`;
     if (index.some((i) => i.path === path)) {
       stage.notes.push(`policy file ${p.file} would overwrite ${path} in the pack; it is left out`);
       continue;
     }
     stage.files.push(await stageText(stage.dir, path, redactor.text(p.text)));
-    index.push({ path, source: p.file, origin: originLabel(p.origin) });
+    index.push({ path, source: p.file, origin: originLabel(p.origin), in_force: p.inForce });
   }
   stage.files.push(await stageText(stage.dir, 'config/policies/index.json', `${JSON.stringify(index, null, 2)}\n`));
 }
