@@ -51,23 +51,33 @@ class TailBuffer {
 
 /**
  * Runs an app's health check to its end, keeping the tail of what it printed: a check that fails says why
- * there, and the rollback reason quotes it. Killed with SIGKILL after `timeoutMs`; never rejects.
+ * there, and the rollback reason quotes it. Its process group is killed with SIGKILL after `timeoutMs`, and
+ * when it ends (nothing it started lingers); never rejects.
  */
 export function runHealthCheck(argv: readonly string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<HealthCheckResult> {
   const [cmd, ...args] = argv;
   if (cmd === undefined) return Promise.resolve({ code: null, signal: null, error: 'no command given', output: '', truncated: false });
   return new Promise((resolve) => {
     const tail = new TailBuffer(HEALTH_OUTPUT_MAX);
-    const c = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so that what it started is killed with it and never outlives the check.
+    const c = spawn(cmd, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const killGroup = (): void => {
+      try {
+        if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    };
     c.stdout.on('data', (b: Buffer) => tail.push(b));
     c.stderr.on('data', (b: Buffer) => tail.push(b));
-    const timer = setTimeout(() => c.kill('SIGKILL'), opts.timeoutMs);
+    const timer = setTimeout(killGroup, opts.timeoutMs);
     let settled = false;
     let error: string | undefined;
     const finish = (code: number | null, signal: string | null): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      killGroup();
       resolve({ code, signal, ...(error === undefined ? {} : { error }), output: tail.text(), truncated: tail.dropped });
     };
     c.on('error', (e) => {
@@ -75,7 +85,7 @@ export function runHealthCheck(argv: readonly string[], opts: { cwd: string; env
       finish(null, null);
     });
     // 'close' waits for the pipes to end; a child the check left behind may hold them open, so the exit
-    // settles it a moment later whatever the pipes do.
+    // settles it a moment later whatever the pipes do (and the leftover is killed with the group).
     c.on('exit', (code, signal) => setTimeout(() => finish(code, signal), PIPE_GRACE_MS).unref());
     c.on('close', (code, signal) => finish(code, signal));
   });
