@@ -65,7 +65,12 @@ describe('a failing health check says what failed', () => {
     );
     chmodSync(join(dir, 'health.sh'), 0o755);
     await buildBundle({ dir, kind: 'app', name: 'gamma', version: '1.0.0', key: k.key, out: join(root, 'gamma.bundle'), clock: systemClock, app: { run: ['./run.sh'], health: ['./health.sh'], trial_ms: 300 } });
-    expect(install(root, join(root, 'gamma.bundle'))).toBe(1);
+    const r = cli(['bundle', 'install', join(root, 'gamma.bundle'), '--root', root]);
+    expect(r.code).toBe(1);
+    // The operator who installed it reads the same reason, masked too (it comes from the API, not the journal).
+    expect(r.stderr).toContain('error: database unreachable at 10.0.0.5:5432');
+    expect(r.stderr).toContain('UPLINK_TOKEN=[REDACTED]');
+    expect(r.stderr).not.toContain('s3cr3t-uplink-value');
 
     const rb = events(root, 'bundle.rolled_back').at(-1);
     // stdout and stderr are two pipes: the order of their lines is not fixed, each line is there.
