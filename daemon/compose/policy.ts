@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { RejectedPolicyFile } from '../api/index.js';
 import type { Config } from '../config/index.js';
-import { type InputProblem, type Paths, formatProblem, scanInputDir } from '../core/index.js';
+import { INPUT_LIMITS, type InputProblem, type Paths, formatProblem, readInputFile, scanInputDir } from '../core/index.js';
 import type { EvidenceService } from '../evidence/index.js';
-import { policyName } from '../policy/index.js';
 import { PolicyRuntime, bundledPoliciesDir, decisionPerformer, policyWorld } from '../policy-runtime/index.js';
 import { BREAKERS_KEY, type JournalReader, LAST_GOOD_KEY } from '../journal/index.js';
 import { type ActionResult, type AnyActionRequest, recordedMode } from '../recovery/index.js';
@@ -47,24 +46,15 @@ export function policyDirs(config: Config, paths: Paths): PolicyDir[] {
   ];
 }
 
-/** A policy file on disk, in the folder it was found in. */
+/** A policy file on disk, with the origin of the folder it was found in. */
 export interface PolicyFileOnDisk {
   file: string;
-  name: string;
   origin: string;
-  /** Whether the runtime takes this one for its name (a later folder's file of the same name wins). */
-  chosen: boolean;
 }
 
-/** Every policy file in the folders, in the runtime's reading order, each marked chosen when it wins its name. */
+/** Every policy file in the folders (regular files only, as the runtime reads them), in the runtime's reading order. */
 export function policyFilesOnDisk(dirs: readonly PolicyDir[]): PolicyFileOnDisk[] {
-  const out: PolicyFileOnDisk[] = [];
-  for (const d of dirs) {
-    for (const file of scanInputDir(d.dir, (n) => /\.ya?ml$/.test(n)).files) out.push({ file, name: policyName(file), origin: d.origin, chosen: false });
-  }
-  const last = new Map(out.map((f) => [f.name, f]));
-  for (const f of last.values()) f.chosen = true;
-  return out;
+  return dirs.flatMap((d) => scanInputDir(d.dir, (n) => /\.ya?ml$/.test(n)).files.map((file) => ({ file, origin: d.origin })));
 }
 
 /**
@@ -75,12 +65,10 @@ export function fileOnDisk(recorded: string, onDisk: readonly PolicyFileOnDisk[]
   return onDisk.find((f) => f.file === recorded) ?? onDisk.find((f) => redact(f.file) === recorded);
 }
 
+/** The sha256 of a policy file's text, as the policy set records it; read within the policy file limit. */
 function sha256Of(file: string): string | undefined {
-  try {
-    return createHash('sha256').update(readFileSync(file, 'utf8')).digest('hex');
-  } catch {
-    return undefined;
-  }
+  const r = readInputFile(file, INPUT_LIMITS.policyFile);
+  return r.ok ? createHash('sha256').update(r.text).digest('hex') : undefined;
 }
 
 interface RefusedFile {
