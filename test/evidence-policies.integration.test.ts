@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extract as extractTar } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildBundle } from '../daemon/bundles/index.js';
+import { systemClock } from '../daemon/core/index.js';
+import { makeKey, trustKey } from './helpers/bundles.js';
 import { cli, removeRoot, waitFor } from './helpers/daemon.js';
 import { daemonFixture } from './helpers/fixture.js';
 
@@ -19,6 +22,8 @@ rules:
     per: 1s
     burst: 100000
 `;
+
+const FLEET = SITE.replace('"s.1"', '"f.1"').replace('site-rate', 'fleet-rate');
 
 interface IndexEntry {
   path: string;
@@ -44,6 +49,15 @@ describe('the policy files of an evidence pack', () => {
     // The examples' budget rules name the service leaker: one by that name lets them pass the device check.
     const leaker = { name: 'leaker', command: '/bin/sleep', args: ['600'] };
     const { root } = await fixture.start({ services: [leaker], telemetry: { prometheus: { enabled: false } }, policy: { examples: true, extra_dirs: [site] } });
+    // A signed policy bundle: its file is in force from its slot.
+    const k = makeKey(join(root, 'keys'));
+    trustKey(root, k);
+    const fleet = join(scratch, 'fleet');
+    mkdirSync(fleet, { recursive: true });
+    writeFileSync(join(fleet, 'fleet.yaml'), FLEET);
+    await buildBundle({ dir: fleet, kind: 'policy', name: 'fleet-rules', version: '1.0.0', key: k.key, out: join(root, 'fleet.bundle'), clock: systemClock, policyVersion: 'f.1' });
+    const inst = cli(['bundle', 'install', join(root, 'fleet.bundle'), '--root', root]);
+    expect(inst.code, inst.stderr).toBe(0);
     const broken = join(root, 'etc/waveos/policies.d/broken.yaml');
     writeFileSync(broken, 'policy_version: 1\nrules: [ {id: x, kind: nope} ]\n');
     await waitFor('broken.yaml refused', () => (JSON.parse(cli(['status', '--json', '--root', root]).stdout) as { policy_rejected: { file: string }[] }).policy_rejected.find((f) => f.file === broken));
@@ -60,6 +74,9 @@ describe('the policy files of an evidence pack', () => {
     const breaker = byPath.get('config/policies/examples/crash-breaker.yaml');
     expect(breaker).toMatchObject({ origin: 'examples', in_force: true });
     expect(readFileSync(join(dir, 'config/policies/examples/crash-breaker.yaml'), 'utf8')).toContain('id: crash-breaker');
+    // A policy bundle's file: under bundles/<its name>.
+    expect(byPath.get('config/policies/bundles/fleet-rules/fleet.yaml')).toMatchObject({ origin: 'policy bundle', in_force: true });
+    expect(readFileSync(join(dir, 'config/policies/bundles/fleet-rules/fleet.yaml'), 'utf8')).toBe(FLEET);
     // A refused file is there to read, marked as not in force.
     expect(byPath.get('config/policies/not-in-force/broken.yaml')).toEqual({ path: 'config/policies/not-in-force/broken.yaml', source: broken, origin: 'policies.d', in_force: false });
 
