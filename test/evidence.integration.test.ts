@@ -123,7 +123,7 @@ describe('evidence packs from a running daemon', () => {
 
     unpacked = await unpack(out);
     const files = allFiles(unpacked);
-    for (const f of ['MANIFEST.json', 'MANIFEST.sig', 'run_meta.json', 'events.jsonl', 'metrics.csv', 'bundles.json', 'system.json', 'report.html', 'config/effective.json', 'config/policies/notify.yaml'])
+    for (const f of ['MANIFEST.json', 'MANIFEST.sig', 'run_meta.json', 'events.jsonl', 'metrics.csv', 'bundles.json', 'system.json', 'report.html', 'config/effective.json', 'config/policies/index.json', 'config/policies/not-in-force/notify.yaml'])
       expect(files).toContain(f);
     expect(files).toContain('logs/sensor-app/sensor-app.log');
     expect(files).toContain('logs/sensor-app/sensor-app.1.log.gz');
@@ -147,13 +147,14 @@ describe('evidence packs from a running daemon', () => {
     expect(meta.previous_run.ended).not.toBe('clean');
     expect(JSON.parse(readFileSync(join(unpacked, 'bundles.json'), 'utf8'))).toEqual([]);
 
-    // Metrics: exactly the samples inside the window.
+    // Metrics: exactly the fed samples inside the window, beside the daemon's own (written out for the export).
     const rows = readFileSync(join(unpacked, 'metrics.csv'), 'utf8').trim().split('\n');
     expect(rows[0]).toBe('ts,metric,value,unit,labels');
     const ts = rows.slice(1).map((r) => r.split(',')[0] as string);
     const expected = samples.filter((s) => s.ts_ms >= Date.parse(manifest.window.since) && s.ts_ms <= Date.parse(manifest.window.until)).length;
-    expect(rows.length - 1).toBe(expected);
-    expect(summary.samples).toBe(expected);
+    const fed = rows.slice(1).filter((r) => ['cpu_usage', 'temperature'].includes(r.split(',')[1] as string));
+    expect(fed).toHaveLength(expected);
+    expect(summary.samples).toBe(rows.length - 1);
     expect(ts.every((t) => t >= manifest.window.since && t <= manifest.window.until)).toBe(true);
     expect(rows.some((r) => r.includes('temperature') && r.endsWith('zone=board'))).toBe(true);
 

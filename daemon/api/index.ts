@@ -17,4 +17,4 @@ export {
 } from './types.js';
 export { type ControlRouteDeps, controlRoutes } from './control-routes.js';
 export { type LogsQuery, type LogsRouteDeps, logsQuery, logsRoutes } from './logs-routes.js';
-export { type StatusSources, statusDocument } from './status-document.js';
+export { type ModeChangeEvent, type ModeReason, type RejectedPolicyFile, type StatusBundle, type StatusSources, modeReasonOf, statusDocument } from './status-document.js';

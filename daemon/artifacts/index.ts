@@ -2,6 +2,7 @@ export { ArtifactExporter, type ExporterDeps, type ExportResult } from './export
 export { METRICS_CSV_HEADER, csvField, formatLabels, sampleRow } from './csv.js';
 export {
   type BuildInfo,
+  type InstalledBundle,
   type PreviousRun,
   RUN_META_SCHEMA_VERSION,
   type RunEnding,

@@ -30,6 +30,22 @@ export interface BuildInfo {
   node_version: string;
 }
 
+/**
+ * One installed bundle, keyed `<kind>/<name>` (its slot group): several bundles of one kind each have their
+ * own entry, which `bundle_ids` (one id per kind, kept for the contract) cannot hold.
+ */
+export interface InstalledBundle {
+  kind: string;
+  name: string;
+  bundle_id: string;
+  version: string | null;
+  /**
+   * `committed` (current is the last known-good), `activated` or `trial` (an install on trial, not yet
+   * committed), `previous_good` (rolled back on request to the one before), `uncommitted` (anything else).
+   */
+  state: 'committed' | 'activated' | 'trial' | 'previous_good' | 'uncommitted';
+}
+
 export interface RunMeta {
   schema_version: number;
   run_id: string;
@@ -37,7 +53,10 @@ export interface RunMeta {
   started_at: string;
   waveos_version: string;
   policy_version: string | null;
+  /** The current bundle id by kind (with several bundles of a kind, the last by name): the contract's field. */
   bundle_ids: Record<string, string>;
+  /** Every installed bundle by `<kind>/<name>`, with its kind, version and state. */
+  bundles_by_name: Record<string, InstalledBundle>;
   config_hash: string;
   config_file: string | null;
   profile: string;

@@ -1,8 +1,9 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand } from '../services/index.js';
 import type { AppHost } from './actions.js';
+import { Redactor } from '../security/index.js';
 import { appServiceName } from './app-service.js';
+import { quoteOutput, runHealthCheck } from './health-check.js';
 import type { Manifest } from './manifest.js';
 
 /** What the agent hands a health gate: one slot of one bundle. */
@@ -36,6 +37,12 @@ export interface DefaultRuntimeDeps {
   /** How long an app must stay up in its trial when its manifest does not say. */
   defaultTrialMs: number;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Masks secrets in what a health check printed before it goes into the gate's reason: the daemon's one
+   * redactor (its secrets and the operator's patterns). The reason also reaches the API's answer and the CLI,
+   * which the journal's redactor does not see; without one, the shape rules still apply.
+   */
+  redact?: (text: string) => string;
 }
 
 const HEALTH_TIMEOUT_MS = 10_000;
@@ -50,7 +57,12 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   });
 
 export class DefaultRuntime implements BundleRuntime {
-  constructor(private readonly deps: DefaultRuntimeDeps) {}
+  private readonly redact: (text: string) => string;
+
+  constructor(private readonly deps: DefaultRuntimeDeps) {
+    const shapes = new Redactor();
+    this.redact = deps.redact ?? ((t) => shapes.text(t));
+  }
 
   async healthGate(ref: SlotRef, signal: AbortSignal): Promise<GateResult> {
     const trialMs = ref.manifest.app?.trial_ms ?? this.deps.defaultTrialMs;
@@ -78,8 +90,18 @@ export class DefaultRuntime implements BundleRuntime {
       const cwd = realpathSync(join(ref.slotDir, 'payload'));
       const prog = existsSync(join(cwd, health[0])) ? join(cwd, health[0]) : health[0];
       const env = { ...(this.deps.env ?? process.env), WAVEOS_ROOT: this.deps.root, WAVEOS_APP_NAME: ref.name };
-      const r = await runCommand([prog, ...health.slice(1)], { cwd, env, timeoutMs: HEALTH_TIMEOUT_MS });
-      if (r.code !== 0) return { ok: false, reason: `health check ${health.join(' ')} of app ${ref.name} exited with ${r.code ?? 'an error'}`, data: { exit_code: r.code, trial_ms: trialMs } };
+      const r = await runHealthCheck([prog, ...health.slice(1)], { cwd, env, timeoutMs: HEALTH_TIMEOUT_MS });
+      if (r.code !== 0) {
+        const output = this.redact(r.output);
+        const how = r.error ? `could not run (${r.error})` : r.signal ? `was killed by ${r.signal}` : `exited with ${r.code ?? 'an error'}`;
+        // What the check printed is what says why it failed.
+        const said = output ? `: ${quoteOutput(output)}` : ' and printed nothing';
+        return {
+          ok: false,
+          reason: `health check ${health.join(' ')} of app ${ref.name} ${how}${said}`,
+          data: { exit_code: r.code, signal: r.signal, trial_ms: trialMs, output, output_truncated: r.truncated },
+        };
+      }
     }
     return { ok: true, reason: `${ref.kind} ${ref.name} ${ref.manifest.version} stayed healthy for ${trialMs} ms`, data: { trial_ms: trialMs } };
   }

@@ -1,4 +1,4 @@
-import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, statusDocument, tokenRoutes } from '../api/index.js';
+import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, modeReasonOf, statusDocument, tokenRoutes } from '../api/index.js';
 import { type BundleAgent, bundleRoutes } from '../bundles/index.js';
 import type { EvidenceService } from '../evidence/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
@@ -8,6 +8,8 @@ import type { Supervisor } from '../services/index.js';
 import { readSpool } from '../spooler/index.js';
 import { type Telemetry, metricsRoutes } from '../telemetry/index.js';
 import type { BootContext } from './open.js';
+import { policyDirs, policyFilesOnDisk, rejectedPolicyFiles } from './policy.js';
+import { installedBundles } from './startup.js';
 
 export interface ApiUnitDeps {
   executor: ActionExecutor;
@@ -42,8 +44,14 @@ function status(boot: BootContext, d: ApiUnitDeps): () => Record<string, unknown
       previousRun: boot.previous,
       mode: () => d.recovery.mode(),
       health: () => d.telemetry.health(),
-      versions: () => ({ waveos: boot.build.version, policy: d.policy.version, bundles: d.bundles.versions().bundle_ids }),
+      versions: () => ({ waveos: boot.build.version, policy: d.policy.version, bundles: d.bundles.versions().bundle_ids, bundles_by_name: installedBundles(paths, journal) }),
       policy: () => d.policy.snapshot(),
+      modeReason: () => modeReasonOf(d.recovery.mode(), journal.lastEventOf('mode.changed'), d.policy.policy.rules),
+      rejectedPolicies: () => {
+        // A rejection journaled a moment ago may still be queued: commit it before it is looked for.
+        journal.flushForRead();
+        return rejectedPolicyFiles(journal, d.policy.policy.files, policyFilesOnDisk(policyDirs(config, paths)), (t) => boot.redactor.text(t));
+      },
       services: () => d.supervisor.list(),
       journal: () => ({ last_seq: journal.lastSeq(), disk_full: journal.diskFull() ?? null, read_only: journal.readOnly() ?? null }),
       telemetry: () => ({
@@ -75,6 +83,8 @@ export function apiUnit(boot: BootContext, d: ApiUnitDeps): ApiServer {
     }),
   ];
   routes.push(discoveryRoute(() => routes));
+  // Evidence is made before telemetry exists (the policy between them needs it); here both do.
+  d.evidence.flushBeforeEachPack(() => d.telemetry.flushHistory());
   const onAuditFailure = auditFailureReporter({ journal, log, clock, file: paths.auditLog });
   const audit = new AuditLog(paths.auditLog, clock);
   const burst = config.api.auth_failure_burst;

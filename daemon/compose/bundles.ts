@@ -33,6 +33,8 @@ export interface BundleUnitsDeps {
   supervisor: Supervisor;
   /** Asks the daemon to exit with code 75 so that the launcher starts the new WaveOS slot. */
   restartDaemon(reason: string): void;
+  /** The daemon's one redactor: what an app's health check printed is masked before it is quoted. */
+  redactor?: { text(s: string): string };
   /** After a commit or rollback: run_meta.json and the enforced policy follow the installed versions. */
   onVersionsChanged(versions: BundleVersions): void;
 }
@@ -46,7 +48,8 @@ export function bundleUnits(deps: BundleUnitsDeps): { agent: BundleAgent; inbox:
   const { config, env, paths, executor } = deps;
   const log = deps.log.child({ module: 'bundles' });
   const apps = supervisorAppHost(deps.supervisor);
-  const runtime = new DefaultRuntime({ root: paths.root, apps, defaultTrialMs: config.bundles.trial_ms, env });
+  const { redactor } = deps;
+  const runtime = new DefaultRuntime({ root: paths.root, apps, defaultTrialMs: config.bundles.trial_ms, env, redact: redactor ? (t) => redactor.text(t) : undefined });
   const agent = new BundleAgent({
     journal: deps.journal,
     paths,

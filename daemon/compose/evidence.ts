@@ -1,18 +1,33 @@
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import cron from 'node-cron';
-import { EvidenceService, deviceKeyFinding, loadOrCreateDeviceKey, systemFacts } from '../evidence/index.js';
+import { INPUT_LIMITS, readInputFile } from '../core/index.js';
+import { EvidenceService, type PolicyFileCopy, deviceKeyFinding, loadOrCreateDeviceKey, systemFacts } from '../evidence/index.js';
+import { type JournalReader, LAST_GOOD_KEY } from '../journal/index.js';
 import type { BootContext } from './open.js';
+import { type PolicyFileOnDisk, fileOnDisk, policyDirs, policyFilesOnDisk } from './policy.js';
 
-function listPolicyFiles(dir: string): string[] {
-  try {
-    return readdirSync(dir)
-      .filter((n) => /\.ya?ml$/.test(n))
-      .sort()
-      .map((n) => join(dir, n));
-  } catch {
-    return [];
+/**
+ * The policy files for an evidence pack, each with the folder it came from: the texts in force, as the policy
+ * runtime last put them in force (the journal's `policy.last_good`, stored through the redactor: a refused
+ * file's last good text stands in for it), and every file in the policy folders whose bytes are not in force
+ * (refused, overridden by a file of the same name in a later folder, or not loaded yet).
+ */
+export function policyFilesForPack(journal: Pick<JournalReader, 'readState'>, onDisk: readonly PolicyFileOnDisk[], redact: (text: string) => string): PolicyFileCopy[] {
+  const out: PolicyFileCopy[] = [];
+  const inForce = new Map<string, string>();
+  for (const f of journal.readState(LAST_GOOD_KEY)?.files ?? []) {
+    const disk = fileOnDisk(f.file, onDisk, redact);
+    // A file removed since it was put in force: named by the path it was read from.
+    const origin = disk ? disk.origin : `other/${dirname(f.file).replace(/^\/+/, '')}`;
+    out.push({ file: disk?.file ?? f.file, text: f.text, origin, inForce: true });
+    if (disk) inForce.set(disk.file, f.text);
   }
+  for (const f of onDisk) {
+    const r = readInputFile(f.file, INPUT_LIMITS.policyFile);
+    if (!r.ok || inForce.get(f.file) === redact(r.text)) continue;
+    out.push({ file: f.file, text: r.text, origin: f.origin, inForce: false });
+  }
+  return out;
 }
 
 /** The device key (made on first start, journaled when new) and the evidence exporter that signs with it. */
@@ -33,7 +48,7 @@ export function evidenceUnit(boot: BootContext): EvidenceService {
     runId: boot.runId,
     config,
     configFile: boot.loaded.file,
-    policyFiles: () => listPolicyFiles(paths.policiesDir),
+    policyFiles: () => policyFilesForPack(journal, policyFilesOnDisk(policyDirs(config, paths)), (t) => boot.redactor.text(t)),
     env,
     systemFacts: () => systemFacts(env, { waveos: build.version }),
     settings: config.evidence,

@@ -1,10 +1,33 @@
 import { readdirSync } from 'node:fs';
-import { ArtifactExporter, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from '../artifacts/index.js';
+import { ArtifactExporter, type InstalledBundle, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from '../artifacts/index.js';
 import { type RunRecord, startupFindings } from '../boot/index.js';
-import { installedVersions } from '../bundles/index.js';
-import { unlinkDurable } from '../core/index.js';
-import { CONFIG_HASH_KEY, CURRENT_RUN_KEY } from '../journal/index.js';
+import { installedVersions, listGroups } from '../bundles/index.js';
+import { type Paths, unlinkDurable } from '../core/index.js';
+import { BUNDLES_ACTIVE_KEY, CONFIG_HASH_KEY, CURRENT_RUN_KEY, type Journal } from '../journal/index.js';
 import type { BootContext } from './open.js';
+
+/**
+ * Every installed bundle by `<kind>/<name>`, read from the slots' links and the install in flight: what
+ * `bundle_ids` (one per kind) loses when a device runs two app bundles.
+ */
+export function installedBundles(paths: Paths, journal: Pick<Journal, 'readState'>): Record<string, InstalledBundle> {
+  const active = journal.readState(BUNDLES_ACTIVE_KEY) ?? null;
+  const out: Record<string, InstalledBundle> = {};
+  for (const g of listGroups(paths)) {
+    if (!g.current) continue;
+    const onTrial = active && active.kind === g.kind && active.name === g.name && active.bundle_id === g.current && (active.state === 'activated' || active.state === 'trial');
+    const state: InstalledBundle['state'] = onTrial
+      ? (active.state as 'activated' | 'trial')
+      : g.current === g.lastKnownGood
+        ? 'committed'
+        : g.current === g.previousGood
+          ? 'previous_good'
+          : 'uncommitted';
+    const version = g.slots.find((s) => s.bundle_id === g.current)?.version ?? null;
+    out[`${g.kind}/${g.name}`] = { kind: g.kind, name: g.name, bundle_id: g.current, version, state };
+  }
+  return out;
+}
 
 /** run_meta.json of this run: written at start, rewritten when the enforced policy or a bundle changes. */
 export class RunMetaFile {
@@ -22,6 +45,7 @@ export class RunMetaFile {
       // The enforced policy's version: the policy runtime sets it once the policy files are loaded.
       policy_version: null,
       bundle_ids: installedVersions(paths).bundle_ids,
+      bundles_by_name: installedBundles(paths, boot.journal),
       config_hash: loaded.hash,
       config_file: loaded.file ?? null,
       profile: config.profile,
@@ -35,6 +59,8 @@ export class RunMetaFile {
 
   update(change: Partial<Pick<RunMeta, 'policy_version' | 'bundle_ids'>>): void {
     Object.assign(this.meta, change);
+    // The per-name view follows whenever the per-kind one is given: both say what the slots hold now.
+    if (change.bundle_ids) this.meta.bundles_by_name = installedBundles(this.boot.paths, this.boot.journal);
     writeRunMeta(this.boot.paths, this.meta);
   }
 }

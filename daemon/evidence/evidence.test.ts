@@ -171,6 +171,7 @@ describe('buildPack and verifyPack', () => {
       waveos_version: '0.0.0-test',
       policy_version: null,
       bundle_ids: {},
+      bundles_by_name: {},
       config_hash: 'x',
       config_file: null,
       profile: 'dev',

@@ -12,7 +12,7 @@ export {
   verifySignature,
 } from './device-key.js';
 export { type FileEntry, type Manifest, MANIFEST_FILE, PACK_NAME_RE, SIGNATURE_FILE, type Trigger, manifestSchema, packName, reasonSlug } from './manifest.js';
-export { type BuiltPack, type PackRequest, type PackSource, buildPack, highlightOf, removeLeftovers, spoolFilesInWindow } from './pack-builder.js';
+export { type BuiltPack, type PackRequest, type PackSource, type PolicyFileCopy, buildPack, highlightOf, removeLeftovers, spoolFilesInWindow } from './pack-builder.js';
 export { type ReportData, scriptSafeJson } from './report.js';
 export {
   type EvidenceDeps,

@@ -39,7 +39,10 @@ export interface PackSource {
   /** The effective config; it is redacted before it goes in. */
   config: unknown;
   configFile?: string | undefined;
-  policyFiles: () => string[];
+  /** Every policy file in force and every one on disk that is not, each with the folder it came from. */
+  policyFiles: () => PolicyFileCopy[];
+  /** Writes out what is still buffered in memory (metric samples) before the pack reads the journal. */
+  flushBuffered?: () => void;
   env: NodeJS.ProcessEnv;
   systemFacts: () => Promise<Record<string, unknown>>;
   /** The gzip level of the pack (1 fastest .. 9 smallest); 1 by default: on a board CPU is scarcer than bytes. */
@@ -50,6 +53,21 @@ export interface PackSource {
   secretValues?: () => readonly string[];
   /** The daemon's one redactor (its secrets and the operator's patterns); the pack adds its own env and config literals. */
   redactor?: Redactor;
+}
+
+/** A policy file for the pack: its text, the folder it came from, and whether that text is in force. */
+export interface PolicyFileCopy {
+  /** Where the daemon read it. */
+  file: string;
+  /** In force: the text in force (a refused file's last good version). Not in force: the file's bytes on disk. */
+  text: string;
+  /**
+   * The folder's place under `config/policies/` in the pack: '' for etc/waveos/policies.d, `examples` for the
+   * repo's bundled examples, `extra/<absolute folder>` for policy.extra_dirs, `bundles/<name>` for a policy bundle.
+   */
+  origin: string;
+  /** False for a file on disk whose bytes are not in force (refused, overridden, not loaded yet). */
+  inForce: boolean;
 }
 
 export interface PackRequest {
@@ -377,13 +395,33 @@ async function writeConfig(src: PackSource, stage: Stage, redactor: Redactor): P
   if (src.configFile && existsSync(src.configFile)) {
     stage.files.push(await stageText(stage.dir, `config/${basename(src.configFile)}`, redactor.text(readFileSync(src.configFile, 'utf8'))));
   }
+  await writePolicies(src, stage, redactor);
+}
+
+/**
+ * config/policies/: every policy file in force under the folder it came from, the files on disk that are not
+ * in force under config/policies/not-in-force/, and config/policies/index.json naming, for each, the path in
+ * the pack, where it was read, which folder that is and whether it is in force.
+ */
+async function writePolicies(src: PackSource, stage: Stage, redactor: Redactor): Promise<void> {
+  const index: { path: string; source: string; origin: string; in_force: boolean }[] = [];
   for (const p of src.policyFiles()) {
-    try {
-      stage.files.push(await stageText(stage.dir, `config/policies/${basename(p)}`, redactor.text(readFileSync(p, 'utf8'))));
-    } catch (e) {
-      stage.notes.push(`policy file ${p} could not be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+    const path = `config/policies/${p.inForce ? '' : 'not-in-force/'}${p.origin ? `${p.origin}/` : ''}${basename(p.file)}`;
+    if (index.some((i) => i.path === path)) {
+      stage.notes.push(`policy file ${p.file} would overwrite ${path} in the pack; it is left out`);
+      continue;
     }
+    stage.files.push(await stageText(stage.dir, path, redactor.text(p.text)));
+    index.push({ path, source: p.file, origin: originLabel(p.origin), in_force: p.inForce });
   }
+  stage.files.push(await stageText(stage.dir, 'config/policies/index.json', `${JSON.stringify(index, null, 2)}\n`));
+}
+
+function originLabel(origin: string): string {
+  if (origin === '') return 'policies.d';
+  if (origin.startsWith('extra/')) return 'policy.extra_dirs';
+  if (origin.startsWith('bundles/')) return 'policy bundle';
+  return origin;
 }
 
 /** logs/: spooled files that cover the window, per source, through the redactor. */
@@ -565,6 +603,8 @@ export async function buildPack(src: PackSource, request: PackRequest, outDir = 
     const stage: Stage = { dir: staging, files: [], notes: [] };
     const sinceTs = isoUtc(req.sinceMs);
     const untilTs = isoUtc(req.untilMs);
+    // Samples taken up to the request may still be in memory (telemetry writes them every flush interval).
+    src.flushBuffered?.();
     src.journal.flush?.();
     const events = await writeEvents(src, stage, sinceTs, untilTs);
     const metrics = await writeMetrics(src, stage, req);

@@ -91,8 +91,31 @@ export class EvidenceService implements Lifecycle {
   private pendingDone: { promise: Promise<ExportOutcome>; resolve: (o: ExportOutcome) => void } | undefined;
   private lastScheduledUntil: number | undefined;
   private stopped = false;
+  private readonly flushers = new Set<() => void>();
 
   constructor(private readonly deps: EvidenceDeps) {}
+
+  /**
+   * Registers what must be written out before each pack reads the journal (telemetry's sample buffer, up to a
+   * flush interval of samples in memory), so a pack holds every sample taken up to its request. Returns the
+   * handle that removes it.
+   */
+  flushBeforeEachPack(fn: () => void): () => void {
+    this.flushers.add(fn);
+    return () => this.flushers.delete(fn);
+  }
+
+  private flushBuffered(): void {
+    this.deps.flushBuffered?.();
+    for (const fn of this.flushers) {
+      try {
+        fn();
+      } catch (e) {
+        // The pack is still made from what the journal holds; the log says what is missing from it.
+        this.deps.log.warn({ err: errorMessage(e) }, 'could not write buffered samples out before an evidence export');
+      }
+    }
+  }
 
   get publicKey(): string {
     return this.deps.key.publicKeyB64;
@@ -273,7 +296,7 @@ export class EvidenceService implements Lifecycle {
     const run = async (): Promise<ExportOutcome> => {
       const { journal, clock } = this.deps;
       try {
-        const built = await buildPack(this.deps, { ...r, nowMs: clock.now() });
+        const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered() }, { ...r, nowMs: clock.now() });
         const summary = this.summary(built);
         journal.appendDurable({
           kind: 'evidence.exported',

@@ -295,6 +295,11 @@ export class Telemetry implements Lifecycle {
     return this.registry.window(name, labels, ms);
   }
 
+  /** Writes the buffered samples out now (an evidence export reads them from the journal). */
+  flushHistory(): void {
+    this.history.flush();
+  }
+
   /** History since a time, with the buffered samples written out first so that it is up to date. */
   historySince(sinceMs: number, name: string | undefined, limit: number): HistoryAnswer {
     this.history.flush();
