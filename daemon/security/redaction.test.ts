@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { REDACTED, Redactor, compilePatterns, daemonRedactor, isSecretName, secretLiterals } from './index.js';
+import { REDACTED, Redactor, compilePatterns, daemonRedactor, isSecretName, literalsFromEnv, secretLiterals } from './index.js';
 
 const CANARY = 'CANARY-7f3a9c1e5b';
 const WOS = `wos_${'Ab3_'.repeat(10)}xY9`;
@@ -108,5 +108,14 @@ describe('redaction properties', () => {
     const adversarial = [' ', 'a=', 'password=', '://', 'http://a:', 'Bearer ', 'Basic ', 'wos_', 'wos_a', 'eyJ', 'eyJaaaaaaaa.', 'token', 'DB_PASSWORD', '"key": "', '-----BEGIN PRIVATE KEY-----\n', 'CANARY-7f3a9c1e5', 'x'];
     // t(8n) < 30·t(n) is t(8n) / (8·t(n)) < 3.75; a quadratic scanner gives about 8
     for (const unit of adversarial) expect(ratio(r, unit, 20_000), JSON.stringify(unit)).toBeLessThan(30 / 8);
+  });
+});
+
+describe('secrets from the environment', () => {
+  it('takes secret-named variables, never the working directory the shell sets in PWD and OLDPWD', () => {
+    const env = { PWD: '/opt/waveos/current', OLDPWD: '/home/operator', DB_PASSWORD: 'hunter2-db-pass', HOME: '/root' };
+    expect(literalsFromEnv(env)).toEqual(['hunter2-db-pass']);
+    const r = new Redactor({ literals: literalsFromEnv(env) });
+    expect(r.text('wrote /opt/waveos/current/x; pass hunter2-db-pass')).toBe(`wrote /opt/waveos/current/x; pass ${REDACTED}`);
   });
 });

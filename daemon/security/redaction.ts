@@ -25,10 +25,13 @@ export function isSecretName(name: string): boolean {
   return SECRET_NAME.test(name) || SECRET_PART.test(name);
 }
 
+/** Variables the shell sets to the working directory: "pwd" in their names is not a password. */
+const SHELL_DIR_VARS = new Set(['PWD', 'OLDPWD']);
+
 /** Secret literals from an environment: values of variables whose names mark them as secrets. */
 export function literalsFromEnv(env: NodeJS.ProcessEnv): string[] {
   return Object.entries(env)
-    .filter(([k, v]) => v !== undefined && v.length >= MIN_ENV_LITERAL && isSecretName(k))
+    .filter(([k, v]) => v !== undefined && v.length >= MIN_ENV_LITERAL && !SHELL_DIR_VARS.has(k) && isSecretName(k))
     .map(([, v]) => v as string);
 }
 
