@@ -72,7 +72,10 @@ user=$(inside ps -o user= -p "$main" | tr -d ' ')
 [[ $user == waveos ]] && ok "runs as user waveos (pid $main)" || bad "runs as '$user', not waveos"
 # The first admin token of a prod board is made offline, as the daemon's user (docs/security.md).
 token=$(inside setpriv --reuid=waveos --regid=waveos --clear-groups sh -c 'WAVEOS_ROOT=/ waveos token create admin --role admin --offline --json' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
-code=0; inside sh -c 'WAVEOS_ROOT=/ waveos status' >/dev/null 2>&1 || code=$?; [[ $code == 4 ]] && ok "a token-less request is denied in prod (exit 4)" || bad "a token-less request was not denied"
+# First contact: root is admin on the admin socket without a token; a user outside the groups is denied without one.
+if inside sh -c 'WAVEOS_ROOT=/ waveos status' >/dev/null 2>&1; then ok "waveos status as root with no token (admin socket)"; else bad "waveos status as root with no token failed"; fi
+inside getent group waveos-admin >/dev/null 2>&1 && ok "sysusers made the waveos-admin group" || bad "no waveos-admin group"
+code=0; inside setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c 'WAVEOS_ROOT=/ waveos status' >/dev/null 2>&1 || code=$?; [[ $code == 4 ]] && ok "a token-less request from a user outside the groups is denied in prod (exit 4)" || bad "a token-less outsider got exit $code, not 4"
 inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos events --kind daemon.start --json >/dev/null 2>&1 && ok "waveos events with an admin token made offline" || bad "waveos events with a token failed inside the container"
 # journald: events at or above notice are native entries with their priority; the daemon's lines carry <N>.
 inside env WAVEOS_ROOT=/ WAVEOS_TOKEN="$token" waveos mode set safe --reason "journald drill" >/dev/null 2>&1 || bad "mode set safe failed"
