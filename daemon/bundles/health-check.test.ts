@@ -69,3 +69,16 @@ describe('an app health check', () => {
     expect(q.length).toBe(HEALTH_REASON_MAX + 1);
   });
 });
+
+describe('the trial sleep', () => {
+  it('leaves no abort listener behind, however often a trial sleeps (no MaxListenersExceededWarning)', async () => {
+    const { getEventListeners } = await import('node:events');
+    const { sleep } = await import('./runtime.js');
+    const abort = new AbortController();
+    for (let i = 0; i < 20; i++) await sleep(1, abort.signal);
+    expect(getEventListeners(abort.signal, 'abort')).toHaveLength(0);
+    const pending = sleep(60_000, abort.signal);
+    abort.abort();
+    await pending;
+  });
+});

@@ -47,13 +47,18 @@ export interface DefaultRuntimeDeps {
 
 const HEALTH_TIMEOUT_MS = 10_000;
 
-const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+/** Sleeps `ms` or until `signal` aborts; the abort listener goes with the sleep (a trial sleeps many times). */
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((r) => {
-    const t = setTimeout(r, ms);
-    signal?.addEventListener('abort', () => {
+    const onAbort = (): void => {
       clearTimeout(t);
       r();
-    });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      r();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 export class DefaultRuntime implements BundleRuntime {
