@@ -39,6 +39,10 @@ install -m 0644 "$here/systemd/waveos.service" "${root%/}/lib/systemd/system/wav
 install -m 0644 "$here/systemd/waveos.sysusers" "${root%/}/usr/lib/sysusers.d/waveos.conf"
 install -m 0644 "$here/systemd/waveos.tmpfiles" "${root%/}/usr/lib/tmpfiles.d/waveos.conf"
 install -m 0644 "$here/systemd/50-waveos-reboot.rules" "${root%/}/usr/share/polkit-1/rules.d/50-waveos-reboot.rules"
+# Shell completion, generated from the command's own usage text.
+install -d "${root%/}/usr/share/bash-completion/completions" "${root%/}/usr/share/zsh/vendor-completions"
+node "$dest/bin/waveos.js" completion bash > "${root%/}/usr/share/bash-completion/completions/waveos" || echo "install.sh: no bash completion written" >&2
+node "$dest/bin/waveos.js" completion zsh > "${root%/}/usr/share/zsh/vendor-completions/_waveos" || echo "install.sh: no zsh completion written" >&2
 
 # Config: a default one only where none exists; trusted keys when given.
 install -d -m 0755 "${root%/}/etc/waveos" "${root%/}/etc/waveos/policies.d" "${root%/}/etc/waveos/keys"

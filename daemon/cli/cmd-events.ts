@@ -3,6 +3,7 @@ import { apiCall, apiStream } from '../api/index.js';
 import { WaveosError, isWaveosError, parseDuration } from '../core/index.js';
 import { type JournalEvent, JournalReader } from '../journal/index.js';
 import { checkResponse } from './api-errors.js';
+import { type Paint, colourOn, paintSeverity, painter } from './colour.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
 
 const USAGE =
@@ -23,9 +24,13 @@ export function formatEvent(e: JournalEvent): string {
 }
 
 /** One line per event for a terminal: no data, cut to the width (`…` marks the cut), as journalctl does. */
-export function shortEvent(e: JournalEvent, columns: number | undefined): string {
-  const line = `${e.ts.slice(0, 19).replace('T', ' ')} #${e.seq} ${e.severity.padEnd(8)} ${e.kind}: ${e.reason}`;
-  return columns !== undefined && line.length > columns ? `${line.slice(0, Math.max(1, columns - 1))}…` : line;
+export function shortEvent(e: JournalEvent, columns: number | undefined, paint: Paint = painter(false)): string {
+  const head = `${e.ts.slice(0, 19).replace('T', ' ')} #${e.seq} `;
+  const line = `${head}${e.severity.padEnd(8)} ${e.kind}: ${e.reason}`;
+  const cut = columns !== undefined && line.length > columns ? `${line.slice(0, Math.max(1, columns - 1))}…` : line;
+  // Coloured after the cut, so the width counts only what shows.
+  if (cut.length < head.length + e.severity.length) return cut;
+  return `${head}${paintSeverity(paint, e.severity)}${cut.slice(head.length + e.severity.length)}`;
 }
 
 type OutputMode = 'short' | 'verbose' | 'json';
@@ -66,7 +71,9 @@ export async function eventsCommand(argv: string[], io: Output, signal?: AbortSi
     throw new WaveosError('WAVEOS_E_USAGE', `--lines: expected a whole number, got "${values.lines}"`);
   if (values.reverse && values.follow) throw new WaveosError('WAVEOS_E_USAGE', '--reverse and --follow do not go together');
   const mode = outputMode(values, process.stdout.isTTY === true);
-  const columns = process.stdout.isTTY ? process.stdout.columns : undefined;
+  // A terminal that does not say its width (0, as under script(1) without a size) gets whole lines.
+  const columns = process.stdout.isTTY && process.stdout.columns > 0 ? process.stdout.columns : undefined;
+  const paint = painter(colourOn(argv));
   const q = new URLSearchParams();
   if (since) q.set('since', since);
   if (values.kind) q.set('kind', values.kind);
@@ -74,7 +81,7 @@ export async function eventsCommand(argv: string[], io: Output, signal?: AbortSi
   if (lines !== undefined) q.set('last', String(lines));
   const print = (e: JournalEvent, last: boolean, first: boolean): void => {
     if (mode === 'json' && !values.follow) io.out(`${first ? '[' : ''}${JSON.stringify(e)}${last ? ']' : ','}`);
-    else io.out(mode === 'json' ? JSON.stringify(e) : mode === 'short' ? shortEvent(e, columns) : formatEvent(e));
+    else io.out(mode === 'json' ? JSON.stringify(e) : mode === 'short' ? shortEvent(e, columns, paint) : formatEvent(e));
   };
   const ordered = (events: JournalEvent[]): JournalEvent[] => (values.reverse ? [...events].reverse() : events);
   const opts = clientOptions(paths, values['token-file']);

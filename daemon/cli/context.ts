@@ -9,6 +9,7 @@ export const GLOBAL_OPTIONS = {
   json: { type: 'boolean' },
   'token-file': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  'no-color': { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 export interface Output {

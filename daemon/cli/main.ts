@@ -19,8 +19,9 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos bundle     install FILE | list | rollback [--kind K] [--name N]
   waveos bundle     keygen --out DIR | build DIR --kind K --version V --key KEY --out FILE
                     | verify FILE [--keys DIR] | inspect FILE     (offline)
+  waveos completion bash | zsh                                   (a shell completion script)
 
-Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN).
+Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN), --no-color (or NO_COLOR).
 Exit codes: 0 ok, 1 runtime failure, 2 usage or invalid input, 3 daemon not reachable,
 4 permission denied, 5 verification failed.`;
 
@@ -39,26 +40,51 @@ export const COMMANDS: Readonly<Record<string, readonly string[]>> = {
   policy: ['validate', 'simulate', 'schema'],
   evidence: ['export', 'list', 'verify', 'pubkey'],
   bundle: ['install', 'list', 'rollback', 'keygen', 'build', 'verify', 'inspect'],
+  completion: ['bash', 'zsh'],
 };
+
+const GLOBAL_FLAGS = ['--root', '--json', '--token-file', '--help', '--no-color'];
+
+/** The flags of one command as its usage lines name them: completion is generated from the same text as help. */
+function commandFlags(cmd: string): string[] {
+  return [...new Set(usageLines(cmd).join(' ').match(/--[a-z][a-z-]*/g) ?? [])].filter((f) => !GLOBAL_FLAGS.includes(f));
+}
+
+/** `waveos completion bash|zsh`: a completion script for the shell, from COMMANDS and the usage text. */
+async function completionCommand(rest: readonly string[], io: Output): Promise<number> {
+  const shell = rest.find((a) => !a.startsWith('-'));
+  if (shell !== 'bash' && shell !== 'zsh') {
+    io.err(`waveos completion: expected bash or zsh, got ${shell === undefined ? 'nothing' : `"${shell}"`}\nusage: waveos completion bash|zsh`);
+    return ExitCode.usage;
+  }
+  const { bashCompletion, zshCompletion } = await import('./completion.js');
+  const specs = Object.entries(COMMANDS).map(([name, subcommands]) => ({ name, subcommands, flags: commandFlags(name) }));
+  io.out((shell === 'bash' ? bashCompletion : zshCompletion)(specs, GLOBAL_FLAGS));
+  return ExitCode.ok;
+}
 
 const EXIT_CODES = HELP.slice(HELP.indexOf('Exit codes:'));
 
 /** The usage of one command: its lines of the overview (continuations included), the globals and exit codes. */
-export function commandHelp(cmd: string): string {
-  const lines = HELP.split('\n');
+function usageLines(cmd: string): string[] {
   const out: string[] = [];
   let mine = false;
-  for (const l of lines) {
+  for (const l of HELP.split('\n')) {
     if (/^ {2}waveos /.test(l)) mine = l.trimStart().split(/\s+/)[1] === cmd;
     else if (!/^ {4,}/.test(l)) mine = false;
     if (mine) out.push(l);
   }
+  return out;
+}
+
+export function commandHelp(cmd: string): string {
+  const out = usageLines(cmd);
   const subs = COMMANDS[cmd] ?? [];
   return [
     `waveos ${cmd}${subs.length ? ` ${subs.join('|')}` : ''} — usage:`,
     ...out,
     '',
-    'Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN), -h/--help (prints this and does nothing else).',
+    'Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN), --no-color (or NO_COLOR), -h/--help (prints this and does nothing else).',
     EXIT_CODES,
   ].join('\n');
 }
@@ -122,6 +148,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return await (await import('./cmd-evidence.js')).evidenceCommand(rest, io);
       case 'bundle':
         return await (await import('./cmd-bundle.js')).bundleCommand(rest, io);
+      case 'completion':
+        return await completionCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
