@@ -31,8 +31,9 @@ export const RULES: readonly Rule[] = [
   {
     what: 'starts a process (node:child_process)',
     // The launcher is a process of its own that starts the daemon (it never runs inside it); the GPU
-    // collector reads figures through nvidia-smi, a probe that changes nothing.
-    allowed: [...HANDLERS, 'daemon/bundles/launcher.ts', 'daemon/telemetry/collectors.ts'],
+    // collector reads figures through nvidia-smi, a probe that changes nothing; so is an app bundle's trial
+    // health command (health-check.ts), run in a process group of its own.
+    allowed: [...HANDLERS, 'daemon/bundles/launcher.ts', 'daemon/telemetry/collectors.ts', 'daemon/bundles/health-check.ts'],
     find: (n) =>
       ts.isImportDeclaration(n) &&
       ts.isStringLiteral(n.moduleSpecifier) &&
@@ -49,8 +50,9 @@ export const RULES: readonly Rule[] = [
   },
   {
     what: 'sends a signal (process.kill)',
-    // fault.ts kills its own process at a named point, for the HIL rig's crash tests (WAVEOS_FAULT).
-    allowed: [...HANDLERS, 'daemon/bundles/fault.ts'],
+    // fault.ts kills its own process at a named point, for the HIL rig's crash tests (WAVEOS_FAULT);
+    // health-check.ts kills only the process group of the probe it started, when it ends or times out.
+    allowed: [...HANDLERS, 'daemon/bundles/fault.ts', 'daemon/bundles/health-check.ts'],
     find: (n) => ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.getText() === 'process.kill',
   },
   {
