@@ -343,12 +343,13 @@ describe('the spooler', () => {
         c.on('error', () => resolve(got));
       });
     await send(own as string, 'source=waveos\nmine\n{"source":"x","m":1}\n');
+    await send(own as string, 'last words');
     expect(await send(sock, 'source=svc\nforged 1\nforged 2\nforged 3')).toMatch(/source "svc" is a supervised service's/);
     await send(sock, '{"source":"waveos","m":"forged"}\nforged\n');
     await send(sock, 'source=idle-svc\nforged\n');
     await send(sock, 'source=free\nok\n');
-    await until('written', () => (s.flushAll(), s.stats().sources.svc?.lines_written === 2 && s.stats().sources.free?.lines_written === 1));
-    expect((await collect('svc')).map(body)).toEqual(['mine', '{"source":"x","m":1}']);
+    await until('written', () => (s.flushAll(), s.stats().sources.svc?.lines_written === 3 && s.stats().sources.free?.lines_written === 1));
+    expect((await collect('svc')).map(body)).toEqual(['mine', '{"source":"x","m":1}', 'last words']);
     expect(existsSync(join(spool, 'waveos'))).toBe(false);
     expect(existsSync(join(spool, 'idle-svc'))).toBe(false);
     expect(s.stats().socket_claims_refused).toBe(6);

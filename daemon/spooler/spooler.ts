@@ -491,6 +491,11 @@ export class Spooler implements Lifecycle, LogSink {
       if (opened.rest.length) ingest.push(opened.rest);
     });
     sock.on('end', () => {
+      // a service's one short line without a newline is still a line
+      if (!ingest && bound !== undefined && head.length > 0) {
+        ({ ingest, log } = this.boundStream(sock, bound, head, head.indexOf(0x0a)));
+        ingest.push(head);
+      }
       ingest?.end();
       sock.end();
     });
