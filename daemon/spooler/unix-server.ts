@@ -32,9 +32,10 @@ export async function listenUnix(path: string, mode: number, owner: SocketOwner 
   return server;
 }
 
+/** The file goes first, so no new writer finds it; connections still open may finish before the close resolves. */
 export async function closeServer(server: Server, path: string): Promise<void> {
-  await new Promise<void>((r) => server.close(() => r()));
   removeSocketFile(path);
+  await new Promise<void>((r) => server.close(() => r()));
 }
 
 function removeSocketFile(path: string): void {
