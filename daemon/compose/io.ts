@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createProxy } from '../proxy/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
 import type { Supervisor } from '../services/index.js';
@@ -8,7 +9,7 @@ import type { BootContext } from './open.js';
 /** The logging spooler (the services' and the daemon's own output) and, when enabled, the uplink proxy. */
 export function spoolUnits(boot: BootContext): { spooler: ReturnType<typeof createSpooler>; proxy: ReturnType<typeof createProxy> | undefined } {
   const { clock, log, paths, config, journal, chaos } = boot;
-  const spooler = createSpooler({ clock, log: log.child({ module: 'spooler' }), spoolDir: paths.spoolDir, socketPath: paths.logSocket, settings: config.spooler, redactor: boot.redactor, events: journal, chaos });
+  const spooler = createSpooler({ clock, log: log.child({ module: 'spooler' }), spoolDir: paths.spoolDir, socketPath: paths.logSocket, serviceSocketDir: join(paths.runDir, 'log'), reservedSources: config.services.map((s) => s.name), settings: config.spooler, redactor: boot.redactor, events: journal, chaos });
   spooler.attach('waveos', boot.selfLog, 'stdout');
   const proxy = config.proxy.enabled
     ? createProxy({ clock, log: log.child({ module: 'proxy' }), settings: config.proxy, dir: paths.proxyDir, socketPath: paths.proxySocket, events: journal, chaos })

@@ -1,18 +1,31 @@
 import { clockJumpEvent } from '../boot/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
 import { type ActionExecutor, HardwareWatchdog, MainLoop, Recovery } from '../recovery/index.js';
-import { Supervisor } from '../services/index.js';
+import { type ServiceLogSockets, Supervisor } from '../services/index.js';
 import type { LogSink } from '../core/index.js';
 import type { BootContext } from './open.js';
 
 /** Service-manager hand-offs meant for the daemon alone: children never inherit them. */
 const DAEMON_ONLY_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID', 'LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES', 'WAVEOS_TEST_STALL_FILE'];
 
+/** The spooler as the supervisor uses it: the children's pipes, and each service's own log socket. */
+interface ServiceLogs extends LogSink {
+  openServiceSocket?(service: string, owner: { uid?: number; gid?: number }): Promise<string | undefined>;
+  closeServiceSocket?(service: string): Promise<void>;
+}
+
+function logSocketsOf(sink: ServiceLogs): ServiceLogSockets | undefined {
+  const { openServiceSocket, closeServiceSocket } = sink;
+  if (!openServiceSocket || !closeServiceSocket) return undefined;
+  return { open: (service, owner) => openServiceSocket.call(sink, service, owner), close: (service) => closeServiceSocket.call(sink, service) };
+}
+
 /** The one supervisor of child processes; it starts and stops only what the executor asks. */
-export function supervisorUnit(boot: BootContext, sink: LogSink): Supervisor {
+export function supervisorUnit(boot: BootContext, sink: ServiceLogs): Supervisor {
+  const logSockets = logSocketsOf(sink);
   const env = { ...boot.env };
   for (const k of DAEMON_ONLY_ENV) delete env[k];
-  return new Supervisor({ specs: boot.config.services, journal: boot.journal, clock: boot.clock, log: boot.log.child({ module: 'services' }), sink, root: boot.paths.root, runId: boot.runId, env, secret: (name) => boot.secrets.get(name) });
+  return new Supervisor({ specs: boot.config.services, journal: boot.journal, clock: boot.clock, log: boot.log.child({ module: 'services' }), sink, root: boot.paths.root, runId: boot.runId, env, secret: (name) => boot.secrets.get(name), logSockets });
 }
 
 /** The escalation ladder and the device's mode; the policy's rate limit and mode transitions bound it. */

@@ -116,6 +116,7 @@ export const EVENT_KINDS = {
   'spool.recovered': { severity: 'notice', meaning: 'the spool repaired what a crash left (torn lines, half compressions)', data: ['trimmed_bytes', 'compressions_undone', 'compressions_completed'], highlight: null },
   'spool.resumed': { severity: 'notice', meaning: 'the spool writes again after a full disk', data: ['dropped_lines', 'by_source', 'free_bytes', 'usage_bytes'], highlight: null },
   'spool.retention': { severity: 'info', meaning: 'spool files older than the retention were removed', data: ['files', 'bytes', 'by_source'], highlight: null },
+  'spool.source_refused': { severity: 'warning', meaning: "lines on the shared log socket claiming WaveOS's or a supervised service's source were dropped", data: ['source', 'lines', 'connections', 'window_s', 'service_socket'], highlight: null },
   'spool.suppressed': { severity: 'warning', meaning: "lines of a source over its rate limit were dropped", data: ['source', 'lines', 'bytes', 'window_s', 'limit'], highlight: null },
   'telemetry.collector_failed': { severity: 'warning', meaning: 'a telemetry collector failed and backs off', data: ['collector', 'error', 'retry_in_ms', 'max_backoff_ms', 'interval_ms'], highlight: null },
   'telemetry.collector_recovered': { severity: 'notice', meaning: 'a telemetry collector works again', data: ['collector', 'failed_attempts', 'down_ms', 'errors_total'], highlight: null },

@@ -16,6 +16,8 @@ export interface EnvironmentSource {
   /** A declared secret's value; throws for an undeclared one. */
   secret?: (name: string) => string;
   root: string;
+  /** The service's own log socket (the spooler's), given to it as WAVEOS_LOG_SOCKET. */
+  logSocket?: string;
 }
 
 /** The home of a user from /etc/passwd; undefined when it is not listed. */
@@ -34,7 +36,9 @@ export function homeOf(user: string | number): string | undefined {
 /**
  * A service's whole environment, in layers: the base; `HOME` of the user it runs as (the daemon's own
  * when it runs as the daemon's user, none when that user has no home); `inherit_env`; its own `env`; the
- * secrets `secrets_env` names; then `WAVEOS_SERVICE` and the supervisor's root marker (orphan reaping needs it).
+ * secrets `secrets_env` names; then `WAVEOS_SERVICE`, `WAVEOS_LOG_SOCKET` (its own log socket, when the spooler
+ * offers one: lines there are stored as the service's, whatever they claim) and the supervisor's root marker
+ * (orphan reaping needs it). The daemon's variables come last so that no config can point them elsewhere.
  */
 export function serviceEnvironment(s: ServiceSpec, src: EnvironmentSource): Record<string, string> {
   const from = src.daemonEnv;
@@ -56,6 +60,8 @@ export function serviceEnvironment(s: ServiceSpec, src: EnvironmentSource): Reco
     env[k] = src.secret(name);
   }
   env.WAVEOS_SERVICE = s.name;
+  if (src.logSocket !== undefined) env.WAVEOS_LOG_SOCKET = src.logSocket;
+  else delete env.WAVEOS_LOG_SOCKET;
   env[SUPERVISOR_ROOT_ENV] = src.root;
   return env;
 }

@@ -11,6 +11,7 @@ export {
   type ServiceInput,
   type ServiceState,
   type StopResult,
+  type ServiceLogSockets,
   Supervisor,
   type SupervisorDeps,
   type UnhealthyInfo,

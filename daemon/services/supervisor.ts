@@ -72,6 +72,13 @@ export interface Hold {
 }
 
 
+/** Each service's own log socket (the spooler's): lines written there are stored as the service's. */
+export interface ServiceLogSockets {
+  /** Opens it once (owned by the service's user and group when given) and returns its path, or undefined. */
+  open(service: string, owner: { uid?: number; gid?: number }): Promise<string | undefined>;
+  close(service: string): Promise<void>;
+}
+
 export interface SupervisorDeps {
   specs: readonly ServiceSpec[];
   journal: Journal;
@@ -85,6 +92,8 @@ export interface SupervisorDeps {
   env?: NodeJS.ProcessEnv;
   /** A declared secret's value, for the services whose `secrets_env` names it. */
   secret?: (name: string) => string;
+  /** Gives each service its own log socket, as WAVEOS_LOG_SOCKET. */
+  logSockets?: ServiceLogSockets;
   /** Orphans from a previous run get this long between SIGTERM and SIGKILL. */
   orphanStopTimeoutMs?: number;
   /** On daemon stop, each child gets at most this long between its stop signal and SIGKILL. */
@@ -258,6 +267,7 @@ export class Supervisor implements Lifecycle {
     if (!e.dynamic) throw new WaveosError('WAVEOS_E_RUNTIME', `${name} is a configured service; it cannot be removed at run time`);
     if (e.running) throw new WaveosError('WAVEOS_E_RUNTIME', `service ${name} runs: stop it before removing it`);
     this.entries.delete(name);
+    void this.deps.logSockets?.close(name);
     if (this.holds[name]) {
       delete this.holds[name];
       this.deps.journal.writeState(HOLDS_KEY, this.holds);
@@ -347,9 +357,10 @@ export class Supervisor implements Lifecycle {
       e.state = 'stopped';
       throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: unknown ${uid === undefined && s.user !== null ? `user "${s.user}"` : `group "${String(s.group)}"`}`);
     }
+    const logSocket = await this.logSocket(name, uid, gid);
     let env: Record<string, string>;
     try {
-      env = serviceEnvironment(s, { daemonEnv: this.deps.env ?? process.env, secret: this.deps.secret, root: this.deps.root });
+      env = serviceEnvironment(s, { daemonEnv: this.deps.env ?? process.env, secret: this.deps.secret, root: this.deps.root, logSocket });
     } catch (err) {
       e.state = 'stopped';
       throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: ${errorMessage(err)}`, { cause: err });
@@ -406,6 +417,16 @@ export class Supervisor implements Lifecycle {
     });
     this.scheduleHealth(e, running);
     return { pid, already_running: false, restarts: e.restarts };
+  }
+
+  /** A service whose socket cannot be made still starts: its stdout and stderr are spooled as ever. */
+  private async logSocket(name: string, uid: number | undefined, gid: number | undefined): Promise<string | undefined> {
+    try {
+      return await this.deps.logSockets?.open(name, { uid, gid });
+    } catch (err) {
+      this.deps.log.warn({ service: name, err: errorMessage(err) }, 'could not open the service log socket; the service starts without WAVEOS_LOG_SOCKET');
+      return undefined;
+    }
   }
 
   private exited(e: Entry, r: Running, info: ExitInfo): void {

@@ -18,3 +18,4 @@ export {
   createSpooler,
   safeSourceName,
 } from './spooler.js';
+export type { SocketOwner } from './unix-server.js';

@@ -30,7 +30,7 @@ afterEach(async () => {
 });
 
 /** Timers are set far out: the tests move the clock and call flushAll/tick themselves. */
-function make(over: Partial<SpoolerSettings> = {}, extra: { freeBytes?: (d: string) => number; socketPath?: string } = {}): Spooler {
+function make(over: Partial<SpoolerSettings> = {}, extra: { freeBytes?: (d: string) => number; socketPath?: string; serviceSocketDir?: string; reservedSources?: string[] } = {}): Spooler {
   const s = new Spooler({
     clock,
     log: silentLogger(),
@@ -324,6 +324,49 @@ describe('the spooler', () => {
     expect((await collect('json-app')).map(body)).toEqual(['{"source":"json-app","msg":"hello"}', '{"msg":"again"}']);
     expect(s.stats().socket_refused).toBe(1);
     expect(existsSync(join(spool, 'who'))).toBe(false);
+  });
+
+  it('binds a service socket’s lines to the service and refuses claims of reserved names on log.sock, counted per interval', async () => {
+    const sock = join(dir, 'log.sock');
+    const s = make({ report_interval_ms: 10_000 }, { socketPath: sock, serviceSocketDir: join(dir, 'log'), reservedSources: ['idle-svc'] });
+    await s.start();
+    const own = await s.openServiceSocket('svc');
+    expect(own).toBe(join(dir, 'log', 'svc.sock'));
+    expect(await s.openServiceSocket('svc')).toBe(own);
+    expect(statSync(own as string).mode & 0o777).toBe(0o660);
+    const send = (path: string, text: string): Promise<string> =>
+      new Promise((resolve) => {
+        let got = '';
+        const c = createConnection(path, () => c.end(text));
+        c.on('data', (b) => (got += b.toString()));
+        c.on('close', () => resolve(got));
+        c.on('error', () => resolve(got));
+      });
+    await send(own as string, 'source=waveos\nmine\n{"source":"x","m":1}\n');
+    await send(own as string, 'last words');
+    expect(await send(sock, 'source=svc\nforged 1\nforged 2\nforged 3')).toMatch(/source "svc" is a supervised service's/);
+    await send(sock, '{"source":"waveos","m":"forged"}\nforged\n');
+    await send(sock, 'source=idle-svc\nforged\n');
+    await send(sock, 'source=free\nok\n');
+    await until('written', () => (s.flushAll(), s.stats().sources.svc?.lines_written === 3 && s.stats().sources.free?.lines_written === 1));
+    expect((await collect('svc')).map(body)).toEqual(['mine', '{"source":"x","m":1}', 'last words']);
+    expect(existsSync(join(spool, 'waveos'))).toBe(false);
+    expect(existsSync(join(spool, 'idle-svc'))).toBe(false);
+    expect(s.stats().socket_claims_refused).toBe(6);
+    s.tick();
+    const refused = events.filter((e) => e.kind === 'spool.source_refused');
+    expect(refused.map((e) => [e.data?.source, e.data?.lines])).toEqual([['svc', 3], ['waveos', 2], ['idle-svc', 1]]);
+    expect(refused[0]?.data?.service_socket).toBe(own);
+    // within the interval a new claim is counted, not reported; after it, one more event
+    await send(sock, 'source=svc\nforged 4\n');
+    await until('counted', () => s.stats().socket_claims_refused === 7);
+    s.tick();
+    expect(events.filter((e) => e.kind === 'spool.source_refused')).toHaveLength(3);
+    clock.advance(10_000);
+    s.tick();
+    expect(events.filter((e) => e.kind === 'spool.source_refused').at(-1)?.data).toMatchObject({ source: 'svc', lines: 1 });
+    await s.closeServiceSocket('svc');
+    expect(existsSync(own as string)).toBe(false);
   });
 
   it('reads across compressed and plain files in order, with since and grep', async () => {

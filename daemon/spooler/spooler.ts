@@ -1,5 +1,5 @@
-import { chmodSync, mkdirSync, readdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
-import { type Server, type Socket, createServer } from 'node:net';
+import { mkdirSync, readdirSync, statSync, statfsSync, unlinkSync } from 'node:fs';
+import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Chaos, type Clock, type Lifecycle, type LogSink, type Logger, errorMessage, isDiskFull, isoUtc } from '../core/index.js';
@@ -8,6 +8,7 @@ import { LineSplitter } from './line-splitter.js';
 import { CURRENT, compressSegment, listSegments, recoverSourceDir, sourceBytes } from './segments.js';
 import type { RateLimit, SourceSettings, SpoolerSettings } from './settings.js';
 import { type SourceCounters, type SourceHost, SourceLog } from './source-log.js';
+import { type SocketOwner, closeServer, listenUnix, setSocketOwner } from './unix-server.js';
 
 /** An event as the journal takes it; the spooler needs nothing else from the journal. */
 export interface SpoolEvent {
@@ -32,6 +33,13 @@ export interface SpoolerDeps {
   spoolDir: string;
   /** The ingestion socket (`run/waveos/log.sock`); none when undefined or `settings.socket` is off. */
   socketPath?: string;
+  /** Where each supervised service's own socket is made (`run/waveos/log`); none when undefined. */
+  serviceSocketDir?: string;
+  /**
+   * Names log.sock refuses to take lines for, besides `waveos` and every service with its own socket: the
+   * configured services, so that a service that has not started yet cannot be spoken for either.
+   */
+  reservedSources?: readonly string[];
   settings: SpoolerSettings;
   /** Every line is redacted before it is stored: secrets never reach the spool. */
   redactor: LineRedactor;
@@ -59,6 +67,8 @@ export interface SpoolerStats {
   compressions_pending: number;
   socket_connections: number;
   socket_refused: number;
+  /** Lines refused on log.sock because they claimed `waveos` or a supervised service's name. */
+  socket_claims_refused: number;
 }
 
 const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -66,6 +76,26 @@ const SOURCE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const HELLO_MAX = 4096;
 /** Sources the socket may create in one run. */
 const MAX_SOURCES = 256;
+/** A service's socket: its owner (the service's user) and group, and the daemon as root, may write it. */
+const SERVICE_SOCKET_MODE = 0o660;
+/** Traversable by all, listable by the daemon's group: each socket's own mode decides who connects. */
+const SERVICE_SOCKET_DIR_MODE = 0o751;
+/** The daemon's own source. */
+const SELF_SOURCE = 'waveos';
+
+/** Refused claims of one name on log.sock since the last report. */
+interface ClaimWindow {
+  lines: number;
+  connections: number;
+  sinceMono: number;
+  lastReportMono: number;
+}
+
+/** What a connection's lines go into once its source is known. */
+interface Ingest {
+  push(chunk: Buffer): void;
+  end(): void;
+}
 
 /** Source names become folder names: anything else is replaced, so no name escapes the spool. */
 export function safeSourceName(name: string): string {
@@ -117,6 +147,10 @@ export class Spooler implements Lifecycle, LogSink {
   private server: Server | undefined;
   private readonly conns = new Set<Socket>();
   private refused = 0;
+  /** Each supervised service's own socket, by source name; a promise while it is being opened. */
+  private readonly serviceServers = new Map<string, Promise<{ server: Server; path: string }>>();
+  private readonly claims = new Map<string, ClaimWindow>();
+  private claimsRefused = 0;
   private lastFsyncMono: number;
   private lastDiskCheckMono = Number.NEGATIVE_INFINITY;
   private stopped = false;
@@ -196,7 +230,9 @@ export class Spooler implements Lifecycle, LogSink {
         // already gone
       }
     }
+    await Promise.all([...this.serviceServers.keys()].map((name) => this.closeServiceSocket(name)));
     this.reportSuppressed(true);
+    this.reportClaims(true);
     await this.drain();
     await this.compression;
     for (const s of this.sources.values()) s.close();
@@ -372,38 +408,74 @@ export class Spooler implements Lifecycle, LogSink {
   // --- the ingestion socket ---------------------------------------------------------------------------
 
   private async listen(path: string): Promise<void> {
-    try {
-      unlinkSync(path);
-    } catch {
-      // no socket left by a previous run
-    }
-    const server = createServer((sock) => this.onConnection(sock));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    chmodSync(path, this.settings.socket_mode);
+    const server = await listenUnix(path, this.settings.socket_mode, undefined, (sock) => this.onConnection(sock, undefined));
     server.on('error', (e) => this.deps.log.warn({ err: errorMessage(e) }, 'log socket error'));
     this.server = server;
   }
 
   /**
-   * The first line names the source: `source=NAME`, or a JSON object with a `source` field (which is also
-   * stored as the first line). Every later line is stored as it came, JSON or text.
+   * Opens (once) the socket of one supervised service, `<serviceSocketDir>/<service>.sock`, and returns its
+   * path: every line on it is stored under that service's source, whatever it claims. When the daemon runs
+   * as root the socket is chowned to `owner` (the service's user and group), so only the service and the
+   * daemon can write it. Undefined when the spooler takes no socket input.
    */
-  private onConnection(sock: Socket): void {
+  async openServiceSocket(service: string, owner?: SocketOwner): Promise<string | undefined> {
+    const dir = this.deps.serviceSocketDir;
+    if (!this.settings.enabled || !this.settings.socket || dir === undefined || this.stopped) return undefined;
+    const source = safeSourceName(service);
+    const open = this.serviceServers.get(source);
+    if (open) {
+      // the same name again (a replaced app service): its current user gets the socket
+      const { path } = await open;
+      setSocketOwner(path, owner);
+      return path;
+    }
+    const path = join(dir, `${source}.sock`);
+    mkdirSync(dir, { recursive: true, mode: SERVICE_SOCKET_DIR_MODE });
+    const opening = listenUnix(path, SERVICE_SOCKET_MODE, owner, (sock) => this.onConnection(sock, source)).then((server) => {
+      server.on('error', (e) => this.deps.log.warn({ err: errorMessage(e), service: source }, 'service log socket error'));
+      return { server, path };
+    });
+    this.serviceServers.set(source, opening);
+    try {
+      await opening;
+    } catch (e) {
+      this.serviceServers.delete(source);
+      throw e;
+    }
+    return path;
+  }
+
+  /** Closes and removes a service's socket (the service is gone); connections still open may finish. */
+  async closeServiceSocket(service: string): Promise<void> {
+    const source = safeSourceName(service);
+    const open = this.serviceServers.get(source);
+    if (!open) return;
+    this.serviceServers.delete(source);
+    try {
+      const { server, path } = await open;
+      await closeServer(server, path);
+    } catch (e) {
+      this.deps.log.warn({ err: errorMessage(e), service: source }, 'closing a service log socket failed');
+    }
+  }
+
+  /** Names no writer on log.sock may take: the daemon's own and every supervised service's. */
+  private claimRefused(name: string): boolean {
+    return name === SELF_SOURCE || this.serviceServers.has(name) || (this.deps.reservedSources ?? []).includes(name);
+  }
+
+  /**
+   * On log.sock the first line names the source: `source=NAME`, or a JSON object with a `source` field
+   * (which is also stored as the first line). Every later line is stored as it came, JSON or text. On a
+   * service's own socket (`bound`) the source is the service: a first `source=NAME` line is taken as the
+   * hello and its name ignored, and every other line is stored as it came.
+   */
+  private onConnection(sock: Socket, bound: string | undefined): void {
     this.conns.add(sock);
     let head: Buffer = Buffer.alloc(0);
-    let ingest: { push(chunk: Buffer): void; end(): void } | undefined;
+    let ingest: Ingest | undefined;
     let log: SourceLog | undefined;
-    const refuse = (): void => {
-      this.refused++;
-      sock.end('error: the first line must be source=NAME or a JSON object with a "source" field\n');
-      sock.destroy();
-    };
     sock.on('data', (chunk: Buffer) => {
       if (ingest) {
         ingest.push(chunk);
@@ -411,23 +483,19 @@ export class Spooler implements Lifecycle, LogSink {
       }
       head = head.length ? Buffer.concat([head, chunk]) : chunk;
       const nl = head.indexOf(0x0a);
-      if (nl < 0) {
-        if (head.length > HELLO_MAX) refuse();
-        return;
-      }
-      const named = helloSource(head.toString('utf8', 0, nl));
-      // each new name is a folder and a buffer: an app cannot make them without bound
-      if (!named || (!this.sources.has(named.source) && this.sources.size >= MAX_SOURCES)) {
-        refuse();
-        return;
-      }
-      log = this.source(named.source);
-      ingest = this.ingester(log, 'socket', sock);
-      const rest = named.store ? head : head.subarray(nl + 1);
+      if (nl < 0 && head.length <= HELLO_MAX) return;
+      const opened = bound !== undefined ? this.boundStream(sock, bound, head, nl) : this.claimedStream(sock, head, nl);
+      if (!opened) return;
+      ({ ingest, log } = opened);
       head = Buffer.alloc(0);
-      if (rest.length) ingest.push(rest);
+      if (opened.rest.length) ingest.push(opened.rest);
     });
     sock.on('end', () => {
+      // a service's one short line without a newline is still a line
+      if (!ingest && bound !== undefined && head.length > 0) {
+        ({ ingest, log } = this.boundStream(sock, bound, head, head.indexOf(0x0a)));
+        ingest.push(head);
+      }
       ingest?.end();
       sock.end();
     });
@@ -436,6 +504,86 @@ export class Spooler implements Lifecycle, LogSink {
       this.conns.delete(sock);
       log?.forget(sock);
     });
+  }
+
+  private boundStream(sock: Socket, source: string, head: Buffer, nl: number): { ingest: Ingest; log: SourceLog; rest: Buffer } {
+    const log = this.source(source);
+    const hello = nl >= 0 ? helloSource(head.toString('utf8', 0, nl)) : undefined;
+    return { ingest: this.ingester(log, 'socket', sock), log, rest: hello && !hello.store ? head.subarray(nl + 1) : head };
+  }
+
+  /** log.sock: the hello names the source; an unnamed connection is closed, a reserved name's lines are dropped. */
+  private claimedStream(sock: Socket, head: Buffer, nl: number): { ingest: Ingest; log: SourceLog | undefined; rest: Buffer } | undefined {
+    const named = nl >= 0 ? helloSource(head.toString('utf8', 0, nl)) : undefined;
+    // each new name is a folder and a buffer: an app cannot make them without bound
+    if (!named || (!this.sources.has(named.source) && this.sources.size >= MAX_SOURCES)) {
+      this.refused++;
+      sock.end('error: the first line must be source=NAME or a JSON object with a "source" field\n');
+      sock.destroy();
+      return undefined;
+    }
+    const rest = named.store ? head : head.subarray(nl + 1);
+    if (this.claimRefused(named.source)) return { ingest: this.refusedClaim(sock, named.source), log: undefined, rest };
+    const log = this.source(named.source);
+    return { ingest: this.ingester(log, 'socket', sock), log, rest };
+  }
+
+  /**
+   * A writer on log.sock that claims `waveos` or a service's name: it is told once, and its lines are read,
+   * counted and dropped (so a writer that does not read its replies is not blocked or cut off mid-write).
+   */
+  private refusedClaim(sock: Socket, name: string): Ingest {
+    const w = this.claimWindow(name);
+    w.connections++;
+    sock.write(`error: source "${name}" is ${name === SELF_SOURCE ? "WaveOS's own" : 'a supervised service\'s'}; lines claiming it are dropped (a service writes to its own socket, $WAVEOS_LOG_SOCKET)\n`);
+    let partial = false;
+    const count = (n: number): void => {
+      w.lines += n;
+      this.claimsRefused += n;
+    };
+    return {
+      push: (chunk) => {
+        let n = 0;
+        for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) n++;
+        if (chunk.length > 0) partial = chunk[chunk.length - 1] !== 0x0a;
+        count(n);
+      },
+      end: () => count(partial ? 1 : 0),
+    };
+  }
+
+  private claimWindow(name: string): ClaimWindow {
+    let w = this.claims.get(name);
+    if (!w) {
+      w = { lines: 0, connections: 0, sinceMono: this.deps.clock.monoMs(), lastReportMono: Number.NEGATIVE_INFINITY };
+      this.claims.set(name, w);
+    } else if (w.lines === 0 && w.connections === 0) {
+      w.sinceMono = this.deps.clock.monoMs();
+    }
+    return w;
+  }
+
+  /** One `spool.source_refused` event per claimed name per report interval, with what was dropped since the last. */
+  private reportClaims(all: boolean): void {
+    const now = this.deps.clock.monoMs();
+    for (const [name, w] of this.claims) {
+      if (w.lines === 0 && w.connections === 0) continue;
+      if (!all && now - w.lastReportMono < this.settings.report_interval_ms) continue;
+      const secs = Math.max(1, Math.round((now - w.sinceMono) / 1000));
+      const socket = name === SELF_SOURCE || this.deps.serviceSocketDir === undefined ? null : join(this.deps.serviceSocketDir, `${name}.sock`);
+      const owner = name === SELF_SOURCE ? "it is WaveOS's own source" : `it belongs to the supervised service ${name}, whose lines come only from its own socket ${socket ?? '(none)'} ($WAVEOS_LOG_SOCKET)`;
+      this.event({
+        kind: 'spool.source_refused',
+        severity: 'warning',
+        source: 'spooler',
+        reason: `refused ${fmt(w.lines)} line${w.lines === 1 ? '' : 's'} on the shared log socket claiming source "${name}" (${w.connections} connection${w.connections === 1 ? '' : 's'} in ${secs} s): ${owner}`,
+        data: { source: name, lines: w.lines, connections: w.connections, window_s: secs, service_socket: socket },
+      });
+      w.lines = 0;
+      w.connections = 0;
+      w.lastReportMono = now;
+      w.sinceMono = now;
+    }
   }
 
   // --- writing, rotation, compression, quota ----------------------------------------------------------
@@ -686,6 +834,7 @@ export class Spooler implements Lifecycle, LogSink {
         if (s.firstLineMono !== undefined && now - s.firstLineMono >= this.settings.rotate_age_ms) s.rotate();
       }
       this.reportSuppressed(false);
+      this.reportClaims(false);
       this.reportRetention();
       if (this.settings.fsync === 'interval' && now - this.lastFsyncMono >= this.settings.fsync_interval_ms) {
         this.lastFsyncMono = now;
@@ -737,6 +886,7 @@ export class Spooler implements Lifecycle, LogSink {
       compressions_pending: this.compressQueue.length + (this.compressing ? 1 : 0),
       socket_connections: this.conns.size,
       socket_refused: this.refused,
+      socket_claims_refused: this.claimsRefused,
     };
   }
 
