@@ -118,7 +118,8 @@ export function apiStream(opts: ClientOptions, path: string, onLine: (line: stri
   return new Promise((resolve, reject) => {
     const req = open(
       opts.socketPath,
-      { method: 'GET', path, headers: authHeaders(opts) },
+      // A stream may be quiet for long (no event for minutes): no idle time-out, not even the agent's default 5 s.
+      { method: 'GET', path, headers: authHeaders(opts), timeoutMs: 0 },
       (res) => {
         if ((res.statusCode ?? 0) >= 300) {
           readAll(res).then(() => resolve(res.statusCode ?? 0), reject);

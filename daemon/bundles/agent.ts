@@ -477,7 +477,18 @@ export class BundleAgent implements Lifecycle {
 
   private beginTrial(rec: InstallRecord): void {
     rec.trial_starts++;
-    this.transition(rec, 'trial', 'info', `trial ${rec.trial_starts} of ${rec.kind} ${rec.name} ${rec.version} started`, { trial_starts: rec.trial_starts, max_trial_starts: this.deps.settings.maxTrialStarts });
+    let trialMs: number | null = null;
+    try {
+      trialMs = this.deps.runtime.trialMs?.(this.slotRef(rec, rec.bundle_id as string)) ?? null;
+    } catch {
+      // an unreadable slot fails the trial itself, with its own reason
+    }
+    const lasts = trialMs ? `; it lasts ${Math.round(trialMs / 1000)} s` : '';
+    this.transition(rec, 'trial', 'info', `trial ${rec.trial_starts} of ${rec.kind} ${rec.name} ${rec.version} started${lasts}`, {
+      trial_starts: rec.trial_starts,
+      max_trial_starts: this.deps.settings.maxTrialStarts,
+      trial_ms: trialMs,
+    });
   }
 
   private async commit(rec: InstallRecord, why: string, data: Record<string, unknown>): Promise<void> {

@@ -28,6 +28,8 @@ export interface GateResult {
  */
 export interface BundleRuntime {
   healthGate(ref: SlotRef, signal: AbortSignal): Promise<GateResult>;
+  /** How long the trial of this slot lasts (0: judged at the switch), for progress and the trial event. */
+  trialMs?(ref: SlotRef): number;
 }
 
 export interface DefaultRuntimeDeps {
@@ -67,6 +69,10 @@ export class DefaultRuntime implements BundleRuntime {
   constructor(private readonly deps: DefaultRuntimeDeps) {
     const shapes = new Redactor();
     this.redact = deps.redact ?? ((t) => shapes.text(t));
+  }
+
+  trialMs(ref: SlotRef): number {
+    return ref.kind === 'app' || ref.kind === 'waveos' ? (ref.manifest.app?.trial_ms ?? this.deps.defaultTrialMs) : 0;
   }
 
   async healthGate(ref: SlotRef, signal: AbortSignal): Promise<GateResult> {

@@ -120,18 +120,8 @@ export async function bundleCommand(argv: string[], io: Output): Promise<number>
       );
       return 0;
     }
-    case 'install': {
-      if (args.length !== 1) throw usage('install takes one FILE');
-      const file = resolve(args[0] as string);
-      if (!existsSync(file)) throw new WaveosError('WAVEOS_E_USAGE', `${file}: no such file`);
-      const paths = rootPaths(values.root);
-      const body = checkResponse(await apiCall({ ...clientOptions(paths, values['token-file']), timeoutMs: 3_600_000 }, 'POST', '/v1/bundles/install', { path: file })) as { install: InstallRecord };
-      const r = body.install;
-      if (values.json) io.out(JSON.stringify(body));
-      else io.out(describe(r));
-      if (r.state === 'rolled_back') throw new WaveosError('WAVEOS_E_BUNDLE_ROLLED_BACK', `the bundle was installed but failed its trial and was rolled back: ${r.reason ?? ''}`);
-      return 0;
-    }
+    case 'install':
+      return await installCommand(args, values, io);
     case 'list': {
       const paths = rootPaths(values.root);
       const body = checkResponse(await apiCall(clientOptions(paths, values['token-file']), 'GET', '/v1/bundles')) as {
@@ -167,4 +157,32 @@ export async function bundleCommand(argv: string[], io: Output): Promise<number>
     default:
       throw usage(`unknown bundle command "${sub ?? ''}"`);
   }
+}
+
+/** `bundle install FILE`: through the daemon; on a terminal each step is said as it happens (stderr). */
+async function installCommand(args: string[], values: { root?: string; json?: boolean; 'token-file'?: string }, io: Output): Promise<number> {
+  if (args.length !== 1) throw usage('install takes one FILE');
+  const file = resolve(args[0] as string);
+  if (!existsSync(file)) throw new WaveosError('WAVEOS_E_USAGE', `${file}: no such file`);
+  const paths = rootPaths(values.root);
+  const opts = clientOptions(paths, values['token-file']);
+  const progress = new AbortController();
+  const showing = !values.json && process.stderr.isTTY === true;
+  if (showing) {
+    const { followInstall } = await import('./install-progress.js');
+    void followInstall(opts, new Date().toISOString(), (l) => io.err(l), progress.signal);
+  }
+  let body: { install: InstallRecord };
+  try {
+    body = checkResponse(await apiCall({ ...opts, timeoutMs: 3_600_000 }, 'POST', '/v1/bundles/install', { path: file })) as { install: InstallRecord };
+  } finally {
+    // The last step's event may still be on its way: a moment for it, then the answer.
+    if (showing) await new Promise((r) => setTimeout(r, 200));
+    progress.abort();
+  }
+  const r = body.install;
+  if (values.json) io.out(JSON.stringify(body));
+  else io.out(describe(r));
+  if (r.state === 'rolled_back') throw new WaveosError('WAVEOS_E_BUNDLE_ROLLED_BACK', `the bundle was installed but failed its trial and was rolled back: ${r.reason ?? ''}`);
+  return 0;
 }

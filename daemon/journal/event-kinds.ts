@@ -39,7 +39,7 @@ export const EVENT_KINDS = {
   'bundle.verified': { severity: 'info', meaning: "a bundle's signature and contents were checked", data: [...INSTALL, '...'], highlight: null },
   'bundle.staged': { severity: 'info', meaning: 'a bundle was unpacked into its slot', data: [...INSTALL, 'slot'], highlight: null },
   'bundle.activated': { severity: 'notice', meaning: "a bundle's slot became current", data: [...INSTALL, 'from', 'to'], highlight: null },
-  'bundle.trial': { severity: 'info', meaning: 'a trial start of a newly activated bundle began', data: [...INSTALL, 'trial_starts', 'max_trial_starts'], highlight: null },
+  'bundle.trial': { severity: 'info', meaning: 'a trial start of a newly activated bundle began', data: [...INSTALL, 'trial_starts', 'max_trial_starts', 'trial_ms'], highlight: null },
   'bundle.committed': { severity: 'notice', meaning: 'a bundle passed its trial and is the last known-good', data: [...INSTALL, 'pruned', '...'], highlight: null },
   'bundle.rejected': { severity: 'error', meaning: 'a bundle was refused (signature, limits, manifest)', data: [...INSTALL, 'check', 'code', '...'], highlight: null },
   'bundle.rolled_back': { severity: 'error', meaning: 'a bundle was rolled back to the previous slot (failed trial, launcher, or on request)', data: ['bundle_kind', 'name', 'bundle_id', 'from', 'to', '...'], highlight: 'recovery' },
