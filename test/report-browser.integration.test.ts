@@ -96,6 +96,76 @@ async function openReport(browser: Browser, file: string, width: number): Promis
   return { page, problems, requests };
 }
 
+/** The headline names the breaker and the mode, above everything else; the mode band shows safe mode. */
+async function checkAnswer(page: Page): Promise<void> {
+  const headline = (await page.locator('#headline').textContent()) ?? '';
+  expect(headline).toMatch(/^Breaker crash-breaker opened at \d\d:\d\d:\d\d after 5 exits of hang in 60 s; device in safe mode since/);
+  const answerTop = (await page.locator('#answer').boundingBox())?.y ?? Infinity;
+  const chartTop = (await page.locator('.chart').first().boundingBox())?.y ?? -Infinity;
+  expect(answerTop).toBeLessThan(chartTop);
+  expect(await page.locator('#modes .span.safe').count()).toBe(1);
+  expect(await page.locator('#modes .span.normal').count()).toBe(1);
+}
+
+/** Every chart with samples draws them, key ones first, on a window fitted to the data. */
+async function checkCharts(page: Page): Promise<void> {
+  const charts = await page.evaluate(() => {
+    interface Plot { data: (number | null | undefined)[][]; series: { label?: string; _paths?: { stroke?: unknown } | null }[]; root: HTMLElement }
+    const plots = (window as unknown as { reportPlots: Plot[] }).reportPlots;
+    const palette = [[31, 111, 235], [214, 39, 40], [44, 160, 44], [148, 103, 189], [255, 127, 14], [23, 190, 207], [140, 86, 75], [227, 119, 194]];
+    /** Pixels of the plot area in the colour of one of the chart's series: what was really drawn. */
+    const inked = (u: Plot): number => {
+      const canvas = u.root.querySelector('canvas') as HTMLCanvasElement;
+      const px = (canvas.getContext('2d') as CanvasRenderingContext2D).getImageData(0, 0, canvas.width, canvas.height).data;
+      const colours = palette.slice(0, u.series.length - 1);
+      let n = 0;
+      for (let i = 0; i < px.length; i += 4) {
+        if (colours.some((c) => Math.abs((px[i] as number) - (c[0] as number)) < 24 && Math.abs((px[i + 1] as number) - (c[1] as number)) < 24 && Math.abs((px[i + 2] as number) - (c[2] as number)) < 24)) n++;
+      }
+      return n;
+    };
+    return plots.map((u) => ({
+      inked: inked(u),
+      name: u.root.closest('.chart')?.getAttribute('data-metric') ?? '',
+      series: u.series.slice(1).map((s, k) => ({ label: s.label ?? '', points: (u.data[k + 1] ?? []).filter((v) => v !== null && v !== undefined).length, drawn: Boolean(s._paths?.stroke) })),
+    }));
+  });
+  const plan = await page.evaluate(() => {
+    const d = JSON.parse(document.getElementById('evidence-data')?.textContent ?? '{}') as { plan: { from_ms: number; charts: unknown[] }; window: { since: string } };
+    return { from: d.plan.from_ms, since: Date.parse(d.window.since), charts: d.plan.charts.length };
+  });
+  expect(charts.length).toBe(plan.charts);
+  expect(await page.locator('.chart').count()).toBe(plan.charts);
+  expect(charts.length).toBeGreaterThanOrEqual(4);
+  expect(charts[0]?.name).toBe('health_score');
+  for (const name of ['health_score', 'load_average', 'cpu_usage_ratio']) expect(charts.map((c) => c.name)).toContain(name);
+  for (const c of charts) {
+    expect(c.series.some((s) => s.points > 0), `${c.name} has no data`).toBe(true);
+    expect(c.inked, `${c.name}: no line on the canvas`).toBeGreaterThan(30);
+    for (const s of c.series) if (s.points > 0) expect(s.drawn, `${c.name} ${s.label}: ${s.points} points, nothing drawn`).toBe(true);
+  }
+  // Health is sampled every 5 s: its points are few, and still a line.
+  const health = charts.find((c) => c.name === 'health_score');
+  expect(health?.series[0]?.points).toBeGreaterThanOrEqual(2);
+  // The daemon ran for seconds of a 15-minute window: the charts start at its data, not at the window.
+  expect(plan.from - plan.since).toBeGreaterThan(10 * 60_000);
+}
+
+/** The timeline lists the newest first, holds the breaker, and the filter narrows it as one types. */
+async function checkTimeline(page: Page): Promise<void> {
+  const times = await page.locator('#timeline-body td.ts:first-child').allTextContents();
+  expect(times.length).toBeGreaterThan(10);
+  expect([...times].sort().reverse()).toEqual(times);
+  const all = await page.locator('#timeline-body tr').count();
+  await page.fill('#f-text', 'breaker_open');
+  const rows = await page.locator('#timeline-body tr').allTextContents();
+  expect(rows.length).toBeGreaterThan(0);
+  expect(rows.length).toBeLessThan(all);
+  for (const r of rows) expect(r).toContain('breaker_open');
+  await page.fill('#f-text', '');
+  expect(await page.locator('#timeline-body tr').count()).toBe(all);
+}
+
 const noBrowser = browserUnavailable();
 if (noBrowser) process.stderr.write(`report.html browser check skipped: ${noBrowser}\n`);
 
@@ -110,6 +180,11 @@ describe('report.html of an incident pack', () => {
       for (const width of [1400, 390]) {
         const { page, problems, requests } = await openReport(browser, join(unpacked, 'report.html'), width);
         await page.screenshot({ path: join(RESULTS, `report-${width}.png`), fullPage: true });
+        await checkAnswer(page);
+        await checkCharts(page);
+        await checkTimeline(page);
+        const fit = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+        expect(fit.scroll, `${width}px: the page is wider than the screen`).toBeLessThanOrEqual(fit.inner);
         expect(problems, `${width}px`).toEqual([]);
         expect(requests, `${width}px`).toEqual([]);
       }
