@@ -50,7 +50,7 @@ td.data { font-family:ui-monospace,Menlo,monospace; font-size:11px; color:var(--
 .sev.info { background:var(--info); } .sev.notice { background:var(--notice); } .sev.warning { background:var(--warning); }
 .sev.error { background:var(--error); } .sev.critical { background:var(--critical); }
 tr.hl-policy td { background:var(--policy); } tr.hl-recovery td { background:var(--recovery); }
-tr.incident td { box-shadow: inset 0 2px 0 var(--bad); }
+tr.incident td:first-child { box-shadow: inset 4px 0 0 var(--bad); }
 .tag { font-size:11px; border-radius:3px; padding:0 4px; margin-left:4px; border:1px solid; }
 .tag.policy { color:#8a5a00; border-color:#e0b64f; } .tag.recovery { color:#0b4fa8; border-color:#8db4f0; }
 .charts { display:grid; grid-template-columns:repeat(auto-fill,minmax(min(560px,100%),1fr)); gap:14px; }
@@ -73,6 +73,7 @@ ul.flat { columns:2 260px; font-size:13px; padding-left:18px; }
   table.stack tr { display:block; border-bottom:1px solid var(--line); padding:4px 0; }
   table.stack td { display:inline-block; border:0; padding:2px 6px; max-width:100%; }
   table.stack td.data, table.stack td.reason { display:block; }
+  table.stack tr.incident { box-shadow: inset 4px 0 0 var(--bad); } table.stack tr.incident td:first-child { box-shadow:none; }
 }
 `;
 
