@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type ReportSeries } from './report.js';
+import { type ReportData, type ReportEvent, type ReportSeries, pageData } from './report.js';
 import { modeSpans, planCharts } from './report-charts.js';
 import { type HeadlineEvent, dataField, headlineOf, incidentsOf } from './report-headline.js';
 import { formatValue } from './report-units.js';
@@ -144,5 +144,26 @@ describe('the report units', () => {
   it('works from its own source, as the page inlines it', () => {
     const inlined = new Function(`return (${formatValue.toString()})`)() as typeof formatValue;
     expect(inlined(1536, 'bytes')).toBe('1.5 KiB');
+  });
+});
+
+describe('the page data', () => {
+  it('opens with the headline, marks the charts only with incidents and replaces the bucket grid with the plan', () => {
+    const start = Date.parse('2026-12-03T07:20:00.000Z');
+    const rev = (e: HeadlineEvent, seq: number): ReportEvent => ({ ...e, seq, severity: 'warning', hl: e.kind.startsWith('policy.') ? 'policy' : undefined });
+    const events = storm.map(rev);
+    const data = {
+      window: { since: '2026-12-03T07:05:00.000Z', until: '2026-12-03T07:32:00.000Z' },
+      chart: { start_ms: start, bucket_ms: 1000, buckets: 720, series: [series('health_score', 'points', Array.from({ length: 720 }, (_, i) => (i % 5 === 0 ? 100 - i / 36 : null)))] },
+      markers: events.filter((e) => e.kind !== 'daemon.start'),
+      events,
+    } as unknown as ReportData;
+    const page = pageData(data);
+    expect(page.headline).toMatch(/^Breaker crash-breaker opened at 07:31:18/);
+    expect(page.other_markers.map((m) => m.kind)).not.toContain('policy.breaker_open');
+    expect(page.other_markers.map((m) => m.kind)).toContain('service.exited');
+    expect(page.plan.from_ms).toBe(start);
+    expect(page.modes.map((m) => m.mode)).toEqual(['normal', 'safe']);
+    expect('chart' in page).toBe(false);
   });
 });
