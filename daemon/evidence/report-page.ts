@@ -83,11 +83,12 @@ export const BODY = `
 <section id="answer"><p id="headline"></p><ol id="incidents"></ol>
 <div class="band-wrap"><div class="band" id="modes" title="device mode"></div><div class="band-axis"><span id="band-from"></span><span>mode (times UTC)</span><span id="band-to"></span></div>
 <div class="keys"><span><i style="background:var(--m-normal)"></i>normal</span><span><i style="background:var(--m-degraded)"></i>degraded</span><span><i style="background:var(--m-safe)"></i>safe</span><span><i style="background:#17202b"></i>incident</span></div></div>
+<p class="muted" style="margin:6px 0 0;font-size:13px"><a href="#timeline">Jump to the timeline</a> · <a href="#metrics">the charts</a></p>
 <details id="track-box"><summary id="track-summary">Other policy and recovery events</summary><div class="band track" id="track"></div><p class="muted" id="track-note"></p></details>
 </section>
 <section id="metrics"><h2>Metrics that moved <span class="muted" style="font-weight:400;font-size:13px" id="metrics-note"></span></h2><div class="charts" id="charts"></div>
 <details id="flat-box"><summary id="flat-summary">Metrics that kept one value</summary><ul class="flat" id="flat"></ul></details></section>
-<section><h2>Timeline, newest first</h2>
+<section id="timeline"><h2>Timeline, newest first</h2>
 <div class="controls">
 <input type="search" id="f-text" placeholder="filter: kind, service, reason, data" aria-label="filter the timeline">
 <label>Severity at least <select id="f-sev"><option value="info">info</option><option value="notice">notice</option><option value="warning">warning</option><option value="error">error</option><option value="critical">critical</option></select></label>
