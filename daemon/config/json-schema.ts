@@ -39,34 +39,36 @@ const PROD_REFUSES_CHAOS = { if: { properties: { profile: { const: 'prod' } }, r
 
 /**
  * schema_version 1 is migrated on load (config/migrate.ts): identity at the top level, and
- * artifacts.flush_interval_s, a number of seconds that becomes the duration "<n>s".
+ * artifacts.flush_interval_s, a number of seconds that becomes the duration "<n>s". Those keys are described
+ * beside the current ones, and refused unless the file says schema_version: 1.
  */
-function versionOneSchema(v2: JsonSchema): JsonSchema {
-  const props = structuredClone(v2.properties) as Record<string, JsonSchema>;
+function withVersionOne(v2: JsonSchema): JsonSchema {
+  const props = v2.properties as Record<string, JsonSchema>;
   const device = (props.device?.properties ?? {}) as Record<string, JsonSchema>;
-  const artifacts = structuredClone(props.artifacts ?? {}) as { properties?: Record<string, JsonSchema> };
-  const flushSeconds = { anyOf: [{ type: 'number', minimum: 0.1, maximum: 3600 }, { type: 'string', pattern: '^\\d+(?:\\.\\d+)?$' }], description: 'seconds (schema_version 1)' };
-  artifacts.properties = { ...artifacts.properties, flush_interval_s: flushSeconds };
+  const artifacts = props.artifacts as { properties: Record<string, JsonSchema> };
+  const flushSeconds = { anyOf: [{ type: 'number', minimum: 0.1, maximum: 3600 }, { type: 'string', pattern: '^\\d+(?:\\.\\d+)?$' }], description: 'schema_version 1: seconds' };
+  const old = (s: JsonSchema | undefined): JsonSchema => ({ ...s, description: 'schema_version 1: now under device:' });
   return {
     ...v2,
-    properties: { ...props, schema_version: { const: 1 }, device_id: device.device_id, app_id: device.app_id, environment: device.environment, artifacts },
+    properties: {
+      ...props,
+      schema_version: { enum: [1, CONFIG_SCHEMA_VERSION], description: `schema_version ${CONFIG_SCHEMA_VERSION}; 1 is accepted and migrated when the daemon reads it` },
+      device_id: old(device.device_id),
+      app_id: old(device.app_id),
+      environment: old(device.environment),
+      artifacts: { ...artifacts, properties: { ...artifacts.properties, flush_interval_s: flushSeconds } },
+    },
+    if: { properties: { schema_version: { const: 1 } } },
+    else: { properties: { device_id: false, app_id: false, environment: false, artifacts: { type: 'object', properties: { flush_interval_s: false } } } },
+    allOf: [PROD_REFUSES_CHAOS],
   };
 }
 
 /** JSON Schema of the config file for editors (yaml-language-server and the like), as strict as the daemon. */
 export function configJsonSchema(): Record<string, unknown> {
-  const v2 = generate(configFileSchema);
-  const { $schema: _dropped, ...body } = { ...v2, $schema: undefined };
-  const current = { ...body, allOf: [PROD_REFUSES_CHAOS] };
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'WaveOS config (etc/waveos/waveos.yaml)',
-    description: `schema_version ${CONFIG_SCHEMA_VERSION}; schema_version 1 is accepted and migrated when the daemon reads it`,
-    type: 'object',
-    required: ['schema_version'],
-    properties: { schema_version: { enum: [1, CONFIG_SCHEMA_VERSION] } },
-    if: { properties: { schema_version: { const: 1 } } },
-    then: { ...versionOneSchema(body), allOf: [PROD_REFUSES_CHAOS] },
-    else: current,
+    ...withVersionOne(generate(configFileSchema)),
   };
 }
