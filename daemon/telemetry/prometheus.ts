@@ -1,5 +1,6 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type * as PromClient from 'prom-client';
 import type { Histogram } from 'prom-client';
 import type { Logger } from '../core/index.js';
 import type { Labels, MetricDef, Registry } from './registry.js';
@@ -18,7 +19,7 @@ export interface ExpositionSources {
 
 export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 
-type Prom = typeof import('prom-client');
+type Prom = typeof PromClient;
 type PromRegistry = InstanceType<Prom['Registry']>;
 
 /** Info and state gauges, set at scrape time from the sources (Prometheus's `_info` and one-hot enum idioms). */
