@@ -85,6 +85,12 @@ const HAND_CASES: [string, 'config' | 'policy', string][] = [
   ['ftp health url', 'config', service({ health: { kind: 'http', url: 'ftp://127.0.0.1/health' } })],
   ['tcp health without port', 'config', service({ health: { kind: 'tcp' } })],
   ['exec health with url', 'config', service({ health: { kind: 'exec', command: 'x', url: 'http://a' } })],
+  ['a duration string below the least', 'config', service({ stop_timeout: '0ms' })],
+  ['a duration string at the least', 'config', service({ stop_timeout: '0.1s' })],
+  ['a duration string rounding up to the least', 'config', service({ stop_timeout: '99.5ms' })],
+  ['a duration string above the most', 'config', service({ stop_timeout: '61m' })],
+  ['a size string above the most', 'config', config({ artifacts: { max_bytes: '2048GiB' } })],
+  ['a size string below the least', 'config', config({ artifacts: { max_bytes: '1MB' } })],
   ['size "lots"', 'config', config({ artifacts: { max_bytes: 'lots' } })],
   ['size 64MiB', 'config', config({ artifacts: { max_bytes: '64MiB' } })],
   ['size 64mib', 'config', config({ artifacts: { max_bytes: '64mib' } })],
@@ -111,14 +117,12 @@ const HAND_CASES: [string, 'config' | 'policy', string][] = [
 
 /**
  * What a JSON Schema cannot say, so the daemon alone refuses it: references between keys, duplicate names, what
- * a regular expression compiles to, a duration string's magnitude, a day that none of the listed months has.
+ * a regular expression compiles to, a day that none of the listed months has.
  */
 const SCHEMA_CANNOT_SAY: [string, 'config' | 'policy', string][] = [
   ['service declared twice', 'config', config({ services: [{ name: 'a', command: 'x' }, { name: 'a', command: 'y' }] })],
   ['undeclared secret', 'config', service({ secrets_env: { TOKEN: 'token' } })],
   ['route to an unknown upstream', 'config', config({ proxy: { routes: [{ name: 'r', upstream: 'u', path: '/v1' }] } })],
-  ['a duration string below the least', 'config', service({ stop_timeout: '0ms' })],
-  ['a size string above the most', 'config', config({ artifacts: { max_bytes: '2048GiB' } })],
   ['the 30th of February', 'config', config({ evidence: { schedule: '0 0 30 2 *' } })],
   ['a redaction pattern that does not compile', 'config', config({ spooler: { redact: ['(unclosed'] } })],
   ['a rule id used twice', 'policy', stringify({ policy_version: 1, rules: [0, 1].map(() => ({ id: 'r', kind: 'rate_limit', flow: 'service.restart', limit: 5, per: '10m' })) })],
@@ -153,10 +157,15 @@ describe('the published JSON Schemas give the daemon’s verdict', () => {
   });
 });
 
-/** A duration within 100ms..1h for stop_timeout, or a string that is no duration at all. */
+/**
+ * A duration for stop_timeout (100ms..1h) in any unit, inside the bounds or out, or a string that is no duration.
+ * Numerals have at most one decimal, which keeps them off the float rounding edges the daemon's arithmetic has.
+ */
 const durationText = fc.oneof(
-  fc.tuple(fc.integer({ min: 1, max: 59 }), fc.constantFrom('s', 'm'), fc.constantFrom('', ' ')).map(([v, u, sp]) => `${v}${sp}${u}`),
-  fc.tuple(fc.integer({ min: 100, max: 3_600_000 }), fc.constantFrom('ms', ' ms')).map(([v, u]) => `${v}${u}`),
+  fc
+    .tuple(fc.integer({ min: 0, max: 4_000_000 }), fc.constantFrom(1, 10, 1000, 100_000), fc.boolean(), fc.constantFrom('ms', 's', 'm', 'h', 'd'), fc.constantFrom('', ' '))
+    .map(([v, scale, tenth, u, sp]) => `${Math.floor(v / scale)}${tenth ? `.${v % 10}` : ''}${sp}${u}`),
+  fc.tuple(fc.integer({ min: 95, max: 105 }), fc.constantFrom('ms', '0ms', '00ms')).map(([v, u]) => `${v}${u}`),
   fc.constantFrom('soon', '-5s', '5 sec', '', '1e3s', '5', '.5s', '5.s', 'ms', '5S', '1w'),
   fc.string().filter((s) => !/\d/.test(s)),
 );
@@ -164,7 +173,8 @@ const durationText = fc.oneof(
 /** A size for artifacts.max_bytes (1MiB..1024GiB): bytes, a string within the bounds, or no size at all. */
 const sizeValue = fc.oneof(
   fc.integer({ min: 0, max: 2 ** 42 }),
-  fc.tuple(fc.integer({ min: 1, max: 1000 }), fc.constantFrom('MiB', 'mib', 'GiB', 'GB', 'gb', ' MiB')).map(([v, u]) => `${v}${u}`),
+  fc.tuple(fc.integer({ min: 0, max: 3000 }), fc.constantFrom('MiB', 'mib', 'GiB', 'MB', 'gb', ' MiB', 'KiB', 'kb', '', 'B')).map(([v, u]) => `${v}${u}`),
+  fc.tuple(fc.integer({ min: 1_048_570, max: 1_048_580 }), fc.constantFrom('', 'b', ' B')).map(([v, u]) => `${v}${u}`),
   fc.constantFrom('lots', '-1', '1TiB', '1 K', 'MiB', '1.5.5MiB', '0x10'),
   fc.string().filter((s) => !/\d/.test(s)),
 );
