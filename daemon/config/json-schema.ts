@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { boundsOverride, replaceSchema } from '../core/index.js';
+import { numeralAtLeast, numeralBelow } from '../core/decimal-range.js';
 import { chaosRuleSchema } from '../core/chaos.js';
 import { CRON_SOURCE } from './cron-pattern.js';
 import { CONFIG_SCHEMA_VERSION, configFileSchema, evidenceSchema } from './schema.js';
@@ -38,6 +39,12 @@ function generate(schema: z.ZodType): JsonSchema {
 const PROD_REFUSES_CHAOS = { if: { properties: { profile: { const: 'prod' } }, required: ['profile'] }, then: { not: { required: ['chaos'] } } };
 
 /**
+ * A v1 flush_interval_s becomes the duration `<n>s`, bounded 100ms..1h like artifacts.flush_interval: as text,
+ * a numeral from 0.0995 (rounding up to 100 ms) to below 3600.0005.
+ */
+const FLUSH_SECONDS_TEXT = `^(?=(?:${numeralAtLeast({ num: 199n, den: 2000n })})$)(?:${numeralBelow({ num: 7_200_001n, den: 2000n })})$`;
+
+/**
  * schema_version 1 is migrated on load (config/migrate.ts): identity at the top level, and
  * artifacts.flush_interval_s, a number of seconds that becomes the duration "<n>s". Those keys are described
  * beside the current ones, and refused unless the file says schema_version: 1.
@@ -46,7 +53,7 @@ function withVersionOne(v2: JsonSchema): JsonSchema {
   const props = v2.properties as Record<string, JsonSchema>;
   const device = (props.device?.properties ?? {}) as Record<string, JsonSchema>;
   const artifacts = props.artifacts as { properties: Record<string, JsonSchema> };
-  const flushSeconds = { anyOf: [{ type: 'number', minimum: 0.1, maximum: 3600 }, { type: 'string', pattern: '^\\d+(?:\\.\\d+)?$' }], description: 'schema_version 1: seconds' };
+  const flushSeconds = { anyOf: [{ type: 'number', minimum: 0.0995, exclusiveMaximum: 3600.0005 }, { type: 'string', pattern: FLUSH_SECONDS_TEXT }], description: 'schema_version 1: seconds, 0.1 to 3600' };
   const old = (s: JsonSchema | undefined): JsonSchema => ({ ...s, description: 'schema_version 1: now under device:' });
   return {
     ...v2,
