@@ -59,7 +59,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   // The one action path: every world-changing action has exactly one handler, or this does not compile.
   executor.install({ ...recovery.handlers(), ...bundles.handlers });
-  const telemetry = telemetryUnit(boot, { supervisor, policy, spooler });
+  const telemetry = telemetryUnit(boot, { supervisor, policy, spooler, bundles: bundles.agent });
   policy.load();
   journal.onCommit((events) => policy.observeJournalEvents(events));
   const mirror = eventMirror({ minSeverity: boot.config.log.events, runId: boot.runId, log: log.child({ module: 'events' }), env });

@@ -3,6 +3,7 @@ import { createProxy } from '../proxy/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
 import type { Supervisor } from '../services/index.js';
 import { createSpooler } from '../spooler/index.js';
+import { MODES, readBuildStamp } from '../core/index.js';
 import { Telemetry } from '../telemetry/index.js';
 import type { BootContext } from './open.js';
 
@@ -18,13 +19,18 @@ export function spoolUnits(boot: BootContext): { spooler: ReturnType<typeof crea
 }
 
 /** Collectors, the metrics history and Prometheus; every sample set goes to the policy. */
+interface InstalledBundles {
+  versions(): { by_name: Record<string, { version: string | undefined }> };
+}
+
 interface SpoolUsage {
   usageBySource(): Map<string, number>;
 }
 
-export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor; policy: PolicyRuntime; spooler?: SpoolUsage }): Telemetry {
+export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor; policy: PolicyRuntime; spooler?: SpoolUsage; bundles?: InstalledBundles }): Telemetry {
   const { journal } = boot;
   const { spooler } = deps;
+  const build = readBuildStamp();
   const telemetry = new Telemetry({
     journal,
     config: boot.config.telemetry,
@@ -35,6 +41,12 @@ export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor;
     spoolUsage: spooler ? () => spooler.usageBySource() : undefined,
     onSamples: (samples) => deps.policy.observe(samples),
     chaos: boot.chaos,
+    exposition: {
+      build: () => ({ version: build.version, commit: build.git_commit }),
+      mode: () => ({ current: deps.policy.mode, known: MODES }),
+      breakers: () => deps.policy.snapshot().breakers,
+      bundles: () => deps.bundles?.versions().by_name ?? {},
+    },
   });
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);
   return telemetry;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
+import { CRON_RE } from './cron-pattern.js';
 import { type ChaosRule, boundedDuration, boundedSize, chaosSchema, linearRegExp } from '../core/index.js';
 import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema, undeclaredSecretIssues } from './services-schema.js';
 
@@ -185,7 +186,7 @@ export const evidenceSchema = z.strictObject({
   /** A node-cron expression (`0 3 * * *` = daily at 03:00) or `off`. */
   schedule: z
     .string()
-    .refine((s) => s === 'off' || validateCron(s), 'expected a cron expression such as "0 3 * * *" (daily at 03:00), or "off"')
+    .refine((s) => s === 'off' || (CRON_RE.test(s) && validateCron(s)), 'expected a cron expression such as "0 3 * * *" (daily at 03:00), or "off"')
     .optional(),
   /** Most packs kept in var/lib/waveos/evidence/; the oldest go first. */
   keep: z.number().int().min(1).max(10_000).optional(),

@@ -49,6 +49,9 @@ const healthVariants = {
   }),
 };
 
+/** The health check as a union on `kind` (the published JSON Schema states this one). */
+export const healthVariantsSchema = z.discriminatedUnion('kind', [healthVariants.process, healthVariants.exec, healthVariants.tcp, healthVariants.http, healthVariants.heartbeat]);
+
 /** Unknown kinds get one clear message instead of a union's list of mismatches. */
 export const healthSchema = z
   .looseObject({ kind: z.string() })
@@ -57,7 +60,7 @@ export const healthSchema = z
       ctx.addIssue({ code: 'custom', path: ['kind'], message: `unknown health check kind "${v.kind}" (expected one of: ${HEALTH_KINDS.join(', ')})` });
     }
   })
-  .pipe(z.discriminatedUnion('kind', [healthVariants.process, healthVariants.exec, healthVariants.tcp, healthVariants.http, healthVariants.heartbeat]));
+  .pipe(healthVariantsSchema);
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name');
 

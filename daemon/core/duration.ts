@@ -8,7 +8,9 @@ const UNITS_MS: Record<string, number> = {
   d: 86_400_000,
 };
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+/** The number and unit of a duration; the config's JSON Schema is built from the same source. */
+export const DURATION_SOURCE = '(\\d+(?:\\.\\d+)?)\\s*(ms|s|m|h|d)';
+const DURATION_RE = new RegExp(`^${DURATION_SOURCE}$`);
 
 /** Parses "500ms", "5s", "1.5m", "2h", "30d" into milliseconds; undefined when it is not a duration. */
 export function parseDuration(text: string): number | undefined {
@@ -28,7 +30,9 @@ const SIZE_UNITS: Record<string, number> = {
   gib: 1024 ** 3,
 };
 
-const SIZE_RE = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?$/i;
+/** A size's number and optional unit, any letter case, spelled out so a JSON Schema pattern (no flags) can share it. */
+export const SIZE_SOURCE = '(\\d+(?:\\.\\d+)?)\\s*([kKmMgG][iI]?[bB]|[bB])?';
+const SIZE_RE = new RegExp(`^${SIZE_SOURCE}$`);
 
 /** Parses "512KiB", "256MiB", "1GB", "4096" into bytes; undefined when it is not a size. */
 export function parseSize(text: string): number | undefined {
@@ -59,7 +63,27 @@ export function formatDurationText(ms: number): string {
  * located message, so a timer can neither spin (0ms) nor be clamped by the runtime (999999999h). With
  * `seconds`, a plain number is taken as seconds too.
  */
+export interface FieldBounds {
+  readonly kind: 'duration' | 'size';
+  readonly min: string;
+  readonly max: string;
+  /** In ms for durations, bytes for sizes. */
+  readonly lo: number;
+  readonly hi: number;
+  /** A duration that also takes a plain number of seconds. */
+  readonly seconds: boolean;
+}
+
+/** The bounds of every bounded field, keyed by its schema, so the JSON Schema generator can state them. */
+export const fieldBounds = new WeakMap<object, FieldBounds>();
+
 export function boundedDuration(min: string, max: string, opts: { seconds?: boolean } = {}) {
+  const schema = boundedDurationSchema(min, max, opts);
+  fieldBounds.set(schema, { kind: 'duration', min, max, lo: parseDuration(min) as number, hi: parseDuration(max) as number, seconds: opts.seconds ?? false });
+  return schema;
+}
+
+function boundedDurationSchema(min: string, max: string, opts: { seconds?: boolean }) {
   const lo = parseDuration(min) as number;
   const hi = parseDuration(max) as number;
   const input = opts.seconds ? z.union([z.number(), z.string()]) : z.string();
@@ -83,6 +107,12 @@ export function boundedDuration(min: string, max: string, opts: { seconds?: bool
 
 /** A size field (bytes, or with a unit) with the least and the most it may be. */
 export function boundedSize(min: string, max: string) {
+  const schema = boundedSizeSchema(min, max);
+  fieldBounds.set(schema, { kind: 'size', min, max, lo: parseSize(min) as number, hi: parseSize(max) as number, seconds: false });
+  return schema;
+}
+
+function boundedSizeSchema(min: string, max: string) {
   const lo = parseSize(min) as number;
   const hi = parseSize(max) as number;
   return z

@@ -1,6 +1,6 @@
 export { writeFileAtomic, fsyncDir, fsyncPath, unlinkDurable } from './atomic-file.js';
 export { type Clock, FakeClock, systemClock, isoUtc } from './clock.js';
-export { boundedDuration, boundedSize, formatDurationText, formatMs, parseDuration, parseSize } from './duration.js';
+export { DURATION_SOURCE, type FieldBounds, SIZE_SOURCE, boundedDuration, boundedSize, fieldBounds, formatDurationText, formatMs, parseDuration, parseSize } from './duration.js';
 export {
   ErrorCodes,
   type ErrorCode,
@@ -47,3 +47,4 @@ export { MODES, type Mode } from './modes.js';
 export { didYouMean, nearestName } from './nearest.js';
 export { linearRegExp } from './linear-regexp.js';
 export { type DirScan, INPUT_LIMITS, type InputRead, fileTypeOf, formatBytes, readInputFile, scanInputDir } from './input-files.js';
+export { DURATION_PATTERN, SIZE_PATTERN, boundedJsonSchema, boundsOverride, replaceSchema } from './json-schema-bounds.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { boundedDuration, parseSize } from '../core/index.js';
 
 /** A plain number, or a size with a unit ("256MiB"), so memory thresholds read as operators think of them. */
-const quantity = z
+export const quantity = z
   .union([z.number(), z.string()])
   .describe('a number, or a size with a unit such as 512KiB or 256MiB')
   .transform((v, ctx) => {

@@ -5,7 +5,7 @@ export { History, type HistoryOptions } from './history.js';
 export { type HistoryAnswer, type HistoryQuery, readHistory } from './history-query.js';
 export { METRICS, METRIC_COLLECTOR, type MetricName } from './metrics.js';
 export * from './parsers.js';
-export { PROM_PREFIX, buildExposition, startPrometheus } from './prometheus.js';
+export { BREAKER_STATES, type ExpositionSources, PROM_PREFIX, buildExposition, startPrometheus } from './prometheus.js';
 export { type Labels, type MetricDef, type MetricType, type Point, Registry, type RegistryOptions, type SeriesValue } from './registry.js';
 export { metricsQuery, metricsRoutes } from './routes.js';
 export { type Collector, type CollectorStatus, CollectorScheduler } from './scheduler.js';

@@ -1,25 +1,93 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type * as PromClient from 'prom-client';
 import type { Histogram } from 'prom-client';
 import type { Logger } from '../core/index.js';
 import type { Labels, MetricDef, Registry } from './registry.js';
 
 export const PROM_PREFIX = 'waveos_';
 
+/** What the exposition reads from outside telemetry at scrape time: the build, the mode, breakers, bundles. */
+export interface ExpositionSources {
+  build: () => { version: string; commit: string | null };
+  /** The current mode and every mode there is (one series each, 1 for the current one). */
+  mode: () => { current: string; known: readonly string[] };
+  breakers: () => readonly { rule_id: string; state: string }[];
+  /** Installed bundles by `kind/name` (the bundle agent's versions().by_name). */
+  bundles: () => Readonly<Record<string, { version: string | undefined }>>;
+}
+
+export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+
+type Prom = typeof PromClient;
+type PromRegistry = InstanceType<Prom['Registry']>;
+
+/** Info and state gauges, set at scrape time from the sources (Prometheus's `_info` and one-hot enum idioms). */
+function addSourceGauges(prom: Prom, reg: PromRegistry, src: ExpositionSources): void {
+  const gauge = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string>, v: number) => void) => void): void => {
+    new prom.Gauge({
+      name: `${PROM_PREFIX}${name}`,
+      help,
+      labelNames,
+      registers: [reg],
+      collect() {
+        this.reset();
+        fill((labels, v) => this.set(labels, v));
+      },
+    });
+  };
+  gauge('build_info', 'the running build: always 1, the version and the git commit in labels', ['version', 'commit'], (set) => {
+    const b = src.build();
+    set({ version: b.version, commit: b.commit ?? 'unknown' }, 1);
+  });
+  gauge('mode', 'the device mode: 1 for the current mode, 0 for the others', ['mode'], (set) => {
+    const m = src.mode();
+    for (const mode of new Set([...m.known, m.current])) set({ mode }, mode === m.current ? 1 : 0);
+  });
+  gauge('breaker_state', 'each policy breaker: 1 for its current state (closed, open, half_open), 0 for the others', ['rule', 'state'], (set) => {
+    for (const b of src.breakers()) for (const state of BREAKER_STATES) set({ rule: b.rule_id, state }, b.state === state ? 1 : 0);
+  });
+  gauge('bundle_info', 'each installed bundle: always 1, its name, kind and version in labels', ['name', 'kind', 'version'], (set) => {
+    for (const [key, v] of Object.entries(src.bundles())) {
+      const slash = key.indexOf('/');
+      set({ name: key.slice(slash + 1), kind: key.slice(0, slash), version: v.version ?? 'unknown' }, 1);
+    }
+  });
+}
+
+/** A label value in the text format: backslash, double quote and newline escaped. */
+function labelValue(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/**
+ * Gauges labelled by `quantile` are precomputed quantiles (the event-loop lag): written as a summary, the type
+ * that label belongs to. The quantiles come from a histogram reset every interval, so there is no _sum or _count.
+ */
+function summaryText(registry: Registry, def: MetricDef): string {
+  const name = `${PROM_PREFIX}${def.name}`;
+  const lines = [`# HELP ${name} ${def.help} (${def.unit})`, `# TYPE ${name} summary`];
+  for (const s of registry.series(def.name)) lines.push(`${name}{quantile="${labelValue(String(s.labels.quantile))}"} ${s.value}`);
+  return `${lines.join('\n')}\n`;
+}
+
+const isSummary = (def: MetricDef): boolean => def.type === 'gauge' && def.labelNames.length === 1 && def.labelNames[0] === 'quantile';
+
 
 /**
  * The text exposition of the registry, through prom-client. Gauges and counters are copied from the
  * registry at scrape time; histograms mirror every observation as it happens.
  */
-export async function buildExposition(registry: Registry): Promise<{ metrics: () => Promise<string>; contentType: string; close: () => void }> {
+export async function buildExposition(registry: Registry, sources?: ExpositionSources): Promise<{ metrics: () => Promise<string>; contentType: string; close: () => void }> {
   // Loaded only when the endpoint is on, so a daemon without it does not carry prom-client.
   const prom = await import('prom-client');
   const reg = new prom.Registry();
   const made = new Set<string>();
   const hist = new Map<string, Histogram>();
 
+  if (sources) addSourceGauges(prom, reg, sources);
   const ensure = (def: MetricDef): void => {
-    if (made.has(def.name)) return;
+    if (made.has(def.name) || isSummary(def)) return;
     made.add(def.name);
     const name = `${PROM_PREFIX}${def.name}`;
     const help = `${def.help} (${def.unit})`;
@@ -58,7 +126,8 @@ export async function buildExposition(registry: Registry): Promise<{ metrics: ()
   return {
     metrics: async () => {
       for (const def of registry.definitions()) ensure(def);
-      return reg.metrics();
+      const summaries = registry.definitions().filter(isSummary).map((def) => summaryText(registry, def));
+      return (await reg.metrics()) + summaries.join('');
     },
     contentType: reg.contentType,
     close: () => {
@@ -75,8 +144,8 @@ export interface PrometheusServer {
 }
 
 /** Serves GET /metrics on host:port (127.0.0.1 unless configured otherwise); port 0 picks a free one. */
-export async function startPrometheus(registry: Registry, host: string, port: number, log: Logger): Promise<PrometheusServer> {
-  const expo = await buildExposition(registry);
+export async function startPrometheus(registry: Registry, host: string, port: number, log: Logger, sources?: ExpositionSources): Promise<PrometheusServer> {
+  const expo = await buildExposition(registry, sources);
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');

@@ -23,7 +23,7 @@ import { History } from './history.js';
 import { type HistoryAnswer, readHistory } from './history-query.js';
 import { METRICS } from './metrics.js';
 import { ProcFiles } from './procfs.js';
-import { type PrometheusServer, startPrometheus } from './prometheus.js';
+import { type ExpositionSources, type PrometheusServer, startPrometheus } from './prometheus.js';
 import { type Labels, type Point, Registry } from './registry.js';
 import { type CollectorStatus, CollectorScheduler } from './scheduler.js';
 
@@ -43,6 +43,8 @@ export interface TelemetryDeps {
   onSamples?: (samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels: Readonly<Record<string, string>> }[]) => void;
   /** Failure injection at each collector run (test rigs only). */
   chaos?: Chaos;
+  /** The build, mode, breakers and bundles shown on /metrics beside the registry's series. */
+  exposition?: ExpositionSources;
 }
 
 /** The `metrics --json` row (CONTRACT.md), with the type and the time of the value added. */
@@ -340,7 +342,7 @@ export class Telemetry implements Lifecycle {
     const p = this.deps.config.prometheus;
     if (p.enabled) {
       try {
-        this.prom = await startPrometheus(this.registry, p.host, p.port, this.deps.log);
+        this.prom = await startPrometheus(this.registry, p.host, p.port, this.deps.log, this.deps.exposition);
         this.deps.log.info({ url: this.prom.url }, `prometheus metrics at ${this.prom.url}`);
       } catch (e) {
         // Another daemon (or anything) may hold the port: metrics go on without the endpoint. A log line
