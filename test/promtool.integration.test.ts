@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, waitFor } from './helpers/daemon.js';
 import { daemonFixture } from './helpers/fixture.js';
-import { buildExposition } from '../dist/telemetry/prometheus.js';
-import { Registry } from '../dist/telemetry/registry.js';
+import { buildExposition } from '../daemon/telemetry/prometheus.js';
+import { systemClock } from '../daemon/core/index.js';
+import { Registry } from '../daemon/telemetry/registry.js';
 
 const repo = join(import.meta.dirname, '..');
 
@@ -29,7 +30,7 @@ function promtool(text: string): { status: number | null; stdout: string; stderr
 describe.skipIf(missing !== undefined)(title, () => {
   it('states installed bundles and every breaker state, and still lints clean', async () => {
     // A fresh daemon has no bundle installed: the bundle and breaker families are checked with sources that have some.
-    const expo = await buildExposition(new Registry({ maxSeries: 100, windowPoints: 0 }), {
+    const expo = await buildExposition(new Registry({ clock: systemClock, maxSeries: 100, windowPoints: 0 }), {
       build: () => ({ version: '1.2.3', commit: null }),
       mode: () => ({ current: 'degraded', known: ['normal', 'degraded', 'safe'] }),
       breakers: () => [{ rule_id: 'crash-breaker', state: 'half_open' }],

@@ -1,14 +1,13 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify } from 'yaml';
-import { configJsonSchema, loadConfig } from '../dist/config/index.js';
-import { parsePolicyText, policyJsonSchema } from '../dist/policy/index.js';
+import { configJsonSchema, loadConfig } from '../daemon/config/index.js';
+import { parsePolicyText, policyJsonSchema } from '../daemon/policy/index.js';
 
-// The daemon's own verdicts come from the compiled code, the same that `config schema` and `policy schema` ran.
 const repo = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'waveos-schema-parity-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

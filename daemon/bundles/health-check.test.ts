@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +73,6 @@ describe('an app health check', () => {
 
 describe('the trial sleep', () => {
   it('leaves no abort listener behind, however often a trial sleeps (no MaxListenersExceededWarning)', async () => {
-    const { getEventListeners } = await import('node:events');
     const { sleep } = await import('./runtime.js');
     const abort = new AbortController();
     for (let i = 0; i < 20; i++) await sleep(1, abort.signal);

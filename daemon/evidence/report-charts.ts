@@ -1,4 +1,13 @@
-import type { ReportSeries } from './report.js';
+/** One series of the pack's window, as the report draws it. */
+export interface ReportSeries {
+  name: string;
+  unit: string;
+  labels: string;
+  /** Per bucket of the window: the mean and the highest value, or null where no sample fell. */
+  avg: (number | null)[];
+  max: (number | null)[];
+}
+
 
 /** The chart summary the pack builder makes: per bucket of the window, the mean of each series. */
 export interface ChartInput {

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { PreviousRun } from '../artifacts/index.js';
 import type { Highlight } from '../journal/index.js';
-import { type ChartPlan, type ModeSpan, modeSpans, planCharts } from './report-charts.js';
+import { type ChartPlan, type ModeSpan, type ReportSeries, modeSpans, planCharts } from './report-charts.js';
+
+export type { ReportSeries } from './report-charts.js';
 import { INCIDENT_KINDS, type Incident, headlineOf, incidentsOf } from './report-headline.js';
 import { APP, BODY, CSS } from './report-page.js';
 
@@ -17,15 +19,6 @@ export interface ReportEvent {
   data: string;
   /** From the event catalogue's highlight flag. */
   hl: Highlight | undefined;
-}
-
-export interface ReportSeries {
-  name: string;
-  unit: string;
-  labels: string;
-  /** Per bucket of the window: the mean and the highest value, or null where no sample fell. */
-  avg: (number | null)[];
-  max: (number | null)[];
 }
 
 /** Everything the page shows, embedded as JSON: bounded in size whatever the window holds. */
