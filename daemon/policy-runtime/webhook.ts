@@ -85,9 +85,14 @@ export class WebhookSender {
         await sleep(Math.round(cap / 2 + random() * (cap / 2)), this.abort.signal);
         if (this.abort.signal.aborted) return;
       }
+      // A timer of our own, not AbortSignal.timeout inside AbortSignal.any: that pair can be collected while the
+      // fetch waits (seen under load on Node 20), and a hung endpoint then holds the queue for good.
+      const attemptAbort = new AbortController();
+      const timer = setTimeout(() => attemptAbort.abort(new Error(`timeout after ${timeoutMs} ms`)), timeoutMs);
+      const stop = (): void => attemptAbort.abort(this.abort.signal.reason);
+      this.abort.signal.addEventListener('abort', stop, { once: true });
       try {
-        const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(timeoutMs)]);
-        const res = await doFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload, signal });
+        const res = await doFetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload, signal: attemptAbort.signal });
         await res.arrayBuffer().catch(() => undefined);
         if (res.ok) {
           this.opts.emit({
@@ -101,7 +106,10 @@ export class WebhookSender {
         }
         errors.push(`HTTP ${res.status}`);
       } catch (e) {
-        errors.push(errorMessage(e));
+        errors.push(attemptAbort.signal.aborted && !this.abort.signal.aborted ? `timeout after ${timeoutMs} ms` : errorMessage(e));
+      } finally {
+        clearTimeout(timer);
+        this.abort.signal.removeEventListener('abort', stop);
       }
     }
     if (this.abort.signal.aborted) return;
