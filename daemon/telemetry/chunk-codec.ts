@@ -6,7 +6,7 @@
 import { crc32 } from 'node:zlib';
 
 export const CHUNK_FORMAT_VERSION = 1;
-/** version (1) + count (4) + first t (8) + last t (8) + payload length (4) */
+/** version (1) + count (4) + first t (8) + last t (8) + payload length in bits (4) */
 export const CHUNK_HEADER_BYTES = 25;
 const CRC_BYTES = 4;
 const MAX_COUNT = 0xffff_ffff;
@@ -42,6 +42,10 @@ class BitWriter {
     return this.byte + (this.bit > 0 ? 1 : 0);
   }
 
+  get bitLength(): number {
+    return this.byte * 8 + this.bit;
+  }
+
   /** The first `n` (≤ 32) low bits of the unsigned `value`. */
   write(value: number, n: number): void {
     while (n > 0) {
@@ -69,14 +73,14 @@ class BitWriter {
   }
 }
 
-/** Reads what BitWriter wrote, from a payload of known length; reading past its end is a corrupt chunk. */
+/** Reads what BitWriter wrote, from a payload of known bit length; reading past its end is a corrupt chunk. */
 class BitReader {
   private pos = 0;
-  private readonly end: number;
 
-  constructor(private readonly buf: Uint8Array) {
-    this.end = buf.length * 8;
-  }
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly end: number,
+  ) {}
 
   /** `n` (≤ 32) bits as an unsigned number. */
   read(n: number): number {
@@ -95,10 +99,11 @@ class BitReader {
     return out;
   }
 
-  /** What is left after the last sample must be the zero padding of the last byte. */
-  checkPadding(): void {
-    const left = this.end - this.pos;
-    if (left >= 8 || (left > 0 && this.read(left) !== 0)) throw new ChunkCorrupt('payload', 'bits after the last sample');
+  /** The last sample must end where the header says the bits end, and the last byte's padding be zero. */
+  checkEnd(): void {
+    if (this.pos !== this.end) throw new ChunkCorrupt('payload', `${this.end - this.pos} bits after the last sample`);
+    const padding = (8 - (this.end & 7)) & 7;
+    if (padding > 0 && ((this.buf[this.end >>> 3] ?? 0) & ((1 << padding) - 1)) !== 0) throw new ChunkCorrupt('payload', 'padding bits set');
   }
 }
 
@@ -247,13 +252,14 @@ export class ChunkAppender {
   /** The chunk as it stands: header, bit stream and checksum, decodable by decodeChunk. */
   bytes(): Uint8Array {
     const payload = this.w.byteLength;
+    if (this.w.bitLength > 0xffff_ffff) throw new RangeError('a chunk payload holds at most 2^32 - 1 bits');
     const out = new Uint8Array(CHUNK_HEADER_BYTES + payload + CRC_BYTES);
     const dv = new DataView(out.buffer);
     dv.setUint8(0, CHUNK_FORMAT_VERSION);
     dv.setUint32(1, this.n);
     dv.setBigInt64(5, BigInt(this.first));
     dv.setBigInt64(13, BigInt(this.prev));
-    dv.setUint32(21, payload);
+    dv.setUint32(21, this.w.bitLength);
     this.w.copyInto(out, CHUNK_HEADER_BYTES);
     dv.setUint32(CHUNK_HEADER_BYTES + payload, crc32(out.subarray(0, CHUNK_HEADER_BYTES + payload)));
     return out;
@@ -294,6 +300,7 @@ interface ChunkHeader {
   first: number;
   last: number;
   payload: Uint8Array;
+  payloadBits: number;
 }
 
 function readSafeInt64(dv: DataView, offset: number, what: string): number {
@@ -310,7 +317,8 @@ function readHeader(bytes: Uint8Array): ChunkHeader {
   if (bytes[0] !== CHUNK_FORMAT_VERSION) throw new ChunkCorrupt('version', `format version ${bytes[0]}, this build reads ${CHUNK_FORMAT_VERSION}`);
   if (bytes.length < CHUNK_HEADER_BYTES + CRC_BYTES) throw new ChunkCorrupt('truncated', `${bytes.length} bytes, shorter than header and checksum`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const payloadLength = dv.getUint32(21);
+  const payloadBits = dv.getUint32(21);
+  const payloadLength = Math.ceil(payloadBits / 8);
   const expected = CHUNK_HEADER_BYTES + payloadLength + CRC_BYTES;
   if (bytes.length < expected) throw new ChunkCorrupt('truncated', `${bytes.length} bytes, the header says ${expected}`);
   if (bytes.length > expected) throw new ChunkCorrupt('length', `${bytes.length} bytes, the header says ${expected}`);
@@ -319,11 +327,11 @@ function readHeader(bytes: Uint8Array): ChunkHeader {
   const count = dv.getUint32(1);
   const first = readSafeInt64(dv, 5, 'first');
   const last = readSafeInt64(dv, 13, 'last');
-  if (count === 0 && (first !== 0 || last !== 0 || payloadLength !== 0)) throw new ChunkCorrupt('payload', 'an empty chunk with timestamps or bits');
+  if (count === 0 && (first !== 0 || last !== 0 || payloadBits !== 0)) throw new ChunkCorrupt('payload', 'an empty chunk with timestamps or bits');
   // The first sample takes 64 bits and every later one at least 2: a count the payload cannot hold is refused
   // before anything is allocated for it.
-  if (count > 0 && (count - 1) * 2 + 64 > payloadLength * 8) throw new ChunkCorrupt('payload', `${count} samples cannot fit in ${payloadLength} bytes`);
-  return { count, first, last, payload: bytes.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + payloadLength) };
+  if (count > 0 && (count - 1) * 2 + 64 > payloadBits) throw new ChunkCorrupt('payload', `${count} samples cannot fit in ${payloadBits} bits`);
+  return { count, first, last, payload: bytes.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + payloadLength), payloadBits };
 }
 
 /** Decodes a whole chunk or throws ChunkCorrupt; never returns part of one or values it cannot vouch for. */
@@ -331,7 +339,7 @@ export function decodeChunk(bytes: Uint8Array): Sample[] {
   const h = readHeader(bytes);
   const out: Sample[] = new Array<Sample>(h.count);
   if (h.count === 0) return out;
-  const r = new BitReader(h.payload);
+  const r = new BitReader(h.payload, h.payloadBits);
   const value = new XorReader(r);
   let prev = h.first;
   let prevPrev = h.first;
@@ -342,7 +350,7 @@ export function decodeChunk(bytes: Uint8Array): Sample[] {
     prev = t;
     out[i] = { t, v: value.next() };
   }
-  r.checkPadding();
+  r.checkEnd();
   if (prev !== h.last) throw new ChunkCorrupt('payload', `the last timestamp is ${prev}, the header says ${h.last}`);
   return out;
 }
