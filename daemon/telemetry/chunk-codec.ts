@@ -1,0 +1,405 @@
+/**
+ * Compressed chunks of one metric series: Gorilla encoding (Pelkonen et al., VLDB 2015) of (timestamp, value)
+ * samples, with delta-of-delta timestamps and XOR'd float64 values, in a checksummed chunk. The byte layout is
+ * specified in docs/formats/chunks.md; a change to it is a new format version.
+ */
+import { crc32 } from 'node:zlib';
+
+export const CHUNK_FORMAT_VERSION = 1;
+/** version (1) + count (4) + first t (8) + last t (8) + payload length in bits (4) */
+export const CHUNK_HEADER_BYTES = 25;
+const CRC_BYTES = 4;
+const MAX_COUNT = 0xffff_ffff;
+
+export interface Sample {
+  t: number;
+  v: number;
+}
+
+export type ChunkCorruptReason = 'truncated' | 'version' | 'length' | 'checksum' | 'payload';
+
+/** A chunk that cannot be decoded exactly: nothing of it is returned. */
+export class ChunkCorrupt extends Error {
+  readonly reason: ChunkCorruptReason;
+
+  constructor(reason: ChunkCorruptReason, message: string) {
+    super(`corrupt chunk (${reason}): ${message}`);
+    this.name = 'ChunkCorrupt';
+    this.reason = reason;
+  }
+}
+
+// One scratch view turns a float64 into its two 32-bit halves and back (big-endian, so [0] is the high half).
+const scratch = new DataView(new ArrayBuffer(8));
+
+/** Bits appended most significant first into a byte array that doubles when full; unused bits stay zero. */
+class BitWriter {
+  private buf = new Uint8Array(256);
+  private byte = 0;
+  private bit = 0;
+
+  get byteLength(): number {
+    return this.byte + (this.bit > 0 ? 1 : 0);
+  }
+
+  get bitLength(): number {
+    return this.byte * 8 + this.bit;
+  }
+
+  /** The first `n` (≤ 32) low bits of the unsigned `value`. */
+  write(value: number, n: number): void {
+    while (n > 0) {
+      const free = 8 - this.bit;
+      const take = free < n ? free : n;
+      const bits = (value >>> (n - take)) & ((1 << take) - 1);
+      this.buf[this.byte] = (this.buf[this.byte] ?? 0) | (bits << (free - take));
+      n -= take;
+      this.bit += take;
+      if (this.bit === 8) {
+        this.bit = 0;
+        if (++this.byte === this.buf.length) this.grow();
+      }
+    }
+  }
+
+  copyInto(target: Uint8Array, offset: number): void {
+    target.set(this.buf.subarray(0, this.byteLength), offset);
+  }
+
+  private grow(): void {
+    const next = new Uint8Array(this.buf.length * 2);
+    next.set(this.buf);
+    this.buf = next;
+  }
+}
+
+/** Reads what BitWriter wrote, from a payload of known bit length; reading past its end is a corrupt chunk. */
+class BitReader {
+  private pos = 0;
+
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly end: number,
+  ) {}
+
+  /** `n` (≤ 32) bits as an unsigned number. */
+  read(n: number): number {
+    if (this.pos + n > this.end) throw new ChunkCorrupt('payload', 'the bit stream ends inside a sample');
+    let out = 0;
+    while (n > 0) {
+      const byte = this.buf[this.pos >>> 3] ?? 0;
+      const used = this.pos & 7;
+      const free = 8 - used;
+      const take = free < n ? free : n;
+      const bits = (byte >>> (free - take)) & ((1 << take) - 1);
+      out = out * (1 << take) + bits;
+      n -= take;
+      this.pos += take;
+    }
+    return out;
+  }
+
+  /** The last sample must end where the header says the bits end, and the last byte's padding be zero. */
+  checkEnd(): void {
+    if (this.pos !== this.end) throw new ChunkCorrupt('payload', `${this.end - this.pos} bits after the last sample`);
+    const padding = (8 - (this.end & 7)) & 7;
+    if (padding > 0 && ((this.buf[this.end >>> 3] ?? 0) & ((1 << padding) - 1)) !== 0) throw new ChunkCorrupt('payload', 'padding bits set');
+  }
+}
+
+// Timestamp buckets: control prefix, its length, and the two's-complement width of the delta-of-delta after it.
+// The paper's buckets (0, 10+7, 110+9, 1110+12, 1111+32), with 1111 split so that a 64-bit escape exists:
+// timestamps are any safe integer, so a delta-of-delta can need up to 56 bits.
+const TS_BUCKETS = [
+  { prefix: 0b10, prefixBits: 2, bits: 7 },
+  { prefix: 0b110, prefixBits: 3, bits: 9 },
+  { prefix: 0b1110, prefixBits: 4, bits: 12 },
+  { prefix: 0b11110, prefixBits: 5, bits: 32 },
+] as const;
+
+function writeDod(w: BitWriter, dod: number | bigint): void {
+  if (dod === 0) {
+    w.write(0, 1);
+    return;
+  }
+  if (typeof dod === 'number') {
+    for (const b of TS_BUCKETS) {
+      const half = 2 ** (b.bits - 1);
+      if (dod >= -half && dod < half) {
+        w.write(b.prefix, b.prefixBits);
+        w.write(dod < 0 ? dod + 2 * half : dod, b.bits);
+        return;
+      }
+    }
+  }
+  const raw = BigInt.asUintN(64, BigInt(dod));
+  w.write(0b11111, 5);
+  w.write(Number(raw >> 32n), 32);
+  w.write(Number(raw & 0xffff_ffffn), 32);
+}
+
+function readDod(r: BitReader): number | bigint {
+  let ones = 0;
+  while (ones < 5 && r.read(1) === 1) ones++;
+  if (ones === 0) return 0;
+  if (ones === 5) {
+    const hi = r.read(32);
+    const lo = r.read(32);
+    return BigInt.asIntN(64, (BigInt(hi) << 32n) | BigInt(lo));
+  }
+  const bits = TS_BUCKETS[ones - 1]?.bits ?? 0;
+  const raw = r.read(bits);
+  const half = 2 ** (bits - 1);
+  return raw >= half ? raw - 2 * half : raw;
+}
+
+/**
+ * (t - prev) - (prev - prevPrev), exactly. Number arithmetic on integers is exact while every result is a
+ * safe integer (a result that is not is rounded to one that is not, so the check cannot be fooled); past
+ * that, BigInt.
+ */
+function deltaOfDelta(t: number, prev: number, prevPrev: number): number | bigint {
+  const d1 = t - prev;
+  const d0 = prev - prevPrev;
+  const dod = d1 - d0;
+  if (Number.isSafeInteger(d1) && Number.isSafeInteger(d0) && Number.isSafeInteger(dod)) return dod;
+  const big = BigInt(t) - 2n * BigInt(prev) + BigInt(prevPrev);
+  return big <= BigInt(Number.MAX_SAFE_INTEGER) && big >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(big) : big;
+}
+
+/** The inverse of deltaOfDelta; a timestamp outside the safe range can only come from a corrupt chunk. */
+function undoDeltaOfDelta(dod: number | bigint, prev: number, prevPrev: number): number {
+  if (typeof dod === 'number') {
+    const d1 = prev - prevPrev + dod;
+    const t = prev + d1;
+    if (Number.isSafeInteger(d1) && Number.isSafeInteger(prev - prevPrev) && Number.isSafeInteger(t)) return t;
+  }
+  const t = BigInt(dod) + 2n * BigInt(prev) - BigInt(prevPrev);
+  if (t > BigInt(Number.MAX_SAFE_INTEGER) || t < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new ChunkCorrupt('payload', 'a timestamp outside the safe integer range');
+  }
+  return Number(t);
+}
+
+/** The XOR window of the previous value: leading zeros and meaningful bits, or none before the first XOR. */
+interface XorWindow {
+  leading: number;
+  meaningful: number;
+}
+
+function leadingZeros(hi: number, lo: number): number {
+  return hi !== 0 ? Math.clz32(hi) : 32 + Math.clz32(lo);
+}
+
+function trailingZeros(hi: number, lo: number): number {
+  if (lo !== 0) return 31 - Math.clz32(lo & -lo);
+  return 32 + 31 - Math.clz32(hi & -hi);
+}
+
+/** Writes bits [64 - leading - meaningful, 64 - leading) of the 64-bit hi:lo, high first. */
+function writeMeaningful(w: BitWriter, hi: number, lo: number, leading: number, meaningful: number): void {
+  const trailing = 64 - leading - meaningful;
+  if (trailing >= 32) {
+    w.write(hi >>> (trailing - 32), meaningful);
+    return;
+  }
+  const loBits = 32 - trailing;
+  const hiBits = meaningful - loBits;
+  if (hiBits > 0) w.write(hi & (2 ** hiBits - 1), hiBits);
+  w.write(lo >>> trailing, hiBits >= 0 ? loBits : meaningful);
+}
+
+/**
+ * One series' open chunk: samples appended in the order they came (any order of timestamps), and at any
+ * time the complete chunk holding them all, so a head chunk can live in memory and be flushed as it is.
+ */
+export class ChunkAppender {
+  private readonly w = new BitWriter();
+  private n = 0;
+  private first = 0;
+  private prev = 0;
+  private prevPrev = 0;
+  private prevHi = 0;
+  private prevLo = 0;
+  private window: XorWindow | null = null;
+
+  get count(): number {
+    return this.n;
+  }
+
+  append(t: number, v: number): void {
+    if (!Number.isSafeInteger(t)) throw new RangeError(`chunk timestamp must be a safe integer (ms), got ${t}`);
+    if (typeof v !== 'number') throw new TypeError(`chunk value must be a number, got ${typeof v}`);
+    if (this.n === MAX_COUNT) throw new RangeError(`a chunk holds at most ${MAX_COUNT} samples`);
+    scratch.setFloat64(0, v);
+    const hi = scratch.getUint32(0);
+    const lo = scratch.getUint32(4);
+    if (this.n === 0) {
+      this.first = this.prev = this.prevPrev = t;
+      this.w.write(hi, 32);
+      this.w.write(lo, 32);
+    } else {
+      writeDod(this.w, deltaOfDelta(t, this.prev, this.prevPrev));
+      this.prevPrev = this.prev;
+      this.prev = t;
+      this.writeXor((hi ^ this.prevHi) >>> 0, (lo ^ this.prevLo) >>> 0);
+    }
+    this.prevHi = hi;
+    this.prevLo = lo;
+    this.n++;
+  }
+
+  /** The chunk as it stands: header, bit stream and checksum, decodable by decodeChunk. */
+  bytes(): Uint8Array {
+    const payload = this.w.byteLength;
+    if (this.w.bitLength > 0xffff_ffff) throw new RangeError('a chunk payload holds at most 2^32 - 1 bits');
+    const out = new Uint8Array(CHUNK_HEADER_BYTES + payload + CRC_BYTES);
+    const dv = new DataView(out.buffer);
+    dv.setUint8(0, CHUNK_FORMAT_VERSION);
+    dv.setUint32(1, this.n);
+    dv.setBigInt64(5, BigInt(this.first));
+    dv.setBigInt64(13, BigInt(this.prev));
+    dv.setUint32(21, this.w.bitLength);
+    this.w.copyInto(out, CHUNK_HEADER_BYTES);
+    dv.setUint32(CHUNK_HEADER_BYTES + payload, crc32(out.subarray(0, CHUNK_HEADER_BYTES + payload)));
+    return out;
+  }
+
+  private writeXor(hi: number, lo: number): void {
+    if (hi === 0 && lo === 0) {
+      this.w.write(0, 1);
+      return;
+    }
+    // Five bits hold the leading-zero count, so more than 31 are written as 31 and counted as meaningful.
+    const leading = Math.min(31, leadingZeros(hi, lo));
+    const trailing = trailingZeros(hi, lo);
+    const win = this.window;
+    if (win !== null && leading >= win.leading && trailing >= 64 - win.leading - win.meaningful) {
+      this.w.write(0b10, 2);
+      writeMeaningful(this.w, hi, lo, win.leading, win.meaningful);
+      return;
+    }
+    const meaningful = 64 - leading - trailing;
+    this.w.write(0b11, 2);
+    this.w.write(leading, 5);
+    // Six bits hold 1..64 meaningful bits; 64 is written as 0.
+    this.w.write(meaningful & 63, 6);
+    writeMeaningful(this.w, hi, lo, leading, meaningful);
+    this.window = { leading, meaningful };
+  }
+}
+
+export function encodeChunk(samples: readonly Sample[]): Uint8Array {
+  const a = new ChunkAppender();
+  for (const s of samples) a.append(s.t, s.v);
+  return a.bytes();
+}
+
+interface ChunkHeader {
+  count: number;
+  first: number;
+  last: number;
+  payload: Uint8Array;
+  payloadBits: number;
+}
+
+function readSafeInt64(dv: DataView, offset: number, what: string): number {
+  const x = dv.getBigInt64(offset);
+  if (x > BigInt(Number.MAX_SAFE_INTEGER) || x < BigInt(Number.MIN_SAFE_INTEGER)) {
+    throw new ChunkCorrupt('payload', `${what} timestamp outside the safe integer range`);
+  }
+  return Number(x);
+}
+
+/** Checks everything but the bit stream: version, lengths and checksum, in that order. */
+function readHeader(bytes: Uint8Array): ChunkHeader {
+  if (bytes.length === 0) throw new ChunkCorrupt('truncated', 'empty');
+  if (bytes[0] !== CHUNK_FORMAT_VERSION) throw new ChunkCorrupt('version', `format version ${bytes[0]}, this build reads ${CHUNK_FORMAT_VERSION}`);
+  if (bytes.length < CHUNK_HEADER_BYTES + CRC_BYTES) throw new ChunkCorrupt('truncated', `${bytes.length} bytes, shorter than header and checksum`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const payloadBits = dv.getUint32(21);
+  const payloadLength = Math.ceil(payloadBits / 8);
+  const expected = CHUNK_HEADER_BYTES + payloadLength + CRC_BYTES;
+  if (bytes.length < expected) throw new ChunkCorrupt('truncated', `${bytes.length} bytes, the header says ${expected}`);
+  if (bytes.length > expected) throw new ChunkCorrupt('length', `${bytes.length} bytes, the header says ${expected}`);
+  const covered = bytes.subarray(0, CHUNK_HEADER_BYTES + payloadLength);
+  if (crc32(covered) !== dv.getUint32(CHUNK_HEADER_BYTES + payloadLength)) throw new ChunkCorrupt('checksum', 'CRC-32 mismatch');
+  const count = dv.getUint32(1);
+  const first = readSafeInt64(dv, 5, 'first');
+  const last = readSafeInt64(dv, 13, 'last');
+  if (count === 0 && (first !== 0 || last !== 0 || payloadBits !== 0)) throw new ChunkCorrupt('payload', 'an empty chunk with timestamps or bits');
+  // The first sample takes 64 bits and every later one at least 2: a count the payload cannot hold is refused
+  // before anything is allocated for it.
+  if (count > 0 && (count - 1) * 2 + 64 > payloadBits) throw new ChunkCorrupt('payload', `${count} samples cannot fit in ${payloadBits} bits`);
+  return { count, first, last, payload: bytes.subarray(CHUNK_HEADER_BYTES, CHUNK_HEADER_BYTES + payloadLength), payloadBits };
+}
+
+/** Decodes a whole chunk or throws ChunkCorrupt; never returns part of one or values it cannot vouch for. */
+export function decodeChunk(bytes: Uint8Array): Sample[] {
+  const h = readHeader(bytes);
+  const out: Sample[] = new Array<Sample>(h.count);
+  if (h.count === 0) return out;
+  const r = new BitReader(h.payload, h.payloadBits);
+  const value = new XorReader(r);
+  let prev = h.first;
+  let prevPrev = h.first;
+  out[0] = { t: h.first, v: value.first() };
+  for (let i = 1; i < h.count; i++) {
+    const t = undoDeltaOfDelta(readDod(r), prev, prevPrev);
+    prevPrev = prev;
+    prev = t;
+    out[i] = { t, v: value.next() };
+  }
+  r.checkEnd();
+  if (prev !== h.last) throw new ChunkCorrupt('payload', `the last timestamp is ${prev}, the header says ${h.last}`);
+  return out;
+}
+
+/** The value half of the decoder: the previous bit pattern and XOR window. */
+class XorReader {
+  private hi = 0;
+  private lo = 0;
+  private window: XorWindow | null = null;
+
+  constructor(private readonly r: BitReader) {}
+
+  first(): number {
+    this.hi = this.r.read(32);
+    this.lo = this.r.read(32);
+    return this.value();
+  }
+
+  next(): number {
+    if (this.r.read(1) === 0) return this.value();
+    let win = this.window;
+    if (this.r.read(1) === 1) {
+      const leading = this.r.read(5);
+      const meaningful = this.r.read(6) || 64;
+      if (leading + meaningful > 64) throw new ChunkCorrupt('payload', 'an XOR window wider than 64 bits');
+      win = this.window = { leading, meaningful };
+    } else if (win === null) {
+      throw new ChunkCorrupt('payload', 'a reused XOR window before any was set');
+    }
+    this.xorMeaningful(win);
+    return this.value();
+  }
+
+  private xorMeaningful(win: XorWindow): void {
+    const trailing = 64 - win.leading - win.meaningful;
+    if (trailing >= 32) {
+      this.hi = (this.hi ^ (this.r.read(win.meaningful) << (trailing - 32))) >>> 0;
+      return;
+    }
+    const loBits = 32 - trailing;
+    const hiBits = win.meaningful - loBits;
+    if (hiBits > 0) this.hi = (this.hi ^ this.r.read(hiBits)) >>> 0;
+    const loPart = this.r.read(hiBits >= 0 ? loBits : win.meaningful);
+    this.lo = (this.lo ^ (trailing === 0 ? loPart : loPart << trailing)) >>> 0;
+  }
+
+  private value(): number {
+    scratch.setUint32(0, this.hi);
+    scratch.setUint32(4, this.lo);
+    return scratch.getFloat64(0);
+  }
+}
