@@ -1,0 +1,476 @@
+// `node bench/memory-breakdown.mjs [--seconds N] [--json FILE] [--repeat N]`: where an idle dev-profile daemon's
+// memory goes, and what `waveos status` costs. Runs the built daemon (dist/) unchanged: its heap figures come
+// from a small preload given to node on the command line (--import), which answers SIGUSR2 with V8's heap
+// statistics and a heap snapshot. Not a test: nothing passes or fails.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { median } from './lib.mjs';
+
+const REPO = resolve(import.meta.dirname, '..');
+const BIN = join(REPO, 'bin/waveos.js');
+const MB = 1024 * 1024;
+
+const DEPENDENCIES = ['better-sqlite3', 'pino', 'pino-pretty', 'zod', 'systeminformation', 'chokidar', 'node-cron', 'tweetnacl', 'yaml', 'prom-client', 'tar', 'uplot', 'unix-dgram'];
+
+/** The daemon's own module groups, each imported through its entry (which pulls in what it imports). */
+function ownGroups() {
+  const dist = join(REPO, 'dist');
+  const groups = [];
+  for (const dir of ['core', 'config', 'journal', 'telemetry', 'evidence', 'bundles', 'policy', 'policy-runtime', 'api', 'security', 'services', 'spooler', 'proxy', 'recovery', 'artifacts', 'boot']) {
+    if (existsSync(join(dist, dir, 'index.js'))) groups.push({ name: `dist/${dir}`, file: join(dist, dir, 'index.js') });
+  }
+  groups.push({ name: 'dist/cli (main, no command run)', file: join(dist, 'cli/main.js') });
+  groups.push({ name: 'dist/cli/cmd-status', file: join(dist, 'cli/cmd-status.js') });
+  groups.push({ name: 'dist/main (whole daemon)', file: join(dist, 'main.js') });
+  return groups;
+}
+
+// ---------- the preload: heap figures from inside the daemon without changing it ----------
+
+/** Runs inside the daemon: on SIGUSR2 writes V8's figures to $FOOTPRINT_OUT.json, then a heap snapshot beside it. */
+const PROBE = `
+import v8 from 'node:v8';
+import { writeFileSync } from 'node:fs';
+const out = process.env.FOOTPRINT_OUT;
+if (out) process.on('SIGUSR2', () => {
+  const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((s) => [s.space_name, { used: s.space_used_size, size: s.space_size }]));
+  writeFileSync(out + '.json', JSON.stringify({ heap: v8.getHeapStatistics(), spaces, usage: process.memoryUsage() }));
+  setImmediate(() => { v8.writeHeapSnapshot(out + '.heapsnapshot'); writeFileSync(out + '.done', ''); });
+});
+`;
+const PROBE_URL = `data:text/javascript,${encodeURIComponent(PROBE)}`;
+
+/** Runs in a command: records every ESM module it loads (a loader hook) and, at exit, CJS modules and native addons. */
+const MODULE_LIST = `
+import { register, createRequire } from 'node:module';
+import { appendFileSync, readFileSync } from 'node:fs';
+const out = process.env.FOOTPRINT_MODULES;
+register('data:text/javascript,' + encodeURIComponent(\`
+import { appendFileSync } from 'node:fs';
+export async function load(url, context, next) { appendFileSync(process.env.FOOTPRINT_MODULES, 'esm ' + url + '\\\\n'); return next(url, context); }
+\`));
+process.on('exit', () => {
+  const cjs = Object.keys(createRequire(import.meta.url).cache).map((f) => 'cjs ' + f);
+  const addons = readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.endsWith('.node')).map((l) => 'addon ' + l.split(/\\s+/).pop());
+  appendFileSync(out, [...cjs, ...new Set(addons)].join('\\n') + '\\n');
+});
+`;
+const MODULE_LIST_URL = `data:text/javascript,${encodeURIComponent(MODULE_LIST)}`;
+
+// ---------- /proc ----------
+
+function procFields(file) {
+  const fields = {};
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    const m = /^(\w+):\s+(\d+) kB/.exec(line);
+    if (m) fields[m[1]] = Number(m[2]) * 1024;
+  }
+  return fields;
+}
+
+function childPids(pid) {
+  try {
+    const direct = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return direct.flatMap((c) => [c, ...childPids(c)]);
+  } catch {
+    return [];
+  }
+}
+
+/** The daemon's own memory as the kernel counts it, and its supervised children's RSS summed apart. */
+function procMemory(pid) {
+  const status = procFields(`/proc/${pid}/status`);
+  const rollup = procFields(`/proc/${pid}/smaps_rollup`);
+  const children = childPids(pid).map((c) => {
+    try {
+      return procFields(`/proc/${c}/status`).VmRSS ?? 0;
+    } catch {
+      return 0;
+    }
+  });
+  return {
+    VmRSS: status.VmRSS, VmHWM: status.VmHWM, RssAnon: status.RssAnon, RssFile: status.RssFile, RssShmem: status.RssShmem,
+    Pss: rollup.Pss, Private_Dirty: rollup.Private_Dirty, Shared_Clean: rollup.Shared_Clean, Anonymous: rollup.Anonymous,
+    children: { count: children.length, rss: children.reduce((a, b) => a + b, 0) },
+  };
+}
+
+// ---------- the daemon ----------
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitForStatus(root, proc, ms = 30_000) {
+  const { apiCall } = await import('../dist/api/index.js');
+  const { pathsFor } = await import('../dist/core/index.js');
+  const end = Date.now() + ms;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error('daemon exited during start');
+    const r = await apiCall({ socketPath: pathsFor(root).adminSocket, timeoutMs: 5_000 }, 'GET', '/v1/status').catch(() => undefined);
+    if (r?.status === 200) return;
+    if (Date.now() > end) throw new Error(`daemon did not answer status within ${ms} ms`);
+    await sleep(200);
+  }
+}
+
+async function waitForFile(file, ms) {
+  const end = Date.now() + ms;
+  while (!existsSync(file)) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${file}`);
+    await sleep(100);
+  }
+}
+
+async function stopDaemon(proc) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const gone = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  if ((await Promise.race([gone.then(() => true), sleep(15_000).then(() => false)])) === false) {
+    proc.kill('SIGKILL');
+    await gone;
+  }
+}
+
+/**
+ * One dev-profile daemon on a temp root: up, idle for `seconds`, measured from /proc, the CLI run against it,
+ * then the preload's heap figures and snapshot; stopped and its root removed whatever happens.
+ */
+async function measureDaemon(seconds, work, repeat) {
+  const root = mkdtempSync(join(tmpdir(), 'waveos-footprint-'));
+  const out = join(work, 'daemon');
+  const proc = spawn(process.execPath, ['--import', PROBE_URL, BIN, 'run', '--root', root, '--profile', 'dev', '--log-format', 'json'], {
+    env: { ...process.env, FOOTPRINT_OUT: out },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  try {
+    await waitForStatus(root, proc);
+    process.stderr.write(`footprint: daemon ${proc.pid} up; idling ${seconds} s\n`);
+    await sleep(seconds * 1000);
+    const proc1 = procMemory(proc.pid);
+    const cli = measureCli(root, work, repeat);
+    process.kill(proc.pid, 'SIGUSR2');
+    await waitForFile(`${out}.done`, 120_000);
+    const v8 = JSON.parse(readFileSync(`${out}.json`, 'utf8'));
+    return { proc: proc1, v8, cli, snapshotFile: `${out}.heapsnapshot` };
+  } finally {
+    await stopDaemon(proc);
+    rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+  }
+}
+
+// ---------- the CLI ----------
+
+/** Wall time and peak RSS of one command, from GNU time when it is there, else from the child's rusage via a wrapper. */
+function timed(args, env = {}) {
+  const fullEnv = { ...process.env, ...env };
+  if (existsSync('/usr/bin/time')) {
+    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], { encoding: 'utf8', env: fullEnv });
+    const peak = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]) * 1024;
+    const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
+    const wallMs = wall ? ((Number(wall[1] ?? 0) * 60 + Number(wall[2])) * 60 + Number(wall[3])) * 1000 : NaN;
+    return { code: r.status, wallMs, peakRss: peak };
+  }
+  const wrapper = `const { spawnSync } = require('node:child_process'); const t = Date.now();
+    const r = spawnSync(process.execPath, ${JSON.stringify(args)}, { stdio: 'ignore' });
+    process.stdout.write(JSON.stringify({ code: r.status, wallMs: Date.now() - t, peakRss: process.resourceUsage().maxRSS * 1024 }));`;
+  // maxRSS of the wrapper is its own; RUSAGE_CHILDREN is not exposed, so this path reports the larger of the two.
+  return JSON.parse(spawnSync(process.execPath, ['-e', wrapper], { encoding: 'utf8', env: fullEnv }).stdout);
+}
+
+function timedMedian(args, repeat, env) {
+  const runs = Array.from({ length: repeat }, () => timed(args, env));
+  return { code: runs[0].code, wallMs: median(runs.map((r) => r.wallMs)), peakRss: median(runs.map((r) => r.peakRss)) };
+}
+
+/** `waveos status` against the running daemon: its cost against a bare node, and which modules it loads. */
+function measureCli(root, work, repeat) {
+  const bare = timedMedian(['-e', ''], repeat);
+  const status = timedMedian([BIN, 'status', '--root', root], repeat);
+  const listFile = join(work, 'status-modules.txt');
+  writeFileSync(listFile, '');
+  spawnSync(process.execPath, ['--import', MODULE_LIST_URL, BIN, 'status', '--root', root], { env: { ...process.env, FOOTPRINT_MODULES: listFile }, stdio: 'ignore' });
+  const loaded = readFileSync(listFile, 'utf8').split('\n').filter(Boolean);
+  const files = [...new Set(loaded.map((l) => l.slice(l.indexOf(' ') + 1)))].filter((f) => !f.startsWith('node:') && !f.startsWith('data:'));
+  return { bare, status, modules: { count: files.length, byGroup: countByGroup(files) } };
+}
+
+// ---------- import cost ----------
+
+/** Imports `target` (or nothing) in a fresh node, collects garbage, and reports RSS and heap after. */
+function importOnce(target) {
+  const code = `${target ? `await import(${JSON.stringify(target)});` : ''}
+    globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); globalThis.gc();
+    const m = process.memoryUsage();
+    process.stdout.write(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external }));`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], {
+    cwd: REPO, encoding: 'utf8', env: { ...process.env, WAVEOS_CLI_NO_AUTORUN: '1' }, timeout: 60_000,
+  });
+  if (r.status !== 0) return { error: (r.stderr.trim().split('\n').find((l) => /Error/.test(l)) ?? r.stderr.trim()).slice(0, 160) };
+  return JSON.parse(r.stdout);
+}
+
+function importCost(target, repeat) {
+  const runs = Array.from({ length: repeat }, () => importOnce(target));
+  const failed = runs.find((r) => r.error);
+  if (failed) return failed;
+  return { rss: median(runs.map((r) => r.rss)), heapUsed: median(runs.map((r) => r.heapUsed)), external: median(runs.map((r) => r.external)) };
+}
+
+function measureImports(repeat) {
+  const bare = importCost(undefined, repeat);
+  const rows = [];
+  for (const dep of DEPENDENCIES) rows.push({ name: dep, kind: 'dependency', ...delta(importCost(dep, repeat), bare) });
+  for (const g of ownGroups()) rows.push({ name: g.name, kind: 'own', ...delta(importCost(`file://${g.file}`, repeat), bare) });
+  return { bare, rows };
+}
+
+function delta(m, bare) {
+  if (m.error) return { error: m.error };
+  return { rss: m.rss - bare.rss, heapUsed: m.heapUsed - bare.heapUsed, external: m.external - bare.external };
+}
+
+// ---------- the heap snapshot ----------
+
+/** Which part of the program a script path belongs to: a package, a dist/ group, node's own, or the path. */
+function groupOf(path) {
+  if (!path) return '(no script)';
+  if (path.startsWith('node:')) return 'node (internal)';
+  const f = path.replace(/^file:\/\//, '');
+  const nm = f.lastIndexOf('/node_modules/');
+  if (nm >= 0) {
+    const rest = f.slice(nm + '/node_modules/'.length).split('/');
+    return rest[0].startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0];
+  }
+  const d = /\/dist\/([^/]+)(\/|$)/.exec(f);
+  if (d) return d[1].endsWith('.js') ? `dist/${d[1].replace(/\.js$/, '')}` : `dist/${d[1]}`;
+  if (f.startsWith(`${REPO}/bin/`)) return 'bin';
+  if (f.startsWith('data:')) return '(bench preload)';
+  return f;
+}
+
+function countByGroup(files) {
+  const counts = {};
+  for (const f of files) counts[groupOf(f)] = (counts[groupOf(f)] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1]));
+}
+
+/** The snapshot as flat arrays, with forward edges (weak ones left out, as retainers) and their reverse. */
+function loadGraph(file) {
+  const snap = JSON.parse(readFileSync(file, 'utf8'));
+  const { node_fields: nf, edge_fields: ef, node_types: nt, edge_types: et } = snap.snapshot.meta;
+  const N = nf.length, E = ef.length, n = snap.nodes.length / N;
+  const typeNames = nt[0], edgeTypeNames = et[0];
+  const firstEdge = new Uint32Array(n + 1);
+  for (let i = 0, e = 0; i < n; i++) {
+    firstEdge[i] = e;
+    e += snap.nodes[i * N + nf.indexOf('edge_count')] * E;
+    firstEdge[i + 1] = e;
+  }
+  return { snap, n, N, E, typeNames, edgeTypeNames, firstEdge, fields: Object.fromEntries(nf.map((f, i) => [f, i])), edgeField: Object.fromEntries(ef.map((f, i) => [f, i])) };
+}
+
+function nodeAccess(g) {
+  const { snap, N, E, typeNames, edgeTypeNames, firstEdge, fields, edgeField } = g;
+  const weak = edgeTypeNames.indexOf('weak');
+  const str = (i) => snap.strings[i];
+  return {
+    type: (i) => typeNames[snap.nodes[i * N + fields.type]],
+    name: (i) => str(snap.nodes[i * N + fields.name]),
+    self: (i) => snap.nodes[i * N + fields.self_size],
+    /** [edge type, edge name, target node] of each strong edge of node i. */
+    *edges(i) {
+      for (let e = firstEdge[i]; e < firstEdge[i + 1]; e += E) {
+        const t = snap.edges[e + edgeField.type];
+        if (t === weak) continue;
+        const tn = edgeTypeNames[t];
+        const nameOrIndex = snap.edges[e + edgeField.name_or_index];
+        yield [tn, tn === 'element' || tn === 'hidden' ? nameOrIndex : str(nameOrIndex), snap.edges[e + edgeField.to_node] / N];
+      }
+    },
+  };
+}
+
+/** Immediate dominators (Cooper, Harvey and Kennedy's iterative algorithm) from node 0, the snapshot's root. */
+function dominators(g, at) {
+  const { n } = g;
+  const order = new Int32Array(n).fill(-1); // postorder number
+  const rpo = [];
+  const preds = Array.from({ length: n }, () => []);
+  const stack = [[0, at.edges(0)]];
+  order[0] = -2;
+  while (stack.length) {
+    const top = stack[stack.length - 1];
+    const next = top[1].next();
+    if (next.done) {
+      stack.pop();
+      order[top[0]] = rpo.length;
+      rpo.push(top[0]);
+      continue;
+    }
+    const to = next.value[2];
+    preds[to].push(top[0]);
+    if (order[to] === -1) {
+      order[to] = -2;
+      stack.push([to, at.edges(to)]);
+    }
+  }
+  rpo.reverse();
+  const idom = new Int32Array(n).fill(-1);
+  idom[0] = 0;
+  const intersect = (a, b) => {
+    while (a !== b) {
+      while (order[a] < order[b]) a = idom[a];
+      while (order[b] < order[a]) b = idom[b];
+    }
+    return a;
+  };
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const b of rpo) {
+      if (b === 0) continue;
+      let d = -1;
+      for (const p of preds[b]) if (idom[p] !== -1) d = d === -1 ? p : intersect(p, d);
+      if (d !== idom[b]) {
+        idom[b] = d;
+        changed = true;
+      }
+    }
+  }
+  return { idom, rpo };
+}
+
+/** The script a node is defined by, when the snapshot says: closures through their shared info, shared infos and scripts directly. */
+function scriptResolver(at) {
+  const scriptName = (s) => {
+    for (const [, name, to] of at.edges(s)) if (name === 'name' && at.type(to) === 'string') return at.name(to);
+    return undefined;
+  };
+  const viaShared = (sfi) => {
+    for (const [, name, to] of at.edges(sfi)) if (name === 'script' || name === 'script_or_debug_info') return scriptName(to);
+    return undefined;
+  };
+  return (i) => {
+    const t = at.type(i);
+    if (t === 'closure') {
+      for (const [, name, to] of at.edges(i)) if (name === 'shared') return viaShared(to);
+    } else if (t === 'code' && at.name(i) !== 'system / Script') {
+      return viaShared(i);
+    } else if (at.name(i) === 'system / Script') {
+      return scriptName(i);
+    }
+    return undefined;
+  };
+}
+
+/**
+ * Every object counted once, under the module whose function (or script) is its nearest dominator: what would be
+ * freed with that module's functions. Objects no module's function dominates are left "(not under a module)".
+ * Also the loaded scripts by group, and a summary by constructor name (self sizes), as DevTools shows it.
+ */
+function summariseSnapshot(file) {
+  const g = loadGraph(file);
+  const at = nodeAccess(g);
+  const { idom, rpo } = dominators(g, at);
+  const scriptOf = scriptResolver(at);
+  const group = new Array(g.n);
+  const byModule = {}, byConstructor = {}, scripts = new Set();
+  let total = 0;
+  for (const i of rpo) {
+    const path = scriptOf(i);
+    if (path !== undefined && at.name(i) === 'system / Script') scripts.add(path);
+    group[i] = path !== undefined && path !== '' ? groupOf(path) : i === 0 ? '(not under a module)' : group[idom[i]];
+    const self = at.self(i);
+    total += self;
+    byModule[group[i]] = (byModule[group[i]] ?? 0) + self;
+    const t = at.type(i);
+    const ctor = t === 'object' || t === 'native' ? at.name(i) : `(${t})`;
+    const c = (byConstructor[ctor] ??= { count: 0, self: 0 });
+    c.count++;
+    c.self += self;
+  }
+  const top = (o, k, f) => Object.entries(o).sort((a, b) => f(b[1]) - f(a[1])).slice(0, k);
+  return {
+    nodes: g.n,
+    reachableSelfTotal: total,
+    byModule: Object.fromEntries(top(byModule, 25, (v) => v)),
+    byConstructor: Object.fromEntries(top(byConstructor, 20, (v) => v.self)),
+    loadedScripts: { count: scripts.size, byGroup: countByGroup([...scripts]) },
+  };
+}
+
+// ---------- the report ----------
+
+const mb = (b) => (typeof b === 'number' && Number.isFinite(b) ? (b / MB).toFixed(1) : '—');
+const signedMb = (b) => (typeof b === 'number' ? `${b >= 0 ? '+' : ''}${(b / MB).toFixed(1)}` : '—');
+
+function markdown(r) {
+  const p = r.daemon.proc, v = r.daemon.v8, s = r.snapshot;
+  const lines = [
+    `## Idle dev-profile daemon after ${r.seconds} s (node ${process.version}, ${r.machine})`,
+    '',
+    '| figure | MB |',
+    '|---|---|',
+    ...['VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'RssShmem', 'Pss', 'Private_Dirty', 'Anonymous'].map((k) => `| ${k} | ${mb(p[k])} |`),
+    `| supervised children (${p.children.count}), RSS summed | ${mb(p.children.rss)} |`,
+    `| V8 heap used / total | ${mb(v.heap.used_heap_size)} / ${mb(v.heap.total_heap_size)} |`,
+    `| V8 code space used / size | ${mb(v.spaces.code_space?.used)} / ${mb(v.spaces.code_space?.size)} |`,
+    ...Object.entries(v.spaces).filter(([k]) => k !== 'code_space').map(([k, x]) => `| V8 ${k} used / size | ${mb(x.used)} / ${mb(x.size)} |`),
+    `| external (ArrayBuffers ${mb(v.usage.arrayBuffers)}) | ${mb(v.usage.external)} |`,
+    '',
+    `### Heap snapshot: ${mb(s.reachableSelfTotal)} MB reachable in ${s.nodes} nodes, by the module whose functions dominate it`,
+    '',
+    '| module | MB |',
+    '|---|---|',
+    ...Object.entries(s.byModule).map(([k, b]) => `| ${k} | ${mb(b)} |`),
+    '',
+    '### Heap snapshot by constructor (self size)',
+    '',
+    '| constructor | count | MB |',
+    '|---|---|---|',
+    ...Object.entries(s.byConstructor).map(([k, c]) => `| ${k.replace(/\|/g, '\\|').slice(0, 60)} | ${c.count} | ${mb(c.self)} |`),
+    '',
+    `### Scripts loaded by the daemon (${s.loadedScripts.count}), by group`,
+    '',
+    Object.entries(s.loadedScripts.byGroup).map(([k, c]) => `${k} ${c}`).join(', '),
+    '',
+    `### Import cost in a fresh node (median of ${r.repeat}; bare node: RSS ${mb(r.imports.bare.rss)} MB, heap ${mb(r.imports.bare.heapUsed)} MB after gc)`,
+    '',
+    '| module | ΔRSS MB | Δheap MB | Δexternal MB |',
+    '|---|---|---|---|',
+    ...r.imports.rows.map((x) => (x.error ? `| ${x.name} | fails: ${x.error.replace(/\|/g, '\\|')} | | |` : `| ${x.name} | ${signedMb(x.rss)} | ${signedMb(x.heapUsed)} | ${signedMb(x.external)} |`)),
+    '',
+    `### \`waveos status\` (median of ${r.repeat})`,
+    '',
+    '| command | wall ms | peak RSS MB |',
+    '|---|---|---|',
+    `| node -e '' | ${r.daemon.cli.bare.wallMs.toFixed(0)} | ${mb(r.daemon.cli.bare.peakRss)} |`,
+    `| waveos status (exit ${r.daemon.cli.status.code}) | ${r.daemon.cli.status.wallMs.toFixed(0)} | ${mb(r.daemon.cli.status.peakRss)} |`,
+    '',
+    `Modules \`waveos status\` loads (${r.daemon.cli.modules.count} files): ${Object.entries(r.daemon.cli.modules.byGroup).map(([k, c]) => `${k} ${c}`).join(', ')}`,
+  ];
+  return lines.join('\n');
+}
+
+async function main() {
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'string' }, repeat: { type: 'string', default: '3' } } });
+  const seconds = Number(values.seconds), repeat = Math.max(1, Number(values.repeat));
+  if (!existsSync(join(REPO, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build --silent` first');
+  const work = mkdtempSync(join(tmpdir(), 'waveos-footprint-work-'));
+  try {
+    const daemon = await measureDaemon(seconds, work, repeat);
+    process.stderr.write(`footprint: summarising the heap snapshot (${mb(statSync(daemon.snapshotFile).size)} MB)\n`);
+    const snapshot = summariseSnapshot(daemon.snapshotFile);
+    process.stderr.write('footprint: import costs\n');
+    const imports = measureImports(repeat);
+    const machine = `${(await import('node:os')).cpus().length} cores`;
+    const report = { seconds, repeat, machine, node: process.version, daemon: { proc: daemon.proc, v8: daemon.v8, cli: daemon.cli }, snapshot, imports };
+    console.log(markdown(report));
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
