@@ -1,4 +1,4 @@
-// `node bench/memory-breakdown.mjs [--seconds N] [--json FILE] [--repeat N]`: where an idle dev-profile daemon's
+// `node bench/memory-breakdown.mjs [--seconds N] [--json FILE] [--repeat N] [--snapshot FILE]`: where an idle dev-profile daemon's
 // memory goes, and what `waveos status` costs. Runs the built daemon (dist/) unchanged: its heap figures come
 // from a small preload given to node on the command line (--import), which answers SIGUSR2 with V8's heap
 // statistics and a heap snapshot. Not a test: nothing passes or fails.
@@ -341,27 +341,29 @@ function dominators(g, at) {
   return { idom, rpo };
 }
 
-/** The script a node is defined by, when the snapshot says: closures through their shared info, shared infos and scripts directly. */
-function scriptResolver(at) {
-  const scriptName = (s) => {
-    for (const [, name, to] of at.edges(s)) if (name === 'name' && at.type(to) === 'string') return at.name(to);
-    return undefined;
-  };
-  const viaShared = (sfi) => {
-    for (const [, name, to] of at.edges(sfi)) if (name === 'script' || name === 'script_or_debug_info') return scriptName(to);
-    return undefined;
-  };
-  return (i) => {
-    const t = at.type(i);
-    if (t === 'closure') {
-      for (const [, name, to] of at.edges(i)) if (name === 'shared') return viaShared(to);
-    } else if (t === 'code' && at.name(i) !== 'system / Script') {
-      return viaShared(i);
-    } else if (at.name(i) === 'system / Script') {
-      return scriptName(i);
+/**
+ * The script a node is defined by, when the snapshot says: a shared function info points at its script
+ * (script_or_debug_info), a script is a code node named by its URL, a closure points at its shared info.
+ */
+function scriptResolver(g, at) {
+  const isScript = new Uint8Array(g.n);
+  const sfiScript = new Int32Array(g.n).fill(-1);
+  for (let i = 0; i < g.n; i++) {
+    if (at.type(i) !== 'code') continue;
+    for (const [, name, to] of at.edges(i)) {
+      if (name !== 'script_or_debug_info' || at.type(to) !== 'code') continue;
+      isScript[to] = 1;
+      sfiScript[i] = to;
     }
+  }
+  const resolve = (i) => {
+    if (isScript[i]) return { path: at.name(i), script: true };
+    if (sfiScript[i] >= 0) return { path: at.name(sfiScript[i]), script: false };
+    if (at.type(i) !== 'closure') return undefined;
+    for (const [, name, to] of at.edges(i)) if (name === 'shared' && sfiScript[to] >= 0) return { path: at.name(sfiScript[to]), script: false };
     return undefined;
   };
+  return resolve;
 }
 
 /**
@@ -369,18 +371,20 @@ function scriptResolver(at) {
  * freed with that module's functions. Objects no module's function dominates are left "(not under a module)".
  * Also the loaded scripts by group, and a summary by constructor name (self sizes), as DevTools shows it.
  */
+const UNATTRIBUTED = '(not under a module)';
+
 function summariseSnapshot(file) {
   const g = loadGraph(file);
   const at = nodeAccess(g);
   const { idom, rpo } = dominators(g, at);
-  const scriptOf = scriptResolver(at);
+  const scriptOf = scriptResolver(g, at);
   const group = new Array(g.n);
-  const byModule = {}, byConstructor = {}, scripts = new Set();
+  const byModule = {}, byConstructor = {}, unattributed = {}, scripts = new Set();
   let total = 0;
   for (const i of rpo) {
-    const path = scriptOf(i);
-    if (path !== undefined && at.name(i) === 'system / Script') scripts.add(path);
-    group[i] = path !== undefined && path !== '' ? groupOf(path) : i === 0 ? '(not under a module)' : group[idom[i]];
+    const own = scriptOf(i);
+    if (own?.script && own.path) scripts.add(own.path);
+    group[i] = own?.path ? groupOf(own.path) : i === 0 ? UNATTRIBUTED : group[idom[i]];
     const self = at.self(i);
     total += self;
     byModule[group[i]] = (byModule[group[i]] ?? 0) + self;
@@ -389,6 +393,7 @@ function summariseSnapshot(file) {
     const c = (byConstructor[ctor] ??= { count: 0, self: 0 });
     c.count++;
     c.self += self;
+    if (group[i] === UNATTRIBUTED) unattributed[ctor] = (unattributed[ctor] ?? 0) + self;
   }
   const top = (o, k, f) => Object.entries(o).sort((a, b) => f(b[1]) - f(a[1])).slice(0, k);
   return {
@@ -396,6 +401,7 @@ function summariseSnapshot(file) {
     reachableSelfTotal: total,
     byModule: Object.fromEntries(top(byModule, 25, (v) => v)),
     byConstructor: Object.fromEntries(top(byConstructor, 20, (v) => v.self)),
+    unattributedByConstructor: Object.fromEntries(top(unattributed, 10, (v) => v)),
     loadedScripts: { count: scripts.size, byGroup: countByGroup([...scripts]) },
   };
 }
@@ -424,6 +430,8 @@ function markdown(r) {
     '| module | MB |',
     '|---|---|',
     ...Object.entries(s.byModule).map(([k, b]) => `| ${k} | ${mb(b)} |`),
+    '',
+    `${UNATTRIBUTED}, by constructor: ${Object.entries(s.unattributedByConstructor).map(([k, b]) => `${k} ${mb(b)}`).join(', ')}`,
     '',
     '### Heap snapshot by constructor (self size)',
     '',
@@ -454,7 +462,9 @@ function markdown(r) {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'string' }, repeat: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'string' }, repeat: { type: 'string', default: '3' }, snapshot: { type: 'string' } } });
+  // --snapshot FILE: only summarise a heap snapshot taken elsewhere.
+  if (values.snapshot) return void console.log(JSON.stringify(summariseSnapshot(values.snapshot), null, 2));
   const seconds = Number(values.seconds), repeat = Math.max(1, Number(values.repeat));
   if (!existsSync(join(REPO, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build --silent` first');
   const work = mkdtempSync(join(tmpdir(), 'waveos-footprint-work-'));
