@@ -1,4 +1,4 @@
-// `node bench/memory-breakdown.mjs [--seconds N] [--json FILE] [--repeat N] [--snapshot FILE]`: where an idle dev-profile daemon's
+// `node bench/memory-breakdown.mjs [--seconds N] [--json FILE] [--repeat N] [--log-format json|pretty] [--snapshot FILE]`: where an idle dev-profile daemon's
 // memory goes, and what `waveos status` costs. Runs the built daemon (dist/) unchanged: its heap figures come
 // from a small preload given to node on the command line (--import), which answers SIGUSR2 with V8's heap
 // statistics and a heap snapshot. Not a test: nothing passes or fails.
@@ -83,6 +83,7 @@ function childPids(pid) {
 /** The daemon's own memory as the kernel counts it, and its supervised children's RSS summed apart. */
 function procMemory(pid) {
   const status = procFields(`/proc/${pid}/status`);
+  const threads = Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
   const rollup = procFields(`/proc/${pid}/smaps_rollup`);
   const children = childPids(pid).map((c) => {
     try {
@@ -94,8 +95,22 @@ function procMemory(pid) {
   return {
     VmRSS: status.VmRSS, VmHWM: status.VmHWM, RssAnon: status.RssAnon, RssFile: status.RssFile, RssShmem: status.RssShmem,
     Pss: rollup.Pss, Private_Dirty: rollup.Private_Dirty, Shared_Clean: rollup.Shared_Clean, Anonymous: rollup.Anonymous,
+    threads,
     children: { count: children.length, rss: children.reduce((a, b) => a + b, 0) },
   };
+}
+
+/** The same figures for a bare node that only waits: the baseline every row is read against. */
+async function bareProcMemory() {
+  const proc = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 600_000)'], { stdio: 'ignore' });
+  try {
+    await sleep(1_000);
+    return procMemory(proc.pid);
+  } finally {
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    await gone;
+  }
 }
 
 // ---------- the daemon ----------
@@ -137,10 +152,12 @@ async function stopDaemon(proc) {
  * One dev-profile daemon on a temp root: up, idle for `seconds`, measured from /proc, the CLI run against it,
  * then the preload's heap figures and snapshot; stopped and its root removed whatever happens.
  */
-async function measureDaemon(seconds, work, repeat) {
+async function measureDaemon(seconds, work, repeat, logFormat) {
   const root = mkdtempSync(join(tmpdir(), 'waveos-footprint-'));
   const out = join(work, 'daemon');
-  const proc = spawn(process.execPath, ['--import', PROBE_URL, BIN, 'run', '--root', root, '--profile', 'dev', '--log-format', 'json'], {
+  // The dev profile logs pretty unless told otherwise; --log-format passes through to compare.
+  const format = logFormat ? ['--log-format', logFormat] : [];
+  const proc = spawn(process.execPath, ['--import', PROBE_URL, BIN, 'run', '--root', root, '--profile', 'dev', ...format], {
     env: { ...process.env, FOOTPRINT_OUT: out },
     stdio: ['ignore', 'ignore', 'ignore'],
   });
@@ -218,9 +235,12 @@ function importCost(target, repeat) {
   return { rss: median(runs.map((r) => r.rss)), heapUsed: median(runs.map((r) => r.heapUsed)), external: median(runs.map((r) => r.external)) };
 }
 
-function measureImports(repeat) {
+function measureImports(repeat, work) {
   const bare = importCost(undefined, repeat);
-  const rows = [];
+  // The floor: what loading any one file from disk costs (the loader's own first-use allocations).
+  const empty = join(work, 'empty.mjs');
+  writeFileSync(empty, 'export {};\n');
+  const rows = [{ name: '(an empty module file)', kind: 'floor', ...delta(importCost(`file://${empty}`, repeat), bare) }];
   for (const dep of DEPENDENCIES) rows.push({ name: dep, kind: 'dependency', ...delta(importCost(dep, repeat), bare) });
   for (const g of ownGroups()) rows.push({ name: g.name, kind: 'own', ...delta(importCost(`file://${g.file}`, repeat), bare) });
   return { bare, rows };
@@ -414,12 +434,13 @@ const signedMb = (b) => (typeof b === 'number' ? `${b >= 0 ? '+' : ''}${(b / MB)
 function markdown(r) {
   const p = r.daemon.proc, v = r.daemon.v8, s = r.snapshot;
   const lines = [
-    `## Idle dev-profile daemon after ${r.seconds} s (node ${process.version}, ${r.machine})`,
+    `## Idle dev-profile daemon after ${r.seconds} s (node ${process.version}, ${r.machine}, log format: ${r.logFormat})`,
     '',
-    '| figure | MB |',
-    '|---|---|',
-    ...['VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'RssShmem', 'Pss', 'Private_Dirty', 'Anonymous'].map((k) => `| ${k} | ${mb(p[k])} |`),
-    `| supervised children (${p.children.count}), RSS summed | ${mb(p.children.rss)} |`,
+    '| figure | daemon MB | bare node MB |',
+    '|---|---|---|',
+    ...['VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'RssShmem', 'Pss', 'Private_Dirty', 'Anonymous'].map((k) => `| ${k} | ${mb(p[k])} | ${mb(r.bareProc[k])} |`),
+    `| threads | ${p.threads} | ${r.bareProc.threads} |`,
+    `| supervised children (${p.children.count}), RSS summed | ${mb(p.children.rss)} | |`,
     `| V8 heap used / total | ${mb(v.heap.used_heap_size)} / ${mb(v.heap.total_heap_size)} |`,
     `| V8 code space used / size | ${mb(v.spaces.code_space?.used)} / ${mb(v.spaces.code_space?.size)} |`,
     ...Object.entries(v.spaces).filter(([k]) => k !== 'code_space').map(([k, x]) => `| V8 ${k} used / size | ${mb(x.used)} / ${mb(x.size)} |`),
@@ -462,20 +483,21 @@ function markdown(r) {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'string' }, repeat: { type: 'string', default: '3' }, snapshot: { type: 'string' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, json: { type: 'string' }, repeat: { type: 'string', default: '3' }, 'log-format': { type: 'string' }, snapshot: { type: 'string' } } });
   // --snapshot FILE: only summarise a heap snapshot taken elsewhere.
   if (values.snapshot) return void console.log(JSON.stringify(summariseSnapshot(values.snapshot), null, 2));
   const seconds = Number(values.seconds), repeat = Math.max(1, Number(values.repeat));
   if (!existsSync(join(REPO, 'dist/main.js'))) throw new Error('dist/ is missing: run `npm run build --silent` first');
   const work = mkdtempSync(join(tmpdir(), 'waveos-footprint-work-'));
   try {
-    const daemon = await measureDaemon(seconds, work, repeat);
+    const bareProc = await bareProcMemory();
+    const daemon = await measureDaemon(seconds, work, repeat, values['log-format']);
     process.stderr.write(`footprint: summarising the heap snapshot (${mb(statSync(daemon.snapshotFile).size)} MB)\n`);
     const snapshot = summariseSnapshot(daemon.snapshotFile);
     process.stderr.write('footprint: import costs\n');
-    const imports = measureImports(repeat);
+    const imports = measureImports(repeat, work);
     const machine = `${(await import('node:os')).cpus().length} cores`;
-    const report = { seconds, repeat, machine, node: process.version, daemon: { proc: daemon.proc, v8: daemon.v8, cli: daemon.cli }, snapshot, imports };
+    const report = { seconds, repeat, machine, logFormat: values['log-format'] ?? 'dev default (pretty)', node: process.version, bareProc, daemon: { proc: daemon.proc, v8: daemon.v8, cli: daemon.cli }, snapshot, imports };
     console.log(markdown(report));
     if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
   } finally {
