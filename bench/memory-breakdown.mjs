@@ -115,6 +115,32 @@ async function bareProcMemory() {
 
 // ---------- the daemon ----------
 
+/** VmRSS every 500 ms from spawn: where start-up peaks and whether the idle daemon still grows. */
+function rssTimeline(pid) {
+  const t0 = Date.now();
+  const samples = [];
+  let readyAt;
+  const sample = () => {
+    try {
+      samples.push({ s: (Date.now() - t0) / 1000, rss: procFields(`/proc/${pid}/status`).VmRSS });
+    } catch {
+      // not up yet, or gone
+    }
+  };
+  const timer = setInterval(sample, 500);
+  return {
+    mark: () => {
+      sample();
+      readyAt = samples.at(-1);
+    },
+    stop: () => clearInterval(timer),
+    summary: () => {
+      const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a), samples[0]);
+      return { ready: readyAt, peak, last: samples.at(-1), samples };
+    },
+  };
+}
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function waitForStatus(root, proc, ms = 30_000) {
@@ -161,17 +187,21 @@ async function measureDaemon(seconds, work, repeat, logFormat) {
     env: { ...process.env, FOOTPRINT_OUT: out },
     stdio: ['ignore', 'ignore', 'ignore'],
   });
+  const timeline = rssTimeline(proc.pid);
   try {
     await waitForStatus(root, proc);
+    timeline.mark('ready');
     process.stderr.write(`footprint: daemon ${proc.pid} up; idling ${seconds} s\n`);
     await sleep(seconds * 1000);
-    const proc1 = procMemory(proc.pid);
+    timeline.stop();
+    const proc1 = { ...procMemory(proc.pid), timeline: timeline.summary() };
     const cli = measureCli(root, work, repeat);
     process.kill(proc.pid, 'SIGUSR2');
     await waitForFile(`${out}.done`, 120_000);
     const v8 = JSON.parse(readFileSync(`${out}.json`, 'utf8'));
     return { proc: proc1, v8, cli, snapshotFile: `${out}.heapsnapshot` };
   } finally {
+    timeline.stop();
     await stopDaemon(proc);
     rmSync(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
   }
@@ -217,10 +247,10 @@ function measureCli(root, work, repeat) {
 
 /** Imports `target` (or nothing) in a fresh node, collects garbage, and reports RSS and heap after. */
 function importOnce(target) {
-  const code = `${target ? `await import(${JSON.stringify(target)});` : ''}
+  const code = `const t = performance.now(); ${target ? `await import(${JSON.stringify(target)});` : ''} const ms = performance.now() - t;
     globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); globalThis.gc();
     const m = process.memoryUsage();
-    process.stdout.write(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external }));`;
+    process.stdout.write(JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external, ms }));`;
   const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], {
     cwd: REPO, encoding: 'utf8', env: { ...process.env, WAVEOS_CLI_NO_AUTORUN: '1' }, timeout: 60_000,
   });
@@ -232,7 +262,8 @@ function importCost(target, repeat) {
   const runs = Array.from({ length: repeat }, () => importOnce(target));
   const failed = runs.find((r) => r.error);
   if (failed) return failed;
-  return { rss: median(runs.map((r) => r.rss)), heapUsed: median(runs.map((r) => r.heapUsed)), external: median(runs.map((r) => r.external)) };
+  const m = (k) => median(runs.map((r) => r[k]));
+  return { rss: m('rss'), heapUsed: m('heapUsed'), external: m('external'), ms: m('ms') };
 }
 
 function measureImports(repeat, work) {
@@ -248,7 +279,7 @@ function measureImports(repeat, work) {
 
 function delta(m, bare) {
   if (m.error) return { error: m.error };
-  return { rss: m.rss - bare.rss, heapUsed: m.heapUsed - bare.heapUsed, external: m.external - bare.external };
+  return { rss: m.rss - bare.rss, heapUsed: m.heapUsed - bare.heapUsed, external: m.external - bare.external, importMs: m.ms };
 }
 
 // ---------- the heap snapshot ----------
@@ -440,6 +471,8 @@ function markdown(r) {
     '|---|---|---|',
     ...['VmRSS', 'VmHWM', 'RssAnon', 'RssFile', 'RssShmem', 'Pss', 'Private_Dirty', 'Anonymous'].map((k) => `| ${k} | ${mb(p[k])} | ${mb(r.bareProc[k])} |`),
     `| threads | ${p.threads} | ${r.bareProc.threads} |`,
+    `| VmRSS when status first answered (${p.timeline.ready?.s.toFixed(1)} s after spawn) | ${mb(p.timeline.ready?.rss)} | |`,
+    `| VmRSS sampled peak (${p.timeline.peak?.s.toFixed(1)} s after spawn) | ${mb(p.timeline.peak?.rss)} | |`,
     `| supervised children (${p.children.count}), RSS summed | ${mb(p.children.rss)} | |`,
     `| V8 heap used / total | ${mb(v.heap.used_heap_size)} / ${mb(v.heap.total_heap_size)} |`,
     `| V8 code space used / size | ${mb(v.spaces.code_space?.used)} / ${mb(v.spaces.code_space?.size)} |`,
@@ -466,9 +499,11 @@ function markdown(r) {
     '',
     `### Import cost in a fresh node (median of ${r.repeat}; bare node: RSS ${mb(r.imports.bare.rss)} MB, heap ${mb(r.imports.bare.heapUsed)} MB after gc)`,
     '',
-    '| module | ΔRSS MB | Δheap MB | Δexternal MB |',
-    '|---|---|---|---|',
-    ...r.imports.rows.map((x) => (x.error ? `| ${x.name} | fails: ${x.error.replace(/\|/g, '\\|')} | | |` : `| ${x.name} | ${signedMb(x.rss)} | ${signedMb(x.heapUsed)} | ${signedMb(x.external)} |`)),
+    '| module | ΔRSS MB | Δheap MB | Δexternal MB | import ms |',
+    '|---|---|---|---|---|',
+    ...r.imports.rows.map((x) =>
+      x.error ? `| ${x.name} | fails: ${x.error.replace(/\|/g, '\\|')} | | | |` : `| ${x.name} | ${signedMb(x.rss)} | ${signedMb(x.heapUsed)} | ${signedMb(x.external)} | ${x.importMs.toFixed(0)} |`,
+    ),
     '',
     `### \`waveos status\` (median of ${r.repeat})`,
     '',
