@@ -80,6 +80,19 @@ function childPids(pid) {
   }
 }
 
+/** RSS by mapping (the node binary, each addon, the heap, anonymous memory) from /proc/<pid>/smaps, largest first. */
+function rssByMapping(pid) {
+  const by = {};
+  let current = '[anonymous]';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) current = head[1] || '[anonymous]';
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) by[current] = (by[current] ?? 0) + Number(rss[1]) * 1024;
+  }
+  return Object.fromEntries(Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, 8));
+}
+
 /** The daemon's own memory as the kernel counts it, and its supervised children's RSS summed apart. */
 function procMemory(pid) {
   const status = procFields(`/proc/${pid}/status`);
@@ -96,6 +109,7 @@ function procMemory(pid) {
     VmRSS: status.VmRSS, VmHWM: status.VmHWM, RssAnon: status.RssAnon, RssFile: status.RssFile, RssShmem: status.RssShmem,
     Pss: rollup.Pss, Private_Dirty: rollup.Private_Dirty, Shared_Clean: rollup.Shared_Clean, Anonymous: rollup.Anonymous,
     threads,
+    mappings: rssByMapping(pid),
     children: { count: children.length, rss: children.reduce((a, b) => a + b, 0) },
   };
 }
@@ -474,6 +488,7 @@ function markdown(r) {
     `| VmRSS when status first answered (${p.timeline.ready?.s.toFixed(1)} s after spawn) | ${mb(p.timeline.ready?.rss)} | |`,
     `| VmRSS sampled peak (${p.timeline.peak?.s.toFixed(1)} s after spawn) | ${mb(p.timeline.peak?.rss)} | |`,
     `| supervised children (${p.children.count}), RSS summed | ${mb(p.children.rss)} | |`,
+    ...Object.entries(p.mappings).map(([k, b]) => `| RSS of mapping ${k.replace(/^.*\/node_modules\//, 'node_modules/')} | ${mb(b)} | ${mb(r.bareProc.mappings[k])} |`),
     `| V8 heap used / total | ${mb(v.heap.used_heap_size)} / ${mb(v.heap.total_heap_size)} |`,
     `| V8 code space used / size | ${mb(v.spaces.code_space?.used)} / ${mb(v.spaces.code_space?.size)} |`,
     ...Object.entries(v.spaces).filter(([k]) => k !== 'code_space').map(([k, x]) => `| V8 ${k} used / size | ${mb(x.used)} / ${mb(x.size)} |`),
