@@ -24,6 +24,8 @@ function ownGroups() {
   }
   groups.push({ name: 'dist/cli (main, no command run)', file: join(dist, 'cli/main.js') });
   groups.push({ name: 'dist/cli/cmd-status', file: join(dist, 'cli/cmd-status.js') });
+  // The CLI's transport alone: what a command that only talks to the daemon needs at the least.
+  groups.push({ name: 'dist/api/client (alone)', file: join(dist, 'api/client.js') });
   groups.push({ name: 'dist/main (whole daemon)', file: join(dist, 'main.js') });
   return groups;
 }
