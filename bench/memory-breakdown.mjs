@@ -152,7 +152,11 @@ function rssTimeline(pid) {
     stop: () => clearInterval(timer),
     summary: () => {
       const peak = samples.reduce((a, b) => (b.rss > a.rss ? b : a), samples[0]);
-      return { ready: readyAt, peak, last: samples.at(-1), samples };
+      const idle = samples.filter((x) => x.s >= (readyAt?.s ?? 0)).map((x) => x.rss);
+      const end = samples.at(-1)?.s ?? 0;
+      const last30 = samples.filter((x) => x.s >= end - 30).map((x) => x.rss);
+      const window = { min: Math.min(...idle), median: median(idle), max: Math.max(...idle), last30Median: median(last30) };
+      return { ready: readyAt, peak, window, last: samples.at(-1), samples };
     },
   };
 }
@@ -489,6 +493,8 @@ function markdown(r) {
     `| threads | ${p.threads} | ${r.bareProc.threads} |`,
     `| VmRSS when status first answered (${p.timeline.ready?.s.toFixed(1)} s after spawn) | ${mb(p.timeline.ready?.rss)} | |`,
     `| VmRSS sampled peak (${p.timeline.peak?.s.toFixed(1)} s after spawn) | ${mb(p.timeline.peak?.rss)} | |`,
+    `| VmRSS from ready to the end, min / median / max (every 500 ms) | ${mb(p.timeline.window.min)} / ${mb(p.timeline.window.median)} / ${mb(p.timeline.window.max)} | |`,
+    `| VmRSS median of the last 30 s | ${mb(p.timeline.window.last30Median)} | |`,
     `| supervised children (${p.children.count}), RSS summed | ${mb(p.children.rss)} | |`,
     ...Object.entries(p.mappings).map(([k, b]) => `| RSS of mapping ${k.replace(/^.*\/node_modules\//, 'node_modules/')} | ${mb(b)} | ${mb(r.bareProc.mappings[k])} |`),
     `| V8 heap used / total | ${mb(v.heap.used_heap_size)} / ${mb(v.heap.total_heap_size)} |`,
