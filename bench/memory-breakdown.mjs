@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { median } from './lib.mjs';
 
@@ -229,32 +230,35 @@ async function measureDaemon(seconds, work, repeat, logFormat) {
 
 // ---------- the CLI ----------
 
-/** Wall time and peak RSS of one command, from GNU time when it is there, else from the child's rusage via a wrapper. */
-function timed(args, env = {}) {
-  const fullEnv = { ...process.env, ...env };
+/** Without GNU time: the command's own peak RSS, written by a preload as it exits (node has no RUSAGE_CHILDREN). */
+const EXIT_RSS = `import { writeFileSync } from 'node:fs';
+process.on('exit', () => writeFileSync(process.env.FOOTPRINT_RSS, String(process.resourceUsage().maxRSS * 1024)));`;
+const EXIT_RSS_URL = `data:text/javascript,${encodeURIComponent(EXIT_RSS)}`;
+
+/** Wall time and peak RSS of one command, from GNU time when it is there, else from the preload above. */
+function timed(args, work) {
   if (existsSync('/usr/bin/time')) {
-    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], { encoding: 'utf8', env: fullEnv });
+    const r = spawnSync('/usr/bin/time', ['-v', process.execPath, ...args], { encoding: 'utf8' });
     const peak = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr)?.[1]) * 1024;
     const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
     const wallMs = wall ? ((Number(wall[1] ?? 0) * 60 + Number(wall[2])) * 60 + Number(wall[3])) * 1000 : NaN;
     return { code: r.status, wallMs, peakRss: peak };
   }
-  const wrapper = `const { spawnSync } = require('node:child_process'); const t = Date.now();
-    const r = spawnSync(process.execPath, ${JSON.stringify(args)}, { stdio: 'ignore' });
-    process.stdout.write(JSON.stringify({ code: r.status, wallMs: Date.now() - t, peakRss: process.resourceUsage().maxRSS * 1024 }));`;
-  // maxRSS of the wrapper is its own; RUSAGE_CHILDREN is not exposed, so this path reports the larger of the two.
-  return JSON.parse(spawnSync(process.execPath, ['-e', wrapper], { encoding: 'utf8', env: fullEnv }).stdout);
+  const rssFile = join(work, 'exit-rss');
+  const t = performance.now();
+  const r = spawnSync(process.execPath, ['--import', EXIT_RSS_URL, ...args], { stdio: 'ignore', env: { ...process.env, FOOTPRINT_RSS: rssFile } });
+  return { code: r.status, wallMs: performance.now() - t, peakRss: Number(readFileSync(rssFile, 'utf8')) };
 }
 
-function timedMedian(args, repeat, env) {
-  const runs = Array.from({ length: repeat }, () => timed(args, env));
+function timedMedian(args, repeat, work) {
+  const runs = Array.from({ length: repeat }, () => timed(args, work));
   return { code: runs[0].code, wallMs: median(runs.map((r) => r.wallMs)), peakRss: median(runs.map((r) => r.peakRss)) };
 }
 
 /** `waveos status` against the running daemon: its cost against a bare node, and which modules it loads. */
 function measureCli(root, work, repeat) {
-  const bare = timedMedian(['-e', ''], repeat);
-  const status = timedMedian([BIN, 'status', '--root', root], repeat);
+  const bare = timedMedian(['-e', ''], repeat, work);
+  const status = timedMedian([BIN, 'status', '--root', root], repeat, work);
   const listFile = join(work, 'status-modules.txt');
   writeFileSync(listFile, '');
   spawnSync(process.execPath, ['--import', MODULE_LIST_URL, BIN, 'status', '--root', root], { env: { ...process.env, FOOTPRINT_MODULES: listFile }, stdio: 'ignore' });
