@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, DaemonProcess, REPO, cli, removeRoot, tempRoot } from './helpers/daemon.js';
 import { writeConfig } from './helpers/services.js';
+import { openTraversal } from './helpers/users.js';
 
 const isRoot = process.getuid?.() === 0;
 const sfx = Math.random().toString(16).slice(2, 7);
@@ -13,8 +14,8 @@ const USERS = { admin: `wua${sfx}`, viewer: `wuv${sfx}`, outsider: `wun${sfx}` }
 
 let root: string;
 let daemon: DaemonProcess | undefined;
-/** Directories above the checkout this test opened for traversal (o+x), to close again. */
-const opened: { dir: string; mode: number }[] = [];
+/** Closes again what the test opened for traversal above the checkout. */
+let closeTraversal: () => void = () => undefined;
 
 /** The real `waveos` command run as another user, with that user's groups (runuser does initgroups). */
 function cliAs(user: string, args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
@@ -36,13 +37,7 @@ beforeAll(async () => {
   execFileSync('useradd', ['-M', '-N', '-s', '/usr/sbin/nologin', '-G', VIEWER_GROUP, USERS.viewer]);
   execFileSync('useradd', ['-M', '-N', '-s', '/usr/sbin/nologin', USERS.outsider]);
   // A fresh clone may sit under a 0700 temp dir: let the test users reach the command (traverse only).
-  for (let dir = REPO; dir !== dirname(dir); dir = dirname(dir)) {
-    const mode = statSync(dir).mode & 0o7777;
-    if ((mode & 0o001) === 0) {
-      opened.push({ dir, mode });
-      chmodSync(dir, mode | 0o001);
-    }
-  }
+  closeTraversal = openTraversal(REPO);
   root = tempRoot('waveos-local-');
   chmodSync(root, 0o755);
   const config = writeConfig(root, { profile: 'prod', api: { admin_group: ADMIN_GROUP, viewer_group: VIEWER_GROUP } });
@@ -55,7 +50,7 @@ afterAll(async () => {
   await daemon?.kill('SIGTERM');
   for (const u of Object.values(USERS)) spawnSync('userdel', [u]);
   for (const g of [ADMIN_GROUP, VIEWER_GROUP]) spawnSync('groupdel', [g]);
-  for (const { dir, mode } of opened.reverse()) chmodSync(dir, mode);
+  closeTraversal();
   if (root) removeRoot(root);
 });
 

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, REPO, cli, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
 import { type Ev, events, killMarked, writeConfig } from './helpers/services.js';
@@ -121,14 +121,30 @@ describe('log sources bound to the writer', () => {
       users.push(u);
     }
     const id = (u: string): number => Number(spawnSync('id', ['-u', u], { encoding: 'utf8' }).stdout.trim());
-    const r = await startDaemon({ ...SPOOLER, services: [boundService('owned-app', 'waveos', 5, { user: owner })] });
+    const gidOf = (u: string): number => Number(spawnSync('id', ['-g', u], { encoding: 'utf8' }).stdout.trim());
+    // The service runs the fixture as its user: a copy in the traversable test root, since a fresh clone may
+    // sit under a 0700 temp dir (and opening that for one test would race the others' undo).
+    const fixture = join(tempRoot('waveos-logsrc-fixture-'), 'bound-log-writer.mjs');
+    roots.push(dirname(fixture));
+    chmodSync(dirname(fixture), 0o755);
+    copyFileSync(BOUND, fixture);
+    const r = await startDaemon({ ...SPOOLER, services: [{ ...boundService('owned-app', 'waveos', 5, { user: owner }), args: [fixture, 'waveos', '5'] }] });
     const sock = join(r, 'run/waveos/log/owned-app.sock');
     await waitFor('the service’s lines, written as its user', () => (logLines(r, 'owned-app', 'bound-line').length === 5 ? true : undefined));
+    // Given a user and no group, the service runs in that user's own group, never the daemon's (root's).
+    const listed = JSON.parse(cli(['service', 'list', '--json', '--root', r]).stdout) as { services: { name: string; pid: number | null }[] };
+    const pid = listed.services.find((x) => x.name === 'owned-app')?.pid;
+    if (pid) {
+      const gids = /^Gid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      const groups = /^Groups:[ \t]*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]?.trim();
+      expect(Number(gids)).toBe(gidOf(owner));
+      expect(groups).toBe('');
+    }
     const st = statSync(sock);
     expect(st.uid).toBe(id(owner));
     expect(st.mode & 0o777).toBe(0o660);
     const probe = `require('net').createConnection(${JSON.stringify(sock)}).on('connect',()=>{console.log('CONNECTED');process.exit(0)}).on('error',(e)=>{console.log(e.code);process.exit(0)})`;
-    const as = (u: string): string => spawnSync(process.execPath, ['-e', probe], { uid: id(u), gid: id(u), encoding: 'utf8', cwd: '/' }).stdout.trim();
+    const as = (u: string): string => spawnSync(process.execPath, ['-e', probe], { uid: id(u), gid: gidOf(u), encoding: 'utf8', cwd: '/' }).stdout.trim();
     expect(as(other)).toBe('EACCES');
     expect(as(owner)).toBe('CONNECTED');
   });

@@ -73,6 +73,23 @@ export function resolveId(kind: 'user' | 'group', v: string | number): number | 
   return undefined;
 }
 
+/**
+ * The primary group of a user (by name or uid) from /etc/passwd. A service given a `user` and no `group` runs
+ * in that group: spawning with a uid alone would keep the daemon's gid (root's, when the daemon is root).
+ */
+export function primaryGroupOf(user: string | number): number | undefined {
+  const byUid = typeof user === 'number' || /^\d+$/.test(user);
+  try {
+    for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+      const f = line.split(':');
+      if ((byUid ? f[2] === String(user) : f[0] === user) && f[3] !== undefined && /^\d+$/.test(f[3])) return Number(f[3]);
+    }
+  } catch {
+    // no database: unresolved
+  }
+  return undefined;
+}
+
 const PAGE = 4096;
 const TICKS = 100;
 

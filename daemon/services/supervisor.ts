@@ -6,7 +6,7 @@ import { CHILDREN_KEY, HOLDS_KEY, type Journal } from '../journal/index.js';
 import { serviceEnvironment } from './environment.js';
 import { type HealthResult, type HeartbeatMemo, checkHealth } from './health.js';
 import { type ChildRecord, reapOrphans, unrecordedChildren, waitGroupGone } from './orphans.js';
-import { killGroup, processStartTime, procUsage, resolveId } from './proc.js';
+import { killGroup, primaryGroupOf, processStartTime, procUsage, resolveId } from './proc.js';
 
 export type ServiceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'failed';
 
@@ -352,7 +352,7 @@ export class Supervisor implements Lifecycle {
     const s = e.spec;
     e.state = 'starting';
     const uid = s.user === null ? undefined : resolveId('user', s.user);
-    const gid = s.group === null ? undefined : resolveId('group', s.group);
+    const gid = s.group !== null ? resolveId('group', s.group) : s.user !== null ? primaryGroupOf(s.user) : undefined;
     if ((s.user !== null && uid === undefined) || (s.group !== null && gid === undefined)) {
       e.state = 'stopped';
       throw new WaveosError('WAVEOS_E_RUNTIME', `cannot start ${name}: unknown ${uid === undefined && s.user !== null ? `user "${s.user}"` : `group "${String(s.group)}"`}`);
