@@ -1,10 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { chromium } from 'playwright-core';
 import { create as createTar, extract as extractTar, list as listTar } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
+import { browserUnavailable, launchChromium, openReport } from './helpers/browser.js';
 import { DaemonProcess, REPO, cli, readJsonl, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
 
 import { systemClock } from '../daemon/core/index.js';
@@ -13,7 +12,6 @@ import { Journal } from '../daemon/journal/index.js';
 const CANARY_ENV = 'canary-env-7Hq2Lx9Vw3Zr';
 const CANARY_POLICY = 'canary-policy-Jd8Kp2Qs5Tm';
 const CANARY_LOG = 'canary-log-Xn4Bc7Wy1Fe';
-const CHROMIUM = '/usr/bin/chromium';
 
 const root = tempRoot('waveos-evidence-');
 const daemons: DaemonProcess[] = [];
@@ -49,12 +47,6 @@ async function tampered(file: string, edit: (dir: string) => void): Promise<stri
   return out;
 }
 
-/** Installs Debian's chromium when missing (root); undefined when a browser is there, else why not. */
-function browserUnavailable(): string | undefined {
-  const r = spawnSync('bash', [join(REPO, 'scripts/ensure-chromium.sh')], { encoding: 'utf8', timeout: 600_000 });
-  if (existsSync(CHROMIUM)) return undefined;
-  return `no browser: ${(r.stderr || r.stdout || `ensure-chromium.sh exited ${r.status}`).trim()}`;
-}
 
 let pack = '';
 let unpacked = '';
@@ -208,23 +200,9 @@ describe('evidence packs from a running daemon', () => {
 
   it.skipIf(noBrowser !== undefined)('report.html renders its charts and timeline in headless Chromium without console errors', async () => {
     expect(unpacked, 'the export test ran first').not.toBe('');
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
-      const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-      const problems: string[] = [];
-      const requests: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-      });
-      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-      page.on('request', (r) => {
-        if (!r.url().startsWith('file:')) requests.push(r.url());
-      });
-      await page.goto(`file://${join(unpacked, 'report.html')}`);
-      await page.waitForSelector('body[data-rendered="1"]', { timeout: 15_000 });
+      const { page, problems, requests } = await openReport(browser, join(unpacked, 'report.html'), { width: 1400, height: 1000 });
       expect(await page.locator('canvas').count()).toBeGreaterThanOrEqual(2);
       expect(await page.locator('.chart h3').allTextContents()).toEqual(expect.arrayContaining([expect.stringContaining('cpu_usage'), expect.stringContaining('temperature')]));
       const rows = await page.locator('#timeline-body tr').count();

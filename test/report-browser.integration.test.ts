@@ -1,14 +1,13 @@
 /// <reference lib="dom" />
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { extract as extractTar } from 'tar';
 import { afterAll, describe, expect, it } from 'vitest';
+import { browserUnavailable, launchChromium, openReport } from './helpers/browser.js';
 import { DaemonProcess, REPO, cli, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
 import { events, example, killMarked, writeConfig } from './helpers/services.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const MARK = 'WAVEOS_TEST_MARK';
 const RESULTS = join(REPO, 'test-results');
 
@@ -35,12 +34,6 @@ afterAll(() => {
   removeRoot(root);
 });
 
-/** Installs Debian's chromium when missing (root); undefined when a browser is there, else why not. */
-function browserUnavailable(): string | undefined {
-  const r = spawnSync('bash', [join(REPO, 'scripts/ensure-chromium.sh')], { encoding: 'utf8', timeout: 600_000 });
-  if (existsSync(CHROMIUM)) return undefined;
-  return `no browser: ${(r.stderr || r.stdout || `ensure-chromium.sh exited ${r.status}`).trim()}`;
-}
 
 /** A real daemon whose crashing service opens a breaker into safe mode; the incident pack it exports, unpacked. */
 async function incidentPack(): Promise<string> {
@@ -75,27 +68,6 @@ async function incidentPack(): Promise<string> {
   return out;
 }
 
-interface Watched {
-  page: Page;
-  problems: string[];
-  requests: string[];
-}
-
-async function openReport(browser: Browser, file: string, width: number): Promise<Watched> {
-  const page = await browser.newPage({ viewport: { width, height: 900 } });
-  const problems: string[] = [];
-  const requests: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('request', (r) => {
-    if (!r.url().startsWith('file:')) requests.push(r.url());
-  });
-  await page.goto(`file://${file}`);
-  await page.waitForSelector('body[data-rendered="1"]', { timeout: 15_000 });
-  return { page, problems, requests };
-}
 
 /** The headline names the breaker and the mode, above everything else; the mode band shows safe mode. */
 async function checkAnswer(page: Page): Promise<void> {
@@ -183,13 +155,10 @@ if (noBrowser) process.stderr.write(`report.html browser check skipped: ${noBrow
 describe('report.html of an incident pack', () => {
   it.skipIf(noBrowser !== undefined)('answers first: the headline names the breaker, the charts that moved are drawn, and it fits a phone', async () => {
     const unpacked = await incidentPack();
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    const browser = await launchChromium();
     try {
       for (const width of [1400, 390]) {
-        const { page, problems, requests } = await openReport(browser, join(unpacked, 'report.html'), width);
+        const { page, problems, requests } = await openReport(browser, join(unpacked, 'report.html'), { width, height: 900 });
         await page.screenshot({ path: join(RESULTS, `report-${width}.png`), fullPage: true });
         await checkAnswer(page);
         await checkCharts(page);
