@@ -188,8 +188,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
   }
 }
 
-// Only when run as the program, not when a test imports main().
-if (process.argv[1] && import.meta.url.endsWith('/cli/main.js') && process.env.WAVEOS_CLI_NO_AUTORUN !== '1') {
+/** Runs the command line as the program: bin/waveos.js (through dist/cli/main.js) and the bundle's entry. */
+export async function runAsProgram(argv: string[] = process.argv.slice(2)): Promise<void> {
   // `waveos events | head -1`: the reader went away; that is the end of the output, not an error.
   for (const s of [process.stdout, process.stderr]) {
     s.on('error', (e: NodeJS.ErrnoException) => {
@@ -197,8 +197,13 @@ if (process.argv[1] && import.meta.url.endsWith('/cli/main.js') && process.env.W
       throw e;
     });
   }
-  const code = await main(process.argv.slice(2));
+  const code = await main(argv);
   if (code !== undefined) {
     process.exitCode = code;
   }
+}
+
+// Only when run as the program, not when a test imports main().
+if (process.argv[1] && import.meta.url.endsWith('/cli/main.js') && process.env.WAVEOS_CLI_NO_AUTORUN !== '1') {
+  await runAsProgram();
 }

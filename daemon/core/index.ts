@@ -17,6 +17,7 @@ export {
   isWaveosError,
 } from './errors.js';
 export { type BuildStamp, readBuildStamp } from './build-info.js';
+export { BUNDLED, resourcePath } from './resources.js';
 export { JcsError, canonicalJson, jcs, jcsOf, wellFormed } from './canonical-json.js';
 export { trimTornTail } from './growing-file.js';
 export { TokenBucket, type TokenBucketLimits } from './token-bucket.js';

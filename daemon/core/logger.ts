@@ -2,9 +2,10 @@ import { createRequire } from 'node:module';
 import type { Logger as PinoLogger, pino as PinoFactory } from 'pino';
 import type PrettyFactory from 'pino-pretty';
 
-// Loaded on first use: commands that never log (status, events) should not pay for pino at start.
-const load = createRequire(import.meta.url);
-const pinoLib = (): typeof PinoFactory => (load('pino') as { pino: typeof PinoFactory }).pino;
+// Loaded on first use: commands that never log (status, events) should not pay for pino at start. Each call
+// is written out in full (`createRequire(import.meta.url)('name')`): scripts/bundle.mjs turns exactly that
+// form into a bundled require, so the bundle carries the package and still loads it late.
+const pinoLib = (): typeof PinoFactory => (createRequire(import.meta.url)('pino') as { pino: typeof PinoFactory }).pino;
 
 export type Logger = PinoLogger;
 export type LogFormat = 'json' | 'pretty';
@@ -38,7 +39,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   };
   const pino = pinoLib();
   if (opts.format === 'pretty') {
-    const pretty = load('pino-pretty') as typeof PrettyFactory;
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PrettyFactory;
     return pino(base, pretty({ sync: true, destination: opts.destination ?? 1, colorize: false }));
   }
   if (opts.destination) return pino(base, opts.destination);

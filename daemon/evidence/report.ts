@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { PreviousRun } from '../artifacts/index.js';
+import { BUNDLED, resourcePath } from '../core/resources.js';
 import type { Highlight } from '../journal/index.js';
 import { type ChartPlan, type ModeSpan, type ReportSeries, modeSpans, planCharts } from './report-charts.js';
 
@@ -64,9 +65,11 @@ export function scriptSafeJson(v: unknown): string {
 }
 
 function uplotAssets(): { js: string; css: string } {
+  // The bundle carries its own copy of the two files (dist/bundle/assets/); dist/ finds them in node_modules.
   const req = createRequire(import.meta.url);
-  const js = readFileSync(req.resolve('uplot/dist/uPlot.iife.min.js'), 'utf8');
-  const css = readFileSync(req.resolve('uplot/dist/uPlot.min.css'), 'utf8');
+  const file = (name: string): string => (BUNDLED ? resourcePath(`assets/${name}`, '') : req.resolve(`uplot/dist/${name}`));
+  const js = readFileSync(file('uPlot.iife.min.js'), 'utf8');
+  const css = readFileSync(file('uPlot.min.css'), 'utf8');
   // A script body may not contain its own end tag.
   return { js: js.replace(/<\/(script)/gi, '<\\/$1'), css: css.replace(/<\/(style)/gi, '<\\/$1') };
 }

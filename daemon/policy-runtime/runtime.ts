@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { type FSWatcher, watch } from 'chokidar';
-import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError } from '../core/index.js';
+import { type Clock, type InputProblem, type Lifecycle, type Logger, WaveosError, errorMessage, formatProblem, isWaveosError, resourcePath } from '../core/index.js';
 import { type EventInput, type StoredBreakers, type StoredPolicy, policyEventKind } from '../journal/index.js';
 import {
   type AdmitResult,
@@ -462,5 +462,5 @@ function digestOf(files: readonly { name: string; file: string; text: string }[]
 
 /** The repo's example and default policies (loaded in the dev profile): `policies/` next to `daemon/` or `dist/`. */
 export function bundledPoliciesDir(): string {
-  return new URL('../../policies/', import.meta.url).pathname;
+  return `${resourcePath('policies', 'policies')}/`;
 }
