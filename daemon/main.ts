@@ -1,4 +1,4 @@
-import { notifyLauncherReady } from './bundles/index.js';
+import { notifyLauncherReady } from './bundles/launcher.js';
 import { apiUnit } from './compose/api.js';
 import { bundleUnits } from './compose/bundles.js';
 import { evidenceUnit } from './compose/evidence.js';

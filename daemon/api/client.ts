@@ -1,7 +1,7 @@
 import { createWriteStream } from 'node:fs';
 import { type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, request } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import { WaveosError } from '../core/index.js';
+import { WaveosError } from '../core/errors.js';
 
 export interface ClientOptions {
   socketPath: string;

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, createReadStream, fsync, mkdirSync, openSync, readSync, statSync, symlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { Parser, type ReadEntry } from 'tar';
+import type { Parser, ReadEntry } from 'tar';
 import { fsyncDir } from '../core/index.js';
 import { type TrustedKey, verifyDetached } from './keys.js';
 import {
@@ -75,6 +76,12 @@ const COMPRESSED: [string, number[]][] = [
 ];
 
 /** Which compression the file starts with, if any. */
+// tar is loaded by the first install or inspection, not by an idle daemon (docs/footprint.md).
+function newParser(): Parser {
+  const { Parser: TarParser } = createRequire(import.meta.url)('tar') as typeof import('tar');
+  return new TarParser({ strict: true });
+}
+
 function compressionOf(file: string): string | undefined {
   const head = Buffer.alloc(6);
   const fd = openSync(file, 'r');
@@ -236,7 +243,7 @@ export function scanBundle(o: ScanOptions): Promise<VerifiedBundle> {
 
 /** One pass of scanBundle: the parser's entries in order, with what has been seen and written so far. */
 class BundleScan {
-  private readonly parser = new Parser({ strict: true });
+  private readonly parser = newParser();
   private stopRead = false;
   private failed = false;
   private index = 0;
@@ -535,7 +542,7 @@ async function readInto(file: string, size: number, parser: Parser, stop: () => 
 export function readBundleHead(file: string): Promise<{ manifest: unknown; signatures: unknown; members: number }> {
   return new Promise((resolve, rejectP) => {
     const rs = createReadStream(file, { highWaterMark: 256 * 1024 });
-    const parser = new Parser({ strict: true });
+    const parser = newParser();
     const got: Buffer[] = [];
     let members = 0;
     let done = false;

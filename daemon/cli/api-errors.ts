@@ -1,5 +1,5 @@
-import type { ClientResponse } from '../api/index.js';
-import { type ErrorCode, WaveosError, isErrorCode } from '../core/index.js';
+import type { ClientResponse } from '../api/client.js';
+import { type ErrorCode, WaveosError, isErrorCode } from '../core/errors.js';
 
 interface ErrorBody {
   error?: { code?: unknown; message?: unknown };

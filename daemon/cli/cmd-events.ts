@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { apiCall, apiStream } from '../api/index.js';
-import { WaveosError, isWaveosError, parseDuration } from '../core/index.js';
-import { type JournalEvent, JournalReader } from '../journal/index.js';
+import { apiCall, apiStream } from '../api/client.js';
+import { parseDuration } from '../core/duration-text.js';
+import { WaveosError, isWaveosError } from '../core/errors.js';
+import type { JournalEvent } from '../journal/index.js';
 import { checkResponse } from './api-errors.js';
 import { type Paint, colourOn, paintSeverity, painter } from './colour.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
@@ -99,6 +100,8 @@ export async function eventsCommand(argv: string[], io: Output, signal?: AbortSi
     // Reading history needs no daemon: fall back to the journal file itself.
     if (!isUnreachable(e) || !existsSync(paths.db)) throw e;
   }
+  // SQLite only when the daemon is not there to ask.
+  const { JournalReader } = await import('../journal/index.js');
   const reader = JournalReader.openReadOnly(paths.db);
   try {
     if (!values.follow) {

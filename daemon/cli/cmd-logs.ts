@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { apiStream } from '../api/index.js';
-import { WaveosError, isWaveosError } from '../core/index.js';
-import { listSources, parseSpoolLine, readSpool } from '../spooler/index.js';
+import { apiStream } from '../api/client.js';
+import { WaveosError, isWaveosError } from '../core/errors.js';
+import { parseSpoolLine } from '../spooler/spool-line.js';
 import { parseSince } from './cmd-events.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
 
@@ -63,6 +63,7 @@ export async function logsCommand(argv: string[], io: Output, signal?: AbortSign
   }
   if (status !== undefined) {
     if (status === 404) {
+      const { listSources } = await import('../spooler/index.js');
       const known = listSources(paths.spoolDir);
       throw new WaveosError('WAVEOS_E_NOT_FOUND', `no spooled logs for "${source}" (${known.length ? `sources: ${known.join(', ')}` : 'no source has logged yet'})`);
     }
@@ -71,6 +72,7 @@ export async function logsCommand(argv: string[], io: Output, signal?: AbortSign
     return 0;
   }
   // The daemon is down: read the files themselves.
+  const { readSpool } = await import('../spooler/index.js');
   for await (const raw of readSpool(paths.spoolDir, source, { since, grep: values.grep, follow: values.follow, signal })) print(raw);
   return 0;
 }

@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { apiCall } from '../api/index.js';
-import { WaveosError, isWaveosError } from '../core/index.js';
-import { JournalReader } from '../journal/index.js';
-import { type HistoryAnswer, readHistory } from '../telemetry/index.js';
+import { apiCall } from '../api/client.js';
+import { WaveosError, isWaveosError } from '../core/errors.js';
+import type { HistoryAnswer } from '../telemetry/index.js';
 import { checkResponse } from './api-errors.js';
 import { parseSince } from './cmd-events.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
@@ -67,6 +66,7 @@ export async function metricsCommand(argv: string[], io: Output): Promise<number
   } catch (e) {
     // History needs no daemon: read the journal file itself. Current values do.
     if (!since || !isWaveosError(e) || e.code !== 'WAVEOS_E_DAEMON_UNREACHABLE' || !existsSync(paths.db)) throw e;
+    const [{ JournalReader }, { readHistory }] = await Promise.all([import('../journal/index.js'), import('../telemetry/index.js')]);
     const reader = JournalReader.openReadOnly(paths.db);
     try {
       body = { metrics: [], history: readHistory(reader, { sinceMs: Date.parse(since), name: values.name, limit: limit ?? 100_000 }) };

@@ -1,5 +1,5 @@
-import { apiCall } from '../api/index.js';
-import { WaveosError } from '../core/index.js';
+import { apiCall } from '../api/client.js';
+import { WaveosError } from '../core/errors.js';
 import { checkResponse } from './api-errors.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
 

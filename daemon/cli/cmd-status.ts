@@ -1,8 +1,8 @@
-import { apiCall } from '../api/index.js';
+import { apiCall } from '../api/client.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
 import { checkResponse } from './api-errors.js';
 import { type Paint, colourOn, paintState, painter } from './colour.js';
-import type { ModeReason, RejectedPolicyFile, StatusBundle } from '../api/index.js';
+import type { ModeReason, RejectedPolicyFile, StatusBundle } from '../api/status-document.js';
 
 const USAGE = 'waveos status [--json] [--root DIR]';
 

@@ -1,7 +1,8 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type { ClientOptions } from '../api/index.js';
-import { type Paths, WaveosError, pathsFor, resolveRoot } from '../core/index.js';
+import type { ClientOptions } from '../api/client.js';
+import { WaveosError } from '../core/errors.js';
+import { type Paths, pathsFor, resolveRoot } from '../core/paths.js';
 
 /** Flags every command takes (CONTRACT.md "Global"). */
 export const GLOBAL_OPTIONS = {

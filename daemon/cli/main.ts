@@ -1,4 +1,7 @@
-import { ExitCode, didYouMean, formatProblem, isWaveosError, readBuildStamp } from '../core/index.js';
+// Leaf modules, not the barrels: the client path loads no schema library and no daemon code (docs/footprint.md).
+import { readBuildStamp } from '../core/build-info.js';
+import { ExitCode, formatProblem, isWaveosError } from '../core/errors.js';
+import { didYouMean } from '../core/nearest.js';
 import { type Output, stdio } from './context.js';
 
 const HELP = `waveos — the WaveOS overlay control plane

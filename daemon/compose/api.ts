@@ -1,5 +1,6 @@
 import { ApiServer, type Route, controlRoutes, coreRoutes, discoveryRoute, evidenceRoutes, logsRoutes, modeReasonOf, statusDocument, tokenRoutes } from '../api/index.js';
-import { type BundleAgent, bundleRoutes } from '../bundles/index.js';
+import type { BundleAgent } from '../bundles/agent.js';
+import { bundleRoutes } from '../bundles/routes.js';
 import type { EvidenceService } from '../evidence/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
 import type { ActionExecutor, Recovery } from '../recovery/index.js';

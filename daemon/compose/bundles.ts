@@ -1,16 +1,10 @@
-import {
-  type BundleActions,
-  BundleAgent,
-  type BundleVersions,
-  DefaultRuntime,
-  InboxWatcher,
-  bundleHandlers,
-  faultHook,
-  installedVersions,
-  ownTree,
-  registerApps,
-  supervisorAppHost,
-} from '../bundles/index.js';
+// The modules a running daemon uses, not the barrel: it would load the build tooling too (docs/footprint.md).
+import { type BundleActions, bundleHandlers, registerApps, supervisorAppHost } from '../bundles/actions.js';
+import { BundleAgent, ownTree } from '../bundles/agent.js';
+import { faultHook } from '../bundles/fault.js';
+import { InboxWatcher } from '../bundles/inbox.js';
+import { DefaultRuntime } from '../bundles/runtime.js';
+import { type BundleVersions, installedVersions } from '../bundles/slots.js';
 import type { Config } from '../config/index.js';
 import type { Clock, Logger, Paths } from '../core/index.js';
 import type { Journal } from '../journal/index.js';

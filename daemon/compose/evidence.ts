@@ -1,7 +1,9 @@
 import { dirname } from 'node:path';
 import cron from 'node-cron';
 import { INPUT_LIMITS, readInputFile } from '../core/index.js';
-import { EvidenceService, type PolicyFileCopy, deviceKeyFinding, loadOrCreateDeviceKey, systemFacts } from '../evidence/index.js';
+import { deviceKeyFinding, loadOrCreateDeviceKey } from '../evidence/device-key.js';
+import type { PolicyFileCopy } from '../evidence/pack-builder.js';
+import { EvidenceService } from '../evidence/service.js';
 import { type JournalReader, LAST_GOOD_KEY } from '../journal/index.js';
 import type { BootContext } from './open.js';
 import { type PolicyFileOnDisk, fileOnDisk, policyDirs, policyFilesOnDisk } from './policy.js';
@@ -50,7 +52,8 @@ export function evidenceUnit(boot: BootContext): EvidenceService {
     configFile: boot.loaded.file,
     policyFiles: () => policyFilesForPack(journal, policyFilesOnDisk(policyDirs(config, paths)), (t) => boot.redactor.text(t)),
     env,
-    systemFacts: () => systemFacts(env, { waveos: build.version }),
+    // systeminformation is loaded by the first export that asks for system.json, not at start.
+    systemFacts: async () => (await import('../evidence/system-facts.js')).systemFacts(env, { waveos: build.version }),
     settings: config.evidence,
     scheduler: (expr, fn) => cron.schedule(expr, fn, { name: 'evidence', noOverlap: true }),
     chaos: boot.chaos,

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { ArtifactExporter, type InstalledBundle, RUN_META_SCHEMA_VERSION, type RunMeta, writeRunMeta } from '../artifacts/index.js';
 import { type RunRecord, startupFindings } from '../boot/index.js';
-import { installedVersions, listGroups } from '../bundles/index.js';
+import { installedVersions, listGroups } from '../bundles/slots.js';
 import { type Paths, unlinkDurable } from '../core/index.js';
 import { BUNDLES_ACTIVE_KEY, CONFIG_HASH_KEY, CURRENT_RUN_KEY, type Journal } from '../journal/index.js';
 import type { BootContext } from './open.js';

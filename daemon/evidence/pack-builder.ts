@@ -11,6 +11,7 @@ import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/inde
 import { type Chaos, NO_CHAOS, type Paths, fsyncDir, isoUtc } from '../core/index.js';
 import { ChainWalker, GENESIS_HASH, type HeadMark, type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
 import { SampleRowFormatter } from './csv-rows.js';
+import { removeLeftovers, stagingDirOf } from './leftovers.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
 import { Redactor, literalsFromEnv, secretLiterals } from '../security/redaction.js';
@@ -177,27 +178,7 @@ export function spoolFilesInWindow(dir: string, sinceMs: number, untilMs: number
   return files.filter((f, i) => f.mtimeMs >= sinceMs && (i === 0 || (files[i - 1] as { mtimeMs: number }).mtimeMs <= untilMs));
 }
 
-export function stagingDirOf(paths: Paths, name: string): string {
-  return join(paths.evidenceDir, `.staging-${name}`);
-}
-
-/** Start-up is recovery: staging folders and partial packs of an export a crash interrupted are removed. */
-export function removeLeftovers(paths: Paths): string[] {
-  const removed: string[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(paths.evidenceDir);
-  } catch {
-    return removed;
-  }
-  for (const n of names) {
-    if (n.startsWith('.staging-') || n.endsWith('.partial')) {
-      rmSync(join(paths.evidenceDir, n), { recursive: true, force: true });
-      removed.push(n);
-    }
-  }
-  return removed;
-}
+export { removeLeftovers, stagingDirOf };
 
 function uniqueName(dir: string, name: string): string {
   if (!existsSync(join(dir, name))) return name;

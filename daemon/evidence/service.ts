@@ -4,7 +4,8 @@ import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, error
 import { EVIDENCE_INCIDENTS_KEY, EVIDENCE_PENDING_KEY, type IncidentMark, type Journal, type PendingIncident } from '../journal/index.js';
 import type { DeviceKey } from './device-key.js';
 import { PACK_NAME_RE, type Trigger } from './manifest.js';
-import { type BuiltPack, type PackSource, buildPack, removeLeftovers } from './pack-builder.js';
+import { removeLeftovers } from './leftovers.js';
+import type { BuiltPack, PackSource } from './pack-builder.js';
 
 export interface EvidenceSettings {
   schedule: string | null;
@@ -296,6 +297,8 @@ export class EvidenceService implements Lifecycle {
     const run = async (): Promise<ExportOutcome> => {
       const { journal, clock } = this.deps;
       try {
+        // The pack builder (tar, the report page) is loaded by the first export, not by an idle daemon.
+        const { buildPack } = await import('./pack-builder.js');
         const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered() }, { ...r, nowMs: clock.now() });
         const summary = this.summary(built);
         journal.appendDurable({

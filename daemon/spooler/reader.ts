@@ -6,6 +6,9 @@ import { createGunzip } from 'node:zlib';
 import { WaveosError } from '../core/index.js';
 import { CURRENT, listSegments } from './segments.js';
 import { listSourceDirs } from './spooler.js';
+import { type SpoolLine, parseSpoolLine } from './spool-line.js';
+
+export { type SpoolLine, parseSpoolLine };
 
 export interface ReadOptions {
   /** ISO-8601 UTC: lines stamped before it are skipped. */
@@ -16,20 +19,6 @@ export interface ReadOptions {
   follow?: boolean;
   signal?: AbortSignal;
   pollMs?: number;
-}
-
-/** One spooled line split into its envelope: `<ISO time> <stream> <text>`. */
-export interface SpoolLine {
-  ts: string;
-  stream: string;
-  line: string;
-}
-
-export function parseSpoolLine(raw: string): SpoolLine {
-  const a = raw.indexOf(' ');
-  const b = a < 0 ? -1 : raw.indexOf(' ', a + 1);
-  if (a < 0 || b < 0) return { ts: '', stream: '', line: raw };
-  return { ts: raw.slice(0, a), stream: raw.slice(a + 1, b), line: raw.slice(b + 1) };
 }
 
 export function listSources(spoolDir: string): string[] {
