@@ -3,6 +3,7 @@ import { chmodSync, closeSync, createReadStream, fsync, mkdirSync, openSync, rea
 import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import type * as Tar from 'tar';
 import type { Parser, ReadEntry } from 'tar';
 import { fsyncDir } from '../core/index.js';
 import { type TrustedKey, verifyDetached } from './keys.js';
@@ -78,7 +79,7 @@ const COMPRESSED: [string, number[]][] = [
 /** Which compression the file starts with, if any. */
 // tar is loaded by the first install or inspection, not by an idle daemon (docs/footprint.md).
 function newParser(): Parser {
-  const { Parser: TarParser } = createRequire(import.meta.url)('tar') as typeof import('tar');
+  const { Parser: TarParser } = createRequire(import.meta.url)('tar') as typeof Tar;
   return new TarParser({ strict: true });
 }
 
