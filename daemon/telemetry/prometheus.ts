@@ -80,7 +80,9 @@ const isSummary = (def: MetricDef): boolean => def.type === 'gauge' && def.label
  */
 export async function buildExposition(registry: Registry, sources?: ExpositionSources): Promise<{ metrics: () => Promise<string>; contentType: string; close: () => void }> {
   // Loaded only when the endpoint is on, so a daemon without it does not carry prom-client.
-  const prom = await import('prom-client');
+  // A CommonJS package: its exports object is the namespace's default, in node and in the bundle alike (the
+  // bundle's split chunk has no named exports for it).
+  const prom = ((await import('prom-client')) as unknown as { default: typeof PromClient }).default;
   const reg = new prom.Registry();
   const made = new Set<string>();
   const hist = new Map<string, Histogram>();
