@@ -7,7 +7,7 @@ import { spoolUnits, telemetryUnit } from './compose/io.js';
 import { type RunOptions, loadDaemonConfig, openBoot } from './compose/open.js';
 import { policyUnit } from './compose/policy.js';
 import { DaemonExit } from './compose/process.js';
-import { mainLoopUnit, recoveryUnit, supervisorUnit } from './compose/services.js';
+import { mainLoopUnit, recoveryUnit, rssGuardUnit, supervisorUnit } from './compose/services.js';
 import { beginRun } from './compose/startup.js';
 import { ModuleRunner } from './core/index.js';
 import { ActionExecutor, recordedMode } from './recovery/index.js';
@@ -66,6 +66,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   if (mirror) journal.onCommit(mirror);
   const api = apiUnit(boot, { executor, supervisor, recovery, policy, telemetry, evidence, bundles: bundles.agent, spooler });
   const mainLoop = mainLoopUnit(boot, { supervisor, recovery });
+  const rssGuard = rssGuardUnit(boot, (reason) => exit.restart(reason));
 
   // Run: in order; a unit that fails to start stops the ones before it, and the process exits non-zero.
   try {
@@ -83,6 +84,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       bundles.inbox,
       api,
       mainLoop,
+      ...(rssGuard ? [rssGuard] : []),
     ]);
   } catch (e) {
     exit.startFailed(e);

@@ -1,6 +1,6 @@
 import { clockJumpEvent } from '../boot/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
-import { type ActionExecutor, HardwareWatchdog, MainLoop, Recovery } from '../recovery/index.js';
+import { type ActionExecutor, HardwareWatchdog, MainLoop, Recovery, RssGuard, memoryFigures } from '../recovery/index.js';
 import { type ServiceLogSockets, Supervisor } from '../services/index.js';
 import type { LogSink } from '../core/index.js';
 import type { BootContext } from './open.js';
@@ -63,6 +63,31 @@ export function mainLoopUnit(boot: BootContext, deps: { supervisor: Supervisor; 
       const up = list.filter((s) => s.state === 'running').length;
       const failed = list.filter((s) => s.state === 'failed').length;
       return `mode ${deps.recovery.mode()}; ${up}/${list.length} services running${failed ? `, ${failed} failed` : ''}; journal seq ${journal.lastSeq()}`;
+    },
+  });
+}
+
+/**
+ * The RSS creep guard (recovery.rss_guard; none unless configured): RSS above the ceiling for the configured
+ * time is journaled with V8's figures, durably, and the daemon stops through its normal exit to be restarted.
+ */
+export function rssGuardUnit(boot: BootContext, restart: (reason: string) => void): RssGuard | undefined {
+  const cfg = boot.config.recovery.rss_guard;
+  if (!cfg) return undefined;
+  const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
+  return new RssGuard({
+    config: cfg,
+    monoMs: () => boot.clock.monoMs(),
+    onTrip: (t) => {
+      const reason = `RSS ${mib(t.rss_bytes)} stayed above the ceiling of ${mib(t.ceiling_bytes)} for ${Math.round(t.above_for_ms / 1000)} s`;
+      boot.journal.appendDurable({
+        kind: 'daemon.rss_ceiling',
+        severity: 'error',
+        source: 'daemon',
+        reason: `${reason}: stopping cleanly to be started again`,
+        data: { rss_bytes: t.rss_bytes, ceiling_bytes: t.ceiling_bytes, above_for_ms: t.above_for_ms, ...memoryFigures() },
+      });
+      restart(reason);
     },
   });
 }

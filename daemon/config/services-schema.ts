@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MODES, type Mode, boundedDuration } from '../core/index.js';
+import { MODES, type Mode, boundedDuration, boundedSize } from '../core/index.js';
 
 /** The modes live in core (the journal's state schemas need them too); config still exports them. */
 export { MODES, type Mode };
@@ -129,6 +129,18 @@ export const recoverySchema = z.strictObject({
     .optional(),
   /** Where sysfs is mounted (watchdog bootstatus, pstore); tests point it at a fake tree. */
   sysfs: z.string().min(1).optional(),
+  /**
+   * RSS creep guard, off unless set: when the daemon's RSS stays above `ceiling` for `for`, it journals
+   * `daemon.rss_ceiling` (with V8's heap statistics) and stops cleanly with exit code 75, so the service
+   * manager starts it again before the kernel's OOM killer stops it mid-write (docs/footprint.md).
+   */
+  rss_guard: z
+    .strictObject({
+      ceiling: boundedSize('16MiB', '64GiB').describe('RSS above this starts the clock, e.g. 200MiB'),
+      for: boundedDuration('1s', '1d', { seconds: true }).optional().describe('how long RSS must stay above the ceiling (default 5m)'),
+      check_every: boundedDuration('100ms', '10m', { seconds: true }).optional().describe('how often RSS is read (default 5s, at most `for`)'),
+    })
+    .optional(),
 });
 export type RecoveryFile = z.output<typeof recoverySchema>;
 
@@ -170,6 +182,8 @@ export interface RecoveryConfig {
   readonly reboot_command: readonly string[];
   readonly watchdog: { readonly device: string | null; readonly tick_ms: number };
   readonly sysfs: string;
+  /** Null unless `recovery.rss_guard` is configured. */
+  readonly rss_guard: { readonly ceiling_bytes: number; readonly for_ms: number; readonly check_every_ms: number } | null;
 }
 
 function healthSpec(h: ServiceFile['health']): HealthSpec {
@@ -220,5 +234,12 @@ export function recoveryConfig(r: RecoveryFile | undefined, defaults: { reboot_c
     reboot_command: [...(r?.reboot_command ?? defaults.reboot_command)],
     watchdog: { device: r?.watchdog?.device ?? null, tick_ms: r?.watchdog?.tick ?? 1_000 },
     sysfs: r?.sysfs ?? '/sys',
+    rss_guard: rssGuardConfig(r?.rss_guard),
   };
+}
+
+function rssGuardConfig(g: RecoveryFile['rss_guard']): RecoveryConfig['rss_guard'] {
+  if (!g) return null;
+  const forMs = g.for ?? 300_000;
+  return { ceiling_bytes: g.ceiling, for_ms: forMs, check_every_ms: Math.min(g.check_every ?? 5_000, forMs) };
 }

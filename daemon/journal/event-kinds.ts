@@ -54,6 +54,12 @@ export const EVENT_KINDS = {
   'config.changed': { severity: 'notice', meaning: "the configuration's hash differs from the previous run's", data: ['from', 'to', 'file'], highlight: null },
   'config.migrated': { severity: 'notice', meaning: 'the configuration file was migrated to the current version', data: ['from', 'to', 'file'], highlight: null },
   'daemon.fatal': { severity: 'critical', meaning: 'the daemon stops on an error it cannot go on with, or a start failed half-way (phase: start)', data: ['error', 'stack', 'phase', 'code'], highlight: null },
+  'daemon.rss_ceiling': {
+    severity: 'error',
+    meaning: "the daemon's RSS stayed above recovery.rss_guard's ceiling: it stops cleanly (exit 75) to be started again",
+    data: ['rss_bytes', 'ceiling_bytes', 'above_for_ms', 'memory', 'heap', 'heap_spaces', 'resource_usage'],
+    highlight: 'recovery',
+  },
   'daemon.start': { severity: 'info', meaning: 'a run began', data: ['previous_run', 'profile', 'config_hash', 'config_file', 'pid', 'node_version', 'recovered_artifact_events', 'trimmed_artifact_bytes'], highlight: null },
   'daemon.stop': { severity: 'info', meaning: 'a run ends cleanly', data: ['signal', 'uptime_s', 'chaos_injected'], highlight: null },
   'evidence.cleaned': { severity: 'notice', meaning: 'half-written evidence packs left by a crash were removed', data: ['removed'], highlight: null },

@@ -17,3 +17,4 @@ export { type ModeTransitionHook, Recovery, type RecoveryActions, type RecoveryD
 export { type ResetCause, type ResetReason, captureResetReason } from './reset-reason.js';
 export { CLOCK_JUMP_MS, HardwareWatchdog, MainLoop, type MainLoopDeps, SdNotifier } from './watchdog.js';
 export { applyCap } from './caps.js';
+export { RssCeiling, RssGuard, type RssGuardConfig, type RssTrip, memoryFigures } from './rss-guard.js';
