@@ -32,7 +32,7 @@ describe('RSS creep guard', () => {
     expect(more).toEqual([]);
     expect(trip?.severity).toBe('error');
     expect(trip?.reason).toMatch(/^RSS \d+\.\d MiB stayed above the ceiling of 16\.0 MiB for \d+ s: stopping cleanly/);
-    const data = trip?.data as { rss_bytes: number; ceiling_bytes: number; above_for_ms: number; heap: Record<string, number>; heap_spaces: Record<string, unknown>; memory: Record<string, number> };
+    const data = trip?.data as { rss_bytes: number; ceiling_bytes: number; above_for_ms: number; heap: { used_heap_size: number; heap_size_limit: number }; heap_spaces: Record<string, unknown>; memory: { rss: number } };
     expect(data.ceiling_bytes).toBe(16 * 1024 * 1024);
     expect(data.rss_bytes).toBeGreaterThan(data.ceiling_bytes);
     expect(data.above_for_ms).toBeGreaterThanOrEqual(1_000);
@@ -43,7 +43,7 @@ describe('RSS creep guard', () => {
     // the normal exit: daemon.stop after the guard's event, and the clean-stop marker read at the next start
     const stop = events(root, 'daemon.stop');
     expect(stop).toHaveLength(1);
-    expect(stop[0]?.seq).toBeGreaterThan(trip?.seq ?? Infinity);
+    expect(stop[0]?.seq ?? 0).toBeGreaterThan(trip?.seq ?? Infinity);
     const again = new DaemonProcess(root, ['--config', writeConfig(root, { services: [] })]);
     const status = await again.ready();
     expect((status.previous_run as { reset_reason: string }).reset_reason).toMatch(/stopped cleanly/);
