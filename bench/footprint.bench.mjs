@@ -5,8 +5,8 @@
 // WAVEOS_FOOTPRINT_SECONDS (default 60) is how long everything idles before the steady figures are read; the
 // figure the issue asks for is after 5 minutes: WAVEOS_FOOTPRINT_SECONDS=300 npm run bench -- footprint.
 // WAVEOS_FOOTPRINT_TREE=DIR measures the daemon of another built tree (DIR/bin/waveos.js) with the same rig;
-// WAVEOS_FOOTPRINT_JSON=FILE writes every figure and sample as JSON. The daemon gets the unit's NODE_OPTIONS
-// (systemd/waveos.service) unless WAVEOS_FOOTPRINT_NODE_OPTIONS says otherwise ('' for none). Not a test: nothing passes or fails.
+// WAVEOS_FOOTPRINT_JSON=FILE writes every figure and sample as JSON. The daemon gets the unit's Environment=
+// lines (systemd/waveos.service) unless WAVEOS_FOOTPRINT_UNIT_ENV=0. Not a test: nothing passes or fails.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -23,9 +23,13 @@ const WINDOW_S = Number(process.env.WAVEOS_FOOTPRINT_SECONDS ?? 60);
 const TREE = process.env.WAVEOS_FOOTPRINT_TREE ?? repo;
 const WAVEOS = join(TREE, 'bin/waveos.js');
 const MB = 1e6;
-// The daemon runs with the NODE_OPTIONS the unit ships (systemd/waveos.service), so the figures are the shipped ones.
-const UNIT_NODE_OPTIONS = /^Environment=NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(repo, 'systemd/waveos.service'), 'utf8'))?.[1] ?? '';
-const NODE_OPTIONS = process.env.WAVEOS_FOOTPRINT_NODE_OPTIONS ?? UNIT_NODE_OPTIONS;
+// The daemon runs with the environment the unit ships (systemd/waveos.service: NODE_OPTIONS, MALLOC_ARENA_MAX),
+// so the figures are the shipped ones; WAVEOS_FOOTPRINT_UNIT_ENV=0 leaves it out.
+const UNIT_ENV =
+  process.env.WAVEOS_FOOTPRINT_UNIT_ENV === '0'
+    ? {}
+    : Object.fromEntries([...readFileSync(join(repo, 'systemd/waveos.service'), 'utf8').matchAll(/^Environment=([A-Z_]+)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+const UNIT_ENV_TEXT = Object.entries(UNIT_ENV).map(([k, v]) => `${k}=${v}`).join(' ');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** VmRSS in bytes, or undefined once the process is gone. */
@@ -109,7 +113,7 @@ async function startDaemon(root, work) {
   sock.bind(sockPath);
   const t0 = performance.now();
   const child = spawn(process.execPath, [WAVEOS, 'run', '--root', root, '--profile', 'dev'], {
-    env: { ...process.env, NOTIFY_SOCKET: sockPath, NODE_OPTIONS },
+    env: { ...process.env, ...UNIT_ENV, NOTIFY_SOCKET: sockPath },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   child.stderr.resume();
@@ -233,7 +237,7 @@ export async function run(row) {
     const load = await loadPeak(root, daemon.child.pid, bundle, work);
     const d = s.daemon;
     const mb = (x) => (x === undefined ? '' : (x / MB).toFixed(1));
-    const w = `after ${WINDOW_S} s${NODE_OPTIONS ? `, ${NODE_OPTIONS}` : ''}`;
+    const w = `after ${WINDOW_S} s`;
     row(`footprint: daemon steady RSS (${w})`, mb(d.rss), 'MB', mb(s.bare.rss), 'MB bare node', d.rss / s.bare.rss, '≤ 50 MB and ≤ 1.25× bare');
     if (s.node_exporter) row(`footprint: prometheus-node-exporter steady RSS (${w})`, mb(s.node_exporter.rss), 'MB', mb(d.rss), 'MB daemon', s.node_exporter.rss / d.rss, '');
     if (s.monit) row(`footprint: monit steady RSS (${w})`, mb(s.monit.rss), 'MB', mb(d.rss), 'MB daemon', s.monit.rss / d.rss, '');
@@ -247,7 +251,7 @@ export async function run(row) {
     const failed = load.results.filter((r) => r.code !== 0);
     if (failed.length) process.stderr.write(`footprint: a load command failed: ${JSON.stringify(failed)}\n`);
     if (process.env.WAVEOS_FOOTPRINT_JSON)
-      writeFileSync(process.env.WAVEOS_FOOTPRINT_JSON, JSON.stringify({ window_s: WINDOW_S, tree: TREE, steady: s, readyMs: daemon.readyMs, statusMs, nodeMs, load, monitWhy, samples }, null, 1));
+      writeFileSync(process.env.WAVEOS_FOOTPRINT_JSON, JSON.stringify({ window_s: WINDOW_S, tree: TREE, unit_env: UNIT_ENV_TEXT, steady: s, readyMs: daemon.readyMs, statusMs, nodeMs, load, monitWhy, samples }, null, 1));
     daemon.sock.close();
   } finally {
     for (const k of kids) if (k.exitCode === null && k.signalCode === null) k.kill('SIGTERM');
