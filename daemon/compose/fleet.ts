@@ -82,6 +82,7 @@ export class FleetUnit implements Lifecycle {
         policyVersion: () => d.policy.version,
         bundles: () => installedBundles(paths, journal),
         evidence: () => d.evidence.list(),
+        samples: (sinceMs, limit) => d.telemetry.historySince(sinceMs, undefined, limit).samples,
       },
       run: (req) => d.executor.run(req),
       exportEvidence: (r) => d.evidence.exportNow({ reason: r.reason, since: r.since, requestedBy: r.requestedBy, trigger: 'manual' }),

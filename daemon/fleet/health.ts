@@ -9,16 +9,16 @@ const MAX_SAMPLES = 20_000;
 export class HealthWindow {
   private from: number;
 
-  constructor(private readonly d: Pick<FleetDeps, 'clock' | 'journal' | 'facts' | 'config'>) {
+  constructor(private readonly d: Pick<FleetDeps, 'clock' | 'facts' | 'config'>) {
     this.from = d.clock.now();
   }
 
   summary(outbox: { depth: number; dropped: number }): HealthBody {
     const to = this.d.clock.now();
-    // Samples still buffered by the journal are committed first, so the window is whole.
-    this.d.journal.flushForRead();
     const rows = new Map<string, HealthBody['metrics'][number] & { sum: number }>();
-    for (const s of this.d.journal.samplesSince({ sinceMs: this.from, untilMs: to, limit: MAX_SAMPLES })) {
+    for (const s of this.d.facts.samples(this.from, MAX_SAMPLES)) {
+      const ts = Date.parse(s.ts);
+      if (ts < this.from || ts >= to) continue;
       const labels = Object.entries(s.labels)
         .map(([k, v]) => `${k}=${v}`)
         .join(',');

@@ -39,6 +39,8 @@ export interface FleetDeps {
     policyVersion(): string | null;
     bundles(): Record<string, InstalledBundleView>;
     evidence(): { name: string; bytes: number; created_at: string }[];
+    /** Raw metric samples since a time (buffered ones written out first), as `waveos metrics --since` reads them. */
+    samples(sinceMs: number, limit: number): { ts: string; name: string; value: number; unit: string; labels: Record<string, string> }[];
   };
   /** The one action path. */
   run(req: { action: 'service.restart'; params: { service: string }; reason: string; source: string } | { action: 'mode.set'; params: { mode: string }; reason: string; source: string }): Promise<{ intent_id: number; reason: string; data?: Record<string, unknown> }>;
