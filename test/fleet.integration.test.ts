@@ -219,8 +219,10 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
   }, 120_000);
 
   it('set_mode goes through the executor with the fleet identity; export_evidence uploads a pack that verifies offline', async () => {
+    expect(cli(['mode', 'set', 'normal', '--reason', 'before the fleet command', '--root', dev.root]).code).toBe(0);
     await ctl.send('dev-1', 'cmd', ctl.cmd('dev-1', { id: 'm1', action: 'set_mode', args: { mode: 'degraded', reason: 'canary hold' } }));
-    await waitFor('m1 done', () => results('dev-1').find((r) => r.cmd_id === 'm1' && r.outcome === 'succeeded'));
+    const m1 = await waitFor('m1 done', () => results('dev-1').find((r) => r.cmd_id === 'm1'));
+    expect(m1.outcome, m1.reason).toBe('succeeded');
     const changed = journalEvents(dev.root, 'mode.changed').at(-1);
     expect(changed?.source).toBe('fleet:ops@test');
     expect(journalEvents(dev.root, 'action.requested').some((e) => e.source === 'fleet:ops@test' || JSON.stringify(e).includes('fleet:ops@test'))).toBe(true);

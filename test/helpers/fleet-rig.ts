@@ -215,6 +215,8 @@ export class Controller {
 
   cmd(device: string, body: CmdBody, over: { seq?: number; expiresInMs?: number; target?: { device: string } | { cohort: string }; secretKey?: Uint8Array; keyId?: string } = {}): Record<string, unknown> {
     const now = Date.now();
+    // A seq given on purpose (a test of ordering) moves the counter too: the next ones must be above it.
+    if (over.seq !== undefined) this.seq.cmd = Math.max(this.seq.cmd, over.seq);
     return signFleetMessage(
       'cmd',
       { fleet: this.fleet, target: over.target ?? { device }, seq: over.seq ?? this.nextSeq('cmd'), issued_at: new Date(now - 1000).toISOString(), expires_at: new Date(now + (over.expiresInMs ?? 600_000)).toISOString(), issuer: 'ops@test', body },
