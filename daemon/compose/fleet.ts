@@ -47,7 +47,7 @@ export class FleetUnit implements Lifecycle {
     if (!this.boot.config.fleet.enabled) return;
     const { FleetLink } = await import('../fleet/index.js');
     this.link = new FleetLink(this.deps());
-    this.link.start();
+    await this.link.start();
   }
 
   stop(): void {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { loadMqtt, type MqttConnect } from './mqtt-lite.js';
 import { type Lifecycle, errorMessage, isoUtc } from '../core/index.js';
 import type { JournalEvent } from '../journal/index.js';
 import { Commands } from './commands.js';
@@ -65,6 +66,7 @@ export class FleetLink implements Lifecycle {
   private pumpQueued = false;
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
+  private mqttConnect: MqttConnect | undefined;
 
   constructor(private readonly d: FleetDeps) {
     this.store = new FleetState(d.journal);
@@ -79,7 +81,8 @@ export class FleetLink implements Lifecycle {
     });
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    this.mqttConnect = await loadMqtt();
     this.unsubscribe = this.d.journal.onCommit((events) => this.onJournal(events));
     this.timers.push(setInterval(() => this.healthTick(), this.d.config.health_interval_ms));
     this.timers.push(setInterval(() => this.publishStatus(), STATUS_EVERY_MS));
@@ -127,7 +130,7 @@ export class FleetLink implements Lifecycle {
     this.linkState = this.connectedSince === null && this.reconnects === 0 ? 'connecting' : 'offline';
     let client: MqttClient;
     try {
-      client = mqtt.connect(this.d.config.broker as string, this.options());
+      client = (this.mqttConnect as MqttConnect)(this.d.config.broker as string, this.options());
     } catch (e) {
       this.lastError = errorMessage(e);
       this.scheduleReconnect();

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import nacl from 'tweetnacl';
+import type nacl from 'tweetnacl';
 import { type Channel, type CmdBody, parseTopic, signFleetMessage, verifyDeviceMessage } from '../../daemon/fleet/protocol.js';
 import { assertFleetMessage, fleetValidators } from './fleet-schemas.js';
 import { REPO, sleep, waitFor } from './daemon.js';
