@@ -33,7 +33,8 @@ export const RULES: readonly Rule[] = [
     // The launcher is a process of its own that starts the daemon (it never runs inside it); the GPU
     // collector reads figures through nvidia-smi, a probe that changes nothing; so is an app bundle's trial
     // health command (health-check.ts), run in a process group of its own.
-    allowed: [...HANDLERS, 'daemon/bundles/launcher.ts', 'daemon/telemetry/collectors.ts', 'daemon/bundles/health-check.ts'],
+    // `waveos fleet provision` runs openssl in the CLI's own process to make the board's TLS key and CSR (never in the daemon).
+    allowed: [...HANDLERS, 'daemon/bundles/launcher.ts', 'daemon/telemetry/collectors.ts', 'daemon/bundles/health-check.ts', 'daemon/cli/cmd-fleet.ts'],
     find: (n) =>
       ts.isImportDeclaration(n) &&
       ts.isStringLiteral(n.moduleSpecifier) &&
