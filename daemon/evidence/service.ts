@@ -2,6 +2,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import { EVIDENCE_INCIDENTS_KEY, EVIDENCE_PENDING_KEY, type IncidentMark, type Journal, type PendingIncident } from '../journal/index.js';
+import { type CorruptChunkHandler, reportCorruptOnce } from '../telemetry/history-query.js';
 import type { DeviceKey } from './device-key.js';
 import { PACK_NAME_RE, type Trigger } from './manifest.js';
 import { type BuiltPack, type PackSource, buildPack, removeLeftovers } from './pack-builder.js';
@@ -93,7 +94,12 @@ export class EvidenceService implements Lifecycle {
   private stopped = false;
   private readonly flushers = new Set<() => void>();
 
-  constructor(private readonly deps: EvidenceDeps) {}
+  /** A corrupt metric chunk met while packing is recorded once (telemetry.chunk_corrupt) and left out. */
+  private readonly onCorruptChunk: CorruptChunkHandler;
+
+  constructor(private readonly deps: EvidenceDeps) {
+    this.onCorruptChunk = reportCorruptOnce((e) => deps.journal.append(e));
+  }
 
   /**
    * Registers what must be written out before each pack reads the journal (telemetry's sample buffer, up to a
@@ -296,7 +302,7 @@ export class EvidenceService implements Lifecycle {
     const run = async (): Promise<ExportOutcome> => {
       const { journal, clock } = this.deps;
       try {
-        const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered() }, { ...r, nowMs: clock.now() });
+        const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered(), onCorruptChunk: this.onCorruptChunk }, { ...r, nowMs: clock.now() });
         const summary = this.summary(built);
         journal.appendDurable({
           kind: 'evidence.exported',
