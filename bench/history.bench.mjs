@@ -141,10 +141,47 @@ async function writtenPerSample(row) {
     row('history: of which not the artifacts metrics.csv (journal, logs, rest)', rest('ours').toFixed(1), 'B/sample', b.before ? rest('before').toFixed(1) : '', b.before ? 'B/sample row-per-sample build' : '', b.before ? rest('ours') / rest('before') : undefined, '');
     if (b.before) row(`history: bytes written per stored sample, row-per-sample build (${rate('before').toFixed(0)} samples/s)`, per('before').toFixed(1), 'B/sample', per('ours').toFixed(1), 'B/sample with chunks', per('before') / per('ours'), 'before');
     row('history: MB written to storage per minute (daemon, whole process)', (((b.ours.w - a.ours.w) / SECONDS) * 60 / 1e6).toFixed(2), 'MB/min', b.prom ? (((b.prom.w - a.prom.w) / SECONDS) * 60 / 1e6).toFixed(2) : '', 'MB/min Prometheus', b.prom ? (b.ours.w - a.ours.w) / (b.prom.w - a.prom.w) : undefined, '');
+    const { JournalReader } = await import(pathToFileURL(join(HERE, 'dist/journal/index.js')).href);
+    const r = JournalReader.openReadOnly(ours.db);
+    const fp = r.metricsFootprint();
+    r.close();
+    row(`history: chunk bytes per sample, the dev profile's own ${rate('ours').toFixed(0)} series`, (fp.raw_bytes / fp.raw_samples).toFixed(2), 'B/sample', '', '', undefined, 'Gorilla paper: 1.37');
   } finally {
     for (const d of [ours, before]) if (d) d.p.kill('SIGTERM');
     prom?.stop?.();
     await sleep(2_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The history writer alone, in a child process of its own: 128 series at 1 Hz for 10 simulated minutes, one
+ * flush (and fsync) every 10 s as on the dev profile; its write_bytes per sample.
+ */
+function writerAlone(tree) {
+  const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-writer-'));
+  const script = `
+    const { Journal } = await import(${JSON.stringify(pathToFileURL(join(tree, 'dist/journal/index.js')).href)});
+    const { FakeClock, silentLogger, canonicalJson } = await import(${JSON.stringify(pathToFileURL(join(tree, 'dist/core/index.js')).href)});
+    const { History } = await import(${JSON.stringify(pathToFileURL(join(tree, 'dist/telemetry/history.js')).href)});
+    const { readFileSync } = await import('node:fs');
+    const wb = () => Number(/^write_bytes:\\s+(\\d+)/m.exec(readFileSync('/proc/self/io', 'latin1'))[1]);
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const j = Journal.openWriter(${JSON.stringify(join(dir, 'waveos.db'))}, { clock, runId: 'bench', bootId: 'bench' });
+    const h = new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 30 * 86_400_000, quotaBytes: 1e12 });
+    const series = Array.from({ length: 128 }, (_, k) => ({ key: 's' + k, name: 'metric_' + (k % 16), type: 'gauge', unit: 'ratio', labels: { idx: String(k) }, labels_json: canonicalJson({ idx: String(k) }) }));
+    const step = (s) => h.capture(series.map((x, k) => ({ ...x, value: k % 3 === 0 ? 1 : Math.round((s * (k + 1)) % 977) / 10, ts_ms: clock.now() })));
+    for (let s = 0; s < 60; s++) { step(s); clock.advance(1000); if (s % 10 === 9) h.flush(); }
+    const a = wb(); const n0 = j.sampleCount();
+    for (let s = 60; s < 660; s++) { step(s); clock.advance(1000); if (s % 10 === 9) h.flush(); }
+    const b = wb(); const n1 = j.sampleCount();
+    j.close();
+    process.stdout.write(JSON.stringify({ perSample: (b - a) / (n1 - n0) }));`;
+  try {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`writer bench failed: ${r.stderr}`);
+    return JSON.parse(r.stdout).perSample;
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -180,9 +217,10 @@ async function hourOnDisk(tree) {
     }
     h.flush(true);
     const samples = j.sampleCount();
+    const fp = j.metricsFootprint();
     j.close();
     const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
-    return { perSample: bytes / samples, samples };
+    return { perSample: bytes / samples, samples, rawPerSample: fp.raw_bytes !== undefined && fp.raw_samples ? fp.raw_bytes / fp.raw_samples : undefined };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -242,6 +280,10 @@ export async function run(row) {
     hourBefore ? hour.perSample / hourBefore.perSample : undefined,
     '≤ 2',
   );
+  if (hour.rawPerSample !== undefined) row('history: of which the chunks themselves (synthetic: noisy 3-decimal gauges, counters, flags)', hour.rawPerSample.toFixed(2), 'B/sample', '', '', undefined, '');
+  const w = writerAlone(HERE);
+  const wBefore = BEFORE ? writerAlone(BEFORE) : undefined;
+  row('history: writer alone, bytes written per sample (128 series, flush + fsync every 10 s)', w.toFixed(1), 'B/sample', wBefore ? wBefore.toFixed(1) : '', wBefore ? 'B/sample row-per-sample build' : '', wBefore ? w / wBefore : undefined, '≤ Prometheus');
   const q = await metricsQuery(HERE);
   const qb = BEFORE ? await metricsQuery(BEFORE) : undefined;
   row(`history: metrics --since 24h --name X --json (${q.samples} samples; journal ${(q.dbBytes / 1048576).toFixed(0)} MiB)`, Math.round(q.ms), 'ms', qb ? Math.round(qb.ms) : Math.round(bareNodeMs()), qb ? `ms row-per-sample build (${(qb.dbBytes / 1048576).toFixed(0)} MiB)` : 'ms bare node -e', qb ? q.ms / qb.ms : undefined, '< 300 ms');

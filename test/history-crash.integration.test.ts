@@ -168,6 +168,37 @@ describe('metric history under SIGKILL', () => {
     verifies(root);
   });
 
+  it('journal verify checks every chunk: a flipped bit fails it, naming the chunk; the daemon reports it and reads on', { timeout: 60_000 }, async () => {
+    const db = pathsFor(root).db;
+    const ok = cli(['journal', 'verify', '--root', root, '--json']);
+    expect(ok.code).toBe(0);
+    const before = (JSON.parse(ok.stdout) as { metric_chunks: { chunks: number; samples: number; corrupt: unknown[] } }).metric_chunks;
+    expect(before.chunks).toBeGreaterThan(0);
+    expect(before.corrupt).toEqual([]);
+    const d = new Database(db);
+    const c = d.prepare('SELECT id, data FROM chunks ORDER BY id LIMIT 1').get() as { id: number; data: Buffer };
+    c.data[c.data.length - 6] = (c.data[c.data.length - 6] as number) ^ 1;
+    d.prepare('UPDATE chunks SET data = ? WHERE id = ?').run(c.data, c.id);
+    d.close();
+    const bad = cli(['journal', 'verify', '--root', root]);
+    expect(bad.code).toBe(5);
+    expect(bad.stderr).toMatch(new RegExp(`1 metric chunk\\(s\\) failed their check, the first chunk ${c.id} `));
+    // Offline history leaves it out and says so.
+    const h = cli(['metrics', '--root', root, '--since', '1d', '--json']);
+    expect(h.code).toBe(0);
+    expect(h.stderr).toMatch(/failed its check \(checksum\) and is left out/);
+    expect((JSON.parse(h.stdout) as { history: { corrupt_chunks: { chunk_id: number }[] } }).history.corrupt_chunks.map((x) => x.chunk_id)).toEqual([c.id]);
+    // The daemon reads on and records it once, as an event.
+    const dm = new DaemonProcess(root, ['--config', config(root)]);
+    await dm.ready();
+    cli(['metrics', '--root', root, '--since', '1d', '--json']);
+    cli(['metrics', '--root', root, '--since', '1d', '--json']);
+    await dm.kill('SIGTERM');
+    const r = JournalReader.openReadOnly(db);
+    expect(r.events({ kind: 'telemetry.chunk_corrupt' }).map((e) => e.data.chunk_id)).toEqual([c.id]);
+    r.close();
+  });
+
   it('during the migration: the next start finishes it, with every old sample exactly once', { timeout: 180_000 }, async () => {
     const r2 = tempRoot('waveos-history-migrate-');
     try {

@@ -70,6 +70,37 @@ export function reportCorruptOnce(emit: (e: EventInput) => void): CorruptChunkHa
   };
 }
 
+export interface ChunkCheck {
+  /** False for a journal whose history is still one row per sample (not converted yet): nothing checked. */
+  chunked: boolean;
+  chunks: number;
+  samples: number;
+  corrupt: CorruptChunk[];
+}
+
+/** Every stored chunk, sealed and open, decoded and checked (`waveos journal verify`), a page at a time. */
+export function checkAllChunks(j: JournalReader): ChunkCheck {
+  const out: ChunkCheck = { chunked: true, chunks: 0, samples: 0, corrupt: [] };
+  let catalogue: Map<number, SeriesRow>;
+  try {
+    catalogue = new Map(j.seriesCatalogue().map((s) => [s.id, s]));
+  } catch {
+    return { ...out, chunked: false };
+  }
+  const check = (c: StoredChunk): void => {
+    out.chunks++;
+    out.samples += decodeStored(c, catalogue.get(c.series_id), (x) => out.corrupt.push(x))?.length ?? 0;
+  };
+  for (let id = 0; ; ) {
+    const page = j.chunksAfter(id, 2_000);
+    if (page.length === 0) break;
+    page.forEach(check);
+    id = (page[page.length - 1] as StoredChunk).id as number;
+  }
+  j.headChunks().forEach(check);
+  return out;
+}
+
 export interface SampleWindow {
   sinceMs: number;
   /** Inclusive. */
