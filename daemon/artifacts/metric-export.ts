@@ -9,8 +9,8 @@ type MetricCursor = Pick<ExportCursor, 'metrics_id' | 'metric_heads'>;
 
 /**
  * The samples the artifacts' metrics.csv has not had yet, read from the chunks through the history reader:
- * sealed chunks after the cursor's chunk id, then what each head chunk gained since the last pass. A head
- * is known by its series and first timestamp, so the part of it already exported is skipped once it is
+ * sealed chunks after the cursor's chunk id, then what each open chunk (its pieces joined) gained since the
+ * last pass. An open chunk is known by its series and first timestamp, so the part of it already exported is skipped once it is
  * sealed (by this run, or by the next one's start). Each step's samples come sorted by time.
  */
 export class MetricExport {
@@ -40,11 +40,11 @@ export class MetricExport {
     }
     const next: Record<string, [number, number]> = {};
     const rows: MetricSample[] = [];
-    for (const c of this.journal.headChunks()) {
-      const h = heads[String(c.series_id)];
-      const skip = h && h[0] === c.start_ms ? h[1] : 0;
-      this.add(rows, c, skip, Infinity);
-      next[String(c.series_id)] = [c.start_ms, c.count];
+    for (const head of this.openChunks()) {
+      const h = heads[String(head.series_id)];
+      const skip = h && h[0] === head.start_ms ? h[1] : 0;
+      for (let i = skip; i < head.samples.length; i++) rows.push(head.samples[i] as MetricSample);
+      next[String(head.series_id)] = [head.start_ms, head.samples.length];
     }
     if (rows.length > 0 || Object.keys(next).length !== Object.keys(cursor.metric_heads ?? {}).length) write(sorted(rows), { metrics_id: id, metric_heads: next });
   }
@@ -62,12 +62,27 @@ export class MetricExport {
       id = (chunks[chunks.length - 1] as StoredChunk).id as number;
     }
     const heads = cursor.metric_heads ?? {};
-    const candidates = [...this.journal.headChunks(), ...this.journal.chunksAfter(cursor.metrics_id, 100_000)];
-    for (const c of candidates) {
+    for (const c of this.journal.chunksAfter(cursor.metrics_id, 100_000)) {
       const h = heads[String(c.series_id)];
       if (h && h[0] === c.start_ms) this.add(rows, c, 0, h[1]);
     }
+    for (const head of this.openChunks()) {
+      const h = heads[String(head.series_id)];
+      if (h && h[0] === head.start_ms) rows.push(...head.samples.slice(0, h[1]));
+    }
     return sorted(rows);
+  }
+
+  /** Each series' open chunk: its pieces joined, known by its first timestamp. */
+  private openChunks(): { series_id: number; start_ms: number; samples: MetricSample[] }[] {
+    const out: { series_id: number; start_ms: number; samples: MetricSample[] }[] = [];
+    for (const c of this.journal.headChunks()) {
+      const last = out[out.length - 1];
+      const head = last?.series_id === c.series_id ? last : { series_id: c.series_id, start_ms: c.start_ms, samples: [] };
+      if (head !== last) out.push(head);
+      this.add(head.samples, c, 0, Infinity);
+    }
+    return out;
   }
 
   private add(rows: MetricSample[], c: StoredChunk, from: number, to: number): void {

@@ -14,7 +14,7 @@ export interface ChunkRow {
   data: Uint8Array;
 }
 
-/** A chunk read back: `id` is null for a head chunk (the open chunk of its series, rewritten at each flush). */
+/** A chunk read back: `id` is null for a piece of a head chunk (the open chunk of its series; each flush appends a piece). */
 export interface StoredChunk extends ChunkRow {
   id: number | null;
 }

@@ -5,6 +5,7 @@ import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMess
 import type { EventKind } from './event-kinds.js';
 import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
 import type { Severity } from './severity.js';
+import { decodeChunk } from '../telemetry/chunk-codec.js';
 import { type ChunkRow, type SeriesRow, type StoredChunk, chunkSamples } from './chunk-store.js';
 import { migrateSchema } from './schema.js';
 import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
@@ -500,10 +501,10 @@ export class JournalReader {
     return this.db.prepare('SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as StoredChunk[];
   }
 
-  /** The open chunk of each series as the last flush left it. */
+  /** The pieces of each series' open chunk as the flushes wrote them, in series order and, within one, in time order. */
   headChunks(): StoredChunk[] {
     this.assertChunks();
-    return this.db.prepare('SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id').all() as StoredChunk[];
+    return this.db.prepare('SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as StoredChunk[];
   }
 
   /** The id of the newest sealed chunk (0 when none). */
@@ -583,7 +584,7 @@ export class Journal extends JournalReader {
   private readonly jsonCache = new Map<string, string>();
   private readonly putState: Database.Statement;
   private readonly insertChunk: Database.Statement;
-  private readonly putHead: Database.Statement;
+  private readonly putPiece: Database.Statement;
   private readonly dropHead: Database.Statement;
   /** Listeners that see each event once it is durable (the API's --follow, the exporter). */
   private readonly listeners = new Set<(e: JournalEvent[]) => void>();
@@ -631,10 +632,7 @@ export class Journal extends JournalReader {
       'INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts',
     );
     this.insertChunk = db.prepare('INSERT INTO chunks (series_id, start_ms, end_ms, count, data) VALUES (?, ?, ?, ?, ?)');
-    this.putHead = db.prepare(
-      `INSERT INTO head_chunks (series_id, start_ms, end_ms, count, data) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (series_id) DO UPDATE SET start_ms = excluded.start_ms, end_ms = excluded.end_ms, count = excluded.count, data = excluded.data`,
-    );
+    this.putPiece = db.prepare('INSERT INTO head_chunks (series_id, start_ms, end_ms, count, data) VALUES (?, ?, ?, ?, ?)');
     this.dropHead = db.prepare('DELETE FROM head_chunks WHERE series_id = ?');
     this.sealLeftoverHeads();
     this.moveHead = db.prepare('UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1');
@@ -1090,7 +1088,7 @@ export class Journal extends JournalReader {
     })();
     const sealed: ChunkRow[] = [];
     for (const e of bySeries.values()) sealed.push(...chunkSamples(e.sid, e.samples));
-    this.writeChunks({ sealed, heads: [] });
+    this.writeChunks({ sealed, pieces: [] });
   }
 
   private readonly seriesIds = new Map<string, number>();
@@ -1109,28 +1107,45 @@ export class Journal extends JournalReader {
 
   /**
    * One flush of the metric history, in one transaction and one fsync (the WAL is synced for samples once per
-   * flush, not per sample): chunks sealed since the last flush are inserted, and each series' open chunk is
-   * written over its previous state in `head_chunks` (`closedHeads`: series whose head was sealed and has no
-   * successor yet lose their head row).
+   * flush, not per sample): chunks sealed since the last flush are inserted, the pieces of the open chunks
+   * they came from deleted (`closedHeads`: the series whose open chunk was sealed), and each open chunk's
+   * samples since the last flush appended as a new piece.
    */
-  writeChunks(w: { sealed: readonly ChunkRow[]; heads: readonly ChunkRow[]; closedHeads?: readonly number[] }): void {
-    if (w.sealed.length === 0 && w.heads.length === 0 && (w.closedHeads?.length ?? 0) === 0) return;
+  writeChunks(w: { sealed: readonly ChunkRow[]; pieces: readonly ChunkRow[]; closedHeads?: readonly number[] }): void {
+    if (w.sealed.length === 0 && w.pieces.length === 0 && (w.closedHeads?.length ?? 0) === 0) return;
     this.assertWritable();
     this.db.transaction(() => {
       for (const c of w.sealed) this.insertChunk.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
       for (const id of w.closedHeads ?? []) this.dropHead.run(id);
-      for (const c of w.heads) this.putHead.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
+      for (const c of w.pieces) this.putPiece.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
     })();
   }
 
   /**
-   * Heads a previous run left (it stopped, or was killed, between flushes) will never grow: they are sealed as
-   * they stand, so every chunk but this run's heads is in `chunks`.
+   * Open chunks a previous run left (it stopped, or was killed, between flushes) will never grow: each
+   * series' pieces are joined into sealed chunks as they stand (a piece that does not decode is kept as it
+   * is, for the reader to report), so every chunk but this run's open ones is in `chunks`.
    */
   private sealLeftoverHeads(): void {
-    if (this.db.readonly) return;
+    const pieces = this.db.prepare('SELECT series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as ChunkRow[];
+    if (pieces.length === 0) return;
+    const sealed: ChunkRow[] = [];
+    for (let i = 0; i < pieces.length; ) {
+      const sid = (pieces[i] as ChunkRow).series_id;
+      let samples: { t: number; v: number }[] = [];
+      for (; i < pieces.length && (pieces[i] as ChunkRow).series_id === sid; i++) {
+        const p = pieces[i] as ChunkRow;
+        try {
+          samples.push(...decodeChunk(p.data));
+        } catch {
+          sealed.push(...chunkSamples(sid, samples), p);
+          samples = [];
+        }
+      }
+      sealed.push(...chunkSamples(sid, samples));
+    }
     this.db.transaction(() => {
-      this.db.exec('INSERT INTO chunks (series_id, start_ms, end_ms, count, data) SELECT series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY start_ms, series_id');
+      for (const c of sealed) this.insertChunk.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
       this.db.exec('DELETE FROM head_chunks');
     })();
   }

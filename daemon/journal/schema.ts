@@ -91,8 +91,9 @@ const MIGRATIONS: readonly Migration[] = [
     SELECT 1, coalesce(max(seq), 0), coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), '${'0'.repeat(64)}') FROM events;
   `,
   // 5: metric history as a series catalogue and compressed chunks (docs/formats/chunks.md, "Stored layout").
-  // `chunks` holds sealed chunks, never changed once written; `head_chunks` the open chunk of each series as
-  // it stood at the last flush, rewritten in place at each one.
+  // `chunks` holds sealed chunks, never changed once written; `head_chunks` the pieces of each series' open
+  // chunk: each flush appends one piece holding that series' samples since the previous flush, and the pieces
+  // go when their chunk is sealed (so a flush writes only what is new, not the whole open chunk again).
   `
   CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
@@ -112,12 +113,14 @@ const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX IF NOT EXISTS chunks_start ON chunks(start_ms);
   CREATE INDEX IF NOT EXISTS chunks_series_start ON chunks(series_id, start_ms);
   CREATE TABLE IF NOT EXISTS head_chunks (
-    series_id INTEGER PRIMARY KEY REFERENCES series(id),
+    id INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL REFERENCES series(id),
     start_ms INTEGER NOT NULL,
     end_ms INTEGER NOT NULL,
     count INTEGER NOT NULL,
     data BLOB NOT NULL
   );
+  CREATE INDEX IF NOT EXISTS head_chunks_series ON head_chunks(series_id);
   `,
   // 6: every row of the old one-row-per-sample table becomes part of a chunk, in batches that each commit on
   // their own (resumable); the empty table goes in the last one.

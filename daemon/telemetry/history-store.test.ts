@@ -169,7 +169,7 @@ describe('the live history', () => {
   };
   const history = (j: Journal): History => new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
 
-  it('keeps open chunks in memory, rewrites each in place at a flush, and loses at most what came after the last flush', () => {
+  it('keeps open chunks in memory, writes each flush's new samples as one piece, and loses at most what came after the last flush', () => {
     const j = open();
     const h = history(j);
     const r = registry();
@@ -180,7 +180,10 @@ describe('the live history', () => {
       clock.advance(1000);
       if (i % 10 === 9) h.flush();
     }
-    expect(j.headChunks()).toHaveLength(3);
+    // Ten flushes, one piece per series each, of the samples since the one before.
+    const pieces = j.headChunks();
+    expect(pieces).toHaveLength(30);
+    expect(pieces.filter((p) => p.series_id === 1).map((p) => p.count)).toEqual([4, 3, 3, 4, 3, 3, 4, 3, 3, 4]);
     expect(j.lastChunkId()).toBe(0);
     for (let i = 100; i < 105; i++) {
       r.set('g', { k: '0' }, -0);
@@ -192,6 +195,8 @@ describe('the live history', () => {
     j.close();
     const k = open();
     expect(k.headChunks()).toEqual([]);
+    // The pieces of each series joined into one sealed chunk.
+    expect(k.chunksAfter(0, 100).map((c) => c.count)).toEqual([34, 33, 33]);
     expect(k.sampleCount()).toBe(100);
     expect(stored(k).map((s) => s.ts_ms)).toEqual(Array.from({ length: 100 }, (_, i) => t0 + i * 1000));
     k.close();

@@ -1,5 +1,5 @@
 import { type Clock, type Logger, errorMessage } from '../core/index.js';
-import { CHUNK_MAX_SPAN_MS, type ChunkRow, type EventInput, HeadChunk, type Journal, type MetricAggregate } from '../journal/index.js';
+import { CHUNK_MAX_SPAN_MS, type ChunkRow, type EventInput, HeadChunk, type Journal, type MetricAggregate, chunkSamples } from '../journal/index.js';
 import type { SeriesValue } from './registry.js';
 
 export interface HistoryOptions {
@@ -19,8 +19,8 @@ export interface HistoryOptions {
 /** A series' open chunk, as the history holds it between flushes. */
 interface Head {
   chunk: HeadChunk;
-  /** Appended to since the last flush wrote it. */
-  dirty: boolean;
+  /** Its samples since the last flush that wrote: the next piece. */
+  pending: { t: number; v: number }[];
   openedMono: number;
 }
 
@@ -44,7 +44,7 @@ const QUOTA_EVENT_EVERY_MS = 3_600_000;
  * Metric history: each series' samples go into its open head chunk in memory (docs/formats/chunks.md); a
  * head is sealed when full, when it would span too long, or when its series' clock steps back. Each flush —
  * every `telemetry.flush_interval` — writes, in one transaction and one fsync, the chunks sealed since the
- * last one and every head appended to, over its previous state: a power cut loses at most the samples since
+ * last one and, for every head appended to, a piece with its new samples: a power cut loses at most the samples since
  * the last flush, and never leaves a chunk half-written (SQLite's WAL commits it whole or not at all). Each
  * series is also folded into one-minute min/avg/max/last aggregates as it goes. `maintain()` applies the
  * retention periods and the disk quota.
@@ -101,16 +101,23 @@ export class History {
         this.dropped++; // the catalogue cannot take a new series now (disk full): its samples wait for it
         return;
       }
-      h = { chunk: new HeadChunk(sid), dirty: false, openedMono: this.o.clock.monoMs() };
+      h = { chunk: new HeadChunk(sid), pending: [], openedMono: this.o.clock.monoMs() };
       this.heads.set(v.key, h);
     } else if (!h.chunk.fits(v.ts_ms)) {
-      this.sealed.push(h.chunk.row());
+      this.seal(h.chunk);
       h.chunk = new HeadChunk(h.chunk.seriesId);
+      h.pending = [];
       h.openedMono = this.o.clock.monoMs();
     }
     h.chunk.append(v.ts_ms, v.value);
-    h.dirty = true;
+    h.pending.push({ t: v.ts_ms, v: v.value });
     this.unflushed++;
+  }
+
+  /** A sealed chunk waits for the next flush, which also deletes the pieces its series wrote of it. */
+  private seal(c: HeadChunk): void {
+    if (c.count > 0) this.sealed.push(c.row());
+    this.closed.add(c.seriesId);
   }
 
   /** While the journal cannot take them, sealed chunks wait in memory up to `maxBuffered` samples; the oldest go first. */
@@ -166,22 +173,21 @@ export class History {
       for (const [k, w] of this.written) if (w.ts < old) this.written.delete(k);
     }
     const mono = this.o.clock.monoMs();
-    const heads: ChunkRow[] = [];
+    const pieces: ChunkRow[] = [];
     for (const [k, h] of this.heads) {
       if (final || mono - h.openedMono >= CHUNK_MAX_SPAN_MS) {
-        if (h.chunk.count > 0) this.sealed.push(h.chunk.row());
-        this.closed.add(h.chunk.seriesId);
+        this.seal(h.chunk);
         this.heads.delete(k);
-      } else if (h.dirty) heads.push(h.chunk.row());
+      } else if (h.pending.length > 0) pieces.push(...chunkSamples(h.chunk.seriesId, h.pending));
     }
-    if (this.sealed.length === 0 && heads.length === 0 && this.closed.size === 0 && this.finished.length === 0) return;
+    if (this.sealed.length === 0 && pieces.length === 0 && this.closed.size === 0 && this.finished.length === 0) return;
     try {
       this.o.journal.appendAggregates(this.finished);
       this.finished = [];
-      this.o.journal.writeChunks({ sealed: this.sealed, heads, closedHeads: [...this.closed] });
+      this.o.journal.writeChunks({ sealed: this.sealed, pieces, closedHeads: [...this.closed] });
       this.sealed = [];
       this.closed.clear();
-      for (const h of this.heads.values()) h.dirty = false;
+      for (const h of this.heads.values()) h.pending = [];
       this.unflushed = 0;
       if (this.writeFailing) this.o.log.info('metric history writes work again');
       this.writeFailing = false;
