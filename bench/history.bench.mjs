@@ -158,7 +158,7 @@ async function writtenPerSample(row) {
  * The history writer alone, in a child process of its own: 128 series at 1 Hz for 10 simulated minutes, one
  * flush (and fsync) every 10 s as on the dev profile; its write_bytes per sample.
  */
-function writerAlone(tree) {
+export function writerAlone(tree) {
   const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-writer-'));
   const script = `
     const { Journal } = await import(${JSON.stringify(pathToFileURL(join(tree, 'dist/journal/index.js')).href)});
@@ -187,7 +187,7 @@ function writerAlone(tree) {
 }
 
 /** An hour of 120 series at 1 Hz through the live history writer; bytes of the journal per sample. */
-async function hourOnDisk(tree) {
+export async function hourOnDisk(tree) {
   const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-hour-'));
   try {
     const { Journal } = await import(pathToFileURL(join(tree, 'dist/journal/index.js')).href);

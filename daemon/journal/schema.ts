@@ -93,7 +93,8 @@ const MIGRATIONS: readonly Migration[] = [
   // 5: metric history as a series catalogue and compressed chunks (docs/formats/chunks.md, "Stored layout").
   // `chunks` holds sealed chunks, never changed once written; `head_chunks` the pieces of each series' open
   // chunk: each flush appends one piece holding that series' samples since the previous flush, and the pieces
-  // go when their chunk is sealed (so a flush writes only what is new, not the whole open chunk again).
+  // go when their chunk is sealed (so a flush writes only what is new, not the whole open chunk again). No
+  // index on it: the table holds a few thousand small rows, and an index would be more pages to write.
   `
   CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
@@ -120,7 +121,6 @@ const MIGRATIONS: readonly Migration[] = [
     count INTEGER NOT NULL,
     data BLOB NOT NULL
   );
-  CREATE INDEX IF NOT EXISTS head_chunks_series ON head_chunks(series_id);
   `,
   // 6: every row of the old one-row-per-sample table becomes part of a chunk, in batches that each commit on
   // their own (resumable); the empty table goes in the last one.
