@@ -207,13 +207,20 @@ export function readHistory(j: JournalReader, q: HistoryQuery): HistoryAnswer {
   };
   const samples: HistoryAnswer['samples'] = [];
   const labelsOf = new Map<string, Record<string, string>>();
+  // Samples of one pass share their timestamp: its ISO text is made once.
+  let lastTs = Number.NaN;
+  let lastIso = '';
   const left = q.limit - aggs.length;
   if (rawFrom !== null && left > 0) {
     for (const batch of sampleBatches(j, { sinceMs: Math.max(q.sinceMs, rawFrom), untilMs: Number.MAX_SAFE_INTEGER, name: q.name, onCorrupt })) {
       for (const s of batch) {
         let labels = labelsOf.get(s.labels);
         if (!labels) labelsOf.set(s.labels, (labels = JSON.parse(s.labels) as Record<string, string>));
-        samples.push({ ts: new Date(s.ts_ms).toISOString(), name: s.name, value: s.value, unit: s.unit, labels });
+        if (s.ts_ms !== lastTs) {
+          lastTs = s.ts_ms;
+          lastIso = new Date(s.ts_ms).toISOString();
+        }
+        samples.push({ ts: lastIso, name: s.name, value: s.value, unit: s.unit, labels });
         if (samples.length >= left) break;
       }
       if (samples.length >= left) break;
