@@ -169,7 +169,7 @@ describe('the live history', () => {
   };
   const history = (j: Journal): History => new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
 
-  it('keeps open chunks in memory, writes each flush's new samples as one piece, and loses at most what came after the last flush', () => {
+  it('keeps open chunks in memory, writes the new samples of each flush as one piece, and loses at most what came after the last flush', () => {
     const j = open();
     const h = history(j);
     const r = registry();
