@@ -102,14 +102,20 @@ async function child() {
   const cpuMs = (cpu.user + cpu.system) / 1000;
   clearInterval(tick);
   const peak = vm('VmHWM');
-  // Baseline: the same rows read raw, nothing formatted or written.
+  // Baseline: the same data read raw, nothing formatted or written.
   const Database = (await import('better-sqlite3')).default;
   const db = new Database(paths.db, { readonly: true });
   const t1 = performance.now();
   const c1 = process.cpuUsage();
   let n = 0;
   for (const r of db.prepare('SELECT * FROM events').raw().iterate()) n += r.length > 0 ? 1 : 0;
-  for (const r of db.prepare('SELECT * FROM metrics WHERE ts_ms >= ? AND ts_ms <= ?').raw().iterate(start, end)) n += r.length > 0 ? 1 : 0;
+  // Samples: the rows of a journal from before chunks, or the chunks decoded (nothing formatted) since.
+  const chunked = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'chunks'").get() !== undefined;
+  if (!chunked) for (const r of db.prepare('SELECT * FROM metrics WHERE ts_ms >= ? AND ts_ms <= ?').raw().iterate(start, end)) n += r.length > 0 ? 1 : 0;
+  else {
+    const { decodeChunk } = await import('../dist/telemetry/chunk-codec.js');
+    for (const r of db.prepare('SELECT data FROM chunks WHERE start_ms <= ? AND end_ms >= ?').raw().iterate(end, start)) n += decodeChunk(r[0]).length;
+  }
   const rawMs = performance.now() - t1;
   const rawCpu = process.cpuUsage(c1);
   const rawCpuMs = (rawCpu.user + rawCpu.system) / 1000;

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS_CSV_HEADER, sampleRow } from '../daemon/artifacts/index.js';
+import { MetricExport } from '../daemon/artifacts/metric-export.js';
 import { FakeClock, silentLogger } from '../daemon/core/index.js';
 import { Journal, type MetricSample } from '../daemon/journal/index.js';
 import { PolicyRuntime } from '../daemon/policy-runtime/index.js';
@@ -100,7 +101,9 @@ describe('policy simulate', () => {
 
     // Record through the artifact CSV format, exactly as the exporter writes metrics.csv.
     const csv = join(root, 'metrics.csv');
-    writeFileSync(csv, METRICS_CSV_HEADER + journal.samples(0, 1_000_000).map(sampleRow).join(''));
+    let recorded = METRICS_CSV_HEADER;
+    new MetricExport(journal, undefined).pending({ metrics_id: 0 }, (rows) => (recorded += rows.map(sampleRow).join('')));
+    writeFileSync(csv, recorded);
     journal.close();
 
     const r = cli(['policy', 'simulate', policyFile, '--metrics', csv, '--json']);

@@ -1,4 +1,4 @@
-import type { StoredSample } from '../journal/index.js';
+import type { MetricSample } from '../journal/index.js';
 
 export const METRICS_CSV_HEADER = 'ts,metric,value,unit,labels\n';
 
@@ -17,6 +17,6 @@ export function formatLabels(labels: Record<string, string>): string {
 /** The CSV quoting of one field, for writers that format rows of many samples themselves. */
 export const csvField = field;
 
-export function sampleRow(s: StoredSample): string {
+export function sampleRow(s: MetricSample): string {
   return `${new Date(s.ts_ms).toISOString()},${field(s.name)},${s.value},${field(s.unit)},${field(formatLabels(s.labels))}\n`;
 }

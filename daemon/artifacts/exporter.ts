@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { type Chaos, type Lifecycle, type Logger, NO_CHAOS, type Paths, errorMessage, trimTornTail } from '../core/index.js';
 import { ARTIFACTS_CURSOR_KEY, type ExportCursor, type Journal, canonicalBody, eventLine } from '../journal/index.js';
 import { canonicalJson } from '../core/index.js';
+import { reportCorruptOnce } from '../telemetry/history-query.js';
 import { METRICS_CSV_HEADER, sampleRow } from './csv.js';
+import { MetricExport } from './metric-export.js';
 import { runDir } from './run-meta.js';
 
 const CHUNK = 5_000;
@@ -86,13 +88,15 @@ export class ArtifactExporter implements Lifecycle {
   private cursor: ExportCursor;
   /** Where this run's events and samples begin in the journal: what a rebuilt folder is exported from. */
   private readonly runStartSeq: number;
-  private readonly runStartSampleId: number;
+  private readonly runStartChunkId: number;
+  private readonly metricExport: MetricExport;
   private rewriteRunMeta: (() => void) | undefined;
 
   constructor(private readonly deps: ExporterDeps) {
     this.cursor = deps.journal.readState(ARTIFACTS_CURSOR_KEY) ?? { events_seq: 0, metrics_id: 0, files: {} };
     this.runStartSeq = deps.journal.lastSeq();
-    this.runStartSampleId = deps.journal.lastSampleId();
+    this.runStartChunkId = deps.journal.lastChunkId();
+    this.metricExport = new MetricExport(deps.journal, reportCorruptOnce((e) => deps.journal.append(e)));
   }
 
   /** How run_meta.json and the `latest` link are written again when the run's folder went missing. */
@@ -131,14 +135,9 @@ export class ArtifactExporter implements Lifecycle {
       events = lines.length;
     }
     if (missing.includes('metrics.csv')) {
-      let text = METRICS_CSV_HEADER;
-      for (let after = this.runStartSampleId; after < this.cursor.metrics_id; ) {
-        const rows = journal.samples(after, CHUNK).filter((r) => r.id <= this.cursor.metrics_id);
-        if (rows.length === 0) break;
-        text += rows.map(sampleRow).join('');
-        samples += rows.length;
-        after = (rows[rows.length - 1] as { id: number }).id;
-      }
+      const rows = this.metricExport.exported(this.runStartChunkId, this.cursor);
+      const text = METRICS_CSV_HEADER + rows.map(sampleRow).join('');
+      samples = rows.length;
       this.cursor.files[`${runId}/metrics.csv`] = appendAndSync(join(dir, 'metrics.csv'), text, NO_CHAOS);
     }
     journal.writeState(ARTIFACTS_CURSOR_KEY, this.cursor);
@@ -292,18 +291,21 @@ export class ArtifactExporter implements Lifecycle {
       events += batch.length;
       this.cursor.events_seq = (batch[batch.length - 1] as { seq: number }).seq;
     }
-    for (;;) {
-      const rows = journal.samples(this.cursor.metrics_id, CHUNK);
-      if (rows.length === 0) break;
-      const dir = runDir(paths, metricsRunId);
-      mkdirSync(dir, { recursive: true, mode: 0o750 });
-      const file = join(dir, 'metrics.csv');
-      const header = fileSize(file) === 0 ? METRICS_CSV_HEADER : '';
-      grown[`${metricsRunId}/metrics.csv`] = this.append(file, header + rows.map(sampleRow).join(''), before);
-      samples += rows.length;
-      this.cursor.metrics_id = (rows[rows.length - 1] as { id: number }).id;
-    }
-    if (events > 0 || samples > 0) {
+    let metricsMoved = false;
+    this.metricExport.pending(this.cursor, (rows, next) => {
+      if (rows.length > 0) {
+        const dir = runDir(paths, metricsRunId);
+        mkdirSync(dir, { recursive: true, mode: 0o750 });
+        const file = join(dir, 'metrics.csv');
+        const header = fileSize(file) === 0 ? METRICS_CSV_HEADER : '';
+        grown[`${metricsRunId}/metrics.csv`] = this.append(file, header + rows.map(sampleRow).join(''), before);
+        samples += rows.length;
+      }
+      this.cursor.metrics_id = next.metrics_id;
+      this.cursor.metric_heads = next.metric_heads;
+      metricsMoved = true;
+    });
+    if (events > 0 || samples > 0 || metricsMoved) {
       Object.assign(this.cursor.files, grown);
       // The files are fsynced; only now does the cursor move past what they hold.
       journal.writeState(ARTIFACTS_CURSOR_KEY, this.cursor);

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { WaveosError } from '../core/index.js';
 import { readSignedManifest } from '../evidence/index.js';
 import { JournalReader, type OutsideAnchor, checkAnchors, verifyJournal } from '../journal/index.js';
+import { checkAllChunks } from '../telemetry/history-query.js';
 import { type Output, parseFlags, rootPaths } from './context.js';
 
 const USAGE = 'waveos journal verify [--root DIR] [--pack FILE]... [--json]';
@@ -29,7 +30,8 @@ export function journalCommand(argv: string[], io: Output): number {
   const reader = JournalReader.openReadOnly(paths.db);
   try {
     const report = checkAnchors(reader, verifyJournal(reader), anchors);
-    if (values.json) io.out(JSON.stringify({ file: paths.db, ...report }));
+    const chunks = checkAllChunks(reader);
+    if (values.json) io.out(JSON.stringify({ file: paths.db, ...report, metric_chunks: chunks }));
     if (!report.ok) {
       const b = report.broken as { seq: number; problem: string };
       const t = report.missingTail;
@@ -40,10 +42,16 @@ export function journalCommand(argv: string[], io: Output): number {
           : `${paths.db}: the hash chain breaks at seq ${b.seq}: ${b.problem} (${report.events} events before it verified)`,
       );
     }
+    const bad = chunks.corrupt[0];
+    if (bad)
+      throw new WaveosError(
+        'WAVEOS_E_JOURNAL_CHAIN',
+        `${paths.db}: ${chunks.corrupt.length} metric chunk(s) failed their check, the first ${bad.chunk_id === null ? `the open chunk of series ${bad.series_id}` : `chunk ${bad.chunk_id}`} (${bad.name}, ${bad.count} samples from ${new Date(bad.start_ms).toISOString()}): ${bad.message}`,
+      );
     const mark = report.headMark ? 'matches the head mark' : 'no head mark (a journal from before it)';
     const held = packs.length ? `, holds what ${packs.length} evidence pack${packs.length === 1 ? '' : 's'} recorded` : '';
     if (!values.json)
-      io.out(`${paths.db}: ${report.events} events, seq ${report.firstSeq ?? 0}..${report.lastSeq ?? 0}, hash chain intact, ${mark}${held} (head ${report.head.slice(0, 16)})`);
+      io.out(`${paths.db}: ${report.events} events, seq ${report.firstSeq ?? 0}..${report.lastSeq ?? 0}, hash chain intact, ${mark}${held} (head ${report.head.slice(0, 16)}); ${chunks.chunked ? `${chunks.chunks} metric chunks (${chunks.samples} samples) check` : 'metric history not converted to chunks yet'}`);
     return 0;
   } finally {
     reader.close();

@@ -74,6 +74,8 @@ export async function metricsCommand(argv: string[], io: Output): Promise<number
       reader.close();
     }
   }
+  for (const c of body.history?.corrupt_chunks ?? [])
+    io.err(`warning: a metric chunk of ${c.name} (${c.count} samples from ${new Date(c.start_ms).toISOString()}) failed its check (${c.reason}) and is left out`);
   if (values.json) {
     io.out(JSON.stringify(body));
     return 0;

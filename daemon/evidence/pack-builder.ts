@@ -8,8 +8,9 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
+import { type CorruptChunkHandler, sampleBatches } from '../telemetry/history-query.js';
 import { type Chaos, NO_CHAOS, type Paths, fsyncDir, isoUtc } from '../core/index.js';
-import { ChainWalker, GENESIS_HASH, type HeadMark, type JournalEvent, type JournalReader, type RawSample, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
+import { ChainWalker, GENESIS_HASH, type HeadMark, type JournalEvent, type JournalReader, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
 import { SampleRowFormatter } from './csv-rows.js';
 import { removeLeftovers, stagingDirOf } from './leftovers.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
@@ -21,7 +22,6 @@ const EVENT_PAGE = 2_000;
 /** Text is handed to the file in pieces this small so it dies young (cheap to collect) instead of piling up. */
 const WRITE_CHUNK = 32 * 1024;
 /** Sample ids scanned per query: bounds how long one query holds the loop. */
-const SAMPLE_ID_RANGE = 20_000;
 const CHART_BUCKETS = 600;
 const MAX_CHART_SERIES = 200;
 const REPORT_IMPORTANT_EVENTS = 5_000;
@@ -42,6 +42,8 @@ export interface PackSource {
   configFile?: string | undefined;
   /** Every policy file in force and every one on disk that is not, each with the folder it came from. */
   policyFiles: () => PolicyFileCopy[];
+  /** Told of each metric chunk that fails its check (the daemon records a telemetry.chunk_corrupt event). */
+  onCorruptChunk?: CorruptChunkHandler;
   /** Writes out what is still buffered in memory (metric samples) before the pack reads the journal. */
   flushBuffered?: () => void;
   env: NodeJS.ProcessEnv;
@@ -302,10 +304,14 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
   const rows = new SampleRowFormatter();
   let samples = 0;
   let chartDropped = 0;
-  const lastId = src.journal.lastSampleId();
-  for (let after = 0; after < lastId; after += SAMPLE_ID_RANGE) {
-    const page: RawSample[] = src.journal.samplesInWindow(after, Math.min(lastId, after + SAMPLE_ID_RANGE), req.sinceMs, req.untilMs);
-    if (page.length === 0) continue;
+  let corrupt = 0;
+  const onCorrupt: CorruptChunkHandler = (c) => {
+    corrupt++;
+    src.onCorruptChunk?.(c);
+  };
+  // One time slice of chunks at a time, yielding between them: the loop keeps turning and memory stays
+  // bounded by the slice, whatever the window.
+  for (const page of sampleBatches(src.journal, { sinceMs: req.sinceMs, untilMs: req.untilMs, onCorrupt })) {
     let text = '';
     for (const s of page) {
       text += rows.row(s);
@@ -332,6 +338,7 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
     await metrics.write(text);
     await yieldLoop();
   }
+  if (corrupt > 0) stage.notes.push(`${corrupt} metric chunk(s) failed their checksum and were left out of metrics.csv (telemetry.chunk_corrupt events)`);
   stage.files.push(await metrics.close());
   if (chartDropped > 0) stage.notes.push(`the report charts show the first ${MAX_CHART_SERIES} series; metrics.csv holds all`);
   return { samples, series, chartDropped, bucketMs, nBuckets };

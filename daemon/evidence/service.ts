@@ -2,6 +2,7 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, type Lifecycle, type Logger, type Paths, WaveosError, errorMessage, isoUtc } from '../core/index.js';
 import { EVIDENCE_INCIDENTS_KEY, EVIDENCE_PENDING_KEY, type IncidentMark, type Journal, type PendingIncident } from '../journal/index.js';
+import { type CorruptChunkHandler, reportCorruptOnce } from '../telemetry/history-query.js';
 import type { DeviceKey } from './device-key.js';
 import { PACK_NAME_RE, type Trigger } from './manifest.js';
 import { removeLeftovers } from './leftovers.js';
@@ -94,7 +95,12 @@ export class EvidenceService implements Lifecycle {
   private stopped = false;
   private readonly flushers = new Set<() => void>();
 
-  constructor(private readonly deps: EvidenceDeps) {}
+  /** A corrupt metric chunk met while packing is recorded once (telemetry.chunk_corrupt) and left out. */
+  private readonly onCorruptChunk: CorruptChunkHandler;
+
+  constructor(private readonly deps: EvidenceDeps) {
+    this.onCorruptChunk = reportCorruptOnce((e) => deps.journal.append(e));
+  }
 
   /**
    * Registers what must be written out before each pack reads the journal (telemetry's sample buffer, up to a
@@ -299,7 +305,7 @@ export class EvidenceService implements Lifecycle {
       try {
         // The pack builder (tar, the report page) is loaded by the first export, not by an idle daemon.
         const { buildPack } = await import('./pack-builder.js');
-        const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered() }, { ...r, nowMs: clock.now() });
+        const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered(), onCorruptChunk: this.onCorruptChunk }, { ...r, nowMs: clock.now() });
         const summary = this.summary(built);
         journal.appendDurable({
           kind: 'evidence.exported',

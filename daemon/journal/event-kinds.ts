@@ -139,6 +139,12 @@ export const EVENT_KINDS = {
   'spool.suppressed': { severity: 'warning', meaning: "lines of a source over its rate limit were dropped", data: ['source', 'lines', 'bytes', 'window_s', 'limit'], highlight: null },
   'telemetry.collector_failed': { severity: 'warning', meaning: 'a telemetry collector failed and backs off', data: ['collector', 'error', 'retry_in_ms', 'max_backoff_ms', 'interval_ms'], highlight: null },
   'telemetry.collector_recovered': { severity: 'notice', meaning: 'a telemetry collector works again', data: ['collector', 'failed_attempts', 'down_ms', 'errors_total'], highlight: null },
+  'telemetry.chunk_corrupt': {
+    severity: 'error',
+    meaning: 'a stored metric chunk failed its checksum or structure check: its samples are left out of every read',
+    data: ['chunk_id', 'series_id', 'name', 'labels', 'start_ms', 'end_ms', 'count', 'reason'],
+    highlight: null,
+  },
   'telemetry.quota_pruned': { severity: 'notice', meaning: 'the oldest metric history was deleted to keep its disk quota', data: ['quota_bytes', 'bytes', 'deleted_raw', 'deleted_aggregates', 'raw_oldest'], highlight: null },
   'telemetry.samples_dropped': { severity: 'warning', meaning: 'metric samples were dropped: the write buffer was full', data: ['dropped', 'max_buffered'], highlight: null },
   'telemetry.series_refused': { severity: 'warning', meaning: 'a new metric series was refused: the series limit is reached', data: ['metric', 'labels', 'series', 'max_series'], highlight: null },

@@ -1,3 +1,4 @@
+import { decodeChunk } from '../telemetry/chunk-codec.js';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -277,16 +278,28 @@ describe('Journal', () => {
     j.close();
   });
 
-  it('stores metric samples in order', () => {
+  it('stores metric samples as one catalogue row per series and chunks of its samples', () => {
     const j = open();
     j.appendSamples([
       { ts_ms: 1, name: 'cpu', value: 0.5, unit: 'ratio', labels: { core: '0' } },
       { ts_ms: 2, name: 'mem', value: 100, unit: 'bytes', labels: {} },
+      { ts_ms: 3, name: 'cpu', value: 0.25, unit: 'ratio', labels: { core: '0' } },
     ]);
-    const s = j.samples(0, 10);
-    expect(s.map((x) => x.name)).toEqual(['cpu', 'mem']);
-    expect(s[0]?.labels).toEqual({ core: '0' });
-    expect(j.samples(s[0]?.id as number, 10)).toHaveLength(1);
+    expect(j.seriesCatalogue()).toEqual([
+      { id: 1, name: 'cpu', unit: 'ratio', labels: '{"core":"0"}' },
+      { id: 2, name: 'mem', unit: 'bytes', labels: '{}' },
+    ]);
+    const chunks = j.chunksStartingIn(0, 10);
+    expect(chunks.map((c) => [c.series_id, c.start_ms, c.end_ms, c.count])).toEqual([
+      [1, 1, 3, 2],
+      [2, 2, 2, 1],
+    ]);
+    expect(decodeChunk(chunks[0]?.data as Uint8Array)).toEqual([
+      { t: 1, v: 0.5 },
+      { t: 3, v: 0.25 },
+    ]);
+    expect(j.sampleCount()).toBe(3);
+    expect(j.metricsFootprint()).toMatchObject({ raw_rows: 2, raw_samples: 3, raw_oldest_ms: 1, raw_bytes: chunks.reduce((n, c) => n + c.data.length, 0) });
     j.close();
   });
 });

@@ -5,6 +5,8 @@ import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMess
 import type { EventKind } from './event-kinds.js';
 import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
 import type { Severity } from './severity.js';
+import { decodeChunk } from '../telemetry/chunk-codec.js';
+import { type ChunkRow, type SeriesRow, type StoredChunk, chunkSamples } from './chunk-store.js';
 import { migrateSchema } from './schema.js';
 import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
 
@@ -104,10 +106,6 @@ export interface MetricSample {
   labels: Record<string, string>;
 }
 
-export interface StoredSample extends MetricSample {
-  id: number;
-}
-
 /** One series over one minute: what retention keeps after the raw samples are gone. */
 export interface MetricAggregate {
   minute_ms: number;
@@ -128,9 +126,11 @@ export interface MetricsQuery {
   limit: number;
 }
 
-/** Size of the metrics history, estimated cheaply (row-id ranges times the average row size). */
+/** Size of the metrics history: raw samples exactly (chunk bytes), aggregates estimated (row-id range times the average row size). */
 export interface MetricsFootprint {
+  /** Chunks, sealed and open. */
   raw_rows: number;
+  raw_samples: number;
   raw_oldest_ms: number | null;
   aggregate_rows: number;
   aggregate_oldest_ms: number | null;
@@ -139,13 +139,11 @@ export interface MetricsFootprint {
   bytes: number;
 }
 
-/** Bytes a row costs beyond its text: record header, integers, real, and its index entries. */
-const RAW_ROW_OVERHEAD = 48;
+/** Bytes an aggregate row costs beyond its text: record header, integers, reals, and its index entries. */
 const AGG_ROW_OVERHEAD = 96;
 
 /** A stored sample with its labels still as the canonical JSON text they are stored as. */
 export interface RawSample {
-  id: number;
   ts_ms: number;
   name: string;
   value: number;
@@ -397,9 +395,9 @@ export class JournalReader {
     return (this.db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
   }
 
-  /** The exact number of stored raw metric samples. */
+  /** The exact number of stored raw metric samples (in sealed and head chunks). */
   sampleCount(): number {
-    return (this.db.prepare('SELECT count(*) AS n FROM metrics').get() as { n: number }).n;
+    return this.metricsFootprint().raw_samples;
   }
 
   /** Raw rows in seq order, for chain verification. */
@@ -426,29 +424,6 @@ export class JournalReader {
     return this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
   }
 
-  samples(afterId: number, limit: number): StoredSample[] {
-    const rows = this.db.prepare('SELECT * FROM metrics WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as (Omit<StoredSample, 'labels'> & {
-      labels: string;
-    })[];
-    return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
-  }
-
-  /** Raw samples at or after `sinceMs`, oldest first. */
-  samplesSince(q: MetricsQuery): MetricSample[] {
-    const until = q.untilMs ?? Number.MAX_SAFE_INTEGER;
-    const rows = (
-      q.name
-        ? this.db.prepare('SELECT ts_ms, name, value, unit, labels FROM metrics WHERE name = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms, id LIMIT ?').all(q.name, q.sinceMs, until, q.limit)
-        : // Rows go in in time order: scan by id from the first one in range (no index on ts alone).
-          this.db
-            .prepare(
-              'SELECT ts_ms, name, value, unit, labels FROM metrics WHERE id >= (SELECT id FROM metrics WHERE ts_ms >= ? ORDER BY id LIMIT 1) AND ts_ms < ? ORDER BY id LIMIT ?',
-            )
-            .all(q.sinceMs, until, q.limit)
-    ) as (Omit<MetricSample, 'labels'> & { labels: string })[];
-    return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
-  }
-
   /** One-minute aggregates of minutes starting at or after `sinceMs`, oldest first. */
   aggregatesSince(q: MetricsQuery): MetricAggregate[] {
     const until = q.untilMs ?? Number.MAX_SAFE_INTEGER;
@@ -464,31 +439,97 @@ export class JournalReader {
     return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
   }
 
+  /** The history's size, exactly: the bytes of its chunks (and an estimate for the one-minute aggregates). */
   metricsFootprint(): MetricsFootprint {
-    const raw = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics').get() as { lo: number | null; hi: number | null };
+    this.assertChunks();
+    const c = this.db
+      .prepare(
+        `SELECT count(*) AS n, coalesce(sum(count), 0) AS samples, coalesce(sum(length(data)), 0) AS bytes, min(start_ms) AS oldest FROM
+           (SELECT count, data, start_ms FROM chunks UNION ALL SELECT count, data, start_ms FROM head_chunks)`,
+      )
+      .get() as { n: number; samples: number; bytes: number; oldest: number | null };
     const agg = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics_1m').get() as { lo: number | null; hi: number | null };
-    const rawRows = raw.lo === null || raw.hi === null ? 0 : raw.hi - raw.lo + 1;
     const aggRows = agg.lo === null || agg.hi === null ? 0 : agg.hi - agg.lo + 1;
-    const rawText = rawRows
-      ? ((this.db.prepare('SELECT avg(2 * length(name) + length(unit) + length(labels)) AS b FROM (SELECT name, unit, labels FROM metrics ORDER BY id DESC LIMIT 200)').get() as { b: number }).b ?? 0)
-      : 0;
     const aggText = aggRows
       ? ((this.db.prepare('SELECT avg(2 * (length(name) + length(labels)) + length(unit)) AS b FROM (SELECT name, unit, labels FROM metrics_1m ORDER BY id DESC LIMIT 200)').get() as { b: number })
           .b ?? 0)
       : 0;
-    const rawOldest = rawRows ? (this.db.prepare('SELECT ts_ms FROM metrics WHERE id = ?').get(raw.lo) as { ts_ms: number } | undefined) : undefined;
     const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
-    const rawBytes = Math.round(rawRows * (rawText + RAW_ROW_OVERHEAD));
     const aggBytes = Math.round(aggRows * (aggText + AGG_ROW_OVERHEAD));
     return {
-      raw_rows: rawRows,
-      raw_oldest_ms: rawOldest?.ts_ms ?? null,
+      raw_rows: c.n,
+      raw_samples: c.samples,
+      raw_oldest_ms: c.oldest,
       aggregate_rows: aggRows,
       aggregate_oldest_ms: aggOldest?.minute_ms ?? null,
-      raw_bytes: rawBytes,
+      raw_bytes: c.bytes,
       aggregate_bytes: aggBytes,
-      bytes: rawBytes + aggBytes,
+      bytes: c.bytes + aggBytes,
     };
+  }
+
+  /** The series catalogue. */
+  seriesCatalogue(): SeriesRow[] {
+    this.assertChunks();
+    return this.db.prepare('SELECT id, name, unit, labels FROM series ORDER BY id').all() as SeriesRow[];
+  }
+
+  /**
+   * Chunks (sealed, and the heads as last flushed) whose first sample falls in [fromMs, toMs), of one metric
+   * name or all, in start order. Their data is as stored: decode and check it with decodeChunk.
+   */
+  chunksStartingIn(fromMs: number, toMs: number, name?: string): StoredChunk[] {
+    this.assertChunks();
+    const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
+    const args = name === undefined ? [fromMs, toMs, fromMs, toMs] : [fromMs, toMs, name, fromMs, toMs, name];
+    return this.db
+      .prepare(
+        `SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE start_ms >= ? AND start_ms < ?${where}
+         UNION ALL SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks WHERE start_ms >= ? AND start_ms < ?${where}
+         ORDER BY start_ms, series_id`,
+      )
+      .all(...args) as StoredChunk[];
+  }
+
+  /** Where the first chunk starting at or after `fromMs` starts (null: none), to skip empty stretches of time. */
+  nextChunkStart(fromMs: number, name?: string): number | null {
+    this.assertChunks();
+    const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
+    const args = name === undefined ? [fromMs, fromMs] : [fromMs, name, fromMs, name];
+    const r = this.db
+      .prepare(`SELECT min(s) AS s FROM (SELECT min(start_ms) AS s FROM chunks WHERE start_ms >= ?${where} UNION ALL SELECT min(start_ms) FROM head_chunks WHERE start_ms >= ?${where})`)
+      .get(...args) as { s: number | null };
+    return r.s;
+  }
+
+  /** Sealed chunks with ids above `afterId`, in id order (the order they were sealed in). */
+  chunksAfter(afterId: number, limit: number): StoredChunk[] {
+    this.assertChunks();
+    return this.db.prepare('SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as StoredChunk[];
+  }
+
+  /** The pieces of each series' open chunk as the flushes wrote them, in series order and, within one, in time order. */
+  headChunks(): StoredChunk[] {
+    this.assertChunks();
+    return this.db.prepare('SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as StoredChunk[];
+  }
+
+  /** The id of the newest sealed chunk (0 when none). */
+  lastChunkId(): number {
+    this.assertChunks();
+    return (this.db.prepare('SELECT max(id) AS id FROM chunks').get() as { id: number | null }).id ?? 0;
+  }
+
+  private chunked: boolean | undefined;
+
+  /** A journal an older WaveOS left, opened read-only, still keeps one row per sample until a daemon converts it. */
+  protected assertChunks(): void {
+    this.chunked ??= this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks'").get() !== undefined;
+    if (!this.chunked)
+      throw new WaveosError(
+        'WAVEOS_E_JOURNAL_OPEN',
+        `the journal ${this.db.name} keeps its metric history in the old one-row-per-sample layout: start the daemon once to convert it to chunks`,
+      );
   }
 
   /**
@@ -502,22 +543,6 @@ export class JournalReader {
       .get(sinceTs, untilTs) as { first: number | null; last: number | null };
     if (r.first === null || r.last === null || r.first > r.last) return undefined;
     return { first: r.first, last: r.last };
-  }
-
-  /** The id of the newest stored sample (0 when none). */
-  lastSampleId(): number {
-    const r = this.db.prepare('SELECT max(id) AS id FROM metrics').get() as { id: number | null };
-    return r.id ?? 0;
-  }
-
-  /**
-   * Samples stamped inside [sinceMs, untilMs] with ids in (afterId, toId], in id order. Callers walk the
-   * table in id ranges so each query scans a bounded stretch (there is no index on time alone).
-   */
-  samplesInWindow(afterId: number, toId: number, sinceMs: number, untilMs: number): RawSample[] {
-    return this.db
-      .prepare('SELECT id, ts_ms, name, value, unit, labels FROM metrics WHERE id > ? AND id <= ? AND ts_ms >= ? AND ts_ms <= ? ORDER BY id')
-      .all(afterId, toId, sinceMs, untilMs) as RawSample[];
   }
 
   intents(status?: IntentStatus): Intent[] {
@@ -565,7 +590,9 @@ export class Journal extends JournalReader {
   /** JSON of the few distinct kinds and sources, serialized once each. */
   private readonly jsonCache = new Map<string, string>();
   private readonly putState: Database.Statement;
-  private readonly insertSample: Database.Statement;
+  private readonly insertChunk: Database.Statement;
+  private readonly putPiece: Database.Statement;
+  private readonly dropHead: Database.Statement;
   /** Listeners that see each event once it is durable (the API's --follow, the exporter). */
   private readonly listeners = new Set<(e: JournalEvent[]) => void>();
   private commits = 0;
@@ -611,7 +638,10 @@ export class Journal extends JournalReader {
     this.putState = db.prepare(
       'INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts',
     );
-    this.insertSample = db.prepare('INSERT INTO metrics (ts_ms, name, value, unit, labels) VALUES (?,?,?,?,?)');
+    this.insertChunk = db.prepare('INSERT INTO chunks (series_id, start_ms, end_ms, count, data) VALUES (?, ?, ?, ?, ?)');
+    this.putPiece = db.prepare('INSERT INTO head_chunks (series_id, start_ms, end_ms, count, data) VALUES (?, ?, ?, ?, ?)');
+    this.dropHead = db.prepare('DELETE FROM head_chunks WHERE series_id = ?');
+    this.sealLeftoverHeads();
     this.moveHead = db.prepare('UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1');
   }
 
@@ -1047,18 +1077,84 @@ export class Journal extends JournalReader {
     this.flush(() => this.db.prepare('DELETE FROM state WHERE key = ?').run(key));
   }
 
-  /** Bulk metrics: batched, and not fsynced on their own (a later durable commit carries them). */
+  /**
+   * Bulk metrics (imports, tests, benches): the samples of each series, in the order given, as sealed chunks
+   * in one transaction. The live history writes through `writeChunks` instead.
+   */
   appendSamples(samples: readonly MetricSample[]): void {
     if (samples.length === 0) return;
+    const bySeries = new Map<string, { sid: number; samples: { t: number; v: number }[] }>();
+    this.db.transaction(() => {
+      for (const s of samples) {
+        const labels = canonicalJson(s.labels);
+        const key = `${s.name}\u0000${labels}`;
+        let e = bySeries.get(key);
+        if (!e) bySeries.set(key, (e = { sid: this.seriesId(s.name, s.unit, labels), samples: [] }));
+        e.samples.push({ t: s.ts_ms, v: s.value });
+      }
+    })();
+    const sealed: ChunkRow[] = [];
+    for (const e of bySeries.values()) sealed.push(...chunkSamples(e.sid, e.samples));
+    this.writeChunks({ sealed, pieces: [] });
+  }
+
+  private readonly seriesIds = new Map<string, number>();
+
+  /** The catalogue id of a series (labels as canonical JSON), added on first use. */
+  seriesId(name: string, unit: string, labelsJson: string): number {
+    const key = `${name}\u0000${labelsJson}`;
+    const known = this.seriesIds.get(key);
+    if (known !== undefined) return known;
     this.assertWritable();
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      this.db.transaction(() => {
-        for (const s of samples) this.insertSample.run(s.ts_ms, s.name, s.value, s.unit, canonicalJson(s.labels));
-      })();
-    } finally {
-      this.db.pragma('synchronous = FULL');
+    this.db.prepare('INSERT INTO series (name, unit, labels) VALUES (?, ?, ?) ON CONFLICT (name, labels) DO NOTHING').run(name, unit, labelsJson);
+    const id = (this.db.prepare('SELECT id FROM series WHERE name = ? AND labels = ?').get(name, labelsJson) as { id: number }).id;
+    this.seriesIds.set(key, id);
+    return id;
+  }
+
+  /**
+   * One flush of the metric history, in one transaction and one fsync (the WAL is synced for samples once per
+   * flush, not per sample): chunks sealed since the last flush are inserted, the pieces of the open chunks
+   * they came from deleted (`closedHeads`: the series whose open chunk was sealed), and each open chunk's
+   * samples since the last flush appended as a new piece.
+   */
+  writeChunks(w: { sealed: readonly ChunkRow[]; pieces: readonly ChunkRow[]; closedHeads?: readonly number[] }): void {
+    if (w.sealed.length === 0 && w.pieces.length === 0 && (w.closedHeads?.length ?? 0) === 0) return;
+    this.assertWritable();
+    this.db.transaction(() => {
+      for (const c of w.sealed) this.insertChunk.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
+      for (const id of w.closedHeads ?? []) this.dropHead.run(id);
+      for (const c of w.pieces) this.putPiece.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
+    })();
+  }
+
+  /**
+   * Open chunks a previous run left (it stopped, or was killed, between flushes) will never grow: each
+   * series' pieces are joined into sealed chunks as they stand (a piece that does not decode is kept as it
+   * is, for the reader to report), so every chunk but this run's open ones is in `chunks`.
+   */
+  private sealLeftoverHeads(): void {
+    const pieces = this.db.prepare('SELECT series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as ChunkRow[];
+    if (pieces.length === 0) return;
+    const sealed: ChunkRow[] = [];
+    for (let i = 0; i < pieces.length; ) {
+      const sid = (pieces[i] as ChunkRow).series_id;
+      let samples: { t: number; v: number }[] = [];
+      for (; i < pieces.length && (pieces[i] as ChunkRow).series_id === sid; i++) {
+        const p = pieces[i] as ChunkRow;
+        try {
+          samples.push(...decodeChunk(p.data));
+        } catch {
+          sealed.push(...chunkSamples(sid, samples), p);
+          samples = [];
+        }
+      }
+      sealed.push(...chunkSamples(sid, samples));
     }
+    this.db.transaction(() => {
+      for (const c of sealed) this.insertChunk.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
+      this.db.exec('DELETE FROM head_chunks');
+    })();
   }
 
   /** One-minute aggregates; a minute written twice (a restart mid-minute) is merged, not duplicated. */
@@ -1083,37 +1179,37 @@ export class Journal extends JournalReader {
   }
 
   /**
-   * Deletes raw samples older than `rawBeforeMs` and aggregates older than `aggregatesBeforeMs`, at most
-   * `maxRows` of each per call so that one call never holds the writer for long. Returns what went.
+   * Deletes sealed chunks whose last sample is older than `rawBeforeMs` and aggregates older than
+   * `aggregatesBeforeMs`, at most `maxRows` of each per call so that one call never holds the writer for long.
+   * Returns what went (chunks, aggregate rows). A chunk goes whole: its samples all lie before the cut.
    */
   pruneMetrics(rawBeforeMs: number, aggregatesBeforeMs: number, maxRows: number): { raw: number; aggregates: number } {
-    const firstKept = (table: 'metrics' | 'metrics_1m', col: 'ts_ms' | 'minute_ms', before: number): number | null => {
-      const r = this.db.prepare(`SELECT id FROM ${table} WHERE ${col} >= ? ORDER BY id LIMIT 1`).get(before) as { id: number } | undefined;
-      if (r) return r.id;
-      const all = this.db.prepare(`SELECT max(id) AS id FROM ${table}`).get() as { id: number | null };
-      return all.id === null ? null : all.id + 1;
-    };
-    return this.deleteOldest(firstKept('metrics', 'ts_ms', rawBeforeMs), firstKept('metrics_1m', 'minute_ms', aggregatesBeforeMs), maxRows);
+    const r = this.db.prepare('SELECT id FROM metrics_1m WHERE minute_ms >= ? ORDER BY id LIMIT 1').get(aggregatesBeforeMs) as { id: number } | undefined;
+    const all = this.db.prepare('SELECT max(id) AS id FROM metrics_1m').get() as { id: number | null };
+    const aggBefore = r ? r.id : all.id === null ? null : all.id + 1;
+    return this.deleteOldest(rawBeforeMs, aggBefore, maxRows);
   }
 
-  /** Deletes the oldest `rows` raw samples (or aggregates): how the disk quota is kept. */
+  /** Deletes the oldest `rows` chunks (or aggregates): how the disk quota is kept. */
   trimOldestMetrics(table: 'raw' | 'aggregates', rows: number): number {
-    const t = table === 'raw' ? 'metrics' : 'metrics_1m';
-    const lo = (this.db.prepare(`SELECT min(id) AS id FROM ${t}`).get() as { id: number | null }).id;
-    if (lo === null || rows <= 0) return 0;
-    const r = table === 'raw' ? this.deleteOldest(lo + rows, null, rows) : this.deleteOldest(null, lo + rows, rows);
-    return table === 'raw' ? r.raw : r.aggregates;
+    if (rows <= 0) return 0;
+    if (table === 'raw') return this.deleteOldest(Number.MAX_SAFE_INTEGER, null, rows).raw;
+    const lo = (this.db.prepare('SELECT min(id) AS id FROM metrics_1m').get() as { id: number | null }).id;
+    if (lo === null) return 0;
+    return this.deleteOldest(null, lo + rows, rows).aggregates;
   }
 
-  private deleteOldest(rawBeforeId: number | null, aggBeforeId: number | null, maxRows: number): { raw: number; aggregates: number } {
+  private deleteOldest(rawBeforeMs: number | null, aggBeforeId: number | null, maxRows: number): { raw: number; aggregates: number } {
     let raw = 0;
     let aggregates = 0;
     this.assertWritable();
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
-        if (rawBeforeId !== null)
-          raw = this.db.prepare('DELETE FROM metrics WHERE id < min(?, (SELECT min(id) FROM metrics) + ?)').run(rawBeforeId, maxRows).changes;
+        if (rawBeforeMs !== null)
+          raw = this.db
+            .prepare('DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE start_ms <= ? AND end_ms < ? ORDER BY start_ms LIMIT ?)')
+            .run(rawBeforeMs, rawBeforeMs, maxRows).changes;
         if (aggBeforeId !== null)
           aggregates = this.db.prepare('DELETE FROM metrics_1m WHERE id < min(?, (SELECT min(id) FROM metrics_1m) + ?)').run(aggBeforeId, maxRows).changes;
       })();
@@ -1121,23 +1217,6 @@ export class Journal extends JournalReader {
       this.db.pragma('synchronous = FULL');
     }
     return { raw, aggregates };
-  }
-
-  /**
-   * Like `appendSamples`, for callers that keep each series' labels as canonical JSON already (the
-   * telemetry registry does, once per series): no per-row serialization.
-   */
-  appendSamplesJson(samples: readonly { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[]): void {
-    if (samples.length === 0) return;
-    this.assertWritable();
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      this.db.transaction(() => {
-        for (const s of samples) this.insertSample.run(s.ts_ms, s.name, s.value, s.unit, s.labels_json);
-      })();
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
   }
 
   /**

@@ -1,7 +1,14 @@
 import type Database from 'better-sqlite3';
+import { convertLegacySamples } from './chunk-migration.js';
+
+/**
+ * A migration is SQL run in one transaction, or a step that makes its own transactions (a conversion too big
+ * for one) and sets `user_version` itself in its last one, so that a step killed half-way resumes.
+ */
+type Migration = string | ((db: Database.Database, version: number) => void);
 
 /** Numbered, append-only: a migration once shipped is never edited, only followed by another. */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly Migration[] = [
   `
   CREATE TABLE events (
     seq INTEGER PRIMARY KEY,
@@ -83,6 +90,41 @@ const MIGRATIONS: readonly string[] = [
   INSERT INTO journal_head (id, seq, hash)
     SELECT 1, coalesce(max(seq), 0), coalesce((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), '${'0'.repeat(64)}') FROM events;
   `,
+  // 5: metric history as a series catalogue and compressed chunks (docs/formats/chunks.md, "Stored layout").
+  // `chunks` holds sealed chunks, never changed once written; `head_chunks` the pieces of each series' open
+  // chunk: each flush appends one piece holding that series' samples since the previous flush, and the pieces
+  // go when their chunk is sealed (so a flush writes only what is new, not the whole open chunk again). No
+  // index on it: the table holds a few thousand small rows, and an index would be more pages to write.
+  `
+  CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    UNIQUE (name, labels)
+  );
+  CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS chunks_start ON chunks(start_ms);
+  CREATE INDEX IF NOT EXISTS chunks_series_start ON chunks(series_id, start_ms);
+  CREATE TABLE IF NOT EXISTS head_chunks (
+    id INTEGER PRIMARY KEY,
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL
+  );
+  `,
+  // 6: every row of the old one-row-per-sample table becomes part of a chunk, in batches that each commit on
+  // their own (resumable); the empty table goes in the last one.
+  convertLegacySamples,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -98,10 +140,13 @@ export function migrateSchema(db: Database.Database, upTo = MIGRATIONS.length): 
   }
   const applied: number[] = [];
   for (let v = current; v < Math.min(upTo, MIGRATIONS.length); v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v] as string);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
+    const m = MIGRATIONS[v] as Migration;
+    if (typeof m === 'function') m(db, v + 1);
+    else
+      db.transaction(() => {
+        db.exec(m);
+        db.pragma(`user_version = ${v + 1}`);
+      })();
     applied.push(v + 1);
   }
   return applied;

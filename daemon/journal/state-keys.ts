@@ -68,7 +68,16 @@ export const launcherNoteSchema = z.object({ bundle_id: z.string(), starts: z.nu
 export const rebootRecordSchema = z.object({ at: z.number(), service: z.string().nullable(), reason: z.string() });
 
 /** How far the artifact exporter got: events and samples by id, files by byte offset. */
-export const exportCursorSchema = z.object({ events_seq: z.number(), metrics_id: z.number(), files: z.record(z.string(), z.number()) });
+/**
+ * `metrics_id`: the last sealed chunk exported (every chunk up to it is in metrics.csv); `metric_heads`: per
+ * series id, the first timestamp of its head chunk and how many of its samples are exported.
+ */
+export const exportCursorSchema = z.object({
+  events_seq: z.number(),
+  metrics_id: z.number(),
+  metric_heads: z.record(z.string(), z.tuple([z.number(), z.number()])).optional(),
+  files: z.record(z.string(), z.number()),
+});
 
 /** An incident export waiting out its delay (it survives a restart). */
 export const pendingIncidentSchema = z.object({

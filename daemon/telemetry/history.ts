@@ -1,5 +1,5 @@
 import { type Clock, type Logger, errorMessage } from '../core/index.js';
-import type { EventInput, Journal, MetricAggregate } from '../journal/index.js';
+import { CHUNK_MAX_SPAN_MS, type ChunkRow, type EventInput, HeadChunk, type Journal, type MetricAggregate, chunkSamples } from '../journal/index.js';
 import type { SeriesValue } from './registry.js';
 
 export interface HistoryOptions {
@@ -16,6 +16,14 @@ export interface HistoryOptions {
   maxBuffered?: number;
 }
 
+/** A series' open chunk, as the history holds it between flushes. */
+interface Head {
+  chunk: HeadChunk;
+  /** Its samples since the last flush that wrote: the next piece. */
+  pending: { t: number; v: number }[];
+  openedMono: number;
+}
+
 interface Agg {
   name: string;
   unit: string;
@@ -28,16 +36,26 @@ interface Agg {
 }
 
 const MINUTE = 60_000;
-const PRUNE_CHUNK = 20_000;
+/** Chunks (or aggregate rows) deleted per retention step. */
+const PRUNE_CHUNK = 2_000;
 const QUOTA_EVENT_EVERY_MS = 3_600_000;
 
 /**
- * Metric history: samples are buffered and written to the journal in one transaction per flush; each
+ * Metric history: each series' samples go into its open head chunk in memory (docs/formats/chunks.md); a
+ * head is sealed when full, when it would span too long, or when its series' clock steps back. Each flush —
+ * every `telemetry.flush_interval` — writes, in one transaction and one fsync, the chunks sealed since the
+ * last one and, for every head appended to, a piece with its new samples: a power cut loses at most the samples since
+ * the last flush, and never leaves a chunk half-written (SQLite's WAL commits it whole or not at all). Each
  * series is also folded into one-minute min/avg/max/last aggregates as it goes. `maintain()` applies the
  * retention periods and the disk quota.
  */
 export class History {
-  private buffer: { ts_ms: number; name: string; value: number; unit: string; labels_json: string }[] = [];
+  private heads = new Map<string, Head>();
+  /** Sealed since the last successful flush. */
+  private sealed: ChunkRow[] = [];
+  /** Series whose head was sealed by age and has no successor: their head row goes. */
+  private closed = new Set<number>();
+  private unflushed = 0;
   private aggs = new Map<string, Agg>();
   private minute = -1;
   private finished: MetricAggregate[] = [];
@@ -48,13 +66,13 @@ export class History {
 
   constructor(private readonly o: HistoryOptions) {}
 
+  /** Samples captured and not yet written to the journal. */
   get buffered(): number {
-    return this.buffer.length;
+    return this.unflushed;
   }
 
-  /** Takes the series set since the last capture. */
+  /** Takes the series set since the last capture. Non-finite readings are not measurements and are not kept. */
   capture(values: readonly SeriesValue[]): void {
-    const max = this.o.maxBuffered ?? 100_000;
     const every = this.o.unchangedEveryMs ?? 0;
     for (const v of values) {
       if (!Number.isFinite(v.value)) continue;
@@ -68,11 +86,47 @@ export class History {
           w.ts = v.ts_ms;
         } else this.written.set(v.key, { value: v.value, ts: v.ts_ms });
       }
-      this.buffer.push({ ts_ms: v.ts_ms, name: v.name, value: v.value, unit: v.unit, labels_json: v.labels_json });
+      this.append(v);
     }
-    if (this.buffer.length > max) {
-      this.dropped += this.buffer.length - max;
-      this.buffer.splice(0, this.buffer.length - max);
+    this.bound();
+  }
+
+  private append(v: SeriesValue): void {
+    let h = this.heads.get(v.key);
+    if (!h) {
+      let sid: number;
+      try {
+        sid = this.o.journal.seriesId(v.name, v.unit, v.labels_json);
+      } catch {
+        this.dropped++; // the catalogue cannot take a new series now (disk full): its samples wait for it
+        return;
+      }
+      h = { chunk: new HeadChunk(sid), pending: [], openedMono: this.o.clock.monoMs() };
+      this.heads.set(v.key, h);
+    } else if (!h.chunk.fits(v.ts_ms)) {
+      this.seal(h.chunk);
+      h.chunk = new HeadChunk(h.chunk.seriesId);
+      h.pending = [];
+      h.openedMono = this.o.clock.monoMs();
+    }
+    h.chunk.append(v.ts_ms, v.value);
+    h.pending.push({ t: v.ts_ms, v: v.value });
+    this.unflushed++;
+  }
+
+  /** A sealed chunk waits for the next flush, which also deletes the pieces its series wrote of it. */
+  private seal(c: HeadChunk): void {
+    if (c.count > 0) this.sealed.push(c.row());
+    this.closed.add(c.seriesId);
+  }
+
+  /** While the journal cannot take them, sealed chunks wait in memory up to `maxBuffered` samples; the oldest go first. */
+  private bound(): void {
+    const max = this.o.maxBuffered ?? 100_000;
+    while (this.unflushed > max && this.sealed.length > 0) {
+      const c = this.sealed.shift() as ChunkRow;
+      this.dropped += c.count;
+      this.unflushed -= c.count;
     }
   }
 
@@ -102,7 +156,11 @@ export class History {
     this.aggs = new Map();
   }
 
-  /** Writes buffered samples and finished minutes. With `final`, the current partial minute too. */
+  /**
+   * Writes the chunks sealed since the last flush, the heads appended to, and finished minutes. Heads open
+   * longer than a chunk may span are sealed first (a series that stopped reporting). With `final`, every head
+   * is sealed and the current partial minute written too.
+   */
   flush(final = false): void {
     if (final) {
       this.closeMinute();
@@ -114,17 +172,28 @@ export class History {
       const old = this.o.clock.now() - 2 * every;
       for (const [k, w] of this.written) if (w.ts < old) this.written.delete(k);
     }
-    if (this.buffer.length === 0 && this.finished.length === 0) return;
+    const mono = this.o.clock.monoMs();
+    const pieces: ChunkRow[] = [];
+    for (const [k, h] of this.heads) {
+      if (final || mono - h.openedMono >= CHUNK_MAX_SPAN_MS) {
+        this.seal(h.chunk);
+        this.heads.delete(k);
+      } else if (h.pending.length > 0) pieces.push(...chunkSamples(h.chunk.seriesId, h.pending));
+    }
+    if (this.sealed.length === 0 && pieces.length === 0 && this.closed.size === 0 && this.finished.length === 0) return;
     try {
-      this.o.journal.appendSamplesJson(this.buffer);
-      this.buffer = [];
       this.o.journal.appendAggregates(this.finished);
       this.finished = [];
+      this.o.journal.writeChunks({ sealed: this.sealed, pieces, closedHeads: [...this.closed] });
+      this.sealed = [];
+      this.closed.clear();
+      for (const h of this.heads.values()) h.pending = [];
+      this.unflushed = 0;
       if (this.writeFailing) this.o.log.info('metric history writes work again');
       this.writeFailing = false;
     } catch (e) {
       // Kept in memory (bounded) and tried again at the next flush.
-      if (!this.writeFailing) this.o.log.error({ err: errorMessage(e), buffered: this.buffer.length }, 'writing metric history failed; will retry');
+      if (!this.writeFailing) this.o.log.error({ err: errorMessage(e), buffered: this.unflushed }, 'writing metric history failed; will retry');
       this.writeFailing = true;
     }
     if (this.dropped > 0) {
@@ -155,10 +224,11 @@ export class History {
     let quotaRaw = 0;
     let quotaAgg = 0;
     for (let i = 0; i < 50 && fp.bytes > this.o.quotaBytes; i++) {
-      // Raw rows and aggregates are each sure of half the quota: over it, the one using more than its half
-      // loses its oldest rows (raw first when both do: their minutes live on as aggregates).
+      // Raw chunks and aggregates are each sure of half the quota: over it, the one using more than its half
+      // loses its oldest rows (raw first when both do: their minutes live on as aggregates). Raw bytes are
+      // exact (the chunks' own size), so a trim of a tenth of the chunks brings them down by about a tenth.
       const trimRaw = fp.raw_rows > 0 && (fp.raw_bytes > this.o.quotaBytes / 2 || fp.aggregate_rows === 0);
-      if (trimRaw) quotaRaw += j.trimOldestMetrics('raw', Math.max(1_000, Math.ceil(fp.raw_rows / 10)));
+      if (trimRaw) quotaRaw += j.trimOldestMetrics('raw', Math.max(1, Math.ceil(fp.raw_rows / 10)));
       else if (fp.aggregate_rows > 0) quotaAgg += j.trimOldestMetrics('aggregates', Math.max(1_000, Math.ceil(fp.aggregate_rows / 10)));
       else break;
       fp = j.metricsFootprint();
@@ -170,7 +240,7 @@ export class History {
         kind: 'telemetry.quota_pruned',
         severity: 'notice',
         source: 'telemetry',
-        reason: `metric history reached its ${this.o.quotaBytes} byte quota: deleted the oldest ${quotaRaw} raw samples and ${quotaAgg} one-minute aggregates before their retention ran out`,
+        reason: `metric history reached its ${this.o.quotaBytes} byte quota: deleted the oldest ${quotaRaw} raw sample chunks and ${quotaAgg} one-minute aggregates before their retention ran out`,
         data: {
           quota_bytes: this.o.quotaBytes,
           bytes: fp.bytes,

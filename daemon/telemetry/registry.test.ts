@@ -6,7 +6,9 @@ import { FakeClock, silentLogger } from '../core/index.js';
 import { type EventInput, Journal } from '../journal/index.js';
 import { EventRates, type HealthWeights, healthScore } from './health.js';
 import { History } from './history.js';
-import { readHistory } from './history-query.js';
+import { readHistory, sampleBatches } from './history-query.js';
+
+const stored = (j: Journal): { ts_ms: number; value: number }[] => [...sampleBatches(j, { sinceMs: 0, untilMs: Number.MAX_SAFE_INTEGER })].flat();
 import { Registry } from './registry.js';
 import { selfCollector } from './collectors.js';
 import { METRICS } from './metrics.js';
@@ -196,7 +198,7 @@ describe('History', () => {
     const h = new History({ journal, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9, unchangedEveryMs: 10_000 });
     feed(h, registry(), 30, () => 0.5);
     h.flush();
-    expect(journal.samplesSince({ sinceMs: 0, limit: 1000 }).map((s) => s.value)).toEqual([0.5, 0.5, 0.5]);
+    expect(stored(journal).map((s) => s.value)).toEqual([0.5, 0.5, 0.5]);
   });
 
   it('retention drops raw rows after their period but keeps minutes; the quota trims the oldest first', () => {
@@ -205,19 +207,24 @@ describe('History', () => {
     const start = clock.now();
     feed(h, registry(), 600, (i) => i);
     h.flush(true);
+    const before = journal.sampleCount();
     const pruned = h.maintain();
-    expect(pruned.raw).toBeGreaterThan(470);
-    const left = journal.samplesSince({ sinceMs: 0, limit: 10_000 });
-    expect(left[0]?.ts_ms).toBeGreaterThanOrEqual(clock.now() - 120_000);
+    expect(pruned.raw).toBeGreaterThan(0);
+    // Whole chunks go: what is left starts at most one chunk before the cut.
+    expect(before - journal.sampleCount()).toBeGreaterThan(470 - 240);
+    const left = stored(journal);
+    expect(left[0]?.ts_ms).toBeGreaterThanOrEqual(clock.now() - 120_000 - 240_000);
     // A query from the start gets the older part as minutes and the newer part raw.
     const q = readHistory(journal, { sinceMs: start, limit: 10_000 });
     expect(q.aggregates.length).toBeGreaterThanOrEqual(7);
     expect(q.samples.length).toBe(left.length);
 
-    const tight = new History({ journal, clock, log: silentLogger(), emit: (e) => events.push(e), rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 2_000 });
+    // Chunks are small: a quota of half of what is stored now.
+    const quota = Math.floor(journal.metricsFootprint().bytes / 2);
+    const tight = new History({ journal, clock, log: silentLogger(), emit: (e) => events.push(e), rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: quota });
     const r = tight.maintain();
     expect(r.quota_raw + r.quota_aggregates).toBeGreaterThan(0);
-    expect(journal.metricsFootprint().bytes).toBeLessThanOrEqual(2_000);
+    expect(journal.metricsFootprint().bytes).toBeLessThanOrEqual(quota);
     expect(events.filter((e) => e.kind === 'telemetry.quota_pruned')).toHaveLength(1);
   });
 });

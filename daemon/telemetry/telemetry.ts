@@ -20,7 +20,7 @@ import {
 } from './collectors.js';
 import { EventRates, type HealthInputs, type HealthReport, type HealthWeights, healthScore } from './health.js';
 import { History } from './history.js';
-import { type HistoryAnswer, readHistory } from './history-query.js';
+import { type CorruptChunkHandler, type HistoryAnswer, readHistory, reportCorruptOnce } from './history-query.js';
 import { METRICS } from './metrics.js';
 import { ProcFiles } from './procfs.js';
 import { type ExpositionSources, type PrometheusServer, startPrometheus } from './prometheus.js';
@@ -84,6 +84,8 @@ export class Telemetry implements Lifecycle {
   private lastHealth: HealthReport | null = null;
   private readonly files = new ProcFiles();
   private readonly restartMarks = new Map<string, { mono: number; restarts: number; failed: number }[]>();
+  /** A corrupt chunk met by a history query is recorded once (telemetry.chunk_corrupt) and left out. */
+  private readonly onCorruptChunk: CorruptChunkHandler = reportCorruptOnce((e) => this.emit(e));
 
   constructor(private readonly deps: TelemetryDeps) {
     const c = deps.config;
@@ -305,7 +307,7 @@ export class Telemetry implements Lifecycle {
   /** History since a time, with the buffered samples written out first so that it is up to date. */
   historySince(sinceMs: number, name: string | undefined, limit: number): HistoryAnswer {
     this.history.flush();
-    return readHistory(this.deps.journal, { sinceMs, name, limit });
+    return readHistory(this.deps.journal, { sinceMs, name, limit, onCorrupt: this.onCorruptChunk });
   }
 
   /** One sampling pass: due collectors, then history capture, flush and maintenance when due. */

@@ -1,0 +1,290 @@
+// Metric history figures (docs/journal.md, "Metric history"):
+//  - bytes written to storage per stored sample: /proc/<pid>/io write_bytes of the daemon on the dev profile
+//    at 1 s sampling, against Prometheus 2.42 (Debian's `prometheus`) scraping `prometheus-node-exporter`
+//    every second into a fresh TSDB, side by side over the same window. BENCH_HISTORY_S sets the window
+//    (default 120 s; BENCH_HISTORY_S=600 is the 10 minutes of the issue);
+//  - bytes on disk per sample after an hour of synthetic history (120 series at 1 Hz through the live
+//    history writer, flushed every 10 s);
+//  - `waveos metrics --since 24h --name X --json` on a journal of 24 h x 50 series at 1 Hz (the daemon not
+//    running: the CLI reads the file).
+// BENCH_HISTORY_BEFORE=DIR runs every figure also on another build of WaveOS (a checkout with dist/ built,
+// e.g. the commit before chunks) in the same run, as the baseline column.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const SECONDS = Number(process.env.BENCH_HISTORY_S ?? 120);
+const WARMUP_S = 15;
+const HERE = resolve(new URL('..', import.meta.url).pathname);
+const BEFORE = process.env.BENCH_HISTORY_BEFORE ? resolve(process.env.BENCH_HISTORY_BEFORE) : undefined;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function writeBytes(pid) {
+  const m = /^write_bytes:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'latin1'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function freePort() {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+function fetchText(url) {
+  return new Promise((res) => {
+    const req = get(url, { timeout: 3_000 }, (r) => {
+      let b = '';
+      r.on('data', (c) => (b += c));
+      r.on('end', () => res(r.statusCode === 200 ? b : undefined));
+    });
+    req.on('error', () => res(undefined));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+async function waitFor(what, fn, ms = 30_000) {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(200)) if (await fn()) return;
+  throw new Error(`bench history: timed out waiting for ${what}`);
+}
+
+/** Samples stored in a journal: chunks (this build) or rows (a build before chunks). */
+async function storedSamples(tree, db) {
+  const { JournalReader } = await import(pathToFileURL(join(tree, 'dist/journal/index.js')).href);
+  const r = JournalReader.openReadOnly(db);
+  try {
+    return r.sampleCount();
+  } finally {
+    r.close();
+  }
+}
+
+function startDaemon(tree, dir, name) {
+  const root = join(dir, name);
+  const cfg = join(dir, `${name}.yaml`);
+  writeFileSync(cfg, 'schema_version: 2\ntelemetry:\n  sample_interval: 1s\n');
+  const p = spawn(process.execPath, [join(tree, 'bin/waveos.js'), 'run', '--root', root, '--profile', 'dev', '--config', cfg, '--log-format', 'json'], { cwd: tree, stdio: 'ignore' });
+  const ready = () => waitFor(`${name} daemon`, () => spawnSync(process.execPath, [join(tree, 'bin/waveos.js'), 'status', '--root', root]).status === 0);
+  return { p, root, db: join(root, 'var/lib/waveos/waveos.db'), ready };
+}
+
+async function startPrometheus(dir) {
+  for (const [cmd, pkg] of [
+    ['prometheus', 'prometheus'],
+    ['prometheus-node-exporter', 'prometheus-node-exporter'],
+  ]) {
+    const r = spawnSync('bash', [join(HERE, 'scripts/ensure-debian-package.sh'), cmd, pkg], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+    if (r.status !== 0) return { why: `${pkg} not installable: ${r.stderr.trim()}` };
+  }
+  const nePort = await freePort();
+  const promPort = await freePort();
+  const ne = spawn('prometheus-node-exporter', [`--web.listen-address=127.0.0.1:${nePort}`], { stdio: 'ignore' });
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global: {scrape_interval: 1s, evaluation_interval: 1m}\nscrape_configs:\n  - job_name: node\n    static_configs: [{targets: ['127.0.0.1:${nePort}']}]\n`,
+  );
+  const prom = spawn(
+    'prometheus',
+    [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${promPort}`, '--log.level=warn'],
+    { stdio: 'ignore' },
+  );
+  const appended = async () => {
+    const t = await fetchText(`http://127.0.0.1:${promPort}/metrics`);
+    const m = t && /^prometheus_tsdb_head_samples_appended_total(?:\{[^}]*\})? (\S+)$/m.exec(t);
+    return m ? Number(m[1]) : undefined;
+  };
+  await waitFor('prometheus', async () => (await appended()) !== undefined);
+  return { prom, ne, appended, stop: () => (prom.kill('SIGTERM'), ne.kill('SIGTERM')) };
+}
+
+/** Bytes written per stored sample over the window, for every participant at once. */
+async function writtenPerSample(row) {
+  const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-history-'));
+  const ours = startDaemon(HERE, dir, 'chunks');
+  const before = BEFORE ? startDaemon(BEFORE, dir, 'rows') : undefined;
+  let prom;
+  try {
+    await ours.ready();
+    await before?.ready();
+    prom = await startPrometheus(dir).catch((e) => ({ why: String(e) }));
+    await sleep(WARMUP_S * 1000);
+    const csv = (d) => {
+      try {
+        return statSync(join(d.root, 'var/lib/waveos/artifacts/latest/metrics.csv')).size;
+      } catch {
+        return 0;
+      }
+    };
+    const at = async () => ({
+      ours: { w: writeBytes(ours.p.pid), n: await storedSamples(HERE, ours.db), csv: csv(ours) },
+      before: before && { w: writeBytes(before.p.pid), n: await storedSamples(BEFORE, before.db), csv: csv(before) },
+      prom: prom.prom && { w: writeBytes(prom.prom.pid), n: await prom.appended() },
+    });
+    const a = await at();
+    await sleep(SECONDS * 1000);
+    const b = await at();
+    const per = (k) => (b[k].w - a[k].w) / Math.max(1, b[k].n - a[k].n);
+    const rate = (k) => (b[k].n - a[k].n) / SECONDS;
+    const promPer = b.prom ? per('prom') : NaN;
+    const promNote = b.prom ? `Prometheus 2.42 B/sample (${rate('prom').toFixed(0)} samples/s)` : `Prometheus did not run: ${prom.why}`;
+    row(`history: bytes written per stored sample, dev profile ${SECONDS} s (${rate('ours').toFixed(0)} samples/s)`, per('ours').toFixed(1), 'B/sample', b.prom ? promPer.toFixed(1) : '', promNote, per('ours') / promPer, '≤ Prometheus');
+    // The artifacts' metrics.csv (part of the contract) is written by the same process: its share, and the rest.
+    const rest = (k) => (b[k].w - a[k].w - (b[k].csv - a[k].csv)) / Math.max(1, b[k].n - a[k].n);
+    row('history: of which not the artifacts metrics.csv (journal, logs, rest)', rest('ours').toFixed(1), 'B/sample', b.before ? rest('before').toFixed(1) : '', b.before ? 'B/sample row-per-sample build' : '', b.before ? rest('ours') / rest('before') : undefined, '');
+    if (b.before) row(`history: bytes written per stored sample, row-per-sample build (${rate('before').toFixed(0)} samples/s)`, per('before').toFixed(1), 'B/sample', per('ours').toFixed(1), 'B/sample with chunks', per('before') / per('ours'), 'before');
+    row('history: MB written to storage per minute (daemon, whole process)', (((b.ours.w - a.ours.w) / SECONDS) * 60 / 1e6).toFixed(2), 'MB/min', b.prom ? (((b.prom.w - a.prom.w) / SECONDS) * 60 / 1e6).toFixed(2) : '', 'MB/min Prometheus', b.prom ? (b.ours.w - a.ours.w) / (b.prom.w - a.prom.w) : undefined, '');
+    const { JournalReader } = await import(pathToFileURL(join(HERE, 'dist/journal/index.js')).href);
+    const r = JournalReader.openReadOnly(ours.db);
+    const fp = r.metricsFootprint();
+    r.close();
+    row(`history: chunk bytes per sample, the dev profile's own ${rate('ours').toFixed(0)} series`, (fp.raw_bytes / fp.raw_samples).toFixed(2), 'B/sample', '', '', undefined, 'Gorilla paper: 1.37');
+  } finally {
+    for (const d of [ours, before]) if (d) d.p.kill('SIGTERM');
+    prom?.stop?.();
+    await sleep(2_000);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The history writer alone, in a child process of its own: 128 series at 1 Hz for 10 simulated minutes, one
+ * flush (and fsync) every 10 s as on the dev profile; its write_bytes per sample.
+ */
+export function writerAlone(tree) {
+  const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-writer-'));
+  const script = `
+    const { Journal } = await import(${JSON.stringify(pathToFileURL(join(tree, 'dist/journal/index.js')).href)});
+    const { FakeClock, silentLogger, canonicalJson } = await import(${JSON.stringify(pathToFileURL(join(tree, 'dist/core/index.js')).href)});
+    const { History } = await import(${JSON.stringify(pathToFileURL(join(tree, 'dist/telemetry/history.js')).href)});
+    const { readFileSync } = await import('node:fs');
+    const wb = () => Number(/^write_bytes:\\s+(\\d+)/m.exec(readFileSync('/proc/self/io', 'latin1'))[1]);
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const j = Journal.openWriter(${JSON.stringify(join(dir, 'waveos.db'))}, { clock, runId: 'bench', bootId: 'bench' });
+    const h = new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 30 * 86_400_000, quotaBytes: 1e12 });
+    const series = Array.from({ length: 128 }, (_, k) => ({ key: 's' + k, name: 'metric_' + (k % 16), type: 'gauge', unit: 'ratio', labels: { idx: String(k) }, labels_json: canonicalJson({ idx: String(k) }) }));
+    const step = (s) => h.capture(series.map((x, k) => ({ ...x, value: k % 3 === 0 ? 1 : Math.round((s * (k + 1)) % 977) / 10, ts_ms: clock.now() })));
+    for (let s = 0; s < 60; s++) { step(s); clock.advance(1000); if (s % 10 === 9) h.flush(); }
+    const a = wb(); const n0 = j.sampleCount();
+    for (let s = 60; s < 660; s++) { step(s); clock.advance(1000); if (s % 10 === 9) h.flush(); }
+    const b = wb(); const n1 = j.sampleCount();
+    j.close();
+    process.stdout.write(JSON.stringify({ perSample: (b - a) / (n1 - n0) }));`;
+  try {
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`writer bench failed: ${r.stderr}`);
+    return JSON.parse(r.stdout).perSample;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** An hour of 120 series at 1 Hz through the live history writer; bytes of the journal per sample. */
+export async function hourOnDisk(tree) {
+  const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-hour-'));
+  try {
+    const { Journal } = await import(pathToFileURL(join(tree, 'dist/journal/index.js')).href);
+    const { FakeClock, silentLogger, canonicalJson } = await import(pathToFileURL(join(tree, 'dist/core/index.js')).href);
+    const { History } = await import(pathToFileURL(join(tree, 'dist/telemetry/history.js')).href);
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const db = join(dir, 'waveos.db');
+    const j = Journal.openWriter(db, { clock, runId: 'bench', bootId: 'bench' });
+    const h = new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 30 * 86_400_000, quotaBytes: 1e12 });
+    // The kinds a board sends: slow gauges with noise, counters, constant flags, ratios with 3 decimals.
+    const series = Array.from({ length: 120 }, (_, k) => ({ key: `s${k}`, name: `metric_${k % 12}`, unit: 'ratio', labels: { idx: String(k) }, labels_json: canonicalJson({ idx: String(k) }), kind: k % 4 }));
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const counters = new Float64Array(120);
+    for (let s = 0; s < 3600; s++) {
+      const values = series.map((x, k) => {
+        let v;
+        if (x.kind === 0) v = Math.round((40 + 5 * Math.sin(s / 300 + k) + rnd()) * 1000) / 1000;
+        else if (x.kind === 1) v = counters[k] += Math.floor(rnd() * 1500);
+        else if (x.kind === 2) v = 1;
+        else v = Math.round(rnd() * 1000) / 1000;
+        return { ...x, type: 'gauge', value: v, ts_ms: clock.now() };
+      });
+      h.capture(values);
+      clock.advance(1000);
+      if (s % 10 === 9) h.flush();
+    }
+    h.flush(true);
+    const samples = j.sampleCount();
+    const fp = j.metricsFootprint();
+    j.close();
+    const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    return { perSample: bytes / samples, samples, rawPerSample: fp.raw_bytes !== undefined && fp.raw_samples ? fp.raw_bytes / fp.raw_samples : undefined };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A journal of 24 h x 50 series at 1 Hz, and the CLI's `metrics --since 24h --name metric_3 --json` on it. */
+async function metricsQuery(tree) {
+  const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-query-'));
+  try {
+    const { Journal } = await import(pathToFileURL(join(tree, 'dist/journal/index.js')).href);
+    const { pathsFor, ensureLayout, FakeClock } = await import(pathToFileURL(join(tree, 'dist/core/index.js')).href);
+    const paths = pathsFor(dir);
+    ensureLayout(paths);
+    const end = Date.now();
+    const start = end - 86_400_000 + 60_000;
+    const j = Journal.openWriter(paths.db, { clock: new FakeClock(start), runId: 'bench', bootId: 'bench' });
+    const batch = [];
+    for (let s = 0; s < 86_340; s++) {
+      for (let k = 0; k < 50; k++) batch.push({ ts_ms: start + s * 1000, name: `metric_${k % 10}`, value: (s % 600) / 10 + k, unit: 'ratio', labels: { idx: String(k) } });
+      if (batch.length >= 50_000) j.appendSamples(batch.splice(0));
+    }
+    j.appendSamples(batch.splice(0));
+    j.close();
+    const times = [];
+    let out = '';
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      const r = spawnSync(process.execPath, [join(tree, 'bin/waveos.js'), 'metrics', '--root', dir, '--since', '24h', '--name', 'metric_3', '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+      times.push(performance.now() - t);
+      if (r.status !== 0) throw new Error(`metrics --since failed: ${r.stderr}`);
+      out = r.stdout;
+    }
+    const body = JSON.parse(out);
+    const dbBytes = statSync(paths.db).size;
+    return { ms: times.sort((a, b) => a - b)[1], samples: body.history.samples.length, dbBytes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function bareNodeMs() {
+  const t = performance.now();
+  spawnSync(process.execPath, ['-e', '0']);
+  return performance.now() - t;
+}
+
+export async function run(row) {
+  if (process.env.BENCH_HISTORY_WRITES !== '0') await writtenPerSample(row);
+  const hour = await hourOnDisk(HERE);
+  const hourBefore = BEFORE && existsSync(join(BEFORE, 'dist')) ? await hourOnDisk(BEFORE) : undefined;
+  row(
+    'history: bytes on disk per sample after an hour (120 series @1 Hz)',
+    hour.perSample.toFixed(2),
+    'B/sample',
+    hourBefore ? hourBefore.perSample.toFixed(1) : '',
+    hourBefore ? 'B/sample row-per-sample build' : '',
+    hourBefore ? hour.perSample / hourBefore.perSample : undefined,
+    '≤ 2',
+  );
+  if (hour.rawPerSample !== undefined) row('history: of which the chunks themselves (synthetic: noisy 3-decimal gauges, counters, flags)', hour.rawPerSample.toFixed(2), 'B/sample', '', '', undefined, '');
+  const w = writerAlone(HERE);
+  const wBefore = BEFORE ? writerAlone(BEFORE) : undefined;
+  row('history: writer alone, bytes written per sample (128 series, flush + fsync every 10 s)', w.toFixed(1), 'B/sample', wBefore ? wBefore.toFixed(1) : '', wBefore ? 'B/sample row-per-sample build' : '', wBefore ? w / wBefore : undefined, '≤ Prometheus');
+  const q = await metricsQuery(HERE);
+  const qb = BEFORE ? await metricsQuery(BEFORE) : undefined;
+  row(`history: metrics --since 24h --name X --json (${q.samples} samples; journal ${(q.dbBytes / 1048576).toFixed(0)} MiB)`, Math.round(q.ms), 'ms', qb ? Math.round(qb.ms) : Math.round(bareNodeMs()), qb ? `ms row-per-sample build (${(qb.dbBytes / 1048576).toFixed(0)} MiB)` : 'ms bare node -e', qb ? q.ms / qb.ms : undefined, '< 300 ms');
+}

@@ -1,0 +1,236 @@
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock, silentLogger } from '../core/index.js';
+import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, migrateSchema, verifyJournal } from '../journal/index.js';
+import { History } from './history.js';
+import { readHistory, reportCorruptOnce, sampleBatches } from './history-query.js';
+import { Registry } from './registry.js';
+
+// The stored path of metric history: chunks in the journal's SQLite file, the migration from one row per
+// sample, and the one reader over them. Real SQLite files throughout.
+
+const FIXTURE = resolve(import.meta.dirname, '../../test/fixtures/legacy-journal/journal-v4.sqlite');
+const ALL = { sinceMs: Number.MIN_SAFE_INTEGER + 1, untilMs: Number.MAX_SAFE_INTEGER };
+
+let dir: string;
+let db: string;
+const clock = new FakeClock(Date.UTC(2026, 0, 1));
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'history-store-'));
+  db = join(dir, 'waveos.db');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const open = (): Journal => Journal.openWriter(db, { clock, runId: 'r', bootId: 'b' });
+const bits = (v: number): string => {
+  const d = new DataView(new ArrayBuffer(8));
+  d.setFloat64(0, v);
+  return d.getBigUint64(0).toString(16);
+};
+type Row = { name: string; labels: string; ts_ms: number; value: number };
+const key = (r: Row): string => `${r.name}|${r.labels}|${r.ts_ms}|${bits(r.value)}`;
+const stored = (j: JournalReader): Row[] => [...sampleBatches(j, ALL)].flat();
+
+function legacyRows(file: string): Row[] {
+  const d = new Database(file, { readonly: true });
+  const rows = d.prepare('SELECT name, labels, ts_ms, value FROM metrics ORDER BY id').all() as Row[];
+  d.close();
+  return rows;
+}
+
+describe('the migration from one row per sample to chunks', () => {
+  it('converts a journal written by the row-per-sample history: every sample kept, bit for bit; aggregates and events untouched', () => {
+    copyFileSync(FIXTURE, db);
+    const before = legacyRows(db);
+    expect(before).toHaveLength(7200);
+    const j = open();
+    const d = new Database(db, { readonly: true });
+    expect(d.pragma('user_version', { simple: true })).toBe(6);
+    expect(d.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'metrics'").get()).toEqual({ n: 0 });
+    d.close();
+    expect(stored(j).map(key).sort()).toEqual(before.map(key).sort());
+    expect(j.seriesCatalogue().map((s) => s.name)).toEqual(['cpu_usage', 'mem_available', 'service_restarts', 'net_rx_bytes']);
+    expect(j.aggregatesSince({ sinceMs: 0, limit: 10 })).toHaveLength(1);
+    j.close();
+    expect(verifyJournal(JournalReader.openReadOnly(db))).toMatchObject({ ok: true, events: 1 });
+  });
+
+  it('resumes a conversion stopped half-way: no sample lost, none converted twice', () => {
+    copyFileSync(FIXTURE, db);
+    const before = legacyRows(db);
+    const d = new Database(db);
+    migrateSchema(d, 5);
+    expect(convertLegacyBatch(d)).toBe(true);
+    expect(convertLegacyBatch(d)).toBe(true);
+    expect((d.prepare('SELECT count(*) AS n FROM metrics').get() as { n: number }).n).toBe(3600);
+    expect(d.pragma('user_version', { simple: true })).toBe(5);
+    d.close();
+    const j = open();
+    expect(j.sampleCount()).toBe(7200);
+    expect(stored(j).map(key).sort()).toEqual(before.map(key).sort());
+    j.close();
+  });
+
+  it('a read-only reader of a journal not yet converted says so instead of showing no history', () => {
+    copyFileSync(FIXTURE, db);
+    const r = JournalReader.openReadOnly(db);
+    expect(() => readHistory(r, { sinceMs: 0, limit: 10 })).toThrow(/old one-row-per-sample layout: start the daemon once/);
+    r.close();
+  });
+});
+
+describe('stored chunks', () => {
+  const value = fc.oneof(
+    fc.double(),
+    fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, 0, Number.MIN_VALUE, -Number.MIN_VALUE, 2.2250738585072014e-308, Number.MAX_VALUE),
+    fc.integer().map((i) => new Float64Array(new BigUint64Array([0x7ff8000000000000n | BigInt(i >>> 0)]).buffer)[0] as number),
+  );
+  // Steps with gaps, duplicates (0) and a wall clock stepping back (negative).
+  const step = fc.oneof(fc.constant(1000), fc.constant(0), fc.integer({ min: -120_000, max: 86_400_000 }));
+
+  it('round-trip bit-exactly through the journal for any values and any timestamps (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(step, value), { minLength: 1, maxLength: 700 }), (xs) => {
+        rmSync(db, { force: true });
+        rmSync(`${db}-wal`, { force: true });
+        rmSync(`${db}-shm`, { force: true });
+        const j = open();
+        let t = Date.UTC(2026, 0, 1);
+        const rows: Row[] = xs.map(([dt, v]) => ({ name: 'm', labels: '{"k":"v"}', ts_ms: (t += dt), value: v }));
+        j.appendSamples(rows.map((r) => ({ ...r, unit: 'u', labels: { k: 'v' } })));
+        const back = stored(j);
+        // Every sample back, bit for bit; in time order; each chunk holds no step back and at most its size.
+        expect(back.map(key).sort()).toEqual(rows.map(key).sort());
+        for (let i = 1; i < back.length; i++) expect((back[i] as Row).ts_ms).toBeGreaterThanOrEqual((back[i - 1] as Row).ts_ms);
+        for (const c of j.chunksStartingIn(Number.MIN_SAFE_INTEGER + 1, Number.MAX_SAFE_INTEGER)) {
+          expect(c.count).toBeLessThanOrEqual(CHUNK_MAX_SAMPLES);
+          expect(c.end_ms).toBeGreaterThanOrEqual(c.start_ms);
+        }
+        j.close();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('reads any window exactly: the samples inside it, none outside (property)', () => {
+    const j = open();
+    const t0 = Date.UTC(2026, 0, 1);
+    const rows: Row[] = [];
+    for (let i = 0; i < 5_000; i++) for (const s of ['a', 'b']) rows.push({ name: s, labels: '{}', ts_ms: t0 + i * 1000 - (i > 3000 ? 7_000 : 0), value: i });
+    j.appendSamples(rows.map((r) => ({ ...r, unit: 'u', labels: {} })));
+    fc.assert(
+      fc.property(fc.integer({ min: -100_000, max: 5_100_000 }), fc.integer({ min: 0, max: 3_000_000 }), fc.constantFrom(undefined, 'a'), (from, len, name) => {
+        const w = { sinceMs: t0 + from, untilMs: t0 + from + len, name };
+        const want = rows.filter((r) => r.ts_ms >= w.sinceMs && r.ts_ms <= w.untilMs && (name === undefined || r.name === name));
+        expect([...sampleBatches(j, w)].flat().map(key).sort()).toEqual(want.map(key).sort());
+      }),
+      { numRuns: 80 },
+    );
+    j.close();
+  });
+
+  it('a corrupt chunk is reported with an event, once, and never returned as data; the rest still is', () => {
+    const j = open();
+    const t0 = Date.UTC(2026, 0, 1);
+    j.appendSamples(Array.from({ length: 600 }, (_, i) => ({ ts_ms: t0 + i * 1000, name: 'm', value: i, unit: 'u', labels: {} })));
+    j.close();
+    const d = new Database(db);
+    // One bit flipped in the middle chunk's payload, as a failing card would.
+    const c = d.prepare('SELECT id, data FROM chunks ORDER BY start_ms LIMIT 1 OFFSET 1').get() as { id: number; data: Buffer };
+    c.data[40] = (c.data[40] as number) ^ 0x10;
+    d.prepare('UPDATE chunks SET data = ? WHERE id = ?').run(c.data, c.id);
+    d.close();
+    const w = open();
+    const events: EventInput[] = [];
+    const onCorrupt = reportCorruptOnce((e) => {
+      events.push(e);
+      w.append(e);
+    });
+    const a = readHistory(w, { sinceMs: t0, limit: 10_000, onCorrupt });
+    readHistory(w, { sinceMs: t0, limit: 10_000, onCorrupt });
+    expect(a.corrupt_chunks).toMatchObject([{ chunk_id: c.id, name: 'm', count: CHUNK_MAX_SAMPLES, reason: 'checksum' }]);
+    expect(a.samples.map((s) => s.value)).toEqual([...Array.from({ length: 240 }, (_, i) => i), ...Array.from({ length: 120 }, (_, i) => 480 + i)]);
+    expect(events.map((e) => e.kind)).toEqual(['telemetry.chunk_corrupt']);
+    w.flush();
+    expect(w.events({ kind: 'telemetry.chunk_corrupt' })[0]?.data).toMatchObject({ chunk_id: c.id, reason: 'checksum', count: 240 });
+    w.close();
+  });
+});
+
+describe('the live history', () => {
+  const registry = (): Registry => {
+    const r = new Registry({ clock, maxSeries: 100, windowPoints: 0 });
+    r.define({ name: 'g', type: 'gauge', unit: 'ratio', help: '', labelNames: ['k'] });
+    return r;
+  };
+  const history = (j: Journal): History => new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
+
+  it('keeps open chunks in memory, writes the new samples of each flush as one piece, and loses at most what came after the last flush', () => {
+    const j = open();
+    const h = history(j);
+    const r = registry();
+    const t0 = clock.now();
+    for (let i = 0; i < 100; i++) {
+      r.set('g', { k: String(i % 3) }, i / 7);
+      h.capture(r.drainUpdated());
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    // Ten flushes, one piece per series each, of the samples since the one before.
+    const pieces = j.headChunks();
+    expect(pieces).toHaveLength(30);
+    expect(pieces.filter((p) => p.series_id === 1).map((p) => p.count)).toEqual([4, 3, 3, 4, 3, 3, 4, 3, 3, 4]);
+    expect(j.lastChunkId()).toBe(0);
+    for (let i = 100; i < 105; i++) {
+      r.set('g', { k: '0' }, -0);
+      h.capture(r.drainUpdated());
+      clock.advance(1000);
+    }
+    expect(h.buffered).toBe(5);
+    // A crash: the journal closed without the last flush. The next start seals the heads as they stood.
+    j.close();
+    const k = open();
+    expect(k.headChunks()).toEqual([]);
+    // The pieces of each series joined into one sealed chunk.
+    expect(k.chunksAfter(0, 100).map((c) => c.count)).toEqual([34, 33, 33]);
+    expect(k.sampleCount()).toBe(100);
+    expect(stored(k).map((s) => s.ts_ms)).toEqual(Array.from({ length: 100 }, (_, i) => t0 + i * 1000));
+    k.close();
+  });
+
+  it('starts a new chunk when the wall clock steps back, keeps duplicates, −0 and subnormals as they came', () => {
+    const j = open();
+    const h = history(j);
+    const r = registry();
+    const t0 = clock.now();
+    const values = [1, -0, Number.MIN_VALUE, 5e-324, 2, 3];
+    const times = [0, 1000, 1000, -30_000, -29_000, 2000];
+    for (let i = 0; i < values.length; i++) {
+      clock.jumpWall(t0 + (times[i] as number) - clock.now());
+      r.set('g', { k: 'x' }, values[i] as number);
+      h.capture(r.drainUpdated());
+    }
+    h.flush(true);
+    const chunks = j.chunksStartingIn(t0 - 60_000, t0 + 60_000);
+    expect(chunks.map((c) => [c.start_ms - t0, c.end_ms - t0, c.count])).toEqual([
+      [-30_000, 2000, 3],
+      [0, 1000, 3],
+    ]);
+    const back = stored(j);
+    expect(back.map((s) => [s.ts_ms - t0, bits(s.value)])).toEqual(
+      [
+        [-30_000, 5e-324],
+        [-29_000, 2],
+        [0, 1],
+        [1000, -0],
+        [1000, Number.MIN_VALUE],
+        [2000, 3],
+      ].map(([t, v]) => [t, bits(v as number)]),
+    );
+    j.close();
+  });
+});
