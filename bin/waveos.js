@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The shipped command is plain JS from dist/; a missing build is a clear error, not a stack trace.
+import './node-check.js'; // first: refuses an unsupported Node (exit 2)
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
