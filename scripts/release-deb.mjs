@@ -3,7 +3,7 @@ import { chmodSync, cpSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmS
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ARCHES, NODE_RUNTIME_VERSION, repo, run } from './release-lib.mjs';
+import { ARCHES, NODE_RUNTIME_VERSION, PREFIX, repo, run } from './release-lib.mjs';
 
 /** Every regular file under `dir`, relative, sorted. */
 function files(dir, rel = '') {
@@ -17,7 +17,12 @@ function files(dir, rel = '') {
   return out;
 }
 
-/** Modes a package expects: directories 0755, executables 0755, everything else 0644 (a build umask must not leak in). */
+/**
+ * Modes a package expects: directories 0755, executables 0755, everything else 0644 (a build umask must not leak in).
+ * Nothing under the program's bin/ and node_modules/ is run as a command (/usr/bin/waveos hands bin/waveos.js to the
+ * packaged node; addons are loaded, not executed), so those files are 0644: no `#!/usr/bin/env node` there can
+ * pick up the distribution's Node.
+ */
 function normaliseModes(dir, rel = '') {
   for (const name of readdirSync(join(dir, rel))) {
     const r = rel ? `${rel}/${name}` : name;
@@ -27,7 +32,10 @@ function normaliseModes(dir, rel = '') {
     if (st.isDirectory()) {
       chmodSync(p, 0o755);
       normaliseModes(dir, r);
-    } else chmodSync(p, st.mode & 0o111 ? 0o755 : 0o644);
+    } else {
+      const plain = r.startsWith(`${PREFIX}/node_modules/`) || r.startsWith(`${PREFIX}/bin/`) || r.endsWith('.node');
+      chmodSync(p, st.mode & 0o111 && !plain ? 0o755 : 0o644);
+    }
   }
 }
 
@@ -60,16 +68,16 @@ function control(arch, version, installedKb) {
     'Section: admin',
     'Priority: optional',
     'Description: overlay control plane for embedded Linux fleets',
-    ' WaveOS is a crash-only supervisor for embedded Linux boards: it runs the board\'s',
-    ' services, records every run in a hash-chained journal, applies policies and',
-    ' installs signed bundles. The package carries its own Node.js runtime',
-    ` (${NODE_RUNTIME_VERSION}) and native modules built for this architecture, so the`,
-    ' distribution\'s Node does not matter.',
+    ' WaveOS is a crash-only supervisor for embedded Linux boards: it runs',
+    " the board's services, records every run in a hash-chained journal,",
+    ' applies policies and installs signed bundles. The package carries its',
+    ` own Node.js runtime (${NODE_RUNTIME_VERSION}) and native modules built for this`,
+    " architecture, so the distribution's Node does not matter.",
     '',
   ].join('\n');
 }
 
-/** Debian's changelog for the package, from CHANGELOG.md's version line (lintian wants one). */
+/** Debian's changelog for the package (lintian wants one; a version without a Debian revision is a native package's, changelog.gz). */
 function debianChangelog(version) {
   const date = new Date(Number(epoch()) * 1000).toUTCString().replace('GMT', '+0000');
   return `waveos (${version}) stable; urgency=medium\n\n  * Release ${version}; see /usr/lib/waveos/CHANGELOG.md.\n\n -- WaveOS maintainers <maintainers@waveos.invalid>  ${date}\n`;
@@ -81,7 +89,9 @@ export function buildDeb(root, arch, version, out) {
   rmSync(pkg, { recursive: true, force: true });
   cpSync(root, pkg, { recursive: true, verbatimSymlinks: true });
   mkdirSync(join(pkg, 'usr/share/doc/waveos'), { recursive: true });
-  writeFileSync(join(pkg, 'usr/share/doc/waveos/changelog.Debian.gz'), gzipSync(debianChangelog(version), { level: 9 }));
+  writeFileSync(join(pkg, 'usr/share/doc/waveos/changelog.gz'), gzipSync(debianChangelog(version), { level: 9 }));
+  mkdirSync(join(pkg, 'usr/share/lintian/overrides'), { recursive: true });
+  cpSync(join(repo, 'packaging/debian/lintian-overrides'), join(pkg, 'usr/share/lintian/overrides/waveos'));
   normaliseModes(pkg);
   const kb = Number(run('du', ['-sk', '--apparent-size', pkg], { capture: true }).split('\t')[0]);
   const meta = join(pkg, 'DEBIAN');
@@ -96,6 +106,8 @@ export function buildDeb(root, arch, version, out) {
     chmodSync(join(meta, s), 0o755);
   }
   for (const f of ['control', 'conffiles', 'md5sums']) chmodSync(join(meta, f), 0o644);
-  run('dpkg-deb', ['--root-owner-group', '-Zxz', '-z6', '--build', pkg, out], { env: { ...process.env, SOURCE_DATE_EPOCH: epoch() } });
+  // xz for a release (a third smaller than gzip, about 2 min per architecture on 2 cores); gzip where speed matters (tests).
+  const z = process.env.WAVEOS_RELEASE_DEB_COMPRESSION === 'gzip' ? ['-Zgzip', '-z6'] : ['-Zxz', '-z6'];
+  run('dpkg-deb', ['--root-owner-group', ...z, '--build', pkg, out], { env: { ...process.env, SOURCE_DATE_EPOCH: epoch() } });
   rmSync(pkg, { recursive: true, force: true });
 }

@@ -1,7 +1,7 @@
 // What of the build goes into a release tree (scripts/release.mjs): the program, its production
 // dependencies with native modules built for the target, and the packaged Node runtime.
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { NODE_RUNTIME_VERSION, PREFIX, ARCHES, productionLock, repo, run } from './release-lib.mjs';
 
 /**
@@ -48,7 +48,8 @@ function copyModules(app, natives, which) {
       recursive: true,
       dereference: true,
       // Nested node_modules are entries of their own in the lock; native sources stay out.
-      filter: (s) => s === src || !(s.startsWith(`${src}/node_modules`) || skip.some((k) => s === `${src}/${k}`)),
+      // Dotfiles (.npmignore, .eslintrc, .gitattributes, .github/) are the package's development, not its runtime.
+      filter: (s) => s === src || !(s.startsWith(`${src}/node_modules`) || skip.some((k) => s === `${src}/${k}`) || basename(s).startsWith('.')),
     });
     if (native) for (const f of native.files) cpSync(join(native.dir, f), join(app, p, f));
     if (!lock.get(p)) throw new Error(`${p} is not in package-lock.json`);
@@ -79,11 +80,12 @@ export function stageTree(root, arch, runtime, natives) {
   for (const f of ['README.md', 'CHANGELOG.md']) cpSync(join(repo, f), join(app, f));
   writeFileSync(join(app, 'package.json'), runtimePackageJson());
   const modules = copyModules(app, natives, source.modules);
-  // The runtime: the registry's official binary, stripped of its debug info (about a fifth of its size).
+  // The runtime: the registry's official binary without its static symbol table (the dynamic one that addons
+  // link against stays): 120 MB -> 103 MB.
   mkdirSync(join(app, 'runtime/bin'), { recursive: true });
   cpSync(join(runtime.dir, 'bin/node'), join(app, 'runtime/bin/node'));
   cpSync(join(runtime.dir, 'LICENSE'), join(app, 'runtime/LICENSE'));
-  run(a.tools.STRIP, ['--strip-debug', join(app, 'runtime/bin/node')]);
+  run(a.tools.STRIP, ['--strip-all', join(app, 'runtime/bin/node')]);
   for (const [n, m] of Object.entries(natives)) for (const f of m.files) run(a.tools.STRIP, ['--strip-unneeded', join(app, 'node_modules', n, f)]);
   chmodSync(join(app, 'runtime/bin/node'), 0o755);
   installSystemFiles(root);

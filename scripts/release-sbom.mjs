@@ -52,7 +52,7 @@ export async function makeSbom(root, arch, version, runtime, natives, build) {
     'bom-ref': 'runtime/node',
     name: 'node',
     version: NODE_RUNTIME_VERSION,
-    description: `Node.js runtime, the official linux-${ARCHES[arch].gyp} binary from the npm registry package ${runtime.npmName} (debug info stripped)`,
+    description: `Node.js runtime, the official linux-${ARCHES[arch].gyp} binary from the npm registry package ${runtime.npmName} (static symbol table stripped)`,
     purl: purl(runtime.npmName, NODE_RUNTIME_VERSION),
     licenses: [{ license: { id: 'MIT' } }],
     hashes: [{ alg: 'SHA-512', content: runtime.integrity }],

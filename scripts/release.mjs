@@ -2,7 +2,7 @@
 // npm run release: self-contained WaveOS releases, one per architecture (docs/release.md).
 //   node scripts/release.mjs [--arch arm64|x86-64|all] [--out DIR] [--no-deb]
 // Per architecture, into DIR (default .release/<version>/): waveos_<v>_<arch>.deb, waveos_<v>_<arch>.tar.gz (the same
-// tree), waveos_<v>_<arch>.cdx.json (CycloneDX SBOM), waveos_<v>_<arch>.bundle (the `kind: waveos` self-update bundle
+// tree), waveos_<v>_<arch>.cdx.json (CycloneDX SBOM), waveos_<v>_<arch>.wbundle (the `kind: waveos` self-update bundle
 // made from the same tree); once: RELEASE-NOTES.md (from CHANGELOG.md), the release public key (.pub, .pem),
 // SHA256SUMS and SHA256SUMS.sig, and release.json (sizes and build times).
 // Signing key: WAVEOS_RELEASE_KEY=FILE (a `waveos bundle keygen` key); without it a dev key. Cache: WAVEOS_RELEASE_CACHE.
@@ -42,7 +42,7 @@ function buildSelfUpdate(root, version, key, out, work) {
   rmSync(payload, { recursive: true, force: true });
   const app = join(root, PREFIX);
   cpSync(app, payload, { recursive: true, filter: (s) => s !== join(app, 'node_modules') && s !== join(app, 'runtime') });
-  run(process.execPath, [join(repo, 'bin/waveos.js'), 'bundle', 'build', payload, '--kind', 'waveos', '--version', version, '--key', key.file, '--out', out], { capture: true });
+  run(process.execPath, [join(repo, 'bin/waveos.js'), 'bundle', 'build', payload, '--kind', 'waveos', '--name', 'waveos', '--version', version, '--key', key.file, '--out', out], { capture: true });
   rmSync(payload, { recursive: true, force: true });
 }
 
@@ -61,15 +61,15 @@ async function buildArch(arch, version, out, key, noDeb) {
   const tTar = performance.now();
   if (!noDeb) buildDeb(root, arch, version, join(out, `${base}.deb`));
   const tDeb = performance.now();
-  buildSelfUpdate(root, version, key, join(out, `${base}.bundle`), work);
+  buildSelfUpdate(root, version, key, join(out, `${base}.wbundle`), work);
   const size = (f) => (existsSync(join(out, f)) ? statSync(join(out, f)).size : null);
   const du = (p) => Number(run('du', ['-sk', '--apparent-size', p], { capture: true }).split('\t')[0]) * 1024;
   const s = (ms) => Math.round(ms / 100) / 10;
   return {
     arch,
     payload: staged.source,
-    files: [`${base}.tar.gz`, ...(noDeb ? [] : [`${base}.deb`]), `${base}.cdx.json`, `${base}.bundle`],
-    bytes: { deb: size(`${base}.deb`), tarball: size(`${base}.tar.gz`), bundle: size(`${base}.bundle`), installed: du(root), runtime: du(join(root, PREFIX, 'runtime')), node_modules: du(join(root, PREFIX, 'node_modules')) },
+    files: [`${base}.tar.gz`, ...(noDeb ? [] : [`${base}.deb`]), `${base}.cdx.json`, `${base}.wbundle`],
+    bytes: { deb: size(`${base}.deb`), tarball: size(`${base}.tar.gz`), bundle: size(`${base}.wbundle`), installed: du(root), runtime: du(join(root, PREFIX, 'runtime')), node_modules: du(join(root, PREFIX, 'node_modules')) },
     seconds: { tree: s(tTree - t0), tarball: s(tTar - tTree), deb: s(tDeb - tTar), total: s(performance.now() - t0) },
     tree: root,
   };
