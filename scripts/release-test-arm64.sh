@@ -42,6 +42,10 @@ version=$(node -p "require('$here/package.json').version")
 deb=$out/waveos_${version}_arm64.deb
 say "     built the arm64 release in ${SECONDS} s: $(du -h "$deb" | cut -f1) .deb"
 tree=$here/.release/stage/arm64/root
+# lintian: no errors (the warnings kept are listed in docs/release.md, "lintian").
+ensure lintian lintian
+lintian --tag-display-limit 0 "$deb" >"$work/lintian.log" 2>&1 || true
+if grep -q '^E:' "$work/lintian.log"; then bad "lintian errors: $(grep '^E:' "$work/lintian.log" | head -n 5 | tr '\n' ' ')"; else ok "lintian: no errors ($(grep -c '^W:' "$work/lintian.log") warnings: $(grep '^W:' "$work/lintian.log" | awk '{print $3}' | sort | uniq -c | awk '{printf "%s x%s, ", $2, $1}'))"; fi
 q() { qemu-aarch64-static -L /usr/aarch64-linux-gnu "$tree/usr/lib/waveos/runtime/bin/node" "$@"; }
 v=$(q -p 'process.version + " " + process.arch')
 [[ $v == "v24."*" arm64" ]] && ok "the packaged runtime runs under qemu: $v" || bad "packaged node under qemu said '$v'"

@@ -53,12 +53,15 @@ async function main() {
   const dir = positionals[0];
   const key = values.key ?? join(dir, readdirSync(dir).find((f) => /^waveos-release-.*\.pub$/.test(f)) ?? 'no-key.pub');
   const problems = await verifyRelease(dir, key);
-  for (const tgz of readdirSync(dir).filter((f) => f.endsWith('.tar.gz'))) {
+  // A tarball whose hash is already wrong is not unpacked: the SBOM check is for the files the signature covers.
+  for (const tgz of readdirSync(dir).filter((f) => f.endsWith('.tar.gz') && !problems.some((p) => p.startsWith(`${f}:`)))) {
     const tmp = mkdtempSync(join(tmpdir(), 'waveos-verify-'));
     try {
-      run('tar', ['-xzf', join(dir, tgz), '-C', tmp]);
+      run('tar', ['-xzf', join(dir, tgz), '-C', tmp], { capture: true });
       const sbom = JSON.parse(readFileSync(join(dir, tgz.replace(/\.tar\.gz$/, '.cdx.json')), 'utf8'));
       problems.push(...(await checkTreeAgainstSbom(tmp, sbom, tgz)));
+    } catch (e) {
+      problems.push(`${tgz}: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

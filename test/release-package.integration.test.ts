@@ -1,7 +1,8 @@
 // The x86-64 release as a board gets it: built by scripts/release.mjs (native builds and the registry's Node
 // are cached, so a rebuild is mostly packing), the tarball unpacked into a temp root and run there on its own
-// Node, the .deb read back with dpkg-deb and checked by lintian, the signed SHA-256 list and the SBOM verified
-// with the documented commands, and a tampered tarball refused. The arm64 one is `npm run test:arm64`.
+// Node, the .deb read back with dpkg-deb, the signed SHA-256 list and the SBOM verified with the documented
+// commands, and a tampered tarball refused. lintian (about 3 min a package) runs in `npm run test:deb-systemd`
+// and `npm run test:arm64`, which also install the .debs under a real systemd and in an arm64 root.
 import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ let out: string;
 let board: string;
 
 beforeAll(() => {
-  for (const [cmd, pkg] of [['dpkg-deb', 'dpkg'], ['lintian', 'lintian'], ['openssl', 'openssl'], ['gcc', 'gcc'], ['g++', 'g++']]) {
+  for (const [cmd, pkg] of [['dpkg-deb', 'dpkg'], ['openssl', 'openssl'], ['gcc', 'gcc'], ['g++', 'g++']]) {
     const r = sh('bash', [join(REPO, 'scripts/ensure-debian-package.sh'), cmd!, pkg!]);
     if (r.code !== 0) throw new Error(r.err);
   }
@@ -92,12 +93,6 @@ describe('the x86-64 release package', () => {
     }
     // The unit the package carries points at the package's paths.
     expect(readFileSync(join(board, 'lib/systemd/system/waveos.service'), 'utf8')).toMatch(/Documentation=file:\/usr\/lib\/waveos\/docs\/operator-guide\.md/);
-  });
-
-  it('lintian finds no errors in the .deb', () => {
-    const r = sh('lintian', ['--no-tag-display-limit', join(out, `${BASE}.deb`)]);
-    const errors = r.out.split('\n').filter((l) => l.startsWith('E:'));
-    expect(errors, r.out).toEqual([]);
   });
 
   it('SHA256SUMS, its signature and the SBOM verify with the documented commands; a tampered tarball fails them', () => {
