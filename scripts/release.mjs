@@ -8,6 +8,7 @@
 // Signing key: WAVEOS_RELEASE_KEY=FILE (a `waveos bundle keygen` key); without it a dev key. Cache: WAVEOS_RELEASE_CACHE.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { buildDeb, buildTarball } from './release-deb.mjs';
 import { ARCHES, NODE_RUNTIME_VERSION, PREFIX, buildNatives, fail, nodeRuntime, repo, run, say } from './release-lib.mjs';

@@ -21,8 +21,8 @@ let out: string;
 let board: string;
 
 beforeAll(() => {
-  for (const [cmd, pkg] of [['dpkg-deb', 'dpkg'], ['openssl', 'openssl'], ['gcc', 'gcc'], ['g++', 'g++']]) {
-    const r = sh('bash', [join(REPO, 'scripts/ensure-debian-package.sh'), cmd!, pkg!]);
+  for (const [cmd, pkg] of [['dpkg-deb', 'dpkg'], ['openssl', 'openssl'], ['gcc', 'gcc'], ['g++', 'g++']] as const) {
+    const r = sh('bash', [join(REPO, 'scripts/ensure-debian-package.sh'), cmd, pkg]);
     if (r.code !== 0) throw new Error(r.err);
   }
   work = tempRoot('waveos-release-');
@@ -96,7 +96,7 @@ describe('the x86-64 release package', () => {
   });
 
   it('SHA256SUMS, its signature and the SBOM verify with the documented commands; a tampered tarball fails them', () => {
-    const pem = readdirSync(out).find((f) => f.endsWith('.pem'))!;
+    const pem = readdirSync(out).find((f) => f.endsWith('.pem')) ?? 'no .pem in the release';
     expect(sh('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out }).code).toBe(0);
     const ossl = sh('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pem, '-rawin', '-in', 'SHA256SUMS', '-sigfile', 'SHA256SUMS.sig'], { cwd: out });
     expect(ossl.out + ossl.err).toMatch(/Signature Verified Successfully/);
@@ -134,7 +134,7 @@ describe('the x86-64 release package', () => {
   });
 
   it('the self-update bundle is a signed `kind: waveos` bundle of the same tree, without node_modules and runtime', () => {
-    const pub = readdirSync(out).find((f) => f.endsWith('.pub'))!;
+    const pub = readdirSync(out).find((f) => f.endsWith('.pub')) ?? 'no .pub in the release';
     const keys = join(work, 'keys');
     mkdirSync(keys);
     cpSync(join(out, pub), join(keys, pub));
