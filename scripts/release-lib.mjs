@@ -147,6 +147,7 @@ export function buildNatives(arch, runtime) {
     }
     writeFileSync(join(top, '.built'), `${tag}\n`);
   }
+  run('bash', [join(repo, 'scripts/ensure-debian-package.sh'), 'file', 'file']);
   for (const n of natives) {
     const rel = join(top, 'node_modules', n, 'build/Release');
     result[n].files = readdirSync(rel).filter((f) => f.endsWith('.node') && f !== 'test_extension.node').map((f) => `build/Release/${f}`);
