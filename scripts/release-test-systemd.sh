@@ -68,7 +68,7 @@ inactive() { [[ $(prop ActiveState) == inactive ]]; }
 if inside dpkg -i /var/tmp/waveos.deb >"$work/dpkg.log" 2>&1; then ok "dpkg -i $(basename "$deb")"; else bad "dpkg -i: $(tail -n 5 "$work/dpkg.log" | tr '\n' ' ')"; fi
 if wait_for 60 active; then ok "systemctl status waveos: active after dpkg -i ($(prop StatusText))"; else bad "waveos.service is $(prop ActiveState)/$(prop SubState)"; inside journalctl -u waveos -n 20 --no-pager || true; fi
 [[ $(inside systemctl is-enabled waveos.service 2>/dev/null) == enabled ]] && ok "waveos.service enabled" || bad "waveos.service not enabled"
-user=$(inside ps -o user= -p "$(prop MainPID)" | tr -d ' ')
+user=$(inside ps -o user= -p "$(prop MainPID)" 2>/dev/null | tr -d ' ' || true)
 [[ $user == waveos ]] && ok "runs as waveos, on $(inside /usr/lib/waveos/runtime/bin/node --version)" || bad "runs as '$user'"
 inside sh -c 'WAVEOS_ROOT=/ waveos status' >/dev/null 2>&1 && ok "waveos status answers" || bad "waveos status failed"
 inside sh -c 'WAVEOS_ROOT=/ waveos journal verify --root /' >/dev/null 2>&1 && ok "waveos journal verify passes" || bad "journal verify failed"
