@@ -2,6 +2,7 @@
 // The shipped command is plain JS: the bundle (dist/bundle/waveos.mjs, scripts/bundle.mjs) when it is there,
 // else the compiled tree (dist/cli/main.js); a missing build is a clear error, not a stack trace.
 // WAVEOS_NO_BUNDLE=1 runs dist/cli/main.js even when the bundle exists (to compare the two).
+import './node-check.js'; // first: refuses an unsupported Node (exit 2)
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
