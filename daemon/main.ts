@@ -1,4 +1,5 @@
 import { notifyLauncherReady } from './bundles/index.js';
+import { alertingUnit } from './compose/alerting.js';
 import { apiUnit } from './compose/api.js';
 import { bundleUnits } from './compose/bundles.js';
 import { evidenceUnit } from './compose/evidence.js';
@@ -36,6 +37,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   // Wire: each capability's units, built in the order of what they need.
   const { exporter, runMeta } = beginRun(boot);
   const { spooler, proxy } = spoolUnits(boot);
+  const alerting = alertingUnit(boot);
   const supervisor = supervisorUnit(boot, spooler);
   const executor = new ActionExecutor({ journal, log: log.child({ module: 'executor' }) });
   const evidence = evidenceUnit(boot);
@@ -71,6 +73,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   try {
     await runner.start([
       exporter,
+      ...(alerting ? [alerting] : []),
       spooler,
       ...(proxy ? [proxy] : []),
       supervisor,

@@ -24,3 +24,4 @@ export {
 } from './services-schema.js';
 export { examplesDir } from './dev-services.js';
 export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolRateConfig, SpoolSourceConfig, SpoolerConfig } from './schema.js';
+export { type AlertRoute, type AlertingConfig, type ReceiverSpec, type TracingConfig, LEGACY_WEBHOOK_RECEIVER } from './observability-schema.js';

@@ -49,6 +49,8 @@ export interface PolicyRuntimeDeps {
   /** Every decided action other than emit_event and webhook: at merge, the recovery executor. */
   execute(d: Decision): void | Promise<void>;
   webhook?: PolicyWebhookConfig;
+  /** The alerting module turns webhook decisions into alerts (docs/observability.md): no sender of its own. */
+  alertsRouted?: boolean;
   /** Where the last good policy is kept across restarts (the journal's `policy.last_good`). */
   lastGood?: { read(): StoredPolicy | undefined; write(p: StoredPolicy): void };
   /** Where the breakers' state is kept across restarts (the journal's `policy.breakers`). */
@@ -388,8 +390,9 @@ export class PolicyRuntime implements Lifecycle {
           kind: 'policy.decision',
           severity: d.severity,
           source: `policy:${d.rule_id}`,
-          reason: this.webhook ? d.reason : `${d.reason}; no webhook URL is configured (policy.webhook.url), so nothing is sent`,
-          data: decisionData(d),
+          reason: this.webhook || this.deps.alertsRouted ? d.reason : `${d.reason}; no alert receiver is configured (alerting.receivers), so nothing is sent`,
+          // action and message: the alerting module raises the rule's alert from this event.
+          data: { ...decisionData(d), action: 'webhook', message: a.message ?? null },
         });
         this.webhook?.send(
           {
