@@ -67,7 +67,8 @@ export class AlertGroups {
     private readonly now: { mono: () => number; wall: () => number },
   ) {}
 
-  add(c: AlertChange, hit: { route: AlertRoute; path: string }): void {
+  /** A firing alert, into the group its route and labels name. */
+  fire(c: AlertChange, hit: { route: AlertRoute; path: string }): void {
     const labels = c.labels;
     const groupLabels = Object.fromEntries(hit.route.group_by.map((l) => [l, labels[l] ?? '']));
     const key = `${hit.route.receiver}:${hit.path}:${JSON.stringify(groupLabels)}`;
@@ -75,36 +76,44 @@ export class AlertGroups {
     const mono = this.now.mono();
     let g = this.groups.get(key);
     if (!g) {
-      if (c.status === 'resolved') return;
       g = { key, route: hit.route, labels: groupLabels, alerts: new Map(), notified: new Set(), lastNotifyMono: undefined, dueMono: mono + hit.route.group_wait_ms };
       this.groups.set(key, g);
     }
     const prev = g.alerts.get(fp);
-    if (c.status === 'firing') {
-      const wasFiring = prev?.status === 'firing';
-      g.alerts.set(fp, {
-        fingerprint: fp,
-        status: 'firing',
-        alertname: labels.alertname ?? 'WaveosAlert',
-        severity: c.severity,
-        rule: labels.rule || null,
-        kind: c.kind,
-        reason: c.reason,
-        message: c.message,
-        numbers: c.numbers,
-        labels,
-        starts_at: wasFiring && prev ? prev.starts_at : c.ts,
-        ends_at: null,
-        seq: c.seq,
-        autoResolve: c.autoResolve,
-        lastFiredMono: mono,
-      });
-      if (wasFiring) return;
-    } else {
-      if (!prev || prev.status === 'resolved') return;
-      g.alerts.set(fp, { ...prev, status: 'resolved', ends_at: c.ts, reason: c.reason, seq: c.seq, numbers: c.numbers });
+    const wasFiring = prev?.status === 'firing';
+    g.alerts.set(fp, {
+      fingerprint: fp,
+      status: 'firing',
+      alertname: labels.alertname ?? 'WaveosAlert',
+      severity: c.severity,
+      rule: labels.rule || null,
+      kind: c.kind,
+      reason: c.reason,
+      message: c.message,
+      numbers: c.numbers,
+      labels,
+      starts_at: wasFiring && prev ? prev.starts_at : c.ts,
+      ends_at: null,
+      seq: c.seq,
+      autoResolve: c.autoResolve,
+      lastFiredMono: mono,
+    });
+    if (!wasFiring) this.schedule(g, mono);
+  }
+
+  /**
+   * A clearing event: the alert resolves in every group that holds it. Found by its fingerprint, not routed:
+   * the clearing event's own kind and severity (a notice) would take it down another branch of the tree.
+   */
+  resolve(c: AlertChange): void {
+    const fp = fingerprint(c.labels);
+    const mono = this.now.mono();
+    for (const g of this.groups.values()) {
+      const prev = g.alerts.get(fp);
+      if (!prev || prev.status === 'resolved') continue;
+      g.alerts.set(fp, { ...prev, status: 'resolved', ends_at: c.ts, reason: c.reason, seq: c.seq });
+      this.schedule(g, mono);
     }
-    this.schedule(g, mono);
   }
 
   private schedule(g: Group, mono: number): void {

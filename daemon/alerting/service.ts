@@ -90,9 +90,13 @@ export class AlertingService implements Lifecycle {
     for (const e of events) {
       if (e.kind === 'evidence.exported' && typeof e.data.name === 'string') this.packId = e.data.name;
       for (const ch of alertChanges(e, this.deps.config.events_min_severity)) {
-        const labels: Record<string, string> = { ...this.deps.config.labels, ...ch.labels, device: this.deps.device.device_id, environment: this.deps.device.environment, severity: ch.severity };
-        const input = { severity: ch.severity, kind: ch.kind, environment: this.deps.device.environment, alertname: labels.alertname ?? '' };
-        for (const hit of routesFor(this.deps.config.route, input)) this.groups.add({ ...ch, labels }, hit);
+        const labels: Record<string, string> = { ...this.deps.config.labels, ...ch.labels, device: this.deps.device.device_id, environment: this.deps.device.environment };
+        if (ch.status === 'resolved') {
+          this.groups.resolve({ ...ch, labels });
+        } else {
+          const input = { severity: ch.severity, kind: ch.kind, environment: this.deps.device.environment, alertname: labels.alertname ?? '' };
+          for (const hit of routesFor(this.deps.config.route, input)) this.groups.fire({ ...ch, labels }, hit);
+        }
         changed = true;
       }
     }
