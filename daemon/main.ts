@@ -10,6 +10,7 @@ import { policyUnit } from './compose/policy.js';
 import { DaemonExit } from './compose/process.js';
 import { mainLoopUnit, recoveryUnit, supervisorUnit } from './compose/services.js';
 import { beginRun } from './compose/startup.js';
+import { tracingUnit } from './compose/tracing.js';
 import { ModuleRunner } from './core/index.js';
 import { ActionExecutor, recordedMode } from './recovery/index.js';
 import { eventMirror } from './journal/index.js';
@@ -38,6 +39,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const { exporter, runMeta } = beginRun(boot);
   const { spooler, proxy } = spoolUnits(boot);
   const alerting = alertingUnit(boot);
+  const tracing = tracingUnit(boot);
   const supervisor = supervisorUnit(boot, spooler);
   const executor = new ActionExecutor({ journal, log: log.child({ module: 'executor' }) });
   const evidence = evidenceUnit(boot);
@@ -72,6 +74,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   // Run: in order; a unit that fails to start stops the ones before it, and the process exits non-zero.
   try {
     await runner.start([
+      ...(tracing ? [tracing] : []),
       exporter,
       ...(alerting ? [alerting] : []),
       spooler,

@@ -5,6 +5,7 @@ import { type ErrorCode, INPUT_LIMITS, type Lifecycle, type Logger, WaveosError,
 import type { AuthThrottle } from '../security/index.js';
 import { FAILURES_PER_CONNECTION, THROTTLE_SUMMARY_MS } from '../security/index.js';
 import type { ApiResult, ApiSocketKind, Authorizer, Route } from './types.js';
+import { SpanKind, inSpan } from '../tracing/index.js';
 
 const MAX_BODY_BYTES = INPUT_LIMITS.apiBody;
 
@@ -142,7 +143,14 @@ export async function dispatch(
   }
   let result: ApiResult;
   try {
-    result = await route.handle({ query, body, principal: decision.principal, signal: req.signal ?? new AbortController().signal });
+    const principal = decision.principal;
+    // One span per operator request (docs/observability.md): the actions it asks for are its children.
+    result = await inSpan(
+      `api ${route.method} ${route.path}`,
+      { 'http.request.method': route.method, 'http.route': route.path, 'waveos.api.action': route.action, 'waveos.principal': principal.name, 'waveos.via': req.via ?? 'token' },
+      () => route.handle({ query, body, principal, signal: req.signal ?? new AbortController().signal }),
+      SpanKind.SERVER,
+    );
   } catch (e) {
     if (isWaveosError(e)) return errorBody(e.code, e.message, e.problems.length ? e.problems : undefined);
     deps.log.error({ err: errorMessage(e), action: route.action }, 'API handler failed');

@@ -5,6 +5,7 @@ import { EVIDENCE_INCIDENTS_KEY, EVIDENCE_PENDING_KEY, type IncidentMark, type J
 import type { DeviceKey } from './device-key.js';
 import { PACK_NAME_RE, type Trigger } from './manifest.js';
 import { type BuiltPack, type PackSource, buildPack, removeLeftovers } from './pack-builder.js';
+import { inSpan, spanAttributes } from '../tracing/index.js';
 
 export interface EvidenceSettings {
   schedule: string | null;
@@ -296,7 +297,11 @@ export class EvidenceService implements Lifecycle {
     const run = async (): Promise<ExportOutcome> => {
       const { journal, clock } = this.deps;
       try {
-        const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered() }, { ...r, nowMs: clock.now() });
+        const built = await inSpan('evidence.export', { 'waveos.trigger': r.trigger, 'waveos.requested_by': r.requestedBy }, async () => {
+          const b = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered() }, { ...r, nowMs: clock.now() });
+          spanAttributes({ 'waveos.pack': b.name, 'waveos.pack_bytes': b.bytes, 'waveos.first_seq': b.manifest.journal.first_seq ?? -1, 'waveos.last_seq': b.manifest.journal.last_seq ?? -1 });
+          return b;
+        });
         const summary = this.summary(built);
         journal.appendDurable({
           kind: 'evidence.exported',
