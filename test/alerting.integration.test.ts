@@ -206,7 +206,7 @@ describe('alert routes to real receivers', () => {
     await waitFor('the first hook notification', () => hook.got.at(0), 45_000, 200);
     await waitFor('the first mail', () => mails.at(0), 20_000, 200);
     await sleep(1_500);
-    const first = hook.got[0]!;
+    const first = hook.got[0] as Body;
     expect(first).toMatchObject({ status: 'firing', trigger: 'new', device_id: 'board-7', fleet: { fleet: 'north', site: 'plant-3' } });
     expect(names(first)).toEqual(expect.arrayContaining(['WaveosBreakerOpen:firing', 'WaveosSafeMode:firing', 'WaveosPolicyAlert:firing']));
     expect(hook.got.filter((b) => b.trigger === 'new')).toHaveLength(1);
@@ -217,8 +217,10 @@ describe('alert routes to real receivers', () => {
     // The crashes stop: the breaker closes, the mode returns, the policy alert times out: all resolved.
     unlinkSync(crashOn);
     await waitFor('the hook all-clear', () => hook.got.find((b) => b.status === 'resolved'), 40_000, 200).catch((e: unknown) => {
-      console.log(JSON.stringify(hook.got.map((b) => [b.status, b.trigger, names(b)])), JSON.stringify(events(root).filter((e) => /^(policy|mode|alert)/.test(e.kind)).map((e) => [e.seq, e.kind, e.reason.slice(0, 150)])));
-      throw e;
+      // What the hook got and what the journal says, for the failure message.
+      const got = JSON.stringify(hook.got.map((b) => [b.status, b.trigger, names(b)]));
+      const seen = JSON.stringify(events(root).filter((x) => /^(policy|mode|alert)\./.test(x.kind)).map((x) => [x.seq, x.kind]));
+      throw new Error(`${(e as Error).message}; hook got ${got}; journal ${seen}`);
     });
     await waitFor('the mail all-clear', () => mails.find((m) => m.subject.startsWith('[RESOLVED]')), 20_000, 200);
 

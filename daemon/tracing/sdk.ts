@@ -86,7 +86,7 @@ class WaveosSpanProcessor implements SpanProcessor {
         this.deps.log.warn({ err: errorMessage(e) }, 'finished spans could not be journaled');
       }
     }
-    this.export();
+    void this.export();
   }
 
   private export(): Promise<void> {
