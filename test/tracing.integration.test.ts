@@ -80,5 +80,15 @@ describe('traces over OTLP/HTTP to a real receiver', () => {
       return all.some((s) => s.n === 'bundle.install') ? all : undefined;
     }, 10_000, 200);
     expect(kept.find((s) => s.n === 'action service.restart')?.s).toBe(restart.spanId);
+
+    // And an evidence pack's report shows the action's waterfall offline.
+    const out = join(work, 'pack.tar.gz');
+    const ex = cli(['evidence', 'export', '--reason', 'traces', '--out', out, '--root', root]);
+    expect(ex.code, ex.stderr).toBe(0);
+    const html = spawnSync('tar', ['-xzOf', out, 'report.html'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }).stdout;
+    const data = JSON.parse(/<script type="application\/json" id="evidence-data">(.*?)<\/script>/s.exec(html)?.[1] ?? '{}') as { traces?: { span: { n: string; s: string }; depth: number }[][] };
+    const wf = data.traces?.find((rows) => rows.some((r) => r.span.s === restart.spanId));
+    expect(wf?.map((r) => `${r.depth}:${r.span.n}`)).toEqual([expect.stringMatching(/^0:api POST /), '1:action service.restart', '2:service.stop', '2:service.start']);
+    expect(html).toContain('id="traces"');
   }, 120_000);
 });
