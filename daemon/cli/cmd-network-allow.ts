@@ -43,7 +43,7 @@ const ANY = new Set(['0.0.0.0', '::', 'any', '0.0.0.0/0', '::/0']);
  * unit's `IPAddressDeny=any` to exactly the addresses the config talks to (and the Prometheus servers that
  * scrape it), resolved now. Never `any`.
  */
-export async function networkAllowCommand(file: string, scrapers: readonly string[], out: string | undefined, io: Output): Promise<number> {
+export async function networkAllowCommand(file: string, more: { scrapers: readonly string[]; extra: readonly string[] }, out: string | undefined, io: Output): Promise<number> {
   const parsed = readConfigFile(file);
   const config = effectiveConfig(parsed.file, parsed.file.profile ?? 'prod', 'unknown');
   let secrets: ReturnType<typeof resolveSecrets> | undefined;
@@ -58,7 +58,7 @@ export async function networkAllowCommand(file: string, scrapers: readonly strin
     '# Regenerate after changing alert receivers, tracing.otlp_endpoint, proxy upstreams or scrapers (addresses were resolved now).',
     '[Service]',
   ];
-  const peers: Peer[] = [...networkPeers(config, (n) => { try { return secrets?.get(n); } catch { return undefined; } }), ...scrapers.map((s) => ({ why: 'Prometheus scraper (--scraper)', host: s }))];
+  const peers: Peer[] = [...networkPeers(config, (n) => { try { return secrets?.get(n); } catch { return undefined; } }), ...more.scrapers.map((s) => ({ why: 'Prometheus scraper (--scraper)', host: s })), ...more.extra.map((s) => ({ why: 'named by --allow', host: s }))];
   for (const p of peers) {
     if (p.host === null) {
       lines.push(`# ${p.why}: ${p.note ?? 'unknown address'}`);
