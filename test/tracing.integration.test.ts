@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bundleRig } from './helpers/bundle-rig.js';
@@ -12,7 +13,19 @@ const repo = join(import.meta.dirname, '..');
 const ensured = spawnSync('bash', [join(repo, 'scripts/ensure-debian-package.sh'), 'protoc', 'protobuf-compiler'], { encoding: 'utf8' });
 if (ensured.status !== 0) throw new Error(`protoc is needed to decode OTLP protobuf: ${ensured.stderr}`);
 
-const { setup, start } = bundleRig({ prefix: 'waveos-tracing-', config: 'schema_version: 2\nbundles:\n  trial: 300ms\n  inbox_stable: 200ms\ntelemetry:\n  prometheus: {enabled: false}\n' });
+const { setup, start } = bundleRig({ prefix: 'waveos-tracing-', config: 'schema_version: 2\nbundles:\n  trial: 300ms\n  inbox_stable: 200ms\ntelemetry:\n  prometheus: {enabled: false}\npolicy:\n  examples: false\n' });
+
+const POLICY = `policy_version: "t.1"
+rules:
+  - id: exit-breaker
+    kind: breaker
+    trigger: { event: service.exited }
+    threshold: 1
+    window: 1m
+    open_for: 1h
+    probe: 1m
+    mode: safe
+`;
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -43,6 +56,9 @@ describe('traces over OTLP/HTTP to a real receiver', () => {
         '',
       ].join('\n'),
     );
+    // A breaker that opens at the first unexpected exit: the policy path's spans (killed below, at the end).
+    mkdirSync(join(root, 'etc/waveos/policies.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/waveos/policies.d/t.yaml'), POLICY);
     await start(root);
     // The collector is away for a while: spans wait in the bounded buffer and arrive later.
     rx.up = false;
@@ -90,5 +106,17 @@ describe('traces over OTLP/HTTP to a real receiver', () => {
     const wf = data.traces?.find((rows) => rows.some((r) => r.span.s === restart.spanId));
     expect(wf?.map((r) => `${r.depth}:${r.span.n}`)).toEqual([expect.stringMatching(/^0:api POST /), '1:action service.restart', '2:service.stop', '2:service.start']);
     expect(html).toContain('id="traces"');
+
+    // Policy path: an exit → the breaker's evaluation → its decision → the executor's mode action.
+    const pid = (JSON.parse(cli(['service', 'list', '--json', '--root', root]).stdout) as { services: { name: string; pid: number }[] }).services.find((x) => x.name === 'steady')?.pid;
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid as number, 'SIGKILL');
+    const modeSet = await waitFor('the mode action from the breaker', () => rx.spans.find((s) => s.name === 'action mode.set'), 20_000, 100).catch((e: unknown) => {
+      throw new Error(`${(e as Error).message}; spans: ${rx.spans.map((s) => s.name).join(', ')}; rejected: ${events(root, 'policy.rejected').map((x) => x.reason).join(' | ')}`);
+    });
+    expect(modeSet.attributes['waveos.source']).toBe('policy:exit-breaker');
+    const decision = rx.spans.find((s) => s.spanId === modeSet.parentSpanId);
+    expect(decision?.name).toBe('policy.decision exit-breaker');
+    expect(rx.spans.find((s) => s.spanId === decision?.parentSpanId)?.name).toBe('policy.evaluate');
   }, 120_000);
 });

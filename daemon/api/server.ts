@@ -5,7 +5,6 @@ import { type ErrorCode, INPUT_LIMITS, type Lifecycle, type Logger, WaveosError,
 import type { AuthThrottle } from '../security/index.js';
 import { FAILURES_PER_CONNECTION, THROTTLE_SUMMARY_MS } from '../security/index.js';
 import type { ApiResult, ApiSocketKind, Authorizer, Route } from './types.js';
-import { SpanKind, inSpan } from '../tracing/index.js';
 
 const MAX_BODY_BYTES = INPUT_LIMITS.apiBody;
 
@@ -30,6 +29,11 @@ export interface ApiServerDeps {
   routes: readonly Route[];
   authorize: Authorizer;
   log: Logger;
+  /**
+   * Runs a request's handler inside a span (the tracing module's, wired in compose/api.ts): kept out of this
+   * file's imports so the CLI, which loads the API client from here, does not load OpenTelemetry.
+   */
+  traced?: <T>(name: string, attributes: Record<string, string>, fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface ApiResponse {
@@ -65,7 +69,7 @@ export interface InjectRequest {
  * (like fastify's inject); the server below feeds it real requests.
  */
 export async function dispatch(
-  deps: Pick<ApiServerDeps, 'routes' | 'authorize' | 'log'>,
+  deps: Pick<ApiServerDeps, 'routes' | 'authorize' | 'log' | 'traced'>,
   req: InjectRequest,
 ): Promise<ApiResponse | { stream: AsyncIterable<string | Uint8Array>; contentType?: string; headers?: Record<string, string> }> {
   let url: URL;
@@ -145,12 +149,9 @@ export async function dispatch(
   try {
     const principal = decision.principal;
     // One span per operator request (docs/observability.md): the actions it asks for are its children.
-    result = await inSpan(
-      `api ${route.method} ${route.path}`,
-      { 'http.request.method': route.method, 'http.route': route.path, 'waveos.api.action': route.action, 'waveos.principal': principal.name, 'waveos.via': req.via ?? 'token' },
-      () => route.handle({ query, body, principal, signal: req.signal ?? new AbortController().signal }),
-      SpanKind.SERVER,
-    );
+    const handle = (): Promise<ApiResult> => Promise.resolve(route.handle({ query, body, principal, signal: req.signal ?? new AbortController().signal }));
+    const attributes = { 'http.request.method': route.method, 'http.route': route.path, 'waveos.api.action': route.action, 'waveos.principal': principal.name, 'waveos.via': req.via ?? 'token' };
+    result = deps.traced ? await deps.traced(`api ${route.method} ${route.path}`, attributes, handle) : await handle();
   } catch (e) {
     if (isWaveosError(e)) return errorBody(e.code, e.message, e.problems.length ? e.problems : undefined);
     deps.log.error({ err: errorMessage(e), action: route.action }, 'API handler failed');

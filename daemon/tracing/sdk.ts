@@ -1,10 +1,10 @@
-import { type HrTime, SpanStatusCode, context, trace } from '@opentelemetry/api';
+import type { HrTime } from '@opentelemetry/api';
 import type { ReadableSpan, Span, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { TracingConfig } from '../config/index.js';
 import { type Logger, errorMessage } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 import type { CompactSpan } from './compact.js';
-import { AsyncLocalContextManager } from './context-manager.js';
+import { useOpenTelemetry } from './spans.js';
 
 export interface TracingDeps {
   config: TracingConfig;
@@ -28,7 +28,8 @@ function compact(s: ReadableSpan): CompactSpan {
     n: s.name,
     b: Math.round(ms(s.startTime) * 1_000) / 1_000,
     d: Math.round(ms(s.duration) * 1_000) / 1_000,
-    st: s.status.code === SpanStatusCode.ERROR ? 2 : s.status.code === SpanStatusCode.OK ? 1 : 0,
+    // SpanStatusCode: 0 unset, 1 ok, 2 error
+    st: s.status.code,
     a,
   };
 }
@@ -127,7 +128,12 @@ export interface TracingHandle {
 
 /** Loads the SDK (only now) and registers it: from here on the API's spans record. */
 export async function startTracing(deps: TracingDeps): Promise<TracingHandle> {
-  const [{ TracerProvider }, { resourceFromAttributes }] = await Promise.all([import('@opentelemetry/sdk-trace'), import('@opentelemetry/resources')]);
+  const [api, { TracerProvider }, { resourceFromAttributes }, { AsyncLocalContextManager }] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/sdk-trace'),
+    import('@opentelemetry/resources'),
+    import('./context-manager.js'),
+  ]);
   let exporter: SpanExporter | undefined;
   if (deps.config.otlp_endpoint) {
     const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
@@ -146,16 +152,17 @@ export async function startTracing(deps: TracingDeps): Promise<TracingHandle> {
     }),
     spanProcessors: [processor],
   });
-  const cm = new AsyncLocalContextManager();
-  context.setGlobalContextManager(cm);
-  trace.setGlobalTracerProvider(provider);
+  api.context.setGlobalContextManager(new AsyncLocalContextManager());
+  api.trace.setGlobalTracerProvider(provider);
+  useOpenTelemetry(api);
   return {
     async stop() {
       let t: NodeJS.Timeout | undefined;
       await Promise.race([provider.shutdown().catch(() => undefined), new Promise<void>((r) => (t = setTimeout(r, 500)))]);
       clearTimeout(t);
-      trace.disable();
-      context.disable();
+      useOpenTelemetry(undefined);
+      api.trace.disable();
+      api.context.disable();
     },
   };
 }
