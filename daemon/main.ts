@@ -1,4 +1,5 @@
 import { notifyLauncherReady } from './bundles/launcher.js';
+import { alertingUnit } from './compose/alerting.js';
 import { apiUnit } from './compose/api.js';
 import { bundleUnits } from './compose/bundles.js';
 import { evidenceUnit } from './compose/evidence.js';
@@ -10,6 +11,7 @@ import { policyUnit } from './compose/policy.js';
 import { DaemonExit } from './compose/process.js';
 import { mainLoopUnit, recoveryUnit, rssGuardUnit, supervisorUnit } from './compose/services.js';
 import { beginRun } from './compose/startup.js';
+import { tracingUnit } from './compose/tracing.js';
 import { ModuleRunner } from './core/index.js';
 import { ActionExecutor, recordedMode } from './recovery/index.js';
 import { eventMirror } from './journal/index.js';
@@ -37,6 +39,8 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   // Wire: each capability's units, built in the order of what they need.
   const { exporter, runMeta } = beginRun(boot);
   const { spooler, proxy } = spoolUnits(boot);
+  const alerting = alertingUnit(boot);
+  const tracing = tracingUnit(boot);
   const supervisor = supervisorUnit(boot, spooler);
   const executor = new ActionExecutor({ journal, log: log.child({ module: 'executor' }) });
   const evidence = evidenceUnit(boot);
@@ -74,7 +78,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   // Run: in order; a unit that fails to start stops the ones before it, and the process exits non-zero.
   try {
     await runner.start([
+      ...(tracing ? [tracing] : []),
       exporter,
+      ...(alerting ? [alerting] : []),
       spooler,
       ...(proxy ? [proxy] : []),
       supervisor,

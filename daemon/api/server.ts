@@ -29,6 +29,11 @@ export interface ApiServerDeps {
   routes: readonly Route[];
   authorize: Authorizer;
   log: Logger;
+  /**
+   * Runs a request's handler inside a span (the tracing module's, wired in compose/api.ts): kept out of this
+   * file's imports so the CLI, which loads the API client from here, does not load OpenTelemetry.
+   */
+  traced?: <T>(name: string, attributes: Record<string, string>, fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface ApiResponse {
@@ -64,7 +69,7 @@ export interface InjectRequest {
  * (like fastify's inject); the server below feeds it real requests.
  */
 export async function dispatch(
-  deps: Pick<ApiServerDeps, 'routes' | 'authorize' | 'log'>,
+  deps: Pick<ApiServerDeps, 'routes' | 'authorize' | 'log' | 'traced'>,
   req: InjectRequest,
 ): Promise<ApiResponse | { stream: AsyncIterable<string | Uint8Array>; contentType?: string; headers?: Record<string, string> }> {
   let url: URL;
@@ -142,7 +147,11 @@ export async function dispatch(
   }
   let result: ApiResult;
   try {
-    result = await route.handle({ query, body, principal: decision.principal, signal: req.signal ?? new AbortController().signal });
+    const principal = decision.principal;
+    // One span per operator request (docs/observability.md): the actions it asks for are its children.
+    const handle = (): Promise<ApiResult> => Promise.resolve(route.handle({ query, body, principal, signal: req.signal ?? new AbortController().signal }));
+    const attributes = { 'http.request.method': route.method, 'http.route': route.path, 'waveos.api.action': route.action, 'waveos.principal': principal.name, 'waveos.via': req.via ?? 'token' };
+    result = deps.traced ? await deps.traced(`api ${route.method} ${route.path}`, attributes, handle) : await handle();
   } catch (e) {
     if (isWaveosError(e)) return errorBody(e.code, e.message, e.problems.length ? e.problems : undefined);
     deps.log.error({ err: errorMessage(e), action: route.action }, 'API handler failed');

@@ -29,6 +29,7 @@ import {
   removeSlot,
   slotStatus,
 } from './slots.js';
+import { spanAttributes, inSpan } from '../tracing/index.js';
 
 /** A request for one of the bundle actions, as the agent hands it to the executor. */
 export type BundleRequest = { [A in keyof BundleActions]: ActionRequest<A> }[keyof BundleActions];
@@ -170,7 +171,9 @@ export class BundleAgent implements Lifecycle {
 
   /** Queues an install of `file`; resolves with the final record, rejects with a BundleRejection. */
   install(file: string, opts: { origin: 'api' | 'inbox'; requestedBy: string }): Promise<InstallRecord> {
-    const run = this.chain.then(() => this.receive(file, opts)).then((rec) => this.drive(rec, false));
+    const run = this.chain.then(() =>
+      inSpan('bundle.install', { 'waveos.origin': opts.origin, 'waveos.requested_by': opts.requestedBy }, () => this.drive(this.receive(file, opts), false)),
+    );
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -233,68 +236,80 @@ export class BundleAgent implements Lifecycle {
     try {
       for (;;) {
         const step = nextStep(rec, this.facts(rec, memo));
-        switch (step.do) {
-          case 'verify':
-            await this.verify(rec);
-            break;
-          case 'stage':
-            await this.stage(rec);
-            break;
-          case 'unstage':
-            // Only a slot marked good may become current; a staged slot that is not means the disk lost it.
-            this.move(rec, 'verified');
-            break;
-          case 'activate':
-            await this.activate(rec);
-            break;
-          case 'reactivate':
-            await this.ask(rec, 'bundle.activate', `resuming install ${rec.install_id}: its slot is put back into service before the trial starts again`);
-            memo.reactivated = true;
-            continue; // still resuming: the trial start is counted next
-          case 'begin-trial':
-            this.beginTrial(rec);
-            break;
-          case 'run-trial':
-            memo.gate = await this.deps.runtime.healthGate(this.slotRef(rec, rec.bundle_id as string), this.abort.signal);
-            if (this.abort.signal.aborted) return new Promise(() => undefined); // stopping: the next start resumes the trial
-            break;
-          case 'commit':
-            await this.commit(rec, step.reason, step.data);
-            break;
-          case 'rollback':
-            await this.rollback(rec, step.reason, step.data);
-            break;
-          case 'restart-into-waveos':
-            this.event(rec, 'restart', 'notice', `restarting into WaveOS ${rec.version} (slot ${short(rec.bundle_id)}) through the launcher`, {});
-            this.j.flush();
-            this.deps.restartDaemon?.(`restart into WaveOS ${rec.version}`);
-            return rec;
-          case 'done':
-            return rec;
-          case 'rejected':
-            throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', rec.check ?? 'rejected', rec.reason ?? 'rejected');
-        }
-        memo.resumed = false;
+        const r = await inSpan(`bundle.${step.do}`, { 'waveos.install_id': rec.install_id, 'waveos.from_state': rec.state }, () => this.perform(rec, step, memo));
+        if (typeof r === 'object') return r;
+        if (r === 'next') memo.resumed = false;
       }
     } catch (e) {
-      if (this.dead) throw e;
-      if (isBundleRejection(e)) {
-        if (rec.state !== 'rejected') this.rejectInstall(rec, e);
-        throw e;
-      }
-      // Stopping: the executor refuses actions now; the next start resumes from the recorded state.
-      if (this.abort.signal.aborted) throw e;
-      // A step failed for a reason of this board (disk full, I/O error, a failing activation): end the
-      // install cleanly rather than leave it half-way — refused before activation, rolled back after.
-      this.deps.log.error({ err: errorMessage(e), install_id: rec.install_id, state: rec.state }, 'bundle install step failed');
-      if (rec.state === 'received' || rec.state === 'verified') {
-        const r = new BundleRejection('WAVEOS_E_RUNTIME', 'runtime.error', `the install failed while ${rec.state === 'received' ? 'verifying' : 'staging'}: ${errorMessage(e)}`);
-        this.rejectInstall(rec, r);
-        throw r;
-      }
-      if (!TERMINAL.has(rec.state)) await this.rollback(rec, `the install failed in state ${rec.state}: ${errorMessage(e)}`, {});
+      return this.failed(rec, e);
+    }
+  }
+
+  /** One step of the install: the record when it is settled (or the daemon restarts into it), else what comes next. */
+  private async perform(rec: InstallRecord, step: ReturnType<typeof nextStep>, memo: DriveMemo): Promise<InstallRecord | 'next' | 'resuming'> {
+    switch (step.do) {
+      case 'verify':
+        await this.verify(rec);
+        break;
+      case 'stage':
+        await this.stage(rec);
+        break;
+      case 'unstage':
+        // Only a slot marked good may become current; a staged slot that is not means the disk lost it.
+        this.move(rec, 'verified');
+        break;
+      case 'activate':
+        await this.activate(rec);
+        break;
+      case 'reactivate':
+        await this.ask(rec, 'bundle.activate', `resuming install ${rec.install_id}: its slot is put back into service before the trial starts again`);
+        memo.reactivated = true;
+        return 'resuming'; // still resuming: the trial start is counted next
+      case 'begin-trial':
+        this.beginTrial(rec);
+        break;
+      case 'run-trial':
+        memo.gate = await this.deps.runtime.healthGate(this.slotRef(rec, rec.bundle_id as string), this.abort.signal);
+        if (this.abort.signal.aborted) return new Promise(() => undefined); // stopping: the next start resumes the trial
+        break;
+      case 'commit':
+        await this.commit(rec, step.reason, step.data);
+        break;
+      case 'rollback':
+        await this.rollback(rec, step.reason, step.data);
+        break;
+      case 'restart-into-waveos':
+        this.event(rec, 'restart', 'notice', `restarting into WaveOS ${rec.version} (slot ${short(rec.bundle_id)}) through the launcher`, {});
+        this.j.flush();
+        this.deps.restartDaemon?.(`restart into WaveOS ${rec.version}`);
+        return rec;
+      case 'done':
+        return rec;
+      case 'rejected':
+        throw new BundleRejection('WAVEOS_E_BUNDLE_CONTENT', rec.check ?? 'rejected', rec.reason ?? 'rejected');
+    }
+    return 'next';
+  }
+
+  /** A step threw: a rejection is recorded, a failure ends the install cleanly (refused before activation, rolled back after). */
+  private async failed(rec: InstallRecord, e: unknown): Promise<never> {
+    if (this.dead) throw e;
+    if (isBundleRejection(e)) {
+      if (rec.state !== 'rejected') this.rejectInstall(rec, e);
       throw e;
     }
+    // Stopping: the executor refuses actions now; the next start resumes from the recorded state.
+    if (this.abort.signal.aborted) throw e;
+    // A step failed for a reason of this board (disk full, I/O error, a failing activation): end the
+    // install cleanly rather than leave it half-way — refused before activation, rolled back after.
+    this.deps.log.error({ err: errorMessage(e), install_id: rec.install_id, state: rec.state }, 'bundle install step failed');
+    if (rec.state === 'received' || rec.state === 'verified') {
+      const r = new BundleRejection('WAVEOS_E_RUNTIME', 'runtime.error', `the install failed while ${rec.state === 'received' ? 'verifying' : 'staging'}: ${errorMessage(e)}`);
+      this.rejectInstall(rec, r);
+      throw r;
+    }
+    if (!TERMINAL.has(rec.state)) await this.rollback(rec, `the install failed in state ${rec.state}: ${errorMessage(e)}`, {});
+    throw e;
   }
 
   /** What the disk, the journal and the supervisor say about this install now. */
@@ -539,13 +554,14 @@ export class BundleAgent implements Lifecycle {
   }
 
   private event(rec: InstallRecord, what: InstallState | 'resumed' | 'restart', severity: Severity, reason: string, data: Record<string, unknown>): void {
-    this.j.append({
+    const ev = this.j.append({
       kind: `bundle.${what}`,
       severity,
       source: 'bundles',
       reason,
       data: { install_id: rec.install_id, bundle_id: rec.bundle_id ?? null, bundle_kind: rec.kind ?? null, name: rec.name ?? null, version: rec.version ?? null, state: rec.state, ...data },
     });
+    spanAttributes({ 'waveos.state': rec.state, 'waveos.event_seq': ev.seq, 'waveos.bundle': `${rec.kind ?? '?'}/${rec.name ?? '?'}`, ...(rec.version ? { 'waveos.version': rec.version } : {}) });
   }
 
   /** One durable commit per state: the event and the record together; then the fault hook may kill us. */

@@ -3,10 +3,10 @@ import { configJsonSchema, readConfigFile, CONFIG_SCHEMA_VERSION } from '../conf
 import { WaveosError } from '../core/index.js';
 import { type Output, parseFlags } from './context.js';
 
-const USAGE = 'waveos config validate FILE | config schema [--out FILE]';
+const USAGE = 'waveos config validate FILE | config schema [--out FILE] | config network-allow FILE [--scraper ADDR]... [--allow ADDR|CIDR]... [--out FILE]';
 
-export function configCommand(argv: string[], io: Output): number {
-  const { values, positionals } = parseFlags(argv, { out: { type: 'string' } }, USAGE);
+export function configCommand(argv: string[], io: Output): number | Promise<number> {
+  const { values, positionals } = parseFlags(argv, { out: { type: 'string' }, scraper: { type: 'string', multiple: true }, allow: { type: 'string', multiple: true } }, USAGE);
   const [sub, ...rest] = positionals;
   if (sub === 'validate') {
     if (rest.length !== 1) throw new WaveosError('WAVEOS_E_USAGE', `config validate takes one FILE\nusage: ${USAGE}`);
@@ -30,6 +30,10 @@ export function configCommand(argv: string[], io: Output): number {
     if (values.out) writeFileSync(values.out, text);
     else io.out(text);
     return 0;
+  }
+  if (sub === 'network-allow') {
+    if (rest.length !== 1) throw new WaveosError('WAVEOS_E_USAGE', `config network-allow takes one FILE\nusage: ${USAGE}`);
+    return import('./cmd-network-allow.js').then((m) => m.networkAllowCommand(rest[0] as string, { scrapers: values.scraper ?? [], extra: values.allow ?? [] }, values.out, io));
   }
   throw new WaveosError('WAVEOS_E_USAGE', `unknown config command "${sub ?? ''}"\nusage: ${USAGE}`);
 }

@@ -142,7 +142,7 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return await (await import('./cmd-logs.js')).logsCommand(rest, io, abort.signal);
       }
       case 'config':
-        return (await import('./cmd-config.js')).configCommand(rest, io);
+        return await (await import('./cmd-config.js')).configCommand(rest, io);
       case 'journal':
         return (await import('./cmd-journal.js')).journalCommand(rest, io);
       case 'token':

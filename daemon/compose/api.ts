@@ -11,6 +11,7 @@ import { type Telemetry, metricsRoutes } from '../telemetry/index.js';
 import type { BootContext } from './open.js';
 import { policyDirs, policyFilesOnDisk, rejectedPolicyFiles } from './policy.js';
 import { installedBundles } from './startup.js';
+import { SpanKind, inSpan } from '../tracing/index.js';
 
 export interface ApiUnitDeps {
   executor: ActionExecutor;
@@ -119,5 +120,7 @@ export function apiUnit(boot: BootContext, d: ApiUnitDeps): ApiServer {
     routes,
     authorize: tokenAuthorizer({ store: tokens, audit, profile: config.profile, onAuditFailure }),
     log: log.child({ module: 'api' }),
+    // One span per operator request (docs/observability.md); its actions are its children.
+    traced: (name, attributes, fn) => inSpan(name, attributes, fn, SpanKind.SERVER),
   });
 }

@@ -46,6 +46,8 @@ export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor;
       mode: () => ({ current: deps.policy.mode, known: MODES }),
       breakers: () => deps.policy.snapshot().breakers,
       bundles: () => deps.bundles?.versions().by_name ?? {},
+      journalDiskFull: () => journal.diskFull() !== undefined,
+      rolloutHalted: () => (journal.lastEventOf('bundle.rolled_back')?.seq ?? 0) > (journal.lastEventOf('bundle.committed')?.seq ?? 0),
     },
   });
   telemetry.registerQueue('journal.batch', () => journal.pendingCount);

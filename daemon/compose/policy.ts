@@ -137,7 +137,8 @@ export function policyUnit(boot: BootContext, deps: PolicyUnitDeps): PolicyRunti
     dirs: () => policyDirs(config, paths).map((d) => d.dir),
     createDirs: [paths.policiesDir],
     tickIntervalMs: config.policy.tick_interval_ms,
-    webhook: config.policy.webhook,
+    // The alerting module (compose/alerting.ts) sends what webhook actions decide, policy.webhook.url included.
+    alertsRouted: config.alerting.enabled,
     emit: (e) => journal.append(e),
     execute: (d) => perform(d),
     lastGood: { read: () => journal.readState(LAST_GOOD_KEY), write: (p) => journal.writeState(LAST_GOOD_KEY, p) },

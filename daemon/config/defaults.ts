@@ -5,6 +5,7 @@ import { recoveryConfig, serviceSpec } from './services-schema.js';
 import { proxyConfig, spoolerConfig } from './section-defaults.js';
 import { fleetConfig } from './fleet-schema.js';
 import { chaosRule } from '../core/index.js';
+import { alertingConfig, tracingConfig } from './observability-schema.js';
 
 interface ProfileDefaults {
   environment: string;
@@ -15,7 +16,7 @@ interface ProfileDefaults {
   evidence_schedule: string | null;
 }
 
-/** The Prometheus endpoint's default port (off by default in prod). */
+/** The Prometheus endpoint's default port (127.0.0.1 in both profiles). */
 export const PROMETHEUS_DEFAULT_PORT = 9469;
 
 /**
@@ -79,7 +80,8 @@ const PROFILE_DEFAULTS: Record<Profile, ProfileDefaults> = {
     log_format: 'json',
     flush_interval_ms: 60_000,
     sample_interval_ms: 10_000,
-    prometheus_enabled: false,
+    // On, on loopback only (docs/observability.md says how to expose it safely).
+    prometheus_enabled: true,
     evidence_schedule: '0 3 * * *',
   },
 };
@@ -166,6 +168,8 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       inbox_stable_ms: file?.bundles?.inbox_stable ?? 1_000,
     },
     fleet: fleetConfig(file?.fleet),
+    alerting: alertingConfig(file?.alerting, file?.policy?.webhook?.url, file?.policy?.webhook?.timeout ?? 5_000),
+    tracing: tracingConfig(file?.tracing),
     chaos: file?.chaos ? { seed: file.chaos.seed ?? 1, rules: file.chaos.rules.map(chaosRule) } : null,
   });
 }

@@ -25,3 +25,4 @@ export {
 export { examplesDir } from './dev-services.js';
 export { type FleetConfig, fleetSchema } from './fleet-schema.js';
 export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolRateConfig, SpoolSourceConfig, SpoolerConfig } from './schema.js';
+export { type AlertRoute, type AlertingConfig, type ReceiverSpec, type TracingConfig, LEGACY_WEBHOOK_RECEIVER } from './observability-schema.js';

@@ -4,6 +4,7 @@ import { CRON_RE } from './cron-pattern.js';
 import { type ChaosRule, boundedDuration, boundedSize, chaosSchema, linearRegExp } from '../core/index.js';
 import { type FleetConfig, fleetSchema } from './fleet-schema.js';
 import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema, undeclaredSecretIssues } from './services-schema.js';
+import { type AlertingConfig, type TracingConfig, alertingSchema, tracingSchema } from './observability-schema.js';
 
 export const CONFIG_SCHEMA_VERSION = 2;
 export const PROFILES = ['dev', 'prod'] as const;
@@ -341,10 +342,21 @@ export const configFileSchema = z.strictObject({
   bundles: bundlesSchema.optional(),
   /** The fleet link (docs/fleet-protocol.md). */
   fleet: fleetSchema.optional(),
+  /** Alert receivers and routes (docs/observability.md). */
+  alerting: alertingSchema.optional(),
+  /** OpenTelemetry traces (docs/observability.md); the SDK is loaded only when enabled. */
+  tracing: tracingSchema.optional(),
   /** Failure injection for test rigs (docs/hil.md); refused in the prod profile. */
   chaos: chaosSchema.optional(),
 }).superRefine((c, ctx) => {
   for (const issue of undeclaredSecretIssues(c.services, Object.keys(c.secrets ?? {}))) ctx.addIssue({ code: 'custom', ...issue });
+  for (const [name, r] of Object.entries(c.alerting?.receivers ?? {})) {
+    for (const key of ['url_secret', 'password_secret'] as const) {
+      const s = (r as Partial<Record<typeof key, string>>)[key];
+      if (s !== undefined && !Object.hasOwn(c.secrets ?? {}, s))
+        ctx.addIssue({ code: 'custom', path: ['alerting', 'receivers', name, key], message: `secret "${s}" is not declared under secrets:` });
+    }
+  }
 });
 export type ConfigFile = z.output<typeof configFileSchema>;
 
@@ -398,6 +410,8 @@ export interface Config {
     readonly inbox_stable_ms: number;
   };
   readonly fleet: FleetConfig;
+  readonly alerting: AlertingConfig;
+  readonly tracing: TracingConfig;
   /** Failure injection; null unless the config has a `chaos:` section. */
   readonly chaos: { readonly seed: number; readonly rules: readonly ChaosRule[] } | null;
 }
@@ -486,4 +500,4 @@ export interface ProxyConfig {
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */
-export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log', 'telemetry', 'services', 'recovery', 'evidence', 'api', 'secrets', 'fleet'] as const;
+export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log', 'telemetry', 'services', 'recovery', 'evidence', 'api', 'secrets', 'fleet', 'alerting', 'tracing'] as const;

@@ -36,6 +36,8 @@ export interface Paths {
   readonly proxyDir: string;
   /** The uplink proxy's endpoint when it listens on a unix socket. */
   readonly proxySocket: string;
+  /** Alert outboxes and group state. */
+  readonly alertingDir: string;
   /** The update agent's copies of bundles being installed. */
   readonly bundleWorkDir: string;
   /** Where refused inbox bundles are moved aside. */
@@ -90,6 +92,7 @@ export function pathsFor(rootDir: string): Paths {
     logSocket: join(runDir, 'log.sock'),
     proxyDir: join(libDir, 'proxy'),
     proxySocket: join(runDir, 'proxy.sock'),
+    alertingDir: join(libDir, 'alerting'),
     bundleWorkDir: join(libDir, 'bundles'),
     inboxRejectedDir: join(libDir, 'inbox', 'rejected'),
     fleetKeysDir: join(etcDir, 'fleet-keys'),

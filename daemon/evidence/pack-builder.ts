@@ -17,6 +17,7 @@ import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-k
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
 import { Redactor, literalsFromEnv, secretLiterals } from '../security/redaction.js';
 import { type ReportData, type ReportEvent, type ReportSeries, writeReport } from './report.js';
+import { type CompactSpan, type WaterfallRow, waterfalls } from '../tracing/index.js';
 
 const EVENT_PAGE = 2_000;
 /** Text is handed to the file in pieces this small so it dies young (cheap to collect) instead of piling up. */
@@ -207,7 +208,14 @@ class ReportEvents {
   private readonly other: ReportEvent[] = [];
   private dropped = 0;
 
+  /** Finished spans of `trace.spans` events, newest kept (the report's action waterfalls). */
+  readonly spans: CompactSpan[] = [];
+
   add(e: JournalEvent): void {
+    if (e.kind === 'trace.spans' && Array.isArray(e.data.spans)) {
+      this.spans.push(...(e.data.spans as CompactSpan[]));
+      if (this.spans.length > 2 * REPORT_SPANS) this.spans.splice(0, this.spans.length - REPORT_SPANS);
+    }
     this.runs.add(e.run_id);
     this.severityCounts[e.severity] = (this.severityCounts[e.severity] ?? 0) + 1;
     this.kindCounts.set(e.kind, (this.kindCounts.get(e.kind) ?? 0) + 1);
@@ -453,6 +461,16 @@ async function copyLog(staging: string, rel: string, f: { file: string; size: nu
   return { path: rel, ...h.done() };
 }
 
+const REPORT_SPANS = 2_000;
+const REPORT_TRACES = 20;
+
+/** The newest traces that hold an executor action, each as a waterfall, for the report's "Action traces". */
+function actionWaterfalls(spans: readonly CompactSpan[]): WaterfallRow[][] {
+  return waterfalls(spans.slice(-REPORT_SPANS))
+    .filter((rows) => rows.some((r) => r.span.n.startsWith('action ')))
+    .slice(-REPORT_TRACES);
+}
+
 /** What the report and the manifest are made from. */
 interface PackParts {
   name: string;
@@ -506,6 +524,7 @@ async function writeReportFile(src: PackSource, req: PackRequest, stage: Stage, 
     markers: ev.report.markers,
     events: listed.events,
     events_omitted: listed.omitted,
+    traces: actionWaterfalls(ev.report.spans),
     bundles: p.bundles.map((b) => ({ ts: b.ts, kind: b.kind, severity: b.severity, reason: b.reason, data: compactData(b.data as Record<string, unknown>) })),
     logs: p.logs,
     files: stage.files.map((f) => ({ path: f.path, size: f.size })),

@@ -15,6 +15,7 @@ header .sub b { color:#fff; font-weight:600; }
 main { padding:14px 20px 48px; max-width:1400px; margin:0 auto; }
 section { background:var(--card); border:1px solid var(--line); border-radius:8px; padding:14px 16px; margin:0 0 16px; min-width:0; }
 section h2 { margin:0 0 10px; font-size:16px; }
+td.wf-cell { width:40%; min-width:120px; } .wf { height:10px; border-radius:2px; }
 #answer { border-left:6px solid var(--bad); }
 #answer.quiet { border-left-color:var(--ok); }
 #headline { font-size:19px; font-weight:600; margin:0 0 6px; }
@@ -98,6 +99,7 @@ export const BODY = `
 <p class="muted" id="timeline-count"></p>
 <div class="scroll"><table class="stack"><thead><tr><th>time (UTC)</th><th>seq</th><th>severity</th><th>kind</th><th>source</th><th>reason</th><th>data</th></tr></thead><tbody id="timeline-body"></tbody></table></div>
 </section>
+<section id="traces"><h2>Action traces</h2><div id="traces-body"></div></section>
 <section><h2>Integrity</h2><div class="verify" id="verify"></div><p class="muted" id="verify-note"></p></section>
 <section id="incident" hidden><h2>Why this pack was made</h2><div id="incident-body"></div></section>
 <section><h2>Summary</h2><div class="grid" id="summary"></div></section>
@@ -274,6 +276,19 @@ const APP_REST = String.raw`
   else $('bundles').appendChild(table(['time', 'state', 'reason', 'data'], D.bundles.slice().reverse().map(function (b) {
     return el('tr', null, [el('td', { cls: 'ts', text: fmtTs(b.ts) }), el('td', { cls: 'kind', text: b.kind }), el('td', { cls: 'reason', text: b.reason }), el('td', { cls: 'data', text: b.data })]);
   }), 'stack'));
+  var tb2 = $('traces-body');
+  if (!D.traces || D.traces.length === 0) tb2.appendChild(el('p', { cls: 'muted', text: 'No action traces in this window (tracing is off, or no action ran).' }));
+  else D.traces.slice().reverse().forEach(function (rows) {
+    var total = Math.max(1, Math.max.apply(null, rows.map(function (r) { return r.offset_ms + r.span.d; })));
+    var root = rows[0].span;
+    tb2.appendChild(el('h3', { cls: 'kind', text: root.n + ' · ' + fmtTs(new Date(root.b).toISOString()) + ' · trace ' + root.t.slice(0, 12) }));
+    tb2.appendChild(table(['span', 'waterfall', 'ms', 'attributes'], rows.map(function (r) {
+      var a = r.span.a, keep = Object.keys(a).filter(function (k) { return k !== 'waveos.run_id' && k !== 'waveos.device_id'; });
+      var bar = el('div', { cls: 'wf', style: 'margin-left:' + (r.offset_ms / total * 100).toFixed(2) + '%;width:' + Math.max(0.5, r.span.d / total * 100).toFixed(2) + '%;background:' + (r.span.st === 2 ? '#cf222e' : '#1f6feb') });
+      return el('tr', { cls: 'span' }, [el('td', { cls: 'kind', text: '\u00a0'.repeat(r.depth * 3) + r.span.n }), el('td', { cls: 'wf-cell' }, [bar]),
+        el('td', { text: r.span.d.toFixed(1) }), el('td', { cls: 'data', text: keep.map(function (k) { return k.replace(/^waveos\./, '') + '=' + a[k]; }).join(' ') })]);
+    }), 'stack'));
+  });
   var lg = D.logs.map(function (l) { return el('li', null, [el('b', { text: l.source }), ': ' + l.files.join(', ')]); });
   $('logs').appendChild(lg.length ? el('ul', null, lg) : el('p', { cls: 'muted', text: 'No spooled logs cover this window.' }));
   $('files').appendChild(table(['file', 'bytes'], D.files.map(function (f) { return el('tr', null, [el('td', { cls: 'kind', text: f.path }), el('td', { text: formatValue(f.size, 'bytes') })]); })));

@@ -8,6 +8,7 @@ import { type ChartPlan, type ModeSpan, type ReportSeries, modeSpans, planCharts
 export type { ReportSeries } from './report-charts.js';
 import { INCIDENT_KINDS, type Incident, headlineOf, incidentsOf } from './report-headline.js';
 import { APP, BODY, CSS } from './report-page.js';
+import type { WaterfallRow } from '../tracing/index.js';
 
 export interface ReportEvent {
   seq: number;
@@ -48,6 +49,8 @@ export interface ReportData {
   markers: ReportEvent[];
   events: ReportEvent[];
   events_omitted: number;
+  /** Action traces from `trace.spans` events (tracing on), each a waterfall: parents first, offsets from the trace's start. */
+  traces: WaterfallRow[][];
   bundles: { ts: string; kind: string; severity: string; reason: string; data: string }[];
   logs: { source: string; files: string[] }[];
   files: { path: string; size: number }[];

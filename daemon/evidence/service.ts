@@ -7,6 +7,7 @@ import type { DeviceKey } from './device-key.js';
 import { PACK_NAME_RE, type Trigger } from './manifest.js';
 import { removeLeftovers } from './leftovers.js';
 import type { BuiltPack, PackSource } from './pack-builder.js';
+import { inSpan, spanAttributes } from '../tracing/index.js';
 
 export interface EvidenceSettings {
   schedule: string | null;
@@ -305,7 +306,11 @@ export class EvidenceService implements Lifecycle {
       try {
         // The pack builder (tar, the report page) is loaded by the first export, not by an idle daemon.
         const { buildPack } = await import('./pack-builder.js');
-        const built = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered(), onCorruptChunk: this.onCorruptChunk }, { ...r, nowMs: clock.now() });
+        const built = await inSpan('evidence.export', { 'waveos.trigger': r.trigger, 'waveos.requested_by': r.requestedBy }, async () => {
+          const b = await buildPack({ ...this.deps, flushBuffered: () => this.flushBuffered(), onCorruptChunk: this.onCorruptChunk }, { ...r, nowMs: clock.now() });
+          spanAttributes({ 'waveos.pack': b.name, 'waveos.pack_bytes': b.bytes, 'waveos.first_seq': b.manifest.journal.first_seq ?? -1, 'waveos.last_seq': b.manifest.journal.last_seq ?? -1 });
+          return b;
+        });
         const summary = this.summary(built);
         journal.appendDurable({
           kind: 'evidence.exported',

@@ -298,6 +298,6 @@ describe('webhook action', () => {
     const { rt, events, sample } = runtime(dir, { watch: false });
     rt.load();
     sample('m', 1);
-    expect(events.at(-1)?.reason).toMatch(/no webhook URL is configured/);
+    expect(events.at(-1)?.reason).toMatch(/no alert receiver is configured/);
   });
 });

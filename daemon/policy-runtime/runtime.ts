@@ -20,6 +20,7 @@ import {
   parsePolicyText,
 } from '../policy/index.js';
 import { PolicyFolderReader } from './policy-files.js';
+import { inSpan } from '../tracing/index.js';
 import { WebhookSender } from './webhook.js';
 
 
@@ -49,6 +50,8 @@ export interface PolicyRuntimeDeps {
   /** Every decided action other than emit_event and webhook: at merge, the recovery executor. */
   execute(d: Decision): void | Promise<void>;
   webhook?: PolicyWebhookConfig;
+  /** The alerting module turns webhook decisions into alerts (docs/observability.md): no sender of its own. */
+  alertsRouted?: boolean;
   /** Where the last good policy is kept across restarts (the journal's `policy.last_good`). */
   lastGood?: { read(): StoredPolicy | undefined; write(p: StoredPolicy): void };
   /** Where the breakers' state is kept across restarts (the journal's `policy.breakers`). */
@@ -370,50 +373,65 @@ export class PolicyRuntime implements Lifecycle {
     }
   }
 
+  /**
+   * The decisions of one evaluation (a tick, a sample, an event): one span for the evaluation and one per
+   * decision, whose action's span is its child. An evaluation that decided nothing makes no span.
+   */
   private handle(decisions: readonly Decision[]): void {
-    for (const d of decisions) {
-      const a = d.action;
-      if (a.type === 'emit_event') {
-        this.emit({
-          kind: policyEventKind(a.kind),
-          severity: a.severity,
-          source: `policy:${d.rule_id}`,
-          reason: a.message ? `${d.reason} — ${a.message}` : d.reason,
-          data: decisionData(d),
-        });
-        continue;
-      }
-      if (a.type === 'webhook') {
-        this.emit({
-          kind: 'policy.decision',
-          severity: d.severity,
-          source: `policy:${d.rule_id}`,
-          reason: this.webhook ? d.reason : `${d.reason}; no webhook URL is configured (policy.webhook.url), so nothing is sent`,
-          data: decisionData(d),
-        });
-        this.webhook?.send(
-          {
-            rule_id: d.rule_id,
-            severity: d.severity,
-            reason: d.reason,
-            message: a.message ?? null,
-            ts: new Date(d.ts_ms).toISOString(),
-            mode: d.mode,
-            policy_version: d.policy_version,
-            data: d.data,
-          },
-          d.rule_id,
-        );
-        continue;
-      }
-      try {
-        const p = this.deps.execute(d);
-        if (p) p.catch((e: unknown) => this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed'));
-      } catch (e) {
-        this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed');
-      }
+    if (decisions.length === 0) {
+      this.persistBreakers();
+      return;
     }
-    this.persistBreakers();
+    inSpan('policy.evaluate', { 'waveos.policy_version': this.engine.version, 'waveos.decisions': decisions.length }, () => {
+      for (const d of decisions) {
+        inSpan(`policy.decision ${d.rule_id}`, { 'waveos.rule_id': d.rule_id, 'waveos.decision_seq': d.seq, 'waveos.action': d.action.type, 'waveos.mode': d.mode }, () => this.handleOne(d));
+      }
+      this.persistBreakers();
+    });
+  }
+
+  private handleOne(d: Decision): void {
+    const a = d.action;
+    if (a.type === 'emit_event') {
+      this.emit({
+        kind: policyEventKind(a.kind),
+        severity: a.severity,
+        source: `policy:${d.rule_id}`,
+        reason: a.message ? `${d.reason} — ${a.message}` : d.reason,
+        data: decisionData(d),
+      });
+      return;
+    }
+    if (a.type === 'webhook') {
+      this.emit({
+        kind: 'policy.decision',
+        severity: d.severity,
+        source: `policy:${d.rule_id}`,
+        reason: this.webhook || this.deps.alertsRouted ? d.reason : `${d.reason}; no alert receiver is configured (alerting.receivers), so nothing is sent`,
+        // action and message: the alerting module raises the rule's alert from this event.
+        data: { ...decisionData(d), action: 'webhook', message: a.message ?? null },
+      });
+      this.webhook?.send(
+        {
+          rule_id: d.rule_id,
+          severity: d.severity,
+          reason: d.reason,
+          message: a.message ?? null,
+          ts: new Date(d.ts_ms).toISOString(),
+          mode: d.mode,
+          policy_version: d.policy_version,
+          data: d.data,
+        },
+        d.rule_id,
+      );
+      return;
+    }
+    try {
+      const p = this.deps.execute(d);
+      if (p) p.catch((e: unknown) => this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed'));
+    } catch (e) {
+      this.deps.log.error({ err: errorMessage(e), rule_id: d.rule_id }, 'executing a policy decision failed');
+    }
   }
 
   /** Writes the breakers' state when it changed, so that a restart resumes their cool-downs. */

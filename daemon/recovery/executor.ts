@@ -1,6 +1,7 @@
 import { type Lifecycle, type Logger, WaveosError, errorMessage, isWaveosError } from '../core/index.js';
 import type { Journal } from '../journal/index.js';
 import type { ActionMap, ActionName } from './actions.js';
+import { activeContext, inSpan, spanAttributes, withContext } from '../tracing/index.js';
 
 /** One thing to change in the world, with who asked and why (for an executor over the action map M). */
 export interface MapRequest<M, A extends keyof M & string> {
@@ -106,9 +107,17 @@ export class ActionExecutor<M extends object = ActionMap> implements Lifecycle {
       return Promise.reject(e as Error);
     }
     this.queued++;
-    const p = this.tail.then(() => this.execute(handler, req));
+    // The caller's span (an API request, a policy decision) is the parent of the action's, though it runs later.
+    const ctx = activeContext();
+    const p = this.tail.then(() => withContext(ctx, () => this.traced(handler, req)));
     this.tail = p.catch(() => undefined);
     return p.finally(() => this.queued--);
+  }
+
+  /** One span per action, intent to outcome (docs/observability.md, "Traces"). */
+  private traced<A extends keyof M & string>(handler: ActionHandler<M[A]>, req: MapRequest<M, A>): Promise<ActionResult> {
+    const attrs = { 'waveos.action': req.action, 'waveos.source': req.source, ...(req.rule_id === undefined ? {} : { 'waveos.rule_id': req.rule_id }) };
+    return inSpan(`action ${req.action}`, attrs, () => this.execute(handler, req));
   }
 
   private async execute<A extends keyof M & string>(handler: ActionHandler<M[A]>, req: MapRequest<M, A>): Promise<ActionResult> {
@@ -116,17 +125,19 @@ export class ActionExecutor<M extends object = ActionMap> implements Lifecycle {
     const target = handler.target?.(req.params) ?? undefined;
     const params = { ...(req.params as Record<string, unknown>), ...(req.rule_id === undefined ? {} : { rule_id: req.rule_id }) };
     const intent = this.deps.journal.beginIntent({ action: req.action, target, params, reason: req.reason, requestedBy: req.source });
+    spanAttributes({ 'waveos.intent_id': intent.id, 'waveos.intent_seq': intent.intent_seq, ...(target ? { 'waveos.target': target } : {}) });
     try {
       const out = await handler.run(req.params, { reason: req.reason, source: req.source }, { signal: this.abort.signal });
-      this.deps.journal.finishIntent(intent, 'succeeded', out.reason, out.data ?? {});
+      spanAttributes({ 'waveos.outcome_seq': this.deps.journal.finishIntent(intent, 'succeeded', out.reason, out.data ?? {}).seq, 'waveos.outcome': 'succeeded' });
       return { ...out, intent_id: intent.id, action: req.action, target: target ?? null };
     } catch (e) {
       const message = errorMessage(e);
       try {
-        this.deps.journal.finishIntent(intent, 'failed', `${req.action}${target ? ` of ${target}` : ''} failed: ${message}`, {
+        const ev = this.deps.journal.finishIntent(intent, 'failed', `${req.action}${target ? ` of ${target}` : ''} failed: ${message}`, {
           error: message,
           code: isWaveosError(e) ? e.code : null,
         });
+        spanAttributes({ 'waveos.outcome_seq': ev.seq, 'waveos.outcome': 'failed' });
       } catch (je) {
         this.deps.log.error({ err: errorMessage(je) }, 'cannot record an action failure');
       }

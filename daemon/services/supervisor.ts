@@ -7,6 +7,7 @@ import { serviceEnvironment } from './environment.js';
 import { type HealthResult, type HeartbeatMemo, checkHealth } from './health.js';
 import { type ChildRecord, reapOrphans, unrecordedChildren, waitGroupGone } from './orphans.js';
 import { killGroup, primaryGroupOf, processStartTime, procUsage, resolveId } from './proc.js';
+import { inSpan, spanAttributes } from '../tracing/index.js';
 
 export type ServiceState = 'stopped' | 'starting' | 'running' | 'stopping' | 'backoff' | 'failed';
 
@@ -345,7 +346,15 @@ export class Supervisor implements Lifecycle {
   }
 
   /** Starts a service in its own process group; a running service is left as it is (never two copies). */
-  async startService(name: string, why: Because): Promise<{ pid: number; already_running: boolean; restarts: number }> {
+  startService(name: string, why: Because): Promise<{ pid: number; already_running: boolean; restarts: number }> {
+    return inSpan('service.start', { 'waveos.service': name }, async () => {
+      const r = await this.startServiceNow(name, why);
+      spanAttributes({ 'process.pid': r.pid, 'waveos.already_running': r.already_running });
+      return r;
+    });
+  }
+
+  private async startServiceNow(name: string, why: Because): Promise<{ pid: number; already_running: boolean; restarts: number }> {
     const e = this.entry(name);
     if (e.running) return { pid: e.running.pid, already_running: true, restarts: e.restarts };
     if (this.shuttingDown) throw new WaveosError('WAVEOS_E_RUNTIME', `not starting ${name}: WaveOS is stopping`);
@@ -464,7 +473,11 @@ export class Supervisor implements Lifecycle {
    * Stops a service: its stop signal to the whole process group, then SIGKILL to the group when it has
    * not gone within the stop timeout.
    */
-  async stopService(name: string, why: Because, timeoutMs?: number): Promise<StopResult> {
+  stopService(name: string, why: Because, timeoutMs?: number): Promise<StopResult> {
+    return inSpan('service.stop', { 'waveos.service': name }, () => this.stopServiceNow(name, why, timeoutMs));
+  }
+
+  private async stopServiceNow(name: string, why: Because, timeoutMs?: number): Promise<StopResult> {
     const e = this.entry(name);
     const s = e.spec;
     const r = e.running;

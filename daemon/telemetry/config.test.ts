@@ -17,7 +17,7 @@ describe('telemetry config', () => {
     const dev = effectiveConfig(undefined, 'dev', 'd').telemetry;
     const prod = effectiveConfig(undefined, 'prod', 'd').telemetry;
     expect(dev).toMatchObject({ sample_interval_ms: 1_000, raw_retention_ms: 86_400_000, aggregate_retention_ms: 30 * 86_400_000, prometheus: { enabled: true, host: '127.0.0.1' } });
-    expect(prod).toMatchObject({ sample_interval_ms: 10_000, prometheus: { enabled: false, host: '127.0.0.1' }, gpu: { enabled: false } });
+    expect(prod).toMatchObject({ sample_interval_ms: 10_000, prometheus: { enabled: true, host: '127.0.0.1' }, gpu: { enabled: false } });
     expect(dev.collectors.cpu).toEqual({ enabled: true, interval_ms: 1_000, timeout_ms: 1_000 });
     expect(dev.collectors.load.interval_ms).toBe(5_000);
     expect(prod.collectors.cpu.interval_ms).toBe(10_000);

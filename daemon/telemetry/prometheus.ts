@@ -15,6 +15,10 @@ export interface ExpositionSources {
   breakers: () => readonly { rule_id: string; state: string }[];
   /** Installed bundles by `kind/name` (the bundle agent's versions().by_name). */
   bundles: () => Readonly<Record<string, { version: string | undefined }>>;
+  /** The journal holds events in memory because its disk is full (observability/ alert rules). */
+  journalDiskFull?: () => boolean;
+  /** The newest bundle install was rolled back and nothing has been committed since. */
+  rolloutHalted?: () => boolean;
 }
 
 export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
@@ -47,6 +51,8 @@ function addSourceGauges(prom: Prom, reg: PromRegistry, src: ExpositionSources):
   gauge('breaker_state', 'each policy breaker: 1 for its current state (closed, open, half_open), 0 for the others', ['rule', 'state'], (set) => {
     for (const b of src.breakers()) for (const state of BREAKER_STATES) set({ rule: b.rule_id, state }, b.state === state ? 1 : 0);
   });
+  gauge('journal_disk_full', 'the journal cannot commit for a full disk: 1 while events wait in memory, else 0', [], (set) => set({}, src.journalDiskFull?.() ? 1 : 0));
+  gauge('rollout_halted', 'the newest bundle install was rolled back and none was committed since: 1, else 0', [], (set) => set({}, src.rolloutHalted?.() ? 1 : 0));
   gauge('bundle_info', 'each installed bundle: always 1, its name, kind and version in labels', ['name', 'kind', 'version'], (set) => {
     for (const [key, v] of Object.entries(src.bundles())) {
       const slash = key.indexOf('/');
