@@ -244,7 +244,15 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
     await buildApp(dev.k, appDir(join(dev.root, 'work'), 'demo', '1.0.0', { extraBytes: 1_200_000 }), good, '1.0.0', { trialMs: 1000 });
     const size = statSync(good).size;
     const sha = createHash('sha256').update(readFileSync(good)).digest('hex');
+    // An app holds updates with the update lock: the desired state waits, and goes on once it is released.
+    expect(cli(['fleet', 'lock', '--reason', 'busy filling a tank', '--root', dev.root]).code).toBe(0);
     await ctl.send('dev-1', 'desired', ctl.desired('dev-1', { bundles: { demo: { version: '1.0.0', url: `http://127.0.0.1:${nginx.port}/slow/demo-1.0.0.wbundle`, sha256: sha, size } } }));
+    const waiting = await waitFor('desired waiting on the lock', () => {
+      const d = lastStatus('dev-1')?.desired as { state: string; reason: string } | null;
+      return d?.state === 'waiting' ? d : undefined;
+    });
+    expect(waiting.reason).toMatch(/update lock is held \(busy filling a tank/);
+    expect(cli(['fleet', 'unlock', '--root', dev.root]).code).toBe(0);
     const part = join(dev.root, 'var/lib/waveos/inbox/.fleet/demo-1.0.0.wbundle.part');
     await waitFor('the download half-way', () => (existsSync(part) && statSync(part).size > size / 4 ? true : undefined), 30_000, 20);
     await nginx.stop();
