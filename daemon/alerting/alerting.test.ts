@@ -27,9 +27,9 @@ function harness() {
   const groups = new AlertGroups(60_000, { mono: () => mono, wall: () => 1_700_000_000_000 + mono });
   const feed = (e: JournalEvent): void => {
     for (const c of alertChanges(e, 'critical')) {
-      const labels = { ...c.labels, device: 'd1', environment: 'prod' };
+      const labels: Record<string, string> = { ...c.labels, device: 'd1', environment: 'prod' };
       if (c.status === 'resolved') groups.resolve({ ...c, labels });
-      else for (const hit of routesFor(config.route, { severity: c.severity, kind: c.kind, environment: 'prod', alertname: labels.alertname })) groups.fire({ ...c, labels }, hit);
+      else for (const hit of routesFor(config.route, { severity: c.severity, kind: c.kind, environment: 'prod', alertname: labels.alertname ?? '' })) groups.fire({ ...c, labels }, hit);
     }
   };
   return { groups, feed, at: (ms: number) => (mono = ms) };
