@@ -159,10 +159,24 @@ async function evidenceCmd(f: Flags, args: string[]): Promise<void> {
   }
 }
 
+/** `--min-health-delta -10`: a negative number after an option is its value, not another option. */
+function joinNegatives(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    const next = argv[i + 1];
+    if (a.startsWith('--') && !a.includes('=') && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 export async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegatives(argv), options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     throw new FleetCtlError('WAVEOS_E_FLEET_USAGE', `${(e as Error).message}\n${USAGE}`, 2);
   }

@@ -116,4 +116,95 @@ describe('fleet controller, end to end', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--where "colour=red"');
   });
+
+  it('rolls a good bundle through canary and waves to all; the leader killed mid-wave is replaced; an offline device catches up', async () => {
+    const id = createRollout('2.0.0', await bundle('2.0.0'));
+    await until('the canary installed', () => status(id).decisions.some((d) => d.kind === 'wave_installed'));
+    // Take one device of the last wave offline: its wave must not wait for it.
+    const last = await db.query<{ device_id: string }>('SELECT device_id FROM fleet_rollout_devices WHERE rollout_id = $1 AND wave = 2 ORDER BY device_id LIMIT 1', [id]);
+    const away = last.rows[0]?.device_id as string;
+    for (const s of sims) s.send('offline', [away]);
+    // Mid-wave 1: kill whichever controller leads.
+    const started = await until('wave 1 started', () => status(id).decisions.find((d) => d.kind === 'wave_started' && d.numbers.wave === 1));
+    const leader = controllers.find((c) => c.id === started.controller) as Controller;
+    leader.child.kill('SIGKILL');
+    const done = await until('the rollout completed', () => {
+      const s = status(id);
+      return s.state === 'completed' && s;
+    }, 90_000);
+    checkDecisions(done);
+    const by = new Set(done.decisions.filter((d) => d.controller.startsWith('ctl-')).map((d) => d.controller));
+    expect(by.size).toBe(2); // both controllers decided: the second took over
+    const installed = done.decisions.find((d) => d.kind === 'wave_installed' && d.numbers.wave === 2);
+    expect(installed?.numbers.offline).toBe(1);
+    const v = await versions();
+    expect(Object.entries(v).filter(([d, x]) => d !== away && x !== '2.0.0')).toEqual([]);
+    expect(v[away]).toBe('1.0.0');
+    for (const s of sims) s.send('online', [away]);
+    await until('the offline device caught up', async () => (await versions())[away] === '2.0.0');
+    // The killed controller comes back for the rest of the tests.
+    const again = await startController(env, leader.id, ['--tick', '500']);
+    await again.ready;
+    controllers[controllers.indexOf(leader)] = again;
+  }, 180_000);
+
+  it('loses no decision when the broker restarts mid-rollout', async () => {
+    const id = createRollout('3.0.0', await bundle('3.0.0'));
+    await until('the canary installed', () => status(id).decisions.some((d) => d.kind === 'wave_installed'));
+    await broker.stop();
+    await new Promise((r) => setTimeout(r, 1500));
+    await broker.start();
+    const done = await until('the rollout completed', () => {
+      const s = status(id);
+      return s.state === 'completed' && s;
+    }, 120_000);
+    checkDecisions(done);
+    expect(done.decisions.map((d) => d.kind)).toEqual(['created', 'wave_started', 'wave_installed', 'wave_passed', 'wave_started', 'wave_installed', 'wave_passed', 'wave_started', 'wave_installed', 'completed']);
+    expect(Object.values(await versions()).every((x) => x === '3.0.0')).toBe(true);
+  }, 180_000);
+
+  it('halts a bad bundle at the canary, rolls it back there, and never sends it to the others', async () => {
+    const id = createRollout('4.0.0', await bundle('4.0.0'));
+    const s = await until('the rollout halted', () => {
+      const x = status(id);
+      return x.state === 'halted' && x.decisions.some((d) => d.kind === 'rolled_back') && x;
+    });
+    checkDecisions(s);
+    const halt = s.decisions.find((d) => d.kind === 'halted');
+    expect(halt?.numbers).toMatchObject({ wave: 0, size: 1, failed: 1 });
+    expect(halt?.reason).toMatch(/canary: 1 of 1 devices failed/);
+    const sent = await db.query<{ device_id: string; wave: number }>("SELECT device_id, wave FROM fleet_rollout_devices WHERE rollout_id = $1 AND state <> 'pending'", [id]);
+    expect(sent.rows).toHaveLength(1);
+    expect(sent.rows[0]?.wave).toBe(0);
+    const docs = await db.query<{ device_id: string; v: string }>("SELECT device_id, body -> 'bundles' -> 'sensor-app' ->> 'version' AS v FROM fleet_desired WHERE fleet = $1", [FLEET]);
+    expect(docs.rows.filter((r) => r.v !== '3.0.0')).toEqual([]); // the canary is back on 3.0.0, nobody else ever had 4.0.0
+    expect(sims.flatMap((x) => x.lines).filter((l) => l.version === '4.0.0').map((l) => l.installed)).toEqual([sent.rows[0]?.device_id]);
+    expect(Object.values(await versions()).every((x) => x === '3.0.0')).toBe(true);
+    fleetCli(['rollout', 'abort', id, '--reason', 'bad bundle'], env);
+  }, 120_000);
+
+  it('halts on a health regression against the control group and puts the canary back', async () => {
+    const id = createRollout('5.0.0', await bundle('5.0.0'), ['--soak', '10s']);
+    const s = await until('the rollout halted', () => {
+      const x = status(id);
+      return x.state === 'halted' && x;
+    });
+    const halt = s.decisions.find((d) => d.kind === 'halted');
+    expect(halt?.numbers).toMatchObject({ wave: 0, health_wave: 50, health_control: 95, health_delta: -45, health_against: 'control' });
+    const canary = (await db.query<{ device_id: string }>('SELECT device_id FROM fleet_rollout_devices WHERE rollout_id = $1 AND wave = 0', [id])).rows[0]?.device_id as string;
+    await until('the canary is back on 3.0.0', async () => (await versions())[canary] === '3.0.0');
+    const metrics = await (await fetch(`http://127.0.0.1:${controllers[1]?.port}/metrics`)).text();
+    expect(metrics).toMatch(new RegExp(`waveos_fleet_rollout_wave\\{rollout="${id}",state="halted"\\} 0`));
+  }, 120_000);
+
+  it('pulls an evidence pack into the store, refuses a signing key others can read', async () => {
+    const r = json<{ state: string; file: string; bytes: number }>(['evidence', 'pull', 'dev-00001', '--public-url', `http://127.0.0.1:${controllers[0]?.port}`, '--wait', '30s']);
+    expect(r.state).toBe('stored');
+    expect(readFileSync(r.file, 'utf8')).toContain('simulated evidence of dev-00001');
+    const loose = join(dir, 'loose.key');
+    writeFileSync(loose, readFileSync(env.WAVEOS_FLEET_KEY as string), { mode: 0o644 });
+    chmodSync(loose, 0o644);
+    const c = await startController({ ...env, WAVEOS_FLEET_KEY: loose }, 'ctl-loose');
+    await expect(c.ready).rejects.toThrow(/WAVEOS_E_FLEET_KEY_MODE/);
+  });
 });
