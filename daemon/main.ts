@@ -2,6 +2,7 @@ import { notifyLauncherReady } from './bundles/index.js';
 import { apiUnit } from './compose/api.js';
 import { bundleUnits } from './compose/bundles.js';
 import { evidenceUnit } from './compose/evidence.js';
+import { FleetUnit } from './compose/fleet.js';
 import { uncaughtError } from './compose/fatal.js';
 import { spoolUnits, telemetryUnit } from './compose/io.js';
 import { type RunOptions, loadDaemonConfig, openBoot } from './compose/open.js';
@@ -64,7 +65,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   journal.onCommit((events) => policy.observeJournalEvents(events));
   const mirror = eventMirror({ minSeverity: boot.config.log.events, runId: boot.runId, log: log.child({ module: 'events' }), env });
   if (mirror) journal.onCommit(mirror);
-  const api = apiUnit(boot, { executor, supervisor, recovery, policy, telemetry, evidence, bundles: bundles.agent, spooler });
+  // The fleet link's code loads only when it is enabled (compose/fleet.ts).
+  const fleet = new FleetUnit(boot, { executor, recovery, policy, telemetry, evidence, bundles: bundles.agent });
+  const api = apiUnit(boot, { executor, supervisor, recovery, policy, telemetry, evidence, bundles: bundles.agent, spooler, extraRoutes: fleet.routes() });
   const mainLoop = mainLoopUnit(boot, { supervisor, recovery });
 
   // Run: in order; a unit that fails to start stops the ones before it, and the process exits non-zero.
@@ -82,6 +85,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       bundles.agent,
       bundles.inbox,
       api,
+      fleet,
       mainLoop,
     ]);
   } catch (e) {

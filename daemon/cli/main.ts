@@ -19,6 +19,7 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos bundle     install FILE | list | rollback [--kind K] [--name N]
   waveos bundle     keygen --out DIR | build DIR --kind K --version V --key KEY --out FILE
                     | verify FILE [--keys DIR] | inspect FILE     (offline)
+  waveos fleet      status | lock --reason TEXT | unlock | provision --csr [--cn NAME] | provision --cert FILE [--ca FILE]
   waveos completion bash | zsh                                   (a shell completion script)
 
 Global: --root DIR (or WAVEOS_ROOT), --json, --token-file FILE (or WAVEOS_TOKEN), --no-color (or NO_COLOR).
@@ -40,6 +41,7 @@ export const COMMANDS: Readonly<Record<string, readonly string[]>> = {
   policy: ['validate', 'simulate', 'schema'],
   evidence: ['export', 'list', 'verify', 'pubkey'],
   bundle: ['install', 'list', 'rollback', 'keygen', 'build', 'verify', 'inspect'],
+  fleet: ['status', 'provision', 'lock', 'unlock'],
   completion: ['bash', 'zsh'],
 };
 
@@ -148,6 +150,8 @@ export async function main(argv: string[], io: Output = stdio): Promise<number |
         return await (await import('./cmd-evidence.js')).evidenceCommand(rest, io);
       case 'bundle':
         return await (await import('./cmd-bundle.js')).bundleCommand(rest, io);
+      case 'fleet':
+        return await (await import('./cmd-fleet.js')).fleetCommand(rest, io);
       case 'completion':
         return await completionCommand(rest, io);
       case undefined:

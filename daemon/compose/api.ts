@@ -20,6 +20,8 @@ export interface ApiUnitDeps {
   evidence: EvidenceService;
   bundles: BundleAgent;
   spooler: { drain(): Promise<void> };
+  /** Routes of optional units (the fleet link's). */
+  extraRoutes?: Route[];
 }
 
 /** The status document's sources: read at every request. */
@@ -81,6 +83,7 @@ export function apiUnit(boot: BootContext, d: ApiUnitDeps): ApiServer {
       publicKey: d.evidence.publicKey,
       keyId: d.evidence.keyId,
     }),
+    ...(d.extraRoutes ?? []),
   ];
   routes.push(discoveryRoute(() => routes));
   // Evidence is made before telemetry exists (the policy between them needs it); here both do.

@@ -3,6 +3,7 @@ import { CONFIG_SCHEMA_VERSION, TELEMETRY_COLLECTORS } from './schema.js';
 import { devRebootCommand, devServices } from './dev-services.js';
 import { recoveryConfig, serviceSpec } from './services-schema.js';
 import { proxyConfig, spoolerConfig } from './section-defaults.js';
+import { fleetConfig } from './fleet-schema.js';
 import { chaosRule } from '../core/index.js';
 
 interface ProfileDefaults {
@@ -164,6 +165,7 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       max_attempts: file?.bundles?.max_attempts ?? 3,
       inbox_stable_ms: file?.bundles?.inbox_stable ?? 1_000,
     },
+    fleet: fleetConfig(file?.fleet),
     chaos: file?.chaos ? { seed: file.chaos.seed ?? 1, rules: file.chaos.rules.map(chaosRule) } : null,
   });
 }

@@ -23,4 +23,5 @@ export {
   serviceSpec,
 } from './services-schema.js';
 export { examplesDir } from './dev-services.js';
+export { type FleetConfig, fleetSchema } from './fleet-schema.js';
 export type { ProxyConfig, ProxyRouteConfig, ProxyUpstreamConfig, SpoolRateConfig, SpoolSourceConfig, SpoolerConfig } from './schema.js';

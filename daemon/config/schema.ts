@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
 import { CRON_RE } from './cron-pattern.js';
 import { type ChaosRule, boundedDuration, boundedSize, chaosSchema, linearRegExp } from '../core/index.js';
+import { type FleetConfig, fleetSchema } from './fleet-schema.js';
 import { type RecoveryConfig, type ServiceSpec, recoverySchema, servicesSchema, undeclaredSecretIssues } from './services-schema.js';
 
 export const CONFIG_SCHEMA_VERSION = 2;
@@ -338,6 +339,8 @@ export const configFileSchema = z.strictObject({
   spooler: spoolerSchema.optional(),
   proxy: proxySchema.optional(),
   bundles: bundlesSchema.optional(),
+  /** The fleet link (docs/fleet-protocol.md). */
+  fleet: fleetSchema.optional(),
   /** Failure injection for test rigs (docs/hil.md); refused in the prod profile. */
   chaos: chaosSchema.optional(),
 }).superRefine((c, ctx) => {
@@ -394,6 +397,7 @@ export interface Config {
     readonly max_attempts: number;
     readonly inbox_stable_ms: number;
   };
+  readonly fleet: FleetConfig;
   /** Failure injection; null unless the config has a `chaos:` section. */
   readonly chaos: { readonly seed: number; readonly rules: readonly ChaosRule[] } | null;
 }
@@ -482,4 +486,4 @@ export interface ProxyConfig {
 }
 
 /** Keys whose change takes effect only after a daemon restart (all of them, until hot reload lands). */
-export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log', 'telemetry', 'services', 'recovery', 'evidence', 'api', 'secrets'] as const;
+export const RESTART_REQUIRED = ['device', 'journal', 'artifacts', 'log', 'telemetry', 'services', 'recovery', 'evidence', 'api', 'secrets', 'fleet'] as const;

@@ -40,6 +40,14 @@ export interface Paths {
   readonly bundleWorkDir: string;
   /** Where refused inbox bundles are moved aside. */
   readonly inboxRejectedDir: string;
+  /** Trusted fleet signing keys (docs/fleet-protocol.md). */
+  readonly fleetKeysDir: string;
+  /** The fleet link's TLS key and certificates and its outbox. */
+  readonly fleetDir: string;
+  /** Where desired bundles are downloaded (a dot folder: the inbox watcher leaves it alone). */
+  readonly fleetDownloadDir: string;
+  /** While this file exists, fleet updates wait (an app holds it while busy). */
+  readonly updateLock: string;
 }
 
 /** The root comes from `--root`, then `WAVEOS_ROOT`, then `/`. */
@@ -84,6 +92,10 @@ export function pathsFor(rootDir: string): Paths {
     proxySocket: join(runDir, 'proxy.sock'),
     bundleWorkDir: join(libDir, 'bundles'),
     inboxRejectedDir: join(libDir, 'inbox', 'rejected'),
+    fleetKeysDir: join(etcDir, 'fleet-keys'),
+    fleetDir: join(libDir, 'fleet'),
+    fleetDownloadDir: join(libDir, 'inbox', '.fleet'),
+    updateLock: join(runDir, 'update.lock'),
   };
 }
 

@@ -77,7 +77,7 @@ describe('fleet protocol', () => {
     const v = check(good);
     if (!v.ok) throw new Error('expected ok');
     const state = acceptSeq({ last: 0, recent: [] }, 5, v.digest);
-    expect(check(good, state)).toMatchObject({ ok: true, duplicate: true });
+    expect(check(good, state)).toMatchObject({ ok: false, code: 'replayed' });
     expect(check(cmd({ seq: 5, expires_at: '2026-12-03T12:11:00Z' }), state)).toMatchObject({ ok: false, code: 'replayed' });
     expect(check(cmd({ seq: 4 }), state)).toMatchObject({ ok: false, code: 'reordered' });
     expect(check(cmd({ seq: 6 }), state)).toMatchObject({ ok: true, duplicate: false });

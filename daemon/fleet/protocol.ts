@@ -414,13 +414,12 @@ export function verifyFleetMessage<C extends FleetChannel>(channel: C, payload: 
   if (expires - issued > MAX_FLEET_MESSAGE_LIFETIME_MS) return refuse('lifetime', `valid for ${Math.round((expires - issued) / 86_400_000)} days, more than the 30 allowed`, raw);
   const digest = messageDigest(raw);
   if (m.seq <= ctx.seq.last) {
-    if (ctx.seq.recent.includes(digest)) {
-      // The broker re-delivering what was accepted (a retained desired on reconnect, a QoS 1 duplicate) is not an attack.
-      return { ok: true, message: m as never, digest, duplicate: true };
-    }
-    return m.seq === ctx.seq.last
-      ? refuse('replayed', `seq ${m.seq} was already used by another accepted message`, raw)
-      : refuse('reordered', `seq ${m.seq} is below the last accepted ${ctx.seq.last}`, raw);
+    const seen = ctx.seq.recent.includes(digest);
+    // The broker re-delivering the retained desired state it holds (on every reconnect) is not an attack; a
+    // command is carried out once, so a second copy of one, however it came, is a replay.
+    if (seen && channel === 'desired') return { ok: true, message: m as never, digest, duplicate: true };
+    if (seen || m.seq === ctx.seq.last) return refuse('replayed', `seq ${m.seq} was already accepted${seen ? ' (this very message)' : ' for another message'}`, raw);
+    return refuse('reordered', `seq ${m.seq} is below the last accepted ${ctx.seq.last}`, raw);
   }
   return { ok: true, message: m as never, digest, duplicate: false };
 }

@@ -58,6 +58,8 @@ export {
   DEGRADED_FEATURES_KEY,
   EVIDENCE_INCIDENTS_KEY,
   EVIDENCE_PENDING_KEY,
+  FLEET_STATE_KEY,
+  type FleetStateValue,
   type ExportCursor,
   HOLDS_KEY,
   type HoldValue,

@@ -103,6 +103,17 @@ export const storedBreakersSchema = z.array(
   }),
 );
 
+/** The fleet link's progress: events acknowledged by the broker, the fleet seqs accepted, the last desired state. */
+export const FLEET_STATE_KEY = 'fleet.state';
+const seqStateSchema = z.object({ last: z.number().int().nonnegative(), recent: z.array(z.string()) });
+export const fleetStateSchema = z.object({
+  events_cursor: z.number().int().nonnegative(),
+  seq: z.object({ desired: seqStateSchema, cmd: seqStateSchema }),
+  desired: z.object({ seq: z.number(), state: z.string(), reason: z.string(), at: z.string(), issuer: z.string() }).nullable(),
+  last_sync: z.string().nullable(),
+});
+export type FleetStateValue = z.output<typeof fleetStateSchema>;
+
 export const STATE_KEYS = {
   [MODE_KEY]: z.enum(MODES),
   [DEGRADED_FEATURES_KEY]: z.record(z.string(), z.string()),
@@ -121,6 +132,7 @@ export const STATE_KEYS = {
   [EVIDENCE_INCIDENTS_KEY]: z.array(incidentMarkSchema),
   [LAST_GOOD_KEY]: storedPolicySchema,
   [BREAKERS_KEY]: storedBreakersSchema,
+  [FLEET_STATE_KEY]: fleetStateSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 export type StateKey = keyof typeof STATE_KEYS;

@@ -26,8 +26,9 @@ interface Entry {
  * client hears 202; `state.json` (replaced atomically) records the last delivered id, so that after a crash
  * delivery resumes at the first request not known to be delivered (at least once, never skipped). The file
  * is truncated whenever everything in it is delivered; while it holds `maxBytes`, new requests are refused.
+ * The record type is the proxy's request by default; the fleet link's outbox keeps its messages in it too.
  */
-export class DurableQueue {
+export class DurableQueue<T extends { id: number } = StoredRequest> {
   private readonly file: string;
   private readonly stateFile: string;
   private fd: number;
@@ -78,8 +79,8 @@ export class DurableQueue {
   }
 
   /** Appends and fsyncs; undefined when the queue is at its bound. */
-  push(req: Omit<StoredRequest, 'id'>): StoredRequest | undefined {
-    const stored: StoredRequest = { id: this.nextId, ...req };
+  push(req: Omit<T, 'id'>): T | undefined {
+    const stored = { id: this.nextId, ...req } as T;
     const line = Buffer.from(`${JSON.stringify(stored)}\n`);
     if (this.size + line.length > this.maxBytes) return undefined;
     let off = 0;
@@ -97,12 +98,12 @@ export class DurableQueue {
     return stored;
   }
 
-  peek(): StoredRequest | undefined {
+  peek(): T | undefined {
     const e = this.entries[0];
     if (!e) return undefined;
     const buf = Buffer.alloc(e.length);
     readSync(this.fd, buf, 0, e.length, e.offset);
-    return JSON.parse(buf.toString('utf8')) as StoredRequest;
+    return JSON.parse(buf.toString('utf8')) as T;
   }
 
   /** Marks the head delivered (durably); empties the file once nothing is left in it. */
