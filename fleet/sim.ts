@@ -140,7 +140,7 @@ function onDesired(d: Dev, i: number, m: DesiredMessage): void {
       d.desired = { seq, state: 'applied', reason: `in force: ${o.bundle} ${want.version}`, at: at() };
     }
     publish(d, 'status', statusOf(d, i));
-    out({ installed: d.id, version: want.version, ok: !fails });
+    out({ installed: d.id, version: want.version, ok: !fails, at: Date.now() });
   }, o.installMs * (0.5 + hashShare(`${d.id}:${seq}`)));
 }
 

@@ -13,7 +13,7 @@ import { create as createTar } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Broker, type Controller, type Pg, type Sims, fleetCli, fleetEnv, startController, startMosquitto, startPostgres, startSims, until,
-} from './fleet-controller-rig.js';
+} from '../fleet/rig.js';
 
 const FLEET = 'e2e';
 const N = 8;

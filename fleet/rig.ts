@@ -1,16 +1,24 @@
 /*
- * The fleet controller's test rig: a throwaway PostgreSQL cluster (initdb + postgres on a unix socket in a temp
+ * The fleet controller's test and bench rig (not used by the controller itself): a throwaway PostgreSQL cluster (initdb + postgres on a unix socket in a temp
  * dir, run as the `postgres` user when the tests run as root), a Mosquitto broker on a free port, controllers
  * (the real `waveos-fleet serve`) and simulated devices (dist/controller/fleet/sim.js). Shared by the
- * end-to-end test and the scale bench.
+ * end-to-end test (test/fleet-controller.integration.test.ts) and the scale bench (bench/fleet.bench.mjs, from dist/).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
-import { openTraversal } from './helpers/users.js';
+import { dirname, join, resolve } from 'node:path';
 
-export const REPO = resolve(import.meta.dirname, '..');
+/** The repository: this file is fleet/rig.ts, or dist/controller/fleet/rig.js when built. */
+export const REPO = existsSync(resolve(import.meta.dirname, '../package.json')) ? resolve(import.meta.dirname, '..') : resolve(import.meta.dirname, '../../..');
+
+/** Lets the postgres user reach a dir through 0700 parents (traverse only). */
+function openTraversal(path: string): void {
+  for (let dir = path; dir !== dirname(dir); dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+  }
+}
 export const FLEET_BIN = join(REPO, 'bin/waveos-fleet.js');
 export const SIM = join(REPO, 'dist/controller/fleet/sim.js');
 
