@@ -6,11 +6,11 @@
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { newFleetKeyPair } from '../daemon/fleet/protocol.js';
-import { migrate, openDb } from './db.js';
+import { ensureSchema, openDb } from './db.js';
 import { pullEvidence, listEvidence, verifyEvidence } from './evidence.js';
 import { createCohort, deviceDetail, devicesTable, deviceJson, listCohorts, listDevices } from './inventory.js';
 import { FleetCtlError, loadSigningKey } from './keys.js';
-import { type Common, type Flags, commonOf, need, needKey, str } from './options.js';
+import { type Common, type Flags, commonOf, need, needKey, str, tlsOptions } from './options.js';
 import { parseDuration } from './plan.js';
 import { createRollout, listRollouts, operate, rolloutStatus } from './rollouts.js';
 import { serve } from './serve.js';
@@ -25,7 +25,8 @@ const USAGE = `usage: waveos-fleet COMMAND [options]    (docs/fleet.md)
                  [--min-health-delta -10] [--soak 10m] [--offline-after 90s] [--on-halt rollback|hold] [--url URL]
   rollout list | status ID | pause ID | resume ID | abort ID | rollback ID   [--reason TEXT]
   evidence pull DEVICE [--wait 60s] | evidence list [DEVICE] | evidence verify FILE [--keys DIR]
-common: --db URL --fleet ID --broker URL --key FILE --store DIR (or WAVEOS_FLEET_DB, _ID, _BROKER, _KEY, _STORE)`;
+common: --db URL --fleet ID --broker URL [--broker-ca F --broker-cert F --broker-key F] --key FILE --store DIR
+        (or WAVEOS_FLEET_DB, _ID, _BROKER, _BROKER_CA, _BROKER_CERT, _BROKER_KEY, _KEY, _STORE)`;
 
 const OPTIONS = {
   db: { type: 'string' }, fleet: { type: 'string' }, broker: { type: 'string' }, key: { type: 'string' }, store: { type: 'string' }, id: { type: 'string' },
@@ -34,6 +35,7 @@ const OPTIONS = {
   bundle: { type: 'string' }, cohort: { type: 'string' }, canary: { type: 'string' }, waves: { type: 'string' }, 'max-failures': { type: 'string' },
   'min-health-delta': { type: 'string' }, soak: { type: 'string' }, 'offline-after': { type: 'string' }, 'on-halt': { type: 'string' }, url: { type: 'string' },
   reason: { type: 'string' }, wait: { type: 'string' }, keys: { type: 'string' },
+  'broker-ca': { type: 'string' }, 'broker-cert': { type: 'string' }, 'broker-key': { type: 'string' },
 } as const;
 
 function print(c: { json: boolean }, value: unknown, human: () => string): void {
@@ -79,7 +81,7 @@ function planOf(f: Flags): Record<string, unknown> {
 async function rolloutCmd(c: Common, f: Flags, args: string[]): Promise<void> {
   const db = openDb(c.db, 2);
   try {
-    await migrate(db);
+    await ensureSchema(db);
     const sub = args[0];
     const id = args[1] ?? '';
     if (sub === 'create') {
@@ -108,7 +110,7 @@ async function rolloutCmd(c: Common, f: Flags, args: string[]): Promise<void> {
 async function inventoryCmd(c: Common, f: Flags, cmd: string, args: string[]): Promise<void> {
   const db = openDb(c.db, 2);
   try {
-    await migrate(db);
+    await ensureSchema(db);
     if (cmd === 'devices') {
       const rows = await listDevices(db, c.fleet, (f.where as string[] | undefined) ?? []);
       return print(c, rows.map(deviceJson), () => devicesTable(rows));
@@ -146,11 +148,11 @@ async function evidenceCmd(f: Flags, args: string[]): Promise<void> {
   const c = commonOf(f);
   const db = openDb(c.db, 2);
   try {
-    await migrate(db);
+    await ensureSchema(db);
     if (args[0] === 'list') return print(c, await listEvidence(db, c.fleet, args[1]), () => '');
     if (args[0] === 'pull') {
       if (!c.publicUrl) throw new FleetCtlError('WAVEOS_E_FLEET_USAGE', '--public-url: the address of a controller the device can upload to', 2);
-      const r = await pullEvidence(db, c.fleet, { device: args[1] ?? '', broker: c.broker, publicUrl: c.publicUrl, key: loadSigningKey(needKey(c)), issuer: c.issuer, reason: str(f, 'reason') ?? 'fleet evidence pull', waitMs: durationFlag(f, 'wait') ?? 60_000 });
+      const r = await pullEvidence(db, c.fleet, { device: args[1] ?? '', broker: c.broker, publicUrl: c.publicUrl, key: loadSigningKey(needKey(c)), issuer: c.issuer, reason: str(f, 'reason') ?? 'fleet evidence pull', waitMs: durationFlag(f, 'wait') ?? 60_000, tls: tlsOptions(c) });
       return print(c, r, () => `${String(r.device)}: ${String(r.state)}${r.file ? ` ${String(r.file)} (${String(r.bytes)} bytes)` : ''}\n`);
     }
     throw new FleetCtlError('WAVEOS_E_FLEET_USAGE', `evidence ${args[0] ?? ''}: expected pull, list or verify`, 2);

@@ -84,6 +84,12 @@ CREATE TABLE IF NOT EXISTS fleet_evidence (
 );
 `;
 
+/** For the commands: creates the schema only when it is not there (a command never takes the DDL locks a running fleet's writes would wait behind). */
+export async function ensureSchema(db: Db): Promise<void> {
+  const r = await db.query<{ t: string | null }>("SELECT to_regclass('fleet_evidence') AS t");
+  if (!r.rows[0]?.t) await migrate(db);
+}
+
 export async function migrate(db: Db): Promise<void> {
   const c = await db.connect();
   try {

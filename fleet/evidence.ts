@@ -18,6 +18,7 @@ export interface PullInput {
   issuer: string;
   reason: string;
   waitMs: number;
+  tls: Record<string, unknown>;
 }
 
 export async function pullEvidence(db: Db, fleet: string, i: PullInput): Promise<Record<string, unknown>> {
@@ -34,7 +35,7 @@ export async function pullEvidence(db: Db, fleet: string, i: PullInput): Promise
     },
     i.key,
   );
-  const client = await mqtt.connectAsync(i.broker, { clientId: `waveos-fleet-cli-${cmdId.slice(0, 8)}`, clean: true, connectTimeout: 10_000 });
+  const client = await mqtt.connectAsync(i.broker, { clientId: `waveos-fleet-cli-${cmdId.slice(0, 8)}`, clean: true, connectTimeout: 10_000, ...i.tls });
   try {
     await client.publishAsync(topicOf(fleet, i.device, 'cmd'), JSON.stringify(msg), { qos: 1 });
   } finally {

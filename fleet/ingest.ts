@@ -16,6 +16,8 @@ import { verifyWith } from './keys.js';
 export interface IngestStats {
   received: number;
   accepted: number;
+  /** Statuses written to the database (distinct devices per flush). */
+  statusesWritten: number;
   rejected: number;
   rejectedWhy: Record<string, number>;
   flushes: number;
@@ -27,7 +29,7 @@ interface Row {
 }
 
 export class Ingest {
-  readonly stats: IngestStats = { received: 0, accepted: 0, rejected: 0, rejectedWhy: {}, flushes: 0, lastFlushMs: 0 };
+  readonly stats: IngestStats = { received: 0, accepted: 0, statusesWritten: 0, rejected: 0, rejectedWhy: {}, flushes: 0, lastFlushMs: 0 };
   private statusRows = new Map<string, Row>();
   private healthRows = new Map<string, Row>();
   private incidentRows: Row[] = [];
@@ -164,8 +166,10 @@ export class Ingest {
 
   private async write(statuses: Row[], health: Row[], incidents: Row[], results: Row[]): Promise<void> {
     const f = this.fleet;
-    if (statuses.length > 0) await this.db.query(UPSERT_STATUS, [f, JSON.stringify(statuses)]);
-    if (health.length > 0) await this.db.query(UPDATE_HEALTH, [f, JSON.stringify(health)]);
+    // In slices: one statement's JSON parameter stays a few MB, whatever arrived at once.
+    for (let i = 0; i < statuses.length; i += 1000) await this.db.query(UPSERT_STATUS, [f, JSON.stringify(statuses.slice(i, i + 1000))]);
+    this.stats.statusesWritten += statuses.length;
+    for (let i = 0; i < health.length; i += 2000) await this.db.query(UPDATE_HEALTH, [f, JSON.stringify(health.slice(i, i + 2000))]);
     if (incidents.length > 0) await this.db.query(INSERT_INCIDENTS, [f, JSON.stringify(incidents)]);
     for (const r of results) {
       if (r.action !== 'export_evidence' || typeof r.cmd_id !== 'string') continue;

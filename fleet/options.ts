@@ -1,4 +1,5 @@
 /* Options every command shares, from flags or the environment, checked once. */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { FleetCtlError } from './keys.js';
 import { TOPIC_ID } from '../daemon/fleet/protocol.js';
@@ -13,6 +14,8 @@ export interface Common {
   controller: string;
   issuer: string;
   publicUrl: string | undefined;
+  /** TLS to the broker (mqtts://): the fleet CA, and the controller's client certificate and key. */
+  tls: { ca?: string; cert?: string; key?: string };
 }
 
 export type Flags = Record<string, string | boolean | string[] | undefined>;
@@ -46,10 +49,27 @@ export function commonOf(f: Flags): Common {
     controller,
     issuer: `${env.USER ?? 'operator'}@${controller}`.slice(0, 128),
     publicUrl: str(f, 'public-url') ?? env.WAVEOS_FLEET_PUBLIC_URL,
+    tls: { ca: str(f, 'broker-ca') ?? env.WAVEOS_FLEET_BROKER_CA, cert: str(f, 'broker-cert') ?? env.WAVEOS_FLEET_BROKER_CERT, key: str(f, 'broker-key') ?? env.WAVEOS_FLEET_BROKER_KEY },
   };
 }
 
 export function needKey(c: Common): string {
   if (!c.key) throw new FleetCtlError('WAVEOS_E_FLEET_USAGE', '--key (or WAVEOS_FLEET_KEY) is required: the controller\'s signing key file (`waveos-fleet key new --out FILE` makes one)', 2);
   return c.key;
+}
+
+/** The TLS part of the MQTT connect options: files read once, a missing one named. */
+export function tlsOptions(c: Common): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean } {
+  const read = (what: string, file: string | undefined): Buffer | undefined => {
+    if (!file) return undefined;
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new FleetCtlError('WAVEOS_E_FLEET_USAGE', `--broker-${what} ${file}: ${(e as Error).message}`, 2);
+    }
+  };
+  const ca = read('ca', c.tls.ca);
+  const cert = read('cert', c.tls.cert);
+  const key = read('key', c.tls.key);
+  return { ...(ca ? { ca, rejectUnauthorized: true } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
 }

@@ -47,7 +47,7 @@ export class Publisher {
     for (;;) {
       if (!this.client.connected) return;
       const r = await this.db.query<{ device_id: string; seq: string; doc: string }>(
-        'SELECT device_id, seq, doc FROM fleet_desired WHERE fleet = $1 AND NOT published ORDER BY seq LIMIT 2000',
+        'SELECT device_id, seq, doc FROM fleet_desired WHERE fleet = $1 AND NOT published ORDER BY seq LIMIT 1000',
         [this.fleet],
       );
       if (r.rows.length === 0) return;

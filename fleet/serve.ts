@@ -10,7 +10,7 @@ import { migrate, openDb } from './db.js';
 import { Engine } from './engine.js';
 import { Ingest } from './ingest.js';
 import { FleetCtlError, loadSigningKey } from './keys.js';
-import { type Common, type Flags, needKey, str } from './options.js';
+import { type Common, type Flags, needKey, str, tlsOptions } from './options.js';
 import { Publisher } from './publisher.js';
 import { startServer } from './server.js';
 
@@ -43,7 +43,7 @@ export async function serve(c: Common, f: Flags): Promise<never> {
   });
   const ingest = new Ingest(db, c.fleet, log);
   await ingest.loadKeys();
-  const client = mqtt.connect(c.broker, { clientId: `waveos-fleet-${c.controller}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128), clean: true, reconnectPeriod: 1000, connectTimeout: 10_000, keepalive: 30 });
+  const client = mqtt.connect(c.broker, { clientId: `waveos-fleet-${c.controller}`.replace(/[^A-Za-z0-9._:-]/g, '-').slice(0, 128), clean: true, reconnectPeriod: 1000, connectTimeout: 10_000, keepalive: 30, ...tlsOptions(c) });
   const publisher = new Publisher(db, c.fleet, client, log);
   const engine = new Engine({ db, lockClient, ctx: { fleet: c.fleet, key, issuer: c.issuer }, controller: c.controller, log, kick: () => publisher.kick() });
   let connects = 0;
@@ -75,6 +75,9 @@ export async function serve(c: Common, f: Flags): Promise<never> {
       '# TYPE waveos_fleet_ingest_messages_total counter',
       `waveos_fleet_ingest_messages_total{outcome="accepted"} ${s.accepted}`,
       ...Object.entries(s.rejectedWhy).map(([k, v]) => `waveos_fleet_ingest_messages_total{outcome="rejected",why="${k}"} ${v}`),
+      '# HELP waveos_fleet_ingest_statuses_written_total Device statuses this controller wrote to the inventory.',
+      '# TYPE waveos_fleet_ingest_statuses_written_total counter',
+      `waveos_fleet_ingest_statuses_written_total ${s.statusesWritten}`,
       '# HELP waveos_fleet_controller_leading Rollouts this controller leads.',
       '# TYPE waveos_fleet_controller_leading gauge',
       `waveos_fleet_controller_leading ${engine.leading.length}`,
