@@ -52,7 +52,11 @@ export class Ingest {
 
   subscribe(client: MqttClient): void {
     const base = `waveos/${this.fleet}/+/`;
-    client.subscribe([`${base}status`, `${base}health`, `${base}events`, `${base}cmd/result`], { qos: 1 });
+    // Statuses are retained: at QoS 0 the broker streams them without a PUBACK round trip each (the initial
+    // flood of a whole fleet's statuses), and a lost connection loses none, since resubscribing delivers every
+    // retained status again. The rest is not retained and stays at QoS 1.
+    client.subscribe(`${base}status`, { qos: 0 });
+    client.subscribe([`${base}health`, `${base}events`, `${base}cmd/result`], { qos: 1 });
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
   }
 
