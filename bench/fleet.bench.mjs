@@ -92,7 +92,7 @@ export async function run(row) {
   const ctl2 = await rig.startController(env, 'ctl-retained');
   await ctl2.ready;
   await rig.until('the second controller to have ingested all retained statuses', async () => {
-    const t = await (await fetch(`http://127.0.0.1:${ctl2.port}/metrics`)).text();
+    const t = await (await globalThis.fetch(`http://127.0.0.1:${ctl2.port}/metrics`)).text();
     return Number(/waveos_fleet_ingest_messages_total\{outcome="accepted"\} (\d+)/.exec(t)?.[1] ?? 0) >= N;
   }, 300_000);
   const retainedS = (Date.now() - t2) / 1000;
@@ -107,7 +107,7 @@ export async function run(row) {
   const bad = await rollout(ctx, '3.0.0', ['--max-failures', '1%']);
   clearInterval(sampler);
   const total = procStats(ctl.child.pid);
-  const metrics = await (await fetch(`http://127.0.0.1:${ctl.port}/metrics`)).text();
+  const metrics = await (await globalThis.fetch(`http://127.0.0.1:${ctl.port}/metrics`)).text();
   process.stderr.write(`${JSON.stringify({ N, inventoryS, connectedS, idleCpuPct, idleRss, good: { ...good, decisions: undefined }, bad: { ...bad, decisions: bad.decisions.map((d) => `${d.kind}: ${d.reason}`) }, peak, ctlCpuTotal: total.cpu }, null, 1)}\n`);
   process.stderr.write(`${metrics.split('\n').filter((l) => /^waveos_fleet_(devices|link_lag|ingest)/.test(l)).join('\n')}\n`);
   row(`fleet: inventory of ${N} devices after their first status`, inventoryS.toFixed(1), 's', '', '', undefined, '< 30 s');
