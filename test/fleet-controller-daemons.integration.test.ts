@@ -4,6 +4,8 @@
  * controllers. A good signed bundle rolls through the canary and two waves to all five (each device's
  * health-gated trial commits it); a bad one (its service exits: the trial fails and the device rolls itself
  * back) halts at the canary, the canary is sent its last good desired state, and no other device is sent it.
+ * Then a rollout with a daemon stopped (it catches up when started again), the broker restarted after the
+ * canary and the leading controller killed mid-wave.
  */
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,10 +79,10 @@ const versions = async (): Promise<Record<string, string | null>> => {
   return Object.fromEntries(r.rows.map((x) => [x.device_id, x.v]));
 };
 
-async function rollout(version: string, broken: boolean): Promise<string> {
+async function rollout(version: string, broken: boolean, extra: string[] = []): Promise<string> {
   const file = join(base, `demo-${version}.wbundle`);
   await buildApp(bundleKey, appDir(join(base, 'apps'), 'demo', version, { broken }), file, version, { trialMs: 1000 });
-  const r = json<{ rollout: string }>(['rollout', 'create', '--bundle', file, '--cohort', 'all', '--canary', '1', '--waves', '50%,100%', '--max-failures', '2%', '--min-health-delta', '-50', '--soak', '3s', '--offline-after', '20s', '--public-url', `http://127.0.0.1:${controllers[0]?.port}`]);
+  const r = json<{ rollout: string }>(['rollout', 'create', '--bundle', file, '--cohort', 'all', '--canary', '1', '--waves', '50%,100%', '--max-failures', '2%', '--min-health-delta', '-50', '--soak', '3s', '--offline-after', '20s', '--public-url', `http://127.0.0.1:${controllers[0]?.port}`, ...extra]);
   return r.rollout;
 }
 
@@ -152,4 +154,33 @@ describe('fleet controller with real WaveOS daemons', () => {
     }, 120_000);
     expect(Object.values(await versions())).toEqual(NAMES.map(() => '1.0.0'));
   }, 240_000);
+
+  it('finishes with a daemon stopped, the broker restarted and the leader killed mid-wave; the stopped daemon catches up', async () => {
+    const id = await rollout('3.0.0', false, ['--offline-after', '8s']);
+    const last = (await db.query<{ device_id: string }>('SELECT device_id FROM fleet_rollout_devices WHERE rollout_id = $1 AND wave = 2 ORDER BY device_id LIMIT 1', [id])).rows[0]?.device_id as string;
+    const k = NAMES.indexOf(last);
+    const away = daemons[k] as DaemonProcess;
+    await away.kill('SIGTERM');
+    await until('the canary installed', () => json<Status>(['rollout', 'status', id]).decisions.some((d) => d.kind === 'wave_installed'), 120_000);
+    await broker.stop();
+    await broker.start();
+    const started = await until('wave 1 started', () => json<Status>(['rollout', 'status', id]).decisions.find((d) => d.kind === 'wave_started' && d.numbers.wave === 1), 120_000);
+    const leader = controllers.find((c) => c.id === started.controller) as Controller;
+    leader.child.kill('SIGKILL');
+    const done = await until('the rollout completed', () => {
+      const x = json<Status>(['rollout', 'status', id]);
+      return x.state !== 'running' && x;
+    }, 240_000);
+    expect(done.state, JSON.stringify(done.decisions.map((d) => d.reason))).toBe('completed');
+    expect(done.decisions.map((d) => d.n)).toEqual(done.decisions.map((_, i) => i + 1));
+    expect(done.decisions.filter((d) => d.kind === 'wave_started').map((d) => d.numbers.wave)).toEqual([0, 1, 2]);
+    expect(new Set(done.decisions.slice(1).map((d) => d.controller)).size).toBe(2);
+    const v = await versions();
+    expect(NAMES.filter((n) => n !== last && v[n] !== '3.0.0')).toEqual([]);
+    expect(v[last]).toBe('1.0.0');
+    const back = new DaemonProcess(away.root);
+    daemons.push(back);
+    await back.ready();
+    await until('the stopped daemon caught up', async () => (await versions())[last] === '3.0.0', 120_000);
+  }, 480_000);
 });
