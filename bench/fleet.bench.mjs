@@ -79,7 +79,7 @@ export async function run(row) {
     peak.sims = Math.max(peak.sims, ctx.sims.reduce((a, s) => a + procStats(s.child.pid).rss, 0));
   }, 500);
   const ctx = { env, ctl, db, dir, sims: [] };
-  const common = { broker: broker.url, fleet: 'bench', prefix: 'd', fleetKeys: { [pub.key_id]: pub.public_key }, tags: ['bench'], bundle: 'sensor-app', initialVersion: '1.0.0', installMs: 2000, healthMs: 30_000, failShare: { '3.0.0': 0.02 }, healthOf: {}, baseHealth: 95, connectPerSecond: 1500 };
+  const common = { broker: broker.url, fleet: 'bench', prefix: 'd', fleetKeys: { [pub.key_id]: pub.public_key }, tags: ['bench'], bundle: 'sensor-app', initialVersion: '1.0.0', installMs: 2000, healthMs: 30_000, failShare: { '3.0.0': 0.02 }, healthOf: {}, baseHealth: 95, connectPerSecond: 250 }; // per process: Mosquitto's listen backlog is short, a faster burst drops SYNs and waits on TCP retransmits
   const per = Math.ceil(N / PROCS);
   const tFirst = Date.now();
   for (let p = 0; p < PROCS; p++) ctx.sims.push(rig.startSims({ ...common, from: p * per, count: Math.min(per, N - p * per) }));
