@@ -7,7 +7,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    files: ['daemon/**/*.ts', 'test/**/*.ts', 'hil-sim/**/*.ts'],
+    files: ['daemon/**/*.ts', 'fleet/**/*.ts', 'test/**/*.ts', 'hil-sim/**/*.ts'],
     languageOptions: {
       parserOptions: { project: './tsconfig.lint.json', tsconfigRootDir: import.meta.dirname },
     },

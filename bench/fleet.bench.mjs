@@ -1,183 +1,133 @@
-// Fleet link figures: RSS and CPU per minute of an idle daemon with the link on (a real Mosquitto over TLS)
-// against the same daemon with it off, and the events per second the link drains to the broker after an
-// outage. Needs mosquitto (scripts/ensure-debian-package.sh mosquitto mosquitto). BENCH_FLEET_IDLE_S
-// shortens the idle window (default 60 s).
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+// `npm run bench -- fleet` (only when named: it takes minutes and 10,000 MQTT sessions): one Mosquitto, one
+// PostgreSQL, one controller, WAVEOS_FLEET_BENCH_DEVICES (default 10,000) simulated devices in 4 processes
+// speaking the real protocol with their own keys. Measures the time to inventory them all, a staged rollout to
+// all of them in 4 waves (canary 1%, 10%, 50%, 100%) with each wave's decision delay after its last report, a
+// second rollout whose bundle fails on 2% of devices halting as configured (--max-failures 1%), and the
+// controller's RSS and CPU and the broker's RSS.
+import { readFileSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import mqtt from 'mqtt';
+import pg from 'pg';
+import { create as createTar } from 'tar';
 
-const { apiCall } = await import('../dist/api/index.js');
+const rig = await import(new URL('../dist/controller/fleet/rig.js', import.meta.url).href);
 
-const REPO = join(import.meta.dirname, '..');
-const IDLE_S = Number(process.env.BENCH_FLEET_IDLE_S ?? 60);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function sh(cmd, args, cwd) {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
-}
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function pki(dir) {
-  mkdirSync(dir, { recursive: true });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  sh('openssl', ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=bench CA'], dir);
-  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  for (const [name, ext] of [['server', true], ['dev-b', false], ['controller', false]]) {
-    sh('openssl', ['req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name === 'server' ? '127.0.0.1' : name}`], dir);
-    sh('openssl', ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.crt`, ...(ext ? ['-extfile', 'san.ext'] : [])], dir);
+function procStats(pid) {
+  try {
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return { rss, cpu: (Number(f[11]) + Number(f[12])) / 100 };
+  } catch {
+    return { rss: 0, cpu: 0 };
   }
 }
 
-function startBroker(dir, port) {
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    [
-      ...(process.getuid?.() === 0 ? ['user root'] : []),
-      'allow_anonymous false',
-      'log_dest stderr',
-      'log_type information',
-      `listener ${port} 127.0.0.1`,
-      `cafile ${join(dir, 'ca.crt')}`,
-      `certfile ${join(dir, 'server.crt')}`,
-      `keyfile ${join(dir, 'server.key')}`,
-      'require_certificate true',
-      'use_identity_as_username true',
-      '',
-    ].join('\n'),
-  );
-  const p = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  p.stderr.on('data', (c) => (log += c));
-  return new Promise((resolve, reject) => {
-    const t = setInterval(() => {
-      if (log.includes(' running')) {
-        clearInterval(t);
-        resolve(p);
-      } else if (p.exitCode !== null) {
-        clearInterval(t);
-        reject(new Error(log));
-      }
-    }, 50);
-  });
+async function bundle(dir, version) {
+  const d = join(dir, `b-${version}`);
+  mkdirSync(d, { recursive: true });
+  writeFileSync(join(d, 'manifest.json'), JSON.stringify({ schema_version: 2, name: 'sensor-app', version, kind: 'app' }));
+  const file = join(dir, `sensor-app-${version}.wbundle`);
+  await createTar({ file, cwd: d }, ['manifest.json']);
+  return file;
 }
 
-function daemonRoot(base, name, fleet, pkiDir, port) {
-  const root = join(base, name);
-  mkdirSync(join(root, 'etc/waveos'), { recursive: true });
-  mkdirSync(join(root, 'var/lib/waveos/fleet'), { recursive: true });
-  for (const [from, to] of [['dev-b.crt', 'tls.crt'], ['dev-b.key', 'tls.key'], ['ca.crt', 'ca.crt']]) writeFileSync(join(root, 'var/lib/waveos/fleet', to), readFileSync(join(pkiDir, from)));
-  const fleetSection = fleet ? `fleet:\n  enabled: true\n  fleet: bench\n  broker: mqtts://127.0.0.1:${port}\n  events: { min_severity: info }\n  reconnect: { min: 200ms, max: 1s }\n` : '';
-  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), `schema_version: 2\ndevice:\n  device_id: dev-b\n${fleetSection}`);
-  return root;
+function cli(env, args) {
+  const r = rig.fleetCli([...args, '--json'], env);
+  if (r.code !== 0) throw new Error(`waveos-fleet ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
 }
 
-function startDaemon(root) {
-  return spawn(process.execPath, [join(REPO, 'bin/waveos.js'), 'run', '--root', root, '--log-format', 'json'], { stdio: 'ignore' });
-}
-
-async function ready(root) {
-  for (let i = 0; i < 300; i++) {
-    const r = await apiCall({ socketPath: join(root, 'run/waveos/waveos-admin.sock'), timeoutMs: 2000 }, 'GET', '/v1/status').catch(() => undefined);
-    if (r?.status === 200) return r.body;
-    await sleep(100);
+async function rollout(ctx, version, extra) {
+  const { env, ctl, db } = ctx;
+  const t0 = Date.now();
+  const r = cli(env, ['rollout', 'create', '--bundle', await bundle(ctx.dir, version), '--cohort', 'all', '--canary', '1%', '--waves', '10%,50%,100%', '--soak', '5s', '--public-url', `http://127.0.0.1:${ctl.port}`, ...extra]);
+  // Polled in the database, not through the command: a command per poll would load the 2 cores it measures.
+  await rig.until(`rollout ${r.rollout} to end`, async () => ['completed', 'halted'].includes((await db.query('SELECT state FROM fleet_rollouts WHERE id = $1', [r.rollout])).rows[0]?.state), 900_000);
+  const done = cli(env, ['rollout', 'status', r.rollout]);
+  await new Promise((r) => setTimeout(r, 1000)); // the simulators' last report lines
+  const installs = ctx.sims.flatMap((s) => s.lines).filter((l) => l.version === version);
+  const waveOf = new Map((await db.query('SELECT device_id, wave FROM fleet_rollout_devices WHERE rollout_id = $1', [r.rollout])).rows.map((x) => [x.device_id, x.wave]));
+  const waves = [];
+  for (const d of done.decisions.filter((x) => x.kind === 'wave_installed' || x.kind === 'halted')) {
+    const w = d.numbers.wave;
+    const mine = installs.filter((l) => waveOf.get(l.installed) === w && l.at <= Date.parse(d.at) + 5);
+    if (mine.length === 0) process.stderr.write(`fleet bench: no report seen for wave ${w} before its decision\n`);
+    const last = Math.max(...mine.map((l) => l.at));
+    waves.push({ wave: w, kind: d.kind, size: d.numbers.size, applied: d.numbers.applied, failed: d.numbers.failed, decision_after_last_report_s: (Date.parse(d.at) - last) / 1000 });
   }
-  throw new Error(`daemon on ${root} did not start`);
-}
-
-function usage(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(f[11]) + Number(f[12]);
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-  return { cpuS: ticks / 100, rss };
-}
-
-function subscriber(dir, port) {
-  const c = mqtt.connect(`mqtts://127.0.0.1:${port}`, {
-    ca: readFileSync(join(dir, 'ca.crt')),
-    cert: readFileSync(join(dir, 'controller.crt')),
-    key: readFileSync(join(dir, 'controller.key')),
-    clientId: 'bench-controller',
-    protocolVersion: 5,
-    clean: false,
-    properties: { sessionExpiryInterval: 600 },
-  });
-  const seqs = new Set();
-  c.on('message', (topic, payload) => {
-    if (!topic.endsWith('/events')) return;
-    for (const e of JSON.parse(payload.toString()).body.events) seqs.add(e.seq);
-  });
-  return new Promise((resolve) => c.on('connect', () => c.subscribe('waveos/bench/#', { qos: 1 }, () => resolve({ c, seqs }))));
+  return { id: r.rollout, state: done.state, seconds: (Date.now() - t0) / 1000, waves, decisions: done.decisions };
 }
 
 export async function run(row) {
-  if (spawnSync('bash', [join(REPO, 'scripts/ensure-debian-package.sh'), 'mosquitto', 'mosquitto']).status !== 0) {
-    process.stderr.write('fleet bench: mosquitto not available, skipped\n');
-    return;
-  }
-  const base = mkdtempSync(join(tmpdir(), 'bench-fleet-'));
-  const procs = [];
-  try {
-    const pkiDir = join(base, 'pki');
-    pki(pkiDir);
-    const port = await freePort();
-    let broker = await startBroker(pkiDir, port);
-    const sub = await subscriber(pkiDir, port);
-    const offRoot = daemonRoot(base, 'off', false, pkiDir, port);
-    const onRoot = daemonRoot(base, 'on', true, pkiDir, port);
-    const off = startDaemon(offRoot);
-    const on = startDaemon(onRoot);
-    procs.push(off, on);
-    await Promise.all([ready(offRoot), ready(onRoot)]);
-    await sleep(10_000); // settle: start-up work and the first status and events are done
-    const a0 = usage(off.pid);
-    const b0 = usage(on.pid);
-    await sleep(IDLE_S * 1000);
-    const a1 = usage(off.pid);
-    const b1 = usage(on.pid);
-    const perMin = (x0, x1) => ((x1.cpuS - x0.cpuS) * 60) / IDLE_S;
-    row('fleet link on: daemon RSS at idle', (b1.rss / 1048576).toFixed(1), 'MB', (a1.rss / 1048576).toFixed(1), 'MB, link off', b1.rss / a1.rss, '< +5 MB');
-    row('fleet link on: RSS added by the link', ((b1.rss - a1.rss) / 1048576).toFixed(1), 'MB', '', '', undefined, '< 5 MB');
-    row('fleet link on: CPU per minute at idle', perMin(b0, b1).toFixed(3), 's/min', perMin(a0, a1).toFixed(3), 's/min, link off', perMin(b0, b1) / Math.max(perMin(a0, a1), 0.001), '');
-
-    // Throughput: a backlog made while the broker is down, then the time to drain it.
-    broker.kill('SIGTERM');
-    await new Promise((r) => broker.once('exit', r));
-    const sock = join(onRoot, 'run/waveos/waveos-admin.sock');
-    for (let i = 0; i < 600; i++) await apiCall({ socketPath: sock }, 'POST', '/v1/mode', { mode: i % 2 ? 'normal' : 'degraded', reason: `bench ${i}` });
-    const status = await ready(onRoot);
-    const last = status.journal.last_seq;
-    const before = sub.seqs.size;
-    broker = await startBroker(pkiDir, port);
-    // From the first event through after the reconnect (the backoff wait is not the link's throughput).
-    while (sub.seqs.size === before) await sleep(5);
-    const t0 = performance.now();
-    while ([...Array(last).keys()].some((i) => !sub.seqs.has(i + 1))) {
-      if (performance.now() - t0 > 120_000) break;
-      await sleep(20);
-    }
-    const s = (performance.now() - t0) / 1000;
-    row('fleet link: events drained to the broker after an outage', Math.round((sub.seqs.size - before) / s), 'events/s', sub.seqs.size - before, 'events in backlog', undefined, '');
-    sub.c.end(true);
-    broker.kill('SIGTERM');
-  } finally {
-    for (const p of procs) p.kill('SIGTERM');
-    await sleep(1000);
-    rmSync(base, { recursive: true, force: true });
-  }
+  if (!process.argv.slice(2).includes('fleet')) return; // not part of the default bench run
+  const N = Number(process.env.WAVEOS_FLEET_BENCH_DEVICES ?? 10_000);
+  const PROCS = 4;
+  const dir = mkdtempSync(join(tmpdir(), 'waveos-fleet-bench-'));
+  const pgc = await rig.startPostgres(join(dir, 'pg'));
+  const broker = await rig.startMosquitto(join(dir, 'mqtt'));
+  const key = join(dir, 'fleet.key');
+  const env = rig.fleetEnv(pgc, broker, 'bench', key, join(dir, 'store'));
+  cli(env, ['key', 'new', '--out', key]);
+  const pub = JSON.parse(readFileSync(`${key}.pub`, 'utf8'));
+  const ctl = await rig.startController(env, 'ctl-bench');
+  await ctl.ready;
+  const db = new pg.Pool({ connectionString: pgc.url, max: 2 });
+  const peak = { ctl: 0, broker: 0, sims: 0 };
+  const sampler = setInterval(() => {
+    peak.ctl = Math.max(peak.ctl, procStats(ctl.child.pid).rss);
+    peak.broker = Math.max(peak.broker, procStats(broker.child.pid).rss);
+    peak.sims = Math.max(peak.sims, ctx.sims.reduce((a, s) => a + procStats(s.child.pid).rss, 0));
+  }, 500);
+  const ctx = { env, ctl, db, dir, sims: [] };
+  const common = { broker: broker.url, fleet: 'bench', prefix: 'd', fleetKeys: { [pub.key_id]: pub.public_key }, tags: ['bench'], bundle: 'sensor-app', initialVersion: '1.0.0', installMs: 2000, healthMs: 30_000, failShare: { '3.0.0': 0.02 }, healthOf: {}, baseHealth: 95, connectPerSecond: 250 }; // per process: Mosquitto's listen backlog is short, a faster burst drops SYNs and waits on TCP retransmits
+  const per = Math.ceil(N / PROCS);
+  const tFirst = Date.now();
+  for (let p = 0; p < PROCS; p++) ctx.sims.push(rig.startSims({ ...common, from: p * per, count: Math.min(per, N - p * per) }));
+  await rig.until('all devices in the inventory', async () => Number((await db.query('SELECT COUNT(*) AS n FROM fleet_devices WHERE status IS NOT NULL')).rows[0].n) >= N, 600_000);
+  const inventoryS = (Date.now() - tFirst) / 1000;
+  await Promise.all(ctx.sims.map((s) => s.ready));
+  const connectedS = (Date.now() - tFirst) / 1000;
+  // Inventory from the retained statuses alone: a second controller started now sees every device at once.
+  const t2 = Date.now();
+  const ctl2 = await rig.startController(env, 'ctl-retained');
+  await ctl2.ready;
+  await rig.until('the second controller to have ingested all retained statuses', async () => {
+    const t = await (await globalThis.fetch(`http://127.0.0.1:${ctl2.port}/metrics`)).text();
+    return Number(/waveos_fleet_ingest_messages_total\{outcome="accepted"\} (\d+)/.exec(t)?.[1] ?? 0) >= N;
+  }, 300_000);
+  const retainedS = (Date.now() - t2) / 1000;
+  const ctl2Rss = procStats(ctl2.child.pid).rss;
+  ctl2.child.kill('SIGTERM');
+  const cpu0 = procStats(ctl.child.pid).cpu;
+  const idle0 = Date.now();
+  await new Promise((r) => setTimeout(r, 30_000));
+  const idleCpuPct = ((procStats(ctl.child.pid).cpu - cpu0) / ((Date.now() - idle0) / 1000)) * 100;
+  const idleRss = procStats(ctl.child.pid).rss;
+  const good = await rollout(ctx, '2.0.0', ['--max-failures', '2%']);
+  const bad = await rollout(ctx, '3.0.0', ['--max-failures', '1%']);
+  clearInterval(sampler);
+  const total = procStats(ctl.child.pid);
+  const metrics = await (await globalThis.fetch(`http://127.0.0.1:${ctl.port}/metrics`)).text();
+  process.stderr.write(`${JSON.stringify({ N, inventoryS, connectedS, idleCpuPct, idleRss, good: { ...good, decisions: undefined }, bad: { ...bad, decisions: bad.decisions.map((d) => `${d.kind}: ${d.reason}`) }, peak, ctlCpuTotal: total.cpu }, null, 1)}\n`);
+  process.stderr.write(`${metrics.split('\n').filter((l) => /^waveos_fleet_(devices|link_lag|ingest)/.test(l)).join('\n')}\n`);
+  row(`fleet: inventory of ${N} devices after their first status`, inventoryS.toFixed(1), 's', '', '', undefined, '< 30 s');
+  row(`fleet: a controller started with ${N} retained statuses: all ingested`, retainedS.toFixed(1), 's', '', '', undefined, '< 30 s');
+  row('fleet: that controller RSS after ingesting them', (ctl2Rss / 1048576).toFixed(0), 'MB', '', '', undefined, '< 200 MB');
+  row(`fleet: all ${N} sessions connected`, connectedS.toFixed(1), 's', '', '', undefined, '');
+  for (const w of good.waves) row(`fleet: good rollout wave ${w.wave} (${w.size} dev) decision after last report`, w.decision_after_last_report_s.toFixed(1), 's', '', '', undefined, '< 10 s');
+  row(`fleet: good rollout to ${N} in ${good.waves.length} waves (soak 5 s each)`, good.seconds.toFixed(0), 's', '', '', undefined, good.state);
+  for (const w of bad.waves.filter((x) => x.kind === 'halted')) row(`fleet: 2% failing bundle halted at wave ${w.wave} (${w.failed}/${w.size} failed), after last report`, w.decision_after_last_report_s.toFixed(1), 's', '', '', undefined, '< 10 s');
+  row('fleet: controller RSS peak', (peak.ctl / 1048576).toFixed(0), 'MB', '', '', undefined, '< 200 MB');
+  row('fleet: controller RSS idle with all devices', (idleRss / 1048576).toFixed(0), 'MB', '', '', undefined, '');
+  row('fleet: controller CPU idle (health every 30 s)', idleCpuPct.toFixed(1), '% of a core', '', '', undefined, '');
+  row('fleet: controller CPU total for the run', total.cpu.toFixed(1), 's', '', '', undefined, '');
+  row('fleet: broker RSS peak', (peak.broker / 1048576).toFixed(0), 'MB', '', '', undefined, '');
+  row(`fleet: simulators RSS peak (${PROCS} processes)`, (peak.sims / 1048576).toFixed(0), 'MB', '', '', undefined, '');
+  writeFileSync(join(dir, 'controller.log'), ctl.log());
+  process.stderr.write(`fleet bench: controller log in ${join(dir, 'controller.log')}\n`);
+  await db.end();
+  for (const s of ctx.sims) s.child.kill('SIGKILL');
+  ctl.child.kill('SIGKILL');
+  await broker.stop();
+  pgc.stop();
 }
