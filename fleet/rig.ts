@@ -135,8 +135,9 @@ export function fleetEnv(pg: Pg, broker: Broker, fleet: string, key: string, sto
   return { WAVEOS_FLEET_DB: pg.url, WAVEOS_FLEET_BROKER: broker.url, WAVEOS_FLEET_ID: fleet, WAVEOS_FLEET_KEY: key, WAVEOS_FLEET_STORE: store };
 }
 
-export async function startController(env: NodeJS.ProcessEnv, id: string, extra: string[] = []): Promise<Controller> {
-  const port = await freePort();
+/** `port`: listen where a controller listened before (a restarted one keeps serving the bundle URLs it published). */
+export async function startController(env: NodeJS.ProcessEnv, id: string, extra: string[] = [], port?: number): Promise<Controller> {
+  port ??= await freePort();
   const child = spawn(process.execPath, [FLEET_BIN, 'serve', '--id', id, '--listen', `127.0.0.1:${port}`, '--public-url', `http://127.0.0.1:${port}`, ...extra], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (b: Buffer) => (err += b.toString()));

@@ -73,9 +73,12 @@ describe('WaveOS self-update through the launcher', () => {
     cpSync(join(REPO, 'dist'), join(tree, 'dist'), { recursive: true, filter: (s) => !s.endsWith('.map') });
     const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(tree, 'package.json'), JSON.stringify({ ...pkg, version: '0.2.0' }));
-    const stampFile = join(tree, 'dist/build-info.json');
-    const stamp = existsSync(stampFile) ? (JSON.parse(readFileSync(stampFile, 'utf8')) as Record<string, unknown>) : {};
-    writeFileSync(stampFile, JSON.stringify({ ...stamp, version: '0.2.0' }));
+    // The compiled tree and the bundle each carry their own copy of the build stamp (the bundle reads its own).
+    for (const stampFile of [join(tree, 'dist/build-info.json'), join(tree, 'dist/bundle/build-info.json')]) {
+      if (!existsSync(stampFile)) continue;
+      const stamp = JSON.parse(readFileSync(stampFile, 'utf8')) as Record<string, unknown>;
+      writeFileSync(stampFile, JSON.stringify({ ...stamp, version: '0.2.0' }));
+    }
     const m = await buildBundle({ dir: tree, kind: 'waveos', name: 'waveos', version: '0.2.0', waveosVersion: '0.2.0', key: k.key, out: join(work, 'good.wbundle'), clock: systemClock });
 
     cli(['bundle', 'install', join(work, 'good.wbundle'), '--root', root]);

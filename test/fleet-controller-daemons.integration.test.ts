@@ -167,6 +167,13 @@ describe('fleet controller with real WaveOS daemons', () => {
     const started = await until('wave 1 started', () => json<Status>(['rollout', 'status', id]).decisions.find((d) => d.kind === 'wave_started' && d.numbers.wave === 1), 120_000);
     const leader = controllers.find((c) => c.id === started.controller) as Controller;
     leader.child.kill('SIGKILL');
+    // The other controller takes the rollout over; then the killed one comes back, as its service manager would
+    // restart it, on its port: the bundle URL the rollout published is served there.
+    const other = await until('a decision by the other controller', () => json<Status>(['rollout', 'status', id]).decisions.find((d) => d.n > started.n && d.controller !== leader.id), 120_000);
+    expect(other.controller).not.toBe(leader.id);
+    const restarted = await startController(env, leader.id, ['--tick', '500'], leader.port);
+    controllers.push(restarted);
+    await restarted.ready;
     const done = await until('the rollout completed', () => {
       const x = json<Status>(['rollout', 'status', id]);
       return x.state !== 'running' && x;
