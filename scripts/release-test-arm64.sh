@@ -41,7 +41,7 @@ node "$here/scripts/release.mjs" --arch arm64 --out "$out" >/dev/null
 version=$(node -p "require('$here/package.json').version")
 deb=$out/waveos_${version}_arm64.deb
 say "     built the arm64 release in ${SECONDS} s: $(du -h "$deb" | cut -f1) .deb"
-tree=$here/.release/stage/arm64/root
+tree=$out/.stage/arm64/root
 # lintian: no errors (the warnings kept are listed in docs/release.md, "lintian").
 ensure lintian lintian
 lintian --tag-display-limit 0 "$deb" >"$work/lintian.log" 2>&1 || true

@@ -50,7 +50,8 @@ function buildSelfUpdate(root, version, key, out, work) {
 async function buildArch(arch, version, out, key, noDeb) {
   const t0 = performance.now();
   const base = `waveos_${version}_${ARCHES[arch].deb}`;
-  const work = join(repo, '.release/stage', arch);
+  // Each output directory has its own staging trees, so two builds at once (a test and a release) never share one.
+  const work = join(out, '.stage', arch);
   const root = join(work, 'root');
   const runtime = nodeRuntime(arch);
   const natives = buildNatives(arch, runtime);

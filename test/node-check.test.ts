@@ -26,7 +26,8 @@ describe('the supported Node lines', () => {
     ['v24.22.3', null],
     ['v20.18.3', /older than 20\.19\.0/],
     ['v18.20.4', /not a supported line/],
-    ['v22.12.0', /not a supported line/],
+    ['v22.12.0', null],
+    ['v22.11.0', /older than 22\.12\.0/],
     ['v26.1.0', /not a supported line/],
     ['v24.10.0', /older than 24\.11\.0/],
     ['nonsense', /cannot read the Node version/],
@@ -39,7 +40,7 @@ describe('the supported Node lines', () => {
   it('the command refuses Debian 12\'s Node 18 with exit 2 and the way out; WAVEOS_ALLOW_ANY_NODE=1 lets it try', () => {
     const r = asNode('v18.20.4', ['--version']);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^waveos: Node v18\.20\.4 is not a supported line; WaveOS runs on Node 20\.x \(>= 20\.19\.0\) or 24\.x \(>= 24\.11\.0\)\. The packaged release carries its own runtime/);
+    expect(r.stderr).toMatch(/^waveos: Node v18\.20\.4 is not a supported line; WaveOS runs on Node 20\.x \(>= 20\.19\.0\) or 22\.x \(>= 22\.12\.0\) or 24\.x \(>= 24\.11\.0\)\. The packaged release carries its own runtime/);
     expect(r.stdout).toBe('');
     const forced = asNode('v18.20.4', ['--version'], { WAVEOS_ALLOW_ANY_NODE: '1' });
     expect(forced.status, forced.stderr).toBe(0);

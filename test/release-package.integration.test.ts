@@ -103,7 +103,7 @@ describe('the x86-64 release package', () => {
     const ok = sh(process.execPath, [join(REPO, 'scripts/release-verify.mjs'), out, '--key', join(out, pem)]);
     expect(ok.code, ok.err).toBe(0);
     const bad = join(work, 'tampered');
-    cpSync(out, bad, { recursive: true });
+    cpSync(out, bad, { recursive: true, filter: (s) => !s.includes('/.stage') });
     appendFileSync(join(bad, `${BASE}.tar.gz`), 'x');
     const r = sh(process.execPath, [join(REPO, 'scripts/release-verify.mjs'), bad, '--key', join(out, pem)]);
     expect(r.code).toBe(5);
