@@ -4,7 +4,7 @@ import { MAX_EVENTS_PER_MESSAGE, MAX_MESSAGE_BYTES, type EventsBody } from './pr
 /** Room left in a message for the envelope around the batch. */
 const ENVELOPE_ROOM = 2048;
 /** How many journal rows one look reads (most may be below the severity floor). */
-const READ_AHEAD = 1000;
+const READ_AHEAD = 250;
 
 export interface EventsSource {
   events(q: { afterSeq: number; limit: number }): JournalEvent[];

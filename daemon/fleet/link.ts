@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { IClientOptions, MqttClient } from 'mqtt';
-import { loadMqtt, type MqttConnect } from './mqtt-lite.js';
+import type { MqttClient } from 'mqtt';
+import { type SecureContext, createSecureContext } from 'node:tls';
+import { type LinkClientOptions, loadMqtt, type MqttConnect } from './mqtt-lite.js';
 import { type Lifecycle, errorMessage, isoUtc } from '../core/index.js';
 import type { JournalEvent } from '../journal/index.js';
 import { Commands } from './commands.js';
@@ -67,6 +68,7 @@ export class FleetLink implements Lifecycle {
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
   private mqttConnect: MqttConnect | undefined;
+  private secureContext: SecureContext | undefined;
 
   constructor(private readonly d: FleetDeps) {
     this.store = new FleetState(d.journal);
@@ -108,9 +110,16 @@ export class FleetLink implements Lifecycle {
     return readFileSync(isAbsolute(p) ? p : join(this.d.paths.root, p));
   }
 
-  private options(): IClientOptions {
+  /** One TLS context for the run's connections (files read again only after a failed connect, e.g. a new cert). */
+  private tlsContext(): SecureContext {
+    const c = this.d.config.tls;
+    this.secureContext ??= createSecureContext({ ca: this.tlsFile(c.ca), cert: this.tlsFile(c.cert), key: this.tlsFile(c.key) });
+    return this.secureContext;
+  }
+
+  private options(): LinkClientOptions {
     const c = this.d.config;
-    const tls = c.broker?.startsWith('mqtts:') ? { ca: this.tlsFile(c.tls.ca), cert: this.tlsFile(c.tls.cert), key: this.tlsFile(c.tls.key), rejectUnauthorized: true } : {};
+    const tls = c.broker?.startsWith('mqtts:') ? { secureContext: this.tlsContext(), rejectUnauthorized: true } : {};
     return {
       ...tls,
       clientId: `waveos-${this.d.deviceId}`,
@@ -121,6 +130,9 @@ export class FleetLink implements Lifecycle {
       reconnectPeriod: 0,
       connectTimeout: 15_000,
       resubscribe: true,
+      // Without it mqtt-packet fills a cache of 65 536 two-byte Buffers (one per 16-bit number) at the first
+      // write: about 6 MB of heap held for the life of the process to save an allocation per packet.
+      writeCache: false,
       properties: { sessionExpiryInterval: c.session_expiry_s },
     };
   }
@@ -176,6 +188,8 @@ export class FleetLink implements Lifecycle {
   private onClose(gen: number): void {
     if (gen !== this.generation || this.stopped) return;
     const wasConnected = this.linkState === 'connected';
+    // A connect that failed may be the TLS files' fault (a cert provisioned since): the next one reads them again.
+    if (!wasConnected) this.secureContext = undefined;
     this.linkState = 'offline';
     this.offlineSince ??= this.d.clock.now();
     this.connectedSince = null;
