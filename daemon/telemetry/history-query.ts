@@ -110,7 +110,7 @@ export interface SampleWindow {
 }
 
 /** One batch of a read covers this much time: memory stays bounded by it, whatever the window. */
-const SLICE_MS = 5 * 60_000;
+const SLICE_MS = 60_000;
 
 interface OpenChunk {
   series: SeriesRow;
