@@ -355,6 +355,19 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
   };
   // One time slice of chunks at a time, yielding between them: the loop keeps turning and memory stays
   // bounded by the slice, whatever the window.
+  // Looked up by name, then labels (strings of the catalogue, hashed once), not by a key built per sample.
+  const byName = new Map<string, Map<string, SeriesAcc | null>>();
+  const accOf = (s: { name: string; unit: string; labels: string }): SeriesAcc | null => {
+    let byLabels = byName.get(s.name);
+    if (!byLabels) byName.set(s.name, (byLabels = new Map()));
+    let acc = byLabels.get(s.labels);
+    if (acc === undefined) {
+      acc = series.size >= MAX_CHART_SERIES ? null : { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
+      if (acc) series.set(`${s.name}\u0000${s.labels}`, acc);
+      byLabels.set(s.labels, acc);
+    }
+    return acc;
+  };
   // Inside a slice, a row budget bounds how long formatting holds the loop.
   const budget = new LoopBudget();
   for (const page of sampleBatches(src.journal, { sinceMs: req.sinceMs, untilMs: req.untilMs, onCorrupt })) {
@@ -366,15 +379,10 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
         text = '';
       }
       if (budget.row()) await budget.yield();
-      const key = `${s.name}\u0000${s.labels}`;
-      let acc = series.get(key);
+      const acc = accOf(s);
       if (!acc) {
-        if (series.size >= MAX_CHART_SERIES) {
-          chartDropped++;
-          continue;
-        }
-        acc = { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
-        series.set(key, acc);
+        chartDropped++;
+        continue;
       }
       const b = Math.min(nBuckets - 1, Math.floor((s.ts_ms - req.sinceMs) / bucketMs));
       acc.sum[b] = (acc.sum[b] as number) + s.value;
