@@ -132,7 +132,7 @@ export async function run(row) {
     const tf = performance.now();
     const { start, end } = await fill(root);
     process.stderr.write(`bench: evidence journal filled in ${Math.round(performance.now() - tf)} ms\n`);
-    const r = spawnSync(process.execPath, ['--expose-gc', new URL(import.meta.url).pathname], {
+    const r = spawnSync(process.execPath, [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []), '--expose-gc', new URL(import.meta.url).pathname], {
       env: { ...process.env, WAVEOS_EVIDENCE_BENCH_CHILD: JSON.stringify({ root, start, end }) },
       encoding: 'utf8',
       maxBuffer: 1 << 20,

@@ -6,7 +6,7 @@ import type { RawSample } from '../journal/index.js';
  * last timestamp are formatted once (a window holds millions of rows; 50 series share each second).
  */
 export class SampleRowFormatter {
-  private readonly series = new Map<string, { head: string; tail: string; labels: Record<string, string> }>();
+  private readonly series = new Map<string, Map<string, Map<string, { head: string; tail: string; labels: Record<string, string> }>>>();
   private lastTs = Number.NaN;
   private lastIso = '';
 
@@ -25,12 +25,17 @@ export class SampleRowFormatter {
   }
 
   private entry(s: RawSample): { head: string; tail: string; labels: Record<string, string> } {
-    const key = `${s.name}\u0000${s.unit}\u0000${s.labels}`;
-    let e = this.series.get(key);
+    // Nested by part, not keyed by a joined text: the parts are the catalogue's own strings, whose hashes
+    // are computed once, while a joined key would be built and hashed again for every sample.
+    let byUnit = this.series.get(s.name);
+    if (!byUnit) this.series.set(s.name, (byUnit = new Map()));
+    let byLabels = byUnit.get(s.unit);
+    if (!byLabels) byUnit.set(s.unit, (byLabels = new Map()));
+    let e = byLabels.get(s.labels);
     if (!e) {
       const labels = JSON.parse(s.labels) as Record<string, string>;
       e = { head: `,${csvField(s.name)},`, tail: `,${csvField(s.unit)},${csvField(formatLabels(labels))}\n`, labels };
-      this.series.set(key, e);
+      byLabels.set(s.labels, e);
     }
     return e;
   }

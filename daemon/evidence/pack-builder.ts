@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { type WriteStream, closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { once } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { basename, dirname, join, relative } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,7 +20,29 @@ import { Redactor, literalsFromEnv, secretLiterals } from '../security/redaction
 import { type ReportData, type ReportEvent, type ReportSeries, writeReport } from './report.js';
 import { type CompactSpan, type WaterfallRow, waterfalls } from '../tracing/index.js';
 
-const EVENT_PAGE = 2_000;
+const EVENT_PAGE = 500;
+/** The longest the export holds the event loop between yields, and how many rows pass between clock checks. */
+const LOOP_BUDGET_MS = 20;
+const ROWS_PER_CHECK = 256;
+
+/** Yields to the event loop once LOOP_BUDGET_MS of work has passed since the last yield (checked every ROWS_PER_CHECK rows). */
+class LoopBudget {
+  private since = performance.now();
+  private rows = 0;
+
+  /** Counts one row; true when the caller should yield now. */
+  row(): boolean {
+    if (++this.rows < ROWS_PER_CHECK) return false;
+    this.rows = 0;
+    return performance.now() - this.since >= LOOP_BUDGET_MS;
+  }
+
+  async yield(): Promise<void> {
+    await yieldLoop();
+    this.since = performance.now();
+    this.rows = 0;
+  }
+}
 /** Text is handed to the file in pieces this small so it dies young (cheap to collect) instead of piling up. */
 const WRITE_CHUNK = 32 * 1024;
 /** Sample ids scanned per query: bounds how long one query holds the loop. */
@@ -258,6 +281,7 @@ async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, until
   const range = src.journal.seqWindow(sinceTs, untilTs);
   const chain = new ChainWalker('first');
   const report = new ReportEvents();
+  const budget = new LoopBudget();
   let lastHash: string | null = null;
   let count = 0;
   if (range) {
@@ -273,16 +297,17 @@ async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, until
         chain.push(e, canonical);
         after = e.seq;
         text += eventLine(canonical, prev_hash, hash);
+        report.add(e);
+        lastHash = hash;
         if (text.length >= WRITE_CHUNK) {
           await events.write(text);
           text = '';
         }
-        report.add(e);
-        lastHash = hash;
+        if (budget.row()) await budget.yield();
       }
       count += page.length;
       await events.write(text);
-      await yieldLoop();
+      await budget.yield();
     }
   }
   stage.files.push(await events.close());
@@ -319,6 +344,21 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
   };
   // One time slice of chunks at a time, yielding between them: the loop keeps turning and memory stays
   // bounded by the slice, whatever the window.
+  // Looked up by name, then labels (strings of the catalogue, hashed once), not by a key built per sample.
+  const byName = new Map<string, Map<string, SeriesAcc | null>>();
+  const accOf = (s: { name: string; unit: string; labels: string }): SeriesAcc | null => {
+    let byLabels = byName.get(s.name);
+    if (!byLabels) byName.set(s.name, (byLabels = new Map()));
+    let acc = byLabels.get(s.labels);
+    if (acc === undefined) {
+      acc = series.size >= MAX_CHART_SERIES ? null : { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
+      if (acc) series.set(`${s.name}\u0000${s.labels}`, acc);
+      byLabels.set(s.labels, acc);
+    }
+    return acc;
+  };
+  // Inside a slice, a row budget bounds how long formatting holds the loop.
+  const budget = new LoopBudget();
   for (const page of sampleBatches(src.journal, { sinceMs: req.sinceMs, untilMs: req.untilMs, onCorrupt })) {
     let text = '';
     for (const s of page) {
@@ -327,15 +367,11 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
         await metrics.write(text);
         text = '';
       }
-      const key = `${s.name}\u0000${s.labels}`;
-      let acc = series.get(key);
+      if (budget.row()) await budget.yield();
+      const acc = accOf(s);
       if (!acc) {
-        if (series.size >= MAX_CHART_SERIES) {
-          chartDropped++;
-          continue;
-        }
-        acc = { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
-        series.set(key, acc);
+        chartDropped++;
+        continue;
       }
       const b = Math.min(nBuckets - 1, Math.floor((s.ts_ms - req.sinceMs) / bucketMs));
       acc.sum[b] = (acc.sum[b] as number) + s.value;
@@ -344,7 +380,7 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
     }
     samples += page.length;
     await metrics.write(text);
-    await yieldLoop();
+    await budget.yield();
   }
   if (corrupt > 0) stage.notes.push(`${corrupt} metric chunk(s) failed their checksum and were left out of metrics.csv (telemetry.chunk_corrupt events)`);
   stage.files.push(await metrics.close());

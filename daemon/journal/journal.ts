@@ -280,6 +280,7 @@ function openDb(path: string, readonly: boolean): Database.Database {
 /** Read access to a journal file: for offline commands and for the daemon's own queries. */
 export class JournalReader {
   protected readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(db: Database.Database) {
     this.db = db;
@@ -440,6 +441,20 @@ export class JournalReader {
   }
 
   /** The history's size, exactly: the bytes of its chunks (and an estimate for the one-minute aggregates). */
+  /** Where the oldest raw sample's chunk starts (null: no raw samples): the index's first entry, no table scan. */
+  rawOldestMs(): number | null {
+    this.assertChunks();
+    const r = this.statement('SELECT min(s) AS s FROM (SELECT min(start_ms) AS s FROM chunks UNION ALL SELECT min(start_ms) FROM head_chunks)').get() as { s: number | null };
+    return r.s;
+  }
+
+  /** A prepared statement, made once per text: a read of many slices runs the same few queries thousands of times. */
+  private statement(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   metricsFootprint(): MetricsFootprint {
     this.assertChunks();
     const c = this.db
@@ -482,13 +497,11 @@ export class JournalReader {
     this.assertChunks();
     const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
     const args = name === undefined ? [fromMs, toMs, fromMs, toMs] : [fromMs, toMs, name, fromMs, toMs, name];
-    return this.db
-      .prepare(
-        `SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE start_ms >= ? AND start_ms < ?${where}
+    return this.statement(
+      `SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE start_ms >= ? AND start_ms < ?${where}
          UNION ALL SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks WHERE start_ms >= ? AND start_ms < ?${where}
          ORDER BY start_ms, series_id`,
-      )
-      .all(...args) as StoredChunk[];
+    ).all(...args) as StoredChunk[];
   }
 
   /** Where the first chunk starting at or after `fromMs` starts (null: none), to skip empty stretches of time. */
@@ -496,9 +509,9 @@ export class JournalReader {
     this.assertChunks();
     const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
     const args = name === undefined ? [fromMs, fromMs] : [fromMs, name, fromMs, name];
-    const r = this.db
-      .prepare(`SELECT min(s) AS s FROM (SELECT min(start_ms) AS s FROM chunks WHERE start_ms >= ?${where} UNION ALL SELECT min(start_ms) FROM head_chunks WHERE start_ms >= ?${where})`)
-      .get(...args) as { s: number | null };
+    const r = this.statement(`SELECT min(s) AS s FROM (SELECT min(start_ms) AS s FROM chunks WHERE start_ms >= ?${where} UNION ALL SELECT min(start_ms) FROM head_chunks WHERE start_ms >= ?${where})`).get(
+      ...args,
+    ) as { s: number | null };
     return r.s;
   }
 

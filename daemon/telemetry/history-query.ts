@@ -110,7 +110,7 @@ export interface SampleWindow {
 }
 
 /** One batch of a read covers this much time: memory stays bounded by it, whatever the window. */
-const SLICE_MS = 5 * 60_000;
+const SLICE_MS = 60_000;
 
 interface OpenChunk {
   series: SeriesRow;
@@ -194,8 +194,7 @@ export interface HistoryAnswer {
  * on the journal file when no daemon runs.
  */
 export function readHistory(j: JournalReader, q: HistoryQuery): HistoryAnswer {
-  const fp = j.metricsFootprint();
-  const rawFrom = fp.raw_oldest_ms;
+  const rawFrom = j.rawOldestMs();
   let aggs: MetricAggregate[] = [];
   if (rawFrom === null || q.sinceMs < rawFrom) {
     aggs = j.aggregatesSince({ sinceMs: Math.floor(q.sinceMs / 60_000) * 60_000, untilMs: rawFrom ?? undefined, name: q.name, limit: q.limit });
