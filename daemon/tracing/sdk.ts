@@ -126,17 +126,26 @@ export interface TracingHandle {
   stop(): Promise<void>;
 }
 
+/**
+ * The OpenTelemetry packages are CommonJS. Node's own import gives their named exports; from the esbuild bundle a
+ * dynamic import gives them only under `default` (module.exports). Either way this returns the exports.
+ */
+function commonJs<T extends object>(m: T): T {
+  const d = (m as { default?: unknown }).default;
+  return d !== null && typeof d === 'object' ? (d as T) : m;
+}
+
 /** Loads the SDK (only now) and registers it: from here on the API's spans record. */
 export async function startTracing(deps: TracingDeps): Promise<TracingHandle> {
   const [api, { TracerProvider }, { resourceFromAttributes }, { AsyncLocalContextManager }] = await Promise.all([
-    import('@opentelemetry/api'),
-    import('@opentelemetry/sdk-trace'),
-    import('@opentelemetry/resources'),
+    import('@opentelemetry/api').then(commonJs),
+    import('@opentelemetry/sdk-trace').then(commonJs),
+    import('@opentelemetry/resources').then(commonJs),
     import('./context-manager.js'),
   ]);
   let exporter: SpanExporter | undefined;
   if (deps.config.otlp_endpoint) {
-    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
+    const { OTLPTraceExporter } = commonJs(await import('@opentelemetry/exporter-trace-otlp-proto'));
     exporter = new OTLPTraceExporter({ url: deps.config.otlp_endpoint, timeoutMillis: 5_000 });
   }
   const processor = new WaveosSpanProcessor(deps, exporter);
