@@ -11,11 +11,7 @@ base=$cache/rootfs-bookworm-arm64
 work=$(mktemp -d -t waveos-arm64.XXXXXX)
 root=$work/root
 daemon=
-pass=0
-fail=0
-say() { printf '%s\n' "$*"; }
-ok() { say "ok   $*"; pass=$((pass + 1)); }
-bad() { say "FAIL $*"; fail=$((fail + 1)); }
+. "$here/scripts/lib/check-tally.sh"
 cleanup() {
   [[ -n $daemon ]] && kill -9 "$daemon" 2>/dev/null || true
   for m in "$root/dev" "$root/proc" "$root/run"; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done

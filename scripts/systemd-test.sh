@@ -10,11 +10,7 @@ base=$cache/rootfs-bookworm
 work=$(mktemp -d -t waveos-systemd.XXXXXX)
 rootfs=$work/rootfs
 nspawn_pid=
-pass=0
-fail=0
-say() { printf '%s\n' "$*"; }
-ok() { say "ok   $*"; pass=$((pass + 1)); }
-bad() { say "FAIL $*"; fail=$((fail + 1)); }
+. "$here/scripts/lib/check-tally.sh"
 cleanup() {
   if [[ -n $nspawn_pid ]]; then kill "$nspawn_pid" 2>/dev/null || true; sleep 1; kill -9 "$nspawn_pid" 2>/dev/null || true; fi
   rm -rf "$work"
