@@ -82,10 +82,47 @@ export function ensureTools(arch) {
 }
 
 /**
+ * Runs `fn` holding the cache lock `name` (a directory with the holder's pid): CI warms the cache in the
+ * background (scripts/ci-prefetch.sh) while the suite's release test may ask for the same entries, and two
+ * builders in one directory would delete each other's work. A lock whose holder is gone is taken over.
+ */
+export function withCacheLock(name, fn) {
+  const lock = join(cacheDir(), `${name}.lock`);
+  mkdirSync(cacheDir(), { recursive: true });
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), `${process.pid}\n`);
+      break;
+    } catch (e) {
+      if (e.code !== 'EEXIST') throw e;
+      let holder = NaN;
+      try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being written or removed */ }
+      let alive = true;
+      if (Number.isInteger(holder) && holder > 0) {
+        try { process.kill(holder, 0); } catch (k) { alive = k.code === 'EPERM'; }
+      }
+      if (!alive) rmSync(lock, { recursive: true, force: true });
+      else Atomics.wait(nap, 0, 0, 500);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/**
  * The official Node binary for `arch` from the npm registry (`npm pack`, kept in the cache; npm checks the
  * registry's integrity hash), unpacked: `{dir, tgz, integrity}` where dir has bin/node and include/node.
  */
 export function nodeRuntime(arch) {
+  return withCacheLock(`node-${arch}`, () => nodeRuntimeUnlocked(arch));
+}
+
+function nodeRuntimeUnlocked(arch) {
   const a = ARCHES[arch];
   const base = join(cacheDir(), 'node');
   const name = `${a.npm}-${NODE_RUNTIME_VERSION}`;
@@ -125,6 +162,10 @@ export function nativeModules() {
  * Returns `{ name: { dir, files: ['build/Release/x.node'] } }`.
  */
 export function buildNatives(arch, runtime) {
+  return withCacheLock(`natives-${arch}`, () => buildNativesUnlocked(arch, runtime));
+}
+
+function buildNativesUnlocked(arch, runtime) {
   const a = ARCHES[arch];
   const lock = productionLock();
   const natives = nativeModules();

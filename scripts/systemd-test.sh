@@ -2,7 +2,7 @@
 # Boots a real systemd (Debian bookworm in systemd-nspawn), installs WaveOS with scripts/install.sh and
 # checks the unit the way a board runs it. Needs root; installs systemd-container and debootstrap from
 # apt when missing; caches the base image under /var/cache/waveos-systemd-test.
-#   npm run test:systemd
+#   npm run test:systemd          (scripts/systemd-test.sh --prepare only builds the cached base image)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cache=/var/cache/waveos-systemd-test
@@ -21,14 +21,21 @@ trap cleanup EXIT
 if ! command -v systemd-nspawn >/dev/null || ! command -v debootstrap >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-container debootstrap >/dev/null
 fi
+mkdir -p "$cache"
+# One builder at a time (CI warms the image in the background while the suite runs: scripts/ci-prefetch.sh).
+exec 9>"$cache/.lock"
+flock 9
 if [[ ! -x $base/lib/systemd/systemd ]]; then
   say "systemd test: building the base image (once, about a minute)"
-  rm -rf "$base.tmp" && mkdir -p "$cache"
+  rm -rf "$base.tmp"
   mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   mirror=${mirror:-$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null)}
   debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps bookworm "$base.tmp" "$mirror" >/dev/null
   mv "$base.tmp" "$base"
 fi
+flock -u 9
+# --prepare: only make sure the base image exists.
+[[ ${1:-} == --prepare ]] && exit 0
 [[ -f $here/dist/cli/main.js ]] || (cd "$here" && npm run build --silent)
 
 cp -a "$base" "$rootfs"
