@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DaemonProcess, cli, removeRoot, sleep, tempRoot, waitFor } from './helpers/daemon.js';
+import { freePort } from './helpers/net.js';
+import { exitBreakerPolicy, installPolicy } from './helpers/policies.js';
 import { type Ev, events, killMarked, writeConfig } from './helpers/services.js';
 
 const MARK = 'WAVEOS_TEST_MARK';
@@ -47,14 +49,6 @@ function receiver(): { server: Server; got: Body[]; listen(port?: number): Promi
   };
 }
 
-/** A port nothing listens on yet: the chat receiver is down until the test opens it. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const dirs: string[] = [];
 let certDir = '';
@@ -108,19 +102,10 @@ afterEach(async () => {
   }
 });
 
-const POLICY = `policy_version: "a.1"
-rules:
-  - id: crash-storm
-    kind: breaker
-    trigger: { event: service.exited }
-    threshold: 3
-    window: 20s
-    open_for: 4s
-    probe: 1s
-    mode: safe
-    actions:
-      - { type: webhook, message: "crash storm: device entering safe mode" }
-`;
+const POLICY = exitBreakerPolicy({
+  version: 'a.1', threshold: 3, window: '20s', open_for: '4s', probe: '1s',
+  actions: ['{ type: webhook, message: "crash storm: device entering safe mode" }'],
+});
 
 /** Crashes while the file `crash-on` exists in the root, and runs quietly otherwise. */
 const CRASHER = `import { existsSync } from 'node:fs';
@@ -151,8 +136,7 @@ describe('alert routes to real receivers', () => {
   it('groups per route, de-duplicates a flap, sends resolutions, and delivers everything in order to a receiver that was down across a kill -9', async () => {
     const root = tempRoot('waveos-alerting-');
     dirs.push(root);
-    mkdirSync(join(root, 'etc/waveos/policies.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/waveos/policies.d/a.yaml'), POLICY);
+    installPolicy(root, 'a.yaml', POLICY);
     writeFileSync(join(root, 'crasher.mjs'), CRASHER);
     const crashOn = join(root, 'crash-on');
     writeFileSync(crashOn, '');

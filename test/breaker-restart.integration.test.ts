@@ -1,7 +1,6 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, cli, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
+import { exitBreakerPolicy, installPolicy } from './helpers/policies.js';
 import { type Ev, events, example, killMarked, writeConfig } from './helpers/services.js';
 
 const MARK = 'WAVEOS_TEST_MARK';
@@ -15,17 +14,7 @@ afterEach(() => {
   }
 });
 
-const POLICY = `policy_version: "b.1"
-rules:
-  - id: crash-storm
-    kind: breaker
-    trigger: { event: service.exited }
-    threshold: 3
-    window: 20s
-    open_for: 6s
-    probe: 1s
-    mode: safe
-`;
+const POLICY = exitBreakerPolicy({ version: 'b.1', threshold: 3, window: '20s', open_for: '6s', probe: '1s' });
 
 interface Status {
   mode: string;
@@ -42,8 +31,7 @@ describe('a breaker across a daemon restart', () => {
   it('stays open with its trips after the restart and returns the device to normal after its cool-down', async () => {
     const root = tempRoot();
     roots.push(root);
-    mkdirSync(join(root, 'etc/waveos/policies.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/waveos/policies.d/b.yaml'), POLICY);
+    installPolicy(root, 'b.yaml', POLICY);
     const config = writeConfig(root, {
       telemetry: { prometheus: { enabled: false } },
       recovery: { backoff_initial: '200ms', backoff_max: '1s', jitter: 0, crash_loop: { exits: 1000, window: '1m' } },

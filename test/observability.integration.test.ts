@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, cli, removeRoot, sleep, tempRoot, waitFor } from './helpers/daemon.js';
+import { freePort } from './helpers/net.js';
+import { exitBreakerPolicy, installPolicy } from './helpers/policies.js';
 import { writeConfig } from './helpers/services.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -37,13 +37,6 @@ interface Panel {
   targets?: { expr: string }[];
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const procs: ChildProcess[] = [];
 const daemons: DaemonProcess[] = [];
@@ -54,17 +47,7 @@ afterEach(async () => {
   for (const r of roots.splice(0)) removeRoot(r);
 });
 
-const POLICY = `policy_version: "o.1"
-rules:
-  - id: crash-storm
-    kind: breaker
-    trigger: { event: service.exited }
-    threshold: 10
-    window: 1m
-    open_for: 1h
-    probe: 1m
-    mode: safe
-`;
+const POLICY = exitBreakerPolicy({ version: 'o.1', threshold: 10, window: '1m', open_for: '1h', probe: '1m' });
 
 /** The dashboard's variables as Grafana would fill them for "All". */
 function substitute(expr: string): string {
@@ -75,8 +58,7 @@ describe('the Grafana dashboard against a real Prometheus that scraped a real da
   it('every panel query returns data after a crash loop that ends in safe mode', async () => {
     const root = tempRoot('waveos-dash-');
     roots.push(root);
-    mkdirSync(join(root, 'etc/waveos/policies.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/waveos/policies.d/o.yaml'), POLICY);
+    installPolicy(root, 'o.yaml', POLICY);
     const config = writeConfig(root, {
       device: { device_id: 'ci-board' },
       telemetry: { sample_interval: '1s', flush_interval: '1s', prometheus: { enabled: true, host: '127.0.0.1', port: 0 } },

@@ -1,9 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { type IncomingHttpHeaders, type Server, createServer, request } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DaemonProcess, cli, removeRoot, tempRoot, waitFor } from './helpers/daemon.js';
+import { freePort } from './helpers/net.js';
 
 const roots: string[] = [];
 const daemons: DaemonProcess[] = [];
@@ -17,13 +17,6 @@ afterEach(() => {
   for (const r of roots.splice(0)) removeRoot(r);
 });
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function post(port: number, path: string, body: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

@@ -3,21 +3,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { adminTokenEnv, cli, waitFor } from './helpers/daemon.js';
 import { daemonFixture } from './helpers/fixture.js';
+import { exitBreakerPolicy } from './helpers/policies.js';
 import { events, example } from './helpers/services.js';
 
 const fixture = daemonFixture('waveos-status-why-');
 
-const BREAKER = `policy_version: "b.1"
-rules:
-  - id: crash-storm
-    kind: breaker
-    trigger: { event: service.exited }
-    threshold: 3
-    window: 20s
-    open_for: 1h
-    probe: 1s
-    mode: safe
-`;
+const BREAKER = exitBreakerPolicy({ version: 'b.1', threshold: 3, window: '20s', open_for: '1h', probe: '1s' });
 
 const GOOD = `policy_version: "n.1"
 rules:

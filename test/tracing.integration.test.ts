@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bundleRig } from './helpers/bundle-rig.js';
 import { appDir, buildApp } from './helpers/bundles.js';
 import { cli, waitFor } from './helpers/daemon.js';
 import { type ReceivedSpan, otlpReceiver } from './helpers/otlp-receiver.js';
+import { exitBreakerPolicy, installPolicy } from './helpers/policies.js';
 import { events } from './helpers/services.js';
 
 const repo = join(import.meta.dirname, '..');
@@ -15,17 +15,7 @@ if (ensured.status !== 0) throw new Error(`protoc is needed to decode OTLP proto
 
 const { setup, start } = bundleRig({ prefix: 'waveos-tracing-', config: 'schema_version: 2\nbundles:\n  trial: 300ms\n  inbox_stable: 200ms\ntelemetry:\n  prometheus: {enabled: false}\npolicy:\n  examples: false\n' });
 
-const POLICY = `policy_version: "t.1"
-rules:
-  - id: exit-breaker
-    kind: breaker
-    trigger: { event: service.exited }
-    threshold: 1
-    window: 1m
-    open_for: 1h
-    probe: 1m
-    mode: safe
-`;
+const POLICY = exitBreakerPolicy({ version: 't.1', id: 'exit-breaker', threshold: 1, window: '1m', open_for: '1h', probe: '1m' });
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -57,8 +47,7 @@ describe('traces over OTLP/HTTP to a real receiver', () => {
       ].join('\n'),
     );
     // A breaker that opens at the first unexpected exit: the policy path's spans (killed below, at the end).
-    mkdirSync(join(root, 'etc/waveos/policies.d'), { recursive: true });
-    writeFileSync(join(root, 'etc/waveos/policies.d/t.yaml'), POLICY);
+    installPolicy(root, 't.yaml', POLICY);
     await start(root);
     // The collector is away for a while: spans wait in the bounded buffer and arrive later.
     rx.up = false;
