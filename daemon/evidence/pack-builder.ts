@@ -294,7 +294,7 @@ async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, until
   if (range) {
     let after = range.first - 1;
     while (after < range.last) {
-      const page = src.journal.events({ afterSeq: after, limit: Math.min(EVENT_PAGE, range.last - after) });
+      const page = src.journal.eventPage(after, Math.min(EVENT_PAGE, range.last - after));
       if (page.length === 0) break;
       let text = '';
       for (const e of page) {
