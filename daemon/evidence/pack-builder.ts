@@ -20,10 +20,10 @@ import { Redactor, literalsFromEnv, secretLiterals } from '../security/redaction
 import { type ReportData, type ReportEvent, type ReportSeries, writeReport } from './report.js';
 import { type CompactSpan, type WaterfallRow, waterfalls } from '../tracing/index.js';
 
-const EVENT_PAGE = 500;
+const EVENT_PAGE = 250;
 /** The longest the export holds the event loop between yields, and how many rows pass between clock checks. */
-const LOOP_BUDGET_MS = 20;
-const ROWS_PER_CHECK = 256;
+const LOOP_BUDGET_MS = 10;
+const ROWS_PER_CHECK = 128;
 
 /** Yields to the event loop once LOOP_BUDGET_MS of work has passed since the last yield (checked every ROWS_PER_CHECK rows). */
 class LoopBudget {
