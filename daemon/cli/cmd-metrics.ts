@@ -54,13 +54,15 @@ function warnCorrupt(corrupt: readonly CorruptChunk[], io: Output): void {
 /** History read from the journal file when no daemon runs; --json is written without an object per sample. */
 async function historyFromFile(db: string, q: HistoryQuery, json: boolean, io: Output): Promise<number> {
   // Only the journal reader and the history reader: the rest of the daemon is not loaded for a query.
-  const [{ JournalReader }, { readHistory, readHistoryJson }] = await Promise.all([import('../journal/index.js'), import('../telemetry/history-query.js')]);
+  const [{ JournalReader }, { readHistory, readHistoryJsonBytes }] = await Promise.all([import('../journal/index.js'), import('../telemetry/history-query.js')]);
   const reader = JournalReader.openReadOnly(db);
   try {
     if (json) {
-      const r = readHistoryJson(reader, q);
+      const r = readHistoryJsonBytes(reader, q);
       warnCorrupt(r.corrupt, io);
-      io.out(`{"metrics":[],"history":${r.json}}`);
+      const pieces = [Buffer.from('{"metrics":[],"history":'), ...r.parts, Buffer.from('}')];
+      if (io.outBytes) io.outBytes(pieces);
+      else io.out(Buffer.concat(pieces).toString());
       return 0;
     }
     const h = readHistory(reader, q);

@@ -421,13 +421,20 @@ export function readHistory(j: JournalReader, q: HistoryQuery): HistoryAnswer {
  * parts are formatted once and the samples written straight into text pieces (`waveos metrics --json`).
  */
 export function readHistoryJson(j: JournalReader, q: HistoryQuery): { json: string; corrupt: CorruptChunk[] } {
+  const r = readHistoryJsonBytes(j, q);
+  return { json: Buffer.concat(r.parts).toString(), corrupt: r.corrupt };
+}
+
+/** readHistoryJson as UTF-8 pieces to write out in order (no 10 MB string made and copied again on output). */
+export function readHistoryJsonBytes(j: JournalReader, q: HistoryQuery): { parts: Buffer[]; corrupt: CorruptChunk[] } {
   const p = planHistory(j, q);
   // Pieces go to bytes as they fill: text held until the end would be copied by every young-generation collection.
   const parts: Buffer[] = [];
   const heads: string[] = [];
   const tails: string[] = [];
   const iso = isoCache();
-  let piece = '';
+  // A piece's rows are joined once (one flat string) rather than appended one by one (a rope to flatten).
+  let rows: string[] = [];
   let sep = '';
   const n = forEachRaw(j, q, p, (c, i) => {
     const k = c.s[i] as number;
@@ -438,15 +445,15 @@ export function readHistoryJson(j: JournalReader, q: HistoryQuery): { json: stri
       tails[k] = `,"unit":${JSON.stringify(s.unit)},"labels":${JSON.stringify(JSON.parse(s.labels))}}`;
     }
     const v = c.v[i] as number;
-    piece += `${sep}{"ts":"${iso(c.t[i] as number)}${head}${Number.isFinite(v) ? String(v) : 'null'}${tails[k] as string}`;
+    rows.push(`${sep}{"ts":"${iso(c.t[i] as number)}${head}${Number.isFinite(v) ? String(v) : 'null'}${tails[k] as string}`);
     sep = ',';
-    if (piece.length >= 16 * 1024) {
-      parts.push(Buffer.from(piece));
-      piece = '';
+    if (rows.length >= 256) {
+      parts.push(Buffer.from(rows.join('')));
+      rows = [];
     }
   });
-  parts.push(Buffer.from(piece));
+  parts.push(Buffer.from(rows.join('')));
   const head = `{"since":${JSON.stringify(new Date(q.sinceMs).toISOString())},"raw_from":${JSON.stringify(p.rawFrom === null ? null : new Date(p.rawFrom).toISOString())},"samples":[`;
   const tail = `],"aggregates":${JSON.stringify(aggregatesOut(p.aggs))},"truncated":${p.aggs.length + n >= q.limit},"corrupt_chunks":${JSON.stringify(p.corrupt)}}`;
-  return { json: Buffer.concat([Buffer.from(head), ...parts, Buffer.from(tail)]).toString(), corrupt: p.corrupt };
+  return { parts: [Buffer.from(head), ...parts, Buffer.from(tail)], corrupt: p.corrupt };
 }
