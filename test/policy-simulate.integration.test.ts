@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS_CSV_HEADER, sampleRow } from '../daemon/artifacts/index.js';
 import { MetricExport } from '../daemon/artifacts/metric-export.js';
-import { FakeClock, silentLogger } from '../daemon/core/index.js';
+import Database from 'better-sqlite3';
+import { FakeClock, ensureLayout, pathsFor, silentLogger } from '../daemon/core/index.js';
 import { Journal, type MetricSample } from '../daemon/journal/index.js';
 import { PolicyRuntime } from '../daemon/policy-runtime/index.js';
 import { cli, removeRoot, tempRoot } from './helpers/daemon.js';
@@ -122,6 +123,67 @@ describe('policy simulate', () => {
     const lines = text.stdout.split('\n').filter((l) => /^\d{4}-/.test(l));
     expect(lines).toHaveLength(seen.length);
     expect(text.stdout).toMatch(/mode at the end: normal; time in modes: normal .*safe/);
+  });
+
+  it('replays the journal\'s own history (--since/--until, through the history reader) to the decisions its metrics.csv gives; a corrupt chunk is reported and left out', () => {
+    const root = tempRoot();
+    roots.push(root);
+    const policyFile = join(root, 'eq.yaml');
+    writeFileSync(policyFile, POLICY);
+    const paths = pathsFor(root);
+    ensureLayout(paths);
+    const start = Date.UTC(2026, 2, 1, 8, 0, 0);
+    const clock = new FakeClock(start, 123_456);
+    const journal = Journal.openWriter(paths.db, { clock, runId: 'live', bootId: 'b' });
+    for (let s = 0; s < 600; s++) {
+      journal.appendSamples(samplesAt(s, clock.now()));
+      clock.advance(1000);
+    }
+    const csv = join(root, 'metrics.csv');
+    let recorded = METRICS_CSV_HEADER;
+    new MetricExport(journal, undefined).pending({ metrics_id: 0 }, (rows) => (recorded += rows.map(sampleRow).join('')));
+    writeFileSync(csv, recorded);
+    journal.close();
+
+    type Sim = { samples: number; end_mode: string; corrupt_chunks?: number; journal?: string; decisions: Seen[] };
+    const fromCsv = cli(['policy', 'simulate', policyFile, '--metrics', csv, '--json']);
+    expect(fromCsv.code).toBe(0);
+    const want = JSON.parse(fromCsv.stdout) as Sim;
+    const window = ['--since', new Date(start - 60_000).toISOString(), '--until', new Date(start + 3_600_000).toISOString(), '--root', root];
+    const r = cli(['policy', 'simulate', policyFile, ...window, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const got = JSON.parse(r.stdout) as Sim;
+    expect(got.samples).toBe(2400);
+    expect(got.journal).toBe(paths.db);
+    expect(got.corrupt_chunks).toBe(0);
+    expect(got.decisions.length).toBeGreaterThan(10);
+    expect(got.decisions).toEqual(want.decisions);
+    expect(got.end_mode).toBe(want.end_mode);
+    // Half the window: only its samples.
+    const half = JSON.parse(cli(['policy', 'simulate', policyFile, '--since', new Date(start).toISOString(), '--until', new Date(start + 299_999).toISOString(), '--root', root, '--json']).stdout) as Sim;
+    expect(half.samples).toBe(1200);
+
+    // One stored chunk's bytes damaged: its samples are left out, with a warning, never read as data.
+    const db = new Database(paths.db);
+    const victim = db.prepare('SELECT id, count, data FROM chunks ORDER BY id LIMIT 1').get() as { id: number; count: number; data: Buffer };
+    const bad = Buffer.from(victim.data);
+    bad[bad.length - 10] = (bad[bad.length - 10] as number) ^ 0xff;
+    db.prepare('UPDATE chunks SET data = ? WHERE id = ?').run(bad, victim.id);
+    db.close();
+    const c = cli(['policy', 'simulate', policyFile, ...window, '--json']);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toMatch(/warning: a metric chunk of .* failed its check \(checksum\) and is left out/);
+    const damaged = JSON.parse(c.stdout) as Sim;
+    expect(damaged.corrupt_chunks).toBe(1);
+    expect(damaged.samples).toBe(2400 - victim.count);
+
+    // The text form and the usage errors.
+    const text = cli(['policy', 'simulate', policyFile, '--since', '10m', '--root', root]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/replaying 0 samples/);
+    expect(cli(['policy', 'simulate', policyFile, '--metrics', csv, '--since', '1h', '--root', root]).stderr).toMatch(/not both/);
+    expect(cli(['policy', 'simulate', policyFile, '--since', '1h', '--root', join(root, 'nowhere')]).stderr).toMatch(/no journal to replay/);
   });
 
   it('bad input to simulate is a located error with exit 2', () => {

@@ -1,23 +1,17 @@
 import { existsSync } from 'node:fs';
 import { apiCall, apiStream } from '../api/client.js';
-import { parseDuration } from '../core/duration-text.js';
 import { WaveosError, isWaveosError } from '../core/errors.js';
 import type { JournalEvent } from '../journal/index.js';
 import { checkResponse } from './api-errors.js';
 import { type Paint, colourOn, paintSeverity, painter } from './colour.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
+import { parseSince } from './since.js';
 
 const USAGE =
   'waveos events [-n|--lines N] [--since DURATION|TIME] [--kind PREFIX] [--limit N] [--follow] [--reverse] [--output short|verbose|json] [--json] [--root DIR]';
 
-/** `--since 10m` means ten minutes ago; `--since 2026-11-22T01:00:00Z` is a point in time. */
-export function parseSince(text: string, nowMs: number): string {
-  const ms = parseDuration(text);
-  if (ms !== undefined) return new Date(nowMs - ms).toISOString();
-  const t = Date.parse(text);
-  if (!Number.isNaN(t) && /^\d{4}-\d{2}-\d{2}/.test(text)) return new Date(t).toISOString();
-  throw new WaveosError('WAVEOS_E_USAGE', `--since: expected a duration such as 10m or 2h, or a time such as 2026-11-22T01:00:00Z, got "${text}"`);
-}
+// Kept here too: other commands import it from this module.
+export { parseSince };
 
 export function formatEvent(e: JournalEvent): string {
   const data = Object.keys(e.data).length ? `  ${JSON.stringify(e.data)}` : '';

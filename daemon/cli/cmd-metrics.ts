@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { apiCall } from '../api/client.js';
 import { WaveosError, isWaveosError } from '../core/errors.js';
-import type { HistoryAnswer } from '../telemetry/index.js';
+import type { CorruptChunk, HistoryAnswer, HistoryQuery } from '../telemetry/history-query.js';
 import { checkResponse } from './api-errors.js';
-import { parseSince } from './cmd-events.js';
+import { parseSince } from './since.js';
 import { type Output, clientOptions, parseFlags, rootPaths } from './context.js';
 
 const USAGE = 'waveos metrics [--json] [--since DURATION|TIME] [--name METRIC] [--limit N] [--root DIR]';
@@ -48,6 +47,33 @@ function summarize(h: HistoryAnswer): string[] {
   return lines;
 }
 
+function warnCorrupt(corrupt: readonly CorruptChunk[], io: Output): void {
+  for (const c of corrupt) io.err(`warning: a metric chunk of ${c.name} (${c.count} samples from ${new Date(c.start_ms).toISOString()}) failed its check (${c.reason}) and is left out`);
+}
+
+/** History read from the journal file when no daemon runs; --json is written without an object per sample. */
+async function historyFromFile(db: string, q: HistoryQuery, json: boolean, io: Output): Promise<number> {
+  // Only the journal reader and the history reader: the rest of the daemon is not loaded for a query.
+  const [{ JournalReader }, { readHistory, readHistoryJsonBytes }] = await Promise.all([import('../journal/index.js'), import('../telemetry/history-query.js')]);
+  const reader = JournalReader.openReadOnly(db);
+  try {
+    if (json) {
+      const r = readHistoryJsonBytes(reader, q);
+      warnCorrupt(r.corrupt, io);
+      const pieces = [Buffer.from('{"metrics":[],"history":'), ...r.parts, Buffer.from('}')];
+      if (io.outBytes) io.outBytes(pieces);
+      else io.out(Buffer.concat(pieces).toString());
+      return 0;
+    }
+    const h = readHistory(reader, q);
+    warnCorrupt(h.corrupt_chunks, io);
+    io.out(summarize(h).join('\n'));
+    return 0;
+  } finally {
+    reader.close();
+  }
+}
+
 export async function metricsCommand(argv: string[], io: Output): Promise<number> {
   const { values } = parseFlags(argv, { since: { type: 'string' }, name: { type: 'string' }, limit: { type: 'string' } }, USAGE);
   const paths = rootPaths(values.root);
@@ -60,22 +86,19 @@ export async function metricsCommand(argv: string[], io: Output): Promise<number
   if (since) q.set('since', since);
   if (values.name) q.set('name', values.name);
   if (limit) q.set('limit', String(limit));
+  const client = clientOptions(paths, values['token-file']);
   let body: { metrics: MetricRow[]; history?: HistoryAnswer };
   try {
-    body = checkResponse(await apiCall(clientOptions(paths, values['token-file']), 'GET', `/v1/metrics${q.size ? `?${q}` : ''}`)) as typeof body;
+    // No socket file: no daemon to ask (what the call would find out, without loading the HTTP client).
+    if (since && !existsSync(client.socketPath)) throw new WaveosError('WAVEOS_E_DAEMON_UNREACHABLE', `no daemon: ${client.socketPath} does not exist`);
+    const { apiCall } = await import('../api/client.js');
+    body = checkResponse(await apiCall(client, 'GET', `/v1/metrics${q.size ? `?${q}` : ''}`)) as typeof body;
   } catch (e) {
     // History needs no daemon: read the journal file itself. Current values do.
     if (!since || !isWaveosError(e) || e.code !== 'WAVEOS_E_DAEMON_UNREACHABLE' || !existsSync(paths.db)) throw e;
-    const [{ JournalReader }, { readHistory }] = await Promise.all([import('../journal/index.js'), import('../telemetry/index.js')]);
-    const reader = JournalReader.openReadOnly(paths.db);
-    try {
-      body = { metrics: [], history: readHistory(reader, { sinceMs: Date.parse(since), name: values.name, limit: limit ?? 100_000 }) };
-    } finally {
-      reader.close();
-    }
+    return historyFromFile(paths.db, { sinceMs: Date.parse(since), name: values.name, limit: limit ?? 100_000 }, values.json === true, io);
   }
-  for (const c of body.history?.corrupt_chunks ?? [])
-    io.err(`warning: a metric chunk of ${c.name} (${c.count} samples from ${new Date(c.start_ms).toISOString()}) failed its check (${c.reason}) and is left out`);
+  warnCorrupt(body.history?.corrupt_chunks ?? [], io);
   if (values.json) {
     io.out(JSON.stringify(body));
     return 0;

@@ -21,7 +21,10 @@ import {
   parsePolicyText,
   policyJsonSchema,
 } from '../policy/index.js';
+import { type JournalEvent, JournalReader, type SeriesRow } from '../journal/index.js';
+import { type CorruptChunkHandler, columnBatches } from '../telemetry/history-query.js';
 import { type Output, parseFlags, rootPaths } from './context.js';
+import { parseSince } from './since.js';
 
 /** The sources of one argument together: a folder's files, a document's blocks, or one file. */
 function groupBySource<T extends { file: string }>(sources: readonly T[]): T[][] {
@@ -38,6 +41,7 @@ function groupBySource<T extends { file: string }>(sources: readonly T[]): T[][]
 
 const USAGE = `waveos policy validate FILE|DIR... [--config FILE] [--profile dev|prod] [--strict]
        waveos policy simulate FILE... --metrics metrics.csv [--events events.jsonl] [--mode MODE] [--json]
+       waveos policy simulate FILE... --since DURATION|TIME [--until TIME] [--root DIR] [--events events.jsonl] [--mode MODE] [--json]
        waveos policy schema [--out FILE]`;
 
 function readText(file: string, what: string): string {
@@ -217,6 +221,80 @@ export function simulateCsvFile(
   return sim.finish();
 }
 
+/** The window of the journal's history a simulation replays. */
+export interface HistoryWindow {
+  sinceMs: number;
+  untilMs: number;
+}
+
+/** Every event of the window as the policy engine observes it (its own decisions aside, as from events.jsonl). */
+function journalObservations(j: JournalReader, w: HistoryWindow): Observation[] {
+  const out: Observation[] = [];
+  const range = j.seqWindow(new Date(w.sinceMs).toISOString(), new Date(w.untilMs).toISOString());
+  if (!range) return out;
+  for (let after = range.first - 1; after < range.last; ) {
+    const page = j.eventPage(after, Math.min(1_000, range.last - after));
+    if (page.length === 0) break;
+    for (const e of page) if (!e.kind.startsWith('policy.')) out.push(observationFromEvent({ kind: e.kind, ts: e.ts, source: e.source, data: e.data }));
+    after = (page[page.length - 1] as JournalEvent).seq;
+  }
+  return out;
+}
+
+/**
+ * Replays the journal's own metric history (through the one history reader: chunks checked, a corrupt one
+ * reported and left out) through a simulator, a time slice at a time. Observations default to the journal's
+ * events of the same window.
+ */
+export function simulateJournal(
+  policy: PolicySet,
+  j: JournalReader,
+  w: HistoryWindow,
+  opts: { mode?: string; observations?: readonly Observation[]; onDecision?: (d: Decision) => void; onCorrupt?: CorruptChunkHandler } = {},
+): SimulationResult {
+  const sim = new Simulator(policy, { ...opts, observations: opts.observations ?? journalObservations(j, w) });
+  // By the batch's series index: the labels parsed once, shared (frozen) by every sample of the series.
+  const labels: Readonly<Record<string, string>>[] = [];
+  for (const c of columnBatches(j, { sinceMs: w.sinceMs, untilMs: w.untilMs, onCorrupt: opts.onCorrupt })) {
+    const batch = new Array<PolicySample>(c.n);
+    for (let i = 0; i < c.n; i++) {
+      const k = c.s[i] as number;
+      const series = c.series[k] as SeriesRow;
+      let l = labels[k];
+      if (l === undefined) l = labels[k] = Object.freeze(JSON.parse(series.labels) as Record<string, string>);
+      batch[i] = { ts_ms: c.t[i] as number, name: series.name, value: c.v[i] as number, unit: series.unit, labels: l };
+    }
+    sim.feed(batch);
+  }
+  return sim.finish();
+}
+
+/** `--since`/`--until` as a window of the journal file under --root, read-only (the daemon may be running). */
+function simulateFromJournal(set: PolicySet, values: { since?: string; until?: string; root?: string; mode?: string }, observations: Observation[] | undefined, io: Output, onDecision: ((d: Decision) => void) | undefined): { r: SimulationResult; source: Record<string, unknown> } {
+  const now = Date.now();
+  const sinceMs = Date.parse(parseSince(values.since as string, now));
+  const untilMs = values.until === undefined ? now : Date.parse(parseSince(values.until, now));
+  if (untilMs < sinceMs) throw new WaveosError('WAVEOS_E_USAGE', `--until ${values.until}: before --since ${values.since}`);
+  const db = rootPaths(values.root).db;
+  if (!existsSync(db)) throw new WaveosError('WAVEOS_E_USAGE', `${db}: no journal to replay (is --root right?)`);
+  const j = JournalReader.openReadOnly(db);
+  let corrupt = 0;
+  try {
+    const r = simulateJournal(set, j, { sinceMs, untilMs }, {
+      mode: values.mode,
+      observations,
+      onDecision,
+      onCorrupt: (c) => {
+        corrupt++;
+        io.err(`warning: a metric chunk of ${c.name} (${c.count} samples from ${new Date(c.start_ms).toISOString()}) failed its check (${c.reason}) and is left out`);
+      },
+    });
+    return { r, source: { metrics: null, journal: db, since: new Date(sinceMs).toISOString(), until: new Date(untilMs).toISOString(), corrupt_chunks: corrupt } };
+  } finally {
+    j.close();
+  }
+}
+
 function decisionJson(d: Decision): Record<string, unknown> {
   return {
     seq: d.seq,
@@ -236,6 +314,8 @@ export function policyCommand(argv: string[], io: Output): number {
     argv,
     {
       metrics: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
       events: { type: 'string' },
       mode: { type: 'string' },
       out: { type: 'string' },
@@ -263,25 +343,25 @@ export function policyCommand(argv: string[], io: Output): number {
     return 0;
   }
   if (sub === 'simulate') {
-    if (files.length === 0 || !values.metrics) throw new WaveosError('WAVEOS_E_USAGE', `policy simulate needs FILE... and --metrics metrics.csv\nusage: ${USAGE}`);
+    if (files.length === 0 || (!values.metrics && !values.since)) throw new WaveosError('WAVEOS_E_USAGE', `policy simulate needs FILE... and --metrics metrics.csv or --since DURATION|TIME\nusage: ${USAGE}`);
+    if (values.metrics && values.since) throw new WaveosError('WAVEOS_E_USAGE', `policy simulate replays --metrics metrics.csv or the journal's --since window, not both\nusage: ${USAGE}`);
+    if (values.until !== undefined && !values.since) throw new WaveosError('WAVEOS_E_USAGE', `--until goes with --since\nusage: ${USAGE}`);
     const set = loadPolicyFiles(files);
     if (values.mode !== undefined && !(values.mode in set.modes)) {
       throw new WaveosError('WAVEOS_E_USAGE', `--mode ${values.mode}: not a mode of this policy (modes: ${Object.keys(set.modes).join(', ')})`);
     }
-    const observations = values.events ? readEvents(values.events) : [];
     const lines: string[] = [];
-    const r = simulateCsvFile(set, values.metrics, {
-      mode: values.mode,
-      observations,
-      onDecision: values.json
-        ? undefined
-        : (d) => lines.push(`${new Date(d.ts_ms).toISOString()}  ${d.mode.padEnd(9)} ${d.rule_id.padEnd(20)} ${describeAction(d.action).padEnd(36)} ${d.reason}`),
-    });
+    const onDecision = values.json
+      ? undefined
+      : (d: Decision): void => void lines.push(`${new Date(d.ts_ms).toISOString()}  ${d.mode.padEnd(9)} ${d.rule_id.padEnd(20)} ${describeAction(d.action).padEnd(36)} ${d.reason}`);
+    const { r, source } = values.metrics
+      ? { r: simulateCsvFile(set, values.metrics, { mode: values.mode, observations: values.events ? readEvents(values.events) : [], onDecision }), source: { metrics: values.metrics } }
+      : simulateFromJournal(set, values, values.events ? readEvents(values.events) : undefined, io, onDecision);
     if (values.json) {
       io.out(
         JSON.stringify({
           policy_version: set.version,
-          metrics: values.metrics,
+          ...source,
           samples: r.samples,
           observations: r.observations,
           from: r.first_ts_ms === null ? null : new Date(r.first_ts_ms).toISOString(),

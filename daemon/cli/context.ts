@@ -16,11 +16,17 @@ export const GLOBAL_OPTIONS = {
 export interface Output {
   out(text: string): void;
   err(text: string): void;
+  /** Bytes for stdout as they are (large output written without being made one string first); else `out`. */
+  outBytes?(pieces: readonly Uint8Array[]): void;
 }
 
 export const stdio: Output = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+  outBytes: (pieces) => {
+    for (const p of pieces) process.stdout.write(p);
+    process.stdout.write('\n');
+  },
 };
 
 /** Parses one command's flags strictly: an unknown or malformed flag is a usage error (exit 2). */

@@ -16,7 +16,7 @@ const HELP = `waveos — the WaveOS overlay control plane
   waveos config     validate FILE | schema [--out FILE]          (offline)
   waveos token      create NAME --role viewer|operator|admin | list | revoke NAME  [--offline]
   waveos journal    verify [--root DIR] [--pack FILE]...             (offline)
-  waveos policy     validate FILE... | simulate FILE... --metrics CSV [--events JSONL] [--mode M] | schema [--out FILE]   (offline)
+  waveos policy     validate FILE... | simulate FILE... --metrics CSV|--since D [--until T] [--events JSONL] [--mode M] | schema [--out FILE]   (offline)
   waveos evidence   export [--since D] [--until T] [--reason TEXT] [--out FILE] | list
   waveos evidence   verify FILE [--keys DIR] | pubkey [--out FILE]  (offline)
   waveos bundle     install FILE | list | rollback [--kind K] [--name N]

@@ -40,3 +40,15 @@ export class SampleRowFormatter {
     return e;
   }
 }
+
+/** The fixed parts of one series' metrics.csv rows: before the value, and after it. */
+export interface SeriesRowParts {
+  head: string;
+  tail: string;
+}
+
+/** metrics.csv row parts of a catalogue series (the same text as sampleRow around the timestamp and value). */
+export function seriesRowParts(s: { name: string; unit: string; labels: string }): SeriesRowParts {
+  const labels = JSON.parse(s.labels) as Record<string, string>;
+  return { head: `,${csvField(s.name)},`, tail: `,${csvField(s.unit)},${csvField(formatLabels(labels))}\n` };
+}

@@ -381,11 +381,11 @@ describe('evidence routes', () => {
 });
 
 describe('SampleRowFormatter', () => {
-  it('writes exactly the rows sampleRow writes', async () => {
+  it('writes exactly the rows sampleRow writes, and so do the series row parts', async () => {
     const fc = (await import('fast-check')).default;
     const { sampleRow } = await import('../artifacts/index.js');
     const { canonicalJson } = await import('../core/index.js');
-    const { SampleRowFormatter } = await import('./csv-rows.js');
+    const { SampleRowFormatter, seriesRowParts } = await import('./csv-rows.js');
     const f = new SampleRowFormatter();
     fc.assert(
       fc.property(
@@ -397,6 +397,9 @@ describe('SampleRowFormatter', () => {
         (ts_ms, name, value, unit, labels) => {
           const raw = { id: 1, ts_ms, name, value, unit, labels: canonicalJson(labels) };
           expect(f.row(raw)).toBe(sampleRow({ ...raw, labels }));
+          // The pack's writer: a series' parts around the timestamp and the value.
+          const p = seriesRowParts(raw);
+          expect(`${new Date(ts_ms).toISOString()}${p.head}${value}${p.tail}`).toBe(sampleRow({ ...raw, labels }));
         },
       ),
     );

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type WriteStream, closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { once } from 'node:events';
+import { closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { basename, dirname, join, relative } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
@@ -9,10 +9,10 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { create as createTar } from 'tar';
 import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
-import { type CorruptChunkHandler, sampleBatches } from '../telemetry/history-query.js';
+import { type CorruptChunkHandler, columnBatches } from '../telemetry/history-query.js';
 import { type Chaos, NO_CHAOS, type Paths, fsyncDir, isoUtc } from '../core/index.js';
-import { ChainWalker, GENESIS_HASH, type HeadMark, type JournalEvent, type JournalReader, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
-import { SampleRowFormatter } from './csv-rows.js';
+import { ChainWalker, GENESIS_HASH, type HeadMark, type JournalEvent, type JournalReader, type SeriesRow, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
+import { type SeriesRowParts, seriesRowParts } from './csv-rows.js';
 import { removeLeftovers, stagingDirOf } from './leftovers.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
@@ -20,10 +20,10 @@ import { Redactor, literalsFromEnv, secretLiterals } from '../security/redaction
 import { type ReportData, type ReportEvent, type ReportSeries, writeReport } from './report.js';
 import { type CompactSpan, type WaterfallRow, waterfalls } from '../tracing/index.js';
 
-const EVENT_PAGE = 500;
+const EVENT_PAGE = 250;
 /** The longest the export holds the event loop between yields, and how many rows pass between clock checks. */
-const LOOP_BUDGET_MS = 20;
-const ROWS_PER_CHECK = 256;
+const LOOP_BUDGET_MS = 10;
+const ROWS_PER_CHECK = 128;
 
 /** Yields to the event loop once LOOP_BUDGET_MS of work has passed since the last yield (checked every ROWS_PER_CHECK rows). */
 class LoopBudget {
@@ -37,6 +37,11 @@ class LoopBudget {
     return performance.now() - this.since >= LOOP_BUDGET_MS;
   }
 
+  /** True once the budget is spent, whatever the row count (between pages). */
+  due(): boolean {
+    return performance.now() - this.since >= LOOP_BUDGET_MS;
+  }
+
   async yield(): Promise<void> {
     await yieldLoop();
     this.since = performance.now();
@@ -44,7 +49,9 @@ class LoopBudget {
   }
 }
 /** Text is handed to the file in pieces this small so it dies young (cheap to collect) instead of piling up. */
-const WRITE_CHUNK = 32 * 1024;
+const WRITE_CHUNK = 16 * 1024;
+/** How much a staged file buffers before the writer waits for the disk: a few pieces, so it waits rarely. */
+const STAGE_BUFFER = 1024 * 1024;
 /** Sample ids scanned per query: bounds how long one query holds the loop. */
 const CHART_BUCKETS = 600;
 const MAX_CHART_SERIES = 200;
@@ -117,35 +124,63 @@ export interface BuiltPack {
   ms: number;
 }
 
-/** A file in the staging folder, hashed and counted as it is written, with back-pressure. */
+/**
+ * A file in the staging folder, hashed and counted as it is written. Text is encoded into one reused buffer
+ * that goes to the file when full, the next write waiting for it: no buffer per piece left for the collector
+ * (hundreds of MiB of them for a day of metrics, which the process's RSS carried until collected).
+ */
 class StagedFile {
   private readonly hash = createHash('sha256');
   private size = 0;
-  private readonly ws: WriteStream;
+  private readonly full: string;
+  private fh: FileHandle | undefined;
+  private readonly buf = Buffer.allocUnsafe(STAGE_BUFFER);
+  private used = 0;
 
   constructor(
-    private readonly staging: string,
+    staging: string,
     readonly path: string,
   ) {
-    const full = join(staging, path);
-    mkdirSync(dirname(full), { recursive: true, mode: 0o750 });
-    this.ws = createWriteStream(full, { mode: 0o640 });
+    this.full = join(staging, path);
+    mkdirSync(dirname(this.full), { recursive: true, mode: 0o750 });
   }
 
   async write(data: string | Buffer): Promise<void> {
-    const b = typeof data === 'string' ? Buffer.from(data) : data;
-    if (b.length === 0) return;
-    this.hash.update(b);
-    this.size += b.length;
-    if (!this.ws.write(b)) await once(this.ws, 'drain');
+    if (data.length === 0) return;
+    if (typeof data !== 'string') {
+      await this.flush();
+      await this.put(data);
+      return;
+    }
+    // UTF-8 takes at most three bytes per UTF-16 unit.
+    if (this.used + 3 * data.length > this.buf.length) await this.flush();
+    if (3 * data.length > this.buf.length) await this.put(Buffer.from(data));
+    else this.used += this.buf.write(data, this.used);
   }
 
   async close(): Promise<FileEntry> {
-    await new Promise<void>((resolve, reject) => {
-      this.ws.once('error', reject);
-      this.ws.end(() => resolve());
-    });
+    await this.flush();
+    const fh = await this.handle();
+    this.fh = undefined;
+    await fh.close();
     return { path: this.path, size: this.size, sha256: this.hash.digest('hex') };
+  }
+
+  private async handle(): Promise<FileHandle> {
+    return (this.fh ??= await open(this.full, 'w', 0o640));
+  }
+
+  private async flush(): Promise<void> {
+    if (this.used === 0) return;
+    await this.put(this.buf.subarray(0, this.used));
+    this.used = 0;
+  }
+
+  private async put(b: Buffer): Promise<void> {
+    this.hash.update(b);
+    this.size += b.length;
+    const fh = await this.handle();
+    for (let off = 0; off < b.length; ) off += (await fh.write(b, off, b.length - off)).bytesWritten;
   }
 }
 
@@ -287,7 +322,7 @@ async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, until
   if (range) {
     let after = range.first - 1;
     while (after < range.last) {
-      const page = src.journal.events({ afterSeq: after, limit: Math.min(EVENT_PAGE, range.last - after) });
+      const page = src.journal.eventPage(after, Math.min(EVENT_PAGE, range.last - after));
       if (page.length === 0) break;
       let text = '';
       for (const e of page) {
@@ -327,14 +362,21 @@ interface MetricsSection {
   nBuckets: number;
 }
 
-/** metrics.csv, and the chart summary in the same pass. */
+/** The chart's per-bucket sums, counts and maxima of one series (null: past MAX_CHART_SERIES, not charted). */
+function newAcc(s: SeriesRow, nBuckets: number): SeriesAcc {
+  return { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
+}
+
+/**
+ * metrics.csv, and the chart summary in the same pass, from the reader's column batches: no object per
+ * sample, each series' fixed text made once, rows written in large pieces.
+ */
 async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Promise<MetricsSection> {
   const metrics = new StagedFile(stage.dir, 'metrics.csv');
   await metrics.write(METRICS_CSV_HEADER);
   const bucketMs = Math.max(1_000, Math.ceil((req.untilMs - req.sinceMs + 1) / CHART_BUCKETS));
   const nBuckets = Math.max(1, Math.ceil((req.untilMs - req.sinceMs + 1) / bucketMs));
   const series = new Map<string, SeriesAcc>();
-  const rows = new SampleRowFormatter();
   let samples = 0;
   let chartDropped = 0;
   let corrupt = 0;
@@ -342,45 +384,51 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
     corrupt++;
     src.onCorruptChunk?.(c);
   };
-  // One time slice of chunks at a time, yielding between them: the loop keeps turning and memory stays
-  // bounded by the slice, whatever the window.
-  // Looked up by name, then labels (strings of the catalogue, hashed once), not by a key built per sample.
-  const byName = new Map<string, Map<string, SeriesAcc | null>>();
-  const accOf = (s: { name: string; unit: string; labels: string }): SeriesAcc | null => {
-    let byLabels = byName.get(s.name);
-    if (!byLabels) byName.set(s.name, (byLabels = new Map()));
-    let acc = byLabels.get(s.labels);
-    if (acc === undefined) {
-      acc = series.size >= MAX_CHART_SERIES ? null : { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
-      if (acc) series.set(`${s.name}\u0000${s.labels}`, acc);
-      byLabels.set(s.labels, acc);
-    }
-    return acc;
-  };
-  // Inside a slice, a row budget bounds how long formatting holds the loop.
+  // By the batch's series index: text parts and chart accumulator (null: not charted).
+  const parts: SeriesRowParts[] = [];
+  const accs: (SeriesAcc | null)[] = [];
+  let lastTs = Number.NaN;
+  let lastIso = '';
   const budget = new LoopBudget();
-  for (const page of sampleBatches(src.journal, { sinceMs: req.sinceMs, untilMs: req.untilMs, onCorrupt })) {
+  // One time slice at a time, yielding inside and between them: the loop keeps turning and memory stays
+  // bounded by the slice, whatever the window.
+  for (const c of columnBatches(src.journal, { sinceMs: req.sinceMs, untilMs: req.untilMs, onCorrupt })) {
     let text = '';
-    for (const s of page) {
-      text += rows.row(s);
+    for (let i = 0; i < c.n; i++) {
+      const k = c.s[i] as number;
+      let p = parts[k];
+      if (p === undefined) {
+        const s = c.series[k] as SeriesRow;
+        p = parts[k] = seriesRowParts(s);
+        // Series that differ only by unit share a chart line, as they share a key.
+        const key = `${s.name}\u0000${s.labels}`;
+        let acc = series.get(key) ?? null;
+        if (!acc && series.size < MAX_CHART_SERIES) series.set(key, (acc = newAcc(s, nBuckets)));
+        accs[k] = acc;
+      }
+      const t = c.t[i] as number;
+      const v = c.v[i] as number;
+      if (t !== lastTs) {
+        lastTs = t;
+        lastIso = new Date(t).toISOString();
+      }
+      text += `${lastIso}${p.head}${v}${p.tail}`;
+      const acc = accs[k];
+      if (acc) {
+        const b = Math.min(nBuckets - 1, Math.floor((t - req.sinceMs) / bucketMs));
+        acc.sum[b] = (acc.sum[b] as number) + v;
+        acc.count[b] = (acc.count[b] as number) + 1;
+        if (v > (acc.max[b] as number)) acc.max[b] = v;
+      } else chartDropped++;
       if (text.length >= WRITE_CHUNK) {
         await metrics.write(text);
         text = '';
       }
       if (budget.row()) await budget.yield();
-      const acc = accOf(s);
-      if (!acc) {
-        chartDropped++;
-        continue;
-      }
-      const b = Math.min(nBuckets - 1, Math.floor((s.ts_ms - req.sinceMs) / bucketMs));
-      acc.sum[b] = (acc.sum[b] as number) + s.value;
-      acc.count[b] = (acc.count[b] as number) + 1;
-      if (s.value > (acc.max[b] as number)) acc.max[b] = s.value;
     }
-    samples += page.length;
+    samples += c.n;
     await metrics.write(text);
-    await budget.yield();
+    if (budget.due()) await budget.yield();
   }
   if (corrupt > 0) stage.notes.push(`${corrupt} metric chunk(s) failed their checksum and were left out of metrics.csv (telemetry.chunk_corrupt events)`);
   stage.files.push(await metrics.close());

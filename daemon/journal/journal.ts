@@ -344,6 +344,31 @@ export class JournalReader {
     for (const r of this.db.prepare(sql).iterate(...args)) yield rowToEvent(r as EventRow);
   }
 
+  /**
+   * Up to `limit` events after `afterSeq`, in seq order: what `events({ afterSeq, limit })` returns, read as
+   * raw rows by one cached statement (about twice as fast for the long scans of packs and replays).
+   */
+  eventPage(afterSeq: number, limit: number): JournalEvent[] {
+    const v = this.eventColumns === '*' ? 'v' : '1 AS v';
+    const st = this.statement(`SELECT seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash, ${v} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`).raw();
+    const rows = st.all(afterSeq, limit) as [number, string, number, string, string, string, string, string, string, string, string, string, number][];
+    return rows.map((r) => ({
+      v: r[12] as EventFormatVersion,
+      seq: r[0],
+      ts: r[1],
+      mono_ms: r[2],
+      run_id: r[3],
+      boot_id: r[4],
+      kind: r[5],
+      severity: r[6] as Severity,
+      source: r[7],
+      reason: r[8],
+      data: JSON.parse(r[9]) as Record<string, unknown>,
+      prev_hash: r[10],
+      hash: r[11],
+    }));
+  }
+
   /** The newest event of a run (optionally of one kind): how a run ended is read from its last events. */
   lastEventOfRun(runId: string, kind?: string): JournalEvent | undefined {
     const r = kind

@@ -41,7 +41,9 @@ export class Simulator {
   private readonly startMode: string;
   private modeSince: number | null = null;
   private readonly modeMs: Record<string, number> = {};
-  private events: Observation[];
+  private readonly events: Observation[];
+  /** The next observation to replay: an index, as cutting the array at every timestamp would copy it each time. */
+  private nextEvent = 0;
 
   constructor(
     policy: PolicySet,
@@ -76,15 +78,12 @@ export class Simulator {
   }
 
   private eventsUpTo(ts: number): void {
-    let i = 0;
-    while (i < this.events.length && (this.events[i] as Observation).ts_ms <= ts) {
-      const o = this.events[i] as Observation;
+    while (this.nextEvent < this.events.length && (this.events[this.nextEvent] as Observation).ts_ms <= ts) {
+      const o = this.events[this.nextEvent++] as Observation;
       this.moveTo(o.ts_ms);
       this.record(this.engine.observeEvent(o));
       this.observations++;
-      i++;
     }
-    if (i > 0) this.events = this.events.slice(i);
   }
 
   /** Samples in recorded order; runs of one timestamp are evaluated together. */
@@ -94,7 +93,7 @@ export class Simulator {
       const ts = (samples[i] as PolicySample).ts_ms;
       let j = i + 1;
       while (j < samples.length && (samples[j] as PolicySample).ts_ms === ts) j++;
-      if (this.events.length > 0) this.eventsUpTo(ts);
+      if (this.nextEvent < this.events.length) this.eventsUpTo(ts);
       this.moveTo(ts);
       this.record(this.engine.observe(i === 0 && j === samples.length ? samples : samples.slice(i, j)));
       this.samples += j - i;

@@ -85,18 +85,16 @@ class BitReader {
   /** `n` (≤ 32) bits as an unsigned number. */
   read(n: number): number {
     if (this.pos + n > this.end) throw new ChunkCorrupt('payload', 'the bit stream ends inside a sample');
-    let out = 0;
-    while (n > 0) {
-      const byte = this.buf[this.pos >>> 3] ?? 0;
-      const used = this.pos & 7;
-      const free = 8 - used;
-      const take = free < n ? free : n;
-      const bits = (byte >>> (free - take)) & ((1 << take) - 1);
-      out = out * (1 << take) + bits;
-      n -= take;
-      this.pos += take;
-    }
-    return out;
+    if (n === 0) return 0;
+    // The n bits lie in the five bytes from the current one: the first four as one word shifted left by the
+    // bit offset, the fifth filling in from the right. Bytes past the payload read as zero.
+    const b = this.buf;
+    const i = this.pos >>> 3;
+    const off = this.pos & 7;
+    const word = (((b[i] ?? 0) << 24) | ((b[i + 1] ?? 0) << 16) | ((b[i + 2] ?? 0) << 8) | (b[i + 3] ?? 0)) >>> 0;
+    const bits = off === 0 ? word : ((word << off) | ((b[i + 4] ?? 0) >>> (8 - off))) >>> 0;
+    this.pos += n;
+    return n === 32 ? bits : bits >>> (32 - n);
   }
 
   /** The last sample must end where the header says the bits end, and the last byte's padding be zero. */
@@ -336,23 +334,43 @@ function readHeader(bytes: Uint8Array): ChunkHeader {
 
 /** Decodes a whole chunk or throws ChunkCorrupt; never returns part of one or values it cannot vouch for. */
 export function decodeChunk(bytes: Uint8Array): Sample[] {
+  const { t, v } = decodeChunkColumns(bytes);
+  const out: Sample[] = new Array<Sample>(t.length);
+  for (let i = 0; i < t.length; i++) out[i] = { t: t[i] as number, v: v[i] as number };
+  return out;
+}
+
+/** A decoded chunk as two columns: timestamps (ms, safe integers) and values, in stored order. */
+export interface ChunkColumns {
+  t: Float64Array;
+  v: Float64Array;
+}
+
+/**
+ * Decodes a whole chunk into two typed columns (no object per sample) or throws ChunkCorrupt; the same
+ * checks as decodeChunk, which is built on it.
+ */
+export function decodeChunkColumns(bytes: Uint8Array): ChunkColumns {
   const h = readHeader(bytes);
-  const out: Sample[] = new Array<Sample>(h.count);
-  if (h.count === 0) return out;
+  const ts = new Float64Array(h.count);
+  const vs = new Float64Array(h.count);
+  if (h.count === 0) return { t: ts, v: vs };
   const r = new BitReader(h.payload, h.payloadBits);
   const value = new XorReader(r);
   let prev = h.first;
   let prevPrev = h.first;
-  out[0] = { t: h.first, v: value.first() };
+  ts[0] = h.first;
+  vs[0] = value.first();
   for (let i = 1; i < h.count; i++) {
     const t = undoDeltaOfDelta(readDod(r), prev, prevPrev);
     prevPrev = prev;
     prev = t;
-    out[i] = { t, v: value.next() };
+    ts[i] = t;
+    vs[i] = value.next();
   }
   r.checkEnd();
   if (prev !== h.last) throw new ChunkCorrupt('payload', `the last timestamp is ${prev}, the header says ${h.last}`);
-  return out;
+  return { t: ts, v: vs };
 }
 
 /** The value half of the decoder: the previous bit pattern and XOR window. */

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
 import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, migrateSchema, verifyJournal } from '../journal/index.js';
 import { History } from './history.js';
-import { readHistory, reportCorruptOnce, sampleBatches } from './history-query.js';
+import { columnBatches, readHistory, readHistoryJson, reportCorruptOnce, sampleBatches } from './history-query.js';
 import { Registry } from './registry.js';
 
 // The stored path of metric history: chunks in the journal's SQLite file, the migration from one row per
@@ -130,6 +130,77 @@ describe('stored chunks', () => {
       }),
       { numRuns: 80 },
     );
+    j.close();
+  });
+
+  it('merges series in time order, a timestamp\'s samples in series order and duplicates in stored order; columns and objects agree', () => {
+    const j = open();
+    const t0 = Date.UTC(2026, 0, 1);
+    const rows: Row[] = [];
+    // Three series sharing most timestamps, one with duplicates and one off the beat, over several slices and chunks.
+    for (let i = 0; i < 1_500; i++) {
+      rows.push({ name: 'a', labels: '{}', ts_ms: t0 + i * 1000, value: i });
+      rows.push({ name: 'b', labels: '{"k":"é"}', ts_ms: t0 + Math.floor(i / 2) * 2000, value: i });
+      if (i % 3 === 0) rows.push({ name: 'c', labels: '{}', ts_ms: t0 + i * 1000 + 250, value: i });
+    }
+    j.appendSamples(rows.map((r) => ({ ...r, unit: 'u', labels: JSON.parse(r.labels) as Record<string, string> })));
+    const back = stored(j);
+    expect(back.map(key).sort()).toEqual(rows.map(key).sort());
+    for (let i = 1; i < back.length; i++) expect((back[i] as Row).ts_ms).toBeGreaterThanOrEqual((back[i - 1] as Row).ts_ms);
+    for (const name of ['a', 'b', 'c']) {
+      const values = back.filter((r) => r.name === name).map((r) => r.value);
+      expect(values).toEqual(rows.filter((r) => r.name === name).map((r) => r.value));
+    }
+    const ids = new Map(j.seriesCatalogue().map((x) => [x.name, x.id]));
+    // Ties between series: in series order (the series catalogue's, as chunks are read in start then series order).
+    for (let i = 1; i < back.length; i++) {
+      const p = back[i - 1] as Row;
+      const q = back[i] as Row;
+      if (p.ts_ms === q.ts_ms && p.name !== q.name) expect(ids.get(p.name) as number).toBeLessThan(ids.get(q.name) as number);
+    }
+    const cols: Row[] = [];
+    for (const c of columnBatches(j, ALL)) {
+      for (let i = 0; i < c.n; i++) {
+        const x = c.series[c.s[i] as number];
+        cols.push({ name: x?.name ?? '', labels: x?.labels ?? '', ts_ms: c.t[i] as number, value: c.v[i] as number });
+      }
+    }
+    expect(cols.map(key)).toEqual(back.map(key));
+    j.close();
+  });
+
+  it('merges many series that share no timestamps (the heap path) in the same order', () => {
+    const j = open();
+    const t0 = Date.UTC(2026, 0, 1);
+    const rows: Row[] = [];
+    for (let i = 0; i < 300; i++) for (let k = 0; k < 30; k++) rows.push({ name: `s${k}`, labels: '{}', ts_ms: t0 + i * 1000 + k * 7 + (i % 5 === 0 && k % 2 === 0 ? 7 : 0), value: i });
+    j.appendSamples(rows.map((r) => ({ ...r, unit: 'u', labels: {} })));
+    const ids = new Map(j.seriesCatalogue().map((x) => [x.name, x.id]));
+    const want = rows.map((r, i) => ({ r, i })).sort((a, b) => a.r.ts_ms - b.r.ts_ms || (ids.get(a.r.name) as number) - (ids.get(b.r.name) as number) || a.i - b.i).map((x) => key(x.r));
+    expect(stored(j).map(key)).toEqual(want);
+    j.close();
+  });
+
+  it('the history as JSON text is exactly JSON.stringify of the history objects, odd values included', () => {
+    const j = open();
+    const t0 = Date.UTC(2026, 0, 1);
+    const odd = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 5e-324, 1e21, -1.5, 0.1 + 0.2];
+    const samples = [];
+    for (let i = 0; i < 700; i++) {
+      samples.push({ ts_ms: t0 + i * 1000, name: 'm', value: odd[i % odd.length] as number, unit: 'µs "q"', labels: { svc: 'a\\b"c', z: 'ü' } });
+      samples.push({ ts_ms: t0 + i * 1000, name: 'n', value: i, unit: 'u', labels: {} });
+    }
+    j.appendSamples(samples);
+    for (const q of [
+      { sinceMs: t0, limit: 100_000 },
+      { sinceMs: t0 + 30_500, limit: 333 },
+      { sinceMs: t0, limit: 1, name: 'n' },
+      { sinceMs: t0 + 10_000_000, limit: 10 },
+    ]) {
+      const { json, corrupt } = readHistoryJson(j, q);
+      expect(json).toBe(JSON.stringify(readHistory(j, q)));
+      expect(corrupt).toEqual([]);
+    }
     j.close();
   });
 
