@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { convertLegacySamples } from './chunk-migration.js';
+import { convertLegacySamples, sealHeadTable } from './chunk-migration.js';
 
 /**
  * A migration is SQL run in one transaction, or a step that makes its own transactions (a conversion too big
@@ -125,6 +125,9 @@ const MIGRATIONS: readonly Migration[] = [
   // 6: every row of the old one-row-per-sample table becomes part of a chunk, in batches that each commit on
   // their own (resumable); the empty table goes in the last one.
   convertLegacySamples,
+  // 7: the open chunks' pieces leave the head_chunks table for the head log (head-log.ts); the pieces there are
+  // sealed into chunks and the table dropped.
+  sealHeadTable,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

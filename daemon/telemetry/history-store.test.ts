@@ -1,13 +1,14 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
-import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, migrateSchema, verifyJournal } from '../journal/index.js';
+import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, headSegments, migrateSchema, readHeadLog, verifyJournal } from '../journal/index.js';
+import { encodeChunk } from './chunk-codec.js';
 import { History } from './history.js';
-import { readHistory, reportCorruptOnce, sampleBatches } from './history-query.js';
+import { checkAllChunks, readHistory, reportCorruptOnce, sampleBatches } from './history-query.js';
 import { Registry } from './registry.js';
 
 // The stored path of metric history: chunks in the journal's SQLite file, the migration from one row per
@@ -49,7 +50,7 @@ describe('the migration from one row per sample to chunks', () => {
     expect(before).toHaveLength(7200);
     const j = open();
     const d = new Database(db, { readonly: true });
-    expect(d.pragma('user_version', { simple: true })).toBe(6);
+    expect(d.pragma('user_version', { simple: true })).toBe(7);
     expect(d.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'metrics'").get()).toEqual({ n: 0 });
     d.close();
     expect(stored(j).map(key).sort()).toEqual(before.map(key).sort());
@@ -232,5 +233,114 @@ describe('the live history', () => {
       ].map(([t, v]) => [t, bits(v as number)]),
     );
     j.close();
+  });
+});
+
+describe('the head log (schema 7)', () => {
+  const history = (j: Journal, emit: (e: EventInput) => void = () => undefined): History =>
+    new History({ journal: j, clock, log: silentLogger(), emit, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
+  const series = (k: number) => ({ key: `s${k}`, name: 'g', type: 'gauge' as const, unit: 'ratio', labels: { k: String(k) }, labels_json: `{"k":"${k}"}` });
+  const capture = (h: History, i: number): void => h.capture([0, 1].map((k) => ({ ...series(k), value: i * 1.5 + k, ts_ms: clock.now() })));
+
+  it('migration 7 seals the pieces a schema-6 journal left in head_chunks: every sample kept, bit for bit, the table gone', () => {
+    const d = new Database(db);
+    migrateSchema(d, 6);
+    d.exec(`INSERT INTO series (id, name, unit, labels) VALUES (1, 'g', 'ratio', '{"k":"0"}')`);
+    const t0 = clock.now();
+    const ins = d.prepare('INSERT INTO head_chunks (series_id, start_ms, end_ms, count, data) VALUES (1, ?, ?, ?, ?)');
+    const want: { t: number; v: number }[] = [];
+    for (let p = 0; p < 3; p++) {
+      const s = Array.from({ length: 10 }, (_, i) => ({ t: t0 + (p * 10 + i) * 1000, v: p === 1 && i === 3 ? -0 : Math.PI * (p * 10 + i) }));
+      want.push(...s);
+      ins.run(s[0]?.t, s[9]?.t, 10, encodeChunk(s));
+    }
+    d.close();
+    const j = open();
+    expect(j.headChunks()).toEqual([]);
+    expect(j.chunksAfter(0, 10).map((c) => c.count)).toEqual([30]);
+    expect(stored(j).map((s) => [s.ts_ms, bits(s.value)])).toEqual(want.map((s) => [s.t, bits(s.v)]));
+    j.close();
+    const r = new Database(db, { readonly: true });
+    expect(r.pragma('user_version', { simple: true })).toBe(7);
+    expect(r.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'head_chunks'").get()).toEqual({ n: 0 });
+    r.close();
+  });
+
+  it('appends one record per flush to a file beside the journal, and removes it once every open chunk in it is sealed', () => {
+    const j = open();
+    const h = history(j);
+    for (let i = 0; i < 30; i++) {
+      capture(h, i);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    expect(headSegments(db)).toHaveLength(1);
+    expect(readHeadLog(db).pieces).toHaveLength(6);
+    // A reader in another process sees the open chunks as the flushes wrote them.
+    const r = JournalReader.openReadOnly(db);
+    expect(r.sampleCount()).toBe(60);
+    expect(r.headChunks().map((c) => [c.series_id, c.count])).toEqual([
+      [1, 10],
+      [1, 10],
+      [1, 10],
+      [2, 10],
+      [2, 10],
+      [2, 10],
+    ]);
+    r.close();
+    h.flush(true);
+    expect(headSegments(db)).toEqual([]);
+    expect(j.headChunks()).toEqual([]);
+    expect(j.sampleCount()).toBe(60);
+    j.close();
+  });
+
+  it('a torn last record (a flush cut short by a crash) is dropped at the next start; what was flushed before is sealed', () => {
+    const j = open();
+    const h = history(j);
+    for (let i = 0; i < 20; i++) {
+      capture(h, i);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    j.close();
+    const seg = (headSegments(db)[0] as { path: string }).path;
+    const whole = readFileSync(seg);
+    // Half of a third record, as a power cut leaves it.
+    writeFileSync(seg, Buffer.concat([whole, whole.subarray(0, whole.length >> 2)]));
+    expect(readHeadLog(db)).toMatchObject({ corrupt: [] });
+    const k = open();
+    expect(headSegments(db)).toEqual([]);
+    expect(k.sampleCount()).toBe(40);
+    expect(checkAllChunks(k).corrupt).toEqual([]);
+    k.close();
+  });
+
+  it('a record that fails its CRC with records after it is reported as corrupt, never returned as samples; the records after it are', () => {
+    const j = open();
+    const h = history(j);
+    for (let i = 0; i < 30; i++) {
+      capture(h, i);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    const seg = (headSegments(db)[0] as { path: string }).path;
+    const buf = readFileSync(seg);
+    buf[12] = (buf[12] as number) ^ 0x10; // inside the first record's body
+    writeFileSync(seg, buf);
+    const r = JournalReader.openReadOnly(db);
+    const check = checkAllChunks(r);
+    expect(check.corrupt).toHaveLength(1);
+    expect(check.samples).toBe(40);
+    const events: EventInput[] = [];
+    expect([...sampleBatches(r, { ...ALL, onCorrupt: reportCorruptOnce((e) => events.push(e)) })].flat()).toHaveLength(40);
+    expect(events.map((e) => e.kind)).toEqual(['telemetry.chunk_corrupt']);
+    r.close();
+    j.close();
+    // The next start seals the record as it is (still reported by verify), and the good pieces as chunks.
+    const k = open();
+    expect(checkAllChunks(k)).toMatchObject({ samples: 40 });
+    expect(checkAllChunks(k).corrupt).toHaveLength(1);
+    k.close();
   });
 });
