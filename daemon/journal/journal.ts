@@ -140,8 +140,8 @@ export interface MetricsFootprint {
   bytes: number;
 }
 
-/** Bytes an aggregate row costs beyond its text: record header, integers, reals, and its index entries. */
-const AGG_ROW_OVERHEAD = 96;
+/** Bytes an aggregate row takes in the file, its index entry included (schema 8: series id, minute, five numbers; measured). */
+const AGG_ROW_BYTES = 64;
 
 /** A stored sample with its labels still as the canonical JSON text they are stored as. */
 export interface RawSample {
@@ -429,14 +429,16 @@ export class JournalReader {
   /** One-minute aggregates of minutes starting at or after `sinceMs`, oldest first. */
   aggregatesSince(q: MetricsQuery): MetricAggregate[] {
     const until = q.untilMs ?? Number.MAX_SAFE_INTEGER;
+    const cols = 'SELECT a.minute_ms, s.name, s.unit, s.labels, a.min, a.avg, a.max, a.last, a.count FROM metrics_1m a JOIN series s ON s.id = a.series_id';
     const rows = (
       q.name
-        ? this.db
-            .prepare('SELECT minute_ms, name, unit, labels, min, avg, max, last, count FROM metrics_1m WHERE name = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms LIMIT ?')
-            .all(q.name, q.sinceMs, until, q.limit)
-        : this.db
-            .prepare('SELECT minute_ms, name, unit, labels, min, avg, max, last, count FROM metrics_1m WHERE minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms, id LIMIT ?')
-            .all(q.sinceMs, until, q.limit)
+        ? this.statement(`${cols} WHERE a.minute_ms >= ? AND a.minute_ms < ? AND a.series_id IN (SELECT id FROM series WHERE name = ?) ORDER BY a.minute_ms, a.id LIMIT ?`).all(
+            q.sinceMs,
+            until,
+            q.name,
+            q.limit,
+          )
+        : this.statement(`${cols} WHERE a.minute_ms >= ? AND a.minute_ms < ? ORDER BY a.minute_ms, a.id LIMIT ?`).all(q.sinceMs, until, q.limit)
     ) as (Omit<MetricAggregate, 'labels'> & { labels: string })[];
     return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
   }
@@ -451,7 +453,7 @@ export class JournalReader {
   }
 
   /** A prepared statement, made once per text: a read of many slices runs the same few queries thousands of times. */
-  private statement(sql: string): Database.Statement {
+  protected statement(sql: string): Database.Statement {
     let st = this.statements.get(sql);
     if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
     return st;
@@ -474,12 +476,8 @@ export class JournalReader {
     }
     const agg = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics_1m').get() as { lo: number | null; hi: number | null };
     const aggRows = agg.lo === null || agg.hi === null ? 0 : agg.hi - agg.lo + 1;
-    const aggText = aggRows
-      ? ((this.db.prepare('SELECT avg(2 * (length(name) + length(labels)) + length(unit)) AS b FROM (SELECT name, unit, labels FROM metrics_1m ORDER BY id DESC LIMIT 200)').get() as { b: number })
-          .b ?? 0)
-      : 0;
     const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
-    const aggBytes = Math.round(aggRows * (aggText + AGG_ROW_OVERHEAD));
+    const aggBytes = Math.round(aggRows * AGG_ROW_BYTES);
     return {
       raw_rows: c.n,
       raw_samples: c.samples,
@@ -1245,9 +1243,9 @@ export class Journal extends JournalReader {
   appendAggregates(rows: readonly MetricAggregate[]): void {
     if (rows.length === 0) return;
     this.assertWritable();
-    const ins = this.db.prepare(
-      `INSERT INTO metrics_1m (minute_ms, name, unit, labels, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?,?,?)
-       ON CONFLICT (name, labels, minute_ms) DO UPDATE SET
+    const ins = this.statement(
+      `INSERT INTO metrics_1m (minute_ms, series_id, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?)
+       ON CONFLICT (minute_ms, series_id) DO UPDATE SET
          min = min(metrics_1m.min, excluded.min), max = max(metrics_1m.max, excluded.max),
          avg = (metrics_1m.avg * metrics_1m.count + excluded.avg * excluded.count) / (metrics_1m.count + excluded.count),
          last = excluded.last, count = metrics_1m.count + excluded.count`,
@@ -1255,7 +1253,7 @@ export class Journal extends JournalReader {
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
-        for (const r of rows) ins.run(r.minute_ms, r.name, r.unit, canonicalJson(r.labels), r.min, r.avg, r.max, r.last, r.count);
+        for (const r of rows) ins.run(r.minute_ms, this.seriesId(r.name, r.unit, canonicalJson(r.labels)), r.min, r.avg, r.max, r.last, r.count);
       })();
     } finally {
       this.db.pragma('synchronous = FULL');

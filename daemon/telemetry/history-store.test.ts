@@ -50,7 +50,7 @@ describe('the migration from one row per sample to chunks', () => {
     expect(before).toHaveLength(7200);
     const j = open();
     const d = new Database(db, { readonly: true });
-    expect(d.pragma('user_version', { simple: true })).toBe(7);
+    expect(d.pragma('user_version', { simple: true })).toBe(8);
     expect(d.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'metrics'").get()).toEqual({ n: 0 });
     d.close();
     expect(stored(j).map(key).sort()).toEqual(before.map(key).sort());
@@ -261,7 +261,7 @@ describe('the head log (schema 7)', () => {
     expect(stored(j).map((s) => [s.ts_ms, bits(s.value)])).toEqual(want.map((s) => [s.t, bits(s.v)]));
     j.close();
     const r = new Database(db, { readonly: true });
-    expect(r.pragma('user_version', { simple: true })).toBe(7);
+    expect(r.pragma('user_version', { simple: true })).toBe(8);
     expect(r.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'head_chunks'").get()).toEqual({ n: 0 });
     r.close();
   });
@@ -342,5 +342,34 @@ describe('the head log (schema 7)', () => {
     expect(checkAllChunks(k)).toMatchObject({ samples: 40 });
     expect(checkAllChunks(k).corrupt).toHaveLength(1);
     k.close();
+  });
+});
+
+describe('one-minute aggregates by series (schema 8)', () => {
+  it('migration 8 keeps every aggregate row of a schema-7 journal, with its id, series, numbers and unit', () => {
+    const d = new Database(db);
+    migrateSchema(d, 7);
+    const ins = d.prepare('INSERT INTO metrics_1m (minute_ms, name, unit, labels, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?,?,?)');
+    const want = [];
+    for (let m = 0; m < 50; m++)
+      for (const [name, unit, labels] of [
+        ['cpu', 'ratio', '{"core":"0"}'],
+        ['cpu', 'ratio', '{"core":"1"}'],
+        ['rx', 'bytes', '{}'],
+      ] as const) {
+        const row = { minute_ms: m * 60_000, name, unit, labels: JSON.parse(labels) as Record<string, string>, min: m / 3, avg: 0.25, max: m * 1e300, last: Number.MIN_VALUE, count: 60 };
+        ins.run(row.minute_ms, name, unit, labels, row.min, row.avg, row.max, row.last, row.count);
+        want.push(row);
+      }
+    d.close();
+    const j = open();
+    const got = j.aggregatesSince({ sinceMs: 0, limit: 1_000 });
+    expect(got).toEqual(want);
+    expect(got.map((r) => bits(r.max))).toEqual(want.map((r) => bits(r.max)));
+    expect(j.aggregatesSince({ sinceMs: 60_000, untilMs: 180_000, name: 'rx', limit: 10 }).map((r) => r.minute_ms)).toEqual([60_000, 120_000]);
+    j.close();
+    const r = new Database(db, { readonly: true });
+    expect(r.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics_1m').get()).toEqual({ lo: 1, hi: 150 });
+    r.close();
   });
 });

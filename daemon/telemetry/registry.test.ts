@@ -171,8 +171,8 @@ describe('History', () => {
 
   it('the quota keeps half for raw samples: aggregates over their half lose their oldest minutes, not the raw rows', () => {
     const h = new History({ journal, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000 * 365, quotaBytes: 200_000 });
-    const from = Math.floor(clock.now() / 60_000) * 60_000 - 4_000 * 60_000;
-    const old = Array.from({ length: 3_000 }, (_, i) => ({ minute_ms: from + i * 60_000, name: 'cpu_usage_ratio', unit: 'ratio', labels: { cpu: 'total' }, min: 0, avg: 0, max: 0, last: 0, count: 60 }));
+    const from = Math.floor(clock.now() / 60_000) * 60_000 - 5_000 * 60_000;
+    const old = Array.from({ length: 4_000 }, (_, i) => ({ minute_ms: from + i * 60_000, name: 'cpu_usage_ratio', unit: 'ratio', labels: { cpu: 'total' }, min: 0, avg: 0, max: 0, last: 0, count: 60 }));
     journal.appendAggregates(old);
     feed(h, registry(), 100, (i) => i);
     h.flush();
