@@ -137,7 +137,8 @@ describe('stored chunks', () => {
   it('a corrupt chunk is reported with an event, once, and never returned as data; the rest still is', () => {
     const j = open();
     const t0 = Date.UTC(2026, 0, 1);
-    j.appendSamples(Array.from({ length: 600 }, (_, i) => ({ ts_ms: t0 + i * 1000, name: 'm', value: i, unit: 'u', labels: {} })));
+    const N = CHUNK_MAX_SAMPLES;
+    j.appendSamples(Array.from({ length: 2.5 * N }, (_, i) => ({ ts_ms: t0 + i * 100, name: 'm', value: i, unit: 'u', labels: {} })));
     j.close();
     const d = new Database(db);
     // One bit flipped in the middle chunk's payload, as a failing card would.
@@ -151,13 +152,13 @@ describe('stored chunks', () => {
       events.push(e);
       w.append(e);
     });
-    const a = readHistory(w, { sinceMs: t0, limit: 10_000, onCorrupt });
-    readHistory(w, { sinceMs: t0, limit: 10_000, onCorrupt });
+    const a = readHistory(w, { sinceMs: t0, limit: 100_000, onCorrupt });
+    readHistory(w, { sinceMs: t0, limit: 100_000, onCorrupt });
     expect(a.corrupt_chunks).toMatchObject([{ chunk_id: c.id, name: 'm', count: CHUNK_MAX_SAMPLES, reason: 'checksum' }]);
-    expect(a.samples.map((s) => s.value)).toEqual([...Array.from({ length: 240 }, (_, i) => i), ...Array.from({ length: 120 }, (_, i) => 480 + i)]);
+    expect(a.samples.map((s) => s.value)).toEqual([...Array.from({ length: N }, (_, i) => i), ...Array.from({ length: N / 2 }, (_, i) => 2 * N + i)]);
     expect(events.map((e) => e.kind)).toEqual(['telemetry.chunk_corrupt']);
     w.flush();
-    expect(w.events({ kind: 'telemetry.chunk_corrupt' })[0]?.data).toMatchObject({ chunk_id: c.id, reason: 'checksum', count: 240 });
+    expect(w.events({ kind: 'telemetry.chunk_corrupt' })[0]?.data).toMatchObject({ chunk_id: c.id, reason: 'checksum', count: N });
     w.close();
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
-import { type EventInput, Journal } from '../journal/index.js';
+import { CHUNK_MAX_SAMPLES, type EventInput, Journal } from '../journal/index.js';
 import { EventRates, type HealthWeights, healthScore } from './health.js';
 import { History } from './history.js';
 import { readHistory, sampleBatches } from './history-query.js';
@@ -205,15 +205,16 @@ describe('History', () => {
     const events: EventInput[] = [];
     const h = new History({ journal, clock, log: silentLogger(), emit: (e) => events.push(e), rawRetentionMs: 120_000, aggregateRetentionMs: 3_600_000, quotaBytes: 1e9 });
     const start = clock.now();
-    feed(h, registry(), 600, (i) => i);
+    // Two and a half chunks' worth at 1 Hz.
+    feed(h, registry(), 4_500, (i) => i);
     h.flush(true);
     const before = journal.sampleCount();
     const pruned = h.maintain();
     expect(pruned.raw).toBeGreaterThan(0);
     // Whole chunks go: what is left starts at most one chunk before the cut.
-    expect(before - journal.sampleCount()).toBeGreaterThan(470 - 240);
+    expect(before - journal.sampleCount()).toBeGreaterThan(4_500 - 120 - CHUNK_MAX_SAMPLES);
     const left = stored(journal);
-    expect(left[0]?.ts_ms).toBeGreaterThanOrEqual(clock.now() - 120_000 - 240_000);
+    expect(left[0]?.ts_ms).toBeGreaterThanOrEqual(clock.now() - 120_000 - CHUNK_MAX_SAMPLES * 1000);
     // A query from the start gets the older part as minutes and the newer part raw.
     const q = readHistory(journal, { sinceMs: start, limit: 10_000 });
     expect(q.aggregates.length).toBeGreaterThanOrEqual(7);
