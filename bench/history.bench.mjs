@@ -67,10 +67,10 @@ async function storedSamples(tree, db) {
   }
 }
 
-function startDaemon(tree, dir, name) {
+function startDaemon(tree, dir, name, extra = '') {
   const root = join(dir, name);
   const cfg = join(dir, `${name}.yaml`);
-  writeFileSync(cfg, 'schema_version: 2\ntelemetry:\n  sample_interval: 1s\n');
+  writeFileSync(cfg, `schema_version: 2\ntelemetry:\n  sample_interval: 1s\n${extra}`);
   const p = spawn(process.execPath, [join(tree, 'bin/waveos.js'), 'run', '--root', root, '--profile', 'dev', '--config', cfg, '--log-format', 'json'], { cwd: tree, stdio: 'ignore' });
   const ready = () => waitFor(`${name} daemon`, () => spawnSync(process.execPath, [join(tree, 'bin/waveos.js'), 'status', '--root', root]).status === 0);
   return { p, root, db: join(root, 'var/lib/waveos/waveos.db'), ready };
@@ -109,10 +109,13 @@ async function startPrometheus(dir) {
 async function writtenPerSample(row) {
   const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-history-'));
   const ours = startDaemon(HERE, dir, 'chunks');
+  // The same build with artifacts.metrics_csv: at_stop (metrics.csv written at the stop, not as it goes).
+  const atStop = startDaemon(HERE, dir, 'at-stop', 'artifacts:\n  metrics_csv: at_stop\n');
   const before = BEFORE ? startDaemon(BEFORE, dir, 'rows') : undefined;
   let prom;
   try {
     await ours.ready();
+    await atStop.ready();
     await before?.ready();
     prom = await startPrometheus(dir).catch((e) => ({ why: String(e) }));
     await sleep(WARMUP_S * 1000);
@@ -125,6 +128,7 @@ async function writtenPerSample(row) {
     };
     const at = async () => ({
       ours: { w: writeBytes(ours.p.pid), n: await storedSamples(HERE, ours.db), csv: csv(ours) },
+      atStop: { w: writeBytes(atStop.p.pid), n: await storedSamples(HERE, atStop.db), csv: csv(atStop) },
       before: before && { w: writeBytes(before.p.pid), n: await storedSamples(BEFORE, before.db), csv: csv(before) },
       prom: prom.prom && { w: writeBytes(prom.prom.pid), n: await prom.appended() },
     });
@@ -138,6 +142,15 @@ async function writtenPerSample(row) {
     row(`history: bytes written per stored sample, dev profile ${SECONDS} s (${rate('ours').toFixed(0)} samples/s)`, per('ours').toFixed(1), 'B/sample', b.prom ? promPer.toFixed(1) : '', promNote, per('ours') / promPer, '≤ Prometheus');
     // The artifacts' metrics.csv (part of the contract) is written by the same process: its share, and the rest.
     const rest = (k) => (b[k].w - a[k].w - (b[k].csv - a[k].csv)) / Math.max(1, b[k].n - a[k].n);
+    row(
+      `history: bytes written per stored sample, artifacts.metrics_csv: at_stop (${rate('atStop').toFixed(0)} samples/s)`,
+      per('atStop').toFixed(1),
+      'B/sample',
+      b.prom ? promPer.toFixed(1) : '',
+      promNote,
+      per('atStop') / promPer,
+      '≤ Prometheus',
+    );
     row('history: of which not the artifacts metrics.csv (journal, logs, rest)', rest('ours').toFixed(1), 'B/sample', b.before ? rest('before').toFixed(1) : '', b.before ? 'B/sample row-per-sample build' : '', b.before ? rest('ours') / rest('before') : undefined, '');
     if (b.before) row(`history: bytes written per stored sample, row-per-sample build (${rate('before').toFixed(0)} samples/s)`, per('before').toFixed(1), 'B/sample', per('ours').toFixed(1), 'B/sample with chunks', per('before') / per('ours'), 'before');
     row('history: MB written to storage per minute (daemon, whole process)', (((b.ours.w - a.ours.w) / SECONDS) * 60 / 1e6).toFixed(2), 'MB/min', b.prom ? (((b.prom.w - a.prom.w) / SECONDS) * 60 / 1e6).toFixed(2) : '', 'MB/min Prometheus', b.prom ? (b.ours.w - a.ours.w) / (b.prom.w - a.prom.w) : undefined, '');
@@ -147,7 +160,7 @@ async function writtenPerSample(row) {
     r.close();
     row(`history: chunk bytes per sample, the dev profile's own ${rate('ours').toFixed(0)} series`, (fp.raw_bytes / fp.raw_samples).toFixed(2), 'B/sample', '', '', undefined, 'Gorilla paper: 1.37');
   } finally {
-    for (const d of [ours, before]) if (d) d.p.kill('SIGTERM');
+    for (const d of [ours, atStop, before]) if (d) d.p.kill('SIGTERM');
     prom?.stop?.();
     await sleep(2_000);
     rmSync(dir, { recursive: true, force: true });
