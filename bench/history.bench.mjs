@@ -8,7 +8,7 @@
 //  - `waveos metrics --since 24h --name X --json` on a journal of 24 h x 50 series at 1 Hz (the daemon not
 //    running: the CLI reads the file).
 // BENCH_HISTORY_BEFORE=DIR runs every figure also on another build of WaveOS (a checkout with dist/ built,
-// e.g. the commit before chunks) in the same run, as the baseline column.
+// e.g. the commit before a change) in the same run, as the baseline column.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
@@ -151,8 +151,8 @@ async function writtenPerSample(row) {
       per('atStop') / promPer,
       '≤ Prometheus',
     );
-    row('history: of which not the artifacts metrics.csv (journal, logs, rest)', rest('ours').toFixed(1), 'B/sample', b.before ? rest('before').toFixed(1) : '', b.before ? 'B/sample row-per-sample build' : '', b.before ? rest('ours') / rest('before') : undefined, '');
-    if (b.before) row(`history: bytes written per stored sample, row-per-sample build (${rate('before').toFixed(0)} samples/s)`, per('before').toFixed(1), 'B/sample', per('ours').toFixed(1), 'B/sample with chunks', per('before') / per('ours'), 'before');
+    row('history: of which not the artifacts metrics.csv (journal, logs, rest)', rest('ours').toFixed(1), 'B/sample', b.before ? rest('before').toFixed(1) : '', b.before ? 'B/sample baseline build' : '', b.before ? rest('ours') / rest('before') : undefined, '');
+    if (b.before) row(`history: bytes written per stored sample, baseline build (BENCH_HISTORY_BEFORE) (${rate('before').toFixed(0)} samples/s)`, per('before').toFixed(1), 'B/sample', per('ours').toFixed(1), 'B/sample this build', per('before') / per('ours'), 'before');
     row('history: MB written to storage per minute (daemon, whole process)', (((b.ours.w - a.ours.w) / SECONDS) * 60 / 1e6).toFixed(2), 'MB/min', b.prom ? (((b.prom.w - a.prom.w) / SECONDS) * 60 / 1e6).toFixed(2) : '', 'MB/min Prometheus', b.prom ? (b.ours.w - a.ours.w) / (b.prom.w - a.prom.w) : undefined, '');
     const { JournalReader } = await import(pathToFileURL(join(HERE, 'dist/journal/index.js')).href);
     const r = JournalReader.openReadOnly(ours.db);
@@ -292,7 +292,7 @@ export async function run(row) {
     hour.perSample.toFixed(2),
     'B/sample',
     hourBefore ? hourBefore.perSample.toFixed(1) : '',
-    hourBefore ? 'B/sample row-per-sample build' : '',
+    hourBefore ? 'B/sample baseline build' : '',
     hourBefore ? hour.perSample / hourBefore.perSample : undefined,
     '≤ 2',
   );
@@ -303,5 +303,5 @@ export async function run(row) {
   row('history: writer alone, bytes written per sample over an hour (every chunk sealed in it)', w.hourPerSample.toFixed(1), 'B/sample', wBefore ? wBefore.hourPerSample.toFixed(1) : '', wBefore ? 'B/sample baseline build' : '', wBefore ? w.hourPerSample / wBefore.hourPerSample : undefined, '');
   const q = await metricsQuery(HERE);
   const qb = BEFORE ? await metricsQuery(BEFORE) : undefined;
-  row(`history: metrics --since 24h --name X --json (${q.samples} samples; journal ${(q.dbBytes / 1048576).toFixed(0)} MiB)`, Math.round(q.ms), 'ms', qb ? Math.round(qb.ms) : Math.round(bareNodeMs()), qb ? `ms row-per-sample build (${(qb.dbBytes / 1048576).toFixed(0)} MiB)` : 'ms bare node -e', qb ? q.ms / qb.ms : undefined, '< 300 ms');
+  row(`history: metrics --since 24h --name X --json (${q.samples} samples; journal ${(q.dbBytes / 1048576).toFixed(0)} MiB)`, Math.round(q.ms), 'ms', qb ? Math.round(qb.ms) : Math.round(bareNodeMs()), qb ? `ms baseline build (${(qb.dbBytes / 1048576).toFixed(0)} MiB)` : 'ms bare node -e', qb ? q.ms / qb.ms : undefined, '< 300 ms');
 }
