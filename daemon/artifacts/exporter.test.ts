@@ -123,6 +123,27 @@ describe('ArtifactExporter', () => {
     j.close();
   });
 
+  it('commits the cursor for samples alone at most once a minute: a crash in between exports those lines again, each exactly once', () => {
+    const j = journal('r1');
+    const x = exporter(j, 'r1');
+    x.recover(undefined);
+    const t0 = Date.UTC(2026, 0, 1);
+    const cursorId = (): number => (j.readState('artifacts.cursor') as { metrics_id: number }).metrics_id;
+    j.appendSamples([{ ts_ms: t0, name: 'm', value: 1, unit: 'u', labels: {} }]);
+    x.exportNow();
+    const committed = cursorId();
+    j.appendSamples([{ ts_ms: t0 + 1000, name: 'm', value: 2, unit: 'u', labels: {} }]);
+    x.exportNow();
+    // Written out, its cursor not committed yet.
+    expect(lines('r1', 'metrics.csv')).toHaveLength(3);
+    expect(cursorId()).toBe(committed);
+    // Killed here: the next start cuts the file back to the committed cursor and writes the rest again.
+    mkdirSync(join(paths.artifactsDir, 'r2'), { recursive: true });
+    exporter(j, 'r2').recover('r1');
+    expect(lines('r1', 'metrics.csv')).toEqual([METRICS_CSV_HEADER.trim(), '2026-01-01T00:00:00.000Z,m,1,u,', '2026-01-01T00:00:01.000Z,m,2,u,']);
+    j.close();
+  });
+
   it('after a crash, cuts lines written past the committed cursor and exports them again exactly once', () => {
     const j1 = journal('r1');
     const x1 = exporter(j1, 'r1');
