@@ -209,6 +209,8 @@ export class HeadLogWriter {
   /** For each segment: the open chunks (headKey) with pieces in it that are not sealed yet. */
   private readonly live = new Map<number, Set<string>>();
   private readonly segmentOf = new Map<string, Set<number>>();
+  /** Sealed open chunks whose pieces are still in a segment (with others not sealed yet): see `lingering`. */
+  private readonly sealedIn = new Map<string, Set<number>>();
 
   constructor(private readonly dbPath: string) {
     const segs = headSegments(dbPath);
@@ -262,10 +264,22 @@ export class HeadLogWriter {
   /** These open chunks are sealed in the journal (committed): segments left with none go. */
   sealed(keys: Iterable<string>): void {
     for (const k of keys) {
-      for (const n of this.segmentOf.get(k) ?? []) this.live.get(n)?.delete(k);
+      const segs = this.segmentOf.get(k);
+      if (!segs) continue;
+      for (const n of segs) this.live.get(n)?.delete(k);
       this.segmentOf.delete(k);
+      this.sealedIn.set(k, segs);
     }
     this.removeDone();
+  }
+
+  /**
+   * Whether the pieces of this sealed chunk (headKey) are still in the log. Readers skip them because the
+   * sealed chunk exists; so retention must not delete that chunk before the pieces' segment is gone, or
+   * they would read as an open chunk again.
+   */
+  lingering(key: string): boolean {
+    return this.sealedIn.has(key);
   }
 
   private removeDone(): void {
@@ -284,6 +298,7 @@ export class HeadLogWriter {
         /* gone already */
       }
       this.live.delete(n);
+      for (const [k, segs] of this.sealedIn) if (segs.delete(n) && segs.size === 0) this.sealedIn.delete(k);
       removed = true;
     }
     // Synced, so that a power cut cannot bring back a file whose chunks retention deletes later.
@@ -299,6 +314,7 @@ export class HeadLogWriter {
     if (segs.length > 0) fsyncDir(dirname(this.dbPath));
     this.live.clear();
     this.segmentOf.clear();
+    this.sealedIn.clear();
   }
 
   close(): void {

@@ -1288,10 +1288,14 @@ export class Journal extends JournalReader {
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
-        if (rawBeforeMs !== null)
-          raw = this.db
-            .prepare('DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE start_ms <= ? AND end_ms < ? ORDER BY start_ms LIMIT ?)')
-            .run(rawBeforeMs, rawBeforeMs, maxRows).changes;
+        if (rawBeforeMs !== null) {
+          // A chunk whose pieces are still in the head log waits for their segment to go (HeadLogWriter.lingering).
+          const old = this.db
+            .prepare('SELECT id, series_id, start_ms FROM chunks WHERE start_ms <= ? AND end_ms < ? ORDER BY start_ms LIMIT ?')
+            .all(rawBeforeMs, rawBeforeMs, maxRows) as { id: number; series_id: number; start_ms: number }[];
+          const del = this.statement('DELETE FROM chunks WHERE id = ?');
+          for (const c of old) if (!this.headLog.lingering(headKey(c.series_id, c.start_ms))) raw += del.run(c.id).changes;
+        }
         if (aggBeforeId !== null)
           aggregates = this.db.prepare('DELETE FROM metrics_1m WHERE id < min(?, (SELECT min(id) FROM metrics_1m) + ?)').run(aggBeforeId, maxRows).changes;
       })();

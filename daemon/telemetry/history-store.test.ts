@@ -374,3 +374,37 @@ describe('one-minute aggregates by series (schema 8)', () => {
     r.close();
   });
 });
+
+describe('retention and the head log', () => {
+  it('a sealed chunk whose pieces are still in the head log is kept past its retention, so they never read as an open chunk again', () => {
+    const j = open();
+    const h = new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 60_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
+    const s = (k: string) => ({ key: k, name: 'g', type: 'gauge' as const, unit: 'ratio', labels: { k }, labels_json: `{"k":"${k}"}` });
+    const t0 = clock.now();
+    // Series a fills a chunk; b starts later, so the head log file holding a's pieces also holds b's open ones.
+    for (let i = 0; i < CHUNK_MAX_SAMPLES + 50; i++) {
+      const now = [{ ...s('a'), value: i, ts_ms: clock.now() }];
+      if (i >= 100) now.push({ ...s('b'), value: -i, ts_ms: clock.now() });
+      h.capture(now);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    const first = j.chunksAfter(0, 10);
+    expect(first.map((c) => [c.series_id, c.start_ms, c.count])).toEqual([[1, t0, CHUNK_MAX_SAMPLES]]);
+    expect(headSegments(db)).toHaveLength(1);
+    clock.advance(120_000);
+    h.maintain();
+    // Past its retention, but kept while its pieces are in the log: a's samples are each read once.
+    const r = JournalReader.openReadOnly(db);
+    const a = [...sampleBatches(r, ALL)].flat().filter((x) => x.labels === '{"k":"a"}');
+    expect(new Set(a.map((x) => x.ts_ms)).size).toBe(a.length);
+    expect(r.headChunks().filter((c) => c.series_id === 1 && c.start_ms < t0 + CHUNK_MAX_SAMPLES * 1000)).toEqual([]);
+    r.close();
+    // Once the log file goes (every chunk in it sealed), retention deletes it.
+    h.flush(true);
+    expect(headSegments(db)).toEqual([]);
+    h.maintain();
+    expect(j.chunksAfter(0, 10).some((c) => c.start_ms === t0 && c.series_id === 1)).toBe(false);
+    j.close();
+  });
+});
