@@ -96,6 +96,54 @@ describe('ArtifactExporter', () => {
     j.close();
   });
 
+  it('with metrics_csv at_stop, metrics.csv keeps its header while the run lasts and gets every sample at the stop, or at the next start after a crash', () => {
+    const j = journal('r1');
+    mkdirSync(join(paths.artifactsDir, 'r1'), { recursive: true });
+    const opts = { journal: j, paths, log: silentLogger(), flushIntervalMs: 60_000, keepRuns: 20, maxBytes: 1e9, metricsCsv: 'at_stop' as const };
+    const x = new ArtifactExporter({ ...opts, runId: 'r1' });
+    x.recover(undefined);
+    const t0 = Date.UTC(2026, 0, 1);
+    j.appendSamples([{ ts_ms: t0, name: 'cpu_usage', value: 0.25, unit: 'ratio', labels: {} }]);
+    j.append({ kind: 'daemon.start', source: 'test', reason: 'r', data: {} });
+    x.exportNow();
+    expect(readFileSync(join(paths.artifactsDir, 'r1', 'metrics.csv'), 'utf8')).toBe(METRICS_CSV_HEADER);
+    expect(lines('r1')).toHaveLength(1);
+    x.stop();
+    expect(lines('r1', 'metrics.csv')).toEqual([METRICS_CSV_HEADER.trim(), '2026-01-01T00:00:00.000Z,cpu_usage,0.25,ratio,']);
+    // A run that is killed: its samples reach its metrics.csv at the next start.
+    mkdirSync(join(paths.artifactsDir, 'r2'), { recursive: true });
+    const y = new ArtifactExporter({ ...opts, runId: 'r2' });
+    y.recover('r1');
+    j.appendSamples([{ ts_ms: t0 + 1000, name: 'cpu_usage', value: 0.5, unit: 'ratio', labels: {} }]);
+    y.exportNow();
+    expect(lines('r2', 'metrics.csv')).toEqual([METRICS_CSV_HEADER.trim()]);
+    const z = new ArtifactExporter({ ...opts, runId: 'r3' });
+    z.recover('r2');
+    expect(lines('r2', 'metrics.csv')).toEqual([METRICS_CSV_HEADER.trim(), '2026-01-01T00:00:01.000Z,cpu_usage,0.5,ratio,']);
+    j.close();
+  });
+
+  it('commits the cursor for samples alone at most once a minute: a crash in between exports those lines again, each exactly once', () => {
+    const j = journal('r1');
+    const x = exporter(j, 'r1');
+    x.recover(undefined);
+    const t0 = Date.UTC(2026, 0, 1);
+    const cursorId = (): number => (j.readState('artifacts.cursor') as { metrics_id: number }).metrics_id;
+    j.appendSamples([{ ts_ms: t0, name: 'm', value: 1, unit: 'u', labels: {} }]);
+    x.exportNow();
+    const committed = cursorId();
+    j.appendSamples([{ ts_ms: t0 + 1000, name: 'm', value: 2, unit: 'u', labels: {} }]);
+    x.exportNow();
+    // Written out, its cursor not committed yet.
+    expect(lines('r1', 'metrics.csv')).toHaveLength(3);
+    expect(cursorId()).toBe(committed);
+    // Killed here: the next start cuts the file back to the committed cursor and writes the rest again.
+    mkdirSync(join(paths.artifactsDir, 'r2'), { recursive: true });
+    exporter(j, 'r2').recover('r1');
+    expect(lines('r1', 'metrics.csv')).toEqual([METRICS_CSV_HEADER.trim(), '2026-01-01T00:00:00.000Z,m,1,u,', '2026-01-01T00:00:01.000Z,m,2,u,']);
+    j.close();
+  });
+
   it('after a crash, cuts lines written past the committed cursor and exports them again exactly once', () => {
     const j1 = journal('r1');
     const x1 = exporter(j1, 'r1');

@@ -9,6 +9,8 @@ import { MetricExport } from './metric-export.js';
 import { runDir } from './run-meta.js';
 
 const CHUNK = 5_000;
+/** Longest the committed cursor lags the files when only samples went out (see exportPass). */
+const CURSOR_COMMIT_MS = 60_000;
 
 export interface ExporterDeps {
   journal: Journal;
@@ -18,6 +20,8 @@ export interface ExporterDeps {
   flushIntervalMs: number;
   keepRuns: number;
   maxBytes: number;
+  /** live: metrics.csv is appended to every pass; at_stop: only at stop (and by the next start's recovery). */
+  metricsCsv?: 'live' | 'at_stop';
   /** Failure injection at each append (test rigs only). */
   chaos?: Chaos;
 }
@@ -91,6 +95,9 @@ export class ArtifactExporter implements Lifecycle {
   private readonly runStartChunkId: number;
   private readonly metricExport: MetricExport;
   private rewriteRunMeta: (() => void) | undefined;
+  /** When the cursor was last committed (monotonic ms), and whether it moved since. */
+  private cursorCommittedAt = -Infinity;
+  private cursorDirty = false;
 
   constructor(private readonly deps: ExporterDeps) {
     this.cursor = deps.journal.readState(ARTIFACTS_CURSOR_KEY) ?? { events_seq: 0, metrics_id: 0, files: {} };
@@ -218,14 +225,17 @@ export class ArtifactExporter implements Lifecycle {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    this.exportNow();
+    this.exportNow(true);
   }
 
-  /** One export pass; failures are logged and retried next pass (the journal still holds everything). */
-  exportNow(): ExportResult {
+  /**
+   * One export pass; failures are logged and retried next pass (the journal still holds everything). With
+   * `artifacts.metrics_csv: at_stop`, samples go out only when `final` (the stop).
+   */
+  exportNow(final = false): ExportResult {
     try {
       this.rebuildIfMissing();
-      const r = this.exportPending(this.deps.runId);
+      const r = this.exportPending(this.deps.runId, final || this.deps.metricsCsv !== 'at_stop', final);
       this.prune();
       return r;
     } catch (e) {
@@ -239,11 +249,11 @@ export class ArtifactExporter implements Lifecycle {
    * file it appended to is cut back to its size before the pass and the cursor stays where it was, so the retry
    * writes the same lines once, after a whole line. If even the cut fails, the start-up repair makes the same cut.
    */
-  private exportPending(metricsRunId: string): ExportResult {
+  private exportPending(metricsRunId: string, metrics = true, final = true): ExportResult {
     const before = new Map<string, number>();
     const committed = structuredClone(this.cursor);
     try {
-      return this.exportPass(metricsRunId, before);
+      return this.exportPass(metricsRunId, before, metrics, final);
     } catch (e) {
       this.cursor = committed;
       for (const [file, size] of before) {
@@ -262,7 +272,7 @@ export class ArtifactExporter implements Lifecycle {
     return appendAndSync(file, text, this.deps.chaos ?? NO_CHAOS);
   }
 
-  private exportPass(metricsRunId: string, before: Map<string, number>): ExportResult {
+  private exportPass(metricsRunId: string, before: Map<string, number>, metrics: boolean, final: boolean): ExportResult {
     const { journal, paths } = this.deps;
     journal.flush();
     const grown: Record<string, number> = {};
@@ -292,23 +302,35 @@ export class ArtifactExporter implements Lifecycle {
       this.cursor.events_seq = (batch[batch.length - 1] as { seq: number }).seq;
     }
     let metricsMoved = false;
-    this.metricExport.pending(this.cursor, (rows, next) => {
-      if (rows.length > 0) {
-        const dir = runDir(paths, metricsRunId);
-        mkdirSync(dir, { recursive: true, mode: 0o750 });
-        const file = join(dir, 'metrics.csv');
-        const header = fileSize(file) === 0 ? METRICS_CSV_HEADER : '';
-        grown[`${metricsRunId}/metrics.csv`] = this.append(file, header + rows.map(sampleRow).join(''), before);
-        samples += rows.length;
-      }
-      this.cursor.metrics_id = next.metrics_id;
-      this.cursor.metric_heads = next.metric_heads;
-      metricsMoved = true;
-    });
+    if (metrics) {
+      this.metricExport.pending(this.cursor, (rows, next) => {
+        if (rows.length > 0) {
+          const dir = runDir(paths, metricsRunId);
+          mkdirSync(dir, { recursive: true, mode: 0o750 });
+          const file = join(dir, 'metrics.csv');
+          const header = fileSize(file) === 0 ? METRICS_CSV_HEADER : '';
+          grown[`${metricsRunId}/metrics.csv`] = this.append(file, header + rows.map(sampleRow).join(''), before);
+          samples += rows.length;
+        }
+        this.cursor.metrics_id = next.metrics_id;
+        this.cursor.metric_heads = next.metric_heads;
+        metricsMoved = true;
+      });
+    }
     if (events > 0 || samples > 0 || metricsMoved) {
       Object.assign(this.cursor.files, grown);
-      // The files are fsynced; only now does the cursor move past what they hold.
+      this.cursorDirty = true;
+    }
+    // The files are fsynced; only now may the committed cursor move past what they hold. It is committed at
+    // once when events went out (or at the stop), and when only samples did at most every CURSOR_COMMIT_MS:
+    // a crash before that cuts metrics.csv back to the committed size and writes those lines again from the
+    // journal — a re-export, never a lost or doubled line — where a commit every pass rewrote a WAL page
+    // (and its checkpoint copy) every flush interval.
+    const now = performance.now();
+    if (this.cursorDirty && (events > 0 || final || now - this.cursorCommittedAt >= CURSOR_COMMIT_MS)) {
       journal.writeState(ARTIFACTS_CURSOR_KEY, this.cursor);
+      this.cursorCommittedAt = now;
+      this.cursorDirty = false;
     }
     return { events, samples };
   }

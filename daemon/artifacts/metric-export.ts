@@ -40,11 +40,9 @@ export class MetricExport {
     }
     const next: Record<string, [number, number]> = {};
     const rows: MetricSample[] = [];
-    for (const head of this.openChunks()) {
-      const h = heads[String(head.series_id)];
-      const skip = h && h[0] === head.start_ms ? h[1] : 0;
-      for (let i = skip; i < head.samples.length; i++) rows.push(head.samples[i] as MetricSample);
-      next[String(head.series_id)] = [head.start_ms, head.samples.length];
+    for (const head of this.openChunks(heads)) {
+      for (const x of head.samples) rows.push(x);
+      next[String(head.series_id)] = [head.start_ms, head.count];
     }
     if (rows.length > 0 || Object.keys(next).length !== Object.keys(cursor.metric_heads ?? {}).length) write(sorted(rows), { metrics_id: id, metric_heads: next });
   }
@@ -73,14 +71,27 @@ export class MetricExport {
     return sorted(rows);
   }
 
-  /** Each series' open chunk: its pieces joined, known by its first timestamp. */
-  private openChunks(): { series_id: number; start_ms: number; samples: MetricSample[] }[] {
-    const out: { series_id: number; start_ms: number; samples: MetricSample[] }[] = [];
+  /**
+   * Each series' open chunk, known by its first timestamp: how many samples it holds, and those past what
+   * `exported` says was written out. Pieces wholly written out already are not decoded again (an open chunk
+   * holds up to CHUNK_MAX_SAMPLES, and this runs every flush interval).
+   */
+  private openChunks(exported: Record<string, [number, number]> = {}): { series_id: number; start_ms: number; count: number; samples: MetricSample[] }[] {
+    const out: { series_id: number; start_ms: number; count: number; samples: MetricSample[] }[] = [];
     for (const c of this.journal.headChunks()) {
       const last = out[out.length - 1];
-      const head = last?.series_id === c.series_id ? last : { series_id: c.series_id, start_ms: c.start_ms, samples: [] };
+      const head = last?.series_id === c.series_id ? last : { series_id: c.series_id, start_ms: c.start_ms, count: 0, samples: [] };
       if (head !== last) out.push(head);
-      this.add(head.samples, c, 0, Infinity);
+      const h = exported[String(c.series_id)];
+      const skip = h && h[0] === head.start_ms ? h[1] : 0;
+      if (head.count + c.count <= skip) {
+        head.count += c.count;
+        continue;
+      }
+      const got: MetricSample[] = [];
+      this.add(got, c, 0, Infinity);
+      for (let i = Math.max(0, skip - head.count); i < got.length; i++) head.samples.push(got[i] as MetricSample);
+      head.count += got.length;
     }
     return out;
   }

@@ -90,6 +90,7 @@ export function beginRun(boot: BootContext): { exporter: ArtifactExporter; runMe
     flushIntervalMs: config.artifacts.flush_interval_ms,
     keepRuns: config.artifacts.keep_runs,
     maxBytes: config.artifacts.max_bytes,
+    metricsCsv: config.artifacts.metrics_csv,
     chaos: boot.chaos,
   });
   const recovered = exporter.recover(boot.previousRecord?.run_id);

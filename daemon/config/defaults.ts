@@ -120,6 +120,7 @@ export function effectiveConfig(file: ConfigFile | undefined, profile: Profile, 
       flush_interval_ms: file?.artifacts?.flush_interval ?? d.flush_interval_ms,
       keep_runs: file?.artifacts?.keep_runs ?? 20,
       max_bytes: file?.artifacts?.max_bytes ?? 256 * 1024 * 1024,
+      metrics_csv: file?.artifacts?.metrics_csv ?? 'live',
     },
     api: {
       socket_group: file?.api?.socket_group ?? null,

@@ -38,6 +38,12 @@ export const artifactsSchema = z.strictObject({
   flush_interval: boundedDuration('100ms', '1h').optional(),
   keep_runs: z.number().int().min(1).max(10_000).optional(),
   max_bytes: boundedSize('1MiB', '1024GiB').optional(),
+  /**
+   * live (default): metrics.csv gets the run's samples every flush interval, for whatever reads it while the
+   * daemon runs. at_stop: it keeps its header while the run lasts and gets the samples at a clean stop (or,
+   * after a crash, at the next start) — the CSV text is most of what the daemon writes to storage.
+   */
+  metrics_csv: z.enum(['live', 'at_stop']).optional(),
 });
 
 /**
@@ -368,7 +374,7 @@ export interface Config {
   readonly feature_flags: Readonly<Record<string, boolean>>;
   readonly log: { readonly level: string; readonly format: 'json' | 'pretty'; readonly redact: readonly string[]; readonly events: 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'off' };
   readonly journal: { readonly batch_max: number; readonly batch_delay_ms: number };
-  readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number };
+  readonly artifacts: { readonly flush_interval_ms: number; readonly keep_runs: number; readonly max_bytes: number; readonly metrics_csv: 'live' | 'at_stop' };
   readonly api: { readonly socket_group: string | null; readonly admin_group: string; readonly viewer_group: string; readonly auth_failure_burst: number };
   readonly secrets: Readonly<Record<string, SecretSource>>;
   readonly telemetry: TelemetryConfig;

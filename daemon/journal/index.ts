@@ -43,6 +43,7 @@ export {
 export { SCHEMA_VERSION, migrateSchema } from './schema.js';
 export { CHUNK_MAX_SAMPLES, CHUNK_MAX_SPAN_MS, type ChunkRow, HeadChunk, type SeriesRow, type StoredChunk, chunkSamples } from './chunk-store.js';
 export { LEGACY_BATCH_ROWS, convertLegacyBatch } from './chunk-migration.js';
+export { HEAD_SEGMENT_BYTES, type HeadPiece, headSegments, readHeadLog } from './head-log.js';
 export { type ChainBreak, type ChainBreakCode, type ChainReport, verifyChain, verifyJournal } from './verify.js';
 export { type ChainAnchor, type ChainLink, ChainWalker, type OutsideAnchor, checkAnchors } from './verify.js';
 export { type EventKindRow, catalogueRows, eventKindsTable, parseEventKindsTable, withEventKindsTable } from './event-kinds-doc.js';

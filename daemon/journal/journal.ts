@@ -1,12 +1,13 @@
-import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, jcsOf, wellFormed, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
 import type { EventKind } from './event-kinds.js';
 import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
 import type { Severity } from './severity.js';
-import { decodeChunk } from '../telemetry/chunk-codec.js';
 import { type ChunkRow, type SeriesRow, type StoredChunk, chunkSamples } from './chunk-store.js';
+import { type HeadPiece, HeadLogWriter, corruptFile, headKey, headSegments, keepCorrupt, moveHeadLogAside, pieceRow, readHeadLog, readSegment } from './head-log.js';
+import { sealPieces } from './chunk-migration.js';
 import { migrateSchema } from './schema.js';
 import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
 
@@ -139,8 +140,8 @@ export interface MetricsFootprint {
   bytes: number;
 }
 
-/** Bytes an aggregate row costs beyond its text: record header, integers, reals, and its index entries. */
-const AGG_ROW_OVERHEAD = 96;
+/** Bytes an aggregate row takes in the file, its index entry included (schema 8: series id, minute, five numbers; measured). */
+const AGG_ROW_BYTES = 64;
 
 /** A stored sample with its labels still as the canonical JSON text they are stored as. */
 export interface RawSample {
@@ -453,49 +454,55 @@ export class JournalReader {
   /** One-minute aggregates of minutes starting at or after `sinceMs`, oldest first. */
   aggregatesSince(q: MetricsQuery): MetricAggregate[] {
     const until = q.untilMs ?? Number.MAX_SAFE_INTEGER;
+    const cols = 'SELECT a.minute_ms, s.name, s.unit, s.labels, a.min, a.avg, a.max, a.last, a.count FROM metrics_1m a JOIN series s ON s.id = a.series_id';
     const rows = (
       q.name
-        ? this.db
-            .prepare('SELECT minute_ms, name, unit, labels, min, avg, max, last, count FROM metrics_1m WHERE name = ? AND minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms LIMIT ?')
-            .all(q.name, q.sinceMs, until, q.limit)
-        : this.db
-            .prepare('SELECT minute_ms, name, unit, labels, min, avg, max, last, count FROM metrics_1m WHERE minute_ms >= ? AND minute_ms < ? ORDER BY minute_ms, id LIMIT ?')
-            .all(q.sinceMs, until, q.limit)
+        ? this.statement(`${cols} WHERE a.minute_ms >= ? AND a.minute_ms < ? AND a.series_id IN (SELECT id FROM series WHERE name = ?) ORDER BY a.minute_ms, a.id LIMIT ?`).all(
+            q.sinceMs,
+            until,
+            q.name,
+            q.limit,
+          )
+        : this.statement(`${cols} WHERE a.minute_ms >= ? AND a.minute_ms < ? ORDER BY a.minute_ms, a.id LIMIT ?`).all(q.sinceMs, until, q.limit)
     ) as (Omit<MetricAggregate, 'labels'> & { labels: string })[];
     return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
   }
 
-  /** The history's size, exactly: the bytes of its chunks (and an estimate for the one-minute aggregates). */
   /** Where the oldest raw sample's chunk starts (null: no raw samples): the index's first entry, no table scan. */
   rawOldestMs(): number | null {
     this.assertChunks();
-    const r = this.statement('SELECT min(s) AS s FROM (SELECT min(start_ms) AS s FROM chunks UNION ALL SELECT min(start_ms) FROM head_chunks)').get() as { s: number | null };
-    return r.s;
+    const r = this.statement('SELECT min(start_ms) AS s FROM chunks').get() as { s: number | null };
+    let s = r.s;
+    for (const h of this.headRows()) if (h.count > 0 && (s === null || h.start_ms < s)) s = h.start_ms;
+    return s;
   }
 
   /** A prepared statement, made once per text: a read of many slices runs the same few queries thousands of times. */
-  private statement(sql: string): Database.Statement {
+  protected statement(sql: string): Database.Statement {
     let st = this.statements.get(sql);
     if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
     return st;
   }
 
+  /** The history's size, exactly: the bytes of its chunks (and an estimate for the one-minute aggregates). */
   metricsFootprint(): MetricsFootprint {
     this.assertChunks();
-    const c = this.db
-      .prepare(
-        `SELECT count(*) AS n, coalesce(sum(count), 0) AS samples, coalesce(sum(length(data)), 0) AS bytes, min(start_ms) AS oldest FROM
-           (SELECT count, data, start_ms FROM chunks UNION ALL SELECT count, data, start_ms FROM head_chunks)`,
-      )
-      .get() as { n: number; samples: number; bytes: number; oldest: number | null };
+    const c = this.db.prepare('SELECT count(*) AS n, coalesce(sum(count), 0) AS samples, coalesce(sum(length(data)), 0) AS bytes, min(start_ms) AS oldest FROM chunks').get() as {
+      n: number;
+      samples: number;
+      bytes: number;
+      oldest: number | null;
+    };
+    for (const h of this.headRows()) {
+      c.n++;
+      c.samples += h.count;
+      c.bytes += h.data.length;
+      if (h.count > 0 && (c.oldest === null || h.start_ms < c.oldest)) c.oldest = h.start_ms;
+    }
     const agg = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics_1m').get() as { lo: number | null; hi: number | null };
     const aggRows = agg.lo === null || agg.hi === null ? 0 : agg.hi - agg.lo + 1;
-    const aggText = aggRows
-      ? ((this.db.prepare('SELECT avg(2 * (length(name) + length(labels)) + length(unit)) AS b FROM (SELECT name, unit, labels FROM metrics_1m ORDER BY id DESC LIMIT 200)').get() as { b: number })
-          .b ?? 0)
-      : 0;
     const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
-    const aggBytes = Math.round(aggRows * (aggText + AGG_ROW_OVERHEAD));
+    const aggBytes = Math.round(aggRows * AGG_ROW_BYTES);
     return {
       raw_rows: c.n,
       raw_samples: c.samples,
@@ -514,6 +521,14 @@ export class JournalReader {
     return this.db.prepare('SELECT id, name, unit, labels FROM series ORDER BY id').all() as SeriesRow[];
   }
 
+  /** The head pieces of series named `name` (all when undefined). */
+  private headRowsOf(name: string | undefined): StoredChunk[] {
+    const rows = this.headRows();
+    if (name === undefined || rows.length === 0) return rows;
+    const ids = new Set((this.statement('SELECT id FROM series WHERE name = ?').all(name) as { id: number }[]).map((r) => r.id));
+    return rows.filter((r) => ids.has(r.series_id));
+  }
+
   /**
    * Chunks (sealed, and the heads as last flushed) whose first sample falls in [fromMs, toMs), of one metric
    * name or all, in start order. Their data is as stored: decode and check it with decodeChunk.
@@ -521,23 +536,24 @@ export class JournalReader {
   chunksStartingIn(fromMs: number, toMs: number, name?: string): StoredChunk[] {
     this.assertChunks();
     const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
-    const args = name === undefined ? [fromMs, toMs, fromMs, toMs] : [fromMs, toMs, name, fromMs, toMs, name];
-    return this.statement(
-      `SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE start_ms >= ? AND start_ms < ?${where}
-         UNION ALL SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks WHERE start_ms >= ? AND start_ms < ?${where}
-         ORDER BY start_ms, series_id`,
-    ).all(...args) as StoredChunk[];
+    const args = name === undefined ? [fromMs, toMs] : [fromMs, toMs, name];
+    const rows = this.statement(`SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE start_ms >= ? AND start_ms < ?${where} ORDER BY start_ms, series_id`).all(
+      ...args,
+    ) as StoredChunk[];
+    const heads = this.headRowsOf(name).filter((h) => h.start_ms >= fromMs && h.start_ms < toMs);
+    if (heads.length === 0) return rows;
+    return [...rows, ...heads].sort((a, b) => a.start_ms - b.start_ms || a.series_id - b.series_id);
   }
 
   /** Where the first chunk starting at or after `fromMs` starts (null: none), to skip empty stretches of time. */
   nextChunkStart(fromMs: number, name?: string): number | null {
     this.assertChunks();
     const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
-    const args = name === undefined ? [fromMs, fromMs] : [fromMs, name, fromMs, name];
-    const r = this.statement(`SELECT min(s) AS s FROM (SELECT min(start_ms) AS s FROM chunks WHERE start_ms >= ?${where} UNION ALL SELECT min(start_ms) FROM head_chunks WHERE start_ms >= ?${where})`).get(
-      ...args,
-    ) as { s: number | null };
-    return r.s;
+    const args = name === undefined ? [fromMs] : [fromMs, name];
+    const r = this.statement(`SELECT min(start_ms) AS s FROM chunks WHERE start_ms >= ?${where}`).get(...args) as { s: number | null };
+    let s = r.s;
+    for (const h of this.headRowsOf(name)) if (h.start_ms >= fromMs && (s === null || h.start_ms < s)) s = h.start_ms;
+    return s;
   }
 
   /** Sealed chunks with ids above `afterId`, in id order (the order they were sealed in). */
@@ -546,10 +562,66 @@ export class JournalReader {
     return this.db.prepare('SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as StoredChunk[];
   }
 
-  /** The pieces of each series' open chunk as the flushes wrote them, in series order and, within one, in time order. */
+  /**
+   * The pieces of each series' open chunk as the flushes wrote them, in series order and, within one, in time
+   * order (the head log; a record of it that fails its check comes as a chunk that does not decode, for the
+   * readers to report).
+   */
   headChunks(): StoredChunk[] {
     this.assertChunks();
-    return this.db.prepare('SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as StoredChunk[];
+    return this.headRows();
+  }
+
+  private headCache: { key: string; rows: StoredChunk[] } | undefined;
+
+  /**
+   * The head log's pieces whose chunk is not sealed yet (a sealed chunk of the series starting where the
+   * piece's open chunk started supersedes it), and the rows of a head_chunks table a journal not yet at
+   * schema 7 still has. Read again only when the log's files or the newest sealed chunk changed.
+   */
+  protected headRows(): StoredChunk[] {
+    const path = this.db.name;
+    const segs = this.db.memory ? [] : [...headSegments(path), { n: -1, path: corruptFile(path) }];
+    let any = false;
+    const stats = segs.map((s) => {
+      try {
+        const st = statSync(s.path);
+        any = true;
+        return `${s.n}:${st.size}:${st.mtimeMs}`;
+      } catch {
+        return `${s.n}:-`;
+      }
+    });
+    const last = (this.statement('SELECT max(id) AS id FROM chunks').get() as { id: number | null }).id ?? 0;
+    const key = `${stats.join(',')}|${last}`;
+    if (this.headCache?.key === key) return this.headCache.rows;
+    const rows: StoredChunk[] = [];
+    if (any) {
+      const log = readHeadLog(path);
+      const sealed = this.statement('SELECT 1 FROM chunks WHERE series_id = ? AND start_ms = ? LIMIT 1');
+      const known = new Map<string, boolean>();
+      for (const p of log.pieces) {
+        const k = headKey(p.series_id, p.head_start_ms);
+        let done = known.get(k);
+        if (done === undefined) known.set(k, (done = sealed.get(p.series_id, p.head_start_ms) !== undefined));
+        if (!done) rows.push(pieceRow(p));
+      }
+      // Stable: within a series, log order is time order.
+      rows.sort((a, b) => a.series_id - b.series_id);
+      rows.push(...log.corrupt);
+    }
+    if (this.hasHeadTable())
+      rows.push(...(this.db.prepare('SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as StoredChunk[]));
+    this.headCache = { key, rows };
+    return rows;
+  }
+
+  private headTable: boolean | undefined;
+
+  /** Schema 5 and 6 kept the open chunks' pieces in a table (schema 7 moved them to the head log). */
+  private hasHeadTable(): boolean {
+    this.headTable ??= this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'head_chunks'").get() !== undefined;
+    return this.headTable;
   }
 
   /** The id of the newest sealed chunk (0 when none). */
@@ -629,8 +701,8 @@ export class Journal extends JournalReader {
   private readonly jsonCache = new Map<string, string>();
   private readonly putState: Database.Statement;
   private readonly insertChunk: Database.Statement;
-  private readonly putPiece: Database.Statement;
-  private readonly dropHead: Database.Statement;
+  /** The open chunks' pieces: appended at each flush, outside SQLite (head-log.ts says why). */
+  private readonly headLog: HeadLogWriter;
   /** Listeners that see each event once it is durable (the API's --follow, the exporter). */
   private readonly listeners = new Set<(e: JournalEvent[]) => void>();
   private commits = 0;
@@ -677,8 +749,7 @@ export class Journal extends JournalReader {
       'INSERT INTO state (key, value, updated_ts) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_ts = excluded.updated_ts',
     );
     this.insertChunk = db.prepare('INSERT INTO chunks (series_id, start_ms, end_ms, count, data) VALUES (?, ?, ?, ?, ?)');
-    this.putPiece = db.prepare('INSERT INTO head_chunks (series_id, start_ms, end_ms, count, data) VALUES (?, ?, ?, ?, ?)');
-    this.dropHead = db.prepare('DELETE FROM head_chunks WHERE series_id = ?');
+    this.headLog = new HeadLogWriter(db.name);
     this.sealLeftoverHeads();
     this.moveHead = db.prepare('UPDATE journal_head SET seq = ?, hash = ? WHERE id = 1');
   }
@@ -711,6 +782,7 @@ export class Journal extends JournalReader {
       renameSync(from, to);
       files.push(to);
     }
+    files.push(...moveHeadLogAside(path, (p) => join(dirname(p), basename(p).replace(basename(path), `${basename(path)}.corrupt-${stamp}`))));
     fsyncDir(dirname(path));
     return { journal: Journal.openWriter(path, opts), quarantined: { files, problem }, missing: false };
   }
@@ -1151,57 +1223,54 @@ export class Journal extends JournalReader {
   }
 
   /**
-   * One flush of the metric history, in one transaction and one fsync (the WAL is synced for samples once per
-   * flush, not per sample): chunks sealed since the last flush are inserted, the pieces of the open chunks
-   * they came from deleted (`closedHeads`: the series whose open chunk was sealed), and each open chunk's
-   * samples since the last flush appended as a new piece.
+   * One flush of the metric history: chunks sealed since the last flush are inserted in one transaction (one
+   * fsync), then each open chunk's samples since the last flush (`pieces`) are appended to the head log as one
+   * record (one fdatasync). A piece without `head_start_ms` starts its open chunk. `closedHeads` is not needed
+   * any more (a sealed chunk supersedes the pieces of the open chunk it was) and is ignored.
    */
-  writeChunks(w: { sealed: readonly ChunkRow[]; pieces: readonly ChunkRow[]; closedHeads?: readonly number[] }): void {
-    if (w.sealed.length === 0 && w.pieces.length === 0 && (w.closedHeads?.length ?? 0) === 0) return;
+  writeChunks(w: { sealed: readonly ChunkRow[]; pieces: readonly (ChunkRow & { head_start_ms?: number })[]; closedHeads?: readonly number[] }): void {
+    if (w.sealed.length === 0 && w.pieces.length === 0) return;
     this.assertWritable();
-    this.db.transaction(() => {
-      for (const c of w.sealed) this.insertChunk.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
-      for (const id of w.closedHeads ?? []) this.dropHead.run(id);
-      for (const c of w.pieces) this.putPiece.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
-    })();
+    if (w.sealed.length > 0)
+      this.db.transaction(() => {
+        for (const c of w.sealed) this.insertChunk.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
+      })();
+    if (w.pieces.length > 0) this.headLog.append(w.pieces.map((p): HeadPiece => ({ series_id: p.series_id, head_start_ms: p.head_start_ms ?? p.start_ms, data: p.data })));
+    if (w.sealed.length > 0) this.headLog.sealed(w.sealed.map((c) => headKey(c.series_id, c.start_ms)));
   }
 
   /**
-   * Open chunks a previous run left (it stopped, or was killed, between flushes) will never grow: each
-   * series' pieces are joined into sealed chunks as they stand (a piece that does not decode is kept as it
-   * is, for the reader to report), so every chunk but this run's open ones is in `chunks`.
+   * Open chunks a previous run left (it stopped, or was killed, between flushes) will never grow: each one's
+   * pieces in the head log are joined into sealed chunks as they stand (a piece that does not decode is kept
+   * as it is, and so is a record that fails its check, for the reader to report), so every chunk but this
+   * run's open ones is in `chunks`; then the log goes. Pieces of a chunk already sealed (the run stopped
+   * between sealing it and removing its log file) are skipped.
    */
   private sealLeftoverHeads(): void {
-    const pieces = this.db.prepare('SELECT series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as ChunkRow[];
-    if (pieces.length === 0) return;
-    const sealed: ChunkRow[] = [];
-    for (let i = 0; i < pieces.length; ) {
-      const sid = (pieces[i] as ChunkRow).series_id;
-      let samples: { t: number; v: number }[] = [];
-      for (; i < pieces.length && (pieces[i] as ChunkRow).series_id === sid; i++) {
-        const p = pieces[i] as ChunkRow;
-        try {
-          samples.push(...decodeChunk(p.data));
-        } catch {
-          sealed.push(...chunkSamples(sid, samples), p);
-          samples = [];
-        }
-      }
-      sealed.push(...chunkSamples(sid, samples));
-    }
+    if (this.db.memory || headSegments(this.db.name).length === 0) return;
+    const log = readHeadLog(this.db.name);
+    const sealed = sealPieces(
+      this.db,
+      log.pieces.map((p) => ({ ...pieceRow(p), head_start_ms: p.head_start_ms })),
+    );
     this.db.transaction(() => {
       for (const c of sealed) this.insertChunk.run(c.series_id, c.start_ms, c.end_ms, c.count, c.data);
-      this.db.exec('DELETE FROM head_chunks');
     })();
+    // Records that fail their check belong to no series: kept as they are, beside the journal, for verify to report.
+    keepCorrupt(
+      this.db.name,
+      headSegments(this.db.name).flatMap((s) => readSegment(s.path).corrupt.map((c) => c.bytes)),
+    );
+    this.headLog.clear();
   }
 
   /** One-minute aggregates; a minute written twice (a restart mid-minute) is merged, not duplicated. */
   appendAggregates(rows: readonly MetricAggregate[]): void {
     if (rows.length === 0) return;
     this.assertWritable();
-    const ins = this.db.prepare(
-      `INSERT INTO metrics_1m (minute_ms, name, unit, labels, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?,?,?)
-       ON CONFLICT (name, labels, minute_ms) DO UPDATE SET
+    const ins = this.statement(
+      `INSERT INTO metrics_1m (minute_ms, series_id, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?)
+       ON CONFLICT (minute_ms, series_id) DO UPDATE SET
          min = min(metrics_1m.min, excluded.min), max = max(metrics_1m.max, excluded.max),
          avg = (metrics_1m.avg * metrics_1m.count + excluded.avg * excluded.count) / (metrics_1m.count + excluded.count),
          last = excluded.last, count = metrics_1m.count + excluded.count`,
@@ -1209,7 +1278,7 @@ export class Journal extends JournalReader {
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
-        for (const r of rows) ins.run(r.minute_ms, r.name, r.unit, canonicalJson(r.labels), r.min, r.avg, r.max, r.last, r.count);
+        for (const r of rows) ins.run(r.minute_ms, this.seriesId(r.name, r.unit, canonicalJson(r.labels)), r.min, r.avg, r.max, r.last, r.count);
       })();
     } finally {
       this.db.pragma('synchronous = FULL');
@@ -1244,10 +1313,14 @@ export class Journal extends JournalReader {
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
-        if (rawBeforeMs !== null)
-          raw = this.db
-            .prepare('DELETE FROM chunks WHERE id IN (SELECT id FROM chunks WHERE start_ms <= ? AND end_ms < ? ORDER BY start_ms LIMIT ?)')
-            .run(rawBeforeMs, rawBeforeMs, maxRows).changes;
+        if (rawBeforeMs !== null) {
+          // A chunk whose pieces are still in the head log waits for their segment to go (HeadLogWriter.lingering).
+          const old = this.db
+            .prepare('SELECT id, series_id, start_ms FROM chunks WHERE start_ms <= ? AND end_ms < ? ORDER BY start_ms LIMIT ?')
+            .all(rawBeforeMs, rawBeforeMs, maxRows) as { id: number; series_id: number; start_ms: number }[];
+          const del = this.statement('DELETE FROM chunks WHERE id = ?');
+          for (const c of old) if (!this.headLog.lingering(headKey(c.series_id, c.start_ms))) raw += del.run(c.id).changes;
+        }
         if (aggBeforeId !== null)
           aggregates = this.db.prepare('DELETE FROM metrics_1m WHERE id < min(?, (SELECT min(id) FROM metrics_1m) + ?)').run(aggBeforeId, maxRows).changes;
       })();
@@ -1345,6 +1418,7 @@ export class Journal extends JournalReader {
     try {
       this.flush();
     } finally {
+      this.headLog.close();
       this.db.close();
     }
   }

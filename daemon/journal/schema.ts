@@ -1,11 +1,39 @@
 import type Database from 'better-sqlite3';
-import { convertLegacySamples } from './chunk-migration.js';
+import { convertLegacySamples, sealHeadTable } from './chunk-migration.js';
 
 /**
  * A migration is SQL run in one transaction, or a step that makes its own transactions (a conversion too big
  * for one) and sets `user_version` itself in its last one, so that a step killed half-way resumes.
  */
 type Migration = string | ((db: Database.Database, version: number) => void);
+
+const AGGREGATES_BY_SERIES = `
+  INSERT OR IGNORE INTO series (name, unit, labels) SELECT name, unit, labels FROM metrics_1m GROUP BY name, labels ORDER BY min(id);
+  CREATE TABLE metrics_1m_v8 (
+    id INTEGER PRIMARY KEY,
+    minute_ms INTEGER NOT NULL,
+    series_id INTEGER NOT NULL REFERENCES series(id),
+    min REAL NOT NULL,
+    avg REAL NOT NULL,
+    max REAL NOT NULL,
+    last REAL NOT NULL,
+    count INTEGER NOT NULL,
+    UNIQUE (minute_ms, series_id)
+  );
+  INSERT INTO metrics_1m_v8 (id, minute_ms, series_id, min, avg, max, last, count)
+    SELECT m.id, m.minute_ms, s.id, m.min, m.avg, m.max, m.last, m.count FROM metrics_1m m JOIN series s ON s.name = m.name AND s.labels = m.labels ORDER BY m.id;
+  DROP TABLE metrics_1m;
+  ALTER TABLE metrics_1m_v8 RENAME TO metrics_1m;
+`;
+
+/** Schema 8 (below); a table already in the new layout (a file whose user_version was set back) is left as it is. */
+function aggregatesBySeries(db: Database.Database, version: number): void {
+  db.transaction(() => {
+    const cols = (db.pragma('table_info(metrics_1m)') as { name: string }[]).map((c) => c.name);
+    if (cols.includes('name')) db.exec(AGGREGATES_BY_SERIES);
+    db.pragma(`user_version = ${version}`);
+  })();
+}
 
 /** Numbered, append-only: a migration once shipped is never edited, only followed by another. */
 const MIGRATIONS: readonly Migration[] = [
@@ -125,6 +153,15 @@ const MIGRATIONS: readonly Migration[] = [
   // 6: every row of the old one-row-per-sample table becomes part of a chunk, in batches that each commit on
   // their own (resumable); the empty table goes in the last one.
   convertLegacySamples,
+  // 7: the open chunks' pieces leave the head_chunks table for the head log (head-log.ts); the pieces there are
+  // sealed into chunks and the table dropped.
+  sealHeadTable,
+  // 8: one-minute aggregates keyed by series and in minute order. Each row named its series in text (name,
+  // unit, labels) and the unique index was ordered by name, so a minute's rows went into as many index pages
+  // as there were series, all over the file (hundreds of pages a minute once a month of aggregates is kept).
+  // Now a row holds the series id, and the index starts with the minute: a minute's rows append at the end.
+  // Ids are kept (retention and the quota go by id). One transaction.
+  aggregatesBySeries,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

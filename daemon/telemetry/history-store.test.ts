@@ -1,13 +1,14 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
-import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, migrateSchema, verifyJournal } from '../journal/index.js';
+import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, headSegments, migrateSchema, readHeadLog, verifyJournal } from '../journal/index.js';
+import { encodeChunk } from './chunk-codec.js';
 import { History } from './history.js';
-import { columnBatches, readHistory, readHistoryJson, reportCorruptOnce, sampleBatches } from './history-query.js';
+import { checkAllChunks, columnBatches, readHistory, readHistoryJson, reportCorruptOnce, sampleBatches } from './history-query.js';
 import { Registry } from './registry.js';
 
 // The stored path of metric history: chunks in the journal's SQLite file, the migration from one row per
@@ -49,7 +50,7 @@ describe('the migration from one row per sample to chunks', () => {
     expect(before).toHaveLength(7200);
     const j = open();
     const d = new Database(db, { readonly: true });
-    expect(d.pragma('user_version', { simple: true })).toBe(6);
+    expect(d.pragma('user_version', { simple: true })).toBe(8);
     expect(d.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'metrics'").get()).toEqual({ n: 0 });
     d.close();
     expect(stored(j).map(key).sort()).toEqual(before.map(key).sort());
@@ -207,7 +208,8 @@ describe('stored chunks', () => {
   it('a corrupt chunk is reported with an event, once, and never returned as data; the rest still is', () => {
     const j = open();
     const t0 = Date.UTC(2026, 0, 1);
-    j.appendSamples(Array.from({ length: 600 }, (_, i) => ({ ts_ms: t0 + i * 1000, name: 'm', value: i, unit: 'u', labels: {} })));
+    const N = CHUNK_MAX_SAMPLES;
+    j.appendSamples(Array.from({ length: 2.5 * N }, (_, i) => ({ ts_ms: t0 + i * 100, name: 'm', value: i, unit: 'u', labels: {} })));
     j.close();
     const d = new Database(db);
     // One bit flipped in the middle chunk's payload, as a failing card would.
@@ -221,13 +223,13 @@ describe('stored chunks', () => {
       events.push(e);
       w.append(e);
     });
-    const a = readHistory(w, { sinceMs: t0, limit: 10_000, onCorrupt });
-    readHistory(w, { sinceMs: t0, limit: 10_000, onCorrupt });
+    const a = readHistory(w, { sinceMs: t0, limit: 100_000, onCorrupt });
+    readHistory(w, { sinceMs: t0, limit: 100_000, onCorrupt });
     expect(a.corrupt_chunks).toMatchObject([{ chunk_id: c.id, name: 'm', count: CHUNK_MAX_SAMPLES, reason: 'checksum' }]);
-    expect(a.samples.map((s) => s.value)).toEqual([...Array.from({ length: 240 }, (_, i) => i), ...Array.from({ length: 120 }, (_, i) => 480 + i)]);
+    expect(a.samples.map((s) => s.value)).toEqual([...Array.from({ length: N }, (_, i) => i), ...Array.from({ length: N / 2 }, (_, i) => 2 * N + i)]);
     expect(events.map((e) => e.kind)).toEqual(['telemetry.chunk_corrupt']);
     w.flush();
-    expect(w.events({ kind: 'telemetry.chunk_corrupt' })[0]?.data).toMatchObject({ chunk_id: c.id, reason: 'checksum', count: 240 });
+    expect(w.events({ kind: 'telemetry.chunk_corrupt' })[0]?.data).toMatchObject({ chunk_id: c.id, reason: 'checksum', count: N });
     w.close();
   });
 });
@@ -302,6 +304,178 @@ describe('the live history', () => {
         [2000, 3],
       ].map(([t, v]) => [t, bits(v as number)]),
     );
+    j.close();
+  });
+});
+
+describe('the head log (schema 7)', () => {
+  const history = (j: Journal, emit: (e: EventInput) => void = () => undefined): History =>
+    new History({ journal: j, clock, log: silentLogger(), emit, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
+  const series = (k: number) => ({ key: `s${k}`, name: 'g', type: 'gauge' as const, unit: 'ratio', labels: { k: String(k) }, labels_json: `{"k":"${k}"}` });
+  const capture = (h: History, i: number): void => h.capture([0, 1].map((k) => ({ ...series(k), value: i * 1.5 + k, ts_ms: clock.now() })));
+
+  it('migration 7 seals the pieces a schema-6 journal left in head_chunks: every sample kept, bit for bit, the table gone', () => {
+    const d = new Database(db);
+    migrateSchema(d, 6);
+    d.exec(`INSERT INTO series (id, name, unit, labels) VALUES (1, 'g', 'ratio', '{"k":"0"}')`);
+    const t0 = clock.now();
+    const ins = d.prepare('INSERT INTO head_chunks (series_id, start_ms, end_ms, count, data) VALUES (1, ?, ?, ?, ?)');
+    const want: { t: number; v: number }[] = [];
+    for (let p = 0; p < 3; p++) {
+      const s = Array.from({ length: 10 }, (_, i) => ({ t: t0 + (p * 10 + i) * 1000, v: p === 1 && i === 3 ? -0 : Math.PI * (p * 10 + i) }));
+      want.push(...s);
+      ins.run(s[0]?.t, s[9]?.t, 10, encodeChunk(s));
+    }
+    d.close();
+    const j = open();
+    expect(j.headChunks()).toEqual([]);
+    expect(j.chunksAfter(0, 10).map((c) => c.count)).toEqual([30]);
+    expect(stored(j).map((s) => [s.ts_ms, bits(s.value)])).toEqual(want.map((s) => [s.t, bits(s.v)]));
+    j.close();
+    const r = new Database(db, { readonly: true });
+    expect(r.pragma('user_version', { simple: true })).toBe(8);
+    expect(r.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'head_chunks'").get()).toEqual({ n: 0 });
+    r.close();
+  });
+
+  it('appends one record per flush to a file beside the journal, and removes it once every open chunk in it is sealed', () => {
+    const j = open();
+    const h = history(j);
+    for (let i = 0; i < 30; i++) {
+      capture(h, i);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    expect(headSegments(db)).toHaveLength(1);
+    expect(readHeadLog(db).pieces).toHaveLength(6);
+    // A reader in another process sees the open chunks as the flushes wrote them.
+    const r = JournalReader.openReadOnly(db);
+    expect(r.sampleCount()).toBe(60);
+    expect(r.headChunks().map((c) => [c.series_id, c.count])).toEqual([
+      [1, 10],
+      [1, 10],
+      [1, 10],
+      [2, 10],
+      [2, 10],
+      [2, 10],
+    ]);
+    r.close();
+    h.flush(true);
+    expect(headSegments(db)).toEqual([]);
+    expect(j.headChunks()).toEqual([]);
+    expect(j.sampleCount()).toBe(60);
+    j.close();
+  });
+
+  it('a torn last record (a flush cut short by a crash) is dropped at the next start; what was flushed before is sealed', () => {
+    const j = open();
+    const h = history(j);
+    for (let i = 0; i < 20; i++) {
+      capture(h, i);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    j.close();
+    const seg = (headSegments(db)[0] as { path: string }).path;
+    const whole = readFileSync(seg);
+    // Half of a third record, as a power cut leaves it.
+    writeFileSync(seg, Buffer.concat([whole, whole.subarray(0, whole.length >> 2)]));
+    expect(readHeadLog(db)).toMatchObject({ corrupt: [] });
+    const k = open();
+    expect(headSegments(db)).toEqual([]);
+    expect(k.sampleCount()).toBe(40);
+    expect(checkAllChunks(k).corrupt).toEqual([]);
+    k.close();
+  });
+
+  it('a record that fails its CRC with records after it is reported as corrupt, never returned as samples; the records after it are', () => {
+    const j = open();
+    const h = history(j);
+    for (let i = 0; i < 30; i++) {
+      capture(h, i);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    const seg = (headSegments(db)[0] as { path: string }).path;
+    const buf = readFileSync(seg);
+    buf[12] = (buf[12] as number) ^ 0x10; // inside the first record's body
+    writeFileSync(seg, buf);
+    const r = JournalReader.openReadOnly(db);
+    const check = checkAllChunks(r);
+    expect(check.corrupt).toHaveLength(1);
+    expect(check.samples).toBe(40);
+    const events: EventInput[] = [];
+    expect([...sampleBatches(r, { ...ALL, onCorrupt: reportCorruptOnce((e) => events.push(e)) })].flat()).toHaveLength(40);
+    expect(events.map((e) => e.kind)).toEqual(['telemetry.chunk_corrupt']);
+    r.close();
+    j.close();
+    // The next start seals the record as it is (still reported by verify), and the good pieces as chunks.
+    const k = open();
+    expect(checkAllChunks(k)).toMatchObject({ samples: 40 });
+    expect(checkAllChunks(k).corrupt).toHaveLength(1);
+    k.close();
+  });
+});
+
+describe('one-minute aggregates by series (schema 8)', () => {
+  it('migration 8 keeps every aggregate row of a schema-7 journal, with its id, series, numbers and unit', () => {
+    const d = new Database(db);
+    migrateSchema(d, 7);
+    const ins = d.prepare('INSERT INTO metrics_1m (minute_ms, name, unit, labels, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?,?,?)');
+    const want = [];
+    for (let m = 0; m < 50; m++)
+      for (const [name, unit, labels] of [
+        ['cpu', 'ratio', '{"core":"0"}'],
+        ['cpu', 'ratio', '{"core":"1"}'],
+        ['rx', 'bytes', '{}'],
+      ] as const) {
+        const row = { minute_ms: m * 60_000, name, unit, labels: JSON.parse(labels) as Record<string, string>, min: m / 3, avg: 0.25, max: m * 1e300, last: Number.MIN_VALUE, count: 60 };
+        ins.run(row.minute_ms, name, unit, labels, row.min, row.avg, row.max, row.last, row.count);
+        want.push(row);
+      }
+    d.close();
+    const j = open();
+    const got = j.aggregatesSince({ sinceMs: 0, limit: 1_000 });
+    expect(got).toEqual(want);
+    expect(got.map((r) => bits(r.max))).toEqual(want.map((r) => bits(r.max)));
+    expect(j.aggregatesSince({ sinceMs: 60_000, untilMs: 180_000, name: 'rx', limit: 10 }).map((r) => r.minute_ms)).toEqual([60_000, 120_000]);
+    j.close();
+    const r = new Database(db, { readonly: true });
+    expect(r.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics_1m').get()).toEqual({ lo: 1, hi: 150 });
+    r.close();
+  });
+});
+
+describe('retention and the head log', () => {
+  it('a sealed chunk whose pieces are still in the head log is kept past its retention, so they never read as an open chunk again', () => {
+    const j = open();
+    const h = new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 60_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
+    const s = (k: string) => ({ key: k, name: 'g', type: 'gauge' as const, unit: 'ratio', labels: { k }, labels_json: `{"k":"${k}"}` });
+    const t0 = clock.now();
+    // Series a fills a chunk; b starts later, so the head log file holding a's pieces also holds b's open ones.
+    for (let i = 0; i < CHUNK_MAX_SAMPLES + 50; i++) {
+      const now = [{ ...s('a'), value: i, ts_ms: clock.now() }];
+      if (i >= 100) now.push({ ...s('b'), value: -i, ts_ms: clock.now() });
+      h.capture(now);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+    const first = j.chunksAfter(0, 10);
+    expect(first.map((c) => [c.series_id, c.start_ms, c.count])).toEqual([[1, t0, CHUNK_MAX_SAMPLES]]);
+    expect(headSegments(db)).toHaveLength(1);
+    clock.advance(120_000);
+    h.maintain();
+    // Past its retention, but kept while its pieces are in the log: a's samples are each read once.
+    const r = JournalReader.openReadOnly(db);
+    const a = [...sampleBatches(r, ALL)].flat().filter((x) => x.labels === '{"k":"a"}');
+    expect(new Set(a.map((x) => x.ts_ms)).size).toBe(a.length);
+    expect(r.headChunks().filter((c) => c.series_id === 1 && c.start_ms < t0 + CHUNK_MAX_SAMPLES * 1000)).toEqual([]);
+    r.close();
+    // Once the log file goes (every chunk in it sealed), retention deletes it.
+    h.flush(true);
+    expect(headSegments(db)).toEqual([]);
+    h.maintain();
+    expect(j.chunksAfter(0, 10).some((c) => c.start_ms === t0 && c.series_id === 1)).toBe(false);
     j.close();
   });
 });

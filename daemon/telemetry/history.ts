@@ -1,5 +1,6 @@
 import { type Clock, type Logger, errorMessage } from '../core/index.js';
-import { CHUNK_MAX_SPAN_MS, type ChunkRow, type EventInput, HeadChunk, type Journal, type MetricAggregate, chunkSamples } from '../journal/index.js';
+import { CHUNK_MAX_SPAN_MS, type ChunkRow, type EventInput, HeadChunk, type Journal, type MetricAggregate } from '../journal/index.js';
+import { encodeChunk } from './chunk-codec.js';
 import type { SeriesValue } from './registry.js';
 
 export interface HistoryOptions {
@@ -173,20 +174,26 @@ export class History {
       for (const [k, w] of this.written) if (w.ts < old) this.written.delete(k);
     }
     const mono = this.o.clock.monoMs();
-    const pieces: ChunkRow[] = [];
+    const pieces: (ChunkRow & { head_start_ms: number })[] = [];
     for (const [k, h] of this.heads) {
       if (final || mono - h.openedMono >= CHUNK_MAX_SPAN_MS) {
         this.seal(h.chunk);
         this.heads.delete(k);
-      } else if (h.pending.length > 0) pieces.push(...chunkSamples(h.chunk.seriesId, h.pending));
+      } else if (h.pending.length > 0) {
+        const first = h.pending[0] as { t: number };
+        const last = h.pending[h.pending.length - 1] as { t: number };
+        pieces.push({ series_id: h.chunk.seriesId, head_start_ms: h.chunk.start, start_ms: first.t, end_ms: last.t, count: h.pending.length, data: encodeChunk(h.pending) });
+      }
     }
     if (this.sealed.length === 0 && pieces.length === 0 && this.closed.size === 0 && this.finished.length === 0) return;
     try {
       this.o.journal.appendAggregates(this.finished);
       this.finished = [];
-      this.o.journal.writeChunks({ sealed: this.sealed, pieces, closedHeads: [...this.closed] });
+      // Sealed chunks first, in their own commit: once it holds, a failing append of the pieces is retried alone.
+      this.o.journal.writeChunks({ sealed: this.sealed, pieces: [] });
       this.sealed = [];
       this.closed.clear();
+      this.o.journal.writeChunks({ sealed: [], pieces });
       for (const h of this.heads.values()) h.pending = [];
       this.unflushed = 0;
       if (this.writeFailing) this.o.log.info('metric history writes work again');

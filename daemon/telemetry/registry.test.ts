@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
-import { type EventInput, Journal } from '../journal/index.js';
+import { CHUNK_MAX_SAMPLES, type EventInput, Journal } from '../journal/index.js';
 import { EventRates, type HealthWeights, healthScore } from './health.js';
 import { History } from './history.js';
 import { readHistory, sampleBatches } from './history-query.js';
@@ -171,8 +171,8 @@ describe('History', () => {
 
   it('the quota keeps half for raw samples: aggregates over their half lose their oldest minutes, not the raw rows', () => {
     const h = new History({ journal, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000 * 365, quotaBytes: 200_000 });
-    const from = Math.floor(clock.now() / 60_000) * 60_000 - 4_000 * 60_000;
-    const old = Array.from({ length: 3_000 }, (_, i) => ({ minute_ms: from + i * 60_000, name: 'cpu_usage_ratio', unit: 'ratio', labels: { cpu: 'total' }, min: 0, avg: 0, max: 0, last: 0, count: 60 }));
+    const from = Math.floor(clock.now() / 60_000) * 60_000 - 5_000 * 60_000;
+    const old = Array.from({ length: 4_000 }, (_, i) => ({ minute_ms: from + i * 60_000, name: 'cpu_usage_ratio', unit: 'ratio', labels: { cpu: 'total' }, min: 0, avg: 0, max: 0, last: 0, count: 60 }));
     journal.appendAggregates(old);
     feed(h, registry(), 100, (i) => i);
     h.flush();
@@ -205,15 +205,16 @@ describe('History', () => {
     const events: EventInput[] = [];
     const h = new History({ journal, clock, log: silentLogger(), emit: (e) => events.push(e), rawRetentionMs: 120_000, aggregateRetentionMs: 3_600_000, quotaBytes: 1e9 });
     const start = clock.now();
-    feed(h, registry(), 600, (i) => i);
+    // Two and a half chunks' worth at 1 Hz.
+    feed(h, registry(), 4_500, (i) => i);
     h.flush(true);
     const before = journal.sampleCount();
     const pruned = h.maintain();
     expect(pruned.raw).toBeGreaterThan(0);
     // Whole chunks go: what is left starts at most one chunk before the cut.
-    expect(before - journal.sampleCount()).toBeGreaterThan(470 - 240);
+    expect(before - journal.sampleCount()).toBeGreaterThan(4_500 - 120 - CHUNK_MAX_SAMPLES);
     const left = stored(journal);
-    expect(left[0]?.ts_ms).toBeGreaterThanOrEqual(clock.now() - 120_000 - 240_000);
+    expect(left[0]?.ts_ms).toBeGreaterThanOrEqual(clock.now() - 120_000 - CHUNK_MAX_SAMPLES * 1000);
     // A query from the start gets the older part as minutes and the newer part raw.
     const q = readHistory(journal, { sinceMs: start, limit: 10_000 });
     expect(q.aggregates.length).toBeGreaterThanOrEqual(7);
