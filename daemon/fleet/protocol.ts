@@ -69,6 +69,14 @@ export const statusBodySchema = z.object({
   versions: z.object({
     waveos: z.string(),
     policy: z.string().nullable(),
+    /**
+     * The `config_revision` and `policy_revision` of the desired states the device has applied (state `applied`):
+     * each is the value of the last applied desired state that carried the member. null until one carrying it
+     * has been applied (never applied, or the fleet never named one); a desired state still waiting, applying
+     * or failed does not change them.
+     */
+    config_revision: z.string().nullable(),
+    policy_revision: z.string().nullable(),
     bundles: z.record(z.string(), z.object({ kind: z.string(), version: z.string().nullable(), bundle_id: z.string(), state: z.string() })),
   }),
   mode: z.object({ current: z.string(), why: z.string().nullable(), since: z.string().nullable() }),
