@@ -7,7 +7,7 @@
 // second over a steady window and each daemon counts as its median. The figure is the median of the per-pair
 // differences (on minus off) with their spread, so one daemon's lucky or unlucky GC timing does not decide it.
 // V8's heap in use comes from the daemon's own daemon_heap_used_bytes samples over the same window.
-// BENCH_FLEET_PAIRS (default 3), BENCH_FLEET_WARMUP_S (20) and BENCH_FLEET_WINDOW_S (30) size the run.
+// BENCH_FLEET_PAIRS (default 4), BENCH_FLEET_WARMUP_S (20) and BENCH_FLEET_WINDOW_S (30) size the run.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -20,7 +20,7 @@ import { median } from './lib.mjs';
 const { apiCall } = await import('../dist/api/index.js');
 
 const REPO = join(import.meta.dirname, '..');
-const PAIRS = Number(process.env.BENCH_FLEET_PAIRS ?? 3);
+const PAIRS = Number(process.env.BENCH_FLEET_PAIRS ?? 4);
 const WARMUP_S = Number(process.env.BENCH_FLEET_WARMUP_S ?? 20);
 const WINDOW_S = Number(process.env.BENCH_FLEET_WINDOW_S ?? 30);
 const MB = 1048576;
@@ -141,6 +141,18 @@ function memory(pid) {
   return { rss: kib(status, 'VmRSS'), anon: kib(rollup, 'Anonymous'), pss: kib(rollup, 'Pss'), threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1]) };
 }
 
+/** Resident KiB by kind of mapping (/proc/<pid>/smaps): `[heap]` (malloc's main arena), unnamed anonymous (V8's heap, other malloc arenas, stacks), and files. */
+function smapsByKind(pid) {
+  const out = { brk: 0, anonMaps: 0, files: 0 };
+  let kind = 'files';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) kind = head[1] === '[heap]' ? 'brk' : head[1] === '' ? 'anonMaps' : 'files';
+    else if (line.startsWith('Rss:')) out[kind] += Number(/(\d+)/.exec(line)[1]) * 1024;
+  }
+  return out;
+}
+
 /**
  * One daemon on a fresh root: started, warmed up, sampled every second over the window, stopped. For the
  * link-on daemon, also waits until the link is connected and has sent its first status and events.
@@ -168,8 +180,13 @@ async function measureDaemon(base, name, fleet, pkiDir, port, env) {
       await sleep(1000);
     }
     const cpu1 = cpuSeconds(child.pid);
-    const h = await apiCall({ socketPath: sock }, 'GET', `/v1/metrics?since=${encodeURIComponent(from)}&name=daemon_heap_used_bytes`);
-    const heap = (h.body.history?.samples ?? []).map((x) => x.value);
+    const kinds = smapsByKind(child.pid);
+    const series = async (metric) => {
+      const h = await apiCall({ socketPath: sock }, 'GET', `/v1/metrics?since=${encodeURIComponent(from)}&name=${metric}`);
+      return (h.body.history?.samples ?? []).map((x) => x.value);
+    };
+    const heap = await series('daemon_heap_used_bytes');
+    const heapTotal = await series('daemon_heap_total_bytes');
     return {
       name,
       rss: median(samples.map((x) => x.rss)),
@@ -179,6 +196,8 @@ async function measureDaemon(base, name, fleet, pkiDir, port, env) {
       pss: median(samples.map((x) => x.pss)),
       heap: heap.length ? median(heap) : NaN,
       heapN: heap.length,
+      heapTotal: heapTotal.length ? median(heapTotal) : NaN,
+      ...kinds,
       threads: Math.max(...samples.map((x) => x.threads)),
       cpuPerMin: ((cpu1 - cpu0) * 60) / WINDOW_S,
     };
@@ -230,7 +249,7 @@ export async function run(row) {
       const on = await measureDaemon(base, `on-${p}`, true, pkiDir, port, env);
       pairs.push({ off, on });
       for (const d of [off, on])
-        process.stderr.write(`  ${d.name}: RSS median ${mb(d.rss)} MB (${mb(d.rssMin)}..${mb(d.rssMax)}), anon ${mb(d.anon)} MB, PSS ${mb(d.pss)} MB, heap used ${mb(d.heap)} MB (${d.heapN} samples), ${d.threads} threads, CPU ${d.cpuPerMin.toFixed(3)} s/min\n`);
+        process.stderr.write(`  ${d.name}: RSS median ${mb(d.rss)} MB (${mb(d.rssMin)}..${mb(d.rssMax)}), anon ${mb(d.anon)} MB, PSS ${mb(d.pss)} MB, heap used ${mb(d.heap)} / committed ${mb(d.heapTotal)} MB (${d.heapN} samples), at the end [heap] ${mb(d.brk)} MB, unnamed anonymous ${mb(d.anonMaps)} MB, files ${mb(d.files)} MB, ${d.threads} threads, CPU ${d.cpuPerMin.toFixed(3)} s/min\n`);
     }
     const diff = (k) => pairs.map(({ off, on }) => on[k] - off[k]);
     const offRss = median(pairs.map((x) => x.off.rss));
@@ -239,6 +258,10 @@ export async function run(row) {
     row(`fleet link: RSS added (median of ${PAIRS} pair diffs)`, mb(median(diff('rss'))), 'MB', spread(diff('rss')), 'MB, pair spread', undefined, '< 5 MB');
     row(`fleet link: anonymous memory added (smaps_rollup)`, mb(median(diff('anon'))), 'MB', spread(diff('anon')), 'MB, pair spread', undefined, '');
     row(`fleet link: V8 heap used added`, mb(median(diff('heap'))), 'MB', spread(diff('heap')), 'MB, pair spread', undefined, '');
+    row(`fleet link: V8 heap committed added`, mb(median(diff('heapTotal'))), 'MB', spread(diff('heapTotal')), 'MB, pair spread', undefined, '');
+    row(`fleet link: malloc [heap] added (end of window)`, mb(median(diff('brk'))), 'MB', spread(diff('brk')), 'MB, pair spread', undefined, '');
+    row(`fleet link: unnamed anonymous maps added (end)`, mb(median(diff('anonMaps'))), 'MB', spread(diff('anonMaps')), 'MB, pair spread', undefined, '');
+    row(`fleet link: file-backed pages added (end)`, mb(median(diff('files'))), 'MB', spread(diff('files')), 'MB, pair spread', undefined, '');
     const cpuOn = median(pairs.map((x) => x.on.cpuPerMin));
     const cpuOff = median(pairs.map((x) => x.off.cpuPerMin));
     row('fleet link on: CPU per minute at idle', cpuOn.toFixed(3), 's/min', cpuOff.toFixed(3), 's/min, link off', cpuOn / Math.max(cpuOff, 0.001), '');
