@@ -81,7 +81,7 @@ function publish(d: Dev, type: 'status' | 'health' | 'cmd/result', body: unknown
 function statusOf(d: Dev, i: number): StatusBody {
   return {
     identity: { device_id: d.id, fleet: o.fleet, cohorts: tagsOf(i), key_id: d.keyId, public_key: d.pubB64, run_id: bootId, boot_id: bootId },
-    versions: { waveos: '0.1.0', policy: null, bundles: { [o.bundle]: { kind: 'app', version: d.version, bundle_id: createHash('sha256').update(o.bundle + d.version).digest('hex'), state: d.bundleState } } },
+    versions: { waveos: '0.1.0', policy: null, config_revision: null, policy_revision: null, bundles: { [o.bundle]: { kind: 'app', version: d.version, bundle_id: createHash('sha256').update(o.bundle + d.version).digest('hex'), state: d.bundleState } } },
     mode: { current: 'normal', why: null, since: null },
     health: { score: d.health, deductions: d.health < 100 ? [{ points: 100 - d.health, why: 'simulated' }] : [] },
     last_incident: null,

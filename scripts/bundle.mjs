@@ -31,6 +31,21 @@ const lateRequire = {
   },
 };
 
+// mqtt.js brings its own copies of Node's streams (readable-stream 4, twice: its own and mqtt-packet's, with
+// their polyfills) and a browser's worker timers (used only in a browser): in node, the built-in modules are the
+// same API and already loaded. Measured by bench/fleet-link.bench.mjs (docs/fleet-protocol.md, "Cost").
+const NODE_SHIMS = {
+  'readable-stream': "module.exports = require('node:stream');",
+  'worker-timers': "const t = require('node:timers'); module.exports = { setInterval: t.setInterval, clearInterval: t.clearInterval, setTimeout: t.setTimeout, clearTimeout: t.clearTimeout };",
+};
+const nodeShims = {
+  name: 'node-shims',
+  setup(b) {
+    b.onResolve({ filter: /^(readable-stream|worker-timers)$/ }, (args) => ({ path: args.path, namespace: 'node-shim' }));
+    b.onLoad({ filter: /.*/, namespace: 'node-shim' }, (args) => ({ contents: NODE_SHIMS[args.path], loader: 'js', resolveDir: root }));
+  },
+};
+
 // A `require` for the external native modules (and node's own), as ESM output has none of its own.
 const banner = "import { createRequire as __waveosCreateRequire } from 'node:module';\nconst require = __waveosCreateRequire(import.meta.url);";
 
@@ -54,7 +69,7 @@ const result = await build({
   define: { WAVEOS_BUNDLED: 'true' },
   banner: { js: banner },
   chunkNames: '[name]-[hash]', // beside the entries: import.meta.url-relative paths are the same in every file
-  plugins: [lateRequire],
+  plugins: [lateRequire, nodeShims],
   legalComments: 'none',
   sourcemap: 'linked',
   metafile: true,

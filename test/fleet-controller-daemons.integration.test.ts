@@ -7,12 +7,12 @@
  * Then a rollout with a daemon stopped (it catches up when started again), the broker restarted after the
  * canary and the leading controller killed mid-wave.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Controller, type Pg, fleetCli, startController, startPostgres, until } from '../fleet/rig.js';
-import { Broker, type Pki, ensurePackage, freePort, makePki } from './helpers/fleet-rig.js';
+import { Broker, type Pki, ensurePackage, fleetDaemonConfig, freePort, makePki, provisionFleetRoot } from './helpers/fleet-rig.js';
 import { type TestKey, appDir, buildApp, makeKey, trustKey } from './helpers/bundles.js';
 import { DaemonProcess, removeRoot, tempRoot } from './helpers/daemon.js';
 
@@ -34,36 +34,11 @@ function json<T>(args: string[]): T {
   return JSON.parse(r.stdout) as T;
 }
 
-function configFor(name: string, port: number): string {
-  return `schema_version: 2
-device:
-  device_id: ${name}
-bundles:
-  trial: 1s
-  inbox_stable: 200ms
-fleet:
-  enabled: true
-  fleet: ${FLEET}
-  broker: mqtts://127.0.0.1:${port}
-  cohorts: [site-a]
-  health_interval: 2s
-  reconnect: { min: 200ms, max: 2s }
-  download_timeout: 2m
-`;
-}
-
 async function startDevice(name: string, fleetPub: string, keyId: string): Promise<void> {
   const root = tempRoot(`waveos-fleetctl-${name}-`);
-  const fleetDir = join(root, 'var/lib/waveos/fleet');
-  mkdirSync(fleetDir, { recursive: true });
-  const c = pki.client(name);
-  copyFileSync(c.cert, join(fleetDir, 'tls.crt'));
-  copyFileSync(c.key, join(fleetDir, 'tls.key'));
-  copyFileSync(pki.ca, join(fleetDir, 'ca.crt'));
-  mkdirSync(join(root, 'etc/waveos/fleet-keys'), { recursive: true });
-  copyFileSync(fleetPub, join(root, 'etc/waveos/fleet-keys', `${keyId}.pub`));
+  provisionFleetRoot(root, pki, name, { keyId, pubFileText: readFileSync(fleetPub, 'utf8') });
   trustKey(root, bundleKey);
-  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), configFor(name, broker.port));
+  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), fleetDaemonConfig({ device: name, fleet: FLEET, brokerPort: broker.port, cohorts: ['site-a'] }));
   const d = new DaemonProcess(root);
   daemons.push(d);
   await d.ready();

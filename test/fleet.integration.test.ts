@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import nacl from 'tweetnacl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePublicKey } from '../daemon/evidence/index.js';
 import { fleetKeyIdOf } from '../daemon/fleet/protocol.js';
-import { Broker, Controller, Nginx, type Pki, ensurePackage, freePort, makePki } from './helpers/fleet-rig.js';
+import { Broker, Controller, Nginx, type Pki, ensurePackage, fleetDaemonConfig, freePort, makePki, provisionFleetRoot } from './helpers/fleet-rig.js';
 import { appVersion } from './helpers/bundle-rig.js';
+import { assertFleetMessage, fleetValidators } from './helpers/fleet-schemas.js';
 import { type TestKey, appDir, buildApp, makeKey, trustKey } from './helpers/bundles.js';
 import { DaemonProcess, cli, readJsonl, removeRoot, sleep, tempRoot, waitFor } from './helpers/daemon.js';
 
@@ -34,39 +35,13 @@ function journalEvents(root: string, kind?: string): { seq: number; kind: string
   return JSON.parse(r.stdout) as never;
 }
 
-function configFor(name: string, port: number): string {
-  return `schema_version: 2
-device:
-  device_id: ${name}
-bundles:
-  trial: 1s
-  inbox_stable: 200ms
-fleet:
-  enabled: true
-  fleet: ${FLEET}
-  broker: mqtts://127.0.0.1:${port}
-  cohorts: [canary]
-  health_interval: 2s
-  reconnect: { min: 200ms, max: 2s }
-  events: { min_severity: info }
-  download_timeout: 2m
-`;
-}
-
 async function startDevice(name: string): Promise<Device> {
   const root = tempRoot(`waveos-fleet-${name}-`);
-  const fleetDir = join(root, 'var/lib/waveos/fleet');
-  mkdirSync(fleetDir, { recursive: true });
-  const c = pki.client(name);
-  copyFileSync(c.cert, join(fleetDir, 'tls.crt'));
-  copyFileSync(c.key, join(fleetDir, 'tls.key'));
-  copyFileSync(pki.ca, join(fleetDir, 'ca.crt'));
-  mkdirSync(join(root, 'etc/waveos/fleet-keys'), { recursive: true });
   const pub = ctl.fleetKey.publicKey;
-  writeFileSync(join(root, 'etc/waveos/fleet-keys', `${ctl.keyId}.pub`), JSON.stringify({ key_id: ctl.keyId, algorithm: 'ed25519', public_key: Buffer.from(pub).toString('base64') }));
+  provisionFleetRoot(root, pki, name, { keyId: ctl.keyId, pubFileText: JSON.stringify({ key_id: ctl.keyId, algorithm: 'ed25519', public_key: Buffer.from(pub).toString('base64') }) });
   const k = makeKey(join(root, 'work/keys'));
   trustKey(root, k);
-  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), configFor(name, broker.port));
+  writeFileSync(join(root, 'etc/waveos/waveos.yaml'), fleetDaemonConfig({ device: name, fleet: FLEET, brokerPort: broker.port, cohorts: ['canary'], eventsMinSeverity: 'info' }));
   const d = new DaemonProcess(root);
   daemons.push(d);
   await d.ready();
@@ -333,6 +308,106 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
       removeRoot(fresh);
     }
   }, 60_000);
+
+  it('a signed desired with a mode and revisions: the mode is set through the executor as the fleet, and waveos status, fleet status and the device status report it', async () => {
+    // Problems from here on only (the ACL test leaves its non-JSON marker among them on purpose).
+    const problemsFrom = ctl.problems.length;
+    expect(cli(['mode', 'set', 'normal', '--reason', 'before the desired mode', '--root', dev.root]).code).toBe(0);
+    // Applied so far: desired states without revisions; nothing is in force yet.
+    await waitFor('status in normal mode', () => ((lastStatus('dev-1')?.mode as { current: string }).current === 'normal' ? true : undefined));
+    expect(lastStatus('dev-1')?.versions).toMatchObject({ config_revision: null, policy_revision: null });
+    const m = ctl.desired('dev-1', { bundles: {}, mode: { mode: 'degraded', reason: 'canary hold for the site' }, config_revision: 'c-41', policy_revision: 'p-7' });
+    await ctl.send('dev-1', 'desired', m);
+    const seq = m.seq as number;
+    const seen = await waitFor('a status with the desired state applied', () => {
+      const msg = ctl.of('status', 'dev-1').at(-1);
+      const b = msg?.body as { desired: { seq: number; state: string } | null; mode: { current: string }; versions: { config_revision: string | null } } | undefined;
+      return b?.desired?.seq === seq && b.desired.state === 'applied' && b.mode.current === 'degraded' && b.versions.config_revision === 'c-41' ? msg : undefined;
+    });
+    // The message as the broker delivered it matches the published schema (docs/formats/fleet/status.schema.json).
+    assertFleetMessage(fleetValidators(), 'status', seen);
+    expect((seen?.body as { versions: Record<string, unknown> }).versions).toMatchObject({ config_revision: 'c-41', policy_revision: 'p-7' });
+    const changed = journalEvents(dev.root, 'mode.changed').at(-1);
+    expect(changed?.source).toBe('fleet:ops@test');
+    expect(changed?.data.to).toBe('degraded');
+    expect(changed?.reason).toContain(`desired state seq ${m.seq as number}`);
+    // The executor's intent carries the fleet identity and the desired state's reason.
+    const intent = journalEvents(dev.root, 'action.requested').filter((e) => JSON.stringify(e).includes('canary hold for the site')).at(-1);
+    expect(JSON.stringify(intent)).toContain('fleet:ops@test');
+    const st = cli(['status', '--json', '--root', dev.root]);
+    expect(st.code, st.stderr).toBe(0);
+    const doc = JSON.parse(st.stdout) as { mode: string; mode_reason: { source: string; reason: string } | null };
+    expect(doc.mode).toBe('degraded');
+    expect(doc.mode_reason?.source).toBe('fleet:ops@test');
+    expect(doc.mode_reason?.reason).toContain('canary hold for the site');
+    const fs = JSON.parse(cli(['fleet', 'status', '--json', '--root', dev.root]).stdout) as { desired: { seq: number; state: string; issuer: string }; applied: { seq: number; config_revision: string; policy_revision: string } };
+    expect(fs.desired).toMatchObject({ seq: m.seq, state: 'applied', issuer: 'ops@test' });
+    expect(fs.applied).toMatchObject({ seq: m.seq, config_revision: 'c-41', policy_revision: 'p-7' });
+    const applied = journalEvents(dev.root, 'fleet.desired_applied').at(-1);
+    expect(applied?.data).toMatchObject({ seq: m.seq, config_revision: 'c-41', policy_revision: 'p-7' });
+    expect(ctl.problems.slice(problemsFrom)).toEqual([]);
+  }, 60_000);
+
+  it('maintenance windows and the update lock file: a desired bundle outside its window is not downloaded; re-sent with a window open now, it waits on the lock, then is installed', async () => {
+    // Problems from here on only (the ACL test leaves its non-JSON marker among them on purpose).
+    const problemsFrom = ctl.problems.length;
+    const file = join(docroot, 'demo-1.1.0.wbundle');
+    await buildApp(dev.k, appDir(join(dev.root, 'work'), 'demo', '1.1.0'), file, '1.1.0', { trialMs: 1000 });
+    const bundle = { version: '1.1.0', url: `http://127.0.0.1:${nginx.port}/demo-1.1.0.wbundle`, sha256: createHash('sha256').update(readFileSync(file)).digest('hex'), size: statSync(file).size };
+    // Windows are whole minutes (UTC): one that opens in two hours is shut now, one from an hour ago to an hour ahead is open.
+    const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
+    const now = Date.now();
+    const shut = ctl.desired('dev-1', { bundles: { demo: bundle }, config_revision: 'c-42', maintenance_windows: [{ start: hhmm(now + 2 * 3_600_000), end: hhmm(now + 3 * 3_600_000) }] });
+    await ctl.send('dev-1', 'desired', shut);
+    const shutSeq = shut.seq as number;
+    const waiting = await waitFor('desired waiting for its window', () => {
+      const d = lastStatus('dev-1')?.desired as { seq: number; state: string; reason: string } | null;
+      return d?.seq === shutSeq && d.state === 'waiting' ? d : undefined;
+    });
+    expect(waiting.reason).toBe('outside every maintenance window');
+    expect(journalEvents(dev.root, 'fleet.desired_waiting').at(-1)?.data).toMatchObject({ seq: shut.seq, why: 'outside every maintenance window' });
+    // Past the device's next look at its windows (every 5 s): still nothing fetched, nothing installed.
+    await sleep(6_000);
+    expect(readFileSync(nginx.accessLog, 'utf8')).not.toContain('demo-1.1.0.wbundle');
+    expect(existsSync(join(dev.root, 'var/lib/waveos/inbox/.fleet/demo-1.1.0.wbundle.part'))).toBe(false);
+    expect(appVersion(dev.root)?.version).toBe('1.0.0');
+    const held = lastStatus('dev-1') as { desired: { state: string }; versions: { config_revision: string | null; bundles: Record<string, { version: string }> } };
+    expect(held.desired.state).toBe('waiting');
+    // The revision reported is the one applied, not the one waiting.
+    expect(held.versions.config_revision).toBe('c-41');
+    expect(held.versions.bundles.demo?.version).toBe('1.0.0');
+
+    // Phase two: an app holds updates with the lock file, and the fleet re-signs the desired state with a window open now.
+    const lock = join(dev.root, 'run/waveos/update.lock');
+    writeFileSync(lock, 'calibrating the pump\n');
+    const open = ctl.desired('dev-1', { bundles: { demo: bundle }, config_revision: 'c-42', maintenance_windows: [{ start: hhmm(now - 3_600_000), end: hhmm(now + 3_600_000) }] });
+    await ctl.send('dev-1', 'desired', open);
+    const openSeq = open.seq as number;
+    const locked = await waitFor('desired waiting on the lock file', () => {
+      const d = lastStatus('dev-1')?.desired as { seq: number; state: string; reason: string } | null;
+      return d?.seq === openSeq && d.state === 'waiting' ? d : undefined;
+    });
+    expect(locked.reason).toBe('the update lock is held (calibrating the pump)');
+    const fsHeld = JSON.parse(cli(['fleet', 'status', '--json', '--root', dev.root]).stdout) as { update_lock: { held: boolean; reason: string } };
+    expect(fsHeld.update_lock).toEqual({ held: true, reason: 'calibrating the pump' });
+    await sleep(6_000);
+    expect(readFileSync(nginx.accessLog, 'utf8')).not.toContain('demo-1.1.0.wbundle');
+    rmSync(lock);
+    await waitFor('desired applied in its window', () => {
+      const d = lastStatus('dev-1')?.desired as { seq: number; state: string } | null;
+      return d?.seq === openSeq && d.state === 'applied' ? true : undefined;
+    }, 90_000, 200);
+    expect(readFileSync(nginx.accessLog, 'utf8')).toMatch(/GET \/demo-1\.1\.0\.wbundle HTTP\/1\.1" 200 /);
+    expect(journalEvents(dev.root, 'bundle.committed').some((e) => e.data.version === '1.1.0')).toBe(true);
+    await waitFor('1.1.0 to run', () => (appVersion(dev.root)?.version === '1.1.0' ? true : undefined));
+    await waitFor('status with 1.1.0 and revision c-42', () => {
+      const b = lastStatus('dev-1') as { versions: { config_revision: string | null; policy_revision: string | null; bundles: Record<string, { version: string }> } };
+      return b.versions.bundles.demo?.version === '1.1.0' && b.versions.config_revision === 'c-42' ? b : undefined;
+    });
+    // The policy revision was not named this time: the one applied before stays in force.
+    expect((lastStatus('dev-1') as { versions: { policy_revision: string | null } }).versions.policy_revision).toBe('p-7');
+    expect(ctl.problems.slice(problemsFrom)).toEqual([]);
+  }, 180_000);
 });
 
 async function retainedStatus(device: string): Promise<Record<string, unknown>> {

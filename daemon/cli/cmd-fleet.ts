@@ -52,11 +52,13 @@ function statusText(s: Record<string, unknown>): string {
   const e = s.events as { acked_seq: number; journal_seq: number; pending: number };
   const d = s.desired as { seq: number; state: string; reason: string; at: string } | null;
   const lock = s.update_lock as { held: boolean; reason: string | null };
+  const a = s.applied as { seq: number; config_revision: string | null; policy_revision: string | null; at: string } | null;
   return [
     `fleet link: ${String(s.state)} to ${String(s.broker)} as ${String(s.fleet)}/${String(s.device)}${s.last_error ? ` (last error: ${String(s.last_error)})` : ''}`,
     `last sync: ${String(s.last_sync ?? 'never')}; reconnects: ${String(s.reconnects)}`,
     `outbox: ${o.depth} pending, ${o.dropped} dropped; events: acknowledged up to seq ${e.acked_seq} of ${e.journal_seq}`,
     `desired: ${d ? `seq ${d.seq} ${d.state} (${d.reason}) at ${d.at}` : 'none received'}`,
+    `applied: ${a ? `seq ${a.seq} at ${a.at}; config revision ${a.config_revision ?? 'none'}, policy revision ${a.policy_revision ?? 'none'}` : 'no desired state applied yet'}`,
     `update lock: ${lock.held ? `held (${lock.reason ?? ''})` : 'free'}`,
   ].join('\n');
 }

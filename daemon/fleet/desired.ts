@@ -159,7 +159,22 @@ export class Desired {
     const prev = this.store.get().desired;
     if (prev?.seq === m.seq && prev.state === 'applied') return;
     const installed = Object.fromEntries(Object.entries(m.body.bundles).map(([n, b]) => [n, b.version]));
-    this.d.journal.append({ kind: 'fleet.desired_applied', severity: 'notice', source: 'fleet', reason: `desired state seq ${m.seq} is in force: ${Object.entries(installed).map(([n, v]) => `${n} ${v}`).join(', ') || 'no bundles'}`, data: { seq: m.seq, installed } });
+    const was = this.store.get().applied;
+    // A desired state without the member says nothing about it: the revision applied before stays in force.
+    const applied = {
+      seq: m.seq,
+      config_revision: m.body.config_revision === undefined ? (was?.config_revision ?? null) : m.body.config_revision,
+      policy_revision: m.body.policy_revision === undefined ? (was?.policy_revision ?? null) : m.body.policy_revision,
+      at: isoUtc(this.d.clock.now()),
+    };
+    this.d.journal.append({
+      kind: 'fleet.desired_applied',
+      severity: 'notice',
+      source: 'fleet',
+      reason: `desired state seq ${m.seq} is in force: ${Object.entries(installed).map(([n, v]) => `${n} ${v}`).join(', ') || 'no bundles'}${applied.config_revision ? `, config revision ${applied.config_revision}` : ''}${applied.policy_revision ? `, policy revision ${applied.policy_revision}` : ''}`,
+      data: { seq: m.seq, installed, config_revision: applied.config_revision, policy_revision: applied.policy_revision },
+    });
+    this.store.update({ applied });
     this.setState(m, 'applied', 'every desired bundle is installed');
   }
 

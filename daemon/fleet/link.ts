@@ -35,6 +35,8 @@ export interface LinkSnapshot {
   outbox: { depth: number; dropped: number; max_bytes: number };
   events: { acked_seq: number; journal_seq: number; pending: number };
   desired: { seq: number; state: string; reason: string; at: string; issuer: string } | null;
+  /** The last desired state applied and the config and policy revisions in force (as `status` reports them). */
+  applied: { seq: number; config_revision: string | null; policy_revision: string | null; at: string } | null;
   update_lock: { held: boolean; reason: string | null };
 }
 
@@ -346,7 +348,7 @@ export class FleetLink implements Lifecycle {
     const why = f.modeReason();
     return {
       identity: { device_id: this.d.deviceId, fleet: this.d.config.fleet, cohorts: [...this.d.config.cohorts], key_id: this.d.key.keyId, public_key: this.d.key.publicKeyB64, run_id: this.d.runId, boot_id: this.d.bootId },
-      versions: { waveos: this.d.waveosVersion, policy: f.policyVersion(), bundles },
+      versions: { waveos: this.d.waveosVersion, policy: f.policyVersion(), config_revision: st.applied?.config_revision ?? null, policy_revision: st.applied?.policy_revision ?? null, bundles },
       mode: { current: f.mode(), why: why?.reason ?? null, since: why?.since ?? null },
       health: { score: health.score, deductions: health.deductions.map((d) => ({ ...d, points: d.points, why: d.why ?? d.input ?? '' })) },
       last_incident: last ? { seq: last.seq, ts: last.ts, kind: last.kind, reason: last.reason } : null,
@@ -380,6 +382,7 @@ export class FleetLink implements Lifecycle {
       outbox: { depth: this.outbox.depth, dropped: this.outbox.dropped, max_bytes: this.outbox.maxBytes },
       events: { acked_seq: st.events_cursor, journal_seq: journalSeq, pending: Math.max(0, journalSeq - st.events_cursor) },
       desired: st.desired,
+      applied: st.applied,
       update_lock: { held: lock.held, reason: lock.reason },
     };
   }

@@ -45,6 +45,12 @@ export function parseTopic(topic: string): { fleet: string; device: string; chan
   return { fleet: m[1] as string, device: m[2] as string, channel: m[3] as Channel };
 }
 
+/** A value made on first use and kept: the schemas below are built only for the channels a process parses. */
+function once<T>(make: () => T): () => T {
+  let v: T | undefined;
+  return () => (v ??= make());
+}
+
 const isoTime = z.iso.datetime({ offset: true });
 const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits');
 const httpUrl = z.url({ protocol: /^https?$/ });
@@ -56,7 +62,7 @@ const signature = z.base64().length(88, 'a base64 ed25519 signature (64 bytes)')
 
 // ---------------------------------------------------------------- bodies: device → fleet
 
-export const statusBodySchema = z.object({
+const statusBodySchema = once(() => z.object({
   identity: z.object({
     device_id: topicId,
     fleet: topicId,
@@ -69,6 +75,14 @@ export const statusBodySchema = z.object({
   versions: z.object({
     waveos: z.string(),
     policy: z.string().nullable(),
+    /**
+     * The `config_revision` and `policy_revision` of the desired states the device has applied (state `applied`):
+     * each is the value of the last applied desired state that carried the member. null until one carrying it
+     * has been applied (never applied, or the fleet never named one); a desired state still waiting, applying
+     * or failed does not change them.
+     */
+    config_revision: z.string().nullable(),
+    policy_revision: z.string().nullable(),
     bundles: z.record(z.string(), z.object({ kind: z.string(), version: z.string().nullable(), bundle_id: z.string(), state: z.string() })),
   }),
   mode: z.object({ current: z.string(), why: z.string().nullable(), since: z.string().nullable() }),
@@ -91,9 +105,9 @@ export const statusBodySchema = z.object({
     })
     .nullable(),
   uptime_s: z.number().nonnegative(),
-});
+}));
 
-export const journalEventSchema = z
+const journalEventSchema = once(() => z
   .object({
     v: z.number().int(),
     seq: z.number().int().positive(),
@@ -109,18 +123,18 @@ export const journalEventSchema = z
     prev_hash: z.string(),
     hash: z.string(),
   })
-  .loose();
+  .loose());
 
-export const eventsBodySchema = z.object({
+const eventsBodySchema = once(() => z.object({
   /** Journal seq of the first and last event in this batch; the envelope's seq is last_seq. */
   first_seq: z.number().int().positive(),
   last_seq: z.number().int().positive(),
   /** Events between the previous batch and this one that are not sent: below the severity floor, or gone from the journal. */
   skipped: z.number().int().nonnegative(),
-  events: z.array(journalEventSchema).min(1).max(MAX_EVENTS_PER_MESSAGE),
-});
+  events: z.array(journalEventSchema()).min(1).max(MAX_EVENTS_PER_MESSAGE),
+}));
 
-export const healthBodySchema = z.object({
+const healthBodySchema = once(() => z.object({
   /** The window this summary covers. */
   from: z.string(),
   to: z.string(),
@@ -130,9 +144,9 @@ export const healthBodySchema = z.object({
   /** One row per metric: the window's samples downsampled to min / max / mean / last. */
   metrics: z.array(z.object({ name: z.string(), unit: z.string(), n: z.number().int(), min: z.number(), max: z.number(), mean: z.number(), last: z.number() })),
   outbox: z.object({ depth: z.number().int(), dropped: z.number().int() }),
-});
+}));
 
-export const cmdResultBodySchema = z.object({
+const cmdResultBodySchema = once(() => z.object({
   /** The command's id and its fleet seq; null when the message was refused before they could be trusted. */
   cmd_id: z.string().nullable(),
   cmd_seq: z.number().int().nullable(),
@@ -142,57 +156,57 @@ export const cmdResultBodySchema = z.object({
   code: z.string().nullable(),
   reason: z.string(),
   data: z.record(z.string(), z.unknown()),
-});
+}));
 
 // ---------------------------------------------------------------- bodies: fleet → device
 
-export const maintenanceWindowSchema = z.object({
+const maintenanceWindowSchema = once(() => z.object({
   /** Days of the week (0 = Sunday), UTC; absent = every day. */
   days: z.array(z.number().int().min(0).max(6)).min(1).optional(),
   /** `HH:MM` UTC; a window whose end is before its start runs over midnight. */
   start: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM (UTC)'),
   end: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM (UTC)'),
-});
+}));
 
-export const desiredBundleSchema = z.object({
+const desiredBundleSchema = once(() => z.object({
   version: z.string().min(1).max(64),
   url: httpUrl,
   sha256: sha256Hex,
   size: z.number().int().positive(),
-});
+}));
 
-export const desiredBodySchema = z.object({
+const desiredBodySchema = once(() => z.object({
   /** Bundles by name → the version to run and where to get it. A bundle not named here is left alone. */
-  bundles: z.record(topicId, desiredBundleSchema),
+  bundles: z.record(topicId, desiredBundleSchema()),
   config_revision: z.string().nullable().optional(),
   policy_revision: z.string().nullable().optional(),
   mode: z.object({ mode: z.string(), reason: z.string() }).nullable().optional(),
   /** Bundle installs start only inside one of these; empty = any time. */
-  maintenance_windows: z.array(maintenanceWindowSchema).default([]),
-});
+  maintenance_windows: z.array(maintenanceWindowSchema()).default([]),
+}));
 
-const uploadSchema = z.object({
+const uploadSchema = once(() => z.object({
   url: httpUrl,
   method: z.enum(['PUT', 'POST']).default('PUT'),
   /** Extra request headers (for a pre-signed URL's needs); never logged. */
   headers: z.record(z.string().regex(/^[A-Za-z0-9-]{1,64}$/), z.string().max(4096)).default({}),
-});
+}));
 
-export const cmdBodySchema = z.discriminatedUnion('action', [
-  z.object({ id: z.string().min(1).max(128), action: z.literal('export_evidence'), args: z.object({ upload: uploadSchema, reason: z.string().max(200).default('fleet request'), since: z.string().optional() }) }),
+const cmdBodySchema = once(() => z.discriminatedUnion('action', [
+  z.object({ id: z.string().min(1).max(128), action: z.literal('export_evidence'), args: z.object({ upload: uploadSchema(), reason: z.string().max(200).default('fleet request'), since: z.string().optional() }) }),
   z.object({ id: z.string().min(1).max(128), action: z.literal('restart_service'), args: z.object({ service: z.string().min(1).max(128) }) }),
   z.object({ id: z.string().min(1).max(128), action: z.literal('set_mode'), args: z.object({ mode: z.string().min(1), reason: z.string().min(1).max(500) }) }),
   z.object({ id: z.string().min(1).max(128), action: z.literal('report'), args: z.object({}).default({}) }),
-]);
+]));
 
-export type StatusBody = z.infer<typeof statusBodySchema>;
-export type EventsBody = z.infer<typeof eventsBodySchema>;
-export type HealthBody = z.infer<typeof healthBodySchema>;
-export type CmdResultBody = z.infer<typeof cmdResultBodySchema>;
-export type DesiredBody = z.infer<typeof desiredBodySchema>;
-export type DesiredBundle = z.infer<typeof desiredBundleSchema>;
-export type CmdBody = z.infer<typeof cmdBodySchema>;
-export type MaintenanceWindow = z.infer<typeof maintenanceWindowSchema>;
+export type StatusBody = z.infer<ReturnType<typeof statusBodySchema>>;
+export type EventsBody = z.infer<ReturnType<typeof eventsBodySchema>>;
+export type HealthBody = z.infer<ReturnType<typeof healthBodySchema>>;
+export type CmdResultBody = z.infer<ReturnType<typeof cmdResultBodySchema>>;
+export type DesiredBody = z.infer<ReturnType<typeof desiredBodySchema>>;
+export type DesiredBundle = z.infer<ReturnType<typeof desiredBundleSchema>>;
+export type CmdBody = z.infer<ReturnType<typeof cmdBodySchema>>;
+export type MaintenanceWindow = z.infer<ReturnType<typeof maintenanceWindowSchema>>;
 
 // ---------------------------------------------------------------- envelopes
 
@@ -230,14 +244,25 @@ function fleetEnvelope<T extends z.ZodType>(type: FleetChannel, body: T) {
   });
 }
 
-export const MESSAGE_SCHEMAS = {
-  status: deviceEnvelope('status', statusBodySchema),
-  events: deviceEnvelope('events', eventsBodySchema),
-  health: deviceEnvelope('health', healthBodySchema),
-  'cmd/result': deviceEnvelope('cmd/result', cmdResultBodySchema),
-  desired: fleetEnvelope('desired', desiredBodySchema),
-  cmd: fleetEnvelope('cmd', cmdBodySchema),
-} as const;
+const MAKERS = {
+  status: () => deviceEnvelope('status', statusBodySchema()),
+  events: () => deviceEnvelope('events', eventsBodySchema()),
+  health: () => deviceEnvelope('health', healthBodySchema()),
+  'cmd/result': () => deviceEnvelope('cmd/result', cmdResultBodySchema()),
+  desired: () => fleetEnvelope('desired', desiredBodySchema()),
+  cmd: () => fleetEnvelope('cmd', cmdBodySchema()),
+};
+type MessageSchemas = { readonly [C in Channel]: ReturnType<(typeof MAKERS)[C]> };
+const built: Partial<Record<Channel, z.ZodType>> = {};
+
+/**
+ * Each channel's message schema, built on first use: zod schemas cost heap (about 0.9 MB for the six), and a
+ * device parses only the fleet's two channels (`desired`, `cmd`), a controller the device's four.
+ */
+export const MESSAGE_SCHEMAS = Object.defineProperties(
+  {},
+  Object.fromEntries([...DEVICE_CHANNELS, ...FLEET_CHANNELS].map((c) => [c, { enumerable: true, get: () => (built[c] ??= MAKERS[c]()) }])),
+) as MessageSchemas;
 
 export type StatusMessage = z.infer<(typeof MESSAGE_SCHEMAS)['status']>;
 export type EventsMessage = z.infer<(typeof MESSAGE_SCHEMAS)['events']>;
@@ -298,7 +323,7 @@ export function newFleetKeyPair(seed?: Uint8Array): { key_id: string; publicKey:
 /** Builds and signs a fleet message (what a controller publishes). */
 export function signFleetMessage<C extends FleetChannel>(
   type: C,
-  m: { fleet: string; target: { device: string } | { cohort: string }; seq: number; issued_at: string; expires_at: string; issuer: string; body: C extends 'cmd' ? CmdBody : z.input<typeof desiredBodySchema> },
+  m: { fleet: string; target: { device: string } | { cohort: string }; seq: number; issued_at: string; expires_at: string; issuer: string; body: C extends 'cmd' ? CmdBody : z.input<ReturnType<typeof desiredBodySchema>> },
   key: { key_id: string; secretKey: Uint8Array },
 ): C extends 'cmd' ? CmdMessage : DesiredMessage {
   const unsigned = { v: FLEET_PROTOCOL_VERSION, type, fleet: m.fleet, target: m.target, seq: m.seq, issued_at: m.issued_at, expires_at: m.expires_at, issuer: m.issuer, key_id: key.key_id, body: m.body };

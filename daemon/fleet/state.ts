@@ -1,6 +1,6 @@
 import { type EventInput, FLEET_STATE_KEY, type FleetStateValue, type Journal } from '../journal/index.js';
 
-const EMPTY: FleetStateValue = { events_cursor: 0, seq: { desired: { last: 0, recent: [] }, cmd: { last: 0, recent: [] } }, desired: null, last_sync: null };
+const EMPTY: FleetStateValue = { events_cursor: 0, seq: { desired: { last: 0, recent: [] }, cmd: { last: 0, recent: [] } }, desired: null, last_sync: null, applied: null };
 
 /** The link's progress in the journal's state table (key fleet.state): read once, written through. */
 export class FleetState {

@@ -83,7 +83,7 @@ export const EVENT_KINDS = {
   'fleet.command_done': { severity: 'notice', meaning: 'a fleet command finished; its result was queued for the fleet', data: ['cmd_id', 'action', 'seq', 'outcome', 'reason'], highlight: null },
   'fleet.desired': { severity: 'notice', meaning: 'a signed desired state was accepted; its bundles are compared with what is installed', data: ['seq', 'issuer', 'bundles', 'changes'], highlight: null },
   'fleet.desired_waiting': { severity: 'info', meaning: 'desired updates wait: outside the maintenance windows, or the update lock is held', data: ['seq', 'why'], highlight: null },
-  'fleet.desired_applied': { severity: 'notice', meaning: 'every bundle of a desired state is installed', data: ['seq', 'installed'], highlight: null },
+  'fleet.desired_applied': { severity: 'notice', meaning: 'every bundle of a desired state is installed', data: ['seq', 'installed', 'config_revision', 'policy_revision'], highlight: null },
   'fleet.desired_failed': { severity: 'error', meaning: 'a desired bundle could not be downloaded or installed (rejected, rolled back)', data: ['seq', 'name', 'version', 'stage', 'error'], highlight: null },
   'fleet.download': { severity: 'info', meaning: 'a desired bundle was downloaded and its size and sha256 match', data: ['name', 'version', 'bytes', 'resumed_from', 'attempts', 'url'], highlight: null },
   'fleet.key_skipped': { severity: 'warning', meaning: 'a file in etc/waveos/fleet-keys/ is not a usable fleet key and adds no trust', data: ['file', 'error'], highlight: null },

@@ -120,6 +120,8 @@ export const fleetStateSchema = z.object({
   seq: z.object({ desired: seqStateSchema, cmd: seqStateSchema }),
   desired: z.object({ seq: z.number(), state: z.string(), reason: z.string(), at: z.string(), issuer: z.string() }).nullable(),
   last_sync: z.string().nullable(),
+  /** The config and policy revisions of the desired states that reached `applied` (null: none applied carried one). Absent in state written before it existed. */
+  applied: z.object({ seq: z.number(), config_revision: z.string().nullable(), policy_revision: z.string().nullable(), at: z.string() }).nullable().default(null),
 });
 export type FleetStateValue = z.output<typeof fleetStateSchema>;
 

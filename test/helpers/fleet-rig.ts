@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -63,6 +63,40 @@ export function makePki(dir: string): Pki {
     return { cert, key };
   };
   return { dir, ca: join(dir, 'ca.crt'), caKey: join(dir, 'ca.key'), serverCert: join(dir, 'server.crt'), serverKey: join(dir, 'server.key'), client, sign: (csr, out) => sign(csr, out) };
+}
+
+/** What the fleet tests' daemons run with: quick trials, a fast health beat and a short reconnect backoff. */
+export function fleetDaemonConfig(o: { device: string; fleet: string; brokerPort: number; cohorts: string[]; eventsMinSeverity?: string }): string {
+  return `schema_version: 2
+device:
+  device_id: ${o.device}
+bundles:
+  trial: 1s
+  inbox_stable: 200ms
+fleet:
+  enabled: true
+  fleet: ${o.fleet}
+  broker: mqtts://127.0.0.1:${o.brokerPort}
+  cohorts: [${o.cohorts.join(', ')}]
+  health_interval: 2s
+  reconnect: { min: 200ms, max: 2s }
+${o.eventsMinSeverity ? `  events: { min_severity: ${o.eventsMinSeverity} }\n` : ''}  download_timeout: 2m
+`;
+}
+
+/**
+ * A device root made ready for the fleet as provisioning leaves it: its TLS key and certificate (signed by the
+ * test CA, CN = the device id) and the CA in var/lib/waveos/fleet/, the fleet key trusted in etc/waveos/fleet-keys/.
+ */
+export function provisionFleetRoot(root: string, pki: Pki, name: string, fleetKey: { keyId: string; pubFileText: string }): void {
+  const fleetDir = join(root, 'var/lib/waveos/fleet');
+  mkdirSync(fleetDir, { recursive: true });
+  const c = pki.client(name);
+  copyFileSync(c.cert, join(fleetDir, 'tls.crt'));
+  copyFileSync(c.key, join(fleetDir, 'tls.key'));
+  copyFileSync(pki.ca, join(fleetDir, 'ca.crt'));
+  mkdirSync(join(root, 'etc/waveos/fleet-keys'), { recursive: true });
+  writeFileSync(join(root, 'etc/waveos/fleet-keys', `${fleetKey.keyId}.pub`), fleetKey.pubFileText);
 }
 
 /** A real Mosquitto on 127.0.0.1 with TLS, client certificates required, and an ACL: a device may use only its own topics. */
