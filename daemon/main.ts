@@ -64,7 +64,10 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   });
   // The one action path: every world-changing action has exactly one handler, or this does not compile.
   executor.install({ ...recovery.handlers(), ...bundles.handlers });
-  const telemetry = telemetryUnit(boot, { supervisor, policy, spooler, bundles: bundles.agent });
+  // Work that READY=1 need not wait for (the first sampling pass) starts once it is sent.
+  let readySent!: () => void;
+  const afterReady = new Promise<void>((resolve) => (readySent = resolve));
+  const telemetry = telemetryUnit(boot, { supervisor, policy, spooler, bundles: bundles.agent, firstPassAfter: afterReady });
   policy.load();
   journal.onCommit((events) => policy.observeJournalEvents(events));
   const mirror = eventMirror({ minSeverity: boot.config.log.events, runId: boot.runId, log: log.child({ module: 'events' }), env });
@@ -100,6 +103,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
     exit.startFailed(e);
   }
   mainLoop.ready();
+  readySent();
   log.info({ secrets: boot.secrets }, `${boot.secrets.list().length} secret(s) loaded from their configured sources`);
   log.info(
     {

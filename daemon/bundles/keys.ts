@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import nacl from 'tweetnacl';
+import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, SIGNATURE_LENGTH, generateKeyPair as ed25519KeyPair, signDetached as ed25519Sign, verifyDetached as ed25519Verify } from '../core/ed25519.js';
 import { z } from 'zod';
 import { INPUT_LIMITS, WaveosError, readInputFile, writeFileAtomic } from '../core/index.js';
 import { keyIdSchema } from './manifest.js';
@@ -27,7 +27,7 @@ export function keyIdOf(publicKey: Uint8Array): string {
 
 /** Writes `<key_id>.key` (0600, keep it off the board) and `<key_id>.pub` (copy it to etc/waveos/keys/). */
 export function generateKeyPair(outDir: string): { key_id: string; keyFile: string; pubFile: string } {
-  const kp = nacl.sign.keyPair();
+  const kp = ed25519KeyPair();
   const key_id = keyIdOf(kp.publicKey);
   mkdirSync(outDir, { recursive: true, mode: 0o700 });
   const keyFile = join(outDir, `${key_id}.key`);
@@ -53,7 +53,7 @@ export function readSigningKey(file: string): SigningKey {
   const r = secretKeyFile.safeParse(readJson(file));
   if (!r.success) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS signing key: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const secretKey = new Uint8Array(Buffer.from(r.data.secret_key, 'base64'));
-  if (secretKey.length !== nacl.sign.secretKeyLength) throw new WaveosError('WAVEOS_E_USAGE', `${file}: secret_key must be ${nacl.sign.secretKeyLength} bytes`);
+  if (secretKey.length !== SECRET_KEY_LENGTH) throw new WaveosError('WAVEOS_E_USAGE', `${file}: secret_key must be ${SECRET_KEY_LENGTH} bytes`);
   if (keyIdOf(secretKey.slice(32)) !== r.data.key_id) throw new WaveosError('WAVEOS_E_USAGE', `${file}: key_id does not match the key`);
   return { key_id: r.data.key_id, secretKey };
 }
@@ -86,18 +86,18 @@ function readPublicKey(file: string): TrustedKey {
   const r = publicKeyFile.safeParse(readJson(file));
   if (!r.success) throw new WaveosError('WAVEOS_E_USAGE', `${file}: not a WaveOS public key: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const publicKey = new Uint8Array(Buffer.from(r.data.public_key, 'base64'));
-  if (publicKey.length !== nacl.sign.publicKeyLength || keyIdOf(publicKey) !== r.data.key_id) {
+  if (publicKey.length !== PUBLIC_KEY_LENGTH || keyIdOf(publicKey) !== r.data.key_id) {
     throw new WaveosError('WAVEOS_E_USAGE', `${file}: public_key is not a 32-byte ed25519 key matching key_id ${r.data.key_id}`);
   }
   return { key_id: r.data.key_id, publicKey, file };
 }
 
 export function signDetached(message: Uint8Array, key: SigningKey): string {
-  return Buffer.from(nacl.sign.detached(message, key.secretKey)).toString('base64');
+  return Buffer.from(ed25519Sign(message, key.secretKey)).toString('base64');
 }
 
 export function verifyDetached(message: Uint8Array, sigB64: string, key: TrustedKey): boolean {
   const sig = new Uint8Array(Buffer.from(sigB64, 'base64'));
-  if (sig.length !== nacl.sign.signatureLength) return false;
-  return nacl.sign.detached.verify(message, sig, key.publicKey);
+  if (sig.length !== SIGNATURE_LENGTH) return false;
+  return ed25519Verify(message, sig, key.publicKey);
 }

@@ -1,5 +1,6 @@
 import { type Profile, PROFILES } from '../config/index.js';
 import { WaveosError, resolveRoot } from '../core/index.js';
+import { applyHeapGrowth } from '../core/heap-growth.js';
 import { runDaemon } from '../main.js';
 import { parseFlags } from './context.js';
 
@@ -14,6 +15,7 @@ export async function runCommand(argv: string[]): Promise<number | undefined> {
   const format = values['log-format'];
   if (format !== undefined && format !== 'json' && format !== 'pretty')
     throw new WaveosError('WAVEOS_E_USAGE', `--log-format: expected json or pretty, got "${format}"`);
+  applyHeapGrowth(process.env);
   await runDaemon({ root: resolveRoot(values.root), configFile: values.config, profile: profile as Profile | undefined, logFormat: format });
   // The daemon keeps the process alive; it exits on its own signal handling.
   return undefined;

@@ -3,7 +3,9 @@ import type { Route } from '../api/index.js';
 import { fleetRoutes } from '../api/fleet-routes.js';
 import type { BundleAgent } from '../bundles/index.js';
 import { type Lifecycle, writeFileAtomic } from '../core/index.js';
-import { type EvidenceService, readDevicePublicKey } from '../evidence/index.js';
+// The key module alone: the evidence barrel would load the pack builder and systeminformation at start.
+import { readDevicePublicKey } from '../evidence/device-key.js';
+import type { EvidenceService } from '../evidence/index.js';
 import type { FleetLink } from '../fleet/index.js';
 import type { PolicyRuntime } from '../policy-runtime/index.js';
 import type { ActionExecutor, Recovery } from '../recovery/index.js';

@@ -27,7 +27,10 @@ interface SpoolUsage {
   usageBySource(): Map<string, number>;
 }
 
-export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor; policy: PolicyRuntime; spooler?: SpoolUsage; bundles?: InstalledBundles }): Telemetry {
+export function telemetryUnit(
+  boot: BootContext,
+  deps: { supervisor: Supervisor; policy: PolicyRuntime; spooler?: SpoolUsage; bundles?: InstalledBundles; firstPassAfter?: Promise<unknown> },
+): Telemetry {
   const { journal } = boot;
   const { spooler } = deps;
   const build = readBuildStamp();
@@ -41,6 +44,7 @@ export function telemetryUnit(boot: BootContext, deps: { supervisor: Supervisor;
     spoolUsage: spooler ? () => spooler.usageBySource() : undefined,
     onSamples: (samples) => deps.policy.observe(samples),
     chaos: boot.chaos,
+    firstPassAfter: deps.firstPassAfter,
     exposition: {
       build: () => ({ version: build.version, commit: build.git_commit }),
       mode: () => ({ current: deps.policy.mode, known: MODES }),

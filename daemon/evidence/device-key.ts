@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import nacl from 'tweetnacl';
+import { PUBLIC_KEY_LENGTH, SECRET_KEY_LENGTH, generateKeyPair, signDetached, verifyDetached } from '../core/ed25519.js';
 import { INPUT_LIMITS, WaveosError, errorMessage, readInputFile, writeFileAtomic } from '../core/index.js';
 import type { EventInput } from '../journal/index.js';
 
@@ -25,9 +25,10 @@ export function keyIdOf(publicKey: Uint8Array): string {
   return `ed25519:${createHash('sha256').update(publicKey).digest('hex').slice(0, 16)}`;
 }
 
+/** A 64-byte secret key holds its public half after the seed (tweetnacl's layout, which the key file keeps). */
 function fromSecret(secretKey: Uint8Array): DeviceKey {
-  const kp = nacl.sign.keyPair.fromSecretKey(secretKey);
-  return { publicKey: kp.publicKey, secretKey: kp.secretKey, keyId: keyIdOf(kp.publicKey), publicKeyB64: Buffer.from(kp.publicKey).toString('base64') };
+  const publicKey = secretKey.slice(32);
+  return { publicKey, secretKey, keyId: keyIdOf(publicKey), publicKeyB64: Buffer.from(publicKey).toString('base64') };
 }
 
 /** The `.pub` file: the base64 public key, then the key id as a comment a person can match. */
@@ -39,7 +40,7 @@ function parseKeyFile(text: string): DeviceKey {
   const f = JSON.parse(text) as Partial<KeyFile>;
   if (f.algorithm !== 'ed25519' || typeof f.secret_key !== 'string') throw new Error('not an ed25519 key file');
   const secret = Buffer.from(f.secret_key, 'base64');
-  if (secret.length !== nacl.sign.secretKeyLength) throw new Error(`the secret key is ${secret.length} bytes, expected ${nacl.sign.secretKeyLength}`);
+  if (secret.length !== SECRET_KEY_LENGTH) throw new Error(`the secret key is ${secret.length} bytes, expected ${SECRET_KEY_LENGTH}`);
   const key = fromSecret(new Uint8Array(secret));
   if (f.public_key !== undefined && f.public_key !== key.publicKeyB64) throw new Error('the public key does not belong to the secret key');
   return key;
@@ -72,7 +73,7 @@ export function loadOrCreateDeviceKey(file: string, pubFile: string, deviceId: s
       renameSync(file, quarantined);
     }
   }
-  const kp = nacl.sign.keyPair();
+  const kp = generateKeyPair();
   const key = fromSecret(kp.secretKey);
   const body: KeyFile = {
     algorithm: 'ed25519',
@@ -105,12 +106,11 @@ export function readDevicePublicKey(file: string): DeviceKey {
 }
 
 export function sign(key: DeviceKey, message: Uint8Array): Uint8Array {
-  return nacl.sign.detached(message, key.secretKey);
+  return signDetached(message, key.secretKey);
 }
 
 export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKey.length !== nacl.sign.publicKeyLength || signature.length !== nacl.sign.signatureLength) return false;
-  return nacl.sign.detached.verify(message, signature, publicKey);
+  return verifyDetached(message, signature, publicKey);
 }
 
 /**
@@ -130,7 +130,7 @@ export function parsePublicKey(text: string): Uint8Array | undefined {
   const line = t.split('\n').find((l) => l.trim() && !l.trim().startsWith('#'));
   const [word = '', id] = line?.trim().split(/\s+/) ?? [];
   const bytes = /^[0-9a-f]{64}$/i.test(word) ? Buffer.from(word, 'hex') : Buffer.from(word, 'base64');
-  if (bytes.length !== nacl.sign.publicKeyLength) return undefined;
+  if (bytes.length !== PUBLIC_KEY_LENGTH) return undefined;
   const key = new Uint8Array(bytes);
   // A key id written after the key (as publicKeyText writes it) must be this key's: a file that says otherwise was edited.
   if (id !== undefined && /^ed25519:[0-9a-f]{16}$/.test(id) && id !== keyIdOf(key)) return undefined;

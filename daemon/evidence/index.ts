@@ -27,6 +27,5 @@ export {
   listPacks,
   packPath,
 } from './service.js';
-export { systemFacts } from './system-facts.js';
 export { type PackProblemCode, type VerifyProblem, type VerifyReport, verifyPack } from './verify.js';
 export { readSignedManifest } from './pack-head.js';

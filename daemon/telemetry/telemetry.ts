@@ -45,6 +45,11 @@ export interface TelemetryDeps {
   chaos?: Chaos;
   /** The build, mode, breakers and bundles shown on /metrics beside the registry's series. */
   exposition?: ExpositionSources;
+  /**
+   * The first sampling pass waits for this (the daemon's READY=1): on a new root it adds every series to the
+   * catalogue, which must not delay start-up. Without it the first pass runs at once.
+   */
+  firstPassAfter?: Promise<unknown>;
 }
 
 /** The `metrics --json` row (CONTRACT.md), with the type and the time of the value added. */
@@ -360,7 +365,9 @@ export class Telemetry implements Lifecycle {
       { collectors: this.scheduler.status().map((s) => s.name), sample_interval_ms: this.deps.config.sample_interval_ms },
       `telemetry sampling every ${this.deps.config.sample_interval_ms} ms with ${this.scheduler.size} collectors`,
     );
-    this.schedule(0);
+    const after = this.deps.firstPassAfter;
+    if (after) void after.then(() => this.schedule(0), () => this.schedule(0));
+    else this.schedule(0);
   }
 
   private schedule(delay: number): void {
