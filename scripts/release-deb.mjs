@@ -49,6 +49,16 @@ function epoch() {
   }
 }
 
+/**
+ * The bundle's source maps, apart from the packages (which do not carry them): a board's stack traces name
+ * minified chunks, and scripts/symbolize.mjs maps them back with these. Architecture-independent.
+ */
+export function buildSourceMaps(bundleDir, out) {
+  const maps = readdirSync(bundleDir).filter((f) => f.endsWith('.map')).sort();
+  if (maps.length === 0) throw new Error(`no source maps in ${bundleDir}`);
+  run('tar', ['--sort=name', `--mtime=@${epoch()}`, '--owner=0', '--group=0', '--numeric-owner', '-czf', out, '-C', bundleDir, ...maps]);
+}
+
 /** The plain tarball: the same tree as the .deb, to unpack at the root of an image (Yocto, Buildroot). */
 export function buildTarball(root, out) {
   normaliseModes(root);

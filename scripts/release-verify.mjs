@@ -54,7 +54,9 @@ async function main() {
   const key = values.key ?? join(dir, readdirSync(dir).find((f) => /^waveos-release-.*\.pub$/.test(f)) ?? 'no-key.pub');
   const problems = await verifyRelease(dir, key);
   // A tarball whose hash is already wrong is not unpacked: the SBOM check is for the files the signature covers.
-  for (const tgz of readdirSync(dir).filter((f) => f.endsWith('.tar.gz') && !problems.some((p) => p.startsWith(`${f}:`)))) {
+  // The source maps' tarball is not an installable tree (no SBOM): SHA256SUMS covers it like every file.
+  const trees = readdirSync(dir).filter((f) => f.endsWith('.tar.gz') && !f.endsWith('_sourcemaps.tar.gz'));
+  for (const tgz of trees.filter((f) => !problems.some((p) => p.startsWith(`${f}:`)))) {
     const tmp = mkdtempSync(join(tmpdir(), 'waveos-verify-'));
     try {
       run('tar', ['-xzf', join(dir, tgz), '-C', tmp], { capture: true });

@@ -4,13 +4,14 @@
 // Per architecture, into DIR (default .release/<version>/): waveos_<v>_<arch>.deb, waveos_<v>_<arch>.tar.gz (the same
 // tree), waveos_<v>_<arch>.cdx.json (CycloneDX SBOM), waveos_<v>_<arch>.wbundle (the `kind: waveos` self-update bundle
 // made from the same tree); once: RELEASE-NOTES.md (from CHANGELOG.md), the release public key (.pub, .pem),
-// SHA256SUMS and SHA256SUMS.sig, and release.json (sizes and build times).
+// SHA256SUMS and SHA256SUMS.sig, release.json (sizes and build times), and waveos_<v>_sourcemaps.tar.gz when the
+// payload is the (minified) bundle, for scripts/symbolize.mjs.
 // Signing key: WAVEOS_RELEASE_KEY=FILE (a `waveos bundle keygen` key); without it a dev key. Cache: WAVEOS_RELEASE_CACHE.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { buildDeb, buildTarball } from './release-deb.mjs';
+import { buildDeb, buildSourceMaps, buildTarball } from './release-deb.mjs';
 import { ARCHES, NODE_RUNTIME_VERSION, PREFIX, buildNatives, fail, nodeRuntime, repo, run, say } from './release-lib.mjs';
 import { stageTree } from './release-payload.mjs';
 import { makeSbom } from './release-sbom.mjs';
@@ -95,6 +96,11 @@ async function main() {
   writeFileSync(join(out, 'RELEASE-NOTES.md'), notes);
   const { pub, pem } = writePublicKey(out, key);
   const names = [...built.flatMap((b) => b.files), 'RELEASE-NOTES.md', pub, pem];
+  if (built.some((b) => b.payload === 'bundle')) {
+    const maps = `waveos_${version}_sourcemaps.tar.gz`;
+    buildSourceMaps(join(repo, 'dist/bundle'), join(out, maps));
+    names.push(maps);
+  }
   await signSums(out, names, key);
   const summary = { version, node: NODE_RUNTIME_VERSION, key_id: key.key_id, dev_key: key.dev, out, artifacts: built };
   writeFileSync(join(out, 'release.json'), `${JSON.stringify(summary, null, 2)}\n`);

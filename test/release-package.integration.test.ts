@@ -113,6 +113,18 @@ describe('the x86-64 release package', () => {
     expect(sh('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', pem, '-rawin', '-in', 'SHA256SUMS', '-sigfile', 'SHA256SUMS.sig'], { cwd: bad }).code).not.toBe(0);
   });
 
+  it('ships the minified bundle without its source maps, and those maps apart, signed, one for every chunk', () => {
+    const shipped = join(board, 'usr/lib/waveos/dist/bundle');
+    const chunks = readdirSync(shipped).filter((f) => f.endsWith('.mjs'));
+    expect(chunks.length).toBeGreaterThan(10);
+    expect(readdirSync(shipped).filter((f) => f.endsWith('.map'))).toEqual([]);
+    const maps = `waveos_${VERSION}_sourcemaps.tar.gz`;
+    expect(readFileSync(join(out, 'SHA256SUMS'), 'utf8')).toContain(`  ${maps}\n`);
+    const listed = sh('tar', ['-tzf', join(out, maps)]);
+    expect(listed.code, listed.err).toBe(0);
+    expect(listed.out.trim().split('\n').sort()).toEqual(chunks.map((c) => `${c}.map`).sort());
+  });
+
   it('the SBOM lists exactly the shipped packages, the Node runtime and the natives built for x86-64', async () => {
     const sbom = JSON.parse(readFileSync(join(out, `${BASE}.cdx.json`), 'utf8'));
     expect(sbom.bomFormat).toBe('CycloneDX');
