@@ -1,6 +1,6 @@
 import nacl from 'tweetnacl';
 import { describe, expect, it } from 'vitest';
-import { generateKeyPair, publicKeyOfSeed, signDetached, verifyDetached } from './ed25519.js';
+import { generateKeyPair, keyPairFromSeed, publicKeyOfSeed, signDetached, verifyDetached } from './ed25519.js';
 
 // Key files and signatures made with tweetnacl before must keep working, and the other way round.
 describe('ed25519 through node:crypto in tweetnacl byte formats', () => {
@@ -22,6 +22,15 @@ describe('ed25519 through node:crypto in tweetnacl byte formats', () => {
     const sig = signDetached(message, kp.secretKey);
     expect(nacl.sign.detached.verify(message, sig, kp.publicKey)).toBe(true);
     expect(Buffer.from(sig)).toEqual(Buffer.from(nacl.sign.detached(message, kp.secretKey)));
+  });
+
+  it('derives from a seed the key pair tweetnacl derives, and refuses a seed of another length', () => {
+    const seed = Uint8Array.from({ length: 32 }, (_, i) => (i * 37 + 11) & 0xff);
+    const ours = keyPairFromSeed(seed);
+    const theirs = nacl.sign.keyPair.fromSeed(seed);
+    expect(Buffer.from(ours.publicKey)).toEqual(Buffer.from(theirs.publicKey));
+    expect(Buffer.from(ours.secretKey)).toEqual(Buffer.from(theirs.secretKey));
+    expect(() => keyPairFromSeed(seed.subarray(0, 31))).toThrow(/32 bytes, got 31/);
   });
 
   it('refuses a changed message, a wrong key, and malformed input without throwing', () => {

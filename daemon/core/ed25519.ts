@@ -41,6 +41,16 @@ export function generateKeyPair(): Ed25519KeyPair {
   return { publicKey: pub, secretKey };
 }
 
+/** The key pair of a 32-byte seed (tweetnacl's `sign.keyPair.fromSeed`). */
+export function keyPairFromSeed(seed: Uint8Array): Ed25519KeyPair {
+  if (seed.length !== 32) throw new Error(`an ed25519 seed is 32 bytes, got ${seed.length}`);
+  const secretKey = new Uint8Array(SECRET_KEY_LENGTH);
+  secretKey.set(seed, 0);
+  const publicKey = publicKeyOfSeed(secretKey);
+  secretKey.set(publicKey, 32);
+  return { publicKey, secretKey };
+}
+
 /** The public key derived from a secret key's seed (what the second half of a well-formed secret key holds). */
 export function publicKeyOfSeed(secretKey: Uint8Array): Uint8Array {
   const der = createPublicKey(privateKeyOf(secretKey)).export({ format: 'der', type: 'spki' });

@@ -1,13 +1,13 @@
 /*
  * The fleet protocol (docs/fleet-protocol.md): topics, message schemas, signing and verification. Self-contained
- * so that a fleet controller can import it without loading the daemon: it depends on zod, tweetnacl, node:crypto
- * and the canonical JSON of daemon/core only. The JSON Schemas in docs/formats/fleet/ are generated from the
+ * so that a fleet controller can import it without loading the daemon: it depends on zod, node:crypto
+ * and daemon/core's canonical JSON and Ed25519 (native, in tweetnacl's byte formats) only. The JSON Schemas in docs/formats/fleet/ are generated from the
  * zod schemas here (scripts/fleet-schemas.mjs) and a test keeps them equal.
  */
 import { createHash } from 'node:crypto';
-import nacl from 'tweetnacl';
 import { z } from 'zod';
 import { jcsOf } from '../core/canonical-json.js';
+import { PUBLIC_KEY_LENGTH, SIGNATURE_LENGTH, generateKeyPair, keyPairFromSeed, signDetached, verifyDetached } from '../core/ed25519.js';
 
 export const FLEET_PROTOCOL_VERSION = 1;
 
@@ -287,15 +287,15 @@ export function signedBytes(envelope: Record<string, unknown>): Uint8Array {
 }
 
 export function signEnvelope<T extends Record<string, unknown>>(unsigned: T, secretKey: Uint8Array): T & { sig: string } {
-  const sig = Buffer.from(nacl.sign.detached(signedBytes(unsigned), secretKey)).toString('base64');
+  const sig = Buffer.from(signDetached(signedBytes(unsigned), secretKey)).toString('base64');
   return { ...unsigned, sig };
 }
 
 export function verifyEnvelopeSignature(envelope: Record<string, unknown>, publicKey: Uint8Array): boolean {
   if (typeof envelope.sig !== 'string') return false;
   const sig = Buffer.from(envelope.sig, 'base64');
-  if (sig.length !== nacl.sign.signatureLength || publicKey.length !== nacl.sign.publicKeyLength) return false;
-  return nacl.sign.detached.verify(signedBytes(envelope), new Uint8Array(sig), publicKey);
+  if (sig.length !== SIGNATURE_LENGTH || publicKey.length !== PUBLIC_KEY_LENGTH) return false;
+  return verifyDetached(signedBytes(envelope), new Uint8Array(sig), publicKey);
 }
 
 export function fleetKeyIdOf(publicKey: Uint8Array): string {
@@ -308,7 +308,7 @@ export function deviceKeyIdOf(publicKey: Uint8Array): string {
 
 /** A fleet signing key pair in the bundle keys' file form (docs/formats/keys.md), for controllers and tests. */
 export function newFleetKeyPair(seed?: Uint8Array): { key_id: string; publicKey: Uint8Array; secretKey: Uint8Array; pubFileText: string; keyFileText: string } {
-  const kp = seed ? nacl.sign.keyPair.fromSeed(seed) : nacl.sign.keyPair();
+  const kp = seed ? keyPairFromSeed(seed) : generateKeyPair();
   const key_id = fleetKeyIdOf(kp.publicKey);
   const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
   return {
