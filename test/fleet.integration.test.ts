@@ -131,13 +131,14 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
     expect(ctl.problems).toEqual([]);
   }, 120_000);
 
-  it('the broker stopped for 15 s while events happen: nothing lost once it is back', async () => {
+  it('the broker stopped for a minute while events happen: nothing lost once it is back', async () => {
     await broker.stop();
     const downAt = Date.now();
     for (let i = 0; i < 5; i++) {
       expect(cli(['mode', 'set', i % 2 ? 'normal' : 'degraded', '--reason', `offline change ${i}`, '--root', dev.root]).code).toBe(0);
-      await sleep(3_000);
+      await sleep(12_000);
     }
+    expect(Date.now() - downAt).toBeGreaterThanOrEqual(60_000);
     await broker.start();
     const upAt = Date.now();
     await allEventsArrive(dev, 'the events made while the broker was down');
@@ -152,7 +153,7 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
         : undefined,
     );
     expect(ctl.problems).toEqual([]);
-  }, 120_000);
+  }, 240_000);
 
   it('forged, unsigned, expired, replayed, reordered, unknown-key and other-device commands are refused and audited', async () => {
     const valid = ctl.cmd('dev-1', { id: 'r1', action: 'report', args: {} });
