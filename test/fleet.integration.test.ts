@@ -359,12 +359,16 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
     const hhmm = (ms: number): string => new Date(ms).toISOString().slice(11, 16);
     const now = Date.now();
     const shut = ctl.desired('dev-1', { bundles: { demo: bundle }, config_revision: 'c-42', maintenance_windows: [{ start: hhmm(now + 2 * 3_600_000), end: hhmm(now + 3 * 3_600_000) }] });
-    await ctl.send('dev-1', 'desired', shut);
-    const shutSeq = shut.seq as number;
-    const waiting = await waitFor('desired waiting for its window', () => {
-      const d = lastStatus('dev-1')?.desired as { seq: number; state: string; reason: string } | null;
-      return d?.seq === shutSeq && d.state === 'waiting' ? d : undefined;
-    });
+    // Sends a desired document and waits until the device's status reports that very one as waiting.
+    const sendAndWaitUntilWaiting = async (what: string, doc: Record<string, unknown>): Promise<{ seq: number; state: string; reason: string }> => {
+      await ctl.send('dev-1', 'desired', doc);
+      const seq = doc.seq as number;
+      return waitFor(what, () => {
+        const d = lastStatus('dev-1')?.desired as { seq: number; state: string; reason: string } | null;
+        return d?.seq === seq && d.state === 'waiting' ? d : undefined;
+      });
+    };
+    const waiting = await sendAndWaitUntilWaiting('desired waiting for its window', shut);
     expect(waiting.reason).toBe('outside every maintenance window');
     expect(journalEvents(dev.root, 'fleet.desired_waiting').at(-1)?.data).toMatchObject({ seq: shut.seq, why: 'outside every maintenance window' });
     // Past the device's next look at its windows (every 5 s): still nothing fetched, nothing installed.
@@ -382,12 +386,7 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
     const lock = join(dev.root, 'run/waveos/update.lock');
     writeFileSync(lock, 'calibrating the pump\n');
     const open = ctl.desired('dev-1', { bundles: { demo: bundle }, config_revision: 'c-42', maintenance_windows: [{ start: hhmm(now - 3_600_000), end: hhmm(now + 3_600_000) }] });
-    await ctl.send('dev-1', 'desired', open);
-    const openSeq = open.seq as number;
-    const locked = await waitFor('desired waiting on the lock file', () => {
-      const d = lastStatus('dev-1')?.desired as { seq: number; state: string; reason: string } | null;
-      return d?.seq === openSeq && d.state === 'waiting' ? d : undefined;
-    });
+    const locked = await sendAndWaitUntilWaiting('desired waiting on the lock file', open);
     expect(locked.reason).toBe('the update lock is held (calibrating the pump)');
     const fsHeld = JSON.parse(cli(['fleet', 'status', '--json', '--root', dev.root]).stdout) as { update_lock: { held: boolean; reason: string } };
     expect(fsHeld.update_lock).toEqual({ held: true, reason: 'calibrating the pump' });
@@ -396,7 +395,7 @@ describe('fleet link with a real Mosquitto (TLS, client certificates, ACL)', () 
     rmSync(lock);
     await waitFor('desired applied in its window', () => {
       const d = lastStatus('dev-1')?.desired as { seq: number; state: string } | null;
-      return d?.seq === openSeq && d.state === 'applied' ? true : undefined;
+      return d?.seq === (open.seq as number) && d.state === 'applied' ? true : undefined;
     }, 90_000, 200);
     expect(readFileSync(nginx.accessLog, 'utf8')).toMatch(/GET \/demo-1\.1\.0\.wbundle HTTP\/1\.1" 200 /);
     expect(journalEvents(dev.root, 'bundle.committed').some((e) => e.data.version === '1.1.0')).toBe(true);

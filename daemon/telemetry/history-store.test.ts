@@ -313,6 +313,14 @@ describe('the head log (schema 7)', () => {
     new History({ journal: j, clock, log: silentLogger(), emit, rawRetentionMs: 86_400_000, aggregateRetentionMs: 86_400_000, quotaBytes: 1e9 });
   const series = (k: number) => ({ key: `s${k}`, name: 'g', type: 'gauge' as const, unit: 'ratio', labels: { k: String(k) }, labels_json: `{"k":"${k}"}` });
   const capture = (h: History, i: number): void => h.capture([0, 1].map((k) => ({ ...series(k), value: i * 1.5 + k, ts_ms: clock.now() })));
+  /** `seconds` samples of both series a second apart, flushed every ten, as the daemon's 10 s flush does. */
+  const captureSeconds = (h: History, seconds: number): void => {
+    for (let i = 0; i < seconds; i++) {
+      capture(h, i);
+      clock.advance(1000);
+      if (i % 10 === 9) h.flush();
+    }
+  };
 
   it('migration 7 seals the pieces a schema-6 journal left in head_chunks: every sample kept, bit for bit, the table gone', () => {
     const d = new Database(db);
@@ -341,11 +349,7 @@ describe('the head log (schema 7)', () => {
   it('appends one record per flush to a file beside the journal, and removes it once every open chunk in it is sealed', () => {
     const j = open();
     const h = history(j);
-    for (let i = 0; i < 30; i++) {
-      capture(h, i);
-      clock.advance(1000);
-      if (i % 10 === 9) h.flush();
-    }
+    captureSeconds(h, 30);
     expect(headSegments(db)).toHaveLength(1);
     expect(readHeadLog(db).pieces).toHaveLength(6);
     // A reader in another process sees the open chunks as the flushes wrote them.
@@ -370,11 +374,7 @@ describe('the head log (schema 7)', () => {
   it('a torn last record (a flush cut short by a crash) is dropped at the next start; what was flushed before is sealed', () => {
     const j = open();
     const h = history(j);
-    for (let i = 0; i < 20; i++) {
-      capture(h, i);
-      clock.advance(1000);
-      if (i % 10 === 9) h.flush();
-    }
+    captureSeconds(h, 20);
     j.close();
     const seg = (headSegments(db)[0] as { path: string }).path;
     const whole = readFileSync(seg);
@@ -391,11 +391,7 @@ describe('the head log (schema 7)', () => {
   it('a record that fails its CRC with records after it is reported as corrupt, never returned as samples; the records after it are', () => {
     const j = open();
     const h = history(j);
-    for (let i = 0; i < 30; i++) {
-      capture(h, i);
-      clock.advance(1000);
-      if (i % 10 === 9) h.flush();
-    }
+    captureSeconds(h, 30);
     const seg = (headSegments(db)[0] as { path: string }).path;
     const buf = readFileSync(seg);
     buf[12] = (buf[12] as number) ^ 0x10; // inside the first record's body
