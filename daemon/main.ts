@@ -26,6 +26,18 @@ export { type RunOptions, loadDaemonConfig };
  * itself on a signal, a fatal error, or a start that fails.
  */
 export async function runDaemon(opts: RunOptions): Promise<void> {
+  // performance.now() counts from the process's start: what comes before this line is Node and module loading.
+  const startup: Record<string, number> = { modules: Math.round(performance.now()) };
+  const startupCommits: Record<string, number> = {};
+  let mark = performance.now();
+  let commitsBefore = 0;
+  const phase = (name: string): void => {
+    const now = performance.now();
+    startup[name] = Math.round(now - mark);
+    startupCommits[name] = journal.commitCount - commitsBefore;
+    commitsBefore = journal.commitCount;
+    mark = now;
+  };
   // Open: config and secrets before anything is written, then the notify socket, the pid file, the journal.
   const boot = openBoot(opts);
   const { journal, log, env, paths } = boot;
@@ -35,6 +47,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   process.on('unhandledRejection', (e) => uncaughtError(log, journal, e));
   process.on('SIGTERM', () => void exit.stop('SIGTERM'));
   process.on('SIGINT', () => void exit.stop('SIGINT'));
+  phase('open');
 
   // Wire: each capability's units, built in the order of what they need.
   const { exporter, runMeta } = beginRun(boot);
@@ -77,6 +90,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const api = apiUnit(boot, { executor, supervisor, recovery, policy, telemetry, evidence, bundles: bundles.agent, spooler, extraRoutes: fleet.routes() });
   const mainLoop = mainLoopUnit(boot, { supervisor, recovery });
   const rssGuard = rssGuardUnit(boot, (reason) => exit.restart(reason));
+  phase('wire');
 
   // Run: in order; a unit that fails to start stops the ones before it, and the process exits non-zero.
   try {
@@ -102,6 +116,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   } catch (e) {
     exit.startFailed(e);
   }
+  phase('units');
   mainLoop.ready();
   readySent();
   log.info({ secrets: boot.secrets }, `${boot.secrets.list().length} secret(s) loaded from their configured sources`);
@@ -113,6 +128,9 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       journal: paths.db,
       artifacts: runMeta.file.replace(/\/run_meta\.json$/, ''),
       config: boot.loaded.file ?? `(built-in ${boot.config.profile} defaults; put a config at ${paths.configFile})`,
+      // Where start-up went, in ms: process start to the composition root, then each phase and unit.
+      startup_ms: { ...startup, ready: Math.round(performance.now()), unit: runner.startMs },
+      startup_commits: startupCommits,
     },
     `WaveOS ${boot.build.version} ready: root ${paths.root}, socket ${paths.socket}, journal ${paths.db}, artifacts ${paths.artifactsLatest}`,
   );

@@ -79,7 +79,7 @@ wait_for 15 inactive && ok "apt remove stopped waveos.service" || bad "after apt
 
 # 3. apt purge: state, logs and config go; the system user stays (Debian keeps system users).
 inside apt-get purge -y waveos >"$work/purge.log" 2>&1 || bad "apt-get purge: $(tail -n 3 "$work/purge.log" | tr '\n' ' ')"
-[[ ! -e $rootfs/var/lib/waveos && ! -e $rootfs/var/log/waveos && ! -e $rootfs/etc/waveos ]] && ok "apt purge removed /var/lib/waveos, /var/log/waveos and /etc/waveos" || bad "after purge: $(ls -d "$rootfs"/var/lib/waveos "$rootfs"/var/log/waveos "$rootfs"/etc/waveos 2>&1 | tr '\n' ' ')"
+[[ ! -e $rootfs/var/lib/waveos && ! -e $rootfs/var/log/waveos && ! -e $rootfs/var/cache/waveos && ! -e $rootfs/etc/waveos ]] && ok "apt purge removed /var/lib/waveos, /var/log/waveos, /var/cache/waveos and /etc/waveos" || bad "after purge: $(ls -d "$rootfs"/var/lib/waveos "$rootfs"/var/log/waveos "$rootfs"/etc/waveos 2>&1 | tr '\n' ' ')"
 inside getent passwd waveos >/dev/null && ok "apt purge left the waveos user, as documented" || bad "the waveos user is gone after purge"
 
 say "deb under systemd: $pass ok, $fail failing"

@@ -73,6 +73,8 @@ status_text=$(prop StatusText)
 main=$(prop MainPID)
 user=$(inside ps -o user= -p "$main" | tr -d ' ')
 [[ $user == waveos ]] && ok "runs as user waveos (pid $main)" || bad "runs as '$user', not waveos"
+cache_owner=$(inside stat -c %U /var/cache/waveos 2>/dev/null || true)
+[[ $cache_owner == waveos ]] && ok "CacheDirectory /var/cache/waveos (NODE_COMPILE_CACHE) is the daemon's" || bad "/var/cache/waveos is owned by '$cache_owner', not waveos"
 # The first admin token of a prod board is made offline, as the daemon's user (docs/security.md).
 token=$(inside setpriv --reuid=waveos --regid=waveos --clear-groups sh -c 'WAVEOS_ROOT=/ waveos token create admin --role admin --offline --json' | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
 # First contact: root is admin on the admin socket without a token; a user outside the groups is denied without one.

@@ -20,6 +20,6 @@ fi
 rm -rf "${root%/}$prefix"
 rm -f "${root%/}/usr/bin/waveos" "${root%/}/lib/systemd/system/waveos.service" "${root%/}/usr/lib/sysusers.d/waveos.conf" \
   "${root%/}/usr/lib/tmpfiles.d/waveos.conf" "${root%/}/usr/share/polkit-1/rules.d/50-waveos-reboot.rules"
-if ((purge)); then rm -rf "${root%/}/etc/waveos" "${root%/}/var/lib/waveos" "${root%/}/var/log/waveos"; fi
+if ((purge)); then rm -rf "${root%/}/etc/waveos" "${root%/}/var/lib/waveos" "${root%/}/var/log/waveos" "${root%/}/var/cache/waveos"; fi
 [[ $root == / && -d /run/systemd/system ]] && systemctl daemon-reload
 echo "removed WaveOS from ${root}"

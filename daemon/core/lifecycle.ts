@@ -24,6 +24,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 export class ModuleRunner {
   private readonly started: Lifecycle[] = [];
   private readonly abort = new AbortController();
+  /** Each started module's start time in ms, in start order (the ready log line reports them). */
+  readonly startMs: Record<string, number> = {};
 
   constructor(
     private readonly log: Logger,
@@ -34,8 +36,10 @@ export class ModuleRunner {
   async start(modules: readonly Lifecycle[]): Promise<void> {
     for (const m of modules) {
       this.started.push(m);
+      const t0 = performance.now();
       try {
         await withTimeout(Promise.resolve().then(() => m.start(this.abort.signal)), this.startTimeoutMs, `start of ${m.name}`);
+        this.startMs[m.name] = Math.round(performance.now() - t0);
       } catch (e) {
         this.log.error({ module: m.name, err: errorMessage(e) }, 'module failed to start: stopping what started');
         await this.stop();

@@ -1,13 +1,16 @@
 import { decodeChunk } from '../telemetry/chunk-codec.js';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Chaos, FakeClock, isWaveosError } from '../core/index.js';
 import {
   BUNDLES_FAILURES_KEY,
   BUNDLES_SEQ_KEY,
+  CHILDREN_KEY,
   CONFIG_HASH_KEY,
   CURRENT_RUN_KEY,
   GENESIS_HASH,
@@ -207,6 +210,53 @@ describe('Journal', () => {
     expect(b.events().map((e) => e.kind)).toEqual(['action.requested', 'action.succeeded', 'action.requested', 'action.interrupted']);
     expect(b.resolveInterruptedIntents()).toEqual([]);
     a.close();
+    b.close();
+  });
+
+  it('commits an unattended outcome and a children record with the next commit; a crash before it interrupts the intent', () => {
+    const a = open('run-a');
+    const other = (): Journal => open('run-x');
+    const first = a.beginIntent({ action: 'service.start', target: 'app', reason: 'start-up', requestedBy: 'recovery' });
+    const children = { app: { pid: 42, start_time: '1', run_id: 'run-a', started_at: '2026-12-04T00:00:00.000Z' } };
+    a.writeStateWithNextCommit(CHILDREN_KEY, children);
+    // The value is taken when written: a later change of the object is not what is stored.
+    children.app.pid = 43;
+    a.finishIntent(first, 'succeeded', 'app started', { pid: 42 }, true);
+    const before = other();
+    expect(before.intents().map((i) => i.status)).toEqual(['pending']);
+    expect(before.readState(CHILDREN_KEY)).toBeUndefined();
+    before.close();
+    // The next durable commit (the next action's intent) carries both.
+    const second = a.beginIntent({ action: 'service.start', target: 'db', reason: 'start-up', requestedBy: 'recovery' });
+    const between = other();
+    expect(between.intents().map((i) => i.status)).toEqual(['succeeded', 'pending']);
+    expect(between.readState(CHILDREN_KEY)?.app?.pid).toBe(42);
+    between.close();
+    a.finishIntent(second, 'succeeded', 'db started', { pid: 44 }, true);
+    // A clean close commits what waits.
+    a.close();
+    const after = other();
+    expect(after.intents().map((i) => i.status)).toEqual(['succeeded', 'succeeded']);
+    after.close();
+  });
+
+  it('a process killed before an unattended outcome is committed leaves the intent to be interrupted at the next start', () => {
+    // The dying run is a real process, SIGKILLed by itself right after the outcome was queued.
+    const dist = (m: string): string => JSON.stringify(pathToFileURL(join(process.cwd(), 'dist', m)).href);
+    const script = `
+      const { Journal } = await import(${dist('journal/index.js')});
+      const { systemClock } = await import(${dist('core/index.js')});
+      const a = Journal.openWriter(${JSON.stringify(db)}, { clock: systemClock, runId: 'run-a', bootId: 'boot-1', batchDelayMs: 60000 });
+      const i = a.beginIntent({ action: 'service.start', target: 'app', reason: 'start-up', requestedBy: 'recovery' });
+      a.finishIntent(i, 'succeeded', 'app started', { pid: 42 }, true);
+      process.kill(process.pid, 'SIGKILL');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.signal, r.stderr).toBe('SIGKILL');
+    const b = open('run-b');
+    expect(b.resolveInterruptedIntents().map((i) => i.target)).toEqual(['app']);
+    expect(b.intents().map((i) => i.status)).toEqual(['interrupted']);
+    expect(b.events().map((e) => e.kind)).toEqual(['action.requested', 'action.interrupted']);
+    expect(verifyChain(b.events()).ok).toBe(true);
     b.close();
   });
 

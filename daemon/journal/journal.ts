@@ -832,11 +832,17 @@ export class Journal extends JournalReader {
         // Held for the retry; the event is numbered and chained already and is committed in order later.
         if (!this.full) throw e;
       }
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => this.backgroundFlush(), this.batchDelayMs);
-      this.timer.unref();
+    } else {
+      this.armFlush();
     }
     return ev;
+  }
+
+  /** The group commit: what is queued goes in within the batch delay, or with an earlier commit. */
+  private armFlush(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => this.backgroundFlush(), this.batchDelayMs);
+    this.timer.unref();
   }
 
   /** Appends and commits at once (with everything queued before it): durable when it returns. */
@@ -1168,6 +1174,18 @@ export class Journal extends JournalReader {
     this.storeStates({ [key]: checkStateValue(key, value) });
   }
 
+  /**
+   * Writes a state value with the next commit (within the batch delay), not in a commit of its own: for a
+   * value whose loss at a crash the start-up recovery makes good (the children record: orphans are also found
+   * by their environment). The value is taken now; a later write of the key wins.
+   */
+  writeStateWithNextCommit<K extends StateKey>(key: K, value: StateValue<K>): void {
+    const json = JSON.stringify(this.redactor.value(checkStateValue(key, value)));
+    const ts = isoUtc(this.clock.now());
+    this.deferred.push(() => this.putState.run(key, json, ts));
+    this.armFlush();
+  }
+
   /** Several state values in one durable commit, each checked against its schema first. */
   writeStates(entries: StateEntries): void {
     this.storeStates(checkedEntries(entries));
@@ -1373,8 +1391,12 @@ export class Journal extends JournalReader {
     };
   }
 
-  /** Records an action's outcome and its event in one durable commit. */
-  finishIntent(intent: Intent, status: 'succeeded' | 'failed', reason: string, outcome: Record<string, unknown> = {}): JournalEvent {
+  /**
+   * Records an action's outcome and its event in one durable commit; with `withNextCommit`, in the next
+   * commit instead (within the batch delay), for an action nobody waits on: a crash in between leaves the
+   * intent pending, and the next start marks it `interrupted`.
+   */
+  finishIntent(intent: Intent, status: 'succeeded' | 'failed', reason: string, outcome: Record<string, unknown> = {}, withNextCommit = false): JournalEvent {
     const ev = this.chain({
       kind: `action.${status}`,
       severity: status === 'failed' ? 'error' : 'info',
@@ -1387,6 +1409,11 @@ export class Journal extends JournalReader {
         .prepare('UPDATE intents SET status = ?, outcome = ?, outcome_seq = ?, finished_ts = ? WHERE id = ?')
         .run(status, JSON.stringify(this.redactor.value(outcome)), ev.seq, ev.ts, intent.id);
     };
+    if (withNextCommit) {
+      this.deferred.push(record);
+      this.armFlush();
+      return ev;
+    }
     try {
       this.flush(record);
     } catch (e) {

@@ -13,6 +13,12 @@ export interface MapRequest<M, A extends keyof M & string> {
   source: string;
   /** The policy rule behind it, journaled with the intent's parameters. */
   rule_id?: string;
+  /**
+   * Nobody waits on the outcome (start-up's service starts): it goes in with the next commit instead of one
+   * of its own. The intent is still durable before the action runs; a crash before the outcome is stored
+   * leaves the intent to be marked `interrupted` at the next start.
+   */
+  unattended?: boolean;
 }
 
 export type ActionRequest<A extends ActionName = ActionName> = MapRequest<ActionMap, A>;
@@ -128,7 +134,8 @@ export class ActionExecutor<M extends object = ActionMap> implements Lifecycle {
     spanAttributes({ 'waveos.intent_id': intent.id, 'waveos.intent_seq': intent.intent_seq, ...(target ? { 'waveos.target': target } : {}) });
     try {
       const out = await handler.run(req.params, { reason: req.reason, source: req.source }, { signal: this.abort.signal });
-      spanAttributes({ 'waveos.outcome_seq': this.deps.journal.finishIntent(intent, 'succeeded', out.reason, out.data ?? {}).seq, 'waveos.outcome': 'succeeded' });
+      const done = this.deps.journal.finishIntent(intent, 'succeeded', out.reason, out.data ?? {}, req.unattended === true);
+      spanAttributes({ 'waveos.outcome_seq': done.seq, 'waveos.outcome': 'succeeded' });
       return { ...out, intent_id: intent.id, action: req.action, target: target ?? null };
     } catch (e) {
       const message = errorMessage(e);
@@ -136,7 +143,7 @@ export class ActionExecutor<M extends object = ActionMap> implements Lifecycle {
         const ev = this.deps.journal.finishIntent(intent, 'failed', `${req.action}${target ? ` of ${target}` : ''} failed: ${message}`, {
           error: message,
           code: isWaveosError(e) ? e.code : null,
-        });
+        }, req.unattended === true);
         spanAttributes({ 'waveos.outcome_seq': ev.seq, 'waveos.outcome': 'failed' });
       } catch (je) {
         this.deps.log.error({ err: errorMessage(je) }, 'cannot record an action failure');

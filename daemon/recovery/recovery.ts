@@ -126,7 +126,7 @@ export class Recovery implements Lifecycle {
         continue;
       }
       await this.deps.executor
-        .run({ action: 'service.start', params: { service: name }, reason: `start-up: ${name} runs in mode ${mode}`, source: 'recovery' })
+        .run({ action: 'service.start', params: { service: name }, reason: `start-up: ${name} runs in mode ${mode}`, source: 'recovery', unattended: true })
         .catch((e: unknown) => this.deps.log.error({ service: name, err: errorMessage(e) }, 'service did not start'));
     }
   }

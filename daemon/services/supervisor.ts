@@ -417,7 +417,8 @@ export class Supervisor implements Lifecycle {
     e.starts++;
     void running.exited.then((info) => this.exited(e, running, info));
     this.children[name] = { pid, start_time: processStartTime(pid) ?? '', run_id: this.deps.runId, started_at: isoUtc(this.deps.clock.now()) };
-    this.deps.journal.writeState(CHILDREN_KEY, this.children);
+    // With the next commit (the action's outcome): a child a crash left unrecorded is found by its environment.
+    this.deps.journal.writeStateWithNextCommit(CHILDREN_KEY, this.children);
     this.deps.journal.append({
       kind: 'service.started',
       source: why.source,
