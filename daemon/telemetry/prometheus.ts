@@ -148,19 +148,38 @@ export async function buildExposition(registry: Registry, sources?: ExpositionSo
 export interface PrometheusServer {
   /** `http://host:port/metrics` once listening. */
   url: string;
+  /** Settles once the exposition is built (prom-client loaded, histograms subscribed). */
+  built: Promise<void>;
   close(): Promise<void>;
 }
 
-/** Serves GET /metrics on host:port (127.0.0.1 unless configured otherwise); port 0 picks a free one. */
-export async function startPrometheus(registry: Registry, host: string, port: number, log: Logger, sources?: ExpositionSources): Promise<PrometheusServer> {
-  const expo = await buildExposition(registry, sources);
+/**
+ * Serves GET /metrics on host:port (127.0.0.1 unless configured otherwise); port 0 picks a free one. It listens
+ * at once; prom-client is loaded and the exposition built once `buildAfter` settles (the daemon's READY=1, so
+ * that start-up does not wait for it), and a scrape before that waits for it.
+ */
+export async function startPrometheus(
+  registry: Registry,
+  host: string,
+  port: number,
+  log: Logger,
+  sources?: ExpositionSources,
+  buildAfter: Promise<unknown> = Promise.resolve(),
+): Promise<PrometheusServer> {
+  const expoReady = buildAfter.then(
+    () => buildExposition(registry, sources),
+    () => buildExposition(registry, sources),
+  );
+  // A failure to build is answered per scrape (500, logged there), not left as an unhandled rejection.
+  expoReady.catch(() => undefined);
   const server: Server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try GET /metrics\n');
       return;
     }
-    expo.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': expo.contentType }).end(text),
+    let contentType = 'text/plain';
+    expoReady.then((expo) => ((contentType = expo.contentType), expo.metrics())).then(
+      (text) => res.writeHead(200, { 'content-type': contentType }).end(text),
       (e: unknown) => {
         log.error({ err: String(e) }, 'prometheus exposition failed');
         res.writeHead(500, { 'content-type': 'text/plain' }).end('exposition failed\n');
@@ -179,9 +198,13 @@ export async function startPrometheus(registry: Registry, host: string, port: nu
   const h = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return {
     url: `http://${h}:${addr.port}/metrics`,
+    built: expoReady.then(
+      () => undefined,
+      () => undefined,
+    ),
     close: () =>
       new Promise<void>((resolve) => {
-        expo.close();
+        void expoReady.then((expo) => expo.close(), () => undefined);
         server.closeAllConnections();
         server.close(() => resolve());
       }),

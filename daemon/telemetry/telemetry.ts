@@ -349,7 +349,7 @@ export class Telemetry implements Lifecycle {
     const p = this.deps.config.prometheus;
     if (p.enabled) {
       try {
-        this.prom = await startPrometheus(this.registry, p.host, p.port, this.deps.log, this.deps.exposition);
+        this.prom = await startPrometheus(this.registry, p.host, p.port, this.deps.log, this.deps.exposition, this.deps.firstPassAfter);
         this.deps.log.info({ url: this.prom.url }, `prometheus metrics at ${this.prom.url}`);
       } catch (e) {
         // Another daemon (or anything) may hold the port: metrics go on without the endpoint. A log line
@@ -365,7 +365,8 @@ export class Telemetry implements Lifecycle {
       { collectors: this.scheduler.status().map((s) => s.name), sample_interval_ms: this.deps.config.sample_interval_ms },
       `telemetry sampling every ${this.deps.config.sample_interval_ms} ms with ${this.scheduler.size} collectors`,
     );
-    const after = this.deps.firstPassAfter;
+    // The first pass waits for the exposition too, so that its histograms see every observation.
+    const after = this.prom ? this.prom.built : this.deps.firstPassAfter;
     if (after) void after.then(() => this.schedule(0), () => this.schedule(0));
     else this.schedule(0);
   }
