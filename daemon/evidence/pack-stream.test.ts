@@ -133,7 +133,7 @@ function fillJournal(clock: FakeClock, hours: number, series: number, eventEvery
       // Warnings are scattered through the window; the newest of each kind are listed by the report.
       const warn = (s / eventEvery) % 97 === 0;
       clock.advance(ts - clock.now());
-      j.append({ kind: warn ? 'policy.alert' : 'service.started', severity: warn ? 'warning' : 'info', source: 't', reason: warn ? `rule fired at ${s}` : `routine ${s}`, data: { s, note: 'ü😀' } });
+      j.append({ kind: warn ? 'policy.alert' : 'artifacts.pruned', severity: warn ? 'warning' : 'info', source: 't', reason: warn ? `rule fired at ${s}` : `routine ${s}`, data: { s, note: 'ü😀' } });
     }
   }
   j.appendSamples(batch.splice(0));
