@@ -182,7 +182,7 @@ export async function run(row) {
     }
     for (const { tag, o } of runs) {
       process.stderr.write(
-        `bench: evidence ${tag}: ${(o.ms / 1000).toFixed(2)} s, peak RSS +${mib(o.peak - o.idle)} MiB over idle ${mib(o.idle)} MiB (heap committed +${mib(o.mem.heapTotal)}, heap used +${mib(o.mem.heapUsed)}, external +${mib(o.mem.external)} MiB), stall ${Math.round(o.maxGap)} ms, load ${o.load}\n`,
+        `bench: evidence ${tag}: ${(o.ms / 1000).toFixed(2)} s (${(o.cpuMs / 1000).toFixed(2)} s CPU), peak RSS +${mib(o.peak - o.idle)} MiB over idle ${mib(o.idle)} MiB (heap committed +${mib(o.mem.heapTotal)}, heap used +${mib(o.mem.heapUsed)}, external +${mib(o.mem.external)} MiB), stall ${Math.round(o.maxGap)} ms, load ${o.load}\n`,
       );
     }
     if (before) {
