@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { basename, dirname, join, relative } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { create as createTar } from 'tar';
 import { METRICS_CSV_HEADER, type RunMeta, readRunMeta } from '../artifacts/index.js';
 import { type CorruptChunkHandler, columnBatches } from '../telemetry/history-query.js';
 import { type Chaos, NO_CHAOS, type Paths, fsyncDir, isoUtc } from '../core/index.js';
 import { ChainWalker, GENESIS_HASH, type HeadMark, type JournalEvent, type JournalReader, type SeriesRow, canonicalBody, eventLine, highlightOf } from '../journal/index.js';
-import { type SeriesRowParts, seriesRowParts } from './csv-rows.js';
+import { seriesRowParts } from './csv-rows.js';
+import { asciiInto, numberInto } from './number-text.js';
+import { writeTarGz } from './pack-archive.js';
+import { type ExportMeter, STAGE_BUFFER, StagedFile } from './staged-file.js';
 import { removeLeftovers, stagingDirOf } from './leftovers.js';
 import { type DeviceKey, publicKeyText, sign, verifySignature } from './device-key.js';
 import { type FileEntry, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_SCHEMA_VERSION, type Manifest, SIGNATURE_FILE, type Trigger, packName } from './manifest.js';
@@ -48,10 +49,6 @@ class LoopBudget {
     this.rows = 0;
   }
 }
-/** Text is handed to the file in pieces this small so it dies young (cheap to collect) instead of piling up. */
-const WRITE_CHUNK = 16 * 1024;
-/** How much a staged file buffers before the writer waits for the disk: a few pieces, so it waits rarely. */
-const STAGE_BUFFER = 1024 * 1024;
 /** Sample ids scanned per query: bounds how long one query holds the loop. */
 const CHART_BUCKETS = 600;
 const MAX_CHART_SERIES = 200;
@@ -81,6 +78,8 @@ export interface PackSource {
   systemFacts: () => Promise<Record<string, unknown>>;
   /** The gzip level of the pack (1 fastest .. 9 smallest); 1 by default: on a board CPU is scarcer than bytes. */
   gzipLevel?: number;
+  /** Told how much the export buffers at each place (test rigs only: memory bounds asserted by bytes, not time). */
+  meter?: ExportMeter;
   /** Failure injection once the archive is written, before it is committed (test rigs only). */
   chaos?: Chaos;
   /** The values of the config's resolved secrets: masked wherever they appear, whatever carries them. */
@@ -122,66 +121,6 @@ export interface BuiltPack {
   sha256: string;
   manifest: Manifest;
   ms: number;
-}
-
-/**
- * A file in the staging folder, hashed and counted as it is written. Text is encoded into one reused buffer
- * that goes to the file when full, the next write waiting for it: no buffer per piece left for the collector
- * (hundreds of MiB of them for a day of metrics, which the process's RSS carried until collected).
- */
-class StagedFile {
-  private readonly hash = createHash('sha256');
-  private size = 0;
-  private readonly full: string;
-  private fh: FileHandle | undefined;
-  private readonly buf = Buffer.allocUnsafe(STAGE_BUFFER);
-  private used = 0;
-
-  constructor(
-    staging: string,
-    readonly path: string,
-  ) {
-    this.full = join(staging, path);
-    mkdirSync(dirname(this.full), { recursive: true, mode: 0o750 });
-  }
-
-  async write(data: string | Buffer): Promise<void> {
-    if (data.length === 0) return;
-    if (typeof data !== 'string') {
-      await this.flush();
-      await this.put(data);
-      return;
-    }
-    // UTF-8 takes at most three bytes per UTF-16 unit.
-    if (this.used + 3 * data.length > this.buf.length) await this.flush();
-    if (3 * data.length > this.buf.length) await this.put(Buffer.from(data));
-    else this.used += this.buf.write(data, this.used);
-  }
-
-  async close(): Promise<FileEntry> {
-    await this.flush();
-    const fh = await this.handle();
-    this.fh = undefined;
-    await fh.close();
-    return { path: this.path, size: this.size, sha256: this.hash.digest('hex') };
-  }
-
-  private async handle(): Promise<FileHandle> {
-    return (this.fh ??= await open(this.full, 'w', 0o640));
-  }
-
-  private async flush(): Promise<void> {
-    if (this.used === 0) return;
-    await this.put(this.buf.subarray(0, this.used));
-    this.used = 0;
-  }
-
-  private async put(b: Buffer): Promise<void> {
-    this.hash.update(b);
-    this.size += b.length;
-    const fh = await this.handle();
-    for (let off = 0; off < b.length; ) off += (await fh.write(b, off, b.length - off)).bytesWritten;
-  }
 }
 
 /** A pass-through that hashes and counts: for files copied by streams. */
@@ -254,17 +193,49 @@ interface Stage {
   dir: string;
   files: FileEntry[];
   notes: string[];
+  /** The export's one staging buffer: each staged file encodes into it in turn, then the archive reads through it. */
+  buf: Buffer;
+  meter: ExportMeter | undefined;
 }
 
-/** The report's share of the events: counts, and the newest of the important and of the other events, bounded. */
+/** The newest `cap` seqs pushed, in a fixed ring: no object per event kept for the report. */
+class SeqRing {
+  private readonly seqs: Float64Array;
+  pushed = 0;
+
+  constructor(readonly cap: number) {
+    this.seqs = new Float64Array(cap);
+  }
+
+  push(seq: number): void {
+    this.seqs[this.pushed++ % this.cap] = seq;
+  }
+
+  /** The seqs kept, oldest first. */
+  kept(): number[] {
+    const n = Math.min(this.pushed, this.cap);
+    const out = new Array<number>(n);
+    for (let i = 0; i < n; i++) out[i] = this.seqs[(this.pushed - n + i) % this.cap] as number;
+    return out;
+  }
+}
+
+function reportEvent(e: JournalEvent): ReportEvent {
+  return { seq: e.seq, ts: e.ts, severity: e.severity, kind: e.kind, source: e.source, reason: e.reason, data: compactData(e.data), hl: highlightOf(e.kind) };
+}
+
+/**
+ * The report's share of the events: counts, and the seqs of the newest important and other events, bounded.
+ * Only the seqs are kept while the window is read; the few thousand events the report lists are read again
+ * at the end (`listed`), so no event of the window lives long enough to be promoted and left for a full GC.
+ */
 class ReportEvents {
   readonly runs = new Set<string>();
   readonly severityCounts: Record<string, number> = {};
   readonly kindCounts = new Map<string, number>();
   readonly markers: ReportEvent[] = [];
-  private readonly important: ReportEvent[] = [];
-  private readonly other: ReportEvent[] = [];
-  private dropped = 0;
+  private readonly important = new SeqRing(REPORT_IMPORTANT_EVENTS);
+  private readonly other = new SeqRing(REPORT_OTHER_EVENTS);
 
   /** Finished spans of `trace.spans` events, newest kept (the report's action waterfalls). */
   readonly spans: CompactSpan[] = [];
@@ -278,23 +249,41 @@ class ReportEvents {
     this.severityCounts[e.severity] = (this.severityCounts[e.severity] ?? 0) + 1;
     this.kindCounts.set(e.kind, (this.kindCounts.get(e.kind) ?? 0) + 1);
     const hl = highlightOf(e.kind);
-    const re: ReportEvent = { seq: e.seq, ts: e.ts, severity: e.severity, kind: e.kind, source: e.source, reason: e.reason, data: compactData(e.data), hl };
-    if (hl || (SEVERITY_RANK[e.severity] ?? 0) >= 1) {
-      this.important.push(re);
-      if (this.important.length >= 2 * REPORT_IMPORTANT_EVENTS) this.dropped += this.important.splice(0, this.important.length - REPORT_IMPORTANT_EVENTS).length;
-    } else {
-      this.other.push(re);
-      if (this.other.length >= 2 * REPORT_OTHER_EVENTS) this.dropped += this.other.splice(0, this.other.length - REPORT_OTHER_EVENTS).length;
-    }
-    if ((hl || (SEVERITY_RANK[e.severity] ?? 0) >= 2) && this.markers.length < MAX_MARKERS) this.markers.push(re);
+    const rank = SEVERITY_RANK[e.severity] ?? 0;
+    if (hl || rank >= 1) this.important.push(e.seq);
+    else this.other.push(e.seq);
+    if ((hl || rank >= 2) && this.markers.length < MAX_MARKERS) this.markers.push(reportEvent(e));
   }
 
-  /** The events the report lists, in seq order, and how many it leaves out. */
-  listed(): { events: ReportEvent[]; omitted: number } {
-    // The newest of each kind are kept: an incident is usually at the end of its window.
-    if (this.important.length > REPORT_IMPORTANT_EVENTS) this.dropped += this.important.splice(0, this.important.length - REPORT_IMPORTANT_EVENTS).length;
-    if (this.other.length > REPORT_OTHER_EVENTS) this.dropped += this.other.splice(0, this.other.length - REPORT_OTHER_EVENTS).length;
-    return { events: [...this.important, ...this.other].sort((a, b) => a.seq - b.seq), omitted: this.dropped };
+  /**
+   * The events the report lists, in seq order, and how many it leaves out: the newest of each kind (an
+   * incident is usually at the end of its window), read back from the journal in runs of nearby seqs.
+   */
+  async listed(journal: JournalReader, budget: LoopBudget): Promise<{ events: ReportEvent[]; omitted: number }> {
+    const want = [...this.important.kept(), ...this.other.kept()].sort((a, b) => a - b);
+    const events: ReportEvent[] = [];
+    for (let i = 0; i < want.length; ) {
+      const first = want[i] as number;
+      // One page covers the seqs up to EVENT_PAGE past the first; the window's seqs are contiguous.
+      const page = journal.eventPage(first - 1, Math.min(EVENT_PAGE, (want[want.length - 1] as number) - first + 1));
+      let reached = first;
+      for (const e of page) {
+        while (i < want.length && (want[i] as number) < e.seq) i++;
+        if (i >= want.length) break;
+        if (want[i] === e.seq) {
+          events.push(reportEvent(e));
+          i++;
+        }
+        reached = e.seq;
+        // Past a long run of events not wanted: the next read starts at the next wanted seq.
+        if (i < want.length && (want[i] as number) - reached > 64) break;
+      }
+      // Seqs the journal no longer holds (removed since) are skipped.
+      while (i < want.length && (want[i] as number) <= reached) i++;
+      if (page.length === 0) break;
+      if (budget.due()) await budget.yield();
+    }
+    return { events, omitted: this.important.pushed + this.other.pushed - events.length };
   }
 }
 
@@ -312,7 +301,7 @@ interface EventsSection {
 
 /** events.jsonl: a contiguous stretch of the chain, checked as it is written with the journal's own chain check. */
 async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, untilTs: string): Promise<EventsSection> {
-  const events = new StagedFile(stage.dir, 'events.jsonl');
+  const events = new StagedFile(stage.dir, 'events.jsonl', stage.buf, stage.meter);
   const range = src.journal.seqWindow(sinceTs, untilTs);
   const chain = new ChainWalker('first');
   const report = new ReportEvents();
@@ -324,24 +313,20 @@ async function writeEvents(src: PackSource, stage: Stage, sinceTs: string, until
     while (after < range.last) {
       const page = src.journal.eventPage(after, Math.min(EVENT_PAGE, range.last - after));
       if (page.length === 0) break;
-      let text = '';
       for (const e of page) {
         const { prev_hash, hash, ...body } = e;
         // Made once: the chain check hashes the same text the line carries.
         const canonical = canonicalBody(body);
         chain.push(e, canonical);
         after = e.seq;
-        text += eventLine(canonical, prev_hash, hash);
+        // Each line goes straight into the staging buffer: no text of many lines is built up.
+        const line = eventLine(canonical, prev_hash, hash);
+        if (!events.tryWrite(line)) await events.write(line);
         report.add(e);
         lastHash = hash;
-        if (text.length >= WRITE_CHUNK) {
-          await events.write(text);
-          text = '';
-        }
         if (budget.row()) await budget.yield();
       }
       count += page.length;
-      await events.write(text);
       await budget.yield();
     }
   }
@@ -362,6 +347,9 @@ interface MetricsSection {
   nBuckets: number;
 }
 
+/** The longest text String() gives a number: "-1.2345678901234567e-308" and the like. */
+const MAX_NUMBER_TEXT = 32;
+
 /** The chart's per-bucket sums, counts and maxima of one series (null: past MAX_CHART_SERIES, not charted). */
 function newAcc(s: SeriesRow, nBuckets: number): SeriesAcc {
   return { name: s.name, unit: s.unit, labels: s.labels, sum: new Float64Array(nBuckets), count: new Uint32Array(nBuckets), max: new Float64Array(nBuckets).fill(-Infinity) };
@@ -372,7 +360,7 @@ function newAcc(s: SeriesRow, nBuckets: number): SeriesAcc {
  * sample, each series' fixed text made once, rows written in large pieces.
  */
 async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Promise<MetricsSection> {
-  const metrics = new StagedFile(stage.dir, 'metrics.csv');
+  const metrics = new StagedFile(stage.dir, 'metrics.csv', stage.buf, stage.meter);
   await metrics.write(METRICS_CSV_HEADER);
   const bucketMs = Math.max(1_000, Math.ceil((req.untilMs - req.sinceMs + 1) / CHART_BUCKETS));
   const nBuckets = Math.max(1, Math.ceil((req.untilMs - req.sinceMs + 1) / bucketMs));
@@ -384,22 +372,30 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
     corrupt++;
     src.onCorruptChunk?.(c);
   };
-  // By the batch's series index: text parts and chart accumulator (null: not charted).
-  const parts: SeriesRowParts[] = [];
+  // By the batch's series index: the row's bytes around the value, the room a row may need, and the chart
+  // accumulator (null: not charted).
+  const heads: Buffer[] = [];
+  const tails: Buffer[] = [];
+  const rooms: number[] = [];
   const accs: (SeriesAcc | null)[] = [];
   let lastTs = Number.NaN;
-  let lastIso = '';
+  // The current timestamp's ISO text as bytes (24, or 27 for years past 9999).
+  const iso = new Uint8Array(32);
+  let isoLen = 0;
+  const buf = metrics.buf;
   const budget = new LoopBudget();
   // One time slice at a time, yielding inside and between them: the loop keeps turning and memory stays
   // bounded by the slice, whatever the window.
   for (const c of columnBatches(src.journal, { sinceMs: req.sinceMs, untilMs: req.untilMs, onCorrupt })) {
-    let text = '';
     for (let i = 0; i < c.n; i++) {
       const k = c.s[i] as number;
-      let p = parts[k];
-      if (p === undefined) {
+      let head = heads[k];
+      if (head === undefined) {
         const s = c.series[k] as SeriesRow;
-        p = parts[k] = seriesRowParts(s);
+        const p = seriesRowParts(s);
+        head = heads[k] = Buffer.from(p.head);
+        tails[k] = Buffer.from(p.tail);
+        rooms[k] = iso.length + head.length + MAX_NUMBER_TEXT + (tails[k] as Buffer).length;
         // Series that differ only by unit share a chart line, as they share a key.
         const key = `${s.name}\u0000${s.labels}`;
         let acc = series.get(key) ?? null;
@@ -410,9 +406,17 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
       const v = c.v[i] as number;
       if (t !== lastTs) {
         lastTs = t;
-        lastIso = new Date(t).toISOString();
+        isoLen = asciiInto(new Date(t).toISOString(), iso, 0);
       }
-      text += `${lastIso}${p.head}${v}${p.tail}`;
+      // The row is encoded in place, the same text as sampleRow: ts,metric,value,unit,labels; no string per row.
+      if (metrics.free < (rooms[k] as number)) await metrics.flush();
+      let o = metrics.used;
+      for (let j = 0; j < isoLen; j++) buf[o++] = iso[j] as number;
+      for (let j = 0; j < head.length; j++) buf[o++] = head[j] as number;
+      o = numberInto(v, buf, o);
+      const tail = tails[k] as Buffer;
+      for (let j = 0; j < tail.length; j++) buf[o++] = tail[j] as number;
+      metrics.used = o;
       const acc = accs[k];
       if (acc) {
         const b = Math.min(nBuckets - 1, Math.floor((t - req.sinceMs) / bucketMs));
@@ -420,14 +424,9 @@ async function writeMetrics(src: PackSource, stage: Stage, req: PackRequest): Pr
         acc.count[b] = (acc.count[b] as number) + 1;
         if (v > (acc.max[b] as number)) acc.max[b] = v;
       } else chartDropped++;
-      if (text.length >= WRITE_CHUNK) {
-        await metrics.write(text);
-        text = '';
-      }
       if (budget.row()) await budget.yield();
     }
     samples += c.n;
-    await metrics.write(text);
     if (budget.due()) await budget.yield();
   }
   if (corrupt > 0) stage.notes.push(`${corrupt} metric chunk(s) failed their checksum and were left out of metrics.csv (telemetry.chunk_corrupt events)`);
@@ -447,10 +446,10 @@ async function writeRuns(src: PackSource, stage: Stage, runs: Set<string>): Prom
       continue;
     }
     metas.push(meta);
-    stage.files.push(await stageText(stage.dir, `runs/${id}/run_meta.json`, `${JSON.stringify(meta, null, 2)}\n`));
+    stage.files.push(await stageText(stage, `runs/${id}/run_meta.json`, `${JSON.stringify(meta, null, 2)}\n`));
   }
   const newest = metas.find((m) => m.run_id === src.runId) ?? metas[metas.length - 1];
-  stage.files.push(await stageText(stage.dir, 'run_meta.json', `${JSON.stringify(newest ?? null, null, 2)}\n`));
+  stage.files.push(await stageText(stage, 'run_meta.json', `${JSON.stringify(newest ?? null, null, 2)}\n`));
   return { runIds, metas };
 }
 
@@ -465,15 +464,15 @@ async function writeBundles(src: PackSource, stage: Stage, redactor: Redactor): 
   }
   if (bundleEvents.length > BUNDLE_HISTORY) bundleEvents.splice(0, bundleEvents.length - BUNDLE_HISTORY);
   const bundles = bundleEvents.map((e) => ({ seq: e.seq, ts: e.ts, kind: e.kind, severity: e.severity, source: e.source, reason: e.reason, data: redactor.value(e.data) }));
-  stage.files.push(await stageText(stage.dir, 'bundles.json', `${JSON.stringify(bundles, null, 2)}\n`));
+  stage.files.push(await stageText(stage, 'bundles.json', `${JSON.stringify(bundles, null, 2)}\n`));
   return bundles;
 }
 
 /** config/: effective config and policies, secrets masked. */
 async function writeConfig(src: PackSource, stage: Stage, redactor: Redactor): Promise<void> {
-  stage.files.push(await stageText(stage.dir, 'config/effective.json', `${JSON.stringify(redactor.value(src.config), null, 2)}\n`));
+  stage.files.push(await stageText(stage, 'config/effective.json', `${JSON.stringify(redactor.value(src.config), null, 2)}\n`));
   if (src.configFile && existsSync(src.configFile)) {
-    stage.files.push(await stageText(stage.dir, `config/${basename(src.configFile)}`, redactor.text(readFileSync(src.configFile, 'utf8'))));
+    stage.files.push(await stageText(stage, `config/${basename(src.configFile)}`, redactor.text(readFileSync(src.configFile, 'utf8'))));
   }
   await writePolicies(src, stage, redactor);
 }
@@ -491,10 +490,10 @@ async function writePolicies(src: PackSource, stage: Stage, redactor: Redactor):
       stage.notes.push(`policy file ${p.file} would overwrite ${path} in the pack; it is left out`);
       continue;
     }
-    stage.files.push(await stageText(stage.dir, path, redactor.text(p.text)));
+    stage.files.push(await stageText(stage, path, redactor.text(p.text)));
     index.push({ path, source: p.file, origin: originLabel(p.origin), in_force: p.inForce });
   }
-  stage.files.push(await stageText(stage.dir, 'config/policies/index.json', `${JSON.stringify(index, null, 2)}\n`));
+  stage.files.push(await stageText(stage, 'config/policies/index.json', `${JSON.stringify(index, null, 2)}\n`));
 }
 
 function originLabel(origin: string): string {
@@ -521,7 +520,7 @@ async function writeLogs(src: PackSource, stage: Stage, req: PackRequest, redact
     if (picked.length === 0) continue;
     const names: string[] = [];
     for (const f of picked) {
-      stage.files.push(await copyLog(stage.dir, `logs/${source}/${basename(f.file)}`, f, redactor));
+      stage.files.push(await copyLog(stage, `logs/${source}/${basename(f.file)}`, f, redactor));
       names.push(basename(f.file));
     }
     logs.push({ source, files: names });
@@ -530,10 +529,10 @@ async function writeLogs(src: PackSource, stage: Stage, req: PackRequest, redact
 }
 
 /** One spool file into the pack through the redactor (gunzipped and gzipped again when it is compressed). */
-async function copyLog(staging: string, rel: string, f: { file: string; size: number }, redactor: Redactor): Promise<FileEntry> {
-  const full = join(staging, rel);
+async function copyLog(stage: Stage, rel: string, f: { file: string; size: number }, redactor: Redactor): Promise<FileEntry> {
+  const full = join(stage.dir, rel);
   mkdirSync(dirname(full), { recursive: true, mode: 0o750 });
-  if (f.size === 0) return stageText(staging, rel, '');
+  if (f.size === 0) return stageText(stage, rel, '');
   const h = hashing();
   // Only what the file held when it was listed: an active file keeps growing while it is copied.
   const read = createReadStream(f.file, { start: 0, end: f.size - 1 });
@@ -588,7 +587,7 @@ async function writeReportFile(src: PackSource, req: PackRequest, stage: Stage, 
   const probe = Buffer.from(`waveos evidence key self-test ${p.name}`);
   const keySelfTest = verifySignature(src.key.publicKey, probe, sign(src.key, probe));
   const { events: ev, metrics: mx } = p;
-  const listed = ev.report.listed();
+  const listed = await ev.report.listed(src.journal, new LoopBudget());
   const data: ReportData = {
     ...packHeader(req, p),
     device: { ...src.device, key_id: src.key.keyId },
@@ -614,7 +613,7 @@ async function writeReportFile(src: PackSource, req: PackRequest, stage: Stage, 
     files: stage.files.map((f) => ({ path: f.path, size: f.size })),
     notes: stage.notes,
   };
-  const report = new StagedFile(stage.dir, 'report.html');
+  const report = new StagedFile(stage.dir, 'report.html', stage.buf, stage.meter);
   await writeReport(data, (s) => report.write(s));
   stage.files.push(await report.close());
 }
@@ -646,31 +645,19 @@ async function writeManifest(src: PackSource, req: PackRequest, stage: Stage, p:
     notes: stage.notes,
   };
   const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-  await stageBytes(stage.dir, MANIFEST_FILE, manifestBytes);
-  await stageBytes(stage.dir, SIGNATURE_FILE, Buffer.from(`${Buffer.from(sign(src.key, manifestBytes)).toString('base64')}\n`));
+  await stageBytes(stage, MANIFEST_FILE, manifestBytes);
+  await stageBytes(stage, SIGNATURE_FILE, Buffer.from(`${Buffer.from(sign(src.key, manifestBytes)).toString('base64')}\n`));
   return manifest;
 }
 
 /** The staging folder into a gzip'd tar at `partial`, fsynced, then renamed to `file`: returns its size and sha256. */
-async function writeArchive(src: PackSource, req: PackRequest, staging: string, order: string[], partial: string, file: string): Promise<{ size: number; sha256: string }> {
-  const out = hashing();
-  // Node's own gzip stream compresses on the thread pool, off the main loop (tar's built-in one is synchronous).
-  await pipeline(
-    createTar({ cwd: staging, portable: true, mtime: new Date(req.nowMs), noDirRecurse: true, maxReadSize: 256 * 1024 }, order),
-    createGzip({ level: src.gzipLevel ?? 1 }),
-    out.t,
-    createWriteStream(partial, { mode: 0o640 }),
-  );
+async function writeArchive(src: PackSource, req: PackRequest, stage: Stage, order: string[], partial: string, file: string): Promise<{ size: number; sha256: string }> {
+  // Node's own gzip stream compresses on the thread pool, off the main loop.
+  const sum = await writeTarGz(stage.dir, order, partial, { mtime: new Date(req.nowMs), level: src.gzipLevel ?? 1, buf: stage.buf, meter: stage.meter });
   await (src.chaos ?? NO_CHAOS).checkAsync('evidence.write');
-  const fd = openSync(partial, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
   renameSync(partial, file);
   fsyncDir(dirname(file));
-  return out.done();
+  return sum;
 }
 
 /**
@@ -691,7 +678,10 @@ export async function buildPack(src: PackSource, request: PackRequest, outDir = 
   mkdirSync(staging, { recursive: true, mode: 0o750 });
   const partial = join(outDir, `${name}.partial`);
   try {
-    const stage: Stage = { dir: staging, files: [], notes: [] };
+    // One buffer for the whole export, allocated once: every staged file and then the archive go through it.
+    const buf = Buffer.allocUnsafe(STAGE_BUFFER);
+    src.meter?.allocated?.(buf.length);
+    const stage: Stage = { dir: staging, files: [], notes: [], buf, meter: src.meter };
     const sinceTs = isoUtc(req.sinceMs);
     const untilTs = isoUtc(req.untilMs);
     // Samples taken up to the request may still be in memory (telemetry writes them every flush interval).
@@ -703,14 +693,14 @@ export async function buildPack(src: PackSource, request: PackRequest, outDir = 
     const bundles = await writeBundles(src, stage, redactor);
     await writeConfig(src, stage, redactor);
     const logs = await writeLogs(src, stage, req, redactor);
-    stage.files.push(await stageText(staging, 'system.json', `${JSON.stringify(redactor.value(await src.systemFacts()), null, 2)}\n`));
+    stage.files.push(await stageText(stage, 'system.json', `${JSON.stringify(redactor.value(await src.systemFacts()), null, 2)}\n`));
     // The key to enrol, so a pack is checkable from itself.
-    stage.files.push(await stageText(staging, 'device.pub', publicKeyText(src.key, src.device.device_id)));
+    stage.files.push(await stageText(stage, 'device.pub', publicKeyText(src.key, src.device.device_id)));
     const parts: PackParts = { name, sinceTs, untilTs, events, metrics, runIds, metas, bundles, logs };
     await writeReportFile(src, req, stage, parts);
     const manifest = await writeManifest(src, req, stage, parts);
     const file = join(outDir, name);
-    const sum = await writeArchive(src, req, staging, [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.path)], partial, file);
+    const sum = await writeArchive(src, req, stage, [MANIFEST_FILE, SIGNATURE_FILE, ...manifest.files.map((f) => f.path)], partial, file);
     return { name, file, bytes: sum.size, sha256: sum.sha256, manifest, ms: Math.round(performance.now() - t0) };
   } finally {
     rmSync(staging, { recursive: true, force: true });
@@ -718,14 +708,14 @@ export async function buildPack(src: PackSource, request: PackRequest, outDir = 
   }
 }
 
-async function stageText(staging: string, path: string, text: string): Promise<FileEntry> {
-  const f = new StagedFile(staging, path);
+async function stageText(stage: Stage, path: string, text: string): Promise<FileEntry> {
+  const f = new StagedFile(stage.dir, path, stage.buf, stage.meter);
   await f.write(text);
   return f.close();
 }
 
-async function stageBytes(staging: string, path: string, bytes: Buffer): Promise<void> {
-  const f = new StagedFile(staging, path);
+async function stageBytes(stage: Stage, path: string, bytes: Buffer): Promise<void> {
+  const f = new StagedFile(stage.dir, path, stage.buf, stage.meter);
   await f.write(bytes);
   await f.close();
 }

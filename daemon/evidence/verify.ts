@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { list as listTar, type ReadEntry } from 'tar';
 import { type ChainBreakCode, type ChainLink, ChainWalker } from '../journal/index.js';
 import { WaveosError, errorMessage } from '../core/index.js';
@@ -55,19 +56,22 @@ interface Seen {
 class EventsFileCheck {
   private readonly walker = new ChainWalker('first');
   private rest = '';
+  // A character whose bytes straddle two pieces of the entry is decoded whole, not as two U+FFFD.
+  private readonly utf8 = new StringDecoder('utf8');
   private lines = 0;
   problem: string | undefined;
   code: PackProblemCode = 'chain.line';
 
   feed(chunk: Buffer): void {
     if (this.problem) return;
-    const text = this.rest + chunk.toString('utf8');
+    const text = this.rest + this.utf8.write(chunk);
     const lines = text.split('\n');
     this.rest = lines.pop() ?? '';
     for (const l of lines) if (l) this.line(l);
   }
 
   end(): void {
+    this.rest += this.utf8.end();
     if (this.rest && !this.problem) this.line(this.rest);
     this.rest = '';
   }
