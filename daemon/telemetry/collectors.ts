@@ -413,30 +413,92 @@ export function gpuCollector(env: CollectorEnv, command: string, timeoutMs: numb
     });
 }
 
-/** The members of process group `pgid`, found by scanning /proc/<pid>/stat. */
-export function processGroupMembers(procDir: string, pgids: ReadonlySet<number>): Map<number, { pid: number; ticks: number; rssBytes: number }[]> {
-  const out = new Map<number, { pid: number; ticks: number; rssBytes: number }[]>();
+type GroupMember = { pid: number; ticks: number; rssBytes: number };
+
+/** One process, if it is in one of the groups: its CPU ticks and RSS. */
+function groupMember(procDir: string, pid: string, pgids: ReadonlySet<number>): (GroupMember & { pgrp: number }) | undefined {
+  let st;
+  let rss = 0;
+  try {
+    st = parsePidStat(read(join(procDir, pid, 'stat')));
+    if (!pgids.has(st.pgrp)) return undefined;
+    rss = parseStatusRss(read(join(procDir, pid, 'status')));
+  } catch {
+    return undefined; // exited while we looked
+  }
+  return { pid: st.pid, pgrp: st.pgrp, ticks: st.utime + st.stime, rssBytes: rss };
+}
+
+/** The members of the process groups `pgids`, found by scanning every /proc/<pid>/stat. */
+export function processGroupMembers(procDir: string, pgids: ReadonlySet<number>): Map<number, GroupMember[]> {
+  const out = new Map<number, GroupMember[]>();
   if (pgids.size === 0) return out;
   for (const name of listDir(procDir)) {
     const c = name.charCodeAt(0);
     if (c < 48 || c > 57) continue;
-    let st;
-    try {
-      st = parsePidStat(read(join(procDir, name, 'stat')));
-    } catch {
-      continue; // exited while we looked
-    }
-    if (!pgids.has(st.pgrp)) continue;
-    let rss = 0;
-    try {
-      rss = parseStatusRss(read(join(procDir, name, 'status')));
-    } catch {
-      continue;
-    }
-    const list = out.get(st.pgrp) ?? [];
-    list.push({ pid: st.pid, ticks: st.utime + st.stime, rssBytes: rss });
-    out.set(st.pgrp, list);
+    const m = groupMember(procDir, name, pgids);
+    if (!m) continue;
+    const list = out.get(m.pgrp) ?? [];
+    list.push({ pid: m.pid, ticks: m.ticks, rssBytes: m.rssBytes });
+    out.set(m.pgrp, list);
   }
+  return out;
+}
+
+/**
+ * The members of the services' process groups, without reading every process's stat at every pass: that
+ * scan was a third of an idle daemon's CPU. Between full scans (every `rescanEvery` passes, and whenever a
+ * group is new) a pass reads only the members it knows and their children (`/proc/<pid>/task/<pid>/children`),
+ * so a fork is seen at once; a member that joined otherwise (its parent exited before the pass) is seen at the
+ * next full scan, and its CPU counts from then.
+ */
+export class GroupMembers {
+  private known = new Map<number, number[]>();
+  private passes = 0;
+
+  constructor(
+    private readonly procDir: string,
+    private readonly rescanEvery = 10,
+  ) {}
+
+  members(pgids: ReadonlySet<number>): Map<number, GroupMember[]> {
+    const full = this.passes++ % this.rescanEvery === 0 || [...pgids].some((g) => !this.known.has(g));
+    const out = full ? processGroupMembers(this.procDir, pgids) : this.fromKnown(pgids);
+    this.known = new Map([...pgids].map((g) => [g, (out.get(g) ?? []).map((m) => m.pid)]));
+    return out;
+  }
+
+  private fromKnown(pgids: ReadonlySet<number>): Map<number, GroupMember[]> {
+    const out = new Map<number, GroupMember[]>();
+    for (const g of pgids) {
+      const todo = [g, ...(this.known.get(g) ?? [])];
+      const seen = new Set<number>();
+      const list: GroupMember[] = [];
+      while (todo.length > 0) {
+        const pid = todo.pop() as number;
+        if (seen.has(pid)) continue;
+        seen.add(pid);
+        const m = groupMember(this.procDir, String(pid), pgids);
+        if (!m || m.pgrp !== g) continue;
+        list.push({ pid: m.pid, ticks: m.ticks, rssBytes: m.rssBytes });
+        for (const c of childrenOf(this.procDir, pid)) if (!seen.has(c)) todo.push(c);
+      }
+      if (list.length > 0) out.set(g, list.sort((a, b) => a.pid - b.pid));
+    }
+    return out;
+  }
+}
+
+/** The children of a process's main thread; none where the kernel has no `children` file. */
+function childrenOf(procDir: string, pid: number): number[] {
+  let text;
+  try {
+    text = read(join(procDir, String(pid), 'task', String(pid), 'children'));
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const w of text.split(' ')) if (w.length > 0) out.push(Number(w));
   return out;
 }
 
@@ -449,11 +511,12 @@ export function servicesCollector(env: CollectorEnv, services: () => ServiceInfo
   const cpuTotal = new Map<string, number>();
   const lastAt = new Map<string, number>();
   let known = new Set<string>();
+  const groupMembers = new GroupMembers(env.procDir);
   return () => {
     const r = env.registry;
     const list = services();
     const pgids = new Set(list.map((s) => s.pid).filter((p): p is number => p !== null && p > 0));
-    const groups = processGroupMembers(env.procDir, pgids);
+    const groups = groupMembers.members(pgids);
     const now = env.clock.monoMs();
     const seen = new Set<string>();
     for (const s of list) {
