@@ -4,11 +4,14 @@
 // decimal one), and the timestamps' part (the same chunks with every value 0). Also how far the stamps lie
 // from a grid of the sampling interval (the jitter a stamp tolerance has to cover).
 //
+// And the bytes on disk per sample after an hour of those series played again through the history writer.
+//
 //   node bench/series-size.mjs DB [DB...]      (run `npm run build` first; the daemon may be running)
+//   BENCH_TREE=DIR                             another build's dist/ to encode with (e.g. the one before)
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const HERE = resolve(new URL('..', import.meta.url).pathname);
+const HERE = process.env.BENCH_TREE ? resolve(process.env.BENCH_TREE) : resolve(new URL('..', import.meta.url).pathname);
 
 /** Every series' samples in stored order, by series: { name, labels, samples }. */
 export async function seriesSamples(db, tree = HERE) {
@@ -85,5 +88,78 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
       console.log(r.series.slice(0, 64).padEnd(64), String(r.n).padStart(7), (r.chosen / r.n).toFixed(2).padStart(6), (r.gorilla / r.n).toFixed(2).padStart(7), (r.timestamps / r.n).toFixed(2).padStart(10));
     console.log('TOTAL'.padEnd(64), String(total.n).padStart(7), (total.chosen / total.n).toFixed(2).padStart(6), (total.gorilla / total.n).toFixed(2).padStart(7), (total.timestamps / total.n).toFixed(2).padStart(10));
     console.log('jitter against a 1 s grid:', JSON.stringify(await jitter(db)));
+    if (process.env.BENCH_OWN_HOUR !== '0') console.log('an hour of these series on disk:', JSON.stringify(await hourOfOwnSeries(db)));
+  }
+}
+
+/**
+ * Bytes on disk per sample after an hour of a journal's own series: its samples played again through the live
+ * history writer (as bench/history.bench.mjs's hour of synthetic series), repeated with their timestamps moved
+ * on by the span recorded until an hour is filled, flushed every 10 s; the journal file's size over the samples.
+ */
+export async function hourOfOwnSeries(db, tree = HERE, hourMs = 3_600_000) {
+  // Read with this build (it reads both chunk versions), written with `tree`'s.
+  const { mkdtempSync, readdirSync, rmSync, statSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { Journal } = await import(pathToFileURL(join(tree, 'dist/journal/index.js')).href);
+  const { FakeClock, silentLogger, canonicalJson } = await import(pathToFileURL(join(tree, 'dist/core/index.js')).href);
+  const { History } = await import(pathToFileURL(join(tree, 'dist/telemetry/history.js')).href);
+  const all = await seriesSamples(db);
+  const t0 = Math.min(...all.map((s) => s.samples[0].t));
+  const t1 = Math.max(...all.map((s) => s.samples[s.samples.length - 1].t));
+  const span = Math.ceil((t1 - t0 + 1) / 1000) * 1000;
+  // Every sample as (t, series), in time order, for as many rounds as fill the hour.
+  const one = [];
+  all.forEach((s, k) => {
+    for (const x of s.samples) one.push({ t: x.t - t0, v: x.v, k });
+  });
+  one.sort((a, b) => a.t - b.t || a.k - b.k);
+  const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-own-hour-'));
+  try {
+    const start = Date.UTC(2026, 0, 1);
+    const clock = new FakeClock(start);
+    const j = Journal.openWriter(join(dir, 'waveos.db'), { clock, runId: 'bench', bootId: 'bench' });
+    const h = new History({ journal: j, clock, log: silentLogger(), emit: () => undefined, rawRetentionMs: 86_400_000, aggregateRetentionMs: 30 * 86_400_000, quotaBytes: 1e12 });
+    const meta = all.map((s, k) => {
+      const labels = JSON.parse(s.labels);
+      return { key: `s${k}`, name: s.name, type: 'gauge', unit: 'u', labels, labels_json: canonicalJson(labels) };
+    });
+    let lastFlush = start;
+    let batch = [];
+    let batchT = start;
+    const put = () => {
+      if (batch.length > 0) h.capture(batch);
+      batch = [];
+    };
+    for (let round = 0; round * span < hourMs; round++)
+      for (const x of one) {
+        const t = start + round * span + x.t;
+        if (t - start >= hourMs) break;
+        if (t !== batchT) {
+          put();
+          if (t > clock.now()) clock.advance(t - clock.now());
+          batchT = t;
+          if (t - lastFlush >= 10_000) {
+            h.flush();
+            lastFlush = t;
+          }
+        }
+        batch.push({ ...meta[x.k], value: x.v, ts_ms: t });
+      }
+    put();
+    h.flush(true);
+    const samples = j.sampleCount();
+    const fp = j.metricsFootprint();
+    j.close();
+    const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    // The pages of the chunks and of the one-minute aggregates (tables and their indexes), per sample.
+    const { default: Database } = await import('better-sqlite3');
+    const d = new Database(join(dir, 'waveos.db'), { readonly: true });
+    const pages = (like) => d.prepare('SELECT COALESCE(SUM(pgsize), 0) AS b FROM dbstat WHERE name LIKE ?').get(like).b / samples;
+    const out = { perSample: bytes / samples, chunksPerSample: fp.raw_bytes / fp.raw_samples, chunkPages: pages('chunks%'), aggregatePages: pages('%metrics_1m%'), samples, series: all.length };
+    d.close();
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
