@@ -240,6 +240,9 @@ export class ChunkAppender {
   private prevHi = 0;
   private prevLo = 0;
   private window: XorWindow | null = null;
+  /** Whether every value so far may be decimal, at exponent decK at least: a cheap no before the seal tries. */
+  private decimal = true;
+  private decK = 0;
 
   get count(): number {
     return this.n;
@@ -265,6 +268,20 @@ export class ChunkAppender {
     this.prevHi = hi;
     this.prevLo = lo;
     this.n++;
+    if (this.decimal) this.noteDecimal(v);
+  }
+
+  private noteDecimal(v: number): void {
+    if (!Number.isFinite(v) || Object.is(v, -0)) {
+      this.decimal = false;
+      return;
+    }
+    while (!decimalAt(v, this.decK)) {
+      if (++this.decK > DECIMAL_MAX_EXPONENT) {
+        this.decimal = false;
+        return;
+      }
+    }
   }
 
   /**
@@ -273,7 +290,7 @@ export class ChunkAppender {
    */
   bytes(): Uint8Array {
     const gorilla = this.gorillaBytes();
-    if (this.n < 2) return gorilla;
+    if (this.n < 2 || !this.decimal) return gorilla;
     const { t, v } = decodeChunkColumns(gorilla);
     return smaller(gorilla, encodeDecimal(t, v));
   }
