@@ -288,6 +288,21 @@ describe('the decimal encoding (version 2)', () => {
     );
   });
 
+  it('an open chunk gives the same bytes as encodeChunk of its samples at any point, decimal or not', () => {
+    fc.assert(
+      fc.property(decimalSeries, fc.nat(), (s, at) => {
+        const cut = s.length === 0 ? 0 : at % s.length;
+        const a = new ChunkAppender();
+        for (const x of s.slice(0, cut)) a.append(x.t, x.v);
+        expect(a.bytes()).toEqual(encodeChunk(s.slice(0, cut)));
+        for (const x of s.slice(cut)) a.append(x.t, x.v);
+        expect(a.bytes()).toEqual(encodeChunk(s));
+        expect(exact(decodeChunk(a.bytes()))).toEqual(exact(s));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('encodes every series of decimal values, and decodes it to the same bits', () => {
     fc.assert(
       fc.property(decimalSeries, (s) => {
