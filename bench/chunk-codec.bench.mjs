@@ -1,13 +1,13 @@
-// Metric chunk codec: bytes per sample on realistic series against the ~313 bytes a sample costs as one
-// SQLite history row today, and encode/decode speed against JSON.stringify/parse of the same samples.
+// Metric chunk codec: bytes per sample on realistic series, as chunks are written (the smaller of the decimal
+// and the Gorilla encoding) against Gorilla alone (version 1, the encoding before the decimal one), and
+// encode/decode speed against JSON.stringify/parse of the same samples.
 // Series are one hour at 1 s (3,600 samples, one chunk each) from a seeded generator, so every run sees
 // the same bytes; timestamps carry the sampler's few milliseconds of jitter.
 import { performance } from 'node:perf_hooks';
 import { median } from './lib.mjs';
 
-const { encodeChunk, decodeChunk } = await import('../dist/telemetry/chunk-codec.js');
+const { encodeChunk, encodeGorillaChunk, decodeChunk } = await import('../dist/telemetry/chunk-codec.js');
 
-const ROW_BYTES = 313;
 const N = 3600;
 const START = 1_764_748_800_000;
 
@@ -37,6 +37,17 @@ const SERIES = {
     return series(2, (r) => (c += Math.round(900 + r() * 200)));
   })(),
   constant: series(3, () => 1),
+  'load average, 2 decimals, steps every 5 s': (() => {
+    let x = 150;
+    return series(5, (r, i) => {
+      if (i % 5 === 0) x = Math.max(0, x + Math.round((r() - 0.5) * 40));
+      return x / 100;
+    });
+  })(),
+  'busy seconds counter, 3 decimals': (() => {
+    let ms = 47_444;
+    return series(6, (r) => (ms += Math.round(r() * 30)) / 1000);
+  })(),
   'temperature, 0.1° steps': (() => {
     let k = 452;
     return series(4, (r) => {
@@ -62,7 +73,15 @@ function time(fn, reps = 20, batches = 7) {
 export async function run(row) {
   for (const [name, s] of Object.entries(SERIES)) {
     const perSample = encodeChunk(s).length / s.length;
-    row(`chunk codec size: ${name} (1 h chunk)`, perSample.toFixed(3), 'B/sample', ROW_BYTES, 'B/sample history row', perSample / ROW_BYTES, '');
+    const gorilla = encodeGorillaChunk(s).length / s.length;
+    row(`chunk codec size: ${name} (1 h chunk)`, perSample.toFixed(3), 'B/sample', gorilla.toFixed(3), 'B/sample Gorilla only', perSample / gorilla, '');
+  }
+  // The same series with the timestamps on the tick (telemetry.stamp_tolerance): what the jitter costs.
+  for (const [name, s] of Object.entries(SERIES)) {
+    const ticked = s.map((x, i) => ({ t: START + i * 1000, v: x.v }));
+    const perSample = encodeChunk(ticked).length / s.length;
+    const gorilla = encodeGorillaChunk(ticked).length / s.length;
+    row(`chunk codec size, stamped on the tick: ${name}`, perSample.toFixed(3), 'B/sample', gorilla.toFixed(3), 'B/sample Gorilla only', perSample / gorilla, '');
   }
   const s = SERIES['CPU % gauge, noisy'];
   const chunk = encodeChunk(s);
@@ -71,6 +90,8 @@ export async function run(row) {
   const enc = time(() => encodeChunk(s));
   const encJson = time(() => JSON.stringify(s));
   row('chunk codec encode: CPU % series', msps(enc), 'M samples/s', msps(encJson), 'M/s JSON.stringify', encJson / enc, '');
+  const encGorilla = time(() => encodeGorillaChunk(s));
+  row('chunk codec encode, Gorilla only: CPU % series', msps(encGorilla), 'M samples/s', msps(encJson), 'M/s JSON.stringify', encJson / encGorilla, '');
   const dec = time(() => decodeChunk(chunk));
   const decJson = time(() => JSON.parse(json));
   row('chunk codec decode, CRC checked: CPU % series', msps(dec), 'M samples/s', msps(decJson), 'M/s JSON.parse', decJson / dec, '');

@@ -7,6 +7,7 @@
 //    history writer, flushed every 10 s);
 //  - `waveos metrics --since 24h --name X --json` on a journal of 24 h x 50 series at 1 Hz (the daemon not
 //    running: the CLI reads the file).
+// BENCH_HISTORY_WRITES=0 leaves out the daemons (the first figure), BENCH_HISTORY_QUERY=0 the query.
 // BENCH_HISTORY_BEFORE=DIR runs every figure also on another build of WaveOS (a checkout with dist/ built,
 // e.g. the commit before a change) in the same run, as the baseline column.
 import { spawn, spawnSync } from 'node:child_process';
@@ -162,7 +163,8 @@ async function writtenPerSample(row) {
     // What the same samples take once sealed: pieces (a chunk header and a first value every flush) are
     // transient, and at 1 Hz a chunk is sealed only after 30 minutes, longer than the window.
     const sealed = await resealedPerSample(ours.db);
-    row(`history: chunk bytes per sample once sealed, the dev profile's own series`, sealed.all.toFixed(2), 'B/sample', sealed.timestamps.toFixed(2), 'B/sample of it timestamps', undefined, 'Gorilla paper: 1.37');
+    row(`history: chunk bytes per sample once sealed, the dev profile's own series`, sealed.all.toFixed(2), 'B/sample', sealed.gorilla.toFixed(2), 'B/sample Gorilla only', sealed.all / sealed.gorilla, 'Gorilla paper: 1.37');
+    row(`history: of which their timestamps`, sealed.timestamps.toFixed(2), 'B/sample', '', '', undefined, '');
   } finally {
     for (const d of [ours, atStop, before]) if (d) d.p.kill('SIGTERM');
     prom?.stop?.();
@@ -171,39 +173,11 @@ async function writtenPerSample(row) {
   }
 }
 
-/** A journal's samples re-encoded as sealed chunks (up to CHUNK_MAX_SAMPLES each); and the timestamps' part. */
+/** A journal's samples re-encoded as sealed chunks (bench/series-size.mjs): as written, Gorilla alone, timestamps. */
 async function resealedPerSample(db) {
-  const { JournalReader, CHUNK_MAX_SAMPLES } = await import(pathToFileURL(join(HERE, 'dist/journal/index.js')).href);
-  const { decodeChunk, encodeChunk } = await import(pathToFileURL(join(HERE, 'dist/telemetry/chunk-codec.js')).href);
-  const r = JournalReader.openReadOnly(db);
-  const bySeries = new Map();
-  try {
-    const take = (c) => {
-      const a = bySeries.get(c.series_id) ?? [];
-      bySeries.set(c.series_id, a);
-      for (const x of decodeChunk(c.data)) a.push(x);
-    };
-    for (let id = 0; ; ) {
-      const page = r.chunksAfter(id, 2_000);
-      if (page.length === 0) break;
-      page.forEach(take);
-      id = page[page.length - 1].id;
-    }
-    r.headChunks().forEach(take);
-  } finally {
-    r.close();
-  }
-  let n = 0;
-  let all = 0;
-  let values0 = 0;
-  for (const samples of bySeries.values())
-    for (let i = 0; i < samples.length; i += CHUNK_MAX_SAMPLES) {
-      const part = samples.slice(i, i + CHUNK_MAX_SAMPLES);
-      n += part.length;
-      all += encodeChunk(part).length;
-      values0 += encodeChunk(part.map((x) => ({ t: x.t, v: 0 }))).length;
-    }
-  return { all: all / n, timestamps: values0 / n };
+  const { resealed } = await import('./series-size.mjs');
+  const { total } = await resealed(db, HERE);
+  return { all: total.chosen / total.n, gorilla: total.gorilla / total.n, timestamps: total.timestamps / total.n };
 }
 
 /**
@@ -274,8 +248,19 @@ export async function hourOnDisk(tree) {
     const samples = j.sampleCount();
     const fp = j.metricsFootprint();
     j.close();
-    const bytes = readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
-    return { perSample: bytes / samples, samples, rawPerSample: fp.raw_bytes !== undefined && fp.raw_samples ? fp.raw_bytes / fp.raw_samples : undefined };
+    const files = Object.fromEntries(readdirSync(dir).map((f) => [f, statSync(join(dir, f)).size]));
+    const bytes = Object.values(files).reduce((n, b) => n + b, 0);
+    // Where the file's pages go, by table and index (SQLite's dbstat).
+    let tables;
+    try {
+      const { default: Database } = await import('better-sqlite3');
+      const d = new Database(db, { readonly: true });
+      tables = Object.fromEntries(d.prepare('SELECT name, SUM(pgsize) AS b FROM dbstat GROUP BY name ORDER BY b DESC').all().map((r) => [r.name, r.b]));
+      d.close();
+    } catch {
+      tables = undefined;
+    }
+    return { perSample: bytes / samples, samples, files, tables, rawPerSample: fp.raw_bytes !== undefined && fp.raw_samples ? fp.raw_bytes / fp.raw_samples : undefined };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -335,11 +320,27 @@ export async function run(row) {
     hourBefore ? hour.perSample / hourBefore.perSample : undefined,
     '≤ 2',
   );
-  if (hour.rawPerSample !== undefined) row('history: of which the chunks themselves (synthetic: noisy 3-decimal gauges, counters, flags)', hour.rawPerSample.toFixed(2), 'B/sample', '', '', undefined, '');
+  if (hour.rawPerSample !== undefined)
+    row(
+      'history: of which the chunks themselves (synthetic: noisy 3-decimal gauges, counters, flags)',
+      hour.rawPerSample.toFixed(2),
+      'B/sample',
+      hourBefore?.rawPerSample !== undefined ? hourBefore.rawPerSample.toFixed(2) : '',
+      hourBefore ? 'B/sample baseline build' : '',
+      hourBefore?.rawPerSample ? hour.rawPerSample / hourBefore.rawPerSample : undefined,
+      '',
+    );
+  if (hour.tables) {
+    const per = (b) => (b / hour.samples).toFixed(2);
+    const t = hour.tables;
+    row('history: of which pages of chunks (table and indexes), one-minute aggregates (table and index)', per((t.chunks ?? 0) + (t.chunks_start ?? 0) + (t.chunks_series_start ?? 0)), 'B/sample', per(Object.entries(t).filter(([k]) => k.startsWith('metrics_1m') || k.includes('metrics_1m')).reduce((n, [, b]) => n + b, 0)), 'B/sample aggregates', undefined, '');
+    if (process.env.BENCH_HISTORY_VERBOSE) console.log(JSON.stringify({ files: hour.files, tables: hour.tables, before: hourBefore && { files: hourBefore.files, tables: hourBefore.tables } }));
+  }
   const w = writerAlone(HERE);
   const wBefore = BEFORE ? writerAlone(BEFORE) : undefined;
   row('history: writer alone, bytes written per sample over 10 min (128 series, flush + sync every 10 s)', w.perSample.toFixed(1), 'B/sample', wBefore ? wBefore.perSample.toFixed(1) : '', wBefore ? 'B/sample baseline build' : '', wBefore ? w.perSample / wBefore.perSample : undefined, '≤ Prometheus');
   row('history: writer alone, bytes written per sample over an hour (every chunk sealed in it)', w.hourPerSample.toFixed(1), 'B/sample', wBefore ? wBefore.hourPerSample.toFixed(1) : '', wBefore ? 'B/sample baseline build' : '', wBefore ? w.hourPerSample / wBefore.hourPerSample : undefined, '');
+  if (process.env.BENCH_HISTORY_QUERY === '0') return;
   const q = await metricsQuery(HERE);
   const qb = BEFORE ? await metricsQuery(BEFORE) : undefined;
   row(`history: metrics --since 24h --name X --json (${q.samples} samples; journal ${(q.dbBytes / 1048576).toFixed(0)} MiB)`, Math.round(q.ms), 'ms', qb ? Math.round(qb.ms) : Math.round(bareNodeMs()), qb ? `ms baseline build (${(qb.dbBytes / 1048576).toFixed(0)} MiB)` : 'ms bare node -e', qb ? q.ms / qb.ms : undefined, '< 300 ms');

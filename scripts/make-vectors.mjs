@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Writes the test vectors of docs/formats/vectors/ (journals, evidence packs, bundles, keys) and their
-// verdicts.json, with keys made from fixed seeds and a fixed clock, using the daemon's own code from dist/
+// verdicts.json, and the metric chunk vectors (chunks.json, scripts/chunk-vectors.mjs), with keys made from fixed seeds and a fixed clock, using the daemon's own code from dist/
 // (run `npm run build` first). Every tampered file is made from a valid one by one stated change.
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import nacl from 'tweetnacl';
 import { create as createTar, extract as extractTar, list as listTar } from 'tar';
+import { chunkVectors, writeChunkVectors } from './chunk-vectors.mjs';
 
 const REPO = resolve(import.meta.dirname, '..');
 const OUT = join(REPO, 'docs/formats/vectors');
@@ -336,6 +337,7 @@ keyFiles();
 journals();
 await packs();
 await bundles();
+writeChunkVectors(join(OUT, 'chunks.json'), await chunkVectors());
 writeFileSync(
   join(OUT, 'verdicts.json'),
   `${JSON.stringify(

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, isBundleRejection, loadTrustedKeys, readSigningKey, scanBundle } from '../daemon/bundles/index.js';
 import { parsePublicKey, readSignedManifest, verifyPack } from '../daemon/evidence/index.js';
 import { JournalReader, verifyJournal } from '../daemon/journal/index.js';
+import { ChunkCorrupt, decodeChunk, encodeChunk } from '../daemon/telemetry/chunk-codec.js';
 
 const DIR = join(import.meta.dirname, '../docs/formats/vectors');
 
@@ -83,5 +84,50 @@ describe('the format vectors (docs/formats/vectors/verdicts.json)', () => {
     expect(() => readSignedManifest(join(DIR, 'pack-manifest-edited.tar.gz'))).toThrow(/does not verify/);
     expect(() => readSignedManifest(join(DIR, 'pack-key-id-mismatch.tar.gz'))).toThrow(/key_id does not belong/);
     expect(() => readSignedManifest(join(DIR, 'journal-v2.db'))).toThrow(/not a readable evidence pack/);
+  });
+});
+
+interface ChunkVector {
+  name: string;
+  valid: boolean;
+  version?: number;
+  written?: boolean;
+  reason?: string;
+  note: string;
+  hex: string;
+  samples?: [number, string][];
+}
+
+describe('the metric chunk vectors (docs/formats/vectors/chunks.json)', () => {
+  const chunks = (JSON.parse(readFileSync(join(DIR, 'chunks.json'), 'utf8')) as { vectors: ChunkVector[] }).vectors;
+  const view = new DataView(new ArrayBuffer(8));
+  const bitsOf = (v: number): string => (view.setFloat64(0, v), view.getBigUint64(0).toString(16).padStart(16, '0'));
+  const fromBits = (b: string): number => (view.setBigUint64(0, BigInt(`0x${b}`)), view.getFloat64(0));
+
+  it('cover both versions, valid and refused for each reason', () => {
+    expect(new Set(chunks.filter((c) => c.valid).map((c) => c.version))).toEqual(new Set([1, 2]));
+    expect(new Set(chunks.filter((c) => !c.valid).map((c) => c.reason))).toEqual(new Set(['checksum', 'truncated', 'length', 'version', 'payload']));
+  });
+
+  it.each(chunks.map((c) => [c.name, c] as const))('%s decodes to its samples bit for bit, or is refused with its reason', (_, c) => {
+    const bytes = Buffer.from(c.hex, 'hex');
+    if (!c.valid) {
+      let reason = 'decoded';
+      try {
+        decodeChunk(bytes);
+      } catch (e) {
+        if (!(e instanceof ChunkCorrupt)) throw e;
+        reason = e.reason;
+      }
+      expect(reason, c.note).toBe(c.reason);
+      return;
+    }
+    expect(bytes[0]).toBe(c.version);
+    const back = decodeChunk(bytes);
+    expect(back.map((s) => [s.t, bitsOf(s.v)])).toEqual(c.samples);
+    // What a writer makes of the samples: these very bytes when `written`, another (smaller) chunk when not.
+    const made = Buffer.from(encodeChunk((c.samples ?? []).map(([t, b]) => ({ t, v: fromBits(b) })))).toString('hex');
+    if (c.written) expect(made).toBe(c.hex);
+    else expect(made.length).toBeLessThan(c.hex.length);
   });
 });

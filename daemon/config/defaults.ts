@@ -16,6 +16,9 @@ interface ProfileDefaults {
   evidence_schedule: string | null;
 }
 
+/** telemetry.stamp_tolerance's default (docs/telemetry.md says why). */
+export const DEFAULT_STAMP_TOLERANCE_MS = 50;
+
 /** The Prometheus endpoint's default port (127.0.0.1 in both profiles). */
 export const PROMETHEUS_DEFAULT_PORT = 9469;
 
@@ -37,6 +40,9 @@ function telemetryConfig(t: NonNullable<ConfigFile['telemetry']>, d: ProfileDefa
     flush_interval_ms: t.flush_interval ?? Math.min(Math.max(sample * 10, 10_000), 60_000),
     collector_timeout_ms: timeout,
     unchanged_every_ms: t.unchanged_every ?? 0,
+    // Scheduling jitter at 1 s was under 16 ms for 73 % of samples and under 64 ms for 99 % (docs/journal.md);
+    // a stamp is never further than this from when the sample was taken, and never half an interval.
+    stamp_tolerance_ms: Math.min(t.stamp_tolerance ?? DEFAULT_STAMP_TOLERANCE_MS, Math.floor(sample / 2)),
     max_backoff_ms: t.max_backoff ?? 60_000,
     raw_retention_ms: t.raw_retention ?? 24 * 3_600_000,
     aggregate_retention_ms: t.aggregate_retention ?? 30 * 24 * 3_600_000,

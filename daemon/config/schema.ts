@@ -103,6 +103,11 @@ export const telemetrySchema = z.strictObject({
   collector_timeout: boundedDuration('10ms', '5m').optional(),
   /** A series whose value has not changed is written to the history at most this often ("0s": every sample). */
   unchanged_every: boundedDuration('0s', '1d').optional(),
+  /**
+   * A sample taken within this of its sampling tick is stamped with the tick ("0ms": with the time it was
+   * taken); at most half the sample interval.
+   */
+  stamp_tolerance: boundedDuration('0ms', '1s').optional(),
   /** Longest wait between retries of a failing collector. */
   max_backoff: boundedDuration('100ms', '1d').optional(),
   raw_retention: boundedDuration('1m', '400d').optional(),
@@ -147,6 +152,7 @@ export interface TelemetryConfig {
   readonly flush_interval_ms: number;
   readonly collector_timeout_ms: number;
   readonly unchanged_every_ms: number;
+  readonly stamp_tolerance_ms: number;
   readonly max_backoff_ms: number;
   readonly raw_retention_ms: number;
   readonly aggregate_retention_ms: number;

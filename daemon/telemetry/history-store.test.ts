@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
 import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, headSegments, migrateSchema, readHeadLog, verifyJournal } from '../journal/index.js';
-import { encodeChunk } from './chunk-codec.js';
+import { encodeChunk, encodeGorillaChunk } from './chunk-codec.js';
 import { History } from './history.js';
 import { checkAllChunks, columnBatches, readHistory, readHistoryJson, reportCorruptOnce, sampleBatches } from './history-query.js';
 import { Registry } from './registry.js';
@@ -205,6 +205,28 @@ describe('stored chunks', () => {
     j.close();
   });
 
+  it('reads the version 1 chunks a build before the decimal encoding wrote beside version 2 ones, and verifies both', () => {
+    const j = open();
+    const t0 = Date.UTC(2026, 0, 1);
+    // Written now: short decimals, sealed as version 2.
+    const now = Array.from({ length: 300 }, (_, i) => ({ ts_ms: t0 + 600_000 + i * 1000, name: 'load', value: Math.round(150 + 40 * Math.sin(i / 30)) / 100, unit: 'ratio', labels: {} }));
+    j.appendSamples(now);
+    j.close();
+    // Written before: the same series' earlier samples as the Gorilla chunk (version 1) an older build sealed.
+    const before = Array.from({ length: 300 }, (_, i) => ({ t: t0 + i * 1000, v: i % 7 === 0 ? -0 : Math.round(150 + 40 * Math.cos(i / 30)) / 100 }));
+    const d = new Database(db);
+    const old = encodeGorillaChunk(before);
+    expect(old[0]).toBe(1);
+    d.prepare("INSERT INTO chunks (series_id, start_ms, end_ms, count, data) VALUES ((SELECT id FROM series WHERE name = 'load'), ?, ?, ?, ?)").run(t0, t0 + 299_000, 300, old);
+    expect((d.prepare('SELECT data FROM chunks WHERE start_ms = ?').get(t0 + 600_000) as { data: Buffer }).data[0]).toBe(2);
+    d.close();
+    const r = JournalReader.openReadOnly(db);
+    const want = [...before.map((s) => ({ t: s.t, v: s.v })), ...now.map((s) => ({ t: s.ts_ms, v: s.value }))];
+    expect(stored(r).map((s) => [s.ts_ms, bits(s.value)])).toEqual(want.map((s) => [s.t, bits(s.v)]));
+    expect(checkAllChunks(r)).toMatchObject({ chunks: 2, samples: 600, corrupt: [] });
+    r.close();
+  });
+
   it('a corrupt chunk is reported with an event, once, and never returned as data; the rest still is', () => {
     const j = open();
     const t0 = Date.UTC(2026, 0, 1);
@@ -214,6 +236,8 @@ describe('stored chunks', () => {
     const d = new Database(db);
     // One bit flipped in the middle chunk's payload, as a failing card would.
     const c = d.prepare('SELECT id, data FROM chunks ORDER BY start_ms LIMIT 1 OFFSET 1').get() as { id: number; data: Buffer };
+    // The values are integers: the chunk is in the decimal encoding (version 2).
+    expect(c.data[0]).toBe(2);
     c.data[40] = (c.data[40] as number) ^ 0x10;
     d.prepare('UPDATE chunks SET data = ? WHERE id = ?').run(c.data, c.id);
     d.close();

@@ -98,9 +98,13 @@ export class CollectorScheduler {
     }));
   }
 
-  /** Runs every collector that is due, concurrently; resolves when each has finished or timed out. */
-  async runDue(): Promise<void> {
-    const now = this.deps.clock.monoMs();
+  /**
+   * Runs every collector that is due, concurrently; resolves when each has finished or timed out. `at` is the
+   * monotonic time the pass was scheduled for (default: now): cadences are kept on that grid, so a pass that
+   * fired a few milliseconds late neither shifts them nor skips a run.
+   */
+  async runDue(at?: number): Promise<void> {
+    const now = at ?? this.deps.clock.monoMs();
     // A little slack, so a timer that fires a millisecond early does not skip a whole interval.
     const due = this.slots.filter((s) => s.nextDue <= now + Math.min(50, s.c.intervalMs / 10));
     await Promise.all(due.map((s) => this.runOne(s, now)));
@@ -192,5 +196,47 @@ export class CollectorScheduler {
       });
     }
     this.deps.onRun?.(s.c.name, false, ms);
+  }
+}
+
+/**
+ * Stamps samples with the sampling tick they were taken for, as Prometheus does with its scrape timestamp
+ * tolerance: a sample whose wall-clock time lies within `toleranceMs` of its pass's tick takes the tick, any
+ * other keeps its own time. A pass's tick is its scheduled monotonic time plus the wall-minus-monotonic
+ * offset, which stays as it was until the wall clock steps by more than the tolerance (NTP, an RTC
+ * correction): then the offset is taken anew and the samples follow the new clock as they did without
+ * stamping (a step back seals the open chunks, docs/journal.md). A pass that begins after its tick went by
+ * (the one before overran it) stamps nothing, so no stamp goes back before a sample of the pass before. A
+ * stamp is so never more than the tolerance from the time the sample was taken. With 1 s sampling the delta
+ * of delta of the stamps is then 0, one bit in a chunk instead of ~9 for the milliseconds of scheduling
+ * jitter. A tolerance of 0 keeps every sample's own time.
+ */
+export class TickStamper {
+  private offset: number | null = null;
+  /** Wall time the last pass ended: a later pass's tick must not lie before it. */
+  private floor = -Infinity;
+
+  constructor(readonly toleranceMs: number) {}
+
+  /** The wall-clock tick of a pass scheduled at monotonic `dueMono`, the clocks read as it begins; NaN: none. */
+  begin(dueMono: number, wallNow: number, monoNow: number): number {
+    if (this.toleranceMs <= 0) return NaN;
+    const off = wallNow - monoNow;
+    if (this.offset === null || Math.abs(off - this.offset) > this.toleranceMs) {
+      this.offset = off;
+      this.floor = -Infinity;
+    }
+    const tick = dueMono + this.offset;
+    return tick >= this.floor ? tick : NaN;
+  }
+
+  /** The stamp of a sample taken at wall time `actual` in the pass whose tick is `tick`. */
+  stamp(actual: number, tick: number): number {
+    return Math.abs(actual - tick) <= this.toleranceMs ? tick : actual;
+  }
+
+  /** The pass's samples are stamped: the wall clock as it ends. */
+  end(wallNow: number): void {
+    if (wallNow > this.floor) this.floor = wallNow;
   }
 }

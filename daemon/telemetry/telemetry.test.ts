@@ -87,6 +87,51 @@ describe('Telemetry', () => {
     }
   });
 
+  it('stamps samples with their sampling tick when taken within telemetry.stamp_tolerance of it, and follows a clock that steps back', async () => {
+    const t = make({ stamp_tolerance_ms: 50 });
+    t.registry.define({ name: 'test_jitter_ratio', type: 'gauge', unit: 'ratio', help: 'a test gauge', labelNames: [] });
+    let lag = 0;
+    let n = 0;
+    // The sample is taken `lag` ms into its pass, as a collector late in a busy pass takes it.
+    t.addCollector({ name: 'jittery', intervalMs: 1_000, timeoutMs: 500, collect: () => (clock.advance(lag), void t.registry.set('test_jitter_ratio', {}, ++n / 100)) });
+    const wall0 = clock.now();
+    const mono0 = clock.monoMs();
+    const pass = async (k: number, ms: number): Promise<void> => {
+      clock.advance(mono0 + k * 1_000 - clock.monoMs());
+      lag = ms;
+      await t.tick(mono0 + k * 1_000);
+    };
+    const lags = [0, 3, 17, 50, 2, 51, 8, 30, 120, 12];
+    for (const [k, ms] of lags.entries()) await pass(k, ms);
+    // The wall clock steps back a minute (an NTP step): the stamps follow it, on the new clock's grid.
+    clock.jumpWall(-60_000);
+    for (let k = 10; k < 15; k++) await pass(k, 5);
+    t.flushHistory();
+    const got = t.historySince(wall0 - 120_000, 'test_jitter_ratio', 1_000).samples.map((s) => [Date.parse(s.ts), s.value]);
+    const want = [
+      ...lags.map((ms, k) => [wall0 + k * 1_000 + (ms <= 50 ? 0 : ms), (k + 1) / 100]),
+      ...[10, 11, 12, 13, 14].map((k) => [wall0 - 60_000 + k * 1_000, (k + 1) / 100]),
+    ].sort((a, b) => (a[0] as number) - (b[0] as number));
+    expect(got).toEqual(want);
+    // The step back sealed the chunk of the samples before it, as without stamping.
+    const sealed = journal.chunksAfter(0, 100);
+    expect(sealed.map((c) => [c.count, c.start_ms, c.end_ms])).toEqual([[10, wall0, wall0 + 9_000]]);
+  });
+
+  it('with telemetry.stamp_tolerance 0 keeps the time each sample was taken', async () => {
+    const t = make({ stamp_tolerance_ms: 0 });
+    t.registry.define({ name: 'test_jitter_ratio', type: 'gauge', unit: 'ratio', help: 'a test gauge', labelNames: [] });
+    t.addCollector({ name: 'jittery', intervalMs: 1_000, timeoutMs: 500, collect: () => (clock.advance(7), void t.registry.set('test_jitter_ratio', {}, 1)) });
+    const wall0 = clock.now();
+    const mono0 = clock.monoMs();
+    for (let k = 0; k < 3; k++) {
+      clock.advance(mono0 + k * 1_000 - clock.monoMs());
+      await t.tick(mono0 + k * 1_000);
+    }
+    t.flushHistory();
+    expect(t.historySince(wall0 - 1_000, 'test_jitter_ratio', 100).samples.map((s) => Date.parse(s.ts) - wall0)).toEqual([7, 1_007, 2_007]);
+  });
+
   it('a collector that throws and one that hangs do not stop the others; each is reported once', async () => {
     const t = make();
     t.addCollector({

@@ -25,7 +25,7 @@ import { METRICS } from './metrics.js';
 import { ProcFiles } from './procfs.js';
 import { type ExpositionSources, type PrometheusServer, startPrometheus } from './prometheus.js';
 import { type Labels, type Point, Registry } from './registry.js';
-import { type CollectorStatus, CollectorScheduler } from './scheduler.js';
+import { type CollectorStatus, CollectorScheduler, TickStamper } from './scheduler.js';
 
 export interface TelemetryDeps {
   journal: Journal;
@@ -74,6 +74,9 @@ export class Telemetry implements Lifecycle {
   readonly registry: Registry;
   private readonly scheduler: CollectorScheduler;
   private readonly history: History;
+  private readonly stamper: TickStamper;
+  /** Monotonic time the next sampling pass is scheduled for: passes keep to a grid of the sampling tick. */
+  private nextPass: number | undefined;
   private readonly queues = new Map<string, () => number>();
   private readonly rates: EventRates;
   private readonly refused = new Set<string>();
@@ -124,6 +127,7 @@ export class Telemetry implements Lifecycle {
       quotaBytes: c.quota_bytes,
       unchangedEveryMs: c.unchanged_every_ms,
     });
+    this.stamper = new TickStamper(c.stamp_tolerance_ms);
     this.rates = new EventRates(c.health.window_ms);
     this.lastFlush = deps.clock.monoMs();
     this.nextMaintain = deps.clock.monoMs() + FIRST_MAINTAIN_MS;
@@ -315,10 +319,19 @@ export class Telemetry implements Lifecycle {
     return readHistory(this.deps.journal, { sinceMs, name, limit, onCorrupt: this.onCorruptChunk });
   }
 
-  /** One sampling pass: due collectors, then history capture, flush and maintenance when due. */
-  async tick(): Promise<void> {
-    await this.scheduler.runDue();
+  /**
+   * One sampling pass: due collectors, then history capture, flush and maintenance when due. `dueMono` is the
+   * monotonic time the pass was scheduled for (default: now); its samples are stamped with that tick when
+   * taken within `telemetry.stamp_tolerance` of it (TickStamper).
+   */
+  async tick(dueMono?: number): Promise<void> {
+    const clock = this.deps.clock;
+    const due = dueMono ?? clock.monoMs();
+    const tickWall = this.stamper.begin(due, clock.now(), clock.monoMs());
+    await this.scheduler.runDue(due);
     const updated = this.registry.drainUpdated();
+    for (const u of updated) u.ts_ms = this.stamper.stamp(u.ts_ms, tickWall);
+    this.stamper.end(clock.now());
     this.history.capture(updated);
     if (updated.length > 0 && this.deps.onSamples) {
       try {
@@ -371,19 +384,30 @@ export class Telemetry implements Lifecycle {
     else this.schedule(0);
   }
 
-  private schedule(delay: number): void {
+  /**
+   * Schedules the next pass `delay` ms from now (the first) or at the next tick of the grid. Passes keep to
+   * the grid whatever a timer's lateness or a pass's length (a late pass runs at once for its tick; ticks a
+   * pass overran entirely are skipped), so their ticks stay one interval apart.
+   */
+  private schedule(delay?: number): void {
     if (this.stopped) return;
+    const now = this.deps.clock.monoMs();
+    if (this.nextPass === undefined || delay !== undefined) this.nextPass = now + (delay ?? 0);
+    else {
+      const tick = this.scheduler.size > 0 ? this.scheduler.tickMs() : this.deps.config.sample_interval_ms;
+      this.nextPass += tick;
+      if (this.nextPass + tick <= now) this.nextPass += Math.floor((now - this.nextPass) / tick) * tick;
+    }
+    const due = this.nextPass;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const t0 = this.deps.clock.monoMs();
-      this.running = this.tick()
+      this.running = this.tick(due)
         .catch((e: unknown) => this.deps.log.error({ err: errorMessage(e) }, 'telemetry pass failed'))
         .finally(() => {
           this.running = undefined;
-          const tick = this.scheduler.size > 0 ? this.scheduler.tickMs() : this.deps.config.sample_interval_ms;
-          this.schedule(Math.max(0, tick - (this.deps.clock.monoMs() - t0)));
+          this.schedule();
         });
-    }, delay);
+    }, Math.max(0, due - now));
     this.timer.unref();
   }
 
