@@ -86,7 +86,7 @@ describe('the x86-64 release package', () => {
     expect(postinst).toMatch(/deb-systemd-helper enable waveos\.service/);
     expect(postinst).toMatch(/deb-systemd-invoke "\$action" waveos\.service/);
     expect(readFileSync(join(ctl, 'prerm'), 'utf8')).toMatch(/deb-systemd-invoke stop waveos\.service/);
-    expect(readFileSync(join(ctl, 'postrm'), 'utf8')).toMatch(/"\$1" = purge[\s\S]*rm -rf \/var\/lib\/waveos \/var\/log\/waveos \/run\/waveos \/etc\/waveos/);
+    expect(readFileSync(join(ctl, 'postrm'), 'utf8')).toMatch(/"\$1" = purge[\s\S]*rm -rf \/var\/lib\/waveos \/var\/log\/waveos \/var\/cache\/waveos \/run\/waveos \/etc\/waveos/);
     const list = sh('dpkg-deb', ['-c', deb]).out;
     for (const p of ['./usr/bin/waveos', './lib/systemd/system/waveos.service', './usr/lib/sysusers.d/waveos.conf', './usr/lib/tmpfiles.d/waveos.conf', './usr/share/polkit-1/rules.d/50-waveos-reboot.rules', './etc/waveos/waveos.yaml', './usr/lib/waveos/runtime/bin/node']) {
       expect(list, p).toContain(p);
