@@ -217,7 +217,7 @@ export class HistoryReader {
     return this.headRows();
   }
 
-  private headCache: { key: string; rows: StoredChunk[] } | undefined;
+  private headCache: { key: string; last: number; rows: StoredChunk[] } | undefined;
 
   /**
    * The head log's pieces whose chunk is not sealed yet (a sealed chunk of the series starting where the
@@ -226,18 +226,22 @@ export class HistoryReader {
    */
   protected headRows(): StoredChunk[] {
     const path = this.db.name;
-    const segs = this.db.memory ? [] : [...headSegments(path), { n: -1, path: corruptFile(path) }];
+    const last = (this.statement('SELECT max(id) AS id FROM chunks').get() as { id: number | null }).id ?? 0;
+    // A chunk sealed since: the log's files may have gone with it, list them again.
+    if (this.headCache !== undefined && this.headCache.last !== last) this.forgetHeadLogFiles();
+    const segs = this.db.memory ? [] : [...this.headLogFiles(path), { n: -1, path: corruptFile(path) }];
     let any = false;
     const stats = segs.map((s) => {
       try {
-        const st = statSync(s.path);
+        // No exception for a file that is not there (the corrupt-records file, usually): this runs every slice.
+        const st = statSync(s.path, { throwIfNoEntry: false });
+        if (st === undefined) return `${s.n}:-`;
         any = true;
         return `${s.n}:${st.size}:${st.mtimeMs}`;
       } catch {
         return `${s.n}:-`;
       }
     });
-    const last = (this.statement('SELECT max(id) AS id FROM chunks').get() as { id: number | null }).id ?? 0;
     const key = `${stats.join(',')}|${last}`;
     if (this.headCache?.key === key) return this.headCache.rows;
     const rows: StoredChunk[] = [];
@@ -257,8 +261,28 @@ export class HistoryReader {
     }
     if (this.hasHeadTable())
       rows.push(...(this.db.prepare('SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as StoredChunk[]));
-    this.headCache = { key, rows };
+    this.headCache = { key, last, rows };
     return rows;
+  }
+
+  private headLogListing: { atMs: number; segs: { n: number; path: string }[] } | undefined;
+
+  /**
+   * The head log's files, listed at most once a second: a read asks for the heads every slice, and listing
+   * the folder is most of what that costs. The files listed are still stat'ed every time (a record appended
+   * shows), a sealed chunk lists again (files go only once their chunks are sealed), and the writer forgets
+   * the listing whenever it writes the log; so a reader in another process sees a new file (a new one begins
+   * every 1 MiB of records) up to a second late, which is as if its read had begun that much earlier.
+   */
+  private headLogFiles(path: string): { n: number; path: string }[] {
+    const now = performance.now();
+    if (this.headLogListing === undefined || now - this.headLogListing.atMs >= 1_000) this.headLogListing = { atMs: now, segs: headSegments(path) };
+    return this.headLogListing.segs;
+  }
+
+  /** The head log changed here (the writer wrote or removed its files): list it again at the next read. */
+  protected forgetHeadLogFiles(): void {
+    this.headLogListing = undefined;
   }
 
   private headTable: boolean | undefined;

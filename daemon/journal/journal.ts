@@ -966,6 +966,7 @@ export class Journal extends JournalReader {
       })();
     if (w.pieces.length > 0) this.headLog.append(w.pieces.map((p): HeadPiece => ({ series_id: p.series_id, head_start_ms: p.head_start_ms ?? p.start_ms, data: p.data })));
     if (w.sealed.length > 0) this.headLog.sealed(w.sealed.map((c) => headKey(c.series_id, c.start_ms)));
+    this.forgetHeadLogFiles();
   }
 
   /**
@@ -991,6 +992,7 @@ export class Journal extends JournalReader {
       headSegments(this.db.name).flatMap((s) => readSegment(s.path).corrupt.map((c) => c.bytes)),
     );
     this.headLog.clear();
+    this.forgetHeadLogFiles();
   }
 
   /** One-minute aggregates; a minute written twice (a restart mid-minute) is merged, not duplicated. */
