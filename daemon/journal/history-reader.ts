@@ -275,7 +275,8 @@ export class HistoryReader {
    * every 1 MiB of records) up to a second late, which is as if its read had begun that much earlier.
    */
   private headLogFiles(path: string): { n: number; path: string }[] {
-    const now = performance.now();
+    // Monotonic, and without the perf_hooks module that `performance` loads.
+    const now = process.uptime() * 1000;
     if (this.headLogListing === undefined || now - this.headLogListing.atMs >= 1_000) this.headLogListing = { atMs: now, segs: headSegments(path) };
     return this.headLogListing.segs;
   }
