@@ -1,9 +1,10 @@
+import { hash as digest } from 'node:crypto';
 import { accessSync, constants as fsConstants, existsSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, jcsOf, wellFormed, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
 import type { EventKind } from './event-kinds.js';
-import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
+import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent } from './event.js';
 import type { Severity } from './severity.js';
 import { type ChunkRow, chunkSamples } from './chunk-store.js';
 import { type HeadPiece, HeadLogWriter, headKey, headSegments, keepCorrupt, moveHeadLogAside, pieceRow, readHeadLog, readSegment } from './head-log.js';
@@ -162,6 +163,8 @@ interface PendingEvent {
   event: JournalEvent;
   dataJson: string;
 }
+
+const sha256Hex = (text: string): string => digest('sha256', text, 'hex');
 
 /** Rows per multi-row INSERT: one statement per 64 events costs far less than 64 statement runs. */
 const ROWS_PER_INSERT = 64;
@@ -591,14 +594,14 @@ export class Journal extends JournalReader {
     const severity = input.severity ?? 'info';
     const dataJson = jcsOf(data);
     const mono = this.clock.monoMs();
-    // The same text as canonicalBody(event, dataJson) for version 2 (members in RFC 8785 order), built with
-    // the run's ids serialized once.
-    const text =
-      `{"boot_id":${this.bootIdJson},"data":${dataJson},"kind":${this.json(kind)},"mono_ms":${mono}` +
-      `,"reason":${JSON.stringify(reason)},"run_id":${this.runIdJson},"seq":${seq},"severity":"${severity}"` +
-      `,"source":${this.json(source)},"ts":"${this.lastTs}","v":${EVENT_FORMAT_VERSION}}`;
     const prevHash = this.head;
-    const hash = chainHash(prevHash, text);
+    // chainHash(prevHash, body), the body being the same text as canonicalBody(event, dataJson) for version 2
+    // (members in RFC 8785 order), built with the run's ids serialized once and hashed as one string.
+    const hash = sha256Hex(
+      `${prevHash}{"boot_id":${this.bootIdJson},"data":${dataJson},"kind":${this.json(kind)},"mono_ms":${mono}` +
+        `,"reason":${JSON.stringify(reason)},"run_id":${this.runIdJson},"seq":${seq},"severity":"${severity}"` +
+        `,"source":${this.json(source)},"ts":"${this.lastTs}","v":${EVENT_FORMAT_VERSION}}`,
+    );
     const event: JournalEvent = {
       v: EVENT_FORMAT_VERSION,
       seq,
