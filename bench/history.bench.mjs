@@ -6,7 +6,7 @@
 //  - bytes on disk per sample after an hour of synthetic history (120 series at 1 Hz through the live
 //    history writer, flushed every 10 s);
 //  - `waveos metrics --since 24h --name X --json` on a journal of 24 h x 50 series at 1 Hz (the daemon not
-//    running: the CLI reads the file).
+//    running: the CLI reads the file), wall and CPU time. BENCH_HISTORY_ONLY=query runs only this figure.
 // BENCH_HISTORY_WRITES=0 leaves out the daemons (the first figure), BENCH_HISTORY_QUERY=0 the query.
 // BENCH_HISTORY_BEFORE=DIR runs every figure also on another build of WaveOS (a checkout with dist/ built,
 // e.g. the commit before a change) in the same run, as the baseline column.
@@ -266,38 +266,80 @@ export async function hourOnDisk(tree) {
   }
 }
 
-/** A journal of 24 h x 50 series at 1 Hz, and the CLI's `metrics --since 24h --name metric_3 --json` on it. */
-async function metricsQuery(tree) {
+/** A journal of 24 h x 50 series at 1 Hz, written by `tree`'s own journal code (its format); the root it is in. */
+async function queryJournal(tree) {
   const dir = mkdtempSync(join(tmpdir(), 'waveos-bench-query-'));
+  const { Journal } = await import(pathToFileURL(join(tree, 'dist/journal/index.js')).href);
+  const { pathsFor, ensureLayout, FakeClock } = await import(pathToFileURL(join(tree, 'dist/core/index.js')).href);
+  const paths = pathsFor(dir);
+  ensureLayout(paths);
+  const end = Date.now();
+  const start = end - 86_400_000 + 60_000;
+  const j = Journal.openWriter(paths.db, { clock: new FakeClock(start), runId: 'bench', bootId: 'bench' });
+  const batch = [];
+  for (let s = 0; s < 86_340; s++) {
+    for (let k = 0; k < 50; k++) batch.push({ ts_ms: start + s * 1000, name: `metric_${k % 10}`, value: (s % 600) / 10 + k, unit: 'ratio', labels: { idx: String(k) } });
+    if (batch.length >= 50_000) j.appendSamples(batch.splice(0));
+  }
+  j.appendSamples(batch.splice(0));
+  j.close();
+  return { dir, dbBytes: statSync(paths.db).size };
+}
+
+/** CPU seconds of the children this process has waited for (/proc/self/stat cutime + cstime, 10 ms ticks). */
+function childCpuS() {
+  const stat = readFileSync('/proc/self/stat', 'latin1');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+/** One run of the CLI's `metrics --since 24h --name metric_3 --json` on the journal in `dir`: wall ms, CPU s, samples out. */
+function queryOnce(tree, dir) {
+  const c = childCpuS();
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [join(tree, 'bin/waveos.js'), 'metrics', '--root', dir, '--since', '24h', '--name', 'metric_3', '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const ms = performance.now() - t;
+  if (r.status !== 0) throw new Error(`metrics --since failed: ${r.stderr}`);
+  return { ms, cpu: childCpuS() - c, samples: JSON.parse(r.stdout).history.samples.length };
+}
+
+/**
+ * The CLI's `metrics --since 24h --name metric_3 --json` on a 24 h x 50 series journal, BENCH_HISTORY_QUERY_RUNS
+ * times (default 5), alternating with the baseline build's runs (each on a journal its own code wrote) so both
+ * see the same load: medians, and the range.
+ */
+async function metricsQueries(row) {
+  const runs = Number(process.env.BENCH_HISTORY_QUERY_RUNS ?? 5);
+  const ours = await queryJournal(HERE);
+  const base = BEFORE ? await queryJournal(BEFORE) : undefined;
   try {
-    const { Journal } = await import(pathToFileURL(join(tree, 'dist/journal/index.js')).href);
-    const { pathsFor, ensureLayout, FakeClock } = await import(pathToFileURL(join(tree, 'dist/core/index.js')).href);
-    const paths = pathsFor(dir);
-    ensureLayout(paths);
-    const end = Date.now();
-    const start = end - 86_400_000 + 60_000;
-    const j = Journal.openWriter(paths.db, { clock: new FakeClock(start), runId: 'bench', bootId: 'bench' });
-    const batch = [];
-    for (let s = 0; s < 86_340; s++) {
-      for (let k = 0; k < 50; k++) batch.push({ ts_ms: start + s * 1000, name: `metric_${k % 10}`, value: (s % 600) / 10 + k, unit: 'ratio', labels: { idx: String(k) } });
-      if (batch.length >= 50_000) j.appendSamples(batch.splice(0));
+    const a = [];
+    const b = [];
+    for (let i = 0; i < runs; i++) {
+      a.push(queryOnce(HERE, ours.dir));
+      if (base) b.push(queryOnce(BEFORE, base.dir));
     }
-    j.appendSamples(batch.splice(0));
-    j.close();
-    const times = [];
-    let out = '';
-    for (let i = 0; i < 3; i++) {
-      const t = performance.now();
-      const r = spawnSync(process.execPath, [join(tree, 'bin/waveos.js'), 'metrics', '--root', dir, '--since', '24h', '--name', 'metric_3', '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 });
-      times.push(performance.now() - t);
-      if (r.status !== 0) throw new Error(`metrics --since failed: ${r.stderr}`);
-      out = r.stdout;
-    }
-    const body = JSON.parse(out);
-    const dbBytes = statSync(paths.db).size;
-    return { ms: times.sort((a, b) => a - b)[1], samples: body.history.samples.length, dbBytes };
+    const med = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
+    const span = (xs, f) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+    const ms = (x) => String(Math.round(x));
+    const s2 = (x) => x.toFixed(2);
+    const qm = med(a.map((r) => r.ms));
+    const bm = base ? med(b.map((r) => r.ms)) : undefined;
+    row(
+      `history: metrics --since 24h --name X --json (${a[0].samples} samples; journal ${(ours.dbBytes / 1048576).toFixed(0)} MiB), wall ${span(a.map((r) => r.ms), ms)}`,
+      Math.round(qm),
+      'ms',
+      base ? Math.round(bm) : Math.round(bareNodeMs()),
+      base ? `ms baseline, ${span(b.map((r) => r.ms), ms)}` : 'ms bare node -e',
+      base ? qm / bm : undefined,
+      '< 300 ms',
+    );
+    const qc = med(a.map((r) => r.cpu));
+    const bc = base ? med(b.map((r) => r.cpu)) : undefined;
+    row(`history: the same, CPU (user + system) ${span(a.map((r) => r.cpu), s2)}`, s2(qc), 's', base ? s2(bc) : '', base ? `s baseline, ${span(b.map((r) => r.cpu), s2)}` : '', base ? qc / bc : undefined, '');
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(ours.dir, { recursive: true, force: true });
+    if (base) rmSync(base.dir, { recursive: true, force: true });
   }
 }
 
@@ -308,6 +350,8 @@ function bareNodeMs() {
 }
 
 export async function run(row) {
+  // BENCH_HISTORY_ONLY=query: only the metrics query figures (the rest takes minutes).
+  if (process.env.BENCH_HISTORY_ONLY === 'query') return metricsQueries(row);
   if (process.env.BENCH_HISTORY_WRITES !== '0') await writtenPerSample(row);
   const hour = await hourOnDisk(HERE);
   const hourBefore = BEFORE && existsSync(join(BEFORE, 'dist')) ? await hourOnDisk(BEFORE) : undefined;
@@ -341,7 +385,5 @@ export async function run(row) {
   row('history: writer alone, bytes written per sample over 10 min (128 series, flush + sync every 10 s)', w.perSample.toFixed(1), 'B/sample', wBefore ? wBefore.perSample.toFixed(1) : '', wBefore ? 'B/sample baseline build' : '', wBefore ? w.perSample / wBefore.perSample : undefined, '≤ Prometheus');
   row('history: writer alone, bytes written per sample over an hour (every chunk sealed in it)', w.hourPerSample.toFixed(1), 'B/sample', wBefore ? wBefore.hourPerSample.toFixed(1) : '', wBefore ? 'B/sample baseline build' : '', wBefore ? w.hourPerSample / wBefore.hourPerSample : undefined, '');
   if (process.env.BENCH_HISTORY_QUERY === '0') return;
-  const q = await metricsQuery(HERE);
-  const qb = BEFORE ? await metricsQuery(BEFORE) : undefined;
-  row(`history: metrics --since 24h --name X --json (${q.samples} samples; journal ${(q.dbBytes / 1048576).toFixed(0)} MiB)`, Math.round(q.ms), 'ms', qb ? Math.round(qb.ms) : Math.round(bareNodeMs()), qb ? `ms baseline build (${(qb.dbBytes / 1048576).toFixed(0)} MiB)` : 'ms bare node -e', qb ? q.ms / qb.ms : undefined, '< 300 ms');
+  await metricsQueries(row);
 }

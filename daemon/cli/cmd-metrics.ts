@@ -53,9 +53,10 @@ function warnCorrupt(corrupt: readonly CorruptChunk[], io: Output): void {
 
 /** History read from the journal file when no daemon runs; --json is written without an object per sample. */
 async function historyFromFile(db: string, q: HistoryQuery, json: boolean, io: Output): Promise<number> {
-  // Only the journal reader and the history reader: the rest of the daemon is not loaded for a query.
-  const [{ JournalReader }, { readHistory, readHistoryJsonBytes }] = await Promise.all([import('../journal/index.js'), import('../telemetry/history-query.js')]);
-  const reader = JournalReader.openReadOnly(db);
+  // Only SQLite, the history side of the journal and the codec: not the events' side of the journal, nor the
+  // schema, config and logging libraries it needs (test/client-path.integration.test.ts holds this).
+  const [{ HistoryReader }, { readHistory, readHistoryJsonBytes }] = await Promise.all([import('../journal/history-reader.js'), import('../telemetry/history-query.js')]);
+  const reader = HistoryReader.openReadOnly(db);
   try {
     if (json) {
       const r = readHistoryJsonBytes(reader, q);

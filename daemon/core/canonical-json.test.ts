@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { jcsOfByHand } from './canonical-json.js';
 import { JcsError, canonicalJson, jcs, jcsOf } from './index.js';
 
 interface Vector {
@@ -53,5 +54,51 @@ describe('jcsOf', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('prints through JSON.stringify only what it prints by hand: the same text for any value', () => {
+    const values = fc.oneof(
+      fc.anything({ withBoxedValues: true, withMap: true, withSet: true, withDate: true, withNullPrototype: true, withSparseArray: true, withObjectString: true }),
+      fc.jsonValue(),
+      // sorted plain members, the common case of event data
+      fc.dictionary(fc.string(), fc.oneof(fc.double(), fc.string(), fc.boolean(), fc.constant(null))).map((d) => Object.fromEntries(Object.entries(d).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))),
+    );
+    fc.assert(
+      fc.property(values, (v) => {
+        expect(jcsOf(v)).toBe(jcsOfByHand(v));
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it('takes the slow path wherever JSON.stringify would print otherwise', () => {
+    class Point {
+      constructor(
+        readonly y: number,
+        readonly x: number,
+      ) {}
+    }
+    const inherited = Object.create({ b: 1 }) as Record<string, unknown>;
+    inherited.a = 2;
+    const cases: [unknown, string][] = [
+      [{ '9': 'a', '10': 'b' }, '{"10":"b","9":"a"}'], // integer names come first in for-in and JSON.stringify order
+      [{ b: 1, a: 2 }, '{"a":2,"b":1}'],
+      [{ a: 'x\ud800' }, '{"a":"x\ufffd"}'],
+      [{ '\udc00': 1 }, '{"\ufffd":1}'],
+      [{ a: new Number(3) }, '{"a":{}}'],
+      [{ a: { toJSON: () => ({ z: 1, y: 2 }) } }, '{"a":{"y":2,"z":1}}'],
+      [new Point(1, 2), '{"x":2,"y":1}'],
+      [inherited, '{"a":2}'],
+      // eslint-disable-next-line no-sparse-arrays -- a hole is what is tested
+      [[1, , 3], '[1,null,3]'],
+      [{ a: undefined, b: [undefined] }, '{"b":[null]}'],
+      [{ a: -0, b: Number.NaN, c: Number.POSITIVE_INFINITY, d: 1e21, e: 5e-7 }, '{"a":0,"b":null,"c":null,"d":1e+21,"e":5e-7}'],
+      [JSON.parse('{"__proto__":1,"a":2}'), '{"__proto__":1,"a":2}'],
+      [Object.assign(Object.create(null) as object, { a: 1, b: [true, null] }), '{"a":1,"b":[true,null]}'],
+    ];
+    for (const [v, text] of cases) {
+      expect(jcsOf(v)).toBe(text);
+      expect(jcsOfByHand(v)).toBe(text);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { fsyncDir } from '../core/index.js';
+import { fsyncDir } from '../core/atomic-file.js';
 import type { StoredChunk } from './chunk-store.js';
 
 /**

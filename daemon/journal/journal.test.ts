@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Chaos, FakeClock, isWaveosError } from '../core/index.js';
+import { Chaos, FakeClock, isWaveosError, jcs } from '../core/index.js';
+import { Redactor } from '../security/index.js';
 import {
   BUNDLES_FAILURES_KEY,
   BUNDLES_SEQ_KEY,
@@ -19,6 +20,8 @@ import {
   MODE_KEY,
   REBOOTS_KEY,
   policyEventKind,
+  canonicalBody,
+  chainHash,
   verifyChain,
   verifyJournal,
 } from './index.js';
@@ -96,6 +99,48 @@ describe('Journal.openForStart', () => {
     const again = Journal.openForStart(db, { clock, runId: 'run-b', bootId: 'b' });
     expect(again.missing).toBe(false);
     again.journal.close();
+  });
+});
+
+describe('Journal.append', () => {
+  it('stores and chains each event exactly as its format says, whatever shape its data has, redacted or not', () => {
+    const j = Journal.openWriter(db, { clock, runId: 'run-a', bootId: 'boot-1', batchMax: 4, batchDelayMs: 1_000, redactor: new Redactor({ literals: ['s3cr3t-value-123456'] }) });
+    const data: Record<string, unknown>[] = [
+      { i: 1, load: 0.5 }, // sorted already: printed by JSON.stringify
+      { z: 1, a: [1, { d: null, c: true }] }, // unsorted, nested
+      { '9': 'a', '10': 'b' }, // integer names: not in UTF-16 order as JSON.stringify has them
+      { note: 'x\ud800y', ok: 'pair \ud83d\ude00' }, // a lone surrogate, mended; a pair, kept
+      { a: 1, token: 'abc', url: 'https://u:s3cr3t-value-123456@h', z: -0 }, // redacted after unchanged members
+      { n: Number.NaN, m: 1e21, when: new Date(0) },
+      {},
+    ];
+    const appended = data.map((d, i) => j.append({ kind: 'service.started', source: 'test', reason: `event ${i} s3cr3t-value-123456`, data: d }));
+    j.flush();
+    const rows = new Database(db, { readonly: true }).prepare('SELECT seq, data, prev_hash, hash FROM events ORDER BY seq').all() as { seq: number; data: string; prev_hash: string; hash: string }[];
+    expect(rows).toHaveLength(data.length);
+    let prev = GENESIS_HASH;
+    for (const [i, e] of appended.entries()) {
+      const row = rows[i] as (typeof rows)[number];
+      // the stored data is the RFC 8785 form of the event's data, and the hash is the chain's over the canonical body
+      expect(row.data).toBe(jcs(JSON.parse(row.data)));
+      expect(e.prev_hash).toBe(prev);
+      expect(e.hash).toBe(chainHash(prev, canonicalBody(e, row.data)));
+      expect(row.hash).toBe(e.hash);
+      expect(e.reason).not.toContain('s3cr3t');
+      prev = e.hash;
+    }
+    expect(rows.map((r) => r.data)).toEqual([
+      '{"i":1,"load":0.5}',
+      '{"a":[1,{"c":true,"d":null}],"z":1}',
+      '{"10":"b","9":"a"}',
+      '{"note":"x\ufffdy","ok":"pair \ud83d\ude00"}',
+      '{"a":1,"token":"[REDACTED]","url":"https://u:[REDACTED]@h","z":0}',
+      '{"m":1e+21,"n":null,"when":"1970-01-01T00:00:00.000Z"}',
+      '{}',
+    ]);
+    expect(data[4]).toEqual({ a: 1, token: 'abc', url: 'https://u:s3cr3t-value-123456@h', z: -0 });
+    expect(verifyJournal(j)).toMatchObject({ ok: true, events: data.length });
+    j.close();
   });
 });
 

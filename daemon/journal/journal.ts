@@ -1,15 +1,19 @@
-import { accessSync, constants as fsConstants, existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { hash as digest } from 'node:crypto';
+import { accessSync, constants as fsConstants, existsSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMessage, jcsOf, wellFormed, fsyncDir, hasErrorCode, isDiskFull, isoUtc } from '../core/index.js';
 import type { EventKind } from './event-kinds.js';
-import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent, chainHash } from './event.js';
+import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent } from './event.js';
 import type { Severity } from './severity.js';
-import { type ChunkRow, type SeriesRow, type StoredChunk, chunkSamples } from './chunk-store.js';
-import { type HeadPiece, HeadLogWriter, corruptFile, headKey, headSegments, keepCorrupt, moveHeadLogAside, pieceRow, readHeadLog, readSegment } from './head-log.js';
+import { type ChunkRow, chunkSamples } from './chunk-store.js';
+import { type HeadPiece, HeadLogWriter, headKey, headSegments, keepCorrupt, moveHeadLogAside, pieceRow, readHeadLog, readSegment } from './head-log.js';
 import { sealPieces } from './chunk-migration.js';
 import { migrateSchema } from './schema.js';
+import { HistoryReader, type MetricAggregate, openDb } from './history-reader.js';
 import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
+
+export { HistoryReader, type MetricAggregate, type MetricsFootprint, type MetricsQuery, type RawSample, SQLITE_CACHE_KIB } from './history-reader.js';
 
 export interface JournalOptions {
   clock: Clock;
@@ -107,51 +111,6 @@ export interface MetricSample {
   labels: Record<string, string>;
 }
 
-/** One series over one minute: what retention keeps after the raw samples are gone. */
-export interface MetricAggregate {
-  minute_ms: number;
-  name: string;
-  unit: string;
-  labels: Record<string, string>;
-  min: number;
-  avg: number;
-  max: number;
-  last: number;
-  count: number;
-}
-
-export interface MetricsQuery {
-  sinceMs: number;
-  untilMs?: number;
-  name?: string;
-  limit: number;
-}
-
-/** Size of the metrics history: raw samples exactly (chunk bytes), aggregates estimated (row-id range times the average row size). */
-export interface MetricsFootprint {
-  /** Chunks, sealed and open. */
-  raw_rows: number;
-  raw_samples: number;
-  raw_oldest_ms: number | null;
-  aggregate_rows: number;
-  aggregate_oldest_ms: number | null;
-  raw_bytes: number;
-  aggregate_bytes: number;
-  bytes: number;
-}
-
-/** Bytes an aggregate row takes in the file, its index entry included (schema 8: series id, minute, five numbers; measured). */
-const AGG_ROW_BYTES = 64;
-
-/** A stored sample with its labels still as the canonical JSON text they are stored as. */
-export interface RawSample {
-  ts_ms: number;
-  name: string;
-  value: number;
-  unit: string;
-  labels: string;
-}
-
 /** The journal's high-water mark: how far it had got, whatever rows are left. */
 export interface HeadMark {
   seq: number;
@@ -205,6 +164,8 @@ interface PendingEvent {
   dataJson: string;
 }
 
+const sha256Hex = (text: string): string => digest('sha256', text, 'hex');
+
 /** Rows per multi-row INSERT: one statement per 64 events costs far less than 64 statement runs. */
 const ROWS_PER_INSERT = 64;
 const EVENT_COLUMNS = '(seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash, v)';
@@ -256,37 +217,8 @@ function fillRow(params: unknown[], at: number, p: PendingEvent): void {
   params[at + 12] = e.v;
 }
 
-/** SQLite's page cache per connection, in KiB (measured with bench/sqlite-cache.mjs). */
-export const SQLITE_CACHE_KIB = 2048;
-
-function openDb(path: string, readonly: boolean): Database.Database {
-  try {
-    if (!readonly) mkdirSync(dirname(path), { recursive: true, mode: 0o750 });
-    const db = new Database(path, { readonly, fileMustExist: readonly });
-    db.pragma('busy_timeout = 5000');
-    // better-sqlite3 builds SQLite with a 16 MiB page cache per connection, which filled as the journal grew:
-    // RSS crept with the file. 2 MiB, and no memory map (its pages count in RSS too): docs/footprint.md, "SQLite".
-    db.pragma(`cache_size = -${SQLITE_CACHE_KIB}`);
-    db.pragma('mmap_size = 0');
-    if (!readonly) {
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-    }
-    return db;
-  } catch (e) {
-    throw new WaveosError('WAVEOS_E_JOURNAL_OPEN', `cannot open the journal ${path}: ${errorMessage(e)}`, { cause: e });
-  }
-}
-
 /** Read access to a journal file: for offline commands and for the daemon's own queries. */
-export class JournalReader {
-  protected readonly db: Database.Database;
-  private readonly statements = new Map<string, Database.Statement>();
-
-  constructor(db: Database.Database) {
-    this.db = db;
-  }
-
+export class JournalReader extends HistoryReader {
   private columns: string | undefined;
 
   /**
@@ -301,9 +233,8 @@ export class JournalReader {
     return this.columns;
   }
 
-  static openReadOnly(path: string): JournalReader {
-    const db = openDb(path, true);
-    return new JournalReader(db);
+  static override openReadOnly(path: string): JournalReader {
+    return new JournalReader(openDb(path, true));
   }
 
   lastSeq(): number {
@@ -422,11 +353,6 @@ export class JournalReader {
     return (this.db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check);
   }
 
-  /** The exact number of stored raw metric samples (in sealed and head chunks). */
-  sampleCount(): number {
-    return this.metricsFootprint().raw_samples;
-  }
-
   /** Raw rows in seq order, for chain verification. */
   iterateRows(): IterableIterator<EventRow> {
     return this.db.prepare(`SELECT ${this.eventColumns} FROM events ORDER BY seq`).iterate() as IterableIterator<EventRow>;
@@ -451,197 +377,6 @@ export class JournalReader {
     return this.db.prepare('SELECT value FROM state WHERE key = ?').get(key) as { value: string } | undefined;
   }
 
-  /** One-minute aggregates of minutes starting at or after `sinceMs`, oldest first. */
-  aggregatesSince(q: MetricsQuery): MetricAggregate[] {
-    const until = q.untilMs ?? Number.MAX_SAFE_INTEGER;
-    const cols = 'SELECT a.minute_ms, s.name, s.unit, s.labels, a.min, a.avg, a.max, a.last, a.count FROM metrics_1m a JOIN series s ON s.id = a.series_id';
-    const rows = (
-      q.name
-        ? this.statement(`${cols} WHERE a.minute_ms >= ? AND a.minute_ms < ? AND a.series_id IN (SELECT id FROM series WHERE name = ?) ORDER BY a.minute_ms, a.id LIMIT ?`).all(
-            q.sinceMs,
-            until,
-            q.name,
-            q.limit,
-          )
-        : this.statement(`${cols} WHERE a.minute_ms >= ? AND a.minute_ms < ? ORDER BY a.minute_ms, a.id LIMIT ?`).all(q.sinceMs, until, q.limit)
-    ) as (Omit<MetricAggregate, 'labels'> & { labels: string })[];
-    return rows.map((r) => ({ ...r, labels: JSON.parse(r.labels) as Record<string, string> }));
-  }
-
-  /** Where the oldest raw sample's chunk starts (null: no raw samples): the index's first entry, no table scan. */
-  rawOldestMs(): number | null {
-    this.assertChunks();
-    const r = this.statement('SELECT min(start_ms) AS s FROM chunks').get() as { s: number | null };
-    let s = r.s;
-    for (const h of this.headRows()) if (h.count > 0 && (s === null || h.start_ms < s)) s = h.start_ms;
-    return s;
-  }
-
-  /** A prepared statement, made once per text: a read of many slices runs the same few queries thousands of times. */
-  protected statement(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
-    return st;
-  }
-
-  /** The history's size, exactly: the bytes of its chunks (and an estimate for the one-minute aggregates). */
-  metricsFootprint(): MetricsFootprint {
-    this.assertChunks();
-    const c = this.db.prepare('SELECT count(*) AS n, coalesce(sum(count), 0) AS samples, coalesce(sum(length(data)), 0) AS bytes, min(start_ms) AS oldest FROM chunks').get() as {
-      n: number;
-      samples: number;
-      bytes: number;
-      oldest: number | null;
-    };
-    for (const h of this.headRows()) {
-      c.n++;
-      c.samples += h.count;
-      c.bytes += h.data.length;
-      if (h.count > 0 && (c.oldest === null || h.start_ms < c.oldest)) c.oldest = h.start_ms;
-    }
-    const agg = this.db.prepare('SELECT min(id) AS lo, max(id) AS hi FROM metrics_1m').get() as { lo: number | null; hi: number | null };
-    const aggRows = agg.lo === null || agg.hi === null ? 0 : agg.hi - agg.lo + 1;
-    const aggOldest = aggRows ? (this.db.prepare('SELECT minute_ms FROM metrics_1m WHERE id = ?').get(agg.lo) as { minute_ms: number } | undefined) : undefined;
-    const aggBytes = Math.round(aggRows * AGG_ROW_BYTES);
-    return {
-      raw_rows: c.n,
-      raw_samples: c.samples,
-      raw_oldest_ms: c.oldest,
-      aggregate_rows: aggRows,
-      aggregate_oldest_ms: aggOldest?.minute_ms ?? null,
-      raw_bytes: c.bytes,
-      aggregate_bytes: aggBytes,
-      bytes: c.bytes + aggBytes,
-    };
-  }
-
-  /** The series catalogue. */
-  seriesCatalogue(): SeriesRow[] {
-    this.assertChunks();
-    return this.db.prepare('SELECT id, name, unit, labels FROM series ORDER BY id').all() as SeriesRow[];
-  }
-
-  /** The head pieces of series named `name` (all when undefined). */
-  private headRowsOf(name: string | undefined): StoredChunk[] {
-    const rows = this.headRows();
-    if (name === undefined || rows.length === 0) return rows;
-    const ids = new Set((this.statement('SELECT id FROM series WHERE name = ?').all(name) as { id: number }[]).map((r) => r.id));
-    return rows.filter((r) => ids.has(r.series_id));
-  }
-
-  /**
-   * Chunks (sealed, and the heads as last flushed) whose first sample falls in [fromMs, toMs), of one metric
-   * name or all, in start order. Their data is as stored: decode and check it with decodeChunk.
-   */
-  chunksStartingIn(fromMs: number, toMs: number, name?: string): StoredChunk[] {
-    this.assertChunks();
-    const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
-    const args = name === undefined ? [fromMs, toMs] : [fromMs, toMs, name];
-    const rows = this.statement(`SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE start_ms >= ? AND start_ms < ?${where} ORDER BY start_ms, series_id`).all(
-      ...args,
-    ) as StoredChunk[];
-    const heads = this.headRowsOf(name).filter((h) => h.start_ms >= fromMs && h.start_ms < toMs);
-    if (heads.length === 0) return rows;
-    return [...rows, ...heads].sort((a, b) => a.start_ms - b.start_ms || a.series_id - b.series_id);
-  }
-
-  /** Where the first chunk starting at or after `fromMs` starts (null: none), to skip empty stretches of time. */
-  nextChunkStart(fromMs: number, name?: string): number | null {
-    this.assertChunks();
-    const where = name === undefined ? '' : ' AND series_id IN (SELECT id FROM series WHERE name = ?)';
-    const args = name === undefined ? [fromMs] : [fromMs, name];
-    const r = this.statement(`SELECT min(start_ms) AS s FROM chunks WHERE start_ms >= ?${where}`).get(...args) as { s: number | null };
-    let s = r.s;
-    for (const h of this.headRowsOf(name)) if (h.start_ms >= fromMs && (s === null || h.start_ms < s)) s = h.start_ms;
-    return s;
-  }
-
-  /** Sealed chunks with ids above `afterId`, in id order (the order they were sealed in). */
-  chunksAfter(afterId: number, limit: number): StoredChunk[] {
-    this.assertChunks();
-    return this.db.prepare('SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE id > ? ORDER BY id LIMIT ?').all(afterId, limit) as StoredChunk[];
-  }
-
-  /**
-   * The pieces of each series' open chunk as the flushes wrote them, in series order and, within one, in time
-   * order (the head log; a record of it that fails its check comes as a chunk that does not decode, for the
-   * readers to report).
-   */
-  headChunks(): StoredChunk[] {
-    this.assertChunks();
-    return this.headRows();
-  }
-
-  private headCache: { key: string; rows: StoredChunk[] } | undefined;
-
-  /**
-   * The head log's pieces whose chunk is not sealed yet (a sealed chunk of the series starting where the
-   * piece's open chunk started supersedes it), and the rows of a head_chunks table a journal not yet at
-   * schema 7 still has. Read again only when the log's files or the newest sealed chunk changed.
-   */
-  protected headRows(): StoredChunk[] {
-    const path = this.db.name;
-    const segs = this.db.memory ? [] : [...headSegments(path), { n: -1, path: corruptFile(path) }];
-    let any = false;
-    const stats = segs.map((s) => {
-      try {
-        const st = statSync(s.path);
-        any = true;
-        return `${s.n}:${st.size}:${st.mtimeMs}`;
-      } catch {
-        return `${s.n}:-`;
-      }
-    });
-    const last = (this.statement('SELECT max(id) AS id FROM chunks').get() as { id: number | null }).id ?? 0;
-    const key = `${stats.join(',')}|${last}`;
-    if (this.headCache?.key === key) return this.headCache.rows;
-    const rows: StoredChunk[] = [];
-    if (any) {
-      const log = readHeadLog(path);
-      const sealed = this.statement('SELECT 1 FROM chunks WHERE series_id = ? AND start_ms = ? LIMIT 1');
-      const known = new Map<string, boolean>();
-      for (const p of log.pieces) {
-        const k = headKey(p.series_id, p.head_start_ms);
-        let done = known.get(k);
-        if (done === undefined) known.set(k, (done = sealed.get(p.series_id, p.head_start_ms) !== undefined));
-        if (!done) rows.push(pieceRow(p));
-      }
-      // Stable: within a series, log order is time order.
-      rows.sort((a, b) => a.series_id - b.series_id);
-      rows.push(...log.corrupt);
-    }
-    if (this.hasHeadTable())
-      rows.push(...(this.db.prepare('SELECT NULL AS id, series_id, start_ms, end_ms, count, data FROM head_chunks ORDER BY series_id, id').all() as StoredChunk[]));
-    this.headCache = { key, rows };
-    return rows;
-  }
-
-  private headTable: boolean | undefined;
-
-  /** Schema 5 and 6 kept the open chunks' pieces in a table (schema 7 moved them to the head log). */
-  private hasHeadTable(): boolean {
-    this.headTable ??= this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'head_chunks'").get() !== undefined;
-    return this.headTable;
-  }
-
-  /** The id of the newest sealed chunk (0 when none). */
-  lastChunkId(): number {
-    this.assertChunks();
-    return (this.db.prepare('SELECT max(id) AS id FROM chunks').get() as { id: number | null }).id ?? 0;
-  }
-
-  private chunked: boolean | undefined;
-
-  /** A journal an older WaveOS left, opened read-only, still keeps one row per sample until a daemon converts it. */
-  protected assertChunks(): void {
-    this.chunked ??= this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks'").get() !== undefined;
-    if (!this.chunked)
-      throw new WaveosError(
-        'WAVEOS_E_JOURNAL_OPEN',
-        `the journal ${this.db.name} keeps its metric history in the old one-row-per-sample layout: start the daemon once to convert it to chunks`,
-      );
-  }
-
   /**
    * The seq range of the events stamped inside [sinceTs, untilTs]: from the first at or after `sinceTs` to
    * the last at or before `untilTs`. Everything between is part of it (a contiguous stretch of the chain,
@@ -662,9 +397,6 @@ export class JournalReader {
     return rows.map(rowToIntent);
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
-  }
 }
 
 /**
@@ -868,14 +600,14 @@ export class Journal extends JournalReader {
     const severity = input.severity ?? 'info';
     const dataJson = jcsOf(data);
     const mono = this.clock.monoMs();
-    // The same text as canonicalBody(event, dataJson) for version 2 (members in RFC 8785 order), built with
-    // the run's ids serialized once.
-    const text =
-      `{"boot_id":${this.bootIdJson},"data":${dataJson},"kind":${this.json(kind)},"mono_ms":${mono}` +
-      `,"reason":${JSON.stringify(reason)},"run_id":${this.runIdJson},"seq":${seq},"severity":"${severity}"` +
-      `,"source":${this.json(source)},"ts":"${this.lastTs}","v":${EVENT_FORMAT_VERSION}}`;
     const prevHash = this.head;
-    const hash = chainHash(prevHash, text);
+    // chainHash(prevHash, body), the body being the same text as canonicalBody(event, dataJson) for version 2
+    // (members in RFC 8785 order), built with the run's ids serialized once and hashed as one string.
+    const hash = sha256Hex(
+      `${prevHash}{"boot_id":${this.bootIdJson},"data":${dataJson},"kind":${this.json(kind)},"mono_ms":${mono}` +
+        `,"reason":${JSON.stringify(reason)},"run_id":${this.runIdJson},"seq":${seq},"severity":"${severity}"` +
+        `,"source":${this.json(source)},"ts":"${this.lastTs}","v":${EVENT_FORMAT_VERSION}}`,
+    );
     const event: JournalEvent = {
       v: EVENT_FORMAT_VERSION,
       seq,
@@ -1255,6 +987,7 @@ export class Journal extends JournalReader {
       })();
     if (w.pieces.length > 0) this.headLog.append(w.pieces.map((p): HeadPiece => ({ series_id: p.series_id, head_start_ms: p.head_start_ms ?? p.start_ms, data: p.data })));
     if (w.sealed.length > 0) this.headLog.sealed(w.sealed.map((c) => headKey(c.series_id, c.start_ms)));
+    this.forgetHeadLogFiles();
   }
 
   /**
@@ -1280,6 +1013,7 @@ export class Journal extends JournalReader {
       headSegments(this.db.name).flatMap((s) => readSegment(s.path).corrupt.map((c) => c.bytes)),
     );
     this.headLog.clear();
+    this.forgetHeadLogFiles();
   }
 
   /** One-minute aggregates; a minute written twice (a restart mid-minute) is merged, not duplicated. */

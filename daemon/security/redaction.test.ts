@@ -42,6 +42,14 @@ describe('the redactor', () => {
     });
     const plain = { a: [1, 'two'], b: { c: 'd' } };
     expect(r.value(plain)).toBe(plain);
+    // a change after unchanged members: those are kept, in order, and shared
+    const later = { a: 1, b: { c: 'd' }, token: 'x', z: [1, { e: 2 }, 'https://u:p-secret@h', 4] };
+    const out = r.value(later) as typeof later;
+    expect(out).toEqual({ a: 1, b: { c: 'd' }, token: REDACTED, z: [1, { e: 2 }, `https://u:${REDACTED}@h`, 4] });
+    expect(Object.keys(out)).toEqual(['a', 'b', 'token', 'z']);
+    expect(out.b).toBe(later.b);
+    expect(out.z[1]).toBe(later.z[1]);
+    expect(later.token).toBe('x');
     expect(isSecretName('WAVEOS_UPLINK_TOKEN')).toBe(true);
     expect(isSecretName('WAVEOS_TOKEN_FILE')).toBe(false);
     expect(isSecretName('keep_runs')).toBe(false);

@@ -393,19 +393,30 @@ export class Redactor {
   value(v: unknown, key?: string): unknown {
     if (key !== undefined && (typeof v === 'string' || typeof v === 'number') && this.secretKey(key)) return REDACTED;
     if (typeof v === 'string') return this.text(v);
+    // Every event's data passes here: a copy is made only once something in it changes.
     if (Array.isArray(v)) {
-      const out = v.map((x) => this.value(x));
-      return out.every((x, i) => x === v[i]) ? v : out;
+      let out: unknown[] | undefined;
+      for (let i = 0; i < v.length; i++) {
+        const x: unknown = v[i];
+        const y = this.value(x);
+        if (out === undefined && y !== x) out = v.slice(0, i);
+        out?.push(y);
+      }
+      return out ?? v;
     }
     if (v && typeof v === 'object') {
-      let changed = false;
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) {
+      const entries = Object.entries(v);
+      let out: Record<string, unknown> | undefined;
+      for (let i = 0; i < entries.length; i++) {
+        const [k, x] = entries[i] as [string, unknown];
         const y = this.value(x, k);
-        if (y !== x) changed = true;
-        out[k] = y;
+        if (out === undefined && y !== x) {
+          out = {};
+          for (let j = 0; j < i; j++) out[(entries[j] as [string, unknown])[0]] = (entries[j] as [string, unknown])[1];
+        }
+        if (out !== undefined) out[k] = y;
       }
-      return changed ? out : v;
+      return out ?? v;
     }
     return v;
   }

@@ -1,4 +1,7 @@
-import { CHUNK_MAX_SPAN_MS, type EventInput, type JournalReader, type MetricAggregate, type RawSample, type SeriesRow, type StoredChunk } from '../journal/index.js';
+// Leaf modules, not the journal's barrel: `waveos metrics --since` on the file loads this, the history reader and the codec only.
+import { CHUNK_MAX_SPAN_MS, type SeriesRow, type StoredChunk } from '../journal/chunk-store.js';
+import type { EventInput } from '../journal/event.js';
+import type { HistoryReader, MetricAggregate, RawSample } from '../journal/history-reader.js';
 import { type ChunkColumns, ChunkCorrupt, type Sample, decodeChunkColumns } from './chunk-codec.js';
 
 /**
@@ -88,7 +91,7 @@ export interface ChunkCheck {
 }
 
 /** Every stored chunk, sealed and open, decoded and checked (`waveos journal verify`), a page at a time. */
-export function checkAllChunks(j: JournalReader): ChunkCheck {
+export function checkAllChunks(j: HistoryReader): ChunkCheck {
   const out: ChunkCheck = { chunked: true, chunks: 0, samples: 0, corrupt: [] };
   let catalogue: Map<number, SeriesRow>;
   try {
@@ -249,7 +252,7 @@ function mergeSlice(open: OpenChunk[], out: SampleColumns, heap: Int32Array): vo
  * dropped once read; empty stretches of time are skipped. Callers that must not hold the event loop yield
  * between batches.
  */
-export function* columnBatches(j: JournalReader, w: SampleWindow): Generator<SampleColumns> {
+export function* columnBatches(j: HistoryReader, w: SampleWindow): Generator<SampleColumns> {
   const indexOf = new Map<number, number>();
   const out: SampleColumns = { n: 0, t: new Float64Array(1024), v: new Float64Array(1024), s: new Int32Array(1024), series: [] };
   const seriesIdx = (id: number): number | undefined => {
@@ -307,7 +310,7 @@ export function* columnBatches(j: JournalReader, w: SampleWindow): Generator<Sam
 }
 
 /** The same read as columnBatches, a sample object per row (for callers that want them; slower). */
-export function* sampleBatches(j: JournalReader, w: SampleWindow): Generator<RawSample[]> {
+export function* sampleBatches(j: HistoryReader, w: SampleWindow): Generator<RawSample[]> {
   for (const c of columnBatches(j, w)) {
     const batch = new Array<RawSample>(c.n);
     for (let i = 0; i < c.n; i++) {
@@ -345,7 +348,7 @@ interface HistoryPlan {
   onCorrupt: CorruptChunkHandler;
 }
 
-function planHistory(j: JournalReader, q: HistoryQuery): HistoryPlan {
+function planHistory(j: HistoryReader, q: HistoryQuery): HistoryPlan {
   const rawFrom = j.rawOldestMs();
   let aggs: MetricAggregate[] = [];
   if (rawFrom === null || q.sinceMs < rawFrom) {
@@ -360,7 +363,7 @@ function planHistory(j: JournalReader, q: HistoryQuery): HistoryPlan {
 }
 
 /** Calls `each` for the plan's raw samples, in time order, up to its limit; `each` gets the batch and the row. */
-function forEachRaw(j: JournalReader, q: HistoryQuery, p: HistoryPlan, each: (c: SampleColumns, i: number) => void): number {
+function forEachRaw(j: HistoryReader, q: HistoryQuery, p: HistoryPlan, each: (c: SampleColumns, i: number) => void): number {
   let n = 0;
   if (p.rawFrom === null || p.left <= 0) return 0;
   for (const c of columnBatches(j, { sinceMs: Math.max(q.sinceMs, p.rawFrom), untilMs: Number.MAX_SAFE_INTEGER, name: q.name, onCorrupt: p.onCorrupt })) {
@@ -394,7 +397,7 @@ function aggregatesOut(aggs: MetricAggregate[]): HistoryAnswer['aggregates'] {
  * aggregates for the part before the oldest raw sample. Works on the daemon's journal and, read-only,
  * on the journal file when no daemon runs.
  */
-export function readHistory(j: JournalReader, q: HistoryQuery): HistoryAnswer {
+export function readHistory(j: HistoryReader, q: HistoryQuery): HistoryAnswer {
   const p = planHistory(j, q);
   const samples: HistoryAnswer['samples'] = [];
   const labelsOf: Record<string, string>[] = [];
@@ -420,13 +423,13 @@ export function readHistory(j: JournalReader, q: HistoryQuery): HistoryAnswer {
  * `JSON.stringify(readHistory(j, q))`, the same text, made without an object per sample: each series' fixed
  * parts are formatted once and the samples written straight into text pieces (`waveos metrics --json`).
  */
-export function readHistoryJson(j: JournalReader, q: HistoryQuery): { json: string; corrupt: CorruptChunk[] } {
+export function readHistoryJson(j: HistoryReader, q: HistoryQuery): { json: string; corrupt: CorruptChunk[] } {
   const r = readHistoryJsonBytes(j, q);
   return { json: Buffer.concat(r.parts).toString(), corrupt: r.corrupt };
 }
 
 /** readHistoryJson as UTF-8 pieces to write out in order (no 10 MB string made and copied again on output). */
-export function readHistoryJsonBytes(j: JournalReader, q: HistoryQuery): { parts: Buffer[]; corrupt: CorruptChunk[] } {
+export function readHistoryJsonBytes(j: HistoryReader, q: HistoryQuery): { parts: Buffer[]; corrupt: CorruptChunk[] } {
   const p = planHistory(j, q);
   // Pieces go to bytes as they fill: text held until the end would be copied by every young-generation collection.
   const parts: Buffer[] = [];

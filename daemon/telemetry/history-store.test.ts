@@ -395,6 +395,30 @@ describe('the head log (schema 7)', () => {
     j.close();
   });
 
+  it('keeps a reader of the same file up with the log: records show at once, a new file once a chunk is sealed or a second later', async () => {
+    const j = open();
+    const h = history(j);
+    const r = JournalReader.openReadOnly(db);
+    captureSeconds(h, 10);
+    expect(r.sampleCount()).toBe(20);
+    // a record appended to a file the reader listed shows at once
+    captureSeconds(h, 10);
+    expect(r.sampleCount()).toBe(40);
+    // every open chunk sealed: the file goes, and the reader, seeing the new chunks, lists again (no piece read twice)
+    h.flush(true);
+    expect(headSegments(db)).toEqual([]);
+    expect(r.sampleCount()).toBe(40);
+    // new open chunks in a new file: the writer sees its own at once; the other reader lists again within a second
+    captureSeconds(h, 10);
+    expect(headSegments(db)).toHaveLength(1);
+    expect(j.sampleCount()).toBe(60);
+    for (const end = Date.now() + 10_000; r.sampleCount() !== 60 && Date.now() < end; ) await new Promise((res) => setTimeout(res, 50));
+    expect(r.sampleCount()).toBe(60);
+    expect([...sampleBatches(r, ALL)].flat().length).toBe(60);
+    r.close();
+    j.close();
+  });
+
   it('a torn last record (a flush cut short by a crash) is dropped at the next start; what was flushed before is sealed', () => {
     const j = open();
     const h = history(j);
