@@ -27,7 +27,7 @@ describe('startPrometheus', () => {
     registry.define(METRICS.telemetry_collector_duration_seconds);
     let ready!: () => void;
     const afterReady = new Promise<void>((r) => (ready = r));
-    const server = await startPrometheus(registry, '127.0.0.1', 0, silentLogger, undefined, afterReady);
+    const server = await startPrometheus(registry, '127.0.0.1', 0, silentLogger(), undefined, afterReady);
     let built = false;
     void server.built.then(() => (built = true));
     let answered: { status: number; text: string } | undefined;
