@@ -70,6 +70,23 @@ function runtime(dir: string, extra: Partial<PolicyRuntimeDeps> = {}) {
 }
 
 describe('policy runtime', () => {
+  it('a start with the policy files recorded as last good does not write them again; a changed file does', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1));
+    let stored: StoredPolicy | undefined;
+    let writes = 0;
+    const lastGood = { read: () => stored, write: (p: StoredPolicy) => ((stored = p), writes++) };
+    runtime(dir, { watch: false, lastGood }).rt.load();
+    expect(writes).toBe(1);
+    // The next start, same files: nothing to record.
+    expect(runtime(dir, { watch: false, lastGood }).rt.load().status).toBe('reloaded');
+    expect(writes).toBe(1);
+    writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(2));
+    runtime(dir, { watch: false, lastGood }).rt.load();
+    expect(writes).toBe(2);
+    expect(stored?.version).toBe('main@2');
+  });
+
   it('loads the folder, journals policy.loaded, routes emit_event to the journal and the rest to execute', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'main.yaml'), KEEPS_FIRING(1));

@@ -100,6 +100,8 @@ export class PolicyRuntime implements Lifecycle {
   private timer: NodeJS.Timeout | undefined;
   private reloadTimer: NodeJS.Timeout | undefined;
   private digest = '';
+  /** The digest of the files recorded as the last good policy (state policy.last_good). */
+  private storedDigest: string | undefined;
   private lastSeen = '';
   /** Undefined until load() restored the previous run's breakers: nothing may overwrite them before that. */
   private breakersJson: string | undefined;
@@ -141,7 +143,11 @@ export class PolicyRuntime implements Lifecycle {
    */
   load(): ReloadOutcome {
     const stored = this.deps.lastGood?.read();
-    if (stored && Array.isArray(stored.files)) this.fallback = { files: stored.files, from: `the last good policy ${stored.version} recorded in the journal (state policy.last_good)` };
+    if (stored && Array.isArray(stored.files)) {
+      this.fallback = { files: stored.files, from: `the last good policy ${stored.version} recorded in the journal (state policy.last_good)` };
+      // The same files as recorded: a start does not write them again (a commit before READY=1).
+      this.storedDigest = digestOf(stored.files);
+    }
     const outcome = this.reload('start');
     // After the policy is in force: breakers of unchanged rules pick up where the previous run left them.
     try {
@@ -297,7 +303,10 @@ export class PolicyRuntime implements Lifecycle {
     if (r.digest === this.digest) return refusedProblems.length ? { status: 'rejected', version: old, problems: refusedProblems } : { status: 'unchanged', version: old };
     this.digest = r.digest;
     this.handle(this.engine.replacePolicy(r.set));
-    this.deps.lastGood?.write({ version: r.set.version, files: r.texts });
+    if (r.digest !== this.storedDigest) {
+      this.deps.lastGood?.write({ version: r.set.version, files: r.texts });
+      this.storedDigest = r.digest;
+    }
     this.fallback = { files: r.texts, from: 'the policy in force' };
     const files = r.set.files.map((f) => ({ name: f.name, file: f.file, version: f.version, sha256: f.sha256 }));
     this.emit({

@@ -205,7 +205,9 @@ export class Supervisor implements Lifecycle {
       }
     }
     this.children = {};
-    this.deps.journal.writeState(CHILDREN_KEY, this.children);
+    // With the next commit: a record of children already stopped is harmless if a crash keeps it (the next
+    // start finds them gone).
+    this.deps.journal.writeStateWithNextCommit(CHILDREN_KEY, this.children);
   }
 
   /** Daemon stop: every child gets its stop signal at once, then SIGKILL within the shutdown budget. */
