@@ -135,7 +135,7 @@ export interface HeapKeeperDeps {
   readonly config: HeapKeeperConfig;
   readonly monoMs: () => number;
   readonly log?: Logger;
-  /** For tests: the heap in use, the utilization since the last call, and the GC. */
+  /** For tests: the heap in use, and the GC to run. */
   readonly usedBytes?: () => number;
   readonly gc?: FullGc;
 }
