@@ -25,6 +25,16 @@ const spooler = new Spooler({
   }),
 });
 await spooler.start();
+// BENCH_HEAP_KEEPER: the daemon's heap keeper in this process too, `on` (its defaults) or JSON overriding them
+// (docs/footprint.md, "Heap keeper"), to measure what it costs the ingest rate.
+const keeperSetting = process.env.BENCH_HEAP_KEEPER;
+let keeperStats;
+if (keeperSetting) {
+  const { HeapKeeper, HEAP_KEEPER_DEFAULTS, heapKeeperStats } = await import('../dist/core/heap-keeper.js');
+  const config = { ...HEAP_KEEPER_DEFAULTS, ...(keeperSetting === 'on' ? {} : JSON.parse(keeperSetting)) };
+  new HeapKeeper({ config, monoMs: () => performance.now() }).start();
+  keeperStats = heapKeeperStats;
+}
 // let the bench read the idle RSS first
 process.stdout.write('ready\n');
 await new Promise((r) => process.stdin.once('data', r));
@@ -36,5 +46,5 @@ await spooler.drain();
 const ms = performance.now() - t0;
 const lines = spooler.stats().sources.bench?.lines_written ?? 0;
 await spooler.stop();
-process.stdout.write(`${JSON.stringify({ ms, lines })}\n`);
+process.stdout.write(`${JSON.stringify({ ms, lines, ...(keeperStats ? { heap_gc_forced: keeperStats().forced } : {}) })}\n`);
 process.exit(0);

@@ -49,6 +49,7 @@ async function spooled(dir) {
   clearInterval(sampler);
   const res = JSON.parse(out.split('\n').filter((l) => l.startsWith('{')).at(-1));
   if (res.lines !== LINES) throw new Error(`spooled ${res.lines} of ${LINES} lines`);
+  if (res.heap_gc_forced !== undefined) process.stderr.write(`spooler bench: the heap keeper forced ${res.heap_gc_forced} GC(s) in ${Math.round(res.ms)} ms\n`);
   return { ms: res.ms, idleMb: idle / 1024, peakMb: peak / 1024 };
 }
 

@@ -9,7 +9,7 @@ import { spoolUnits, telemetryUnit } from './compose/io.js';
 import { type RunOptions, loadDaemonConfig, openBoot } from './compose/open.js';
 import { policyUnit } from './compose/policy.js';
 import { DaemonExit } from './compose/process.js';
-import { mainLoopUnit, recoveryUnit, rssGuardUnit, supervisorUnit } from './compose/services.js';
+import { heapKeeperUnit, mainLoopUnit, recoveryUnit, rssGuardUnit, supervisorUnit } from './compose/services.js';
 import { beginRun } from './compose/startup.js';
 import { tracingUnit } from './compose/tracing.js';
 import { ModuleRunner } from './core/index.js';
@@ -90,6 +90,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
   const api = apiUnit(boot, { executor, supervisor, recovery, policy, telemetry, evidence, bundles: bundles.agent, spooler, extraRoutes: fleet.routes() });
   const mainLoop = mainLoopUnit(boot, { supervisor, recovery });
   const rssGuard = rssGuardUnit(boot, (reason) => exit.restart(reason));
+  const heapKeeper = heapKeeperUnit(boot);
   phase('wire');
 
   // Run: in order; a unit that fails to start stops the ones before it, and the process exits non-zero.
@@ -112,6 +113,7 @@ export async function runDaemon(opts: RunOptions): Promise<void> {
       fleet,
       mainLoop,
       ...(rssGuard ? [rssGuard] : []),
+      ...(heapKeeper ? [heapKeeper] : []),
     ]);
   } catch (e) {
     exit.startFailed(e);

@@ -6,6 +6,7 @@ import { summarize } from './report.js';
 import { SCENARIOS, type ScenarioName, runScenario } from './scenarios.js';
 
 const USAGE = `npm run hil -- --scenario NAME [--seed N] [--duration 60s|10m|1h] [--count N] [--recovery-bound 30s] [--out FILE] [--quiet]
+  [--heap-keeper on|off] [--daemon-log-level info|debug]   (the daemon's recovery.heap_keeper and log.level; soak)
 scenarios: ${SCENARIOS.join(', ')}`;
 
 /** "90s", "10m", "1h", "500ms" or plain seconds. */
@@ -32,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
         'recovery-bound': { type: 'string' },
         out: { type: 'string' },
         quiet: { type: 'boolean' },
+        'heap-keeper': { type: 'string' },
+        'daemon-log-level': { type: 'string' },
         help: { type: 'boolean' },
       },
     }));
@@ -56,8 +59,26 @@ export async function main(argv: string[]): Promise<number> {
   const durationMs = parseDurationMs(values.duration ?? (scenario === 'soak' ? '5m' : '10m'));
   const count = values.count !== undefined ? Number(values.count) : scenario === 'kill-storm' || scenario === 'mixed' || scenario === 'power-cut' ? 1_000_000 : 20;
   const recoveryBoundMs = parseDurationMs(values['recovery-bound'] ?? '30s');
+  const keeper = values['heap-keeper'];
+  if (keeper !== undefined && keeper !== 'on' && keeper !== 'off') {
+    process.stderr.write(`--heap-keeper: expected on or off, got "${keeper}"\n`);
+    return 2;
+  }
+  const level = values['daemon-log-level'];
+  if (level !== undefined && level !== 'info' && level !== 'debug') {
+    process.stderr.write(`--daemon-log-level: expected info or debug, got "${level}"\n`);
+    return 2;
+  }
   out(`HIL scenario ${scenario}, seed ${seed} (replay: npm run hil -- --scenario ${scenario} --seed ${seed} --duration ${Math.round(durationMs / 1000)}s${values.count ? ` --count ${count}` : ''})`);
-  const report = await runScenario(scenario, { seed, durationMs, count, recoveryBoundMs, log: values.quiet ? undefined : out });
+  const report = await runScenario(scenario, {
+    seed,
+    durationMs,
+    count,
+    recoveryBoundMs,
+    log: values.quiet ? undefined : out,
+    ...(keeper ? { heapKeeper: keeper === 'on' } : {}),
+    ...(level ? { daemonLogLevel: level } : {}),
+  });
   const file = values.out ?? join(tmpdir(), `waveos-hil-${scenario}-${seed}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   out(summarize(report));

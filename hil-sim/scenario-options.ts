@@ -7,6 +7,10 @@ export interface ScenarioOptions {
   count: number;
   /** How long the daemon may take to answer `status` again after a fault. */
   recoveryBoundMs: number;
+  /** The daemon's `recovery.heap_keeper.enabled` (soak; default: the daemon's own default). */
+  heapKeeper?: boolean;
+  /** The daemon's `log.level` (soak; its log is the rig's daemon.log). */
+  daemonLogLevel?: 'info' | 'debug';
   /** Progress lines (the runner prints them; tests stay quiet). */
   log?: (line: string) => void;
 }

@@ -699,10 +699,14 @@ async function fsyncAudit(rec: Recorder, o: ScenarioOptions): Promise<void> {
 async function soak(rec: Recorder, o: ScenarioOptions): Promise<void> {
   const prng = new Prng(o.seed);
   const rig = new Rig({ name: 'soak', seed: o.seed, services: [...loadServices(o.seed), example('leaker', 'leaker.mjs', ['--kb-per-s', '2048', '--max-mb', '32'])] });
+  const doc = rig.configDoc();
+  if (o.heapKeeper !== undefined) doc.recovery = { ...(doc.recovery as Record<string, unknown>), heap_keeper: { enabled: o.heapKeeper } };
+  if (o.daemonLogLevel) doc.log = { level: o.daemonLogLevel };
+  rig.writeConfig(doc);
   const ledger = new Ledger();
   const load = new Load(rig, ledger, prng.fork(1), ['healthy', 'flooder', 'crasher']);
   const every = o.durationMs >= 600_000 ? 10_000 : 1_000;
-  const series: Record<'rss_mib' | 'heap_mib' | 'fds' | 'loop_lag_p99_ms', [number, number][]> = { rss_mib: [], heap_mib: [], fds: [], loop_lag_p99_ms: [] };
+  const series: Record<'rss_mib' | 'heap_mib' | 'fds' | 'loop_lag_p99_ms' | 'heap_gc_forced', [number, number][]> = { rss_mib: [], heap_mib: [], fds: [], loop_lag_p99_ms: [], heap_gc_forced: [] };
   try {
     await rig.start();
     load.start();
@@ -720,11 +724,24 @@ async function soak(rec: Recorder, o: ScenarioOptions): Promise<void> {
         const lag = list.find((x) => x.name === 'daemon_event_loop_lag_seconds' && x.labels.quantile === '0.99');
         if (heap) series.heap_mib.push([h, heap.value / 1048576]);
         if (lag) series.loop_lag_p99_ms.push([h, lag.value * 1000]);
+        const forced = list.find((x) => x.name === 'daemon_heap_gc_forced_total');
+        if (forced) series.heap_gc_forced.push([h, forced.value]);
       }
       o.log?.(`soak ${Math.round((Date.now() - t0) / 1000)} s: rss ${series.rss_mib.at(-1)?.[1].toFixed(1)} MiB, fds ${series.fds.at(-1)?.[1]}`);
     }
     await load.stop();
     rec.fault('soak-load');
+    // With log.level debug, each forced GC's line (docs/footprint.md, "Heap keeper"), before the rig's folder goes.
+    if (o.daemonLogLevel === 'debug' && existsSync(rig.logFile)) {
+      const lines = readFileSync(rig.logFile, 'utf8').split('\n').filter((l) => l.includes('heap keeper: forced GC'));
+      rec.details.soak_heap_keeper = lines.slice(-500).map((l) => {
+        try {
+          return JSON.parse(l) as unknown;
+        } catch {
+          return l;
+        }
+      });
+    }
     const summary: Record<string, unknown> = {};
     for (const [k, pts] of Object.entries(series)) {
       const ys = pts.map((p) => p[1]);

@@ -13,7 +13,8 @@ mode=${1:-subset}
 subset=(daemon/ test/node-check.test.ts test/foundation.integration.test.ts test/start-stop.integration.test.ts
   test/clean-record.integration.test.ts test/journal-readonly.integration.test.ts test/services.integration.test.ts
   test/bundles.integration.test.ts test/bundles-selfupdate.integration.test.ts test/telemetry.integration.test.ts
-  test/evidence.integration.test.ts test/rbac.integration.test.ts test/spooler.integration.test.ts)
+  test/evidence.integration.test.ts test/rbac.integration.test.ts test/spooler.integration.test.ts
+  test/heap-keeper.integration.test.ts)
 case $mode in subset) files=("${subset[@]}") ;; full) files=() ;; *) echo "usage: release-ci-node24.sh [subset|full]" >&2; exit 2 ;; esac
 [[ -f $here/dist/cli/main.js ]] || (cd "$here" && npm run build --silent)
 

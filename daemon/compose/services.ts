@@ -3,6 +3,7 @@ import type { PolicyRuntime } from '../policy-runtime/index.js';
 import { type ActionExecutor, HardwareWatchdog, MainLoop, Recovery, RssGuard, memoryFigures } from '../recovery/index.js';
 import { type ServiceLogSockets, Supervisor } from '../services/index.js';
 import type { LogSink } from '../core/index.js';
+import { HeapKeeper } from '../core/heap-keeper.js';
 import type { BootContext } from './open.js';
 
 /** Service-manager hand-offs meant for the daemon alone: children never inherit them. */
@@ -90,4 +91,14 @@ export function rssGuardUnit(boot: BootContext, restart: (reason: string) => voi
       restart(reason);
     },
   });
+}
+
+/**
+ * The heap keeper (recovery.heap_keeper; on by default): a full GC when the heap has grown well past its size
+ * after the last one and the event loop is quiet. Each forced GC is a debug log line and a counter, not an event.
+ */
+export function heapKeeperUnit(boot: BootContext): HeapKeeper | undefined {
+  const cfg = boot.config.recovery.heap_keeper;
+  if (!cfg.enabled) return undefined;
+  return new HeapKeeper({ config: cfg, monoMs: () => boot.clock.monoMs(), log: boot.log.child({ module: 'heap-keeper' }) });
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MODES, type Mode, boundedDuration, boundedSize } from '../core/index.js';
+import { HEAP_KEEPER_DEFAULTS, type HeapKeeperConfig } from '../core/heap-keeper.js';
 
 /** The modes live in core (the journal's state schemas need them too); config still exports them. */
 export { MODES, type Mode };
@@ -141,6 +142,24 @@ export const recoverySchema = z.strictObject({
       check_every: boundedDuration('100ms', '10m', { seconds: true }).optional().describe('how often RSS is read (default 5s, at most `for`)'),
     })
     .optional(),
+  /**
+   * Heap keeper, on unless `enabled: false`: when V8's heap has grown well past its size after the last full GC
+   * and the event loop is quiet, the daemon runs a full GC so that V8 returns the garbage's pages (docs/footprint.md).
+   */
+  heap_keeper: z
+    .strictObject({
+      enabled: z.boolean().optional().describe('run the heap keeper (default true)'),
+      /** How often the heap and the event loop are read (default 5s). */
+      check_every: boundedDuration('1s', '10m', { seconds: true }).optional(),
+      /** The least time from one forced GC to the next (default 30s; doubled, up to 16 ×, while they free little). */
+      min_interval: boundedDuration('5s', '1d', { seconds: true }).optional(),
+      /** Growth over the heap after the last full GC that makes a GC worth forcing (default 8MiB)... */
+      growth: boundedSize('1MiB', '4GiB').optional(),
+      /** ...and the factor of that heap it must reach as well (default 1.5). */
+      growth_ratio: z.number().min(1).max(10).optional().describe('factor of the heap after the last full GC the heap in use must reach too (default 1.5)'),
+      busy_elu: z.number().min(0).max(1).optional().describe('event-loop utilization above which the daemon is busy and no GC is forced (default 0.5)'),
+    })
+    .optional(),
 });
 export type RecoveryFile = z.output<typeof recoverySchema>;
 
@@ -184,6 +203,7 @@ export interface RecoveryConfig {
   readonly sysfs: string;
   /** Null unless `recovery.rss_guard` is configured. */
   readonly rss_guard: { readonly ceiling_bytes: number; readonly for_ms: number; readonly check_every_ms: number } | null;
+  readonly heap_keeper: HeapKeeperConfig;
 }
 
 function healthSpec(h: ServiceFile['health']): HealthSpec {
@@ -235,6 +255,19 @@ export function recoveryConfig(r: RecoveryFile | undefined, defaults: { reboot_c
     watchdog: { device: r?.watchdog?.device ?? null, tick_ms: r?.watchdog?.tick ?? 1_000 },
     sysfs: r?.sysfs ?? '/sys',
     rss_guard: rssGuardConfig(r?.rss_guard),
+    heap_keeper: heapKeeperConfig(r?.heap_keeper),
+  };
+}
+
+function heapKeeperConfig(k: RecoveryFile['heap_keeper']): HeapKeeperConfig {
+  const d = HEAP_KEEPER_DEFAULTS;
+  return {
+    enabled: k?.enabled ?? d.enabled,
+    check_every_ms: k?.check_every ?? d.check_every_ms,
+    min_interval_ms: k?.min_interval ?? d.min_interval_ms,
+    growth_bytes: k?.growth ?? d.growth_bytes,
+    growth_ratio: k?.growth_ratio ?? d.growth_ratio,
+    busy_elu: k?.busy_elu ?? d.busy_elu,
   };
 }
 

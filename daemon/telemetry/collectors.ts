@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type IntervalHistogram, PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import type { Clock } from '../core/index.js';
+import { heapKeeperStats } from '../core/heap-keeper.js';
 import type { EventInput } from '../journal/index.js';
 import { MonotonicCounters } from './counters.js';
 import { METRICS } from './metrics.js';
@@ -176,6 +177,9 @@ export function selfCollector(env: CollectorEnv, procDir: string, loopResolution
       // The directory listing holds one descriptor of its own while it is read.
       r.set(METRICS.daemon_open_fds.name, {}, Math.max(0, readdirSync(join(procDir, 'self/fd')).length - 1));
       r.set(METRICS.daemon_gc_seconds_total.name, {}, gcMs / 1000);
+      const kept = heapKeeperStats();
+      r.set(METRICS.daemon_heap_gc_forced_total.name, {}, kept.forced);
+      r.set(METRICS.daemon_heap_gc_forced_freed_bytes_total.name, {}, kept.freed_bytes);
       const cpu = process.cpuUsage();
       r.set(METRICS.daemon_cpu_seconds_total.name, {}, (cpu.user + cpu.system) / 1e6);
     },

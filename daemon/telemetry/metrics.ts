@@ -22,6 +22,8 @@ export const METRICS = {
   daemon_event_loop_lag_seconds: g('daemon_event_loop_lag_seconds', 'seconds', ['quantile'], 'event-loop delay over the last interval, p50 and p99'),
   daemon_open_fds: g('daemon_open_fds', 'count', [], 'open file descriptors of the daemon'),
   daemon_gc_seconds_total: c('daemon_gc_seconds_total', 'seconds', [], 'time spent in garbage collection'),
+  daemon_heap_gc_forced_total: c('daemon_heap_gc_forced_total', 'count', [], 'full GCs the heap keeper forced while the daemon was quiet'),
+  daemon_heap_gc_forced_freed_bytes_total: c('daemon_heap_gc_forced_freed_bytes_total', 'bytes', [], 'V8 heap the forced GCs freed'),
   daemon_cpu_seconds_total: c('daemon_cpu_seconds_total', 'seconds', [], 'CPU time (user + system) of the daemon process'),
   service_up: g('service_up', 'bool', ['service'], '1 when the service state is running, else 0'),
   service_restarts_total: c('service_restarts_total', 'count', ['service'], 'restarts of the service since WaveOS started'),
