@@ -248,8 +248,9 @@ describe('migration 9: the fold boundary of a journal written by a build that ag
       samples.push({ t, v: (i * 37) % 101 });
       addRef(refs, 'm0', t, (i * 37) % 101);
     }
-    for (let i = 0; i < samples.length; i += 300) {
-      const s = samples.slice(i, i + 300);
+    for (let i = 0; i < samples.length; i += 250) {
+      // 250 a chunk: the last one straddles the boundary minute, so the boundary is applied sample by sample.
+      const s = samples.slice(i, i + 250);
       d.prepare('INSERT INTO chunks (series_id, start_ms, end_ms, count, data) VALUES (1, ?, ?, ?, ?)').run(s[0]?.t, s[s.length - 1]?.t, s.length, encodeChunk(s));
     }
     const ins = d.prepare('INSERT INTO metrics_1m (minute_ms, series_id, min, avg, max, last, count) VALUES (?,1,?,?,?,?,?)');
