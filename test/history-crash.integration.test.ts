@@ -54,6 +54,34 @@ function readAll(db: string): Stored {
   }
 }
 
+/**
+ * Per series named old_*: samples in the one-minute aggregates (folded when their chunk was deleted) plus
+ * those in the raw chunks, and the sum of their values both ways.
+ */
+function oldSeriesTotals(db: string): Map<string, { count: number; sum: number }> {
+  const r = JournalReader.openReadOnly(db);
+  try {
+    const out = new Map<string, { count: number; sum: number }>();
+    const add = (name: string, count: number, sum: number): void => {
+      const t = out.get(name) ?? { count: 0, sum: 0 };
+      t.count += count;
+      t.sum += sum;
+      out.set(name, t);
+    };
+    for (const a of r.aggregatesSince({ sinceMs: 0, limit: 10_000_000 })) if (a.name.startsWith('old_')) add(a.name, a.count, a.avg * a.count);
+    const series = new Map(r.seriesCatalogue().map((s) => [s.id, s]));
+    for (const c of r.chunksStartingIn(Number.MIN_SAFE_INTEGER + 1, Number.MAX_SAFE_INTEGER)) {
+      const name = series.get(c.series_id)?.name ?? '';
+      if (!name.startsWith('old_')) continue;
+      const got = decodeStored(c, series.get(c.series_id), undefined) ?? [];
+      add(name, got.length, got.reduce((n, x) => n + x.v, 0));
+    }
+    return out;
+  } finally {
+    r.close();
+  }
+}
+
 function verifies(root: string): void {
   const v = cli(['journal', 'verify', '--root', root]);
   expect(v.code, v.stdout + v.stderr).toBe(0);
@@ -283,7 +311,7 @@ describe('metric history under power cuts (powercut-fs)', () => {
     verifies(root);
   });
 
-  it('during retention: chunks go whole or not at all, none inside the retention period, nothing corrupt', { timeout: 180_000 }, async () => {
+  it('during retention: chunks go whole or not at all, folded into the aggregates in the same commit, none inside the retention period, nothing corrupt', { timeout: 180_000 }, async () => {
     const root = join(mnt, 'retention');
     const db = pathsFor(root).db;
     const now = Date.now();
@@ -297,6 +325,17 @@ describe('metric history under power cuts (powercut-fs)', () => {
     j.close();
     const cfg = config(base, ['  raw_retention: 1h']);
     const initial = readAll(db);
+    // Every old sample exactly once, in the aggregates or in raw, whatever the cut took back.
+    const exactlyOnce = (): void => {
+      const got = oldSeriesTotals(db);
+      expect(got.size).toBe(20);
+      for (let k = 0; k < 20; k++) {
+        const t = got.get(`old_${k}`);
+        expect({ k, count: t?.count }).toEqual({ k, count: 6 * 3_600 });
+        expect(t?.sum).toBeCloseTo(6 * ((3_599 * 3_600) / 2 + 3_600 * k), 3);
+      }
+    };
+    exactlyOnce();
     // Retention runs 10 s after a start; cut at instants around it.
     for (const waitMs of [9_700, 10_400, 12_000, 16_000]) {
       const d = new DaemonProcess(root, ['--config', cfg]);
@@ -308,6 +347,7 @@ describe('metric history under power cuts (powercut-fs)', () => {
       expect(s.corrupt).toEqual([]);
       expect(s.chunks).toBeGreaterThan(0);
       verifies(root);
+      exactlyOnce();
       // Nothing inside the retention period went: the newest hour of the old series is all there.
       const r = JournalReader.openReadOnly(db);
       const inPeriod = r.chunksStartingIn(now - 3_600_000 + 60_000, now).filter((c) => c.series_id <= 20);
@@ -330,5 +370,6 @@ describe('metric history under power cuts (powercut-fs)', () => {
     await d.kill('SIGTERM');
     expect(readAll(db).corrupt).toEqual([]);
     verifies(root);
+    exactlyOnce();
   });
 });

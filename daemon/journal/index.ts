@@ -41,6 +41,7 @@ export {
   type StoredRedactor,
 } from './journal.js';
 export { SCHEMA_VERSION, migrateSchema } from './schema.js';
+export type { PruneResult, UnfoldedChunk } from './journal.js';
 export { CHUNK_MAX_SAMPLES, CHUNK_MAX_SPAN_MS, type ChunkRow, HeadChunk, type SeriesRow, type StoredChunk, chunkSamples } from './chunk-store.js';
 export { LEGACY_BATCH_ROWS, convertLegacyBatch } from './chunk-migration.js';
 export { HEAD_SEGMENT_BYTES, type HeadPiece, headSegments, readHeadLog } from './head-log.js';

@@ -9,6 +9,7 @@ import type { Severity } from './severity.js';
 import { type ChunkRow, chunkSamples } from './chunk-store.js';
 import { type HeadPiece, HeadLogWriter, headKey, headSegments, keepCorrupt, moveHeadLogAside, pieceRow, readHeadLog, readSegment } from './head-log.js';
 import { sealPieces } from './chunk-migration.js';
+import { ChunkCorrupt, decodeChunkColumns } from '../telemetry/chunk-codec.js';
 import { migrateSchema } from './schema.js';
 import { HistoryReader, type MetricAggregate, openDb } from './history-reader.js';
 import { type StateEntries, type StateKey, type StateValue, checkStateValue, isStateKey, parseStateValue } from './state-keys.js';
@@ -168,6 +169,37 @@ const sha256Hex = (text: string): string => digest('sha256', text, 'hex');
 
 /** Rows per multi-row INSERT: one statement per 64 events costs far less than 64 statement runs. */
 const ROWS_PER_INSERT = 64;
+const MINUTE_MS = 60_000;
+
+/** A sealed chunk as retention reads it before deleting it. */
+interface FoldedChunk {
+  id: number;
+  series_id: number;
+  start_ms: number;
+  end_ms: number;
+  count: number;
+  data: Uint8Array;
+}
+
+/** A chunk deleted without being folded: it failed its check (the shape of history-query's CorruptChunk). */
+export interface UnfoldedChunk {
+  chunk_id: number;
+  series_id: number;
+  name: string;
+  labels: string;
+  start_ms: number;
+  end_ms: number;
+  count: number;
+  reason: string;
+  message: string;
+}
+
+/** What one retention or quota step deleted; `corrupt`: chunks deleted that failed their check, so could not be folded. */
+export interface PruneResult {
+  raw: number;
+  aggregates: number;
+  corrupt: UnfoldedChunk[];
+}
 const EVENT_COLUMNS = '(seq, ts, mono_ms, run_id, boot_id, kind, severity, source, reason, data, prev_hash, hash, v)';
 const COLUMN_COUNT = 13;
 const ROW_PLACEHOLDERS = `(${Array(COLUMN_COUNT).fill('?').join(',')})`;
@@ -1040,27 +1072,30 @@ export class Journal extends JournalReader {
   /**
    * Deletes sealed chunks whose last sample is older than `rawBeforeMs` and aggregates older than
    * `aggregatesBeforeMs`, at most `maxRows` of each per call so that one call never holds the writer for long.
-   * Returns what went (chunks, aggregate rows). A chunk goes whole: its samples all lie before the cut.
+   * Returns what went (chunks, aggregate rows) and the chunks that went without being folded because they
+   * failed their check. A chunk goes whole: its samples all lie before the cut, and are folded into the
+   * one-minute aggregates in the same transaction (foldChunks).
    */
-  pruneMetrics(rawBeforeMs: number, aggregatesBeforeMs: number, maxRows: number): { raw: number; aggregates: number } {
+  pruneMetrics(rawBeforeMs: number, aggregatesBeforeMs: number, maxRows: number): PruneResult {
     const r = this.db.prepare('SELECT id FROM metrics_1m WHERE minute_ms >= ? ORDER BY id LIMIT 1').get(aggregatesBeforeMs) as { id: number } | undefined;
     const all = this.db.prepare('SELECT max(id) AS id FROM metrics_1m').get() as { id: number | null };
     const aggBefore = r ? r.id : all.id === null ? null : all.id + 1;
-    return this.deleteOldest(rawBeforeMs, aggBefore, maxRows);
+    return this.deleteOldest(rawBeforeMs, aggBefore, maxRows, aggregatesBeforeMs);
   }
 
-  /** Deletes the oldest `rows` chunks (or aggregates): how the disk quota is kept. */
-  trimOldestMetrics(table: 'raw' | 'aggregates', rows: number): number {
-    if (rows <= 0) return 0;
-    if (table === 'raw') return this.deleteOldest(Number.MAX_SAFE_INTEGER, null, rows).raw;
+  /** Deletes the oldest `rows` chunks (folded into aggregates first) or aggregates: how the disk quota is kept. */
+  trimOldestMetrics(table: 'raw' | 'aggregates', rows: number): PruneResult {
+    if (rows <= 0) return { raw: 0, aggregates: 0, corrupt: [] };
+    if (table === 'raw') return this.deleteOldest(Number.MAX_SAFE_INTEGER, null, rows, Number.MIN_SAFE_INTEGER);
     const lo = (this.db.prepare('SELECT min(id) AS id FROM metrics_1m').get() as { id: number | null }).id;
-    if (lo === null) return 0;
-    return this.deleteOldest(null, lo + rows, rows).aggregates;
+    if (lo === null) return { raw: 0, aggregates: 0, corrupt: [] };
+    return this.deleteOldest(null, lo + rows, rows, Number.MIN_SAFE_INTEGER);
   }
 
-  private deleteOldest(rawBeforeMs: number | null, aggBeforeId: number | null, maxRows: number): { raw: number; aggregates: number } {
+  private deleteOldest(rawBeforeMs: number | null, aggBeforeId: number | null, maxRows: number, foldFromMs: number): PruneResult {
     let raw = 0;
     let aggregates = 0;
+    let corrupt: UnfoldedChunk[] = [];
     this.assertWritable();
     this.db.pragma('synchronous = NORMAL');
     try {
@@ -1068,10 +1103,13 @@ export class Journal extends JournalReader {
         if (rawBeforeMs !== null) {
           // A chunk whose pieces are still in the head log waits for their segment to go (HeadLogWriter.lingering).
           const old = this.db
-            .prepare('SELECT id, series_id, start_ms FROM chunks WHERE start_ms <= ? AND end_ms < ? ORDER BY start_ms LIMIT ?')
-            .all(rawBeforeMs, rawBeforeMs, maxRows) as { id: number; series_id: number; start_ms: number }[];
+            .prepare('SELECT id, series_id, start_ms, end_ms, count, data FROM chunks WHERE start_ms <= ? AND end_ms < ? ORDER BY start_ms, id LIMIT ?')
+            .all(rawBeforeMs, rawBeforeMs, maxRows) as FoldedChunk[];
           const del = this.statement('DELETE FROM chunks WHERE id = ?');
-          for (const c of old) if (!this.headLog.lingering(headKey(c.series_id, c.start_ms))) raw += del.run(c.id).changes;
+          const going = old.filter((c) => !this.headLog.lingering(headKey(c.series_id, c.start_ms)));
+          // Folded before the delete and in its transaction: a sample is in the aggregates exactly when its chunk is gone.
+          corrupt = this.foldChunks(going, foldFromMs);
+          for (const c of going) raw += del.run(c.id).changes;
         }
         if (aggBeforeId !== null)
           aggregates = this.db.prepare('DELETE FROM metrics_1m WHERE id < min(?, (SELECT min(id) FROM metrics_1m) + ?)').run(aggBeforeId, maxRows).changes;
@@ -1079,7 +1117,79 @@ export class Journal extends JournalReader {
     } finally {
       this.db.pragma('synchronous = FULL');
     }
-    return { raw, aggregates };
+    return { raw, aggregates, corrupt };
+  }
+
+  /**
+   * Folds the samples of chunks about to be deleted into one-minute aggregates (min, max, count-weighted avg,
+   * last by timestamp), merged with rows already there. Samples before the journal's fold boundary (written
+   * by a build that aggregated every minute as it went, schema 9) and minutes older than `fromMs` (their
+   * aggregates would be past retention) are not counted. Returns the chunks that failed their check.
+   */
+  private foldChunks(chunks: readonly FoldedChunk[], fromMs: number): UnfoldedChunk[] {
+    if (chunks.length === 0) return [];
+    const boundary = this.foldBoundary();
+    const fromMinute = Math.floor(fromMs / MINUTE_MS) * MINUTE_MS;
+    const buckets = new Map<string, { series_id: number; minute_ms: number; min: number; max: number; sum: number; count: number; last: number; last_t: number }>();
+    const corrupt: UnfoldedChunk[] = [];
+    for (const c of chunks) {
+      if (c.end_ms < boundary || c.end_ms < fromMinute) continue;
+      let cols: { t: Float64Array; v: Float64Array };
+      try {
+        cols = decodeChunkColumns(c.data);
+      } catch (e) {
+        const s = this.db.prepare('SELECT name, labels FROM series WHERE id = ?').get(c.series_id) as { name: string; labels: string } | undefined;
+        corrupt.push({
+          chunk_id: c.id,
+          series_id: c.series_id,
+          name: s?.name ?? '?',
+          labels: s?.labels ?? '{}',
+          start_ms: c.start_ms,
+          end_ms: c.end_ms,
+          count: c.count,
+          reason: e instanceof ChunkCorrupt ? e.reason : 'decode',
+          message: errorMessage(e),
+        });
+        continue;
+      }
+      for (let i = 0; i < cols.t.length; i++) {
+        const t = cols.t[i] as number;
+        const v = cols.v[i] as number;
+        if (t < boundary) continue;
+        const minute = Math.floor(t / MINUTE_MS) * MINUTE_MS;
+        if (minute < fromMinute) continue;
+        const key = `${c.series_id}:${minute}`;
+        const b = buckets.get(key);
+        if (!b) buckets.set(key, { series_id: c.series_id, minute_ms: minute, min: v, max: v, sum: v, count: 1, last: v, last_t: t });
+        else {
+          if (v < b.min) b.min = v;
+          if (v > b.max) b.max = v;
+          b.sum += v;
+          b.count++;
+          if (t >= b.last_t) {
+            b.last = v;
+            b.last_t = t;
+          }
+        }
+      }
+    }
+    const ins = this.statement(
+      `INSERT INTO metrics_1m (minute_ms, series_id, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?)
+       ON CONFLICT (minute_ms, series_id) DO UPDATE SET
+         min = min(metrics_1m.min, excluded.min), max = max(metrics_1m.max, excluded.max),
+         avg = (metrics_1m.avg * metrics_1m.count + excluded.avg * excluded.count) / (metrics_1m.count + excluded.count),
+         last = excluded.last, count = metrics_1m.count + excluded.count`,
+    );
+    // In minute order, so that rows (whose ids retention and the quota go by) are added oldest first.
+    for (const b of [...buckets.values()].sort((x, y) => x.minute_ms - y.minute_ms || x.series_id - y.series_id))
+      ins.run(b.minute_ms, b.series_id, b.min, b.sum / b.count, b.max, b.last, b.count);
+    return corrupt;
+  }
+
+  /** Samples before this were aggregated as they were captured, by an earlier build (schema 9). */
+  private foldBoundary(): number {
+    const r = this.db.prepare('SELECT before_ms FROM aggregate_fold WHERE id = 1').get() as { before_ms: number } | undefined;
+    return r ? r.before_ms : Number.MIN_SAFE_INTEGER;
   }
 
   /**

@@ -1,5 +1,7 @@
 import type Database from 'better-sqlite3';
 import { convertLegacySamples, sealHeadTable } from './chunk-migration.js';
+import { headSegments, readHeadLog } from './head-log.js';
+import { decodeChunkColumns } from '../telemetry/chunk-codec.js';
 
 /**
  * A migration is SQL run in one transaction, or a step that makes its own transactions (a conversion too big
@@ -31,6 +33,35 @@ function aggregatesBySeries(db: Database.Database, version: number): void {
   db.transaction(() => {
     const cols = (db.pragma('table_info(metrics_1m)') as { name: string }[]).map((c) => c.name);
     if (cols.includes('name')) db.exec(AGGREGATES_BY_SERIES);
+    db.pragma(`user_version = ${version}`);
+  })();
+}
+
+/**
+ * Schema 9 (below): the fold boundary. A build before it aggregated every sample as it was captured; from it
+ * on, samples are folded into the aggregates when their chunk is deleted. A sample of the old build's is
+ * before both the end of the newest aggregate minute and its newest stored sample (chunks and head log), so
+ * samples before the earlier of the two are not folded again. A journal without aggregates folds everything.
+ * One transaction; a boundary already recorded is kept.
+ */
+function aggregateFoldBoundary(db: Database.Database, version: number): void {
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS aggregate_fold (id INTEGER PRIMARY KEY CHECK (id = 1), before_ms INTEGER NOT NULL)');
+    const agg = (db.prepare('SELECT max(minute_ms) AS m FROM metrics_1m').get() as { m: number | null }).m;
+    if (agg !== null) {
+      let newest = (db.prepare('SELECT max(end_ms) AS m FROM chunks').get() as { m: number | null }).m ?? Number.MIN_SAFE_INTEGER;
+      if (!db.memory && headSegments(db.name).length > 0)
+        for (const p of readHeadLog(db.name).pieces) {
+          try {
+            const { t } = decodeChunkColumns(p.data);
+            for (const x of t) if (x > newest) newest = x;
+          } catch {
+            // a piece that fails its check is never read as data, so never folded either
+          }
+        }
+      const before = newest === Number.MIN_SAFE_INTEGER ? agg + 60_000 : Math.min(agg + 60_000, newest + 1);
+      db.prepare('INSERT OR IGNORE INTO aggregate_fold (id, before_ms) VALUES (1, ?)').run(before);
+    }
     db.pragma(`user_version = ${version}`);
   })();
 }
@@ -162,6 +193,9 @@ const MIGRATIONS: readonly Migration[] = [
   // Now a row holds the series id, and the index starts with the minute: a minute's rows append at the end.
   // Ids are kept (retention and the quota go by id). One transaction.
   aggregatesBySeries,
+  // 9: one-minute aggregates are made when raw chunks are deleted, not every minute (journal.ts, foldChunks);
+  // the boundary before which an earlier build had already aggregated every sample.
+  aggregateFoldBoundary,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

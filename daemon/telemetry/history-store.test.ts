@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock, silentLogger } from '../core/index.js';
-import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, convertLegacyBatch, headSegments, migrateSchema, readHeadLog, verifyJournal } from '../journal/index.js';
+import { CHUNK_MAX_SAMPLES, type EventInput, Journal, JournalReader, SCHEMA_VERSION, convertLegacyBatch, headSegments, migrateSchema, readHeadLog, verifyJournal } from '../journal/index.js';
 import { encodeChunk, encodeGorillaChunk } from './chunk-codec.js';
 import { History } from './history.js';
 import { checkAllChunks, columnBatches, readHistory, readHistoryJson, reportCorruptOnce, sampleBatches } from './history-query.js';
@@ -50,7 +50,7 @@ describe('the migration from one row per sample to chunks', () => {
     expect(before).toHaveLength(7200);
     const j = open();
     const d = new Database(db, { readonly: true });
-    expect(d.pragma('user_version', { simple: true })).toBe(8);
+    expect(d.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(d.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'metrics'").get()).toEqual({ n: 0 });
     d.close();
     expect(stored(j).map(key).sort()).toEqual(before.map(key).sort());
@@ -365,7 +365,7 @@ describe('the head log (schema 7)', () => {
     expect(stored(j).map((s) => [s.ts_ms, bits(s.value)])).toEqual(want.map((s) => [s.t, bits(s.v)]));
     j.close();
     const r = new Database(db, { readonly: true });
-    expect(r.pragma('user_version', { simple: true })).toBe(8);
+    expect(r.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(r.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'head_chunks'").get()).toEqual({ n: 0 });
     r.close();
   });

@@ -1,6 +1,7 @@
 import { type Clock, type Logger, errorMessage } from '../core/index.js';
-import { CHUNK_MAX_SPAN_MS, type ChunkRow, type EventInput, HeadChunk, type Journal, type MetricAggregate } from '../journal/index.js';
+import { CHUNK_MAX_SPAN_MS, type ChunkRow, type EventInput, HeadChunk, type Journal, type PruneResult } from '../journal/index.js';
 import { encodeChunk } from './chunk-codec.js';
+import { corruptChunkEvent } from './history-query.js';
 import type { SeriesValue } from './registry.js';
 
 export interface HistoryOptions {
@@ -25,18 +26,6 @@ interface Head {
   openedMono: number;
 }
 
-interface Agg {
-  name: string;
-  unit: string;
-  labels: Record<string, string>;
-  min: number;
-  max: number;
-  sum: number;
-  last: number;
-  count: number;
-}
-
-const MINUTE = 60_000;
 /** Chunks (or aggregate rows) deleted per retention step. */
 const PRUNE_CHUNK = 2_000;
 const QUOTA_EVENT_EVERY_MS = 3_600_000;
@@ -46,9 +35,10 @@ const QUOTA_EVENT_EVERY_MS = 3_600_000;
  * head is sealed when full, when it would span too long, or when its series' clock steps back. Each flush —
  * every `telemetry.flush_interval` — writes, in one transaction and one fsync, the chunks sealed since the
  * last one and, for every head appended to, a piece with its new samples: a power cut loses at most the samples since
- * the last flush, and never leaves a chunk half-written (SQLite's WAL commits it whole or not at all). Each
- * series is also folded into one-minute min/avg/max/last aggregates as it goes. `maintain()` applies the
- * retention periods and the disk quota.
+ * the last flush, and never leaves a chunk half-written (SQLite's WAL commits it whole or not at all).
+ * `maintain()` applies the retention periods and the disk quota; the chunks they delete are folded into
+ * one-minute min/avg/max/last aggregates in the same transaction (Journal.pruneMetrics), so a minute's
+ * aggregate exists exactly when its raw samples are gone.
  */
 export class History {
   private heads = new Map<string, Head>();
@@ -57,9 +47,6 @@ export class History {
   /** Series whose head was sealed by age and has no successor: their head row goes. */
   private closed = new Set<number>();
   private unflushed = 0;
-  private aggs = new Map<string, Agg>();
-  private minute = -1;
-  private finished: MetricAggregate[] = [];
   private dropped = 0;
   private lastQuotaEvent = -Infinity;
   private writeFailing = false;
@@ -77,8 +64,6 @@ export class History {
     const every = this.o.unchangedEveryMs ?? 0;
     for (const v of values) {
       if (!Number.isFinite(v.value)) continue;
-      const labels = v.labels as Record<string, string>;
-      this.fold(v.key, v.ts_ms, v.name, v.unit, labels, v.value);
       if (every > 0) {
         const w = this.written.get(v.key);
         if (w && w.value === v.value && v.ts_ms - w.ts < every) continue;
@@ -131,42 +116,11 @@ export class History {
     }
   }
 
-  private fold(key: string, ts: number, name: string, unit: string, labels: Record<string, string>, value: number): void {
-    const minute = Math.floor(ts / MINUTE) * MINUTE;
-    if (minute > this.minute) {
-      this.closeMinute();
-      this.minute = minute;
-    } else if (minute < this.minute) {
-      return; // a late sample of a minute already closed (the wall clock stepped back): raw only
-    }
-    const a = this.aggs.get(key);
-    if (!a) this.aggs.set(key, { name, unit, labels, min: value, max: value, sum: value, last: value, count: 1 });
-    else {
-      if (value < a.min) a.min = value;
-      if (value > a.max) a.max = value;
-      a.sum += value;
-      a.last = value;
-      a.count++;
-    }
-  }
-
-  private closeMinute(): void {
-    if (this.minute < 0) return;
-    for (const a of this.aggs.values())
-      this.finished.push({ minute_ms: this.minute, name: a.name, unit: a.unit, labels: a.labels, min: a.min, avg: a.sum / a.count, max: a.max, last: a.last, count: a.count });
-    this.aggs = new Map();
-  }
-
   /**
-   * Writes the chunks sealed since the last flush, the heads appended to, and finished minutes. Heads open
-   * longer than a chunk may span are sealed first (a series that stopped reporting). With `final`, every head
-   * is sealed and the current partial minute written too.
+   * Writes the chunks sealed since the last flush and the heads appended to. Heads open longer than a chunk
+   * may span are sealed first (a series that stopped reporting). With `final`, every head is sealed.
    */
   flush(final = false): void {
-    if (final) {
-      this.closeMinute();
-      this.minute = Number.MAX_SAFE_INTEGER;
-    }
     // Series that stopped reporting (an interface that went away) are forgotten after two periods.
     const every = this.o.unchangedEveryMs ?? 0;
     if (every > 0) {
@@ -185,10 +139,8 @@ export class History {
         pieces.push({ series_id: h.chunk.seriesId, head_start_ms: h.chunk.start, start_ms: first.t, end_ms: last.t, count: h.pending.length, data: encodeChunk(h.pending) });
       }
     }
-    if (this.sealed.length === 0 && pieces.length === 0 && this.closed.size === 0 && this.finished.length === 0) return;
+    if (this.sealed.length === 0 && pieces.length === 0 && this.closed.size === 0) return;
     try {
-      this.o.journal.appendAggregates(this.finished);
-      this.finished = [];
       // Sealed chunks first, in their own commit: once it holds, a failing append of the pieces is retried alone.
       this.o.journal.writeChunks({ sealed: this.sealed, pieces: [] });
       this.sealed = [];
@@ -222,7 +174,7 @@ export class History {
     let raw = 0;
     let aggregates = 0;
     for (let i = 0; i < 50; i++) {
-      const r = j.pruneMetrics(now - this.o.rawRetentionMs, now - this.o.aggregateRetentionMs, PRUNE_CHUNK);
+      const r = this.reportUnfolded(j.pruneMetrics(now - this.o.rawRetentionMs, now - this.o.aggregateRetentionMs, PRUNE_CHUNK));
       raw += r.raw;
       aggregates += r.aggregates;
       if (r.raw < PRUNE_CHUNK && r.aggregates < PRUNE_CHUNK) break;
@@ -235,8 +187,8 @@ export class History {
       // loses its oldest rows (raw first when both do: their minutes live on as aggregates). Raw bytes are
       // exact (the chunks' own size), so a trim of a tenth of the chunks brings them down by about a tenth.
       const trimRaw = fp.raw_rows > 0 && (fp.raw_bytes > this.o.quotaBytes / 2 || fp.aggregate_rows === 0);
-      if (trimRaw) quotaRaw += j.trimOldestMetrics('raw', Math.max(1, Math.ceil(fp.raw_rows / 10)));
-      else if (fp.aggregate_rows > 0) quotaAgg += j.trimOldestMetrics('aggregates', Math.max(1_000, Math.ceil(fp.aggregate_rows / 10)));
+      if (trimRaw) quotaRaw += this.reportUnfolded(j.trimOldestMetrics('raw', Math.max(1, Math.ceil(fp.raw_rows / 10)))).raw;
+      else if (fp.aggregate_rows > 0) quotaAgg += j.trimOldestMetrics('aggregates', Math.max(1_000, Math.ceil(fp.aggregate_rows / 10))).aggregates;
       else break;
       fp = j.metricsFootprint();
     }
@@ -258,5 +210,11 @@ export class History {
       });
     }
     return { raw, aggregates, quota_raw: quotaRaw, quota_aggregates: quotaAgg, bytes: fp.bytes };
+  }
+
+  /** A chunk deleted that failed its check could not be folded: it is reported as every read reports one. */
+  private reportUnfolded(r: PruneResult): PruneResult {
+    for (const c of r.corrupt) this.o.emit(corruptChunkEvent(c));
+    return r;
   }
 }

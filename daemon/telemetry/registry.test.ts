@@ -151,7 +151,7 @@ describe('History', () => {
     return r;
   }
 
-  it('writes raw samples and one-minute min/avg/max/last aggregates, and reads them back', () => {
+  it('writes raw samples, and makes one-minute min/avg/max/last aggregates of them when retention deletes them', () => {
     const events: EventInput[] = [];
     const h = new History({ journal, clock, log: silentLogger(), emit: (e) => events.push(e), rawRetentionMs: 86_400_000, aggregateRetentionMs: 30 * 86_400_000, quotaBytes: 1e9 });
     const start = clock.now();
@@ -160,6 +160,10 @@ describe('History', () => {
     const all = readHistory(journal, { sinceMs: start, limit: 10_000 });
     expect(all.samples).toHaveLength(150);
     expect(all.aggregates).toEqual([]); // raw covers the whole range
+    expect(journal.aggregatesSince({ sinceMs: 0, limit: 100 })).toEqual([]); // none while the raw samples are there
+    clock.advance(86_400_000 + 120_000);
+    expect(h.maintain().raw).toBeGreaterThan(0);
+    expect(journal.metricsFootprint().raw_rows).toBe(0);
     const aggs = journal.aggregatesSince({ sinceMs: 0, limit: 100 });
     expect(aggs.map((a) => [a.count, a.min, a.max, a.last])).toEqual([
       [60, 0, 59, 59],
