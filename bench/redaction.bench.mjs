@@ -68,4 +68,34 @@ export async function run(row) {
   const oursMs = msOf(stream, spaces);
   const oldMs = msOf(spool, spaces);
   row('8 lines of 8,000 spaces in one chunk, one redaction', oursMs.toFixed(2), 'ms', oldMs.toFixed(0), 'ms previous spool regexes', oursMs / oldMs, 'linear; far below the old');
+  // t(8n) / (8 t(n)) on shapes that make a backtracking or rescanning redactor quadratic: about 1 when the work
+  // is linear, about 8 when it is quadratic. The worst shape is the figure.
+  const adversarial = new Redactor({ literals: ['CANARY-7f3a9c1e5', 'another-secret'], patterns: ['sk_[a-z]+', '(x+)+y'] });
+  let worst = { unit: '', ratio: 0 };
+  for (const unit of ADVERSARIAL) {
+    const ratio = linearity(adversarial, unit, 20_000);
+    if (ratio > worst.ratio) worst = { unit, ratio };
+  }
+  row(`adversarial shapes: time of 8n in one piece / 8 × time of n (worst: ${JSON.stringify(worst.unit)})`, worst.ratio.toFixed(2), 'ratio', '', '', undefined, '< 3.75 (quadratic: ~8)');
+}
+
+const ADVERSARIAL = [' ', 'a=', 'password=', '://', 'http://a:', 'Bearer ', 'Basic ', 'wos_', 'wos_a', 'eyJ', 'eyJaaaaaaaa.', 'token', 'DB_PASSWORD', '"key": "', '-----BEGIN PRIVATE KEY-----\n', 'CANARY-7f3a9c1e5', 'x'];
+
+/** Best of 7 of one input of 8n characters against best of 7 of eight inputs of n, so load hits both alike. */
+function linearity(r, unit, n) {
+  const small = unit.repeat(Math.ceil(n / unit.length));
+  const large = unit.repeat(8 * Math.ceil(n / unit.length));
+  const best = (f) => {
+    let min = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 7; i++) {
+      const t0 = performance.now();
+      f();
+      min = Math.min(min, performance.now() - t0);
+    }
+    return min;
+  };
+  const eightSmall = best(() => {
+    for (let k = 0; k < 8; k++) r.text(small);
+  });
+  return best(() => r.text(large)) / eightSmall;
 }

@@ -139,6 +139,19 @@ class Pass {
     this.floor = b;
   }
 
+  private litFrom = Number.POSITIVE_INFINITY;
+  private lit: { at: number; end: number } | undefined;
+
+  /** The next match of `re` at or after `from`, remembered so that each line of a long PEM body does not search to the end. */
+  literalAt(re: RegExp, from: number): { at: number; end: number } | undefined {
+    if (from >= this.litFrom && (this.lit === undefined || this.lit.at >= from)) return this.lit;
+    this.litFrom = from;
+    re.lastIndex = from;
+    const m = re.exec(this.s);
+    this.lit = m ? { at: m.index, end: m.index + m[0].length } : undefined;
+    return this.lit;
+  }
+
   /** The next `-----END` at or after `from`, remembered so that many PEM headers do not each search to the end. */
   pemEnd(from: number): number {
     if (from >= this.endFrom && (this.endAt === -1 || this.endAt >= from)) return this.endAt;
@@ -168,6 +181,8 @@ export class Redactor {
   /** 1 when the trigger's first group is the literals (an always-failing group would defeat V8's quick scan). */
   private readonly g: number;
   private readonly configured: RegExp | undefined;
+  /** The literals alone: a PEM body is scanned for base64 runs, not triggers, and a declared secret must still go. */
+  private readonly literalsOnly: RegExp | undefined;
   private readonly options: RedactorOptions;
 
   constructor(options: RedactorOptions = {}) {
@@ -176,6 +191,7 @@ export class Redactor {
     // literals first: at one position the whole secret wins over a trigger word inside it
     this.g = literals.length ? 1 : 0;
     this.trigger = new RegExp(literals.length ? `(${literals.map(escapeLiteral).join('|')})|${TRIGGERS}` : TRIGGERS, 'g');
+    this.literalsOnly = literals.length ? new RegExp(literals.map(escapeLiteral).join('|'), 'g') : undefined;
     this.configured = compilePatterns(options.patterns ?? [], options.patternsPath ?? 'spooler.redact');
   }
 
@@ -352,6 +368,21 @@ export class Redactor {
     return this.pemBody(p, q + 5, st);
   }
 
+  /** One line of a PEM body: the declared secrets and every base64 run of 16 or more, in order. */
+  private cutBody(p: Pass, from: number, to: number): void {
+    let i = from;
+    while (i < to) {
+      const lit = this.literalsOnly ? p.literalAt(this.literalsOnly, i) : undefined;
+      if (!lit || lit.at >= to) {
+        cutRuns(p, i, to);
+        return;
+      }
+      cutRuns(p, i, lit.at);
+      p.cut(lit.at, lit.end);
+      i = lit.end;
+    }
+  }
+
   /** Inside a PEM block: every base64 run of 16 or more goes, line by line, until `-----END`. */
   private pemBody(p: Pass, from: number, st: StreamState): number {
     const s = p.s;
@@ -362,7 +393,7 @@ export class Redactor {
       const nl = s.indexOf('\n', i);
       const lineEnd = nl < 0 ? n : nl;
       const stop = end >= 0 && end < lineEnd ? end : lineEnd;
-      cutRuns(p, i, stop);
+      this.cutBody(p, Math.max(i, p.floor), stop);
       if (stop === end) {
         st.pemLines = 0;
         return end + 8;
