@@ -19,6 +19,20 @@ export interface ChunkRow {
 }
 
 /** A chunk read back: `id` is null for a piece of a head chunk (the open chunk of its series; each flush appends a piece). */
+/** A chunk whose checksum or structure does not hold: reported, skipped, never read as samples. */
+export interface CorruptChunk {
+  /** null: the series' head chunk (head_chunks). */
+  chunk_id: number | null;
+  series_id: number;
+  name: string;
+  labels: string;
+  start_ms: number;
+  end_ms: number;
+  count: number;
+  reason: string;
+  message: string;
+}
+
 export interface StoredChunk extends ChunkRow {
   id: number | null;
 }

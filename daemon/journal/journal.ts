@@ -6,7 +6,7 @@ import { type Chaos, type Clock, NO_CHAOS, WaveosError, canonicalJson, errorMess
 import type { EventKind } from './event-kinds.js';
 import { EVENT_FORMAT_VERSION, type EventFormatVersion, type EventInput, GENESIS_HASH, type JournalEvent } from './event.js';
 import type { Severity } from './severity.js';
-import { type ChunkRow, chunkSamples } from './chunk-store.js';
+import { type ChunkRow, type CorruptChunk, chunkSamples } from './chunk-store.js';
 import { type HeadPiece, HeadLogWriter, headKey, headSegments, keepCorrupt, moveHeadLogAside, pieceRow, readHeadLog, readSegment } from './head-log.js';
 import { sealPieces } from './chunk-migration.js';
 import { ChunkCorrupt, decodeChunkColumns } from '../telemetry/chunk-codec.js';
@@ -181,18 +181,15 @@ interface FoldedChunk {
   data: Uint8Array;
 }
 
-/** A chunk deleted without being folded: it failed its check (the shape of history-query's CorruptChunk). */
-export interface UnfoldedChunk {
-  chunk_id: number;
-  series_id: number;
-  name: string;
-  labels: string;
-  start_ms: number;
-  end_ms: number;
-  count: number;
-  reason: string;
-  message: string;
-}
+/** A chunk deleted without being folded: it failed its check. */
+export type UnfoldedChunk = CorruptChunk & { chunk_id: number };
+
+/** Adds one minute of one series to metrics_1m, merged with what the minute already holds. */
+const UPSERT_AGGREGATE = `INSERT INTO metrics_1m (minute_ms, series_id, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?)
+   ON CONFLICT (minute_ms, series_id) DO UPDATE SET
+     min = min(metrics_1m.min, excluded.min), max = max(metrics_1m.max, excluded.max),
+     avg = (metrics_1m.avg * metrics_1m.count + excluded.avg * excluded.count) / (metrics_1m.count + excluded.count),
+     last = excluded.last, count = metrics_1m.count + excluded.count`;
 
 /** What one retention or quota step deleted; `corrupt`: chunks deleted that failed their check, so could not be folded. */
 export interface PruneResult {
@@ -1052,13 +1049,7 @@ export class Journal extends JournalReader {
   appendAggregates(rows: readonly MetricAggregate[]): void {
     if (rows.length === 0) return;
     this.assertWritable();
-    const ins = this.statement(
-      `INSERT INTO metrics_1m (minute_ms, series_id, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?)
-       ON CONFLICT (minute_ms, series_id) DO UPDATE SET
-         min = min(metrics_1m.min, excluded.min), max = max(metrics_1m.max, excluded.max),
-         avg = (metrics_1m.avg * metrics_1m.count + excluded.avg * excluded.count) / (metrics_1m.count + excluded.count),
-         last = excluded.last, count = metrics_1m.count + excluded.count`,
-    );
+    const ins = this.statement(UPSERT_AGGREGATE);
     this.db.pragma('synchronous = NORMAL');
     try {
       this.db.transaction(() => {
@@ -1173,13 +1164,7 @@ export class Journal extends JournalReader {
         }
       }
     }
-    const ins = this.statement(
-      `INSERT INTO metrics_1m (minute_ms, series_id, min, avg, max, last, count) VALUES (?,?,?,?,?,?,?)
-       ON CONFLICT (minute_ms, series_id) DO UPDATE SET
-         min = min(metrics_1m.min, excluded.min), max = max(metrics_1m.max, excluded.max),
-         avg = (metrics_1m.avg * metrics_1m.count + excluded.avg * excluded.count) / (metrics_1m.count + excluded.count),
-         last = excluded.last, count = metrics_1m.count + excluded.count`,
-    );
+    const ins = this.statement(UPSERT_AGGREGATE);
     // In minute order, so that rows (whose ids retention and the quota go by) are added oldest first.
     for (const b of [...buckets.values()].sort((x, y) => x.minute_ms - y.minute_ms || x.series_id - y.series_id))
       ins.run(b.minute_ms, b.series_id, b.min, b.sum / b.count, b.max, b.last, b.count);

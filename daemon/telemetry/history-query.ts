@@ -1,5 +1,5 @@
 // Leaf modules, not the journal's barrel: `waveos metrics --since` on the file loads this, the history reader and the codec only.
-import { CHUNK_MAX_SPAN_MS, type SeriesRow, type StoredChunk } from '../journal/chunk-store.js';
+import { CHUNK_MAX_SPAN_MS, type CorruptChunk, type SeriesRow, type StoredChunk } from '../journal/chunk-store.js';
 import type { EventInput } from '../journal/event.js';
 import type { HistoryReader, MetricAggregate, RawSample } from '../journal/history-reader.js';
 import { type ChunkColumns, ChunkCorrupt, type Sample, decodeChunkColumns } from './chunk-codec.js';
@@ -10,19 +10,7 @@ import { type ChunkColumns, ChunkCorrupt, type Sample, decodeChunkColumns } from
  * `decodeStored`, so a chunk is always checked the same way and a corrupt one is never returned as data.
  */
 
-/** A chunk whose checksum or structure does not hold: reported, skipped, never read as samples. */
-export interface CorruptChunk {
-  /** null: the series' head chunk (head_chunks). */
-  chunk_id: number | null;
-  series_id: number;
-  name: string;
-  labels: string;
-  start_ms: number;
-  end_ms: number;
-  count: number;
-  reason: string;
-  message: string;
-}
+export type { CorruptChunk };
 
 export type CorruptChunkHandler = (c: CorruptChunk) => void;
 
